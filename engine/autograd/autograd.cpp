@@ -1,0 +1,127 @@
+// The reverse sweep over the dynamic tape, grad mode, and recording of nodes.
+#include <unordered_map>
+#include <vector>
+
+#include "engine/autograd/node.hpp"
+
+namespace ember {
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+
+namespace detail {
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out,
+                 BackwardFn fn) {
+  std::vector<autograd::Edge> edges;
+  edges.reserve(inputs.size());
+  for (const Tensor& in : inputs) {
+    autograd::Edge e;
+    if (in.defined() && in.requires_grad()) {
+      if (in.grad_fn())
+        e.fn = in.grad_fn();
+      else
+        e.leaf = in.impl_ptr();
+    }
+    edges.push_back(std::move(e));
+  }
+  auto& impl = out.impl();
+  impl.requires_grad = true;
+  impl.grad_fn = std::make_shared<autograd::Node>(name, std::move(edges), std::move(fn));
+}
+
+}  // namespace detail
+
+namespace autograd {
+
+std::vector<Tensor> Node::apply(const Tensor& grad) {
+  EMBER_CHECK(fn_ != nullptr, "backward through '", name_,
+              "' a second time: its saved tensors were released after the first backward");
+  return fn_(grad);
+}
+
+namespace {
+
+Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? acc + g : g; }
+
+void accumulate_leaf(detail::TensorImpl& leaf, Tensor g, const char* from) {
+  EMBER_CHECK_SHAPE(g.shape() == leaf.shape, "internal: gradient from '", from, "' has shape ",
+                    g.shape(), " but the leaf has shape ", leaf.shape);
+  if (g.dtype() != leaf.dtype) g = g.to(leaf.dtype);
+  // Expanded or strided gradients become plain tensors before a user sees them.
+  if (!g.is_contiguous()) g = g.contiguous();
+  if (leaf.grad && leaf.grad->defined())
+    *leaf.grad = *leaf.grad + g;
+  else
+    leaf.grad = std::make_shared<Tensor>(g);
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& seed) {
+  NoGradGuard no_grad;  // gradients themselves are not recorded (first order only)
+  const auto& root_fn = root.grad_fn();
+  if (!root_fn) {
+    accumulate_leaf(root.impl(), seed, "seed");
+    return;
+  }
+  // Count, for each node, how many recorded consumers will send it a gradient.
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack{root_fn.get()};
+  pending[root_fn.get()] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->edges()) {
+      if (!e.fn) continue;
+      auto [it, inserted] = pending.try_emplace(e.fn.get(), 0);
+      ++it->second;
+      if (inserted) stack.push_back(e.fn.get());
+    }
+  }
+  // Keep nodes alive while the sweep runs even if tensors drop them.
+  std::unordered_map<Node*, std::shared_ptr<Node>> keep;
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root_fn.get()] = seed;
+  keep[root_fn.get()] = root_fn;
+  std::vector<Node*> ready{root_fn.get()};
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    // A node no gradient reached still passes through, so its inputs' counts drop.
+    std::vector<Tensor> input_grads;
+    if (auto it = grads.find(n); it != grads.end()) {
+      Tensor g = std::move(it->second);
+      grads.erase(it);
+      input_grads = n->apply(g);
+    }
+    n->release();
+    const auto& edges = n->edges();
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+      const Edge& e = edges[i];
+      const bool has_grad = i < input_grads.size() && input_grads[i].defined();
+      if (e.fn) {
+        Node* next = e.fn.get();
+        keep.try_emplace(next, e.fn);
+        if (has_grad) grads[next] = accumulate(grads[next], input_grads[i]);
+        if (--pending[next] == 0) ready.push_back(next);
+      } else if (e.leaf && has_grad) {
+        accumulate_leaf(*e.leaf, input_grads[i], n->name());
+      }
+    }
+  }
+}
+
+}  // namespace autograd
+}  // namespace ember

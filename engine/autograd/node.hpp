@@ -1,0 +1,40 @@
+// A node of the dynamic tape: one recorded op, the way back to its inputs, and the
+// function that maps the output gradient to the input gradients.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/internal.hpp"
+
+namespace ember::autograd {
+
+// Where an input's gradient goes: the node that produced it, or the leaf to accumulate into.
+struct Edge {
+  std::shared_ptr<Node> fn;
+  std::shared_ptr<detail::TensorImpl> leaf;
+  bool active() const { return fn != nullptr || leaf != nullptr; }
+};
+
+class Node {
+ public:
+  Node(const char* name, std::vector<Edge> edges, detail::BackwardFn fn)
+      : name_(name), edges_(std::move(edges)), fn_(std::move(fn)) {}
+
+  const char* name() const { return name_; }
+  const std::vector<Edge>& edges() const { return edges_; }
+  // Gradients of the inputs; throws if the saved tensors were already released.
+  std::vector<Tensor> apply(const Tensor& grad);
+  // Frees the tensors saved for backward (the tape's memory).
+  void release() { fn_ = nullptr; }
+
+ private:
+  const char* name_;
+  std::vector<Edge> edges_;
+  detail::BackwardFn fn_;
+};
+
+// Runs the reverse sweep from root with the given seed gradient.
+void run_backward(const Tensor& root, const Tensor& seed);
+
+}  // namespace ember::autograd

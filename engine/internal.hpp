@@ -1,0 +1,52 @@
+// Engine-internal helpers shared by the op implementations: making tensors and views,
+// describing them to launchers, and recording autograd nodes.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ember/ops.hpp"
+#include "ember/tensor.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/common/tensor_arg.hpp"
+
+namespace ember::detail {
+
+// A fresh contiguous tensor (uninitialized memory).
+Tensor make_tensor(const Shape& shape, DType dtype, Device device);
+// A view of base's storage with its own geometry; no autograd recording.
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
+                 std::int64_t offset);
+
+kernels::Backend& backend(const Tensor& t);
+kernels::Backend& backend(Device d);
+
+// The kernel's picture of a tensor.
+kernels::TensorArg arg(const Tensor& t);
+// The tensor seen with `shape` (it must broadcast to it): broadcast dims get stride 0.
+kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);
+
+// Throws DeviceError naming op and both devices when they differ.
+void check_same_device(const char* op, const Tensor& a, const Tensor& b);
+
+// True when grad mode is on and some input requires grad.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// The backward of one recorded op: output gradient -> one gradient per input, in input
+// order; an undefined Tensor where none flows.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad)>;
+
+// Makes `out` the result of a recorded op with these inputs (call only if needs_grad).
+// Save outputs in `fn` through saved(out), never `out` itself: a node holding its own
+// output would form a reference cycle.
+void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, BackwardFn fn);
+inline void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& out,
+                   BackwardFn fn) {
+  record_many(name, std::span<const Tensor>(inputs.begin(), inputs.size()), out, std::move(fn));
+}
+inline Tensor saved(const Tensor& out) { return out.detach(); }
+
+}  // namespace ember::detail

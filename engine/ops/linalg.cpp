@@ -1,0 +1,136 @@
+// matmul with NumPy semantics over the launchers' batched GEMM (cuBLAS / Eigen).
+#include <optional>
+#include <utility>
+
+#include "engine/internal.hpp"
+
+namespace ember {
+namespace {
+
+using detail::arg;
+
+// Row-major (sc == 1, sr >= c) or column-major (sr == 1, sc >= r) strides for an r x c
+// matrix with strides (sr, sc), normalizing the free strides of size-1 dims; nullopt when
+// neither fits (overlapping or general strides).
+std::optional<std::pair<std::int64_t, std::int64_t>> matrix_strides(std::int64_t r, std::int64_t c,
+                                                                    std::int64_t sr,
+                                                                    std::int64_t sc) {
+  if (sc == 1 || c == 1) {
+    if (r == 1) sr = std::max<std::int64_t>(c, 1);
+    if (sr >= std::max<std::int64_t>(c, 1)) return std::make_pair(sr, std::int64_t{1});
+  }
+  if (sr == 1 || r == 1) {
+    if (c == 1) sc = std::max<std::int64_t>(r, 1);
+    if (sc >= std::max<std::int64_t>(r, 1)) return std::make_pair(std::int64_t{1}, sc);
+  }
+  return std::nullopt;
+}
+
+// The single stride that walks x's batch dims (all but the last two), if there is one.
+std::optional<std::int64_t> batch_stride(const Tensor& x) {
+  std::int64_t stride = 0, expect = -1;
+  for (int d = x.dim() - 3; d >= 0; --d) {
+    if (x.shape()[d] == 1) continue;
+    if (expect >= 0 && x.strides()[d] != expect) return std::nullopt;
+    if (expect < 0) stride = x.strides()[d];
+    expect = x.strides()[d] * x.shape()[d];
+  }
+  return stride;
+}
+
+// Describes x (..., R, C), already expanded to the batch shape, as a 3-d argument
+// (batch, R, C) for the launcher; copies x to a contiguous tensor when its layout does not
+// allow that. `keep` holds the tensor the argument points into.
+kernels::TensorArg as_batched(const Tensor& x, std::int64_t batch, Tensor& keep) {
+  const int n = x.dim();
+  const std::int64_t r = x.shape()[n - 2], c = x.shape()[n - 1];
+  auto mat = matrix_strides(r, c, x.strides()[n - 2], x.strides()[n - 1]);
+  auto bstride = batch_stride(x);
+  keep = x;
+  if (!mat || !bstride) {
+    keep = x.contiguous();
+    mat = matrix_strides(r, c, keep.strides()[n - 2], keep.strides()[n - 1]);
+    bstride = batch_stride(keep);
+  }
+  kernels::TensorArg a;
+  a.data = keep.data_ptr();
+  a.dtype = keep.dtype();
+  a.ndim = 3;
+  a.sizes[0] = batch;
+  a.sizes[1] = r;
+  a.sizes[2] = c;
+  a.strides[0] = batch == 1 ? 0 : *bstride;
+  a.strides[1] = mat->first;
+  a.strides[2] = mat->second;
+  return a;
+}
+
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+  const int na = a.dim(), nb = b.dim();
+  const std::int64_t m = a.shape()[na - 2], k = a.shape()[na - 1];
+  const std::int64_t k2 = b.shape()[nb - 2], n = b.shape()[nb - 1];
+  EMBER_CHECK_SHAPE(k == k2, "matmul: shapes ", a.shape(), " and ", b.shape(),
+                    " are not aligned (", k, " != ", k2, ")");
+  Shape batch_a, batch_b;
+  for (int d = 0; d < na - 2; ++d) batch_a.push_back(a.shape()[d]);
+  for (int d = 0; d < nb - 2; ++d) batch_b.push_back(b.shape()[d]);
+  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.push_back(m);
+  sa.push_back(k);
+  sb.push_back(k);
+  sb.push_back(n);
+  so.push_back(m);
+  so.push_back(n);
+  Tensor out = detail::make_tensor(so, a.dtype(), a.device());
+  if (out.numel() > 0) {
+    if (k == 0) {
+      detail::backend(out).fill(arg(out), 0.0);
+    } else {
+      const std::int64_t nbatch = batch.numel();
+      Tensor keep_a, keep_b;
+      const auto aa = as_batched(a.detach().expand(sa), nbatch, keep_a);
+      const auto bb = as_batched(b.detach().expand(sb), nbatch, keep_b);
+      kernels::TensorArg oa = arg(out);
+      oa.ndim = 3;
+      oa.sizes[0] = nbatch;
+      oa.sizes[1] = m;
+      oa.sizes[2] = n;
+      oa.strides[0] = m * n;
+      oa.strides[1] = n;
+      oa.strides[2] = 1;
+      detail::backend(out).matmul(oa, aa, bb);
+    }
+  }
+  if (detail::needs_grad({&a, &b})) {
+    detail::record("matmul", {a, b}, out, [a, b](const Tensor& g) {
+      std::vector<Tensor> grads(2);
+      if (a.requires_grad()) grads[0] = sum_to(matmul_nd(g, b.detach().transpose(-2, -1)), a.shape());
+      if (b.requires_grad()) grads[1] = sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
+      return grads;
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  detail::check_same_device("matmul", a_in, b_in);
+  EMBER_CHECK_SHAPE(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: operands need at least one dim, got ",
+                    a_in.shape(), " and ", b_in.shape());
+  DType t = promote(a_in.dtype(), b_in.dtype());
+  if (!is_floating(t)) t = kFloat32;
+  // 1-d operands: a vector on the left is a row, on the right a column; the added dim is
+  // removed from the result.
+  Tensor a = a_in.to(t), b = b_in.to(t);
+  const bool vec_a = a.dim() == 1, vec_b = b.dim() == 1;
+  if (vec_a) a = a.unsqueeze(0);
+  if (vec_b) b = b.unsqueeze(1);
+  Tensor out = matmul_nd(a, b);
+  if (vec_b) out = out.squeeze(-1);
+  if (vec_a) out = out.squeeze(vec_b ? -1 : -2);
+  return out;
+}
+
+}  // namespace ember

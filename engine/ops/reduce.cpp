@@ -1,0 +1,189 @@
+// Reductions over dims (sum, mean, max, min, logsumexp) and scans (cumsum, cumprod).
+#include <algorithm>
+#include <cmath>
+
+#include "engine/internal.hpp"
+
+namespace ember {
+namespace {
+
+using detail::arg;
+using kernels::ReduceOp;
+
+// Which dims a reduction removes; empty `dims` means all. Rejects repeats.
+std::vector<bool> reduced_mask(const Tensor& x, const std::vector<int>& dims, const char* op) {
+  std::vector<bool> mask(x.dim(), dims.empty());
+  for (int d : dims) {
+    const int w = wrap_dim(d, x.dim(), op);
+    if (x.dim() == 0) continue;
+    EMBER_CHECK_SHAPE(!mask[w], op, ": dim ", d, " appears more than once");
+    mask[w] = true;
+  }
+  return mask;
+}
+
+Shape keepdim_shape(const Tensor& x, const std::vector<bool>& mask) {
+  Shape s = x.shape();
+  for (int d = 0; d < x.dim(); ++d)
+    if (mask[d]) s[d] = 1;
+  return s;
+}
+
+Shape dropped_shape(const Tensor& x, const std::vector<bool>& mask) {
+  Shape s;
+  for (int d = 0; d < x.dim(); ++d)
+    if (!mask[d]) s.push_back(x.shape()[d]);
+  return s;
+}
+
+// The reduction kernel on a keepdim-shaped output; no autograd.
+Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<bool>& mask) {
+  Tensor out = detail::make_tensor(keepdim_shape(x, mask), x.dtype(), x.device());
+  if (x.numel() == 0 && out.numel() > 0) {
+    EMBER_CHECK_SHAPE(op == ReduceOp::Sum || op == ReduceOp::Prod,
+                      "max/min: cannot reduce over an empty dim (shape ", x.shape(), ")");
+    detail::backend(x).fill(arg(out), op == ReduceOp::Sum ? 0.0 : 1.0);
+    return out;
+  }
+  if (out.numel() > 0) detail::backend(x).reduce(op, arg(out), arg(x));
+  return out;
+}
+
+Tensor finish(const Tensor& kept, const Tensor& x, const std::vector<bool>& mask, bool keepdim) {
+  return keepdim ? kept : kept.reshape(dropped_shape(x, mask));
+}
+
+// Gradient of a reduction seen from its (possibly dim-dropped) output: back to keepdim.
+Tensor grad_keepdim(const Tensor& g, const Tensor& x, const std::vector<bool>& mask) {
+  return g.reshape(keepdim_shape(x, mask));
+}
+
+std::int64_t reduced_count(const Tensor& x, const std::vector<bool>& mask) {
+  std::int64_t n = 1;
+  for (int d = 0; d < x.dim(); ++d)
+    if (mask[d]) n *= x.shape()[d];
+  return n;
+}
+
+Tensor extreme(ReduceOp op, const Tensor& x, const std::vector<int>& dims, bool keepdim,
+               const char* name) {
+  const auto mask = reduced_mask(x, dims, name);
+  Tensor kept = reduce_raw(op, x, mask);
+  if (detail::needs_grad({&x})) {
+    detail::record(name, {x}, kept, [x, mask, y = detail::saved(kept)](const Tensor& g) {
+      // Ties share the gradient equally.
+      const Tensor hit = eq(x.detach(), y).to(x.dtype());
+      const Tensor count = sum(hit, [&] {
+        std::vector<int> d;
+        for (int i = 0; i < x.dim(); ++i)
+          if (mask[i]) d.push_back(i);
+        return d;
+      }(), true);
+      return std::vector<Tensor>{g * hit / count};
+    });
+  }
+  return finish(kept, x, mask, keepdim);
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
+  // Bool sums count; integer sums stay int64.
+  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
+  const auto mask = reduced_mask(x, dims, "sum");
+  Tensor kept = reduce_raw(ReduceOp::Sum, x, mask);
+  if (detail::needs_grad({&x})) {
+    detail::record("sum", {x}, kept, [shape = x.shape()](const Tensor& g) {
+      return std::vector<Tensor>{g.expand(shape)};
+    });
+  }
+  return finish(kept, x, mask, keepdim);
+}
+
+Tensor mean(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
+  const Tensor x = is_floating(x_in.dtype()) ? x_in : x_in.to(kFloat32);
+  const auto mask = reduced_mask(x, dims, "mean");
+  const std::int64_t n = reduced_count(x, mask);
+  return sum(x, dims, keepdim) / static_cast<double>(n);
+}
+
+Tensor max(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  return extreme(ReduceOp::Max, x, dims, keepdim, "max");
+}
+
+Tensor min(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  return extreme(ReduceOp::Min, x, dims, keepdim, "min");
+}
+
+Tensor logsumexp(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
+  const Tensor x = is_floating(x_in.dtype()) ? x_in : x_in.to(kFloat32);
+  const auto mask = reduced_mask(x, dims, "logsumexp");
+  // Shift by the (detached) max for stability; an all -inf or inf slice shifts by 0.
+  const Tensor m = reduce_raw(ReduceOp::Max, x.detach(), mask);
+  const Tensor shift = where(isfinite(m), m, 0.0);
+  std::vector<int> all_dims;
+  for (int d = 0; d < x.dim(); ++d)
+    if (mask[d]) all_dims.push_back(d);
+  const Tensor kept = log(sum(exp(x - shift), all_dims, true)) + shift;
+  return finish(kept, x, mask, keepdim);
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int lead = x.dim() - shape.size();
+  EMBER_CHECK_SHAPE(lead >= 0, "sum_to: cannot reduce shape ", x.shape(), " to ", shape);
+  std::vector<int> dims;
+  for (int d = 0; d < x.dim(); ++d) {
+    if (d < lead) {
+      dims.push_back(d);
+      continue;
+    }
+    const std::int64_t want = shape[d - lead];
+    EMBER_CHECK_SHAPE(want == x.shape()[d] || want == 1, "sum_to: cannot reduce shape ",
+                      x.shape(), " to ", shape);
+    if (want == 1 && x.shape()[d] != 1) dims.push_back(d);
+  }
+  if (dims.empty()) return x.reshape(shape);
+  return sum(x, dims, true).reshape(shape);
+}
+
+// ------------------------------------------------------------------------- scans ----
+namespace {
+
+Tensor scan(kernels::ScanOp op, const Tensor& x, int dim, bool reverse) {
+  Tensor out = detail::make_tensor(x.shape(), x.dtype(), x.device());
+  if (x.numel() > 0) detail::backend(x).scan(op, arg(out), arg(x), dim, reverse);
+  return out;
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor& x_in, int dim) {
+  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
+  const int d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "cumsum");
+  if (x.dim() == 0) return x.clone();
+  Tensor out = scan(kernels::ScanOp::Sum, x, d, false);
+  if (detail::needs_grad({&x})) {
+    detail::record("cumsum", {x}, out, [d](const Tensor& g) {
+      return std::vector<Tensor>{scan(kernels::ScanOp::Sum, g, d, true)};
+    });
+  }
+  return out;
+}
+
+Tensor cumprod(const Tensor& x_in, int dim) {
+  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
+  if (x.dim() == 0) return x.clone();
+  const int d = wrap_dim(dim, x.dim(), "cumprod");
+  Tensor out = scan(kernels::ScanOp::Prod, x, d, false);
+  if (detail::needs_grad({&x})) {
+    detail::record("cumprod", {x}, out, [d, x](const Tensor& g) {
+      Tensor gx = detail::make_tensor(x.shape(), x.dtype(), x.device());
+      if (gx.numel() > 0) detail::backend(x).cumprod_backward(arg(gx), arg(g), arg(x), d);
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return out;
+}
+
+}  // namespace ember

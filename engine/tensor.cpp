@@ -1,0 +1,400 @@
+// Tensor storage, geometry, creation, host transfer and printing.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+
+#include "engine/autograd/node.hpp"
+#include "engine/internal.hpp"
+
+namespace ember {
+
+// ------------------------------------------------------------------------ Storage ----
+Storage::Storage(Device device, std::size_t nbytes)
+    : data_(kernels::backend_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}
+
+Storage::~Storage() {
+  if (data_ != nullptr) kernels::backend_for(device_).deallocate(data_);
+}
+
+// -------------------------------------------------------------------------- Shape ----
+std::string Shape::str() const {
+  std::ostringstream os;
+  os << '(';
+  for (int i = 0; i < ndim_; ++i) os << (i ? ", " : "") << d_[i];
+  os << ')';
+  return os.str();
+}
+
+int wrap_dim(int dim, int ndim, const char* op) {
+  const int lo = -std::max(ndim, 1), hi = std::max(ndim, 1) - 1;
+  EMBER_CHECK_SHAPE(dim >= lo && dim <= hi, op, ": dim ", dim, " is out of range for a tensor of ",
+                    ndim, " dims (expected ", lo, " to ", hi, ")");
+  return dim < 0 ? dim + std::max(ndim, 1) : dim;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const int n = std::max(a.size(), b.size());
+  Shape out = Shape::filled(n, 1);
+  for (int i = 0; i < n; ++i) {
+    const int ia = a.size() - n + i, ib = b.size() - n + i;
+    const std::int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
+    EMBER_CHECK_SHAPE(sa == sb || sa == 1 || sb == 1, op, ": shapes ", a, " and ", b,
+                      " do not broadcast (dim ", i - n, ": ", sa, " vs ", sb, ")");
+    out[i] = sa == 1 ? sb : sa;
+  }
+  return out;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape s = Shape::filled(shape.size(), 1);
+  std::int64_t acc = 1;
+  for (int i = shape.size() - 1; i >= 0; --i) {
+    s[i] = acc;
+    acc *= std::max<std::int64_t>(shape[i], 1);
+  }
+  return s;
+}
+
+namespace detail {
+
+Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
+  for (auto s : shape)
+    EMBER_CHECK_SHAPE(s >= 0, "cannot create a tensor of shape ", shape, ": negative size");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(device, shape.numel() * element_size(dtype));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  impl->device = device;
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
+                 std::int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl().storage;
+  impl->offset = offset;
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->dtype = base.dtype();
+  impl->device = base.device();
+  return Tensor(std::move(impl));
+}
+
+kernels::Backend& backend(const Tensor& t) { return kernels::backend_for(t.device()); }
+kernels::Backend& backend(Device d) { return kernels::backend_for(d); }
+
+kernels::TensorArg arg(const Tensor& t) {
+  kernels::TensorArg a;
+  a.data = t.data_ptr();
+  a.dtype = t.dtype();
+  a.ndim = t.dim();
+  for (int i = 0; i < a.ndim; ++i) {
+    a.sizes[i] = t.shape()[i];
+    a.strides[i] = t.strides()[i];
+  }
+  return a;
+}
+
+kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape) {
+  kernels::TensorArg a;
+  a.data = t.data_ptr();
+  a.dtype = t.dtype();
+  a.ndim = shape.size();
+  const int lead = shape.size() - t.dim();
+  for (int i = 0; i < a.ndim; ++i) {
+    a.sizes[i] = shape[i];
+    const int j = i - lead;
+    a.strides[i] = (j < 0 || t.shape()[j] == 1) ? 0 : t.strides()[j];
+  }
+  return a;
+}
+
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  EMBER_CHECK_DEVICE(a.device() == b.device(), op, ": operands are on different devices (",
+                     a.device(), " and ", b.device(), "); move one with .to(device)");
+}
+
+}  // namespace detail
+
+namespace {
+std::atomic<bool> g_validation{true};
+}
+void set_validation_enabled(bool on) { g_validation.store(on, std::memory_order_relaxed); }
+bool validation_enabled() { return g_validation.load(std::memory_order_relaxed); }
+
+// ------------------------------------------------------------------------- Tensor ----
+detail::TensorImpl& Tensor::impl() const {
+  EMBER_CHECK(impl_ != nullptr, "use of an undefined (default-constructed) Tensor");
+  return *impl_;
+}
+
+std::int64_t Tensor::size(int dim) const {
+  return impl().shape[wrap_dim(dim, this->dim(), "size")];
+}
+
+bool Tensor::is_contiguous() const {
+  const auto& s = impl().shape;
+  const auto& st = impl().strides;
+  std::int64_t expected = 1;
+  for (int i = s.size() - 1; i >= 0; --i) {
+    if (s[i] != 1 && st[i] != expected) return false;
+    expected *= s[i];
+  }
+  return true;
+}
+
+void* Tensor::data_ptr() const {
+  auto& i = impl();
+  return static_cast<char*>(i.storage->data()) + i.offset * element_size(i.dtype);
+}
+
+template <typename T>
+T* Tensor::data() const {
+  EMBER_CHECK_DTYPE(dtype_of<T>::value == dtype(), "data<T>: tensor holds ", dtype(),
+                    ", not the requested type");
+  return static_cast<T*>(data_ptr());
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+template std::int64_t* Tensor::data<std::int64_t>() const;
+template std::uint8_t* Tensor::data<std::uint8_t>() const;
+
+Tensor Tensor::clone() const {
+  Tensor out = detail::make_tensor(shape(), dtype(), device());
+  detail::backend(*this).copy(detail::arg(out), detail::arg(*this));
+  if (detail::needs_grad({this})) {
+    detail::record("clone", {*this}, out, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  }
+  return out;
+}
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::to(DType target) const {
+  if (target == dtype()) return *this;
+  Tensor out = detail::make_tensor(shape(), target, device());
+  detail::backend(*this).copy(detail::arg(out), detail::arg(*this));
+  if (is_floating(target) && is_floating(dtype()) && detail::needs_grad({this})) {
+    const DType from = dtype();
+    detail::record("to(dtype)", {*this}, out,
+                   [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+  }
+  return out;
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  if (target.is_cuda()) Device::cuda(target.index());  // validates the device
+  const Tensor src = contiguous();
+  Tensor out = detail::make_tensor(shape(), dtype(), target);
+  const std::size_t nbytes = numel() * element_size(dtype());
+  if (device().is_cpu()) {
+    detail::backend(target).copy_from_host(out.data_ptr(), src.data_ptr(), nbytes);
+  } else if (target.is_cpu()) {
+    detail::backend(*this).copy_to_host(out.data_ptr(), src.data_ptr(), nbytes);
+  } else {
+    // Between two GPUs, through the host: rare, and correct without peer access.
+    Tensor host = src.to(Device::cpu());
+    detail::backend(target).copy_from_host(out.data_ptr(), host.data_ptr(), nbytes);
+  }
+  if (detail::needs_grad({this})) {
+    const Device from = device();
+    detail::record("to(device)", {*this}, out,
+                   [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  const DType want = dtype_of<T>::value;
+  Tensor t = detach().to(want).contiguous();
+  std::vector<T> out(static_cast<std::size_t>(t.numel()));
+  const std::size_t nbytes = out.size() * sizeof(T);
+  if (t.device().is_cpu()) {
+    std::copy_n(static_cast<const T*>(t.data_ptr()), out.size(), out.data());
+  } else {
+    detail::backend(t).copy_to_host(out.data(), t.data_ptr(), nbytes);
+  }
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+template std::vector<std::uint8_t> Tensor::to_vector<std::uint8_t>() const;
+
+double Tensor::item() const {
+  EMBER_CHECK(numel() == 1, "item(): tensor of shape ", shape(), " has ", numel(),
+              " elements, expected exactly one");
+  return to_vector<double>()[0];
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+  EMBER_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad; use "
+                         "detach() to make a new leaf");
+  EMBER_CHECK_DTYPE(!on || is_floating(dtype()),
+                    "requires_grad_: only floating tensors can require grad, this one is ",
+                    dtype());
+  impl().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const {
+  const auto& g = impl().grad;
+  return g ? *g : Tensor();
+}
+
+void Tensor::zero_grad() const { impl().grad.reset(); }
+
+void Tensor::backward(const Tensor& seed) const {
+  EMBER_CHECK(requires_grad(), "backward: this tensor does not require grad (no input of the "
+                               "ops that made it requires grad, or it was made under NoGradGuard)");
+  Tensor s = seed;
+  if (!s.defined()) {
+    EMBER_CHECK(numel() == 1, "backward: a seed gradient is needed for a non-scalar tensor of "
+                              "shape ", shape());
+    s = ones(shape(), TensorOptions{}.with_dtype(dtype()).with_device(device()));
+  }
+  EMBER_CHECK_SHAPE(s.shape() == shape(), "backward: seed of shape ", s.shape(),
+                    " does not match the tensor's shape ", shape());
+  autograd::run_backward(*this, s.detach());
+}
+
+Tensor Tensor::detach() const {
+  return detail::make_view(*this, shape(), strides(), impl().offset);
+}
+
+// ----------------------------------------------------------------------- creation ----
+Tensor empty(const Shape& shape, const TensorOptions& opts) {
+  Tensor t = detail::make_tensor(shape, opts.dtype, opts.device);
+  if (opts.requires_grad) t.requires_grad_();
+  return t;
+}
+
+Tensor full(const Shape& shape, double value, const TensorOptions& opts) {
+  Tensor t = detail::make_tensor(shape, opts.dtype, opts.device);
+  detail::backend(t).fill(detail::arg(t), value);
+  if (opts.requires_grad) t.requires_grad_();
+  return t;
+}
+Tensor zeros(const Shape& shape, const TensorOptions& opts) { return full(shape, 0.0, opts); }
+Tensor ones(const Shape& shape, const TensorOptions& opts) { return full(shape, 1.0, opts); }
+
+namespace {
+TensorOptions like(const Tensor& t) {
+  return TensorOptions{}.with_dtype(t.dtype()).with_device(t.device());
+}
+}  // namespace
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), like(t)); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), like(t)); }
+Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, like(t)); }
+Tensor scalar_tensor(double value, const TensorOptions& opts) { return full({}, value, opts); }
+
+namespace {
+Tensor linear_fill(std::int64_t n, double start, double step, const TensorOptions& opts) {
+  Tensor t = detail::make_tensor({n}, opts.dtype, opts.device);
+  detail::backend(t).fill_linear(detail::arg(t), start, step);
+  if (opts.requires_grad) t.requires_grad_();
+  return t;
+}
+}  // namespace
+
+Tensor arange(double start, double end, double step, const TensorOptions& opts) {
+  EMBER_CHECK(step != 0.0, "arange: step must be non-zero");
+  EMBER_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
+              "arange: start, end and step must be finite");
+  const double count = std::ceil((end - start) / step);
+  return linear_fill(count > 0 ? static_cast<std::int64_t>(count) : 0, start, step, opts);
+}
+Tensor arange(double end, const TensorOptions& opts) { return arange(0.0, end, 1.0, opts); }
+
+Tensor linspace(double start, double end, std::int64_t steps, const TensorOptions& opts) {
+  EMBER_CHECK(steps >= 0, "linspace: steps must be non-negative, got ", steps);
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  return linear_fill(steps, start, step, opts);
+}
+
+template <typename T>
+Tensor from_vector(std::span<const T> values, const Shape& shape, const TensorOptions& opts) {
+  EMBER_CHECK_SHAPE(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector: ",
+                    values.size(), " values do not fill shape ", shape, " (", shape.numel(),
+                    " elements)");
+  // Build on the host in the source type, convert dtype there, then move to the device.
+  Tensor host = detail::make_tensor(shape, dtype_of<T>::value, Device::cpu());
+  std::copy(values.begin(), values.end(), static_cast<T*>(host.data_ptr()));
+  Tensor t = host.to(opts.dtype).to(opts.device);
+  if (opts.requires_grad) t.requires_grad_();
+  return t;
+}
+template Tensor from_vector<float>(std::span<const float>, const Shape&, const TensorOptions&);
+template Tensor from_vector<double>(std::span<const double>, const Shape&, const TensorOptions&);
+template Tensor from_vector<std::int64_t>(std::span<const std::int64_t>, const Shape&,
+                                          const TensorOptions&);
+template Tensor from_vector<std::uint8_t>(std::span<const std::uint8_t>, const Shape&,
+                                          const TensorOptions&);
+
+Tensor tensor(std::initializer_list<double> values, const TensorOptions& opts) {
+  return from_vector(std::span<const double>(values.begin(), values.size()),
+                     {static_cast<std::int64_t>(values.size())}, opts);
+}
+
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows,
+              const TensorOptions& opts) {
+  const std::int64_t n_rows = static_cast<std::int64_t>(rows.size());
+  const std::int64_t n_cols = n_rows ? static_cast<std::int64_t>(rows.begin()->size()) : 0;
+  std::vector<double> flat;
+  flat.reserve(n_rows * n_cols);
+  std::int64_t r = 0;
+  for (const auto& row : rows) {
+    EMBER_CHECK_SHAPE(static_cast<std::int64_t>(row.size()) == n_cols, "tensor: row ", r,
+                      " has ", row.size(), " values, row 0 has ", n_cols);
+    flat.insert(flat.end(), row.begin(), row.end());
+    ++r;
+  }
+  return from_vector(flat, {n_rows, n_cols}, opts);
+}
+
+// ----------------------------------------------------------------------- printing ----
+std::string Tensor::str() const {
+  std::ostringstream os;
+  if (!defined()) return "Tensor(undefined)";
+  const auto values = to_vector<double>();
+  os << "tensor(";
+  const int nd = dim();
+  // Nested brackets, row-major, with at most 6 values per innermost row shown in full.
+  std::vector<std::int64_t> idx(nd, 0);
+  std::function<void(int, std::int64_t)> rec = [&](int d, std::int64_t base) {
+    if (d == nd) {
+      os << std::setprecision(dtype() == DType::Float64 ? 10 : 6) << values[base];
+      return;
+    }
+    os << '[';
+    const std::int64_t n = shape()[d];
+    std::int64_t stride = 1;
+    for (int k = d + 1; k < nd; ++k) stride *= shape()[k];
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (n > 8 && i == 3) {
+        os << "..., ";
+        i = n - 4;
+        continue;
+      }
+      rec(d + 1, base + i * stride);
+      if (i + 1 < n) os << ", ";
+    }
+    os << ']';
+  };
+  rec(0, 0);
+  os << ", shape=" << shape() << ", dtype=" << dtype();
+  if (!device().is_cpu()) os << ", device=" << device();
+  if (requires_grad()) os << ", requires_grad";
+  os << ')';
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+}  // namespace ember

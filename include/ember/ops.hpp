@@ -1,0 +1,138 @@
+// Differentiable tensor operations. Binary operations broadcast as NumPy does and promote
+// dtypes (bool < int64 < float32 < float64); a double operand takes the tensor's dtype.
+// Operands must live on one device; errors name the operation and the shapes at fault.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ember/tensor.hpp"
+
+namespace ember {
+
+// ---- elementwise arithmetic ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor pow(double base, const Tensor& exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
+Tensor sub(double a, const Tensor& b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
+Tensor div(double a, const Tensor& b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+
+// ---- elementwise math (floating dtypes) ----
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor log_sigmoid(const Tensor& x);
+Tensor softplus(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor lgamma(const Tensor& x);
+Tensor digamma(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+// Limits values to [lo, hi]; the gradient passes where lo <= x <= hi.
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor clamp_min(const Tensor& x, double lo);
+Tensor clamp_max(const Tensor& x, double hi);
+
+// cond ? a : b, elementwise with broadcasting; cond is converted to bool.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, const Tensor& b);
+
+// ---- comparisons and logic (bool results, no gradient) ----
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& a);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, double b);
+Tensor operator<=(const Tensor& a, double b);
+Tensor operator>(const Tensor& a, double b);
+Tensor operator>=(const Tensor& a, double b);
+// Elementwise tests (bool results).
+Tensor isnan(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+// True when every element is true (synchronizes with the device).
+bool all(const Tensor& cond);
+bool any(const Tensor& cond);
+
+// ---- reductions: over the given dims (negative allowed), or all dims when none ----
+Tensor sum(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+// The gradient of max/min is shared equally among tied maxima (minima).
+Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+// Sums x down to `shape` (the inverse of broadcasting x from shape).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- scans along one dim ----
+Tensor cumsum(const Tensor& x, int dim);
+Tensor cumprod(const Tensor& x, int dim);
+
+// ---- indexing (index tensors are int64) ----
+// Picks entries index[i] of x along dim.
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);
+// out[i][j] = x[index[i][j]][j] for dim 0 (as torch.gather); out has index's shape.
+Tensor gather(const Tensor& x, int dim, const Tensor& index);
+// A copy of x with src added at index along dim (as torch.scatter_add).
+Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src);
+// A copy of x with src's slices added at the positions index along dim.
+Tensor index_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src);
+
+// ---- joining and padding ----
+Tensor cat(const std::vector<Tensor>& tensors, int dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int dim = 0);
+// Constant padding as torch.nn.functional.pad: pads = {last_left, last_right,
+// second_last_left, second_last_right, ...}; negative pads crop.
+Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value = 0.0);
+
+// ---- linear algebra ----
+// NumPy matmul semantics: 1-d operands are promoted and the added dim removed, batch dims
+// broadcast. cuBLAS on the GPU, Eigen on the CPU.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+}  // namespace ember

@@ -1,0 +1,201 @@
+// The Tensor handle: an n-d strided view of device or host memory that can record the
+// operations applied to it for reverse-mode automatic differentiation.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ember/device.hpp"
+#include "ember/dtype.hpp"
+#include "ember/shape.hpp"
+
+namespace ember {
+
+class Tensor;
+
+namespace autograd {
+class Node;
+}
+
+// A block of memory on one device, freed through its device's allocator.
+class Storage {
+ public:
+  Storage(Device device, std::size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t nbytes_ = 0;
+  Device device_;
+};
+
+namespace detail {
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  std::int64_t offset = 0;  // in elements
+  Shape shape;
+  Shape strides;  // in elements; 0 for broadcast (expanded) dims
+  DType dtype = DType::Float32;
+  Device device;
+
+  // Autograd state. A leaf that requires grad accumulates into `grad`; a non-leaf
+  // result of a recorded op points at the node that made it.
+  bool requires_grad = false;
+  std::shared_ptr<Tensor> grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+};
+
+}  // namespace detail
+
+// Options for creating a tensor: dtype (default float32), device (default CPU) and
+// whether the new tensor is a leaf that requires grad.
+struct TensorOptions {
+  DType dtype = DType::Float32;
+  Device device = Device::cpu();
+  bool requires_grad = false;
+
+  TensorOptions& with_dtype(DType d) {
+    dtype = d;
+    return *this;
+  }
+  TensorOptions& with_device(Device d) {
+    device = d;
+    return *this;
+  }
+  TensorOptions& with_requires_grad(bool r = true) {
+    requires_grad = r;
+    return *this;
+  }
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  const Shape& strides() const { return impl().strides; }
+  int dim() const { return impl().shape.size(); }
+  // Size of one dim; negative dims count from the right.
+  std::int64_t size(int dim) const;
+  std::int64_t numel() const { return impl().shape.numel(); }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().device; }
+  bool is_contiguous() const;
+  // Pointer to the first element (on the tensor's device).
+  void* data_ptr() const;
+  template <typename T>
+  T* data() const;
+
+  // ---- conversions and copies (recorded for autograd where differentiable) ----
+  Tensor to(Device device) const;
+  Tensor to(DType dtype) const;
+  Tensor contiguous() const;
+  Tensor clone() const;
+  // The single value of a one-element tensor (synchronizes with the device).
+  double item() const;
+  // All values, row-major, converted to T (synchronizes with the device).
+  template <typename T>
+  std::vector<T> to_vector() const;
+  std::string str() const;
+
+  // ---- autograd ----
+  bool requires_grad() const { return impl().requires_grad; }
+  // Marks a leaf as requiring grad; throws on a non-leaf or an integer tensor.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  // The accumulated gradient of a leaf; undefined until a backward reaches it.
+  Tensor grad() const;
+  void zero_grad() const;
+  // Reverse-mode sweep from this tensor. A scalar needs no seed; otherwise pass one of
+  // the same shape. The recorded graph's saved tensors are released afterwards.
+  void backward(const Tensor& seed = Tensor()) const;
+  // The same data, cut from the graph.
+  Tensor detach() const;
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
+
+  // ---- views (share memory with this tensor; differentiable) ----
+  Tensor reshape(const Shape& shape) const;  // one dim may be -1; copies if it must
+  Tensor view(const Shape& shape) const;     // like reshape, but throws rather than copy
+  Tensor flatten() const { return reshape({-1}); }
+  Tensor unsqueeze(int dim) const;
+  Tensor squeeze(int dim) const;
+  Tensor squeeze() const;
+  Tensor expand(const Shape& shape) const;  // -1 keeps a dim; new dims on the left
+  Tensor transpose(int dim0, int dim1) const;
+  Tensor t() const { return transpose(-2, -1); }
+  Tensor permute(const std::vector<int>& dims) const;
+  Tensor slice(int dim, std::int64_t start, std::int64_t end, std::int64_t step = 1) const;
+  Tensor narrow(int dim, std::int64_t start, std::int64_t length) const {
+    return slice(dim, start, start + length);
+  }
+  Tensor select(int dim, std::int64_t index) const;
+
+  detail::TensorImpl& impl() const;
+  const std::shared_ptr<detail::TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  std::shared_ptr<detail::TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- creation ----
+Tensor empty(const Shape& shape, const TensorOptions& opts = {});
+Tensor zeros(const Shape& shape, const TensorOptions& opts = {});
+Tensor ones(const Shape& shape, const TensorOptions& opts = {});
+Tensor full(const Shape& shape, double value, const TensorOptions& opts = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor scalar_tensor(double value, const TensorOptions& opts = {});
+// Values start, start+step, ... below end (as NumPy's arange).
+Tensor arange(double start, double end, double step = 1.0, const TensorOptions& opts = {});
+Tensor arange(double end, const TensorOptions& opts = {});
+// `steps` evenly spaced values from start to end inclusive.
+Tensor linspace(double start, double end, std::int64_t steps, const TensorOptions& opts = {});
+// A 1-d tensor from a list of values.
+Tensor tensor(std::initializer_list<double> values, const TensorOptions& opts = {});
+// A 2-d tensor from nested lists; rows must be of equal length.
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows,
+              const TensorOptions& opts = {});
+// A tensor of the given shape from row-major host values of any supported type.
+template <typename T>
+Tensor from_vector(std::span<const T> values, const Shape& shape, const TensorOptions& opts = {});
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape,
+                   const TensorOptions& opts = {}) {
+  return from_vector(std::span<const T>(values), shape, opts);
+}
+
+// Disables recording of operations for autograd in the current thread while alive.
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+bool grad_enabled();
+
+// Argument checks that need a device sync (index bounds, later distribution arguments) are
+// on by default; switch them off for speed once a model is known to be good.
+void set_validation_enabled(bool on);
+bool validation_enabled();
+
+}  // namespace ember

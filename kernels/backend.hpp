@@ -1,0 +1,102 @@
+// The launcher interface: one implementation iterates on the CPU (kernels/cpu), one on a
+// CUDA device (kernels/cuda). Both evaluate the same math from kernels/math. The engine
+// validates shapes and dtypes before calling in, so launchers trust their arguments:
+//  - elementwise operands all have out's sizes (broadcast dims carry stride 0), or are
+//    scalars (TensorArg::data == nullptr);
+//  - reduce: `in` and `out` have the same rank; dims where out has size 1 and in does not
+//    are reduced;
+//  - out arguments are freshly allocated and contiguous unless stated otherwise.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ember/device.hpp"
+#include "kernels/common/tensor_arg.hpp"
+#include "kernels/math/elementwise_ops.hpp"
+
+namespace ember::kernels {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // ---- memory ----
+  virtual void* allocate(std::size_t nbytes) = 0;
+  virtual void deallocate(void* ptr) = 0;
+  // Contiguous bytes between this backend's memory and the host (either direction).
+  virtual void copy_from_host(void* dst, const void* src, std::size_t nbytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, std::size_t nbytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- creation and copies ----
+  virtual void fill(const TensorArg& out, double value) = 0;
+  // out[i] = start + i * step over the flattened (contiguous) out.
+  virtual void fill_linear(const TensorArg& out, double start, double step) = 0;
+  // Strided copy with dtype conversion; out may be any strided view.
+  virtual void copy(const TensorArg& out, const TensorArg& in) = 0;
+
+  // ---- elementwise ----
+  // out = op(x) (floating dtypes; out and x share a dtype).
+  virtual void unary(UnaryOp op, const TensorArg& out, const TensorArg& x, double p0,
+                     double p1) = 0;
+  // gx = d op / dx * g, given the forward input x and output y.
+  virtual void unary_backward(UnaryOp op, const TensorArg& gx, const TensorArg& g,
+                              const TensorArg& x, const TensorArg& y, double p0,
+                              double p1) = 0;
+  // out = a op b; a, b share a dtype; out's dtype is theirs, or bool for comparisons.
+  virtual void binary(BinaryOp op, const TensorArg& out, const TensorArg& a,
+                      const TensorArg& b) = 0;
+  // ga = d(a op b)/da * g and gb likewise, over out's (broadcast) shape. Either of ga, gb
+  // may be null (not wanted). Floating arithmetic ops only.
+  virtual void binary_backward(BinaryOp op, const TensorArg* ga, const TensorArg* gb,
+                               const TensorArg& g, const TensorArg& a, const TensorArg& b,
+                               const TensorArg& y) = 0;
+  // out = cond ? a : b; cond is bool, a/b/out share a dtype.
+  virtual void where(const TensorArg& out, const TensorArg& cond, const TensorArg& a,
+                     const TensorArg& b) = 0;
+
+  // ---- reductions and scans ----
+  virtual void reduce(ReduceOp op, const TensorArg& out, const TensorArg& in) = 0;
+  // Inclusive scan along dim (reverse: from the end). out is contiguous, in any strides.
+  virtual void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
+                    bool reverse) = 0;
+  // Exact gradient of cumprod along dim (no division, so zeros are handled).
+  virtual void cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
+                                int dim) = 0;
+
+  // ---- indexing (index: int64; bounds already checked by the engine) ----
+  // out = in with dim `dim` replaced by index's length: out[.., i, ..] = in[.., index[i], ..].
+  virtual void index_select(const TensorArg& out, const TensorArg& in, int dim,
+                            const TensorArg& index) = 0;
+  // out[.., index[i], ..] += src[.., i, ..]; out holds the values to add to.
+  virtual void index_add(const TensorArg& out, int dim, const TensorArg& index,
+                         const TensorArg& src) = 0;
+  // out[i][j] = in[index[i][j]][j] (for dim 0); out and index share sizes.
+  virtual void gather(const TensorArg& out, const TensorArg& in, int dim,
+                      const TensorArg& index) = 0;
+  // out[index[i][j]][j] += src[i][j] (for dim 0); index and src share sizes.
+  virtual void scatter_add(const TensorArg& out, int dim, const TensorArg& index,
+                           const TensorArg& src) = 0;
+  // True (and the value in *bad) when some index lies outside [0, bound). Synchronizes.
+  virtual bool find_index_out_of_range(const TensorArg& index, std::int64_t bound,
+                                       std::int64_t* bad) = 0;
+
+  // ---- linear algebra ----
+  // out[b] = a[b] @ b[b] over 3-d args (batch, rows, cols). Each matrix of a and b is either
+  // row-major (strides[2] == 1) or column-major (strides[1] == 1); batch stride may be 0
+  // (broadcast). out is contiguous. Floating dtypes.
+  virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) = 0;
+};
+
+// The CPU backend always exists.
+Backend& cpu_backend();
+// The CUDA backend for a device; throws DeviceError when CUDA is not built or the device is
+// absent.
+Backend& cuda_backend(int device_index);
+Backend& backend_for(Device device);
+
+// Implemented by the CUDA backend when built; 0 otherwise.
+int cuda_backend_device_count();
+
+}  // namespace ember::kernels

@@ -1,0 +1,42 @@
+// Picks the launcher for a device. The CUDA launcher exists only in builds with
+// EMBER_CUDA; elsewhere asking for it is a clear DeviceError, never a crash.
+#include "ember/error.hpp"
+#include "kernels/backend.hpp"
+
+namespace ember::kernels {
+
+#if !EMBER_WITH_CUDA
+Backend& cuda_backend(int device_index) {
+  EMBER_CHECK_DEVICE(false, "cuda:", device_index,
+                     " requested, but Ember was built without its CUDA backend (EMBER_CUDA=OFF)");
+  return cpu_backend();  // unreachable
+}
+int cuda_backend_device_count() { return 0; }
+#endif
+
+Backend& backend_for(Device device) {
+  return device.is_cpu() ? cpu_backend() : cuda_backend(device.index());
+}
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+#define EMBER_NAME(name) \
+  case UnaryOp::name: return #name;
+    EMBER_UNARY_OPS(EMBER_NAME)
+#undef EMBER_NAME
+  }
+  return "?";
+}
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+#define EMBER_NAME(name) \
+  case BinaryOp::name: return #name;
+    EMBER_BINARY_ARITH_OPS(EMBER_NAME)
+    EMBER_BINARY_COMPARE_OPS(EMBER_NAME)
+#undef EMBER_NAME
+  }
+  return "?";
+}
+
+}  // namespace ember::kernels

@@ -1,0 +1,109 @@
+// How the CPU backend iterates: a parallel-for over the cores (OpenMP when available) and a
+// strided N-operand walk whose innermost dim is a plain loop the compiler can vectorize.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/common/tensor_arg.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace ember::kernels::cpu {
+
+// Below this many elements the work stays on the calling thread: a fork/join costs a few
+// microseconds, more than a small op itself.
+inline constexpr std::int64_t kParallelGrain = 32768;
+
+// f(begin, end) over [0, n), split across threads when n is large enough.
+template <typename F>
+void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
+#if defined(_OPENMP)
+  if (n > grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
+    const int max_threads =
+        static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), (n + grain - 1) / grain));
+#pragma omp parallel num_threads(max_threads)
+    {
+      const int nt = omp_get_num_threads();
+      const int t = omp_get_thread_num();
+      const std::int64_t chunk = (n + nt - 1) / nt;
+      const std::int64_t begin = std::min<std::int64_t>(n, t * chunk);
+      const std::int64_t end = std::min<std::int64_t>(n, begin + chunk);
+      if (begin < end) f(begin, end);
+    }
+    return;
+  }
+#else
+  (void)grain;
+#endif
+  if (n > 0) f(std::int64_t{0}, n);
+}
+
+// Calls body(offsets) for linear indices [begin, end) of the iteration space of `calc`,
+// where offsets[k] is operand k's element offset. The innermost dim runs as a tight loop.
+template <int N, typename Body>
+void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end, Body&& body) {
+  if (calc.ndim <= 1) {
+    std::int64_t stride[N];
+    for (int k = 0; k < N; ++k) stride[k] = calc.ndim == 0 ? 0 : calc.strides[k][0];
+    std::int64_t off[N];
+    for (std::int64_t i = begin; i < end; ++i) {
+      for (int k = 0; k < N; ++k) off[k] = i * stride[k];
+      body(off);
+    }
+    return;
+  }
+  // Coordinates of `begin`, then an odometer over the outer dims.
+  std::int64_t coord[kMaxRank];
+  std::int64_t rest = begin;
+  for (int d = 0; d < calc.ndim; ++d) {
+    coord[d] = rest % calc.sizes[d];
+    rest /= calc.sizes[d];
+  }
+  std::int64_t base[N];
+  calc.get(begin, base);
+  std::int64_t i = begin;
+  const std::int64_t inner = calc.sizes[0];
+  while (i < end) {
+    const std::int64_t run = std::min<std::int64_t>(inner - coord[0], end - i);
+    std::int64_t off[N];
+    for (std::int64_t j = 0; j < run; ++j) {
+      for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
+      body(off);
+    }
+    i += run;
+    if (i >= end) break;
+    // Carry into the outer dims.
+    for (int k = 0; k < N; ++k) base[k] += run * calc.strides[k][0];
+    coord[0] += run;
+    for (int d = 0; d < calc.ndim && coord[d] == calc.sizes[d]; ++d) {
+      for (int k = 0; k < N; ++k) base[k] -= calc.sizes[d] * calc.strides[k][d];
+      coord[d] = 0;
+      if (d + 1 < calc.ndim) {
+        ++coord[d + 1];
+        for (int k = 0; k < N; ++k) base[k] += calc.strides[k][d + 1];
+      }
+    }
+  }
+}
+
+// Parallel walk over the whole iteration space.
+template <int N, typename Body>
+void walk(const OffsetCalc<N>& calc, std::int64_t n, Body&& body) {
+  parallel_for(n, kParallelGrain,
+               [&](std::int64_t begin, std::int64_t end) { walk_range(calc, begin, end, body); });
+}
+
+// True when every operand of the walk is contiguous and unbroadcast: a flat loop suffices.
+template <int N>
+bool all_flat(const OffsetCalc<N>& calc) {
+  if (calc.ndim > 1) return false;
+  if (calc.ndim == 0) return true;
+  for (int k = 0; k < N; ++k)
+    if (calc.strides[k][0] != 1) return false;
+  return true;
+}
+
+}  // namespace ember::kernels::cpu

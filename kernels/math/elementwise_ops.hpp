@@ -1,0 +1,328 @@
+// The math of every elementwise op, once, for host and device: the value (fwd) and the
+// gradient of the input given the output gradient g, the input x and the output y (bwd).
+// A new op is one struct here plus one entry in its list; both launchers pick it up.
+#pragma once
+
+#include <math.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/common/macros.hpp"
+#include "kernels/math/special.hpp"
+
+namespace ember::kernels {
+
+// ---------------------------------------------------------------- unary (floating) ----
+// p0, p1: per-op parameters (clamp bounds); unused elsewhere.
+#define EMBER_UNARY_OPS(X) \
+  X(Neg)                   \
+  X(Exp)                   \
+  X(Log)                   \
+  X(Log1p)                 \
+  X(Expm1)                 \
+  X(Sqrt)                  \
+  X(Abs)                   \
+  X(Sigmoid)               \
+  X(LogSigmoid)            \
+  X(Softplus)              \
+  X(Tanh)                  \
+  X(Relu)                  \
+  X(Lgamma)                \
+  X(Digamma)               \
+  X(Square)                \
+  X(Reciprocal)            \
+  X(Clamp)
+
+enum class UnaryOp : std::uint8_t {
+#define EMBER_ENUM_ENTRY(name) name,
+  EMBER_UNARY_OPS(EMBER_ENUM_ENTRY)
+#undef EMBER_ENUM_ENTRY
+};
+
+const char* unary_op_name(UnaryOp op);
+
+template <typename T>
+EMBER_HD T stable_sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + ::exp(-x));
+  const T e = ::exp(x);
+  return e / (T(1) + e);
+}
+
+template <typename T>
+struct NegOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return -x; }
+  EMBER_HD T bwd(T g, T, T) const { return -g; }
+};
+template <typename T>
+struct ExpOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::exp(x); }
+  EMBER_HD T bwd(T g, T, T y) const { return g * y; }
+};
+template <typename T>
+struct LogOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::log(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g / x; }
+};
+template <typename T>
+struct Log1pOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::log1p(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g / (T(1) + x); }
+};
+template <typename T>
+struct Expm1Op {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::expm1(x); }
+  EMBER_HD T bwd(T g, T, T y) const { return g * (y + T(1)); }
+};
+template <typename T>
+struct SqrtOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::sqrt(x); }
+  EMBER_HD T bwd(T g, T, T y) const { return g / (T(2) * y); }
+};
+template <typename T>
+struct AbsOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::fabs(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return x > T(0) ? g : (x < T(0) ? -g : T(0)); }
+};
+template <typename T>
+struct SigmoidOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return stable_sigmoid(x); }
+  EMBER_HD T bwd(T g, T, T y) const { return g * y * (T(1) - y); }
+};
+template <typename T>
+struct LogSigmoidOp {
+  T p0, p1;
+  // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), finite for every x.
+  EMBER_HD T fwd(T x) const { return (x < T(0) ? x : T(0)) - ::log1p(::exp(-::fabs(x))); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * stable_sigmoid(-x); }
+};
+template <typename T>
+struct SoftplusOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return (x > T(0) ? x : T(0)) + ::log1p(::exp(-::fabs(x))); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * stable_sigmoid(x); }
+};
+template <typename T>
+struct TanhOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::tanh(x); }
+  EMBER_HD T bwd(T g, T, T y) const { return g * (T(1) - y * y); }
+};
+template <typename T>
+struct ReluOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return x > T(0) ? x : T(0); }
+  EMBER_HD T bwd(T g, T x, T) const { return x > T(0) ? g : T(0); }
+};
+template <typename T>
+struct LgammaOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::lgamma(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * digamma(x); }
+};
+template <typename T>
+struct DigammaOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return digamma(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * trigamma(x); }
+};
+template <typename T>
+struct SquareOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return x * x; }
+  EMBER_HD T bwd(T g, T x, T) const { return T(2) * g * x; }
+};
+template <typename T>
+struct ReciprocalOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return T(1) / x; }
+  EMBER_HD T bwd(T g, T, T y) const { return -g * y * y; }
+};
+// p0 = lower bound, p1 = upper bound. NaN passes through, as in PyTorch.
+template <typename T>
+struct ClampOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return x < p0 ? p0 : (x > p1 ? p1 : x); }
+  EMBER_HD T bwd(T g, T x, T) const { return (x >= p0 && x <= p1) ? g : T(0); }
+};
+
+// ---------------------------------------------------------------------- binary ----
+// Arithmetic ops (float32, float64, int64) with their partial derivatives (floating only),
+// then comparisons and logic with a bool result.
+#define EMBER_BINARY_ARITH_OPS(X) \
+  X(Add)                          \
+  X(Sub)                          \
+  X(Mul)                          \
+  X(Div)                          \
+  X(Pow)                          \
+  X(Maximum)                      \
+  X(Minimum)
+
+#define EMBER_BINARY_COMPARE_OPS(X) \
+  X(Eq)                             \
+  X(Ne)                             \
+  X(Lt)                             \
+  X(Le)                             \
+  X(Gt)                             \
+  X(Ge)                             \
+  X(LogicalAnd)                     \
+  X(LogicalOr)
+
+enum class BinaryOp : std::uint8_t {
+#define EMBER_ENUM_ENTRY(name) name,
+  EMBER_BINARY_ARITH_OPS(EMBER_ENUM_ENTRY) EMBER_BINARY_COMPARE_OPS(EMBER_ENUM_ENTRY)
+#undef EMBER_ENUM_ENTRY
+};
+
+const char* binary_op_name(BinaryOp op);
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq; }
+
+template <typename T>
+EMBER_HD T int_pow(T a, T b) {
+  if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
+  T r = 1;
+  while (b > 0) {
+    if (b & 1) r *= a;
+    a *= a;
+    b >>= 1;
+  }
+  return r;
+}
+
+// da/db: gradients of the inputs given the output gradient g, the inputs and output y.
+template <typename T>
+struct AddOp {
+  EMBER_HD T fwd(T a, T b) const { return a + b; }
+  EMBER_HD T da(T g, T, T, T) const { return g; }
+  EMBER_HD T db(T g, T, T, T) const { return g; }
+};
+template <typename T>
+struct SubOp {
+  EMBER_HD T fwd(T a, T b) const { return a - b; }
+  EMBER_HD T da(T g, T, T, T) const { return g; }
+  EMBER_HD T db(T g, T, T, T) const { return -g; }
+};
+template <typename T>
+struct MulOp {
+  EMBER_HD T fwd(T a, T b) const { return a * b; }
+  EMBER_HD T da(T g, T, T b, T) const { return g * b; }
+  EMBER_HD T db(T g, T a, T, T) const { return g * a; }
+};
+template <typename T>
+struct DivOp {
+  EMBER_HD T fwd(T a, T b) const { return a / b; }
+  EMBER_HD T da(T g, T, T b, T) const { return g / b; }
+  EMBER_HD T db(T g, T a, T b, T) const { return -g * a / (b * b); }
+};
+template <typename T>
+struct PowOp {
+  EMBER_HD T fwd(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      return int_pow(a, b);
+    } else {
+      return ::pow(a, b);
+    }
+  }
+  // Exponent 0 has zero gradient everywhere (also at a = 0), as in PyTorch.
+  EMBER_HD T da(T g, T a, T b, T) const { return b == T(0) ? T(0) : g * b * ::pow(a, b - T(1)); }
+  // a = 0 with b >= 0 gives zero rather than 0 * -inf.
+  EMBER_HD T db(T g, T a, T b, T y) const {
+    return (a == T(0) && b >= T(0)) ? T(0) : g * y * ::log(a);
+  }
+};
+// Ties share the gradient equally.
+template <typename T>
+struct MaximumOp {
+  EMBER_HD T fwd(T a, T b) const { return (a != a || a > b) ? a : b; }  // NaN propagates
+  EMBER_HD T da(T g, T a, T b, T) const { return a > b ? g : (a == b ? g / T(2) : T(0)); }
+  EMBER_HD T db(T g, T a, T b, T) const { return b > a ? g : (a == b ? g / T(2) : T(0)); }
+};
+template <typename T>
+struct MinimumOp {
+  EMBER_HD T fwd(T a, T b) const { return (a != a || a < b) ? a : b; }
+  EMBER_HD T da(T g, T a, T b, T) const { return a < b ? g : (a == b ? g / T(2) : T(0)); }
+  EMBER_HD T db(T g, T a, T b, T) const { return b < a ? g : (a == b ? g / T(2) : T(0)); }
+};
+
+template <typename T>
+struct EqOp {
+  EMBER_HD bool fwd(T a, T b) const { return a == b; }
+};
+template <typename T>
+struct NeOp {
+  EMBER_HD bool fwd(T a, T b) const { return a != b; }
+};
+template <typename T>
+struct LtOp {
+  EMBER_HD bool fwd(T a, T b) const { return a < b; }
+};
+template <typename T>
+struct LeOp {
+  EMBER_HD bool fwd(T a, T b) const { return a <= b; }
+};
+template <typename T>
+struct GtOp {
+  EMBER_HD bool fwd(T a, T b) const { return a > b; }
+};
+template <typename T>
+struct GeOp {
+  EMBER_HD bool fwd(T a, T b) const { return a >= b; }
+};
+template <typename T>
+struct LogicalAndOp {
+  EMBER_HD bool fwd(T a, T b) const { return a != T(0) && b != T(0); }
+};
+template <typename T>
+struct LogicalOrOp {
+  EMBER_HD bool fwd(T a, T b) const { return a != T(0) || b != T(0); }
+};
+
+// ------------------------------------------------------------------ reductions ----
+enum class ReduceOp : std::uint8_t { Sum, Prod, Max, Min };
+
+template <typename T>
+struct SumReduce {
+  static EMBER_HD T identity() { return T(0); }
+  EMBER_HD T operator()(T a, T b) const { return a + b; }
+};
+template <typename T>
+struct ProdReduce {
+  static EMBER_HD T identity() { return T(1); }
+  EMBER_HD T operator()(T a, T b) const { return a * b; }
+};
+// NaN propagates through max and min.
+template <typename T>
+struct MaxReduce {
+  static EMBER_HD T identity() {
+    if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(-9223372036854775807LL - 1);
+    } else {
+      return static_cast<T>(-INFINITY);
+    }
+  }
+  EMBER_HD T operator()(T a, T b) const { return (a != a || a > b) ? a : b; }
+};
+template <typename T>
+struct MinReduce {
+  static EMBER_HD T identity() {
+    if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(9223372036854775807LL);
+    } else {
+      return static_cast<T>(INFINITY);
+    }
+  }
+  EMBER_HD T operator()(T a, T b) const { return (a != a || a < b) ? a : b; }
+};
+
+enum class ScanOp : std::uint8_t { Sum, Prod };
+
+}  // namespace ember::kernels
