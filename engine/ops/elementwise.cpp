@@ -55,14 +55,20 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   if (!compare && detail::needs_grad({&a, &b})) {
     EMBER_CHECK_DTYPE(is_floating(t), name, ": gradients need floating operands");
     const bool want_a = a.requires_grad(), want_b = b.requires_grad();
+    if (op == BinaryOp::Add || op == BinaryOp::Sub) {
+      // Only the shapes are needed: the tape keeps neither operand alive.
+      detail::record(name, {a, b}, out,
+                     [op, sa = a.shape(), sb = b.shape(), want_a, want_b](const Tensor& g) {
+                       std::vector<Tensor> grads(2);
+                       if (want_a) grads[0] = sum_to(g, sa);
+                       if (want_b) grads[1] = sum_to(op == BinaryOp::Add ? g : -g, sb);
+                       return grads;
+                     });
+      return out;
+    }
     detail::record(name, {a, b}, out,
                    [op, a, b, y = detail::saved(out), want_a, want_b](const Tensor& g) {
                      std::vector<Tensor> grads(2);
-                     if (op == BinaryOp::Add || op == BinaryOp::Sub) {
-                       if (want_a) grads[0] = reduce_grad(g, a);
-                       if (want_b) grads[1] = reduce_grad(op == BinaryOp::Add ? g : -g, b);
-                       return grads;
-                     }
                      Tensor ga, gb;
                      kernels::TensorArg ga_arg, gb_arg;
                      if (want_a) {
