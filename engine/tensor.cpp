@@ -261,7 +261,8 @@ void Tensor::backward(const Tensor& seed) const {
   }
   EMBER_CHECK_SHAPE(s.shape() == shape(), "backward: seed of shape ", s.shape(),
                     " does not match the tensor's shape ", shape());
-  autograd::run_backward(*this, s.detach());
+  // The sweep hands the seed to kernels that read it as this tensor's dtype.
+  autograd::run_backward(*this, s.detach().to(dtype()));
 }
 
 Tensor Tensor::detach() const {
@@ -277,6 +278,8 @@ Tensor empty(const Shape& shape, const TensorOptions& opts) {
 
 Tensor full(const Shape& shape, double value, const TensorOptions& opts) {
   Tensor t = detail::make_tensor(shape, opts.dtype, opts.device);
+  // A bool holds exactly 0 or 1, whatever nonzero value was asked for.
+  if (opts.dtype == kBool) value = value != 0.0 ? 1.0 : 0.0;
   detail::backend(t).fill(detail::arg(t), value);
   if (opts.requires_grad) t.requires_grad_();
   return t;
@@ -362,14 +365,21 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows,
 std::string Tensor::str() const {
   std::ostringstream os;
   if (!defined()) return "Tensor(undefined)";
-  const auto values = to_vector<double>();
+  // Integers print exactly, not through a rounded double.
+  const bool integral = !is_floating(dtype());
+  const auto values = integral ? std::vector<double>() : to_vector<double>();
+  const auto ints = integral ? to_vector<std::int64_t>() : std::vector<std::int64_t>();
   os << "tensor(";
   const int nd = dim();
   // Nested brackets, row-major, with at most 6 values per innermost row shown in full.
   std::vector<std::int64_t> idx(nd, 0);
   std::function<void(int, std::int64_t)> rec = [&](int d, std::int64_t base) {
     if (d == nd) {
-      os << std::setprecision(dtype() == DType::Float64 ? 10 : 6) << values[base];
+      if (integral) {
+        os << ints[base];
+      } else {
+        os << std::setprecision(dtype() == DType::Float64 ? 10 : 6) << values[base];
+      }
       return;
     }
     os << '[';

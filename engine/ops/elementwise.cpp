@@ -243,11 +243,12 @@ Tensor operator<=(const Tensor& a, double b) { return le(a, b); }
 Tensor operator>(const Tensor& a, double b) { return gt(a, b); }
 Tensor operator>=(const Tensor& a, double b) { return ge(a, b); }
 
+// Through bool first: a fractional value such as 0.5 is true, not truncated to 0.
 bool all(const Tensor& cond) {
-  return cond.numel() == 0 || min(cond.to(kInt64)).item() != 0.0;
+  return cond.numel() == 0 || min(cond.to(kBool).to(kInt64)).item() != 0.0;
 }
 bool any(const Tensor& cond) {
-  return cond.numel() > 0 && max(cond.to(kInt64)).item() != 0.0;
+  return cond.numel() > 0 && max(cond.to(kBool).to(kInt64)).item() != 0.0;
 }
 
 }  // namespace ember

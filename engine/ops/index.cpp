@@ -65,11 +65,13 @@ Tensor index_add(const Tensor& x, int dim, const Tensor& index_in, const Tensor&
                     " does not match ", expect, " (tensor ", x.shape(), " with ", index.numel(),
                     " indices along dim ", d, ")");
   check_index("index_add", x, index, d, x.shape()[d]);
-  Tensor out = x.to(promote(x.dtype(), src.dtype())).detach().clone();
-  const Tensor s = src.to(out.dtype());
+  // Record the converted operands, so each gradient reaches its producer in its own dtype.
+  const DType t = promote(x.dtype(), src.dtype());
+  const Tensor xt = x.to(t), s = src.to(t);
+  Tensor out = xt.detach().clone();
   if (s.numel() > 0) detail::backend(x).index_add(arg(out), d, arg(index), arg(s));
-  if (detail::needs_grad({&x, &s})) {
-    detail::record("index_add", {x, s}, out, [d, index](const Tensor& g) {
+  if (detail::needs_grad({&xt, &s})) {
+    detail::record("index_add", {xt, s}, out, [d, index](const Tensor& g) {
       return std::vector<Tensor>{g, index_select(g, d, index)};
     });
   }
@@ -102,11 +104,12 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
     EMBER_CHECK_SHAPE(index.shape()[k] <= src.shape()[k], "scatter_add: index of shape ",
                       index.shape(), " is larger than the source of shape ", src.shape());
   check_index("scatter_add", x, index, d, x.dim() ? x.shape()[d] : 1);
-  Tensor out = x.to(promote(x.dtype(), src.dtype())).detach().clone();
-  const Tensor s = src.to(out.dtype());
+  const DType t = promote(x.dtype(), src.dtype());
+  const Tensor xt = x.to(t), s = src.to(t);
+  Tensor out = xt.detach().clone();
   if (index.numel() > 0) detail::backend(x).scatter_add(arg(out), d, arg(index), arg(s));
-  if (detail::needs_grad({&x, &s})) {
-    detail::record("scatter_add", {x, s}, out, [d, index, src_shape = s.shape()](const Tensor& g) {
+  if (detail::needs_grad({&xt, &s})) {
+    detail::record("scatter_add", {xt, s}, out, [d, index, src_shape = s.shape()](const Tensor& g) {
       Tensor gs = gather(g, d, index);
       if (!(gs.shape() == src_shape)) {
         // Source elements beyond the index's extent were never added: zero gradient.

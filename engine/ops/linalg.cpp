@@ -1,4 +1,5 @@
 // matmul with NumPy semantics over the launchers' batched GEMM (cuBLAS / Eigen).
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -127,6 +128,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const bool vec_a = a.dim() == 1, vec_b = b.dim() == 1;
   if (vec_a) a = a.unsqueeze(0);
   if (vec_b) b = b.unsqueeze(1);
+  // Checked here so that errors name the shapes the caller passed, not the promoted ones.
+  const std::int64_t k = a.size(-1), k2 = b.size(-2);
+  EMBER_CHECK_SHAPE(k == k2, "matmul: shapes ", a_in.shape(), " and ", b_in.shape(),
+                    " are not aligned (", k, " != ", k2, ")");
+  for (int i = 3; i <= std::min(a.dim(), b.dim()); ++i) {
+    const std::int64_t da = a.size(-i), db = b.size(-i);
+    EMBER_CHECK_SHAPE(da == db || da == 1 || db == 1, "matmul: the batch dims of shapes ",
+                      a_in.shape(), " and ", b_in.shape(), " do not broadcast");
+  }
   Tensor out = matmul_nd(a, b);
   if (vec_b) out = out.squeeze(-1);
   if (vec_a) out = out.squeeze(vec_b ? -1 : -2);

@@ -118,6 +118,11 @@ Tensor min(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
 Tensor logsumexp(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
   const Tensor x = is_floating(x_in.dtype()) ? x_in : x_in.to(kFloat32);
   const auto mask = reduced_mask(x, dims, "logsumexp");
+  if (reduced_count(x, mask) == 0) {
+    // The log of an empty sum, as in PyTorch.
+    const Shape shape = keepdim ? keepdim_shape(x, mask) : dropped_shape(x, mask);
+    return full(shape, -INFINITY, TensorOptions{}.with_dtype(x.dtype()).with_device(x.device()));
+  }
   // Shift by the (detached) max for stability; an all -inf or inf slice shifts by 0.
   const Tensor m = reduce_raw(ReduceOp::Max, x.detach(), mask);
   const Tensor shift = where(isfinite(m), m, 0.0);

@@ -148,8 +148,9 @@ Tensor Tensor::expand(const Shape& target) const {
       s[i] = have;
       st[i] = strides()[j];
     } else {
-      EMBER_CHECK_SHAPE(have == 1, "expand: cannot expand shape ", shape(), " to ", target,
-                        " (dim ", j, " has size ", have, ", not 1)");
+      EMBER_CHECK_SHAPE(have == 1 && target[i] >= 0, "expand: cannot expand shape ", shape(),
+                        " to ", target, " (dim ", j, " has size ", have, ", target ", target[i],
+                        ")");
     }
   }
   if (s == shape()) return *this;
@@ -252,10 +253,14 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
     shape[d] += x.shape()[d];
   }
   Tensor out = detail::make_tensor(shape, t, first.device());
+  // Record the converted inputs, so each gradient reaches its producer in its own dtype.
+  std::vector<Tensor> inputs;
+  inputs.reserve(tensors.size());
+  for (const Tensor& x : tensors) inputs.push_back(x.to(t));
   std::vector<std::int64_t> sizes;
   std::int64_t offset = 0;
   bool grad = false;
-  for (const Tensor& x : tensors) {
+  for (const Tensor& x : inputs) {
     const std::int64_t len = x.shape()[d];
     if (len > 0) detail::backend(out).copy(arg(out.narrow(d, offset, len)), arg(x));
     offset += len;
@@ -273,7 +278,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
       }
       return grads;
     };
-    detail::record_many("cat", tensors, out, std::move(fn));
+    detail::record_many("cat", inputs, out, std::move(fn));
   }
   return out;
 }

@@ -22,8 +22,10 @@ template <typename F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
 #if defined(_OPENMP)
   if (n > grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
+    // A grain below 1 means "one item per thread is worth it".
+    const std::int64_t g = std::max<std::int64_t>(grain, 1);
     const int max_threads =
-        static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), (n + grain - 1) / grain));
+        static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), (n + g - 1) / g));
 #pragma omp parallel num_threads(max_threads)
     {
       const int nt = omp_get_num_threads();

@@ -1,0 +1,138 @@
+// What every CUDA launcher needs: the error checks that turn CUDA and cuBLAS failures into
+// ember::CudaError, a device's stream, allocator and cuBLAS handle, and launch geometry.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "ember/error.hpp"
+
+namespace ember::kernels::cuda {
+
+[[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* expr, const char* file,
+                                     int line);
+
+}  // namespace ember::kernels::cuda
+
+// Throws ember::CudaError naming the expression, CUDA's message, the file and the line.
+#define EMBER_CUDA_CHECK(expr)                                                              \
+  do {                                                                                      \
+    const cudaError_t ember_cuda_err_ = (expr);                                             \
+    if (ember_cuda_err_ != cudaSuccess) [[unlikely]] {                                      \
+      ::ember::kernels::cuda::throw_cuda_error(ember_cuda_err_, #expr, __FILE__, __LINE__); \
+    }                                                                                       \
+  } while (0)
+
+// After every <<<...>>>: a bad configuration or a missing kernel image shows up here, at the
+// launch that caused it, rather than at some later unrelated call.
+#define EMBER_CUDA_LAUNCH_CHECK() EMBER_CUDA_CHECK(cudaGetLastError())
+
+#define EMBER_CUBLAS_CHECK(expr)                                                                   \
+  do {                                                                                             \
+    const cublasStatus_t ember_cublas_status_ = (expr);                                            \
+    if (ember_cublas_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]] {                              \
+      ::ember::kernels::cuda::throw_cublas_error(ember_cublas_status_, #expr, __FILE__, __LINE__); \
+    }                                                                                              \
+  } while (0)
+
+namespace ember::kernels::cuda {
+
+// One device's execution resources, created on first use (thread-safe): a non-blocking
+// stream that all of Ember's work on the device is ordered on, the device's stream-ordered
+// memory pool, and a cuBLAS handle bound to the stream. Contexts live until the process
+// ends and are never torn down: at exit the CUDA runtime may already be gone.
+class DeviceContext {
+ public:
+  explicit DeviceContext(int device) : device_(device) {}
+  DeviceContext(const DeviceContext&) = delete;
+  DeviceContext& operator=(const DeviceContext&) = delete;
+
+  int device() const { return device_; }
+  cudaStream_t stream() {
+    ensure_init();
+    return stream_;
+  }
+
+  // Stream-ordered: memory freed here is reused by later work on the stream without a
+  // device-wide sync, and the pool keeps it (release threshold UINT64_MAX) instead of
+  // returning it to the driver at every synchronization.
+  void* allocate(std::size_t nbytes);
+  // Never throws (called from destructors); a failure is reported on stderr.
+  void deallocate(void* ptr) noexcept;
+
+  // Calls f(handle) while holding the handle: cuBLAS handles are not thread-safe.
+  template <typename F>
+  void with_cublas(F&& f) {
+    ensure_init();
+    const std::lock_guard<std::mutex> lock(cublas_mutex_);
+    f(cublas_);
+  }
+
+ private:
+  void ensure_init() {
+    std::call_once(init_once_, [this] { init(); });
+  }
+  void init();
+
+  int device_;
+  std::once_flag init_once_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::mutex cublas_mutex_;
+};
+
+// Makes `device` current for the scope and restores the previous device afterwards, so a
+// caller's own CUDA code keeps the device it chose.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+  bool switched_ = false;
+};
+
+// Scratch device memory (CUB temp storage, flags) from the stream-ordered pool. Freeing it
+// in stream order is safe while kernels that use it are still queued.
+class DeviceBuffer {
+ public:
+  DeviceBuffer(DeviceContext& ctx, std::size_t nbytes)
+      : ctx_(ctx), data_(nbytes ? ctx.allocate(nbytes) : nullptr) {}
+  ~DeviceBuffer() {
+    if (data_ != nullptr) ctx_.deallocate(data_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* get() const { return data_; }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+
+ private:
+  DeviceContext& ctx_;
+  void* data_;
+};
+
+// Launch geometry of the grid-stride kernels: enough blocks to fill the GPU many times
+// over, capped so that a huge tensor loops inside the kernel instead of launching millions
+// of blocks.
+inline constexpr int kBlockSize = 256;
+inline constexpr std::int64_t kMaxGridBlocks = 65536;
+
+inline unsigned grid_for(std::int64_t n, int block = kBlockSize) {
+  return static_cast<unsigned>(
+      std::clamp<std::int64_t>((n + block - 1) / block, 1, kMaxGridBlocks));
+}
+
+}  // namespace ember::kernels::cuda

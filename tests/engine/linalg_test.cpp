@@ -1,0 +1,154 @@
+// matmul (engine/ops/linalg.cpp over the launcher's batched GEMM): NumPy semantics for
+// 1-d operands and batch broadcasting, strided operands, gradients and errors.
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+
+using namespace ember;
+using namespace ember::test;
+
+namespace {
+
+// Reference (..., m, k) @ (..., k, n) for contiguous float64 operands of equal batch size.
+std::vector<double> naive_bmm(const std::vector<double>& a, const std::vector<double>& b,
+                              std::int64_t batch, std::int64_t m, std::int64_t k, std::int64_t n) {
+  std::vector<double> out(batch * m * n, 0.0);
+  for (std::int64_t z = 0; z < batch; ++z)
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (std::int64_t p = 0; p < k; ++p)
+          s += a[z * m * k + i * k + p] * b[z * k * n + p * n + j];
+        out[z * m * n + i * n + j] = s;
+      }
+  return out;
+}
+
+}  // namespace
+
+TEST(Matmul, VectorAndMatrixForms) {
+  Tensor v = tensor({1, 2, 3}, f64());
+  Tensor w = tensor({4, -5, 6}, f64());
+  Tensor dot = matmul(v, w);
+  EXPECT_EQ(dot.dim(), 0);
+  EXPECT_EQ(dot.item(), 4 - 10 + 18);
+  Tensor m = tensor({{1, 2}, {3, 4}, {5, 6}}, f64());  // (3, 2)
+  Tensor vm = matmul(v, m);                            // (3) @ (3, 2) -> (2)
+  EXPECT_EQ(vm.shape(), (Shape{2}));
+  expect_values(vm, {1 + 6 + 15, 2 + 8 + 18});
+  Tensor mv = matmul(m.t(), v);  // (2, 3) @ (3) -> (2)
+  EXPECT_EQ(mv.shape(), (Shape{2}));
+  expect_values(mv, {22, 28});
+  Tensor mm = matmul(m, tensor({{1, 0, -1}, {2, 1, 0}}, f64()));  // (3, 2) @ (2, 3)
+  EXPECT_EQ(mm.shape(), (Shape{3, 3}));
+  expect_values(mm, {5, 2, -1, 11, 4, -3, 17, 6, -5});
+  // Vector with a batched matrix: (3) @ (2, 3, 2) -> (2, 2); (2, 2, 3) @ (3) -> (2, 2).
+  Tensor bm = stack({m, m * 2.0});
+  expect_values(matmul(v, bm), {22, 28, 44, 56});
+  expect_values(matmul(bm.transpose(1, 2), v), {22, 28, 44, 56});
+}
+
+TEST(Matmul, BatchedWithBroadcastBatchDims) {
+  Tensor a = randn({2, 1, 3, 4});
+  Tensor b = randn({5, 4, 2});
+  Tensor c = matmul(a, b);
+  EXPECT_EQ(c.shape(), (Shape{2, 5, 3, 2}));
+  const auto ae = values(a.expand({2, 5, 3, 4}));
+  const auto be = values(b.expand({2, 5, 4, 2}));
+  expect_close(c, from_vector(naive_bmm(ae, be, 10, 3, 4, 2), c.shape(), f64()), 1e-12, 1e-12);
+  // A plain matrix broadcast against a batch.
+  Tensor d = matmul(randn({3, 4}), randn({6, 4, 2}));
+  EXPECT_EQ(d.shape(), (Shape{6, 3, 2}));
+}
+
+TEST(Matmul, StridedOperands) {
+  Tensor base = randn({6, 8});
+  const std::vector<std::pair<const char*, std::pair<Tensor, Tensor>>> cases = {
+      {"transposed a", {base.slice(1, 0, 5).t(), randn({6, 3})}},          // column-major a
+      {"transposed b", {randn({2, 8}), base.slice(0, 0, 3).t().t().t()}},  // (8, 3) col-major
+      {"stepped", {base.slice(1, 0, 8, 2), base.slice(0, 0, 4).t().slice(0, 0, 8, 2)}},
+      {"expanded rows",
+       {tensor({1.0, 2.0, 3.0}, f64()).unsqueeze(0).expand({4, 3}), randn({3, 2})}},
+      {"batched transposed", {randn({3, 4, 2}).transpose(1, 2), randn({3, 2, 4}).transpose(1, 2)}},
+      {"permuted batch", {randn({2, 3, 4}).permute({1, 0, 2}), randn({3, 4, 2})}},
+  };
+  for (const auto& [name, ops] : cases) {
+    SCOPED_TRACE(name);
+    const Tensor& a = ops.first;
+    const Tensor& b = ops.second;
+    const Tensor c = matmul(a, b);
+    const std::int64_t batch = a.dim() == 3 ? a.size(0) : 1;
+    const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+    expect_close(c, from_vector(naive_bmm(values(a), values(b), batch, m, k, n), c.shape(), f64()),
+                 1e-12, 1e-12);
+  }
+}
+
+TEST(Matmul, EmptyAndZeroInnerDims) {
+  Tensor z = matmul(zeros({3, 0}, f64()), zeros({0, 4}, f64()));
+  EXPECT_EQ(z.shape(), (Shape{3, 4}));
+  expect_values(z, std::vector<double>(12, 0.0));
+  EXPECT_EQ(matmul(zeros({0, 2}), zeros({2, 5})).shape(), (Shape{0, 5}));
+  EXPECT_EQ(matmul(zeros({0, 2, 3}), zeros({3, 5})).shape(), (Shape{0, 2, 5}));
+}
+
+TEST(Matmul, Dtypes) {
+  Tensor i = tensor({{1, 2}, {3, 4}}, TensorOptions{}.with_dtype(kInt64));
+  Tensor r = matmul(i, i);
+  EXPECT_EQ(r.dtype(), kFloat32);
+  expect_values(r, {7, 10, 15, 22});
+  EXPECT_EQ(matmul(ones({2, 2}), ones({2, 2}, f64())).dtype(), kFloat64);
+  Tensor f = matmul(tensor({{1.5, 2}}), tensor({2, 0.25}).reshape({2, 1}));
+  EXPECT_EQ(f.dtype(), kFloat32);
+  expect_values(f, {3.5});
+}
+
+TEST(Matmul, Gradients) {
+  const std::vector<std::pair<Shape, Shape>> shapes = {
+      {{3}, {3}},
+      {{3}, {3, 2}},
+      {{2, 3}, {3}},
+      {{2, 3}, {3, 4}},
+      {{3}, {2, 3, 2}},
+      {{2, 2, 3}, {3}},
+      {{2, 1, 2, 3}, {4, 3, 2}},
+      {{3, 2}, {2, 2, 3}},
+      {{0, 3}, {3, 2}},
+      {{2, 0}, {0, 3}},
+  };
+  for (const auto& [sa, sb] : shapes) {
+    SCOPED_TRACE(::testing::Message() << sa << " @ " << sb);
+    const auto f = [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); };
+    EMBER_EXPECT_GRAD(f, {randn(sa, true), randn(sb, true)});
+  }
+  const auto only_a = [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); };
+  EMBER_EXPECT_GRAD(only_a, {randn({2, 3}, true), randn({3, 2})});
+  EMBER_EXPECT_GRAD(only_a, {randn({2, 3}), randn({3, 2}, true)});
+  const auto transposed = [](const std::vector<Tensor>& v) {
+    return matmul(v[0].t(), v[1].transpose(-1, -2));
+  };
+  EMBER_EXPECT_GRAD(transposed, {randn({3, 2}, true), randn({2, 4, 3}, true)});
+  const auto stepped = [](const std::vector<Tensor>& v) {
+    return matmul(v[0].slice(1, 0, 5, 2), v[1].slice(0, 1, 4));
+  };
+  EMBER_EXPECT_GRAD(stepped, {randn({2, 5}, true), randn({5, 2}, true)});
+  const auto same = [](const std::vector<Tensor>& v) { return matmul(v[0], v[0].t()); };
+  EMBER_EXPECT_GRAD(same, {randn({3, 2}, true)});
+}
+
+TEST(Matmul, Errors) {
+  EMBER_EXPECT_THROW_WITH(matmul(zeros({2, 3}), zeros({4, 2})), ShapeError, "(2, 3)", "(4, 2)");
+  EMBER_EXPECT_THROW_WITH(matmul(zeros({3}), zeros({4})), ShapeError, "(3)", "(4)");
+  EMBER_EXPECT_THROW_WITH(matmul(zeros({2, 3}), zeros({2})), ShapeError, "(2, 3)", "(2)");
+  EMBER_EXPECT_THROW_WITH(matmul(zeros({2, 2, 3}), zeros({3, 3, 2})), ShapeError, "(2, 2, 3)",
+                          "(3, 3, 2)");
+  EMBER_EXPECT_THROW_WITH(matmul(scalar_tensor(1.0), zeros({2})), ShapeError, "()", "(2)");
+}
+
+TEST(Large, BatchedMatmul) {
+  Tensor a = randn({8, 40, 30});
+  Tensor b = randn({8, 30, 50});
+  Tensor c = matmul(a, b);
+  expect_close(c, from_vector(naive_bmm(values(a), values(b), 8, 40, 30, 50), c.shape(), f64()),
+               1e-11, 1e-11);
+}
