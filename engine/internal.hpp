@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ember/ops.hpp"
+#include "ember/random.hpp"
 #include "ember/tensor.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/common/tensor_arg.hpp"
@@ -48,5 +49,10 @@ inline void record(const char* name, std::initializer_list<Tensor> inputs, Tenso
   record_many(name, std::span<const Tensor>(inputs.begin(), inputs.size()), out, std::move(fn));
 }
 inline Tensor saved(const Tensor& out) { return out.detach(); }
+
+// A fresh tensor of draws of `op` (no autograd), its params broadcast to `shape`, from
+// `gen` or the calling thread's default generator.
+Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
+            std::span<const Tensor> params, Generator* gen);
 
 }  // namespace ember::detail

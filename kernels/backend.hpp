@@ -13,6 +13,7 @@
 
 #include "ember/device.hpp"
 #include "kernels/common/tensor_arg.hpp"
+#include "kernels/math/dist/families.hpp"
 #include "kernels/math/elementwise_ops.hpp"
 
 namespace ember::kernels {
@@ -87,6 +88,22 @@ class Backend {
   // row-major (strides[2] == 1) or column-major (strides[1] == 1); batch stride may be 0
   // (broadcast). out is contiguous. Floating dtypes.
   virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) = 0;
+
+  // ---- distributions (math in kernels/math/dist) ----
+  // One fused pass: out = log p(value | params) of `family`, and for each non-null
+  // grads[k] the partial of out in value (k = 0) or in params[k - 1]. All operands have
+  // out's sizes (broadcast strides) and one floating dtype; params holds
+  // log_prob_param_count(family) entries, grads one more.
+  virtual void log_prob(LogProbFamily family, const TensorArg& out, const TensorArg& value,
+                        const TensorArg* params, const TensorArg* const* grads) = 0;
+  // Fills the contiguous out with draws of `op` given its params (broadcast to out); element
+  // i uses Philox counter element i of (rng.seed, rng.offset).
+  virtual void sample(SampleOp op, const TensorArg& out, const TensorArg* params,
+                      RngState rng) = 0;
+  // out = d sample / d params[0] for draws `sample` of `op`'s family (implicit
+  // reparameterization); operands broadcast to out.
+  virtual void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
+                           const TensorArg* params) = 0;
 };
 
 // The CPU backend always exists.

@@ -39,4 +39,44 @@ const char* binary_op_name(BinaryOp op) {
   return "?";
 }
 
+const char* log_prob_family_name(LogProbFamily f) {
+  switch (f) {
+#define EMBER_NAME(name) \
+  case LogProbFamily::name: return #name;
+    EMBER_LOG_PROB_FAMILIES(EMBER_NAME)
+#undef EMBER_NAME
+  }
+  return "?";
+}
+
+int log_prob_param_count(LogProbFamily f) {
+  switch (f) {
+#define EMBER_COUNT(name) \
+  case LogProbFamily::name: return name##LogProb<double>::kParams;
+    EMBER_LOG_PROB_FAMILIES(EMBER_COUNT)
+#undef EMBER_COUNT
+  }
+  return 0;
+}
+
+const char* sample_op_name(SampleOp op) {
+  switch (op) {
+#define EMBER_NAME(name) \
+  case SampleOp::name: return #name;
+    EMBER_SAMPLERS(EMBER_NAME)
+#undef EMBER_NAME
+  }
+  return "?";
+}
+
+int sample_param_count(SampleOp op) {
+  switch (op) {
+#define EMBER_COUNT(name) \
+  case SampleOp::name: return name##Sampler<double>::kParams;
+    EMBER_SAMPLERS(EMBER_COUNT)
+#undef EMBER_COUNT
+  }
+  return 0;
+}
+
 }  // namespace ember::kernels

@@ -28,7 +28,7 @@ inline TensorOptions f64(bool requires_grad = false) {
 }
 
 // Standard normal values.
-inline Tensor randn(const Shape& shape, bool requires_grad = false, DType dtype = kFloat64) {
+inline Tensor random_normal(const Shape& shape, bool requires_grad = false, DType dtype = kFloat64) {
   std::normal_distribution<double> dist(0.0, 1.0);
   std::vector<double> v(static_cast<std::size_t>(shape.numel()));
   for (double& x : v) x = dist(rng());
@@ -153,7 +153,7 @@ inline ::testing::AssertionResult grad_check(const TensorFn& f, const std::vecto
   }
   const Tensor y = f(leaves);
   if (!y.defined()) return ::testing::AssertionFailure() << "f returned an undefined tensor";
-  const Tensor w = randn(y.shape());
+  const Tensor w = random_normal(y.shape());
   const auto loss_of = [&](const Tensor& out) { return sum(out.to(kFloat64) * w); };
   const Tensor loss = loss_of(y);
   if (!loss.requires_grad())

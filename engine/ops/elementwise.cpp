@@ -173,6 +173,7 @@ Tensor lgamma(const Tensor& x) { return unary(UnaryOp::Lgamma, x); }
 Tensor digamma(const Tensor& x) { return unary(UnaryOp::Digamma, x); }
 Tensor square(const Tensor& x) { return unary(UnaryOp::Square, x); }
 Tensor reciprocal(const Tensor& x) { return unary(UnaryOp::Reciprocal, x); }
+Tensor floor(const Tensor& x) { return unary(UnaryOp::Floor, x); }
 Tensor clamp(const Tensor& x, double lo, double hi) {
   EMBER_CHECK(!(lo > hi), "clamp: lower bound ", lo, " exceeds upper bound ", hi);
   return unary(UnaryOp::Clamp, x, lo, hi);

@@ -60,9 +60,10 @@ kernels::TensorArg as_batched(const Tensor& x, std::int64_t batch, Tensor& keep)
   a.sizes[0] = batch;
   a.sizes[1] = r;
   a.sizes[2] = c;
-  a.strides[0] = batch == 1 ? 0 : *bstride;
-  a.strides[1] = mat->first;
-  a.strides[2] = mat->second;
+  // A contiguous tensor always has both; value() throws rather than read garbage.
+  a.strides[0] = batch == 1 ? 0 : bstride.value();
+  a.strides[1] = mat.value().first;
+  a.strides[2] = mat.value().second;
   return a;
 }
 

@@ -53,11 +53,6 @@ Tensor finish(const Tensor& kept, const Tensor& x, const std::vector<bool>& mask
   return keepdim ? kept : kept.reshape(dropped_shape(x, mask));
 }
 
-// Gradient of a reduction seen from its (possibly dim-dropped) output: back to keepdim.
-Tensor grad_keepdim(const Tensor& g, const Tensor& x, const std::vector<bool>& mask) {
-  return g.reshape(keepdim_shape(x, mask));
-}
-
 std::int64_t reduced_count(const Tensor& x, const std::vector<bool>& mask) {
   std::int64_t n = 1;
   for (int d = 0; d < x.dim(); ++d)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ember/device.hpp"
+#include "ember/distributions.hpp"
 #include "ember/dtype.hpp"
 #include "ember/error.hpp"
 #include "ember/ops.hpp"

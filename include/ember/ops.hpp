@@ -58,6 +58,8 @@ Tensor lgamma(const Tensor& x);
 Tensor digamma(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
+// Rounds down; the gradient is zero.
+Tensor floor(const Tensor& x);
 // Limits values to [lo, hi]; the gradient passes where lo <= x <= hi.
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor clamp_min(const Tensor& x, double lo);

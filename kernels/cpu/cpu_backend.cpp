@@ -259,6 +259,85 @@ void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
   });
 }
 
+// The operands of a fused distribution kernel: out, then the inputs, then the optional
+// partials (an absent one walks with out's strides and is never written).
+template <typename T, int P>
+struct DistOperands {
+  static constexpr int N = 3 + 2 * P;
+  const TensorArg* args[N];
+  T* grads[P + 1] = {};
+  DistOperands(const TensorArg& out, const TensorArg& value, const TensorArg* params,
+               const TensorArg* const* grad_args) {
+    args[0] = &out;
+    args[1] = &value;
+    for (int k = 0; k < P; ++k) args[2 + k] = &params[k];
+    for (int k = 0; k <= P; ++k) {
+      args[2 + P + k] = grad_args[k] ? grad_args[k] : &out;
+      grads[k] = grad_args[k] ? grad_args[k]->ptr<T>() : nullptr;
+    }
+  }
+};
+
+template <typename Family, typename T>
+void log_prob_impl(const TensorArg& out, const TensorArg& value, const TensorArg* params,
+                   const TensorArg* const* grad_args) {
+  constexpr int P = Family::kParams;
+  const DistOperands<T, P> ops(out, value, params, grad_args);
+  const auto calc = make_offset_calc(ops.args);
+  T* o = out.ptr<T>();
+  const T* v = value.ptr<const T>();
+  const T* pp[P];
+  for (int k = 0; k < P; ++k) pp[k] = params[k].ptr<const T>();
+  const Family family{};
+  walk(calc, out.numel(), [&](const std::int64_t(&off)[DistOperands<T, P>::N]) {
+    T p[P];
+    T g[P + 1];
+    for (int k = 0; k < P; ++k) p[k] = pp[k][off[2 + k]];
+    o[off[0]] = family(v[off[1]], p, g);
+    for (int k = 0; k <= P; ++k)
+      if (ops.grads[k]) ops.grads[k][off[2 + P + k]] = g[k];
+  });
+}
+
+template <typename Sampler, typename T>
+void sample_impl(const TensorArg& out, const TensorArg* params, RngState rng) {
+  constexpr int P = Sampler::kParams;
+  const TensorArg* args[P + 1];
+  args[0] = &out;
+  for (int k = 0; k < P; ++k) args[1 + k] = &params[k];
+  const auto calc = make_offset_calc(args);
+  T* o = out.ptr<T>();
+  const T* pp[P + 1] = {};
+  for (int k = 0; k < P; ++k) pp[k] = params[k].ptr<const T>();
+  const Sampler sampler{};
+  // out is contiguous, so its offset is the element's counter index.
+  walk(calc, out.numel(), [&](const std::int64_t(&off)[P + 1]) {
+    T p[P + 1];
+    for (int k = 0; k < P; ++k) p[k] = pp[k][off[1 + k]];
+    o[off[0]] = sampler(p, rng, off[0]);
+  });
+}
+
+template <typename Grad, typename T>
+void sample_grad_impl(const TensorArg& out, const TensorArg& sample, const TensorArg* params) {
+  constexpr int P = Grad::kParams;
+  const TensorArg* args[P + 2];
+  args[0] = &out;
+  args[1] = &sample;
+  for (int k = 0; k < P; ++k) args[2 + k] = &params[k];
+  const auto calc = make_offset_calc(args);
+  T* o = out.ptr<T>();
+  const T* x = sample.ptr<const T>();
+  const T* pp[P + 1] = {};
+  for (int k = 0; k < P; ++k) pp[k] = params[k].ptr<const T>();
+  const Grad grad{};
+  walk(calc, out.numel(), [&](const std::int64_t(&off)[P + 2]) {
+    T p[P + 1];
+    for (int k = 0; k < P; ++k) p[k] = pp[k][off[2 + k]];
+    o[off[0]] = grad(x[off[1]], p);
+  });
+}
+
 class CpuBackend final : public Backend {
  public:
   void* allocate(std::size_t nbytes) override {
@@ -547,6 +626,46 @@ class CpuBackend final : public Backend {
 
   void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) override {
     dispatch_floating(out.dtype, "matmul", [&]<typename T>() { matmul_impl<T>(out, a, b); });
+  }
+
+  void log_prob(LogProbFamily family, const TensorArg& out, const TensorArg& value,
+                const TensorArg* params, const TensorArg* const* grads) override {
+    dispatch_floating(out.dtype, log_prob_family_name(family), [&]<typename T>() {
+      switch (family) {
+#define EMBER_CASE(name)                                                  \
+  case LogProbFamily::name:                                               \
+    log_prob_impl<name##LogProb<T>, T>(out, value, params, grads); \
+    break;
+        EMBER_LOG_PROB_FAMILIES(EMBER_CASE)
+#undef EMBER_CASE
+      }
+    });
+  }
+
+  void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) override {
+    dispatch_floating(out.dtype, sample_op_name(op), [&]<typename T>() {
+      switch (op) {
+#define EMBER_CASE(name)                                          \
+  case SampleOp::name: sample_impl<name##Sampler<T>, T>(out, params, rng); \
+    break;
+        EMBER_SAMPLERS(EMBER_CASE)
+#undef EMBER_CASE
+      }
+    });
+  }
+
+  void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
+                   const TensorArg* params) override {
+    dispatch_floating(out.dtype, "sample_grad", [&]<typename T>() {
+      switch (op) {
+#define EMBER_CASE(name)                                                   \
+  case SampleGradOp::name: sample_grad_impl<name##SampleGrad<T>, T>(out, sample, params); \
+    break;
+        EMBER_SAMPLE_GRADS(EMBER_CASE)
+#undef EMBER_CASE
+        default: break;
+      }
+    });
   }
 };
 

@@ -1,6 +1,6 @@
 // The CUDA launcher: one instance per device. Its methods are defined by area, one .cu each
 // (cuda_backend.cu: memory; elementwise.cu, unary.cu, binary.cu; reduce.cu; scan.cu;
-// index.cu; matmul.cu), so the files compile in parallel and each reads on its own.
+// index.cu; matmul.cu; distributions.cu), so the files compile in parallel and each reads on its own.
 // Everything is queued on the device's stream; only copy_to_host, copy_from_host,
 // synchronize and find_index_out_of_range wait for the device.
 #pragma once
@@ -49,6 +49,12 @@ class CudaBackend final : public Backend {
                                std::int64_t* bad) override;
 
   void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
+
+  void log_prob(LogProbFamily family, const TensorArg& out, const TensorArg& value,
+                const TensorArg* params, const TensorArg* const* grads) override;
+  void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) override;
+  void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
+                   const TensorArg* params) override;
 
  private:
   DeviceContext ctx_;

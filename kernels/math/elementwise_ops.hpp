@@ -33,7 +33,8 @@ namespace ember::kernels {
   X(Digamma)               \
   X(Square)                \
   X(Reciprocal)            \
-  X(Clamp)
+  X(Clamp)                 \
+  X(Floor)
 
 enum class UnaryOp : std::uint8_t {
 #define EMBER_ENUM_ENTRY(name) name,
@@ -153,6 +154,14 @@ struct ClampOp {
   T p0, p1;
   EMBER_HD T fwd(T x) const { return x < p0 ? p0 : (x > p1 ? p1 : x); }
   EMBER_HD T bwd(T g, T x, T) const { return (x >= p0 && x <= p1) ? g : T(0); }
+};
+
+// Piecewise constant: zero gradient (as in PyTorch).
+template <typename T>
+struct FloorOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return ::floor(x); }
+  EMBER_HD T bwd(T, T, T) const { return T(0); }
 };
 
 // ---------------------------------------------------------------------- binary ----

@@ -52,7 +52,7 @@ Tensor uniform(const Shape& shape, double lo, double hi) {
   return from_values(v, shape);
 }
 
-Tensor randn(const Shape& shape) {
+Tensor random_normal(const Shape& shape) {
   std::normal_distribution<double> dist(0.0, 1.0);
   std::vector<double> v(static_cast<std::size_t>(shape.numel()));
   for (double& x : v) x = dist(rng());
@@ -198,7 +198,7 @@ void expect_same_as_cpu(const std::string& what, const OpFn& f, const std::vecto
       ASSERT_TRUE(matches(y_dev, y_cpu, tol)) << "forward";
       if (!opt.check_grad || !y_cpu.requires_grad()) continue;
       ASSERT_TRUE(y_dev.requires_grad());
-      const Tensor seed = randn(y_cpu.shape()).to(y_cpu.dtype());
+      const Tensor seed = random_normal(y_cpu.shape()).to(y_cpu.dtype());
       y_cpu.backward(seed);
       y_dev.backward(seed.to(target()));
       for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -283,12 +283,12 @@ TEST(CudaCopies, ToDeviceRoundTripsAndCarriesGradients) {
                      [](const std::vector<Tensor>& x) {
                        return exp(x[0].to(target()).to(Device::cpu()).to(x[0].device()));
                      },
-                     {{randn({3, 4})}});
+                     {{random_normal({3, 4})}});
   expect_same_as_cpu("to(dtype)",
                      [](const std::vector<Tensor>& x) {
                        return x[0].to(x[0].dtype() == kFloat64 ? kFloat32 : kFloat64) * 2.0;
                      },
-                     {{randn({5, 2})}});
+                     {{random_normal({5, 2})}});
   // Zero-size transfers.
   const Tensor empty_cpu = zeros({0, 3});
   EXPECT_TRUE(matches(empty_cpu.to(target()), empty_cpu, Tolerance{0.0, 0.0}));
@@ -309,7 +309,7 @@ TEST(CudaCopies, HostBufferCanBeReusedRightAfterUpload) {
 // ------------------------------------------------------------------------ views ----
 TEST(CudaViews, ViewsAndContiguousCopiesMatch) {
   EMBER_REQUIRE_CUDA();
-  const std::vector<Input> x = {{randn({2, 3, 4})}};
+  const std::vector<Input> x = {{random_normal({2, 3, 4})}};
   expect_same_as_cpu(
       "reshape",
       [](const auto& v) {
@@ -349,17 +349,17 @@ TEST(CudaViews, CatStackPad) {
                      [](const auto& v) {
                        return cat({v[0], v[1], v[0]}, 1);
                      },
-                     {{randn({3, 2})}, {randn({3, 5})}});
+                     {{random_normal({3, 2})}, {random_normal({3, 5})}});
   expect_same_as_cpu("stack",
                      [](const auto& v) {
                        return stack({v[0], v[1]}, 1);
                      },
-                     {{randn({3, 4})}, {randn({3, 4})}});
+                     {{random_normal({3, 4})}, {random_normal({3, 4})}});
   expect_same_as_cpu("pad",
                      [](const auto& v) {
                        return pad(v[0], {1, 2, -1, 0}, 0.5);
                      },
-                     {{randn({4, 3})}});
+                     {{random_normal({4, 3})}});
 }
 
 // ---------------------------------------------------------------- elementwise ----
@@ -434,9 +434,9 @@ TEST(CudaElementwise, BinaryOpsBroadcastAndGradients) {
   expect_same_as_cpu("maximum ties", [](const auto& v) { return maximum(v[0], v[1]); },
                      {{tied}, {tied}});
   expect_same_as_cpu("add empty", [](const auto& v) { return v[0] + v[1]; },
-                     {{zeros({0, 3})}, {randn({3})}});
+                     {{zeros({0, 3})}, {random_normal({3})}});
   expect_same_as_cpu("mul large", [](const auto& v) { return v[0] * v[1]; },
-                     {{randn({1 << 10, 1 << 10})}, {randn({1 << 10})}},
+                     {{random_normal({1 << 10, 1 << 10})}, {random_normal({1 << 10})}},
                      {.layouts = {Layout::Contiguous, Layout::Transposed}});
 }
 
@@ -504,11 +504,11 @@ TEST(CudaElementwise, ComparisonsLogicAndWhere) {
 
   const Tensor cond = randint({4, 1}, 0, 1).to(kBool);
   expect_same_as_cpu("where", [](const auto& v) { return where(v[0], v[1], v[2]); },
-                     {constant(cond), {randn({4, 5})}, {randn({5})}});
+                     {constant(cond), {random_normal({4, 5})}, {random_normal({5})}});
   expect_same_as_cpu("where scalar b", [](const auto& v) { return where(v[0], v[1], -1.0); },
-                     {constant(cond), {randn({4, 5})}});
+                     {constant(cond), {random_normal({4, 5})}});
   expect_same_as_cpu("where scalar a", [](const auto& v) { return where(v[0], 2.0, v[1]); },
-                     {constant(cond), {randn({4, 5})}});
+                     {constant(cond), {random_normal({4, 5})}});
 }
 
 // ---------------------------------------------------------------- reductions ----
@@ -521,7 +521,7 @@ TEST(CudaReduce, SumMeanMaxMinLogsumexpOverDims) {
       name << "dims {";
       for (int d : dims) name << d << ' ';
       name << "} keepdim " << keepdim;
-      const std::vector<Input> x = {{randn({3, 4, 5})}};
+      const std::vector<Input> x = {{random_normal({3, 4, 5})}};
       expect_same_as_cpu(
           "sum " + name.str(), [&](const auto& v) { return sum(v[0], dims, keepdim); }, x);
       expect_same_as_cpu(
@@ -542,7 +542,7 @@ TEST(CudaReduce, SumMeanMaxMinLogsumexpOverDims) {
                      [](const auto& v) {
                        return sum_to(v[0], {4, 1});
                      },
-                     {{randn({3, 4, 5})}});
+                     {{random_normal({3, 4, 5})}});
 }
 
 TEST(CudaReduce, LargeInputsTakeEveryPath) {
@@ -603,7 +603,7 @@ TEST(CudaScan, CumsumCumprodAlongEveryDim) {
   for (int dim : {0, 1, 2, -1}) {
     const std::string d = std::to_string(dim);
     expect_same_as_cpu("cumsum " + d, [dim](const auto& v) { return cumsum(v[0], dim); },
-                       {{randn({3, 4, 5})}});
+                       {{random_normal({3, 4, 5})}});
     expect_same_as_cpu("cumprod " + d, [dim](const auto& v) { return cumprod(v[0], dim); },
                        {{uniform({3, 4, 5}, 0.5, 1.5)}});
   }
@@ -690,28 +690,28 @@ TEST(CudaIndex, SelectGatherScatterAndAdd) {
     const std::string d = std::to_string(dim);
     expect_same_as_cpu("index_select " + d,
                        [dim](const auto& v) { return index_select(v[0], dim, v[1]); },
-                       {{randn({3, 3})}, constant(index)});
+                       {{random_normal({3, 3})}, constant(index)});
     Shape src_shape = {3, 3};
     src_shape[dim] = 5;
     expect_same_as_cpu("index_add " + d,
                        [dim](const auto& v) { return index_add(v[0], dim, v[1], v[2]); },
-                       {{randn({3, 3})}, constant(index), {randn(src_shape)}});
+                       {{random_normal({3, 3})}, constant(index), {random_normal(src_shape)}});
     Shape idx_shape = {4, 3};
     if (dim == 1) idx_shape = {3, 4};
     const Tensor gidx = randint(idx_shape, 0, 2);
     expect_same_as_cpu("gather " + d, [dim](const auto& v) { return gather(v[0], dim, v[1]); },
-                       {{randn({3, 3})}, constant(gidx)});
+                       {{random_normal({3, 3})}, constant(gidx)});
     // A source larger than the index: the extra elements get no gradient.
     Shape src2 = idx_shape;
     src2[1 - dim] += 1;
     expect_same_as_cpu("scatter_add " + d,
                        [dim](const auto& v) { return scatter_add(v[0], dim, v[1], v[2]); },
-                       {{randn({3, 3})}, constant(gidx), {randn(src2)}});
+                       {{random_normal({3, 3})}, constant(gidx), {random_normal(src2)}});
   }
   // Many repeated indices: the atomics must all land.
   const Tensor hot = randint({100000}, 0, 3);
   expect_same_as_cpu("index_add hot", [](const auto& v) { return index_add(v[0], 0, v[1], v[2]); },
-                     {{randn({4, 2})}, constant(hot), {randn({100000, 2})}},
+                     {{random_normal({4, 2})}, constant(hot), {random_normal({100000, 2})}},
                      {.layouts = {Layout::Contiguous}, .tol_scale = 50.0});
   const Tensor ints = randint({4, 3}, -5, 5);
   const Tensor iidx = randint({6}, 0, 3);
@@ -724,12 +724,12 @@ TEST(CudaIndex, SelectGatherScatterAndAdd) {
                       index_select(ints.to(kBool), 0, iidx), Tolerance{0.0, 0.0}));
   expect_same_as_cpu("index_select empty",
                      [](const auto& v) { return index_select(v[0], 0, v[1]); },
-                     {{randn({3, 2})}, constant(zeros({0}, TensorOptions{}.with_dtype(kInt64)))});
+                     {{random_normal({3, 2})}, constant(zeros({0}, TensorOptions{}.with_dtype(kInt64)))});
 }
 
 TEST(CudaIndex, OutOfRangeIndexNamesTheFirstBadValue) {
   EMBER_REQUIRE_CUDA();
-  const Tensor x = randn({4, 3}).to(target());
+  const Tensor x = random_normal({4, 3}).to(target());
   const Tensor bad = from_vector(std::vector<std::int64_t>{1, 7, 2, -1}, {4},
                                  TensorOptions{}.with_dtype(kInt64).with_device(target()));
   try {
@@ -769,22 +769,22 @@ TEST(CudaMatmul, ShapesLayoutsAndBatchBroadcast) {
   };
   for (const auto& [sa, sb] : shapes) {
     // Transposed and strided layouts give column-major and general-stride operands.
-    expect_same_as_cpu("matmul " + sa.str() + " @ " + sb.str(), mm, {{randn(sa)}, {randn(sb)}});
+    expect_same_as_cpu("matmul " + sa.str() + " @ " + sb.str(), mm, {{random_normal(sa)}, {random_normal(sb)}});
   }
   expect_same_as_cpu("matmul a^T b^T", [](const auto& v) { return matmul(v[0].t(), v[1].t()); },
-                     {{randn({4, 3})}, {randn({5, 4})}}, {.layouts = {Layout::Contiguous}});
+                     {{random_normal({4, 3})}, {random_normal({5, 4})}}, {.layouts = {Layout::Contiguous}});
   expect_same_as_cpu("matmul expanded batch",
                      [](const auto& v) {
                        return matmul(v[0].expand({6, 3, 4}), v[1]);
                      },
-                     {{randn({3, 4})}, {randn({6, 4, 2})}});
-  expect_same_as_cpu("matmul empty", mm, {{randn({0, 4})}, {randn({4, 3})}});
-  expect_same_as_cpu("matmul k = 0", mm, {{randn({3, 0})}, {randn({0, 2})}});
+                     {{random_normal({3, 4})}, {random_normal({6, 4, 2})}});
+  expect_same_as_cpu("matmul empty", mm, {{random_normal({0, 4})}, {random_normal({4, 3})}});
+  expect_same_as_cpu("matmul k = 0", mm, {{random_normal({3, 0})}, {random_normal({0, 2})}});
 }
 
 TEST(CudaMatmul, ConcurrentThreadsShareTheDevice) {
   EMBER_REQUIRE_CUDA();
-  const Tensor a = randn({64, 32}), b = randn({32, 48});
+  const Tensor a = random_normal({64, 32}), b = random_normal({32, 48});
   const Tensor expected = matmul(a, b);
   std::vector<std::thread> threads;
   std::vector<int> ok(8, 0);
@@ -809,10 +809,10 @@ TEST(CudaModel, MlpLossAndGradientsMatch) {
                        const Tensor logits = matmul(h, v[3]);
                        return mean(softplus(logits) - logits * v[4]);
                      },
-                     {{randn({32, 8})},
-                      {randn({8, 16})},
-                      {randn({16})},
-                      {randn({16, 1})},
+                     {{random_normal({32, 8})},
+                      {random_normal({8, 16})},
+                      {random_normal({16})},
+                      {random_normal({16, 1})},
                       constant(randint({32, 1}, 0, 1).to(kFloat64))},
                      {.layouts = {Layout::Contiguous, Layout::Transposed}});
 }

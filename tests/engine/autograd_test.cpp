@@ -239,7 +239,7 @@ TEST(Autograd, LongChainDoesNotOverflowTheStack) {
 TEST(Autograd, GradCheckerCatchesAWrongGradient) {
   // The checker itself must be able to fail: detach hides a dependence from autograd.
   const auto wrong = [](const std::vector<Tensor>& v) { return v[0] * v[0].detach(); };
-  EXPECT_FALSE(grad_check(wrong, {randn({3}, true)}));
+  EXPECT_FALSE(grad_check(wrong, {random_normal({3}, true)}));
   const auto right = [](const std::vector<Tensor>& v) { return v[0] * v[0]; };
-  EXPECT_TRUE(grad_check(right, {randn({3}, true)}));
+  EXPECT_TRUE(grad_check(right, {random_normal({3}, true)}));
 }

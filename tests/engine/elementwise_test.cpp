@@ -461,15 +461,15 @@ TEST(Where, Gradients) {
   Tensor cond =
       tensor({{1, 0, 1, 1}, {0, 0, 1, 0}, {1, 1, 0, 0}}, TensorOptions{}.with_dtype(kBool));
   const auto f = [&](const std::vector<Tensor>& v) { return where(cond, v[0], v[1]); };
-  EMBER_EXPECT_GRAD(f, {randn({3, 4}, true), randn({3, 4}, true)});
-  EMBER_EXPECT_GRAD(f, {randn({3, 1}, true), randn({4}, true)});
-  EMBER_EXPECT_GRAD(f, {randn({4}, true), randn({3, 4})});
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 4}, true), random_normal({3, 4}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 1}, true), random_normal({4}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({4}, true), random_normal({3, 4})});
   const auto s = [&](const std::vector<Tensor>& v) {
     return where(cond, v[0], 2.0) * where(cond.t().t(), -1.0, v[0]);
   };
-  EMBER_EXPECT_GRAD(s, {randn({3, 4}, true)});
+  EMBER_EXPECT_GRAD(s, {random_normal({3, 4}, true)});
   const auto nc = [&](const std::vector<Tensor>& v) { return where(cond, v[0].t(), v[1]); };
-  EMBER_EXPECT_GRAD(nc, {randn({4, 3}, true), randn({3, 4}, true)});
+  EMBER_EXPECT_GRAD(nc, {random_normal({4, 3}, true), random_normal({3, 4}, true)});
 }
 
 // ---------------------------------------------------------- comparisons and logic ----

@@ -47,16 +47,16 @@ TEST(IndexSelect, GradientsAccumulateOverRepeatedIndices) {
     SCOPED_TRACE(dim);
     Tensor index = index_tensor({1, 0, 1, 2});
     const auto f = [&](const std::vector<Tensor>& v) { return index_select(v[0], dim, index); };
-    EMBER_EXPECT_GRAD(f, {randn({3, 3, 3}, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal({3, 3, 3}, true)});
   }
   const auto nc = [](const std::vector<Tensor>& v) {
     return index_select(v[0].t(), 1, index_tensor({0, 0, 2}));
   };
-  EMBER_EXPECT_GRAD(nc, {randn({3, 4}, true)});
+  EMBER_EXPECT_GRAD(nc, {random_normal({3, 4}, true)});
   const auto empty = [](const std::vector<Tensor>& v) {
     return index_select(v[0], 0, index_tensor({}));
   };
-  EMBER_EXPECT_GRAD(empty, {randn({3, 2}, true)});
+  EMBER_EXPECT_GRAD(empty, {random_normal({3, 2}, true)});
 }
 
 TEST(IndexSelect, Errors) {
@@ -100,9 +100,9 @@ TEST(Gather, Gradients) {
   for (int dim : {0, 1}) {
     SCOPED_TRACE(dim);
     const auto f = [&](const std::vector<Tensor>& v) { return gather(v[0], dim, index); };
-    EMBER_EXPECT_GRAD(f, {randn({3, 3}, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal({3, 3}, true)});
     const auto t = [&](const std::vector<Tensor>& v) { return gather(v[0].t(), dim, index); };
-    EMBER_EXPECT_GRAD(t, {randn({3, 4}, true)});
+    EMBER_EXPECT_GRAD(t, {random_normal({3, 4}, true)});
   }
 }
 
@@ -131,13 +131,13 @@ TEST(ScatterAdd, ValuesWithRepeatedIndices) {
 TEST(ScatterAdd, Gradients) {
   Tensor index = idx2({{0, 2}, {0, 2}, {1, 0}});
   const auto f = [&](const std::vector<Tensor>& v) { return scatter_add(v[0], 0, index, v[1]); };
-  EMBER_EXPECT_GRAD(f, {randn({3, 2}, true), randn({3, 2}, true)});
-  EMBER_EXPECT_GRAD(f, {randn({3, 2}), randn({3, 2}, true)});
-  EMBER_EXPECT_GRAD(f, {randn({3, 3}, true), randn({4, 3}, true)});  // larger x and src
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 2}, true), random_normal({3, 2}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 2}), random_normal({3, 2}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 3}, true), random_normal({4, 3}, true)});  // larger x and src
   const auto nl = [&](const std::vector<Tensor>& v) {
     return scatter_add(v[0] * 2.0, 0, index, exp(v[1].t()));
   };
-  EMBER_EXPECT_GRAD(nl, {randn({3, 2}, true), randn({2, 3}, true)});
+  EMBER_EXPECT_GRAD(nl, {random_normal({3, 2}, true), random_normal({2, 3}, true)});
   // Explicit: d out / d src at unused source elements is zero.
   Tensor src = ones({2, 3}, f64(true));
   sum(scatter_add(zeros({2, 2}, f64()), 1, idx2({{1}, {1}}), src)).backward();
@@ -176,11 +176,11 @@ TEST(IndexAdd, Gradients) {
     SCOPED_TRACE(dim);
     const Shape src_shape = dim == 0 ? Shape{3, 4} : Shape{4, 3};
     const auto f = [&](const std::vector<Tensor>& v) { return index_add(v[0], dim, index, v[1]); };
-    EMBER_EXPECT_GRAD(f, {randn({4, 4}, true), randn(src_shape, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal({4, 4}, true), random_normal(src_shape, true)});
     const auto nl = [&](const std::vector<Tensor>& v) {
       return index_add(square(v[0]).t(), dim, index, v[1] * 3.0);
     };
-    EMBER_EXPECT_GRAD(nl, {randn({4, 4}, true), randn(src_shape, true)});
+    EMBER_EXPECT_GRAD(nl, {random_normal({4, 4}, true), random_normal(src_shape, true)});
   }
   Tensor src = ones({3, 2}, f64(true));
   Tensor x = zeros({4, 2}, f64(true));

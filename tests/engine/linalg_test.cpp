@@ -49,28 +49,28 @@ TEST(Matmul, VectorAndMatrixForms) {
 }
 
 TEST(Matmul, BatchedWithBroadcastBatchDims) {
-  Tensor a = randn({2, 1, 3, 4});
-  Tensor b = randn({5, 4, 2});
+  Tensor a = random_normal({2, 1, 3, 4});
+  Tensor b = random_normal({5, 4, 2});
   Tensor c = matmul(a, b);
   EXPECT_EQ(c.shape(), (Shape{2, 5, 3, 2}));
   const auto ae = values(a.expand({2, 5, 3, 4}));
   const auto be = values(b.expand({2, 5, 4, 2}));
   expect_close(c, from_vector(naive_bmm(ae, be, 10, 3, 4, 2), c.shape(), f64()), 1e-12, 1e-12);
   // A plain matrix broadcast against a batch.
-  Tensor d = matmul(randn({3, 4}), randn({6, 4, 2}));
+  Tensor d = matmul(random_normal({3, 4}), random_normal({6, 4, 2}));
   EXPECT_EQ(d.shape(), (Shape{6, 3, 2}));
 }
 
 TEST(Matmul, StridedOperands) {
-  Tensor base = randn({6, 8});
+  Tensor base = random_normal({6, 8});
   const std::vector<std::pair<const char*, std::pair<Tensor, Tensor>>> cases = {
-      {"transposed a", {base.slice(1, 0, 5).t(), randn({6, 3})}},          // column-major a
-      {"transposed b", {randn({2, 8}), base.slice(0, 0, 3).t().t().t()}},  // (8, 3) col-major
+      {"transposed a", {base.slice(1, 0, 5).t(), random_normal({6, 3})}},          // column-major a
+      {"transposed b", {random_normal({2, 8}), base.slice(0, 0, 3).t().t().t()}},  // (8, 3) col-major
       {"stepped", {base.slice(1, 0, 8, 2), base.slice(0, 0, 4).t().slice(0, 0, 8, 2)}},
       {"expanded rows",
-       {tensor({1.0, 2.0, 3.0}, f64()).unsqueeze(0).expand({4, 3}), randn({3, 2})}},
-      {"batched transposed", {randn({3, 4, 2}).transpose(1, 2), randn({3, 2, 4}).transpose(1, 2)}},
-      {"permuted batch", {randn({2, 3, 4}).permute({1, 0, 2}), randn({3, 4, 2})}},
+       {tensor({1.0, 2.0, 3.0}, f64()).unsqueeze(0).expand({4, 3}), random_normal({3, 2})}},
+      {"batched transposed", {random_normal({3, 4, 2}).transpose(1, 2), random_normal({3, 2, 4}).transpose(1, 2)}},
+      {"permuted batch", {random_normal({2, 3, 4}).permute({1, 0, 2}), random_normal({3, 4, 2})}},
   };
   for (const auto& [name, ops] : cases) {
     SCOPED_TRACE(name);
@@ -119,21 +119,21 @@ TEST(Matmul, Gradients) {
   for (const auto& [sa, sb] : shapes) {
     SCOPED_TRACE(::testing::Message() << sa << " @ " << sb);
     const auto f = [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); };
-    EMBER_EXPECT_GRAD(f, {randn(sa, true), randn(sb, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal(sa, true), random_normal(sb, true)});
   }
   const auto only_a = [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); };
-  EMBER_EXPECT_GRAD(only_a, {randn({2, 3}, true), randn({3, 2})});
-  EMBER_EXPECT_GRAD(only_a, {randn({2, 3}), randn({3, 2}, true)});
+  EMBER_EXPECT_GRAD(only_a, {random_normal({2, 3}, true), random_normal({3, 2})});
+  EMBER_EXPECT_GRAD(only_a, {random_normal({2, 3}), random_normal({3, 2}, true)});
   const auto transposed = [](const std::vector<Tensor>& v) {
     return matmul(v[0].t(), v[1].transpose(-1, -2));
   };
-  EMBER_EXPECT_GRAD(transposed, {randn({3, 2}, true), randn({2, 4, 3}, true)});
+  EMBER_EXPECT_GRAD(transposed, {random_normal({3, 2}, true), random_normal({2, 4, 3}, true)});
   const auto stepped = [](const std::vector<Tensor>& v) {
     return matmul(v[0].slice(1, 0, 5, 2), v[1].slice(0, 1, 4));
   };
-  EMBER_EXPECT_GRAD(stepped, {randn({2, 5}, true), randn({5, 2}, true)});
+  EMBER_EXPECT_GRAD(stepped, {random_normal({2, 5}, true), random_normal({5, 2}, true)});
   const auto same = [](const std::vector<Tensor>& v) { return matmul(v[0], v[0].t()); };
-  EMBER_EXPECT_GRAD(same, {randn({3, 2}, true)});
+  EMBER_EXPECT_GRAD(same, {random_normal({3, 2}, true)});
 }
 
 TEST(Matmul, Errors) {
@@ -146,8 +146,8 @@ TEST(Matmul, Errors) {
 }
 
 TEST(Large, BatchedMatmul) {
-  Tensor a = randn({8, 40, 30});
-  Tensor b = randn({8, 30, 50});
+  Tensor a = random_normal({8, 40, 30});
+  Tensor b = random_normal({8, 30, 50});
   Tensor c = matmul(a, b);
   expect_close(c, from_vector(naive_bmm(values(a), values(b), 8, 40, 30, 50), c.shape(), f64()),
                1e-11, 1e-11);

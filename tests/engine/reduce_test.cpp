@@ -161,7 +161,7 @@ TEST(Reduce, GradientsOverDimsKeepdimAndNegativeDims) {
                      << c.name << " dims size " << dims.size() << (dims.empty() ? 0 : dims[0])
                      << " keepdim " << keepdim);
         const auto f = [&](const std::vector<Tensor>& v) { return c.op(v[0], dims, keepdim); };
-        EMBER_EXPECT_GRAD(f, {randn({2, 3, 4}, true)});
+        EMBER_EXPECT_GRAD(f, {random_normal({2, 3, 4}, true)});
       }
     }
   }
@@ -171,25 +171,25 @@ TEST(Reduce, GradientsOfNonContiguousInputs) {
   for (const auto& c : reduce_cases()) {
     SCOPED_TRACE(c.name);
     const auto t = [&](const std::vector<Tensor>& v) { return c.op(v[0].t(), {1}, false); };
-    EMBER_EXPECT_GRAD(t, {randn({4, 3}, true)});
+    EMBER_EXPECT_GRAD(t, {random_normal({4, 3}, true)});
     const auto s = [&](const std::vector<Tensor>& v) {
       return c.op(v[0].slice(1, 0, 7, 3), {0}, true);
     };
-    EMBER_EXPECT_GRAD(s, {randn({3, 7}, true)});
+    EMBER_EXPECT_GRAD(s, {random_normal({3, 7}, true)});
     const auto e = [&](const std::vector<Tensor>& v) {
       return c.op(v[0].unsqueeze(1).expand({3, 4, 2}), {1}, false);
     };
-    EMBER_EXPECT_GRAD(e, {randn({3, 2}, true)});
+    EMBER_EXPECT_GRAD(e, {random_normal({3, 2}, true)});
   }
 }
 
 TEST(Reduce, GradientsOfZeroSizeInputs) {
   const auto s = [](const std::vector<Tensor>& v) { return sum(v[0], {0}); };
-  EMBER_EXPECT_GRAD(s, {randn({0, 3}, true)});
+  EMBER_EXPECT_GRAD(s, {random_normal({0, 3}, true)});
   const auto s1 = [](const std::vector<Tensor>& v) { return sum(v[0], {1}) * 2.0; };
-  EMBER_EXPECT_GRAD(s1, {randn({0, 3}, true)});
+  EMBER_EXPECT_GRAD(s1, {random_normal({0, 3}, true)});
   const auto m = [](const std::vector<Tensor>& v) { return max(v[0], {1}, true); };
-  EMBER_EXPECT_GRAD(m, {randn({0, 3}, true)});
+  EMBER_EXPECT_GRAD(m, {random_normal({0, 3}, true)});
   Tensor x = zeros({0, 3}, f64(true));
   sum(x).backward();
   EXPECT_EQ(x.grad().shape(), (Shape{0, 3}));
@@ -211,7 +211,7 @@ TEST(Reduce, ReductionOfZeroDimGradients) {
   const auto f = [](const std::vector<Tensor>& v) {
     return sum(v[0], {0}) + max(v[0]) + logsumexp(v[0], {-1}, true);
   };
-  EMBER_EXPECT_GRAD(f, {randn({}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({}, true)});
 }
 
 // ------------------------------------------------------------------------- sum_to ----
@@ -223,9 +223,9 @@ TEST(SumTo, ValuesGradientsAndErrors) {
   EXPECT_EQ(sum_to(x, {}).item(), 276.0);
   EXPECT_EQ(sum_to(x, {2, 3, 4}).data_ptr(), x.data_ptr());
   const auto f = [](const std::vector<Tensor>& v) { return sum_to(v[0], {3, 1}); };
-  EMBER_EXPECT_GRAD(f, {randn({2, 3, 4}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 3, 4}, true)});
   const auto g = [](const std::vector<Tensor>& v) { return sum_to(v[0].t(), {1, 2}); };
-  EMBER_EXPECT_GRAD(g, {randn({2, 3}, true)});
+  EMBER_EXPECT_GRAD(g, {random_normal({2, 3}, true)});
   EMBER_EXPECT_THROW_WITH(sum_to(x, {3}), ShapeError, "(2, 3, 4)", "(3)");
   EMBER_EXPECT_THROW_WITH(sum_to(zeros({3}), {2, 3}), ShapeError, "(3)", "(2, 3)");
 }
@@ -255,18 +255,18 @@ TEST(Scan, Gradients) {
   for (int dim : {0, 1, -1, 2}) {
     SCOPED_TRACE(dim);
     const auto cs = [&](const std::vector<Tensor>& v) { return cumsum(v[0], dim); };
-    EMBER_EXPECT_GRAD(cs, {randn({2, 3, 4}, true)});
+    EMBER_EXPECT_GRAD(cs, {random_normal({2, 3, 4}, true)});
     const auto cp = [&](const std::vector<Tensor>& v) { return cumprod(v[0], dim); };
-    EMBER_EXPECT_GRAD(cp, {randn({2, 3, 4}, true)});
+    EMBER_EXPECT_GRAD(cp, {random_normal({2, 3, 4}, true)});
   }
   // Non-contiguous inputs: a transpose and a strided slice.
   const auto tr = [](const std::vector<Tensor>& v) { return cumprod(v[0].t(), 1); };
-  EMBER_EXPECT_GRAD(tr, {randn({4, 3}, true)});
+  EMBER_EXPECT_GRAD(tr, {random_normal({4, 3}, true)});
   const auto st = [](const std::vector<Tensor>& v) { return cumsum(v[0].slice(1, 0, 5, 2), 1); };
-  EMBER_EXPECT_GRAD(st, {randn({3, 5}, true)});
+  EMBER_EXPECT_GRAD(st, {random_normal({3, 5}, true)});
   const auto e = [](const std::vector<Tensor>& v) { return cumprod(v[0], 1); };
-  EMBER_EXPECT_GRAD(e, {randn({0, 3}, true)});
-  EMBER_EXPECT_GRAD(e, {randn({2, 0}, true)});
+  EMBER_EXPECT_GRAD(e, {random_normal({0, 3}, true)});
+  EMBER_EXPECT_GRAD(e, {random_normal({2, 0}, true)});
 }
 
 TEST(Scan, CumprodGradientWithZerosIsExact) {

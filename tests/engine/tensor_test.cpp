@@ -37,7 +37,7 @@ TEST(Creation, FullOfBoolStoresTrueAsOne) {
 }
 
 TEST(Creation, LikeFunctionsCopyDtypeAndShape) {
-  Tensor x = randn({2, 5});
+  Tensor x = random_normal({2, 5});
   Tensor z = zeros_like(x), o = ones_like(x), f = full_like(x, 3.0);
   for (const Tensor& t : {z, o, f}) {
     EXPECT_EQ(t.shape(), x.shape());

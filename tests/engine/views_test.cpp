@@ -183,7 +183,7 @@ TEST(Views, Gradients) {
   };
   for (const auto& [name, f] : cases) {
     SCOPED_TRACE(name);
-    EMBER_EXPECT_GRAD(f, {randn({2, 3, 4}, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal({2, 3, 4}, true)});
   }
 }
 
@@ -207,7 +207,7 @@ TEST(Conversions, ToDtypeCloneContiguousGradients) {
   const auto cl = [](const std::vector<Tensor>& v) {
     return v[0].clone() * v[0].t().contiguous().t();
   };
-  EMBER_EXPECT_GRAD(cl, {randn({2, 3}, true)});
+  EMBER_EXPECT_GRAD(cl, {random_normal({2, 3}, true)});
   Tensor x = tensor({1.0, 2.0}, TensorOptions{}.with_requires_grad());
   Tensor y = x.to(kFloat64) * tensor({3.0, 4.0}, f64());
   EXPECT_TRUE(y.requires_grad());
@@ -236,11 +236,11 @@ TEST(Cat, Values) {
 
 TEST(Cat, Gradients) {
   const auto f = [](const std::vector<Tensor>& v) { return cat({v[0], v[1], v[2]}, 1); };
-  EMBER_EXPECT_GRAD(f, {randn({2, 1}, true), randn({2, 3}), randn({2, 2}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 1}, true), random_normal({2, 3}), random_normal({2, 2}, true)});
   const auto g = [](const std::vector<Tensor>& v) { return cat({v[0].t(), v[0] * 2.0}, 0); };
-  EMBER_EXPECT_GRAD(g, {randn({3, 3}, true)});
+  EMBER_EXPECT_GRAD(g, {random_normal({3, 3}, true)});
   const auto e = [](const std::vector<Tensor>& v) { return cat({v[0], v[1]}, 0); };
-  EMBER_EXPECT_GRAD(e, {randn({0, 2}, true), randn({3, 2}, true)});
+  EMBER_EXPECT_GRAD(e, {random_normal({0, 2}, true), random_normal({3, 2}, true)});
 }
 
 TEST(Cat, GradientsThroughMixedDtypes) {
@@ -272,7 +272,7 @@ TEST(Stack, ValuesGradientsErrors) {
   expect_values(s1, {1, 4, 2, 5, 3, 6});
   EXPECT_EQ(stack({scalar_tensor(1.0), scalar_tensor(2.0)}).shape(), (Shape{2}));
   const auto f = [](const std::vector<Tensor>& v) { return stack({v[0], v[1].t(), v[0]}, 1); };
-  EMBER_EXPECT_GRAD(f, {randn({2, 3}, true), randn({3, 2}, true)});
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 3}, true), random_normal({3, 2}, true)});
   EMBER_EXPECT_THROW_WITH(stack({zeros({2, 3}), zeros({3, 2})}), ShapeError, "(2, 3)", "(3, 2)");
   EXPECT_THROW(stack({zeros({2}), zeros({2})}, 2), ShapeError);
 }
@@ -304,11 +304,11 @@ TEST(Pad, Gradients) {
   for (const auto& pads : pad_sets) {
     SCOPED_TRACE(pads.size());
     const auto f = [&](const std::vector<Tensor>& v) { return pad(v[0], pads, 0.5); };
-    EMBER_EXPECT_GRAD(f, {randn({2, 3, 4}, true)});
+    EMBER_EXPECT_GRAD(f, {random_normal({2, 3, 4}, true)});
     const auto t = [&](const std::vector<Tensor>& v) {
       return pad(v[0].transpose(0, 2), pads, -1.0);
     };
-    EMBER_EXPECT_GRAD(t, {randn({4, 3, 3}, true)});
+    EMBER_EXPECT_GRAD(t, {random_normal({4, 3, 3}, true)});
   }
 }
 

@@ -1,0 +1,125 @@
+// Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, matmul)
+// over sizes, against the device's copy bandwidth measured in the same run.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.hpp"
+
+namespace ember::bench {
+namespace {
+
+TensorOptions on(Device d) { return TensorOptions{}.with_device(d); }
+
+// Each benchmark checks its op's result once, before it times it: a fast wrong kernel
+// must not produce a figure.
+bool validated(benchmark::State& state, bool ok, const char* what) {
+  if (!ok) state.SkipWithError(what);
+  return ok;
+}
+
+// Sizes 2^lo, 2^(lo+2), ..., up to 2^max_log2.
+std::vector<std::int64_t> pow2_sizes(int lo, int max_log2) {
+  std::vector<std::int64_t> v;
+  for (int k = lo; k <= max_log2; k += 2) v.push_back(std::int64_t{1} << k);
+  return v;
+}
+
+// c = a * b over n float32: reads 2n, writes n values.
+void bm_elementwise(benchmark::State& state, Device d, std::int64_t n) {
+  const Tensor a = full({n}, 1.5, on(d)), b = full({n}, 2.0, on(d));
+  if (!validated(state, all(eq(mul(a, b), 3.0)), "mul: wrong result")) return;
+  const auto nd = static_cast<double>(n);
+  const double bytes = 3.0 * 4.0 * nd;
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds = timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(mul(a, b)); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
+// sum(x) over all n float32 values: reads n values, writes one.
+void bm_sum(benchmark::State& state, Device d, std::int64_t n) {
+  const Tensor x = full({n}, 0.5, on(d));
+  const auto nd = static_cast<double>(n);
+  const double got = sum(x).item(), want = 0.5 * nd;
+  if (!validated(state, std::abs(got - want) <= 1e-5 * want, "sum: wrong result")) return;
+  const double bytes = 4.0 * nd;
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds = timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(sum(x)); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
+// sum over the last dim of an (n/1024, 1024) float32 matrix: reads n, writes n/1024.
+void bm_sum_rows(benchmark::State& state, Device d, std::int64_t n) {
+  constexpr std::int64_t kRow = 1024;
+  const Tensor x = full({n / kRow, kRow}, 0.5, on(d));
+  if (!validated(state, all(eq(sum(x, {-1}), 0.5 * kRow)), "sum rows: wrong result")) return;
+  const auto nd = static_cast<double>(n);
+  const double bytes = 4.0 * (nd + nd / kRow);
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds =
+      timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(sum(x, {-1})); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
+// y = x.clone() of n float32: reads n, writes n.
+void bm_copy(benchmark::State& state, Device d, std::int64_t n) {
+  const auto nd = static_cast<double>(n);
+  const Tensor x = arange(nd, on(d));
+  if (!validated(state, all(eq(x.clone(), x)), "clone: wrong result")) return;
+  const double bytes = 2.0 * 4.0 * nd;
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds = timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(x.clone()); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
+// (n, n) @ (n, n) float32: 2n^3 flops; bytes are the compulsory traffic 3 * 4n^2, so the
+// copy-bandwidth fraction is small for a compute-bound size, as it should be.
+void bm_matmul(benchmark::State& state, Device d, std::int64_t n) {
+  const Tensor a = ones({n, n}, on(d)), b = full({n, n}, 0.5, on(d));
+  const auto nd = static_cast<double>(n);
+  if (!validated(state, all(eq(matmul(a, b), 0.5 * nd)), "matmul: wrong result")) return;
+  const double flops = 2.0 * nd * nd * nd, bytes = 3.0 * 4.0 * nd * nd;
+  const std::int64_t batch =
+      d.is_cpu() ? 1 : std::clamp<std::int64_t>((1LL << 34) / n / n / n, 1, 64);
+  const double seconds =
+      timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(matmul(a, b)); });
+  report_rates(state, d, batch, seconds, nd * nd, bytes);
+  const double ops = static_cast<double>(state.iterations()) * static_cast<double>(batch);
+  state.counters["FLOP/s"] = benchmark::Counter(ops * flops, benchmark::Counter::kIsRate);
+}
+
+void register_all(const std::vector<Backend>& backends) {
+  add_copy_context(backends);
+  for (const Backend& be : backends) {
+    const Device d = be.device;
+    for (std::int64_t n : pow2_sizes(10, be.max_log2)) {
+      benchmark::RegisterBenchmark(bench_name("Elementwise", be, n).c_str(), bm_elementwise, d, n)
+          ->UseManualTime();
+    }
+    for (std::int64_t n : pow2_sizes(10, be.max_log2)) {
+      benchmark::RegisterBenchmark(bench_name("Sum", be, n).c_str(), bm_sum, d, n)->UseManualTime();
+    }
+    for (std::int64_t n : pow2_sizes(10, be.max_log2)) {
+      benchmark::RegisterBenchmark(bench_name("SumRows", be, n).c_str(), bm_sum_rows, d, n)
+          ->UseManualTime();
+    }
+    for (std::int64_t n : pow2_sizes(10, be.max_log2)) {
+      benchmark::RegisterBenchmark(bench_name("Copy", be, n).c_str(), bm_copy, d, n)
+          ->UseManualTime();
+    }
+    const std::int64_t max_matmul =
+        env_int(d.is_cpu() ? "EMBER_BENCH_CPU_MAX_MATMUL" : "EMBER_BENCH_GPU_MAX_MATMUL",
+                d.is_cpu() ? 1024 : 4096);
+    for (std::int64_t n = 64; n <= max_matmul; n *= 2) {
+      benchmark::RegisterBenchmark(bench_name("Matmul", be, n).c_str(), bm_matmul, d, n)
+          ->UseManualTime();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember::bench
+
+int main(int argc, char** argv) {
+  return ember::bench::bench_main(argc, argv, ember::bench::register_all);
+}

@@ -1,0 +1,142 @@
+// Membership tests of the constraints; each reduces over the constraint's event dims.
+#include "ember/constraints.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <vector>
+
+#include "engine/internal.hpp"
+
+namespace ember::constraints {
+namespace {
+
+// The bound as a tensor broadcastable against value: the tensor bound if given, else the
+// double as a 0-d tensor of value's dtype.
+Tensor bound(const Tensor& given, double fallback, const Tensor& value) {
+  if (given.defined()) return given.detach().to(value.device());
+  return scalar_tensor(fallback,
+                       TensorOptions{}.with_dtype(value.dtype()).with_device(value.device()));
+}
+
+Tensor all_over_last(const Tensor& ok, int n) {
+  if (n == 0) return ok;
+  std::vector<int> dims;
+  for (int i = 1; i <= n; ++i) dims.push_back(-i);
+  // min over bools: true only if every element is true.
+  return eq(sum(logical_not(ok), dims), 0.0);
+}
+
+Tensor is_integer(const Tensor& v) { return eq(floor(v), v); }
+
+// Positive-definiteness by a Cholesky factorization of each matrix on the host (checks run
+// only while validation is on, where a device sync is accepted).
+Tensor positive_definite_check(const Tensor& value) {
+  EMBER_CHECK_SHAPE(value.dim() >= 2 && value.size(-1) == value.size(-2),
+                    "positive_definite: expected square matrices, got shape ", value.shape());
+  const std::int64_t n = value.size(-1);
+  const auto host = value.detach().to(kFloat64).contiguous().to_vector<double>();
+  const std::int64_t count = n == 0 ? 0 : static_cast<std::int64_t>(host.size()) / (n * n);
+  std::vector<std::uint8_t> ok(static_cast<std::size_t>(count));
+  for (std::int64_t b = 0; b < count; ++b) {
+    Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
+        host.data() + b * n * n, n, n);
+    const bool symmetric = (m - m.transpose()).cwiseAbs().maxCoeff() <=
+                           1e-6 * std::max(1.0, m.cwiseAbs().maxCoeff());
+    Eigen::LLT<Eigen::MatrixXd> llt(m);
+    ok[b] = symmetric && llt.info() == Eigen::Success;
+  }
+  Shape batch = value.shape();
+  batch.resize(batch.size() - 2);
+  return from_vector(ok, batch, TensorOptions{}.with_dtype(kBool)).to(value.device());
+}
+
+}  // namespace
+
+bool Constraint::is_discrete() const {
+  return kind_ == Kind::Boolean || kind_ == Kind::NonnegativeInteger ||
+         kind_ == Kind::IntegerInterval;
+}
+
+std::string Constraint::name() const {
+  std::string base;
+  switch (kind_) {
+    case Kind::Real: base = "real"; break;
+    case Kind::Positive: base = "positive"; break;
+    case Kind::GreaterThan: base = "greater_than(" + std::to_string(lower_) + ")"; break;
+    case Kind::GreaterThanEq: base = "greater_than_eq(" + std::to_string(lower_) + ")"; break;
+    case Kind::Interval:
+      base = lower_t_.defined() ? "interval(low, high)"
+                                : "interval(" + std::to_string(lower_) + ", " +
+                                      std::to_string(upper_) + ")";
+      break;
+    case Kind::Simplex: return "simplex";
+    case Kind::LowerCholesky: return "lower_cholesky";
+    case Kind::PositiveDefinite: return "positive_definite";
+    case Kind::Boolean: base = "boolean"; break;
+    case Kind::NonnegativeInteger: base = "nonnegative_integer"; break;
+    case Kind::IntegerInterval:
+      base = lower_t_.defined() ? "integer_interval(low, high)"
+                                : "integer_interval(" + std::to_string(lower_) + ", " +
+                                      std::to_string(upper_) + ")";
+      break;
+  }
+  return event_dim_ > 0 ? "independent(" + base + ", " + std::to_string(event_dim_) + ")" : base;
+}
+
+Constraint Constraint::independent(int n) const {
+  Constraint c = *this;
+  c.event_dim_ += n;
+  return c;
+}
+
+Tensor Constraint::check(const Tensor& value_in) const {
+  NoGradGuard no_grad;
+  const Tensor value = is_floating(value_in.dtype()) ? value_in.detach() : value_in.to(kFloat64);
+  EMBER_CHECK_SHAPE(value.dim() >= event_dim_, name(), ": a value of shape ", value.shape(),
+                    " has fewer than ", event_dim_, " event dims");
+  Tensor ok;
+  int reduce = event_dim_;
+  switch (kind_) {
+    case Kind::Real: ok = eq(value, value); break;
+    case Kind::Positive: ok = gt(value, 0.0); break;
+    case Kind::GreaterThan: ok = gt(value, bound(lower_t_, lower_, value)); break;
+    case Kind::GreaterThanEq: ok = ge(value, bound(lower_t_, lower_, value)); break;
+    case Kind::Interval:
+      ok = logical_and(ge(value, bound(lower_t_, lower_, value)),
+                       le(value, bound(upper_t_, upper_, value)));
+      break;
+    case Kind::Simplex:
+      ok = logical_and(all_over_last(ge(value, 0.0), 1),
+                       lt(abs(sum(value, {-1}) - 1.0), 1e-6 * std::max<double>(1, value.size(-1))));
+      reduce -= 1;
+      break;
+    case Kind::LowerCholesky: {
+      const std::int64_t n = value.size(-1);
+      EMBER_CHECK_SHAPE(value.dim() >= 2 && value.size(-2) == n,
+                        "lower_cholesky: expected square matrices, got shape ", value.shape());
+      const Tensor rows = arange(0.0, static_cast<double>(n),
+                                 1.0, TensorOptions{}.with_dtype(kInt64).with_device(value.device()));
+      const Tensor upper = gt(rows.unsqueeze(0), rows.unsqueeze(1));  // strictly above the diagonal
+      const Tensor diag = eq(rows.unsqueeze(0), rows.unsqueeze(1));
+      const Tensor fine = logical_and(logical_or(logical_not(upper), eq(value, 0.0)),
+                                      logical_or(logical_not(diag), gt(value, 0.0)));
+      ok = all_over_last(fine, 2);
+      reduce -= 2;
+      break;
+    }
+    case Kind::PositiveDefinite:
+      ok = positive_definite_check(value);
+      reduce -= 2;
+      break;
+    case Kind::Boolean: ok = logical_or(eq(value, 0.0), eq(value, 1.0)); break;
+    case Kind::NonnegativeInteger: ok = logical_and(ge(value, 0.0), is_integer(value)); break;
+    case Kind::IntegerInterval:
+      ok = logical_and(logical_and(ge(value, bound(lower_t_, lower_, value)),
+                                   le(value, bound(upper_t_, upper_, value))),
+                       is_integer(value));
+      break;
+  }
+  return all_over_last(ok, reduce);
+}
+
+}  // namespace ember::constraints

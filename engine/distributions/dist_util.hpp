@@ -1,0 +1,50 @@
+// What the family implementations share: turning user parameters into tensors of one dtype
+// and device with a broadcast batch shape, validating them, and the fused log-prob call.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/internal.hpp"
+#include "ember/distributions/distribution.hpp"
+#include "kernels/math/dist/families.hpp"
+
+namespace ember::dist::detail {
+
+struct NamedParam {
+  const char* name;
+  ParamArg arg;
+};
+
+// The parameters as tensors: common floating dtype (float32 when all are numbers), the
+// device of the tensor ones, and their broadcast shape (a ShapeError names the distribution
+// and the parameters that do not broadcast).
+struct Params {
+  std::vector<Tensor> tensors;
+  Shape batch_shape;
+  DType dtype = kFloat32;
+  Device device;
+};
+Params make_params(const char* dist, std::initializer_list<NamedParam> params);
+
+// While validation is on: throws ValueError "<dist>: <param> must be <constraint>, got <v>"
+// naming the first offending element.
+void validate_param(const char* dist, const char* param, const Tensor& value,
+                    const constraints::Constraint& constraint);
+
+// The first element (flat index and value) where ok is false, for error messages.
+std::string describe_first_violation(const Tensor& value, const Tensor& ok);
+
+// The fused log-prob kernel of `family` over the broadcast of value and params: one pass
+// computes the log-density and the partials of every operand that requires grad; the
+// backward multiplies them by the incoming gradient and sums back to each operand's shape.
+Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
+                      std::initializer_list<Tensor> params);
+
+// Draws of `op` with shape `shape` from gen (no autograd).
+Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
+            std::initializer_list<Tensor> params, Generator& gen);
+
+}  // namespace ember::dist::detail

@@ -1,0 +1,327 @@
+// The distribution handle, the base defaults, the shape wrappers (Independent, Masked)
+// and the helpers every family uses.
+#include <sstream>
+
+#include "engine/distributions/dist_util.hpp"
+
+namespace ember::dist {
+
+// ------------------------------------------------------------------ base defaults ----
+Shape DistributionImpl::extended_shape(const Shape& sample_shape) const {
+  Shape s = sample_shape;
+  for (auto d : batch_shape_) s.push_back(d);
+  for (auto d : event_shape_) s.push_back(d);
+  return s;
+}
+
+void DistributionImpl::not_available(const char* what) const {
+  EMBER_CHECK(false, name(), ": ", what, " is not available for this distribution");
+  std::abort();
+}
+
+Tensor DistributionImpl::rsample(const Shape&, Generator&) const {
+  not_available("rsample (it has no reparameterized sampler; use sample)");
+}
+
+Tensor DistributionImpl::sample(const Shape& sample_shape, Generator& gen) const {
+  NoGradGuard no_grad;
+  return rsample(sample_shape, gen).detach();
+}
+
+Tensor DistributionImpl::mean() const { not_available("mean"); }
+Tensor DistributionImpl::variance() const { not_available("variance"); }
+Tensor DistributionImpl::entropy() const { not_available("entropy in closed form"); }
+Tensor DistributionImpl::enumerate_support(bool) const {
+  not_available("enumerate_support (its support is not finite)");
+}
+
+// ------------------------------------------------------------------ wrappers ----
+class IndependentImpl final : public DistributionImpl {
+ public:
+  IndependentImpl(std::shared_ptr<const DistributionImpl> base, int n)
+      : DistributionImpl(split_batch(*base, n, true), split_batch(*base, n, false), base->dtype(),
+                         base->device()),
+        base_(std::move(base)),
+        n_(n) {}
+  std::string name() const override {
+    return "Independent(" + base_->name() + ", " + std::to_string(n_) + ")";
+  }
+  bool has_rsample() const override { return base_->has_rsample(); }
+  bool has_enumerate_support() const override { return false; }
+  Tensor rsample(const Shape& s, Generator& gen) const override { return base_->rsample(s, gen); }
+  Tensor sample(const Shape& s, Generator& gen) const override { return base_->sample(s, gen); }
+  Tensor log_prob(const Tensor& value) const override { return sum_rightmost(base_->log_prob(value), n_); }
+  Tensor mean() const override { return base_->mean(); }
+  Tensor variance() const override { return base_->variance(); }
+  Tensor entropy() const override { return sum_rightmost(base_->entropy(), n_); }
+  constraints::Constraint support() const override { return base_->support().independent(n_); }
+  std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
+    Shape full = batch_shape;
+    for (int i = event_shape_.size() - n_; i < event_shape_.size(); ++i) full.push_back(event_shape_[i]);
+    return std::make_shared<IndependentImpl>(base_->expand(full), n_);
+  }
+  const DistributionImpl& base() const { return *base_; }
+  int reinterpreted_batch_ndims() const { return n_; }
+
+ private:
+  static Shape split_batch(const DistributionImpl& base, int n, bool batch_part) {
+    const Shape& b = base.batch_shape();
+    EMBER_CHECK_SHAPE(n >= 0 && n <= b.size(), base.name(), ".to_event(", n,
+                      "): the batch shape ", b, " has only ", b.size(), " dims");
+    Shape out;
+    if (batch_part) {
+      for (int i = 0; i < b.size() - n; ++i) out.push_back(b[i]);
+    } else {
+      for (int i = b.size() - n; i < b.size(); ++i) out.push_back(b[i]);
+      for (auto d : base.event_shape()) out.push_back(d);
+    }
+    return out;
+  }
+  static Tensor sum_rightmost(const Tensor& t, int n) {
+    if (n == 0) return t;
+    std::vector<int> dims;
+    for (int i = 1; i <= n; ++i) dims.push_back(-i);
+    return sum(t, dims);
+  }
+
+  std::shared_ptr<const DistributionImpl> base_;
+  int n_;
+};
+
+class MaskedImpl final : public DistributionImpl {
+ public:
+  MaskedImpl(std::shared_ptr<const DistributionImpl> base, Tensor mask)
+      : DistributionImpl(base->batch_shape(), base->event_shape(), base->dtype(), base->device()),
+        base_(std::move(base)),
+        mask_(mask.to(kBool)) {
+    ember::detail::check_same_device("mask", mask_, zeros({}, TensorOptions{}.with_device(device_)));
+    broadcast_shapes(mask_.shape(), batch_shape_, "mask");
+  }
+  std::string name() const override { return base_->name(); }
+  bool has_rsample() const override { return base_->has_rsample(); }
+  bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
+  Tensor rsample(const Shape& s, Generator& gen) const override { return base_->rsample(s, gen); }
+  Tensor sample(const Shape& s, Generator& gen) const override { return base_->sample(s, gen); }
+  Tensor log_prob(const Tensor& value) const override {
+    return where(mask_, base_->log_prob(value), 0.0);
+  }
+  Tensor mean() const override { return base_->mean(); }
+  Tensor variance() const override { return base_->variance(); }
+  Tensor entropy() const override { return base_->entropy(); }
+  constraints::Constraint support() const override { return base_->support(); }
+  Tensor enumerate_support(bool expand) const override { return base_->enumerate_support(expand); }
+  std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
+    return std::make_shared<MaskedImpl>(base_->expand(batch_shape), mask_);
+  }
+
+ private:
+  std::shared_ptr<const DistributionImpl> base_;
+  Tensor mask_;
+};
+
+// ------------------------------------------------------------------ the handle ----
+const DistributionImpl& Distribution::impl() const {
+  EMBER_CHECK(impl_ != nullptr, "use of an undefined (default-constructed) Distribution");
+  return *impl_;
+}
+
+Shape Distribution::shape(const Shape& sample_shape) const {
+  Shape s = sample_shape;
+  for (auto d : batch_shape()) s.push_back(d);
+  for (auto d : event_shape()) s.push_back(d);
+  return s;
+}
+
+Tensor Distribution::sample(const Shape& sample_shape) const {
+  return sample(sample_shape, default_generator());
+}
+Tensor Distribution::sample(const Shape& sample_shape, Generator& gen) const {
+  return impl().sample(sample_shape, gen);
+}
+Tensor Distribution::rsample(const Shape& sample_shape) const {
+  return rsample(sample_shape, default_generator());
+}
+Tensor Distribution::rsample(const Shape& sample_shape, Generator& gen) const {
+  return impl().rsample(sample_shape, gen);
+}
+
+Tensor Distribution::log_prob(const Tensor& value) const {
+  const auto& d = impl();
+  if (validation_enabled()) {
+    EMBER_CHECK_DEVICE(value.device() == d.device(), d.name(), ".log_prob: value is on ",
+                       value.device(), " but the distribution is on ", d.device());
+    const Tensor ok = d.support().check(value);
+    if (!all(ok)) {
+      EMBER_CHECK(false, d.name(), ".log_prob: value outside the support ", d.support().name(),
+                  ": ", detail::describe_first_violation(value, ok));
+    }
+  }
+  return d.log_prob(value);
+}
+
+Tensor Distribution::stddev() const { return sqrt(variance()); }
+
+Distribution Distribution::expand(const Shape& batch_shape) const {
+  if (batch_shape == this->batch_shape()) return *this;
+  return Distribution(impl().expand(batch_shape));
+}
+
+Distribution Distribution::to_event(int n) const {
+  if (n < 0) n = batch_shape().size();
+  if (n == 0) return *this;
+  return Distribution(std::make_shared<IndependentImpl>(impl_ptr(), n));
+}
+
+Distribution Distribution::mask(const Tensor& m) const {
+  return Distribution(std::make_shared<MaskedImpl>(impl_ptr(), m));
+}
+
+Distribution Distribution::mask(bool keep) const {
+  if (keep) return *this;
+  return mask(zeros({}, TensorOptions{}.with_dtype(kBool).with_device(device())));
+}
+
+std::ostream& operator<<(std::ostream& os, const Distribution& d) {
+  return os << d.name() << "(batch_shape=" << d.batch_shape() << ", event_shape=" << d.event_shape()
+            << ")";
+}
+
+// ------------------------------------------------------------------ helpers ----
+namespace detail {
+
+Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
+  Params out;
+  bool have_tensor = false;
+  for (const auto& p : params) {
+    if (!p.arg.is_tensor()) continue;
+    const Tensor& t = p.arg.tensor();
+    if (!have_tensor) {
+      out.device = t.device();
+      out.dtype = is_floating(t.dtype()) ? t.dtype() : kFloat32;
+      have_tensor = true;
+    }
+    EMBER_CHECK_DEVICE(t.device() == out.device, dist, ": parameter ", p.name, " is on ",
+                       t.device(), " but an earlier parameter is on ", out.device);
+    if (is_floating(t.dtype())) out.dtype = promote(out.dtype, t.dtype());
+  }
+  std::string names;
+  for (const auto& p : params) {
+    Tensor t = p.arg.is_tensor()
+                   ? p.arg.tensor().to(out.dtype)
+                   : scalar_tensor(p.arg.value(),
+                                   TensorOptions{}.with_dtype(out.dtype).with_device(out.device));
+    const Shape before = out.batch_shape;
+    try {
+      out.batch_shape = broadcast_shapes(out.batch_shape, t.shape(), dist);
+    } catch (const ShapeError&) {
+      EMBER_CHECK_SHAPE(false, dist, ": parameter ", p.name, " of shape ", t.shape(),
+                        " does not broadcast with ", names, " of shape ", before);
+    }
+    names += names.empty() ? p.name : std::string(", ") + p.name;
+    out.tensors.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::string describe_first_violation(const Tensor& value, const Tensor& ok) {
+  const Tensor bad = logical_not(ok).to(Device::cpu());
+  const auto flags = bad.to_vector<std::uint8_t>();
+  std::int64_t first = -1;
+  for (std::size_t i = 0; i < flags.size(); ++i)
+    if (flags[i]) {
+      first = static_cast<std::int64_t>(i);
+      break;
+    }
+  std::ostringstream os;
+  if (first < 0) return "no violation";
+  // Map the flat index of the check's (batch) shape back to a multi-index.
+  std::vector<std::int64_t> idx(bad.dim());
+  std::int64_t rest = first;
+  for (int d = bad.dim() - 1; d >= 0; --d) {
+    idx[d] = rest % bad.shape()[d];
+    rest /= bad.shape()[d];
+  }
+  os << "got ";
+  if (bad.shape() == value.shape()) {
+    os << value.detach().to(kFloat64).flatten().to_vector<double>()[first];
+  } else {
+    os << "an invalid element";
+  }
+  os << " at index [";
+  for (std::size_t i = 0; i < idx.size(); ++i) os << (i ? ", " : "") << idx[i];
+  os << "]";
+  return os.str();
+}
+
+void validate_param(const char* dist, const char* param, const Tensor& value,
+                    const constraints::Constraint& constraint) {
+  if (!validation_enabled()) return;
+  const Tensor ok = constraint.check(value);
+  if (all(ok)) return;
+  EMBER_CHECK(false, dist, ": parameter ", param, " must be ", constraint.name(), ", ",
+              describe_first_violation(value, ok));
+}
+
+Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
+                      std::initializer_list<Tensor> params) {
+  const char* name = kernels::log_prob_family_name(family);
+  EMBER_CHECK(static_cast<int>(params.size()) == kernels::log_prob_param_count(family),
+              "internal: ", name, " log_prob takes ", kernels::log_prob_param_count(family),
+              " parameters, got ", params.size());
+  DType t = is_floating(value_in.dtype()) ? value_in.dtype() : kFloat32;
+  Shape shape = value_in.shape();
+  for (const Tensor& p : params) {
+    ember::detail::check_same_device(name, value_in, p);
+    t = promote(t, p.dtype());
+    try {
+      shape = broadcast_shapes(shape, p.shape(), name);
+    } catch (const ShapeError&) {
+      EMBER_CHECK_SHAPE(false, name, ".log_prob: value of shape ", value_in.shape(),
+                        " does not broadcast with the batch shape (parameter of shape ",
+                        p.shape(), ")");
+    }
+  }
+  std::vector<Tensor> inputs{value_in.to(t)};
+  for (const Tensor& p : params) inputs.push_back(p.to(t));
+  Tensor out = ember::detail::make_tensor(shape, t, value_in.device());
+
+  // Partials for the operands that need them, computed in the same pass as the value.
+  const bool record = ember::grad_enabled();
+  std::vector<Tensor> partials(inputs.size());
+  kernels::TensorArg grad_args[kernels::kMaxDistParams + 1];
+  const kernels::TensorArg* grad_ptrs[kernels::kMaxDistParams + 1] = {};
+  kernels::TensorArg param_args[kernels::kMaxDistParams];
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (record && inputs[k].requires_grad()) {
+      partials[k] = ember::detail::make_tensor(shape, t, value_in.device());
+      grad_args[k] = ember::detail::arg(partials[k]);
+      grad_ptrs[k] = &grad_args[k];
+    }
+    if (k > 0) param_args[k - 1] = ember::detail::broadcast_arg(inputs[k], shape);
+  }
+  ember::detail::backend(out).log_prob(family, ember::detail::arg(out),
+                                       ember::detail::broadcast_arg(inputs[0], shape),
+                                       param_args, grad_ptrs);
+  bool any = false;
+  for (const Tensor& p : partials) any = any || p.defined();
+  if (any) {
+    std::vector<Shape> shapes;
+    for (const Tensor& in : inputs) shapes.push_back(in.shape());
+    ember::detail::record_many(name, inputs, out, [partials, shapes](const Tensor& g) {
+      std::vector<Tensor> grads(partials.size());
+      for (std::size_t k = 0; k < partials.size(); ++k)
+        if (partials[k].defined()) grads[k] = sum_to(g * partials[k], shapes[k]);
+      return grads;
+    });
+  }
+  return out;
+}
+
+Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
+            std::initializer_list<Tensor> params, Generator& gen) {
+  return ember::detail::draw(op, shape, dtype, device,
+                             std::span<const Tensor>(params.begin(), params.size()), &gen);
+}
+
+}  // namespace detail
+}  // namespace ember::dist

@@ -1,0 +1,78 @@
+// Generators and the plain random tensors; the draws themselves are the Philox samplers of
+// kernels/math/dist/samplers.hpp, run by the device's launcher.
+#include "ember/random.hpp"
+
+#include "engine/internal.hpp"
+
+namespace ember {
+namespace {
+
+// SplitMix64 finalizer: decorrelates derived seeds.
+std::uint64_t mix64(std::uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::atomic<std::uint64_t> g_thread_counter{0};
+
+}  // namespace
+
+Generator& Generator::operator=(const Generator& other) {
+  seed_ = other.seed_;
+  set_offset(other.offset());
+  return *this;
+}
+
+void Generator::manual_seed(std::uint64_t seed) {
+  seed_ = seed;
+  set_offset(0);
+}
+
+Generator Generator::fork() {
+  const std::uint64_t at = next_offset();
+  return Generator(mix64(seed_ ^ mix64(at ^ 0xA5A5A5A5A5A5A5A5ULL)));
+}
+
+Generator& default_generator() {
+  thread_local Generator gen(mix64(Generator::kDefaultSeed + g_thread_counter.fetch_add(1)));
+  return gen;
+}
+
+void set_rng_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
+
+namespace detail {
+
+Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
+            std::span<const Tensor> params, Generator* gen) {
+  EMBER_CHECK_DTYPE(is_floating(dtype), kernels::sample_op_name(op),
+                    " draws need a floating dtype, got ", dtype);
+  Generator& g = gen ? *gen : default_generator();
+  const kernels::RngState rng{g.seed(), g.next_offset()};
+  Tensor out = make_tensor(shape, dtype, device);
+  EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
+              "internal: ", kernels::sample_op_name(op), " takes ",
+              kernels::sample_param_count(op), " parameters, got ", params.size());
+  std::vector<Tensor> converted;  // alive until the launch is queued
+  kernels::TensorArg args[kernels::kMaxDistParams];
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    check_same_device(kernels::sample_op_name(op), out, params[k]);
+    converted.push_back(params[k].detach().to(dtype));
+    args[k] = broadcast_arg(converted.back(), shape);
+  }
+  backend(device).sample(op, arg(out), args, rng);
+  return out;
+}
+
+}  // namespace detail
+
+Tensor rand(const Shape& shape, const TensorOptions& opts, Generator* gen) {
+  return detail::draw(kernels::SampleOp::Uniform, shape, opts.dtype, opts.device, {}, gen);
+}
+
+Tensor randn(const Shape& shape, const TensorOptions& opts, Generator* gen) {
+  return detail::draw(kernels::SampleOp::Normal, shape, opts.dtype, opts.device, {}, gen);
+}
+
+}  // namespace ember

@@ -1,0 +1,60 @@
+// Basic draws from the Philox stream (kernels/math/philox.hpp), for host and device: element
+// `i` of a draw made at (seed, offset) uses counter element `i`, so the CPU and the GPU
+// produce the same values. Families with their own samplers add them in their group headers.
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+
+#include "kernels/common/macros.hpp"
+#include "kernels/math/philox.hpp"
+
+namespace ember::kernels {
+
+// Where a sampler draws from: the generator's seed and this draw's offset.
+struct RngState {
+  std::uint64_t seed;
+  std::uint64_t offset;
+};
+
+// One uniform in (0, 1) for element `i` in round `round` (a second uniform is free).
+template <typename T>
+EMBER_HD T uniform01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
+  T u0, u1;
+  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round),
+                       &u0, &u1);
+  return u0;
+}
+
+// One standard normal for element `i` in round `round`, by Box-Muller on the block's two
+// uniforms (the cosine branch; the sine branch is not reused, so each element stays
+// independent of its neighbours' positions).
+template <typename T>
+EMBER_HD T normal01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
+  T u0, u1;
+  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round),
+                       &u0, &u1);
+  const T two_pi = static_cast<T>(6.283185307179586476925);
+  return ::sqrt(T(-2) * ::log(u0)) * ::cos(two_pi * u1);
+}
+
+// Sampler functors: operator()(params, rng, element) -> value. kParams parameters are read
+// per element (broadcast to the output's shape).
+template <typename T>
+struct UniformSampler {
+  static constexpr int kParams = 0;
+  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const { return uniform01<T>(rng, i); }
+};
+
+template <typename T>
+struct NormalSampler {
+  static constexpr int kParams = 0;
+  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const { return normal01<T>(rng, i); }
+};
+
+#define EMBER_SAMPLERS_BASIC(X) \
+  X(Uniform)                    \
+  X(Normal)
+
+}  // namespace ember::kernels
