@@ -230,6 +230,22 @@ inline void report_rates(benchmark::State& state, Device d, std::int64_t batch, 
   if (batch > 1) state.counters["batch"] = static_cast<double>(batch);
 }
 
+inline TensorOptions on(Device d) { return TensorOptions{}.with_device(d); }
+
+// Each benchmark checks its op's result once, before it times it: a fast wrong kernel
+// must not produce a figure.
+inline bool validated(benchmark::State& state, bool ok, const char* what) {
+  if (!ok) state.SkipWithError(what);
+  return ok;
+}
+
+// Sizes 2^lo, 2^(lo+2), ..., up to 2^max_log2.
+inline std::vector<std::int64_t> pow2_sizes(int lo, int max_log2) {
+  std::vector<std::int64_t> v;
+  for (int k = lo; k <= max_log2; k += 2) v.push_back(std::int64_t{1} << k);
+  return v;
+}
+
 // Adds the copy yardsticks to the run's context (printed in the header, kept in JSON).
 inline void add_copy_context(const std::vector<Backend>& backends) {
   for (const Backend& b : backends) {

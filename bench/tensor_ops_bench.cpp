@@ -9,22 +9,6 @@
 namespace ember::bench {
 namespace {
 
-TensorOptions on(Device d) { return TensorOptions{}.with_device(d); }
-
-// Each benchmark checks its op's result once, before it times it: a fast wrong kernel
-// must not produce a figure.
-bool validated(benchmark::State& state, bool ok, const char* what) {
-  if (!ok) state.SkipWithError(what);
-  return ok;
-}
-
-// Sizes 2^lo, 2^(lo+2), ..., up to 2^max_log2.
-std::vector<std::int64_t> pow2_sizes(int lo, int max_log2) {
-  std::vector<std::int64_t> v;
-  for (int k = lo; k <= max_log2; k += 2) v.push_back(std::int64_t{1} << k);
-  return v;
-}
-
 // c = a * b over n float32: reads 2n, writes n values.
 void bm_elementwise(benchmark::State& state, Device d, std::int64_t n) {
   const Tensor a = full({n}, 1.5, on(d)), b = full({n}, 2.0, on(d));

@@ -3,6 +3,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <sstream>
 #include <vector>
 
 #include "engine/internal.hpp"
@@ -58,29 +59,40 @@ bool Constraint::is_discrete() const {
 }
 
 std::string Constraint::name() const {
+  // Bounds print as numbers (%g), or as the parameter names they stand for.
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  const std::string lo = lower_t_.defined() ? "low" : num(lower_);
+  const std::string hi = upper_t_.defined() ? "high" : num(upper_);
   std::string base;
   switch (kind_) {
     case Kind::Real: base = "real"; break;
     case Kind::Positive: base = "positive"; break;
-    case Kind::GreaterThan: base = "greater_than(" + std::to_string(lower_) + ")"; break;
-    case Kind::GreaterThanEq: base = "greater_than_eq(" + std::to_string(lower_) + ")"; break;
-    case Kind::Interval:
-      base = lower_t_.defined() ? "interval(low, high)"
-                                : "interval(" + std::to_string(lower_) + ", " +
-                                      std::to_string(upper_) + ")";
+    case Kind::GreaterThan: base = "greater_than(" + lo + ")"; break;
+    case Kind::GreaterThanEq:
+      base = !lower_t_.defined() && lower_ == 0.0 ? "nonnegative" : "greater_than_eq(" + lo + ")";
       break;
-    case Kind::Simplex: return "simplex";
-    case Kind::LowerCholesky: return "lower_cholesky";
-    case Kind::PositiveDefinite: return "positive_definite";
+    case Kind::Interval:
+      base = !lower_t_.defined() && !upper_t_.defined() && lower_ == 0.0 && upper_ == 1.0
+                 ? "unit_interval"
+                 : "interval(" + lo + ", " + hi + ")";
+      break;
+    case Kind::Simplex: base = "simplex"; break;
+    case Kind::LowerCholesky: base = "lower_cholesky"; break;
+    case Kind::PositiveDefinite: base = "positive_definite"; break;
     case Kind::Boolean: base = "boolean"; break;
     case Kind::NonnegativeInteger: base = "nonnegative_integer"; break;
-    case Kind::IntegerInterval:
-      base = lower_t_.defined() ? "integer_interval(low, high)"
-                                : "integer_interval(" + std::to_string(lower_) + ", " +
-                                      std::to_string(upper_) + ")";
-      break;
+    case Kind::IntegerInterval: base = "integer_interval(" + lo + ", " + hi + ")"; break;
   }
-  return event_dim_ > 0 ? "independent(" + base + ", " + std::to_string(event_dim_) + ")" : base;
+  // Simplex, Cholesky factors and matrices own 1 or 2 event dims; more came from independent().
+  const int own = kind_ == Kind::Simplex ? 1
+                  : (kind_ == Kind::LowerCholesky || kind_ == Kind::PositiveDefinite) ? 2
+                                                                                      : 0;
+  return event_dim_ > own ? "independent(" + base + ", " + std::to_string(event_dim_ - own) + ")"
+                          : base;
 }
 
 Constraint Constraint::independent(int n) const {

@@ -104,6 +104,17 @@ class Backend {
   // reparameterization); operands broadcast to out.
   virtual void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
                            const TensorArg* params) = 0;
+
+  // ---- factorizations and triangular solves (floating dtypes) ----
+  // out (batch, n, n), contiguous, gets the lower Cholesky factor of each contiguous matrix
+  // of in (only in's lower triangles are read); *first_failed is the first batch index that
+  // is not positive definite, or -1. May synchronize.
+  virtual void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) = 0;
+  // out[i] = op(l[i])^-1 b[i], op(l) = l or l^T (transpose), l lower or upper triangular
+  // (only that triangle is read). Contiguous 3-d args (batch, n, n) and (batch, n, k); l's
+  // batch stride may be 0 (one matrix for the whole batch).
+  virtual void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b,
+                                bool lower, bool transpose) = 0;
 };
 
 // The CPU backend always exists.

@@ -5,6 +5,7 @@
 #include "ember/distributions.hpp"
 #include "ember/dtype.hpp"
 #include "ember/error.hpp"
+#include "ember/linalg.hpp"
 #include "ember/ops.hpp"
 #include "ember/shape.hpp"
 #include "ember/tensor.hpp"

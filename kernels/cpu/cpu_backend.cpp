@@ -8,6 +8,7 @@
 
 #include "kernels/backend.hpp"
 #include "kernels/common/dispatch.hpp"
+#include "kernels/cpu/cpu_linalg.hpp"
 #include "kernels/cpu/cpu_loops.hpp"
 
 namespace ember::kernels::cpu {
@@ -666,6 +667,15 @@ class CpuBackend final : public Backend {
         default: break;
       }
     });
+  }
+
+  // Factorizations and solves live in cpu_linalg.cpp.
+  void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) override {
+    cpu::cholesky(out, in, first_failed);
+  }
+  void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
+                        bool transpose) override {
+    cpu::triangular_solve(out, l, b, lower, transpose);
   }
 };
 

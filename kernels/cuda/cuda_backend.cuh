@@ -1,8 +1,8 @@
 // The CUDA launcher: one instance per device. Its methods are defined by area, one .cu each
 // (cuda_backend.cu: memory; elementwise.cu, unary.cu, binary.cu; reduce.cu; scan.cu;
-// index.cu; matmul.cu; distributions.cu), so the files compile in parallel and each reads on its own.
+// index.cu; matmul.cu; distributions.cu; linalg.cu), so the files compile in parallel and each reads on its own.
 // Everything is queued on the device's stream; only copy_to_host, copy_from_host,
-// synchronize and find_index_out_of_range wait for the device.
+// synchronize, find_index_out_of_range and cholesky (its failure flags) wait for the device.
 #pragma once
 
 #include "kernels/backend.hpp"
@@ -55,6 +55,10 @@ class CudaBackend final : public Backend {
   void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) override;
   void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
                    const TensorArg* params) override;
+
+  void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) override;
+  void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
+                        bool transpose) override;
 
  private:
   DeviceContext ctx_;

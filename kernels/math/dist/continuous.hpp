@@ -15,6 +15,23 @@ EMBER_HD T log_sqrt_2pi() {
   return static_cast<T>(0.91893853320467274178);
 }
 
+template <typename T>
+EMBER_HD T log_2() {
+  return static_cast<T>(0.69314718055994530942);
+}
+
+template <typename T>
+EMBER_HD T log_pi() {
+  return static_cast<T>(1.14472988584940017414);
+}
+
+// The log-density outside the support: -inf, with every partial 0.
+template <typename T>
+EMBER_HD T out_of_support(T* g, int params) {
+  for (int k = 0; k <= params; ++k) g[k] = T(0);
+  return -static_cast<T>(INFINITY);
+}
+
 // Normal(loc, scale): -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)).
 template <typename T>
 struct NormalLogProb {
@@ -30,6 +47,124 @@ struct NormalLogProb {
   }
 };
 
-#define EMBER_LOG_PROB_CONTINUOUS(X) X(Normal)
+// LogNormal(loc, scale) on x > 0: Normal(loc, scale) of y = log x, less log x (the Jacobian).
+template <typename T>
+struct LogNormalLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T loc = p[0], scale = p[1];
+    if (x <= T(0)) return out_of_support(g, kParams);
+    const T inv = T(1) / scale;
+    const T y = ::log(x);
+    const T z = (y - loc) * inv;
+    g[0] = -(z * inv + T(1)) / x;
+    g[1] = z * inv;
+    g[2] = (z * z - T(1)) * inv;
+    return T(-0.5) * z * z - ::log(scale) - log_sqrt_2pi<T>() - y;
+  }
+};
+
+// HalfNormal(scale) on x >= 0: twice the Normal(0, scale) density.
+template <typename T>
+struct HalfNormalLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T scale = p[0];
+    if (x < T(0)) return out_of_support(g, kParams);
+    const T inv = T(1) / scale;
+    const T z = x * inv;
+    g[0] = -z * inv;
+    g[1] = (z * z - T(1)) * inv;
+    return T(-0.5) * z * z - ::log(scale) - log_sqrt_2pi<T>() + log_2<T>();
+  }
+};
+
+// Cauchy(loc, scale): -log(pi scale) - log(1 + z^2), z = (x - loc) / scale.
+template <typename T>
+struct CauchyLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T loc = p[0], scale = p[1];
+    const T inv = T(1) / scale;
+    const T z = (x - loc) * inv;
+    const T w = T(2) * z / (T(1) + z * z);  // -d/dz log(1 + z^2)
+    g[0] = -w * inv;
+    g[1] = w * inv;
+    g[2] = (w * z - T(1)) * inv;
+    return -::log1p(z * z) - ::log(scale) - log_pi<T>();
+  }
+};
+
+// HalfCauchy(scale) on x >= 0: twice the Cauchy(0, scale) density.
+template <typename T>
+struct HalfCauchyLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T scale = p[0];
+    if (x < T(0)) return out_of_support(g, kParams);
+    const T inv = T(1) / scale;
+    const T z = x * inv;
+    const T w = T(2) * z / (T(1) + z * z);
+    g[0] = -w * inv;
+    g[1] = (w * z - T(1)) * inv;
+    return -::log1p(z * z) - ::log(scale) - log_pi<T>() + log_2<T>();
+  }
+};
+
+// Laplace(loc, scale): -|x - loc| / scale - log(2 scale). At x = loc the partials take the
+// zero subgradient.
+template <typename T>
+struct LaplaceLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T loc = p[0], scale = p[1];
+    const T inv = T(1) / scale;
+    const T d = x - loc;
+    const T sign = d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
+    const T a = ::fabs(d) * inv;
+    g[0] = -sign * inv;
+    g[1] = sign * inv;
+    g[2] = (a - T(1)) * inv;
+    return -a - ::log(scale) - log_2<T>();
+  }
+};
+
+// Uniform(low, high) on low <= x <= high: -log(high - low).
+template <typename T>
+struct UniformLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T low = p[0], high = p[1];
+    if (!(x >= low && x <= high)) return out_of_support(g, kParams);
+    const T inv = T(1) / (high - low);
+    g[0] = T(0);
+    g[1] = inv;
+    g[2] = -inv;
+    return -::log(high - low);
+  }
+};
+
+// Exponential(rate) on x >= 0: log(rate) - rate x.
+template <typename T>
+struct ExponentialLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T rate = p[0];
+    if (x < T(0)) return out_of_support(g, kParams);
+    g[0] = -rate;
+    g[1] = T(1) / rate - x;
+    return ::log(rate) - rate * x;
+  }
+};
+
+#define EMBER_LOG_PROB_CONTINUOUS(X) \
+  X(Normal)                          \
+  X(LogNormal)                       \
+  X(HalfNormal)                      \
+  X(Cauchy)                          \
+  X(HalfCauchy)                      \
+  X(Laplace)                         \
+  X(Uniform)                         \
+  X(Exponential)
 
 }  // namespace ember::kernels

@@ -1,16 +1,349 @@
 // Discrete families: log-probability mass functions (with partials in the parameters;
 // the value's partial is 0) and samplers, for host and device.
+//
+// The log-pmfs follow continuous.hpp: operator()(x, p, g) returns log p(x | p), writes
+// g[0] = 0 and g[1 + k] = d/dp[k]; a value outside the support (not a count, or past
+// total_count) and a zero-probability value give -inf with zero partials. Terms x * log(p)
+// with x = 0 are taken as 0, so Bernoulli(probs = 0) at 0 is 0, not nan.
+//
+// The Poisson and Binomial samplers are Hoermann's transformed rejection (PTRS and BTRS,
+// 1993) above a small mean and inversion below it. Their arithmetic is in double whatever T
+// is: in float, lgamma(k + 1) for k ~ 1e6 has an absolute error of about 1, far larger
+// than the acceptance test's margin.
 #pragma once
 
 #include <math.h>
+
+#include <cstdint>
 
 #include "kernels/common/macros.hpp"
 #include "kernels/math/dist/samplers.hpp"
 #include "kernels/math/special.hpp"
 
 namespace ember::kernels {
+namespace discrete_detail {
 
-#define EMBER_LOG_PROB_DISCRETE(X)
-#define EMBER_SAMPLERS_DISCRETE(X)
+template <typename T>
+EMBER_HD T sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + ::exp(-x));
+  const T e = ::exp(x);
+  return e / (T(1) + e);
+}
+
+// log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): no overflow, no cancellation.
+template <typename T>
+EMBER_HD T log_sigmoid(T x) {
+  return (x < T(0) ? x : T(0)) - ::log1p(::exp(-::fabs(x)));
+}
+
+template <typename T>
+EMBER_HD bool is_count(T x) {
+  return x >= T(0) && ::floor(x) == x;
+}
+
+// -inf with all n partials zeroed (a value of probability zero).
+template <typename T>
+EMBER_HD T impossible(T* g, int n) {
+  for (int k = 0; k < n; ++k) g[k] = T(0);
+  return static_cast<T>(-INFINITY);
+}
+
+// log C(n, k) through lgamma, so it also holds for a non-integer n (its partial in n is
+// used when total_count requires grad).
+template <typename T>
+EMBER_HD T log_choose(T n, T k) {
+  return ::lgamma(n + T(1)) - ::lgamma(k + T(1)) - ::lgamma(n - k + T(1));
+}
+
+// Both uniforms of one Philox block: round `round` of element `i` (u, v independent).
+template <typename T>
+EMBER_HD void uniform_pair(RngState rng, std::int64_t i, std::uint32_t round, double* u,
+                           double* v) {
+  T a, b;
+  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round), &a,
+                       &b);
+  *u = static_cast<double>(a);
+  *v = static_cast<double>(b);
+}
+
+// Rejection loops give up after this many rounds; each round accepts with probability
+// above 0.85 for PTRS and BTRS, so the cap is never reached in practice.
+constexpr std::uint32_t kMaxRounds = 256;
+
+// Poisson by sequential search of the CDF with one uniform; for rate < 10, where the
+// expected number of steps is rate + 1.
+EMBER_HD double poisson_inversion(double rate, double u) {
+  double prob = ::exp(-rate), cdf = prob, k = 0;
+  while (u > cdf && k < 200) {  // P(k > 200) < 1e-200 at rate 10; ends rounding stalls
+    k += 1;
+    prob *= rate / k;
+    cdf += prob;
+  }
+  return k;
+}
+
+// PTRS (Hoermann 1993, "The transformed rejection method for generating Poisson random
+// variables"), for rate >= 10. Round r of element i supplies attempt r's (u, v).
+template <typename T>
+EMBER_HD double poisson_ptrs(double rate, RngState rng, std::int64_t i) {
+  const double slam = ::sqrt(rate), loglam = ::log(rate);
+  const double b = 0.931 + 2.53 * slam;
+  const double a = -0.059 + 0.02483 * b;
+  const double log_inv_alpha = ::log(1.1239 + 1.1328 / (b - 3.4));
+  const double vr = 0.9277 - 3.6224 / (b - 2);
+  for (std::uint32_t round = 0; round < kMaxRounds; ++round) {
+    double u, v;
+    uniform_pair<T>(rng, i, round, &u, &v);
+    u -= 0.5;
+    const double us = 0.5 - ::fabs(u);
+    const double k = ::floor((2 * a / us + b) * u + rate + 0.43);
+    if (us >= 0.07 && v <= vr) return k;
+    if (k < 0 || (us < 0.013 && v > us)) continue;
+    if (::log(v) + log_inv_alpha - ::log(a / (us * us) + b) <=
+        -rate + k * loglam - ::lgamma(k + 1)) {
+      return k;
+    }
+  }
+  return ::floor(rate);
+}
+
+// Binomial(n, p <= 0.5) by sequential search of the CDF, for n * p < 10.
+EMBER_HD double binomial_inversion(double n, double p, double u) {
+  const double ratio = p / (1 - p);
+  double prob = ::exp(n * ::log1p(-p)), cdf = prob, k = 0;
+  while (u > cdf && k < n && k < 200) {  // as in poisson_inversion
+    k += 1;
+    prob *= ratio * (n - k + 1) / k;
+    cdf += prob;
+  }
+  return k;
+}
+
+// BTRS (Hoermann 1993, "The generation of binomial random variates"), for p <= 0.5 and
+// n * p >= 10.
+template <typename T>
+EMBER_HD double binomial_btrs(double n, double p, RngState rng, std::int64_t i) {
+  const double q = 1 - p;
+  const double spq = ::sqrt(n * p * q);
+  const double b = 1.15 + 2.53 * spq;
+  const double a = -0.0873 + 0.0248 * b + 0.01 * p;
+  const double c = n * p + 0.5;
+  const double vr = 0.92 - 4.2 / b;
+  const double alpha = (2.83 + 5.1 / b) * spq;
+  const double lpq = ::log(p / q);
+  const double m = ::floor((n + 1) * p);
+  const double h = ::lgamma(m + 1) + ::lgamma(n - m + 1);
+  for (std::uint32_t round = 0; round < kMaxRounds; ++round) {
+    double u, v;
+    uniform_pair<T>(rng, i, round, &u, &v);
+    u -= 0.5;
+    const double us = 0.5 - ::fabs(u);
+    const double k = ::floor((2 * a / us + b) * u + c);
+    if (k < 0 || k > n) continue;
+    if (us >= 0.07 && v <= vr) return k;
+    if (::log(v * alpha / (a / (us * us) + b)) <=
+        h - ::lgamma(k + 1) - ::lgamma(n - k + 1) + (k - m) * lpq) {
+      return k;
+    }
+  }
+  return m;
+}
+
+}  // namespace discrete_detail
+
+// Bernoulli(probs): log p at 1, log(1 - p) at 0.
+template <typename T>
+struct BernoulliLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T p = prm[0];
+    g[0] = T(0);
+    if (x == T(1)) {
+      if (!(p > T(0))) return discrete_detail::impossible(g, 2);
+      g[1] = T(1) / p;
+      return ::log(p);
+    }
+    if (x == T(0)) {
+      if (!(p < T(1))) return discrete_detail::impossible(g, 2);
+      g[1] = T(-1) / (T(1) - p);
+      return ::log1p(-p);
+    }
+    return discrete_detail::impossible(g, 2);
+  }
+};
+
+// Bernoulli(logits): log sigmoid(l) at 1, log sigmoid(-l) at 0.
+template <typename T>
+struct BernoulliLogitsLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T l = prm[0];
+    g[0] = T(0);
+    if (x == T(1)) {
+      g[1] = discrete_detail::sigmoid(-l);
+      return discrete_detail::log_sigmoid(l);
+    }
+    if (x == T(0)) {
+      g[1] = -discrete_detail::sigmoid(l);
+      return discrete_detail::log_sigmoid(-l);
+    }
+    return discrete_detail::impossible(g, 2);
+  }
+};
+
+// Binomial(total_count n, probs p): log C(n, x) + x log p + (n - x) log(1 - p).
+template <typename T>
+struct BinomialLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T n = prm[0], p = prm[1];
+    if (!discrete_detail::is_count(x) || x > n) return discrete_detail::impossible(g, 3);
+    T lp = discrete_detail::log_choose(n, x);
+    T dn = digamma(n + T(1)) - digamma(n - x + T(1));
+    T dp = T(0);
+    if (x > T(0)) {
+      if (!(p > T(0))) return discrete_detail::impossible(g, 3);
+      lp += x * ::log(p);
+      dp += x / p;
+    }
+    if (n > x) {
+      if (!(p < T(1))) return discrete_detail::impossible(g, 3);
+      lp += (n - x) * ::log1p(-p);
+      dp -= (n - x) / (T(1) - p);
+    }
+    if (p < T(1)) dn += ::log1p(-p);
+    g[0] = T(0);
+    g[1] = dn;
+    g[2] = dp;
+    return lp;
+  }
+};
+
+// Binomial(total_count n, logits l): log C(n, x) + x log sigmoid(l) + (n - x) log sigmoid(-l),
+// two nonpositive terms (no cancellation for large |l|).
+template <typename T>
+struct BinomialLogitsLogProb {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T n = prm[0], l = prm[1];
+    if (!discrete_detail::is_count(x) || x > n) return discrete_detail::impossible(g, 3);
+    const T log_q = discrete_detail::log_sigmoid(-l);
+    T lp = discrete_detail::log_choose(n, x);
+    if (x > T(0)) lp += x * discrete_detail::log_sigmoid(l);
+    if (n > x) lp += (n - x) * log_q;
+    g[0] = T(0);
+    g[1] = digamma(n + T(1)) - digamma(n - x + T(1)) + log_q;
+    g[2] = x - n * discrete_detail::sigmoid(l);
+    return lp;
+  }
+};
+
+// Poisson(rate): x log(rate) - rate - log x!.
+template <typename T>
+struct PoissonLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T rate = prm[0];
+    if (!discrete_detail::is_count(x)) return discrete_detail::impossible(g, 2);
+    g[0] = T(0);
+    if (x == T(0)) {
+      g[1] = T(-1);
+      return -rate;
+    }
+    if (!(rate > T(0))) return discrete_detail::impossible(g, 2);
+    g[1] = x / rate - T(1);
+    return x * ::log(rate) - rate - ::lgamma(x + T(1));
+  }
+};
+
+// Geometric(probs), counting failures before the first success: log p + x log(1 - p).
+template <typename T>
+struct GeometricLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T p = prm[0];
+    if (!discrete_detail::is_count(x) || !(p > T(0))) return discrete_detail::impossible(g, 2);
+    g[0] = T(0);
+    if (x == T(0)) {
+      g[1] = T(1) / p;
+      return ::log(p);
+    }
+    if (!(p < T(1))) return discrete_detail::impossible(g, 2);
+    g[1] = T(1) / p - x / (T(1) - p);
+    return ::log(p) + x * ::log1p(-p);
+  }
+};
+
+// Geometric(logits): log sigmoid(l) + x log sigmoid(-l).
+template <typename T>
+struct GeometricLogitsLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* prm, T* g) const {
+    const T l = prm[0];
+    if (!discrete_detail::is_count(x)) return discrete_detail::impossible(g, 2);
+    g[0] = T(0);
+    g[1] = discrete_detail::sigmoid(-l) - x * discrete_detail::sigmoid(l);
+    T lp = discrete_detail::log_sigmoid(l);
+    if (x > T(0)) lp += x * discrete_detail::log_sigmoid(-l);
+    return lp;
+  }
+};
+
+#define EMBER_LOG_PROB_DISCRETE(X) \
+  X(Bernoulli)                     \
+  X(BernoulliLogits)               \
+  X(Binomial)                      \
+  X(BinomialLogits)                \
+  X(Poisson)                       \
+  X(Geometric)                     \
+  X(GeometricLogits)
+
+// Poisson(rate): inversion below rate 10, PTRS from there (retries in rounds 1, 2, ...).
+template <typename T>
+struct PoissonSampler {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(const T* prm, RngState rng, std::int64_t i) const {
+    const double rate = static_cast<double>(prm[0]);
+    if (!(rate > 0)) return rate == 0 ? T(0) : static_cast<T>(NAN);
+    if (rate < 10) {
+      return static_cast<T>(discrete_detail::poisson_inversion(rate, uniform01<T>(rng, i)));
+    }
+    return static_cast<T>(discrete_detail::poisson_ptrs<T>(rate, rng, i));
+  }
+};
+
+// Binomial(total_count, probs): draws for min(p, 1 - p) (n - k for the complement);
+// inversion while n * min(p, 1 - p) < 10, BTRS beyond.
+template <typename T>
+struct BinomialSampler {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(const T* prm, RngState rng, std::int64_t i) const {
+    const double n = static_cast<double>(prm[0]), p = static_cast<double>(prm[1]);
+    if (!(n >= 0) || !(p >= 0 && p <= 1)) return static_cast<T>(NAN);
+    if (n == 0 || p == 0) return T(0);
+    if (p == 1) return static_cast<T>(n);
+    const bool flip = p > 0.5;
+    const double q = flip ? 1 - p : p;
+    const double k = n * q < 10 ? discrete_detail::binomial_inversion(n, q, uniform01<T>(rng, i))
+                                : discrete_detail::binomial_btrs<T>(n, q, rng, i);
+    return static_cast<T>(flip ? n - k : k);
+  }
+};
+
+// Geometric(probs): floor(log u / log(1 - p)), the inverse CDF of the failure count.
+template <typename T>
+struct GeometricSampler {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(const T* prm, RngState rng, std::int64_t i) const {
+    const T p = prm[0];
+    if (p >= T(1)) return T(0);
+    return ::floor(::log(uniform01<T>(rng, i)) / ::log1p(-p));
+  }
+};
+
+#define EMBER_SAMPLERS_DISCRETE(X) \
+  X(Poisson)                       \
+  X(Binomial)                      \
+  X(Geometric)
 
 }  // namespace ember::kernels

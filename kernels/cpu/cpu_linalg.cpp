@@ -1,0 +1,81 @@
+// Batched Cholesky factors (Eigen's LLT) and triangular solves (Eigen's triangularView),
+// one matrix per task across cores.
+#include "kernels/cpu/cpu_linalg.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/common/dispatch.hpp"
+#include "kernels/cpu/cpu_loops.hpp"
+
+namespace ember::kernels::cpu {
+namespace {
+
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Matrices per thread so that each thread gets about kParallelGrain flops.
+std::int64_t grain_for(std::int64_t flops_per_matrix) {
+  return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, flops_per_matrix));
+}
+
+template <typename T>
+void cholesky_impl(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) {
+  const std::int64_t batch = out.sizes[0], n = out.sizes[1];
+  std::atomic<std::int64_t> failed{batch};
+  parallel_for(batch, grain_for(n * n * n), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t b = begin; b < end; ++b) {
+      const Eigen::Map<const RowMat<T>> a(in.ptr<const T>() + b * in.strides[0], n, n);
+      Eigen::Map<RowMat<T>> l(out.ptr<T>() + b * out.strides[0], n, n);
+      const Eigen::LLT<RowMat<T>, Eigen::Lower> llt(a);
+      if (llt.info() != Eigen::Success) {
+        // Keep the smallest failing index whichever thread finds it first.
+        std::int64_t seen = failed.load();
+        while (b < seen && !failed.compare_exchange_weak(seen, b)) {
+        }
+        l.setZero();
+        continue;
+      }
+      l = llt.matrixL();
+    }
+  });
+  *first_failed = failed.load() == batch ? -1 : failed.load();
+}
+
+template <typename T>
+void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const TensorArg& b,
+                           bool lower, bool transpose) {
+  const std::int64_t batch = out.sizes[0], n = out.sizes[1], k = out.sizes[2];
+  parallel_for(batch, grain_for(n * n * k), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const Eigen::Map<const RowMat<T>> lm(l.ptr<const T>() + i * l.strides[0], n, n);
+      Eigen::Map<RowMat<T>> x(out.ptr<T>() + i * out.strides[0], n, k);
+      x = Eigen::Map<const RowMat<T>>(b.ptr<const T>() + i * b.strides[0], n, k);
+      // The transpose of a lower factor is upper triangular, and vice versa.
+      if (lower && !transpose) lm.template triangularView<Eigen::Lower>().solveInPlace(x);
+      if (lower && transpose)
+        lm.transpose().template triangularView<Eigen::Upper>().solveInPlace(x);
+      if (!lower && !transpose) lm.template triangularView<Eigen::Upper>().solveInPlace(x);
+      if (!lower && transpose)
+        lm.transpose().template triangularView<Eigen::Lower>().solveInPlace(x);
+    }
+  });
+}
+
+}  // namespace
+
+void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) {
+  dispatch_floating(out.dtype, "cholesky",
+                    [&]<typename T>() { cholesky_impl<T>(out, in, first_failed); });
+}
+
+void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
+                      bool transpose) {
+  dispatch_floating(out.dtype, "triangular_solve", [&]<typename T>() {
+    triangular_solve_impl<T>(out, l, b, lower, transpose);
+  });
+}
+
+}  // namespace ember::kernels::cpu
