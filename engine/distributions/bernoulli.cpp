@@ -36,7 +36,7 @@ class BernoulliImpl final : public DistributionImpl {
       const Tensor p = sigmoid(param_);
       return -(p * log_sigmoid(param_) + (1.0 - p) * log_sigmoid(-param_)).expand(batch_shape_);
     }
-    return -(xlogx(param_) + xlogx(1.0 - param_)).expand(batch_shape_);
+    return -(detail::xlogx(param_) + detail::xlogx(1.0 - param_)).expand(batch_shape_);
   }
   constraints::Constraint support() const override { return constraints::boolean; }
   bool has_enumerate_support() const override { return true; }
@@ -55,15 +55,10 @@ class BernoulliImpl final : public DistributionImpl {
     return std::make_shared<BernoulliImpl>(param_.expand(batch), is_logits_, batch);
   }
 
-  // Computed per call rather than cached: a cached tensor would keep one graph's history,
-  // which a backward pass releases.
-  Tensor probs() const { return is_logits_ ? sigmoid(param_) : param_; }
-  Tensor logits() const { return is_logits_ ? param_ : log(param_) - log1p(-param_); }
+  Tensor probs() const { return detail::probs_of(param_, is_logits_); }
+  Tensor logits() const { return detail::logits_of(param_, is_logits_); }
 
  private:
-  // x log x, 0 at x = 0 (and no nan in its gradient there).
-  static Tensor xlogx(const Tensor& x) { return x * log(where(gt(x, 0.0), x, 1.0)); }
-
   Tensor param_;
   bool is_logits_;
 };

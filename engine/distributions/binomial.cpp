@@ -65,10 +65,8 @@ class BinomialImpl final : public DistributionImpl {
   }
 
   const Tensor& total_count() const { return total_count_; }
-  // Computed per call rather than cached: a cached tensor would keep one graph's history,
-  // which a backward pass releases.
-  Tensor probs() const { return is_logits_ ? sigmoid(param_) : param_; }
-  Tensor logits() const { return is_logits_ ? param_ : log(param_) - log1p(-param_); }
+  Tensor probs() const { return detail::probs_of(param_, is_logits_); }
+  Tensor logits() const { return detail::logits_of(param_, is_logits_); }
 
  private:
   Tensor total_count_, param_;

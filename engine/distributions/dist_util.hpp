@@ -43,6 +43,30 @@ std::string describe_first_violation(const Tensor& value, const Tensor& ok);
 Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
                       std::initializer_list<Tensor> params);
 
+// Shape helpers for event dims: s less its last n dims; s with dims appended.
+inline Shape drop_last(const Shape& s, int n) {
+  Shape out = s;
+  out.resize(s.size() - n);
+  return out;
+}
+inline Shape append(Shape s, std::initializer_list<std::int64_t> dims) {
+  for (auto d : dims) s.push_back(d);
+  return s;
+}
+
+// The probability of a binary outcome as given: probs, or logits. The other form is derived
+// per call rather than cached: a cached tensor would keep one graph's history, which a
+// backward pass releases.
+inline Tensor probs_of(const Tensor& param, bool is_logits) {
+  return is_logits ? sigmoid(param) : param;
+}
+inline Tensor logits_of(const Tensor& param, bool is_logits) {
+  return is_logits ? param : log(param) - log1p(-param);
+}
+
+// x log x, 0 at x = 0 (and no nan in its gradient there).
+inline Tensor xlogx(const Tensor& x) { return x * log(where(gt(x, 0.0), x, 1.0)); }
+
 // Draws of `op` with shape `shape` from gen (no autograd).
 Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
             std::initializer_list<Tensor> params, Generator& gen);

@@ -41,22 +41,17 @@ class GeometricImpl final : public DistributionImpl {
       return (-(p * log_sigmoid(param_) + (1.0 - p) * log_sigmoid(-param_)) / p)
           .expand(batch_shape_);
     }
-    return (-(xlogx(p) + xlogx(1.0 - p)) / p).expand(batch_shape_);
+    return (-(detail::xlogx(p) + detail::xlogx(1.0 - p)) / p).expand(batch_shape_);
   }
   constraints::Constraint support() const override { return constraints::nonnegative_integer; }
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     return std::make_shared<GeometricImpl>(param_.expand(batch), is_logits_, batch);
   }
 
-  // Computed per call rather than cached: a cached tensor would keep one graph's history,
-  // which a backward pass releases.
-  Tensor probs() const { return is_logits_ ? sigmoid(param_) : param_; }
-  Tensor logits() const { return is_logits_ ? param_ : log(param_) - log1p(-param_); }
+  Tensor probs() const { return detail::probs_of(param_, is_logits_); }
+  Tensor logits() const { return detail::logits_of(param_, is_logits_); }
 
  private:
-  // x log x, 0 at x = 0 (and no nan in its gradient there).
-  static Tensor xlogx(const Tensor& x) { return x * log(where(gt(x, 0.0), x, 1.0)); }
-
   Tensor param_;
   bool is_logits_;
 };

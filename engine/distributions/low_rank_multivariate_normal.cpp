@@ -14,18 +14,10 @@
 namespace ember::dist {
 namespace {
 
+using detail::append;
+using detail::drop_last;
+
 constexpr const char* kName = "LowRankMultivariateNormal";
-
-Shape drop_last(const Shape& s, int n) {
-  Shape out = s;
-  out.resize(s.size() - n);
-  return out;
-}
-
-Shape append(Shape s, std::initializer_list<std::int64_t> dims) {
-  for (auto d : dims) s.push_back(d);
-  return s;
-}
 
 class LowRankMultivariateNormalImpl final : public DistributionImpl {
  public:

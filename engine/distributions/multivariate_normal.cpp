@@ -11,18 +11,10 @@
 namespace ember::dist {
 namespace {
 
+using detail::append;
+using detail::drop_last;
+
 constexpr const char* kName = "MultivariateNormal";
-
-Shape drop_last(const Shape& s, int n) {
-  Shape out = s;
-  out.resize(s.size() - n);
-  return out;
-}
-
-Shape append(Shape s, std::initializer_list<std::int64_t> dims) {
-  for (auto d : dims) s.push_back(d);
-  return s;
-}
 
 // Reverses the rows and the columns of each matrix.
 Tensor flip_matrix(const Tensor& m) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/geometry.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/cuda/cuda_context.cuh"
 
@@ -72,22 +73,6 @@ void launch_elementwise(cudaStream_t stream, std::int64_t n, const OffsetCalc<N>
 template <int N, typename F>
 void launch_elementwise(cudaStream_t stream, const TensorArg* const (&args)[N], const F& f) {
   launch_elementwise<N>(stream, args[0]->numel(), make_offset_calc<N>(args), f);
-}
-
-// The arg with dim `dim` given `size` and stride 0: its coordinate along dim is supplied
-// separately (by an index).
-inline TensorArg without_dim(const TensorArg& a, int dim, std::int64_t size) {
-  TensorArg r = a;
-  r.sizes[dim] = size;
-  r.strides[dim] = 0;
-  return r;
-}
-
-// Elements after dim: the linear index's stride along dim in a contiguous walk.
-inline std::int64_t inner_size(const TensorArg& a, int dim) {
-  std::int64_t n = 1;
-  for (int d = dim + 1; d < a.ndim; ++d) n *= a.sizes[d];
-  return n;
 }
 
 }  // namespace ember::kernels::cuda

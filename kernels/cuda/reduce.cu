@@ -15,6 +15,7 @@
 #include <cub/device/device_reduce.cuh>
 
 #include "kernels/common/dispatch.hpp"
+#include "kernels/common/geometry.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
 #include "kernels/cuda/cuda_loops.cuh"
 
@@ -32,29 +33,6 @@ __device__ __forceinline__ std::int64_t offset_of(const OffsetCalc<1>& calc, std
   std::int64_t off[1];
   calc.get(j, off);
   return off[0];
-}
-
-// The split of a reduction: `kept` walks out and in together over the outputs, `reduced`
-// walks in alone over one output's inputs.
-struct ReduceGeometry {
-  OffsetCalc<2> kept;
-  OffsetCalc<1> reduced;
-  std::int64_t n_out = 0;
-  std::int64_t n_red = 0;
-};
-
-ReduceGeometry reduce_geometry(const TensorArg& out, const TensorArg& in) {
-  TensorArg kept_in = in;
-  TensorArg reduced = in;
-  for (int d = 0; d < in.ndim; ++d) {
-    const bool is_reduced = out.sizes[d] == 1 && in.sizes[d] != 1;
-    kept_in.sizes[d] = out.sizes[d];
-    if (!is_reduced) reduced.sizes[d] = 1;
-  }
-  const TensorArg* kept_args[2] = {&out, &kept_in};
-  const TensorArg* red_args[1] = {&reduced};
-  return {make_offset_calc<2>(kept_args), make_offset_calc<1>(red_args), out.numel(),
-          reduced.numel()};
 }
 
 template <typename T, typename Combine>
