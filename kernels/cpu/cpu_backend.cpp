@@ -11,6 +11,7 @@
 #include "kernels/common/geometry.hpp"
 #include "kernels/cpu/cpu_linalg.hpp"
 #include "kernels/cpu/cpu_loops.hpp"
+#include "kernels/cpu/host_allocator.hpp"
 
 namespace ember::kernels::cpu {
 namespace {
@@ -329,14 +330,8 @@ void sample_grad_impl(const TensorArg& out, const TensorArg& sample, const Tenso
 
 class CpuBackend final : public Backend {
  public:
-  void* allocate(std::size_t nbytes) override {
-    // 64-byte alignment for vector loads; aligned_alloc needs a multiple of the alignment.
-    const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-  }
-  void deallocate(void* ptr) override { std::free(ptr); }
+  void* allocate(std::size_t nbytes) override { return allocator_.allocate(nbytes); }
+  void deallocate(void* ptr) override { allocator_.deallocate(ptr); }
   void copy_from_host(void* dst, const void* src, std::size_t nbytes) override {
     if (nbytes) std::memcpy(dst, src, nbytes);
   }
@@ -665,6 +660,9 @@ class CpuBackend final : public Backend {
                         bool transpose) override {
     cpu::triangular_solve(out, l, b, lower, transpose);
   }
+
+ private:
+  HostAllocator allocator_;
 };
 
 }  // namespace
@@ -673,8 +671,9 @@ class CpuBackend final : public Backend {
 namespace ember::kernels {
 
 Backend& cpu_backend() {
-  static cpu::CpuBackend backend;
-  return backend;
+  // Never destroyed: tensors held in static objects may free memory after main returns.
+  static cpu::CpuBackend* backend = new cpu::CpuBackend();
+  return *backend;
 }
 
 }  // namespace ember::kernels
