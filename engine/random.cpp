@@ -19,10 +19,44 @@ std::atomic<std::uint64_t> g_thread_counter{0};
 
 }  // namespace
 
+Generator::Generator(const Generator& other)
+    : seed_(other.seed_),
+      offset_(other.offset()),
+      device_base_(other.device_base_.defined() ? other.device_base_.clone() : Tensor()) {}
+
 Generator& Generator::operator=(const Generator& other) {
+  if (this == &other) return *this;
   seed_ = other.seed_;
   set_offset(other.offset());
+  device_base_ = other.device_base_.defined() ? other.device_base_.clone() : Tensor();
   return *this;
+}
+
+void Generator::use_device_offset(Device device) {
+  const std::uint64_t start = offset_.exchange(0) +
+                              (device_base_.defined() ? static_cast<std::uint64_t>(
+                                                            device_base_.item())
+                                                      : 0);
+  device_base_ = full({}, static_cast<double>(start),
+                      TensorOptions{}.with_dtype(kInt64).with_device(device));
+}
+
+void Generator::commit_device_offset() {
+  EMBER_CHECK(has_device_offset(),
+              "commit_device_offset: this generator keeps its offset on the host; call "
+              "use_device_offset(device) first");
+  const std::uint64_t used = offset_.exchange(0);
+  if (used == 0) return;
+  // In place: the base's memory address is what captured kernels read.
+  const kernels::TensorArg base = detail::arg(device_base_);
+  detail::backend(device_base_)
+      .binary(kernels::BinaryOp::Add, base, base,
+              kernels::scalar_arg(static_cast<double>(used), kInt64));
+}
+
+const std::uint64_t* Generator::device_offset_ptr() const {
+  return device_base_.defined() ? static_cast<const std::uint64_t*>(device_base_.data_ptr())
+                                : nullptr;
 }
 
 void Generator::manual_seed(std::uint64_t seed) {
@@ -49,7 +83,10 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   EMBER_CHECK_DTYPE(is_floating(dtype), kernels::sample_op_name(op),
                     " draws need a floating dtype, got ", dtype);
   Generator& g = gen ? *gen : default_generator();
-  const kernels::RngState rng{g.seed(), g.next_offset()};
+  EMBER_CHECK_DEVICE(!g.has_device_offset() || g.device_offset().device() == device,
+                     kernels::sample_op_name(op), ": the generator keeps its offset on ",
+                     g.device_offset().device(), " but the draw is on ", device);
+  const kernels::RngState rng{g.seed(), g.next_offset(), g.device_offset_ptr()};
   Tensor out = make_tensor(shape, dtype, device);
   EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
               "internal: ", kernels::sample_op_name(op), " takes ",

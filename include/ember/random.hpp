@@ -13,7 +13,8 @@ namespace ember {
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = kDefaultSeed) : seed_(seed), offset_(0) {}
-  Generator(const Generator& other) : seed_(other.seed_), offset_(other.offset()) {}
+  // Copies are independent: a device offset is copied, not shared.
+  Generator(const Generator& other);
   Generator& operator=(const Generator& other);
 
   static constexpr std::uint64_t kDefaultSeed = 0x853c49e6748fea9bULL;
@@ -29,9 +30,25 @@ class Generator {
   // forks of one seed are reproducible and do not overlap.
   Generator fork();
 
+  // Keeps the stream's position in memory on `device`, for CUDA Graph capture and replay:
+  // kernels then read the base offset from that memory at run time, and each draw uses
+  // base + its offset relative to the last commit. The current position moves to the base.
+  void use_device_offset(Device device);
+  bool has_device_offset() const { return device_base_.defined(); }
+  // Adds the draws made since the last commit to the base, as an operation queued on the
+  // base's device (no host sync), and restarts the relative count. Call it between steps
+  // (draws from other threads must not run concurrently with it). A captured step replayed
+  // after a commit draws fresh numbers.
+  void commit_device_offset();
+  // The base offset (a 0-d int64 tensor on the device); undefined without a device offset.
+  const Tensor& device_offset() const { return device_base_; }
+  // Where kernels read the base; null without a device offset.
+  const std::uint64_t* device_offset_ptr() const;
+
  private:
   std::uint64_t seed_;
   std::atomic<std::uint64_t> offset_;
+  Tensor device_base_;
 };
 
 // The calling thread's default generator. Each thread's starts from a distinct seed; call

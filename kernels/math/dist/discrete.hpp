@@ -55,13 +55,13 @@ EMBER_HD T log_choose(T n, T k) {
   return ::lgamma(n + T(1)) - ::lgamma(k + T(1)) - ::lgamma(n - k + T(1));
 }
 
-// Both uniforms of one Philox block: round `round` of element `i` (u, v independent).
+// Both uniforms of one Philox block in T's precision, widened to double for the rejection
+// tests (which need double even for float draws).
 template <typename T>
-EMBER_HD void uniform_pair(RngState rng, std::int64_t i, std::uint32_t round, double* u,
-                           double* v) {
+EMBER_HD void uniform_pair_as_double(RngState rng, std::int64_t i, std::uint32_t round,
+                                     double* u, double* v) {
   T a, b;
-  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round), &a,
-                       &b);
+  uniform_pair<T>(rng, i, round, &a, &b);
   *u = static_cast<double>(a);
   *v = static_cast<double>(b);
 }
@@ -93,7 +93,7 @@ EMBER_HD double poisson_ptrs(double rate, RngState rng, std::int64_t i) {
   const double vr = 0.9277 - 3.6224 / (b - 2);
   for (std::uint32_t round = 0; round < kMaxRounds; ++round) {
     double u, v;
-    uniform_pair<T>(rng, i, round, &u, &v);
+    uniform_pair_as_double<T>(rng, i, round, &u, &v);
     u -= 0.5;
     const double us = 0.5 - ::fabs(u);
     const double k = ::floor((2 * a / us + b) * u + rate + 0.43);
@@ -135,7 +135,7 @@ EMBER_HD double binomial_btrs(double n, double p, RngState rng, std::int64_t i) 
   const double h = ::lgamma(m + 1) + ::lgamma(n - m + 1);
   for (std::uint32_t round = 0; round < kMaxRounds; ++round) {
     double u, v;
-    uniform_pair<T>(rng, i, round, &u, &v);
+    uniform_pair_as_double<T>(rng, i, round, &u, &v);
     u -= 0.5;
     const double us = 0.5 - ::fabs(u);
     const double k = ::floor((2 * a / us + b) * u + c);

@@ -12,18 +12,31 @@
 
 namespace ember::kernels {
 
-// Where a sampler draws from: the generator's seed and this draw's offset.
+// Where a sampler draws from: the generator's seed and this draw's offset. When `base` is
+// set (a generator whose offset lives in device memory, for CUDA Graph replay), the offset
+// is relative to *base, read by the kernel at run time: a replayed graph whose launches
+// carry fixed arguments still draws fresh numbers once the base has advanced.
 struct RngState {
   std::uint64_t seed;
   std::uint64_t offset;
+  const std::uint64_t* base = nullptr;
+
+  EMBER_HD std::uint64_t draw_offset() const { return base != nullptr ? *base + offset : offset; }
 };
 
-// One uniform in (0, 1) for element `i` in round `round` (a second uniform is free).
+// Both uniforms of one Philox block: element `i` in round `round` (independent of each
+// other; for double, each uses two of the block's four words).
+template <typename T>
+EMBER_HD void uniform_pair(RngState rng, std::int64_t i, std::uint32_t round, T* u0, T* u1) {
+  block_to_uniform2<T>(
+      philox_block(rng.seed, rng.draw_offset(), static_cast<std::uint64_t>(i), round), u0, u1);
+}
+
+// One uniform in (0, 1) for element `i` in round `round`.
 template <typename T>
 EMBER_HD T uniform01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
   T u0, u1;
-  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round),
-                       &u0, &u1);
+  uniform_pair<T>(rng, i, round, &u0, &u1);
   return u0;
 }
 
@@ -33,8 +46,7 @@ EMBER_HD T uniform01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
 template <typename T>
 EMBER_HD T normal01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
   T u0, u1;
-  block_to_uniform2<T>(philox_block(rng.seed, rng.offset, static_cast<std::uint64_t>(i), round),
-                       &u0, &u1);
+  uniform_pair<T>(rng, i, round, &u0, &u1);
   const T two_pi = static_cast<T>(6.283185307179586476925);
   return ::sqrt(T(-2) * ::log(u0)) * ::cos(two_pi * u1);
 }
