@@ -41,8 +41,8 @@ Tensor positive_definite_check(const Tensor& value) {
   for (std::int64_t b = 0; b < count; ++b) {
     Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
         host.data() + b * n * n, n, n);
-    const bool symmetric = (m - m.transpose()).cwiseAbs().maxCoeff() <=
-                           1e-6 * std::max(1.0, m.cwiseAbs().maxCoeff());
+    const bool symmetric =
+        (m - m.transpose()).cwiseAbs().maxCoeff() <= 1e-6 * std::max(1.0, m.cwiseAbs().maxCoeff());
     Eigen::LLT<Eigen::MatrixXd> llt(m);
     ok[b] = symmetric && llt.info() == Eigen::Success;
   }
@@ -69,9 +69,15 @@ std::string Constraint::name() const {
   const std::string hi = upper_t_.defined() ? "high" : num(upper_);
   std::string base;
   switch (kind_) {
-    case Kind::Real: base = "real"; break;
-    case Kind::Positive: base = "positive"; break;
-    case Kind::GreaterThan: base = "greater_than(" + lo + ")"; break;
+    case Kind::Real:
+      base = "real";
+      break;
+    case Kind::Positive:
+      base = "positive";
+      break;
+    case Kind::GreaterThan:
+      base = "greater_than(" + lo + ")";
+      break;
     case Kind::GreaterThanEq:
       base = !lower_t_.defined() && lower_ == 0.0 ? "nonnegative" : "greater_than_eq(" + lo + ")";
       break;
@@ -80,15 +86,27 @@ std::string Constraint::name() const {
                  ? "unit_interval"
                  : "interval(" + lo + ", " + hi + ")";
       break;
-    case Kind::Simplex: base = "simplex"; break;
-    case Kind::LowerCholesky: base = "lower_cholesky"; break;
-    case Kind::PositiveDefinite: base = "positive_definite"; break;
-    case Kind::Boolean: base = "boolean"; break;
-    case Kind::NonnegativeInteger: base = "nonnegative_integer"; break;
-    case Kind::IntegerInterval: base = "integer_interval(" + lo + ", " + hi + ")"; break;
+    case Kind::Simplex:
+      base = "simplex";
+      break;
+    case Kind::LowerCholesky:
+      base = "lower_cholesky";
+      break;
+    case Kind::PositiveDefinite:
+      base = "positive_definite";
+      break;
+    case Kind::Boolean:
+      base = "boolean";
+      break;
+    case Kind::NonnegativeInteger:
+      base = "nonnegative_integer";
+      break;
+    case Kind::IntegerInterval:
+      base = "integer_interval(" + lo + ", " + hi + ")";
+      break;
   }
   // Simplex, Cholesky factors and matrices own 1 or 2 event dims; more came from independent().
-  const int own = kind_ == Kind::Simplex ? 1
+  const int own = kind_ == Kind::Simplex                                              ? 1
                   : (kind_ == Kind::LowerCholesky || kind_ == Kind::PositiveDefinite) ? 2
                                                                                       : 0;
   return event_dim_ > own ? "independent(" + base + ", " + std::to_string(event_dim_ - own) + ")"
@@ -109,10 +127,18 @@ Tensor Constraint::check(const Tensor& value_in) const {
   Tensor ok;
   int reduce = event_dim_;
   switch (kind_) {
-    case Kind::Real: ok = eq(value, value); break;
-    case Kind::Positive: ok = gt(value, 0.0); break;
-    case Kind::GreaterThan: ok = gt(value, bound(lower_t_, lower_, value)); break;
-    case Kind::GreaterThanEq: ok = ge(value, bound(lower_t_, lower_, value)); break;
+    case Kind::Real:
+      ok = eq(value, value);
+      break;
+    case Kind::Positive:
+      ok = gt(value, 0.0);
+      break;
+    case Kind::GreaterThan:
+      ok = gt(value, bound(lower_t_, lower_, value));
+      break;
+    case Kind::GreaterThanEq:
+      ok = ge(value, bound(lower_t_, lower_, value));
+      break;
     case Kind::Interval:
       ok = logical_and(ge(value, bound(lower_t_, lower_, value)),
                        le(value, bound(upper_t_, upper_, value)));
@@ -126,8 +152,8 @@ Tensor Constraint::check(const Tensor& value_in) const {
       const std::int64_t n = value.size(-1);
       EMBER_CHECK_SHAPE(value.dim() >= 2 && value.size(-2) == n,
                         "lower_cholesky: expected square matrices, got shape ", value.shape());
-      const Tensor rows = arange(0.0, static_cast<double>(n),
-                                 1.0, TensorOptions{}.with_dtype(kInt64).with_device(value.device()));
+      const Tensor rows = arange(0.0, static_cast<double>(n), 1.0,
+                                 TensorOptions{}.with_dtype(kInt64).with_device(value.device()));
       const Tensor upper = gt(rows.unsqueeze(0), rows.unsqueeze(1));  // strictly above the diagonal
       const Tensor diag = eq(rows.unsqueeze(0), rows.unsqueeze(1));
       const Tensor fine = logical_and(logical_or(logical_not(upper), eq(value, 0.0)),
@@ -140,8 +166,12 @@ Tensor Constraint::check(const Tensor& value_in) const {
       ok = positive_definite_check(value);
       reduce -= 2;
       break;
-    case Kind::Boolean: ok = logical_or(eq(value, 0.0), eq(value, 1.0)); break;
-    case Kind::NonnegativeInteger: ok = logical_and(ge(value, 0.0), is_integer(value)); break;
+    case Kind::Boolean:
+      ok = logical_or(eq(value, 0.0), eq(value, 1.0));
+      break;
+    case Kind::NonnegativeInteger:
+      ok = logical_and(ge(value, 0.0), is_integer(value));
+      break;
     case Kind::IntegerInterval:
       ok = logical_and(logical_and(ge(value, bound(lower_t_, lower_, value)),
                                    le(value, bound(upper_t_, upper_, value))),

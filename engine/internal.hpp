@@ -19,8 +19,7 @@ namespace ember::detail {
 // A fresh contiguous tensor (uninitialized memory).
 Tensor make_tensor(const Shape& shape, DType dtype, Device device);
 // A view of base's storage with its own geometry; no autograd recording.
-Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
-                 std::int64_t offset);
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, std::int64_t offset);
 
 kernels::Backend& backend(const Tensor& t);
 kernels::Backend& backend(Device d);

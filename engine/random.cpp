@@ -33,12 +33,11 @@ Generator& Generator::operator=(const Generator& other) {
 }
 
 void Generator::use_device_offset(Device device) {
-  const std::uint64_t start = offset_.exchange(0) +
-                              (device_base_.defined() ? static_cast<std::uint64_t>(
-                                                            device_base_.item())
-                                                      : 0);
-  device_base_ = full({}, static_cast<double>(start),
-                      TensorOptions{}.with_dtype(kInt64).with_device(device));
+  const std::uint64_t start =
+      offset_.exchange(0) +
+      (device_base_.defined() ? static_cast<std::uint64_t>(device_base_.item()) : 0);
+  device_base_ =
+      full({}, static_cast<double>(start), TensorOptions{}.with_dtype(kInt64).with_device(device));
 }
 
 void Generator::commit_device_offset() {
@@ -89,8 +88,8 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   const kernels::RngState rng{g.seed(), g.next_offset(), g.device_offset_ptr()};
   Tensor out = make_tensor(shape, dtype, device);
   EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
-              "internal: ", kernels::sample_op_name(op), " takes ",
-              kernels::sample_param_count(op), " parameters, got ", params.size());
+              "internal: ", kernels::sample_op_name(op), " takes ", kernels::sample_param_count(op),
+              " parameters, got ", params.size());
   std::vector<Tensor> converted;  // alive until the launch is queued
   kernels::TensorArg args[kernels::kMaxDistParams];
   for (std::size_t k = 0; k < params.size(); ++k) {

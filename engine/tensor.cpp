@@ -234,8 +234,9 @@ double Tensor::item() const {
 }
 
 Tensor& Tensor::requires_grad_(bool on) {
-  EMBER_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad; use "
-                         "detach() to make a new leaf");
+  EMBER_CHECK(is_leaf(),
+              "requires_grad_: only leaf tensors can change requires_grad; use "
+              "detach() to make a new leaf");
   EMBER_CHECK_DTYPE(!on || is_floating(dtype()),
                     "requires_grad_: only floating tensors can require grad, this one is ",
                     dtype());
@@ -251,12 +252,15 @@ Tensor Tensor::grad() const {
 void Tensor::zero_grad() const { impl().grad.reset(); }
 
 void Tensor::backward(const Tensor& seed) const {
-  EMBER_CHECK(requires_grad(), "backward: this tensor does not require grad (no input of the "
-                               "ops that made it requires grad, or it was made under NoGradGuard)");
+  EMBER_CHECK(requires_grad(),
+              "backward: this tensor does not require grad (no input of the "
+              "ops that made it requires grad, or it was made under NoGradGuard)");
   Tensor s = seed;
   if (!s.defined()) {
-    EMBER_CHECK(numel() == 1, "backward: a seed gradient is needed for a non-scalar tensor of "
-                              "shape ", shape());
+    EMBER_CHECK(numel() == 1,
+                "backward: a seed gradient is needed for a non-scalar tensor of "
+                "shape ",
+                shape());
     s = ones(shape(), TensorOptions{}.with_dtype(dtype()).with_device(device()));
   }
   EMBER_CHECK_SHAPE(s.shape() == shape(), "backward: seed of shape ", s.shape(),
@@ -323,9 +327,9 @@ Tensor linspace(double start, double end, std::int64_t steps, const TensorOption
 
 template <typename T>
 Tensor from_vector(std::span<const T> values, const Shape& shape, const TensorOptions& opts) {
-  EMBER_CHECK_SHAPE(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector: ",
-                    values.size(), " values do not fill shape ", shape, " (", shape.numel(),
-                    " elements)");
+  EMBER_CHECK_SHAPE(static_cast<std::int64_t>(values.size()) == shape.numel(),
+                    "from_vector: ", values.size(), " values do not fill shape ", shape, " (",
+                    shape.numel(), " elements)");
   // Build on the host in the source type, convert dtype there, then move to the device.
   Tensor host = detail::make_tensor(shape, dtype_of<T>::value, Device::cpu());
   std::copy(values.begin(), values.end(), static_cast<T*>(host.data_ptr()));
@@ -353,8 +357,8 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows,
   flat.reserve(n_rows * n_cols);
   std::int64_t r = 0;
   for (const auto& row : rows) {
-    EMBER_CHECK_SHAPE(static_cast<std::int64_t>(row.size()) == n_cols, "tensor: row ", r,
-                      " has ", row.size(), " values, row 0 has ", n_cols);
+    EMBER_CHECK_SHAPE(static_cast<std::int64_t>(row.size()) == n_cols, "tensor: row ", r, " has ",
+                      row.size(), " values, row 0 has ", n_cols);
     flat.insert(flat.end(), row.begin(), row.end());
     ++r;
   }

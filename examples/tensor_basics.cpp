@@ -4,12 +4,11 @@
 //
 //   tensor_basics [path/to/faithful.csv]
 #include <cstdio>
+#include <ember/ember.hpp>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <ember/ember.hpp>
 
 namespace {
 

@@ -43,8 +43,7 @@ class Backend {
                      double p1) = 0;
   // gx = d op / dx * g, given the forward input x and output y.
   virtual void unary_backward(UnaryOp op, const TensorArg& gx, const TensorArg& g,
-                              const TensorArg& x, const TensorArg& y, double p0,
-                              double p1) = 0;
+                              const TensorArg& x, const TensorArg& y, double p0, double p1) = 0;
   // out = a op b; a, b share a dtype; out's dtype is theirs, or bool for comparisons.
   virtual void binary(BinaryOp op, const TensorArg& out, const TensorArg& a,
                       const TensorArg& b) = 0;
@@ -98,8 +97,7 @@ class Backend {
                         const TensorArg* params, const TensorArg* const* grads) = 0;
   // Fills the contiguous out with draws of `op` given its params (broadcast to out); element
   // i uses Philox counter element i of (rng.seed, rng.offset).
-  virtual void sample(SampleOp op, const TensorArg& out, const TensorArg* params,
-                      RngState rng) = 0;
+  virtual void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) = 0;
   // out = d sample / d params[0] for draws `sample` of `op`'s family (implicit
   // reparameterization); operands broadcast to out.
   virtual void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,

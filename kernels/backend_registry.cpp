@@ -21,7 +21,8 @@ Backend& backend_for(Device device) {
 const char* unary_op_name(UnaryOp op) {
   switch (op) {
 #define EMBER_NAME(name) \
-  case UnaryOp::name: return #name;
+  case UnaryOp::name:    \
+    return #name;
     EMBER_UNARY_OPS(EMBER_NAME)
 #undef EMBER_NAME
   }
@@ -31,7 +32,8 @@ const char* unary_op_name(UnaryOp op) {
 const char* binary_op_name(BinaryOp op) {
   switch (op) {
 #define EMBER_NAME(name) \
-  case BinaryOp::name: return #name;
+  case BinaryOp::name:   \
+    return #name;
     EMBER_BINARY_ARITH_OPS(EMBER_NAME)
     EMBER_BINARY_COMPARE_OPS(EMBER_NAME)
 #undef EMBER_NAME
@@ -41,8 +43,9 @@ const char* binary_op_name(BinaryOp op) {
 
 const char* log_prob_family_name(LogProbFamily f) {
   switch (f) {
-#define EMBER_NAME(name) \
-  case LogProbFamily::name: return #name;
+#define EMBER_NAME(name)    \
+  case LogProbFamily::name: \
+    return #name;
     EMBER_LOG_PROB_FAMILIES(EMBER_NAME)
 #undef EMBER_NAME
   }
@@ -51,8 +54,9 @@ const char* log_prob_family_name(LogProbFamily f) {
 
 int log_prob_param_count(LogProbFamily f) {
   switch (f) {
-#define EMBER_COUNT(name) \
-  case LogProbFamily::name: return name##LogProb<double>::kParams;
+#define EMBER_COUNT(name)   \
+  case LogProbFamily::name: \
+    return name##LogProb<double>::kParams;
     EMBER_LOG_PROB_FAMILIES(EMBER_COUNT)
 #undef EMBER_COUNT
   }
@@ -62,7 +66,8 @@ int log_prob_param_count(LogProbFamily f) {
 const char* sample_op_name(SampleOp op) {
   switch (op) {
 #define EMBER_NAME(name) \
-  case SampleOp::name: return #name;
+  case SampleOp::name:   \
+    return #name;
     EMBER_SAMPLERS(EMBER_NAME)
 #undef EMBER_NAME
   }
@@ -72,7 +77,8 @@ const char* sample_op_name(SampleOp op) {
 int sample_param_count(SampleOp op) {
   switch (op) {
 #define EMBER_COUNT(name) \
-  case SampleOp::name: return name##Sampler<double>::kParams;
+  case SampleOp::name:    \
+    return name##Sampler<double>::kParams;
     EMBER_SAMPLERS(EMBER_COUNT)
 #undef EMBER_COUNT
   }

@@ -28,7 +28,8 @@ inline TensorOptions f64(bool requires_grad = false) {
 }
 
 // Standard normal values.
-inline Tensor random_normal(const Shape& shape, bool requires_grad = false, DType dtype = kFloat64) {
+inline Tensor random_normal(const Shape& shape, bool requires_grad = false,
+                            DType dtype = kFloat64) {
   std::normal_distribution<double> dist(0.0, 1.0);
   std::vector<double> v(static_cast<std::size_t>(shape.numel()));
   for (double& x : v) x = dist(rng());

@@ -22,8 +22,7 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out,
-                 BackwardFn fn) {
+void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, BackwardFn fn) {
   std::vector<autograd::Edge> edges;
   edges.reserve(inputs.size());
   for (const Tensor& in : inputs) {

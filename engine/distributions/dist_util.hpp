@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/internal.hpp"
 #include "ember/distributions/distribution.hpp"
+#include "engine/internal.hpp"
 #include "kernels/math/dist/families.hpp"
 
 namespace ember::dist::detail {

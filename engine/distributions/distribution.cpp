@@ -194,8 +194,8 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
       shape = broadcast_shapes(shape, p.shape(), name);
     } catch (const ShapeError&) {
       EMBER_CHECK_SHAPE(false, name, ".log_prob: value of shape ", value_in.shape(),
-                        " does not broadcast with the batch shape (parameter of shape ",
-                        p.shape(), ")");
+                        " does not broadcast with the batch shape (parameter of shape ", p.shape(),
+                        ")");
     }
   }
   std::vector<Tensor> inputs{value_in.to(t)};
@@ -217,8 +217,8 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
     if (k > 0) param_args[k - 1] = ember::detail::broadcast_arg(inputs[k], shape);
   }
   ember::detail::backend(out).log_prob(family, ember::detail::arg(out),
-                                       ember::detail::broadcast_arg(inputs[0], shape),
-                                       param_args, grad_ptrs);
+                                       ember::detail::broadcast_arg(inputs[0], shape), param_args,
+                                       grad_ptrs);
   bool any = false;
   for (const Tensor& p : partials) any = any || p.defined();
   if (any) {

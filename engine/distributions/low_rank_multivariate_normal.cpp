@@ -50,8 +50,7 @@ class LowRankMultivariateNormalImpl final : public DistributionImpl {
                       value.shape(), " does not end in the event shape (", n, ")");
     const Tensor diff = value - loc_;
     const Tensor projected = matmul(wt_dinv_, diff.unsqueeze(-1)).squeeze(-1);  // W^T D^-1 x
-    const Tensor m =
-        sum(square(diff) / d_, {-1}) - batch_mahalanobis(capacitance_tril_, projected);
+    const Tensor m = sum(square(diff) / d_, {-1}) - batch_mahalanobis(capacitance_tril_, projected);
     return -0.5 * (m + log_det() + static_cast<double>(n) * std::log(2.0 * M_PI));
   }
   Tensor mean() const override { return loc_.expand(extended_shape({})); }
@@ -106,8 +105,8 @@ LowRankMultivariateNormal::LowRankMultivariateNormal(const Tensor& loc_in,
                     ": cov_factor of shape ", cov_factor_in.shape(),
                     " is not (..., n, k) for loc of shape ", loc_in.shape());
   EMBER_CHECK_SHAPE(cov_diag_in.dim() >= 1 && cov_diag_in.size(-1) == n, kName,
-                    ": cov_diag of shape ", cov_diag_in.shape(), " is not (..., n) for loc of shape ",
-                    loc_in.shape());
+                    ": cov_diag of shape ", cov_diag_in.shape(),
+                    " is not (..., n) for loc of shape ", loc_in.shape());
   DType t = promote(promote(loc_in.dtype(), cov_factor_in.dtype()), cov_diag_in.dtype());
   if (!is_floating(t)) t = kFloat32;
   const Tensor loc = loc_in.to(t), w = cov_factor_in.to(t), d = cov_diag_in.to(t);
@@ -124,9 +123,7 @@ LowRankMultivariateNormal::LowRankMultivariateNormal(const Tensor& loc_in,
   impl_ = std::make_shared<LowRankMultivariateNormalImpl>(loc, w, d, batch);
 }
 
-Tensor LowRankMultivariateNormal::loc() const {
-  return as<LowRankMultivariateNormalImpl>()->loc();
-}
+Tensor LowRankMultivariateNormal::loc() const { return as<LowRankMultivariateNormalImpl>()->loc(); }
 Tensor LowRankMultivariateNormal::cov_factor() const {
   return as<LowRankMultivariateNormalImpl>()->cov_factor();
 }

@@ -29,8 +29,9 @@ Tensor flip_matrix(const Tensor& m) {
 // P = U U^T for the upper U = J Lf J, so P^-1 = U^-T U^-1 and L = U^-T = J Lf^-T J.
 Tensor precision_to_scale_tril(const Tensor& precision) {
   const Tensor lf = cholesky(flip_matrix(precision));
-  const Tensor id = eye(precision.size(-1), TensorOptions{}.with_dtype(precision.dtype())
-                                                 .with_device(precision.device()));
+  const Tensor id =
+      eye(precision.size(-1),
+          TensorOptions{}.with_dtype(precision.dtype()).with_device(precision.device()));
   return flip_matrix(triangular_solve(id, lf, true, true));
 }
 
@@ -49,8 +50,8 @@ class MultivariateNormalImpl final : public DistributionImpl {
   std::string name() const override { return kName; }
   bool has_rsample() const override { return true; }
   Tensor rsample(const Shape& sample_shape, Generator& gen) const override {
-    const Tensor eps = detail::draw(kernels::SampleOp::Normal, extended_shape(sample_shape),
-                                    dtype_, device_, {}, gen);
+    const Tensor eps = detail::draw(kernels::SampleOp::Normal, extended_shape(sample_shape), dtype_,
+                                    device_, {}, gen);
     return loc_ + matmul(scale_tril_, eps.unsqueeze(-1)).squeeze(-1);
   }
   Tensor log_prob(const Tensor& value) const override {
@@ -108,8 +109,8 @@ std::shared_ptr<const DistributionImpl> make_mvn(const Tensor& loc_in, const Ten
   const char* param = given == Given::ScaleTril    ? "scale_tril"
                       : given == Given::Covariance ? "covariance_matrix"
                                                    : "precision_matrix";
-  EMBER_CHECK_DEVICE(loc_in.device() == matrix_in.device(), kName, ": loc is on ",
-                     loc_in.device(), " but ", param, " is on ", matrix_in.device());
+  EMBER_CHECK_DEVICE(loc_in.device() == matrix_in.device(), kName, ": loc is on ", loc_in.device(),
+                     " but ", param, " is on ", matrix_in.device());
   EMBER_CHECK_SHAPE(loc_in.dim() >= 1, kName, ": loc must have at least one dim, got shape ",
                     loc_in.shape());
   const std::int64_t n = loc_in.size(-1);
@@ -168,8 +169,8 @@ Tensor batch_mahalanobis(const Tensor& scale_tril, const Tensor& x) {
   std::vector<int> to_columns;
   for (int d = 1; d <= inner.size() + 1; ++d) to_columns.push_back(d);
   to_columns.push_back(0);
-  const Tensor y = triangular_solve(xs.permute(to_columns),
-                                    scale_tril.expand(append(inner, {n, n})));
+  const Tensor y =
+      triangular_solve(xs.permute(to_columns), scale_tril.expand(append(inner, {n, n})));
   const Tensor q = sum(square(y), {-2});  // (B..., S)
   std::vector<int> back{q.dim() - 1};
   for (int d = 0; d < q.dim() - 1; ++d) back.push_back(d);
@@ -179,7 +180,8 @@ Tensor batch_mahalanobis(const Tensor& scale_tril, const Tensor& x) {
 MultivariateNormal::MultivariateNormal(const Tensor& loc, const Tensor& scale_tril)
     : Distribution(make_mvn(loc, scale_tril, Given::ScaleTril)) {}
 
-MultivariateNormal MultivariateNormal::from_scale_tril(const Tensor& loc, const Tensor& scale_tril) {
+MultivariateNormal MultivariateNormal::from_scale_tril(const Tensor& loc,
+                                                       const Tensor& scale_tril) {
   return MultivariateNormal(loc, scale_tril);
 }
 MultivariateNormal MultivariateNormal::from_covariance(const Tensor& loc,

@@ -17,8 +17,8 @@ class NormalImpl final : public DistributionImpl {
   std::string name() const override { return "Normal"; }
   bool has_rsample() const override { return true; }
   Tensor rsample(const Shape& sample_shape, Generator& gen) const override {
-    const Tensor eps = detail::draw(kernels::SampleOp::Normal, extended_shape(sample_shape),
-                                    dtype_, device_, {}, gen);
+    const Tensor eps = detail::draw(kernels::SampleOp::Normal, extended_shape(sample_shape), dtype_,
+                                    device_, {}, gen);
     return loc_ + scale_ * eps;
   }
   Tensor log_prob(const Tensor& value) const override {

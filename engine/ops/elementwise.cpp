@@ -7,10 +7,10 @@
 namespace ember {
 namespace {
 
-using kernels::BinaryOp;
-using kernels::UnaryOp;
 using detail::arg;
 using detail::broadcast_arg;
+using kernels::BinaryOp;
+using kernels::UnaryOp;
 
 // Integer and bool inputs of floating math compute in float32.
 Tensor as_floating(const Tensor& x) { return is_floating(x.dtype()) ? x : x.to(kFloat32); }
@@ -23,8 +23,7 @@ Tensor unary(UnaryOp op, const Tensor& input, double p0 = 0.0, double p1 = 0.0) 
     detail::record(kernels::unary_op_name(op), {x}, out,
                    [op, x, y = detail::saved(out), p0, p1](const Tensor& g) {
                      Tensor gx = detail::make_tensor(x.shape(), x.dtype(), x.device());
-                     detail::backend(x).unary_backward(op, arg(gx), arg(g), arg(x), arg(y), p0,
-                                                       p1);
+                     detail::backend(x).unary_backward(op, arg(gx), arg(g), arg(x), arg(y), p0, p1);
                      return std::vector<Tensor>{gx};
                    });
   }
@@ -104,18 +103,19 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x_in, double s, bool scalar_firs
   const kernels::TensorArg xa = arg(x);
   detail::backend(x).binary(op, arg(out), scalar_first ? sa : xa, scalar_first ? xa : sa);
   if (!compare && detail::needs_grad({&x})) {
-    detail::record(name, {x}, out, [op, x, s, scalar_first, y = detail::saved(out)](const Tensor& g) {
-      if (op == BinaryOp::Add) return std::vector<Tensor>{g};
-      if (op == BinaryOp::Sub) return std::vector<Tensor>{scalar_first ? -g : g};
-      Tensor gx = detail::make_tensor(g.shape(), g.dtype(), g.device());
-      const kernels::TensorArg gx_arg = arg(gx);
-      const kernels::TensorArg sa = kernels::scalar_arg(s, g.dtype());
-      const kernels::TensorArg xa = arg(x);
-      detail::backend(g).binary_backward(op, scalar_first ? nullptr : &gx_arg,
-                                         scalar_first ? &gx_arg : nullptr, arg(g),
-                                         scalar_first ? sa : xa, scalar_first ? xa : sa, arg(y));
-      return std::vector<Tensor>{gx};
-    });
+    detail::record(name, {x}, out,
+                   [op, x, s, scalar_first, y = detail::saved(out)](const Tensor& g) {
+                     if (op == BinaryOp::Add) return std::vector<Tensor>{g};
+                     if (op == BinaryOp::Sub) return std::vector<Tensor>{scalar_first ? -g : g};
+                     Tensor gx = detail::make_tensor(g.shape(), g.dtype(), g.device());
+                     const kernels::TensorArg gx_arg = arg(gx);
+                     const kernels::TensorArg sa = kernels::scalar_arg(s, g.dtype());
+                     const kernels::TensorArg xa = arg(x);
+                     detail::backend(g).binary_backward(
+                         op, scalar_first ? nullptr : &gx_arg, scalar_first ? &gx_arg : nullptr,
+                         arg(g), scalar_first ? sa : xa, scalar_first ? xa : sa, arg(y));
+                     return std::vector<Tensor>{gx};
+                   });
   }
   return out;
 }
@@ -204,10 +204,12 @@ Tensor where(const Tensor& cond_in, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, double b) {
-  return where(cond, a, scalar_tensor(b, TensorOptions{}.with_dtype(a.dtype()).with_device(a.device())));
+  return where(cond, a,
+               scalar_tensor(b, TensorOptions{}.with_dtype(a.dtype()).with_device(a.device())));
 }
 Tensor where(const Tensor& cond, double a, const Tensor& b) {
-  return where(cond, scalar_tensor(a, TensorOptions{}.with_dtype(b.dtype()).with_device(b.device())), b);
+  return where(cond,
+               scalar_tensor(a, TensorOptions{}.with_dtype(b.dtype()).with_device(b.device())), b);
 }
 
 // -------------------------------------------------------------------- comparisons ----
@@ -232,7 +234,8 @@ Tensor logical_or(const Tensor& a, const Tensor& b) {
 Tensor logical_not(const Tensor& a) { return eq(a.to(kBool), 0.0); }
 Tensor isnan(const Tensor& x) { return ne(x, x); }
 Tensor isfinite(const Tensor& x) {
-  if (!is_floating(x.dtype())) return ones(x.shape(), TensorOptions{}.with_dtype(kBool).with_device(x.device()));
+  if (!is_floating(x.dtype()))
+    return ones(x.shape(), TensorOptions{}.with_dtype(kBool).with_device(x.device()));
   return lt(abs(x.detach()), INFINITY);
 }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }

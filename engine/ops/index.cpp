@@ -30,8 +30,8 @@ void check_gather_shapes(const char* op, const Tensor& x, const Tensor& index, i
                     " needs the same number of dims as the tensor of shape ", x.shape());
   for (int k = 0; k < x.dim(); ++k)
     EMBER_CHECK_SHAPE(k == d || index.shape()[k] <= x.shape()[k], op, ": index of shape ",
-                      index.shape(), " is larger than the tensor of shape ", x.shape(),
-                      " in dim ", k);
+                      index.shape(), " is larger than the tensor of shape ", x.shape(), " in dim ",
+                      k);
 }
 
 }  // namespace

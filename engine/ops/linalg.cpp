@@ -71,8 +71,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const int na = a.dim(), nb = b.dim();
   const std::int64_t m = a.shape()[na - 2], k = a.shape()[na - 1];
   const std::int64_t k2 = b.shape()[nb - 2], n = b.shape()[nb - 1];
-  EMBER_CHECK_SHAPE(k == k2, "matmul: shapes ", a.shape(), " and ", b.shape(),
-                    " are not aligned (", k, " != ", k2, ")");
+  EMBER_CHECK_SHAPE(k == k2, "matmul: shapes ", a.shape(), " and ", b.shape(), " are not aligned (",
+                    k, " != ", k2, ")");
   Shape batch_a, batch_b;
   for (int d = 0; d < na - 2; ++d) batch_a.push_back(a.shape()[d]);
   for (int d = 0; d < nb - 2; ++d) batch_b.push_back(b.shape()[d]);
@@ -107,8 +107,10 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   if (detail::needs_grad({&a, &b})) {
     detail::record("matmul", {a, b}, out, [a, b](const Tensor& g) {
       std::vector<Tensor> grads(2);
-      if (a.requires_grad()) grads[0] = sum_to(matmul_nd(g, b.detach().transpose(-2, -1)), a.shape());
-      if (b.requires_grad()) grads[1] = sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
+      if (a.requires_grad())
+        grads[0] = sum_to(matmul_nd(g, b.detach().transpose(-2, -1)), a.shape());
+      if (b.requires_grad())
+        grads[1] = sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
       return grads;
     });
   }
@@ -119,8 +121,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   detail::check_same_device("matmul", a_in, b_in);
-  EMBER_CHECK_SHAPE(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: operands need at least one dim, got ",
-                    a_in.shape(), " and ", b_in.shape());
+  EMBER_CHECK_SHAPE(a_in.dim() >= 1 && b_in.dim() >= 1,
+                    "matmul: operands need at least one dim, got ", a_in.shape(), " and ",
+                    b_in.shape());
   DType t = promote(a_in.dtype(), b_in.dtype());
   if (!is_floating(t)) t = kFloat32;
   // 1-d operands: a vector on the left is a row, on the right a column; the added dim is

@@ -3,11 +3,10 @@
 //   cholesky:          gA = L^-T Phi(L^T gL) L^-1, Phi = lower triangle with the diagonal and
 //                      the mirrored off-diagonal halved (Murray 2016; PyTorch's formula)
 //   triangular_solve:  gB = op(L)^-T g,  g op(L) = -gB X^T, kept on L's triangle
-#include "ember/linalg.hpp"
-
 #include <sstream>
 #include <vector>
 
+#include "ember/linalg.hpp"
 #include "engine/internal.hpp"
 
 namespace ember {
@@ -78,8 +77,8 @@ Tensor triu(const Tensor& x, std::int64_t diagonal) { return triangle(x, diagona
 Tensor diagonal(const Tensor& x) {
   EMBER_CHECK_SHAPE(x.dim() >= 2, "diagonal: expected matrices (..., r, c), got shape ", x.shape());
   const std::int64_t r = x.size(-2), c = x.size(-1);
-  const Tensor on_diagonal =
-      logical_and(triangle_mask(r, c, 0, true, x.device()), triangle_mask(r, c, 0, false, x.device()));
+  const Tensor on_diagonal = logical_and(triangle_mask(r, c, 0, true, x.device()),
+                                         triangle_mask(r, c, 0, false, x.device()));
   // Summing the masked rows keeps the gradient a plain masked copy of the incoming one.
   const Tensor rows = sum(where(on_diagonal, x, 0.0), {-1});
   return r <= c ? rows : rows.narrow(rows.dim() - 1, 0, c);
@@ -95,8 +94,7 @@ Tensor eye(std::int64_t n, const TensorOptions& opts) {
 Tensor cholesky(const Tensor& a) {
   EMBER_CHECK_SHAPE(a.dim() >= 2 && a.size(-1) == a.size(-2),
                     "cholesky: expected square matrices (..., n, n), got shape ", a.shape());
-  EMBER_CHECK_DTYPE(is_floating(a.dtype()), "cholesky: expected a floating dtype, got ",
-                    a.dtype());
+  EMBER_CHECK_DTYPE(is_floating(a.dtype()), "cholesky: expected a floating dtype, got ", a.dtype());
   const std::int64_t n = a.size(-1);
   const Shape batch = batch_dims(a);
   const Tensor in = a.detach().contiguous();
@@ -146,8 +144,8 @@ Tensor triangular_solve(const Tensor& b_in, const Tensor& l_in, bool lower, bool
     const Tensor bc = b.detach().expand(out.shape()).contiguous();
     // One L shared by the whole batch is read in place (batch stride 0), not copied.
     const bool shared = batch_dims(l).numel() == 1;
-    const Tensor lc = shared ? l.detach().contiguous()
-                             : l.detach().expand(with_matrix(batch, n, n)).contiguous();
+    const Tensor lc =
+        shared ? l.detach().contiguous() : l.detach().expand(with_matrix(batch, n, n)).contiguous();
     detail::backend(out).triangular_solve(as_batched(out, nbatch, n, k),
                                           as_batched(lc, nbatch, n, n, shared),
                                           as_batched(bc, nbatch, n, k), lower, transpose);

@@ -68,12 +68,15 @@ Tensor extreme(ReduceOp op, const Tensor& x, const std::vector<int>& dims, bool 
     detail::record(name, {x}, kept, [x, mask, y = detail::saved(kept)](const Tensor& g) {
       // Ties share the gradient equally.
       const Tensor hit = eq(x.detach(), y).to(x.dtype());
-      const Tensor count = sum(hit, [&] {
-        std::vector<int> d;
-        for (int i = 0; i < x.dim(); ++i)
-          if (mask[i]) d.push_back(i);
-        return d;
-      }(), true);
+      const Tensor count = sum(
+          hit,
+          [&] {
+            std::vector<int> d;
+            for (int i = 0; i < x.dim(); ++i)
+              if (mask[i]) d.push_back(i);
+            return d;
+          }(),
+          true);
       return std::vector<Tensor>{g * hit / count};
     });
   }
@@ -139,8 +142,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       continue;
     }
     const std::int64_t want = shape[d - lead];
-    EMBER_CHECK_SHAPE(want == x.shape()[d] || want == 1, "sum_to: cannot reduce shape ",
-                      x.shape(), " to ", shape);
+    EMBER_CHECK_SHAPE(want == x.shape()[d] || want == 1, "sum_to: cannot reduce shape ", x.shape(),
+                      " to ", shape);
     if (want == 1 && x.shape()[d] != 1) dims.push_back(d);
   }
   if (dims.empty()) return x.reshape(shape);

@@ -13,8 +13,7 @@ namespace {
 using detail::arg;
 
 // Fills in a single -1 and checks the element count.
-Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape& from,
-                  const char* op) {
+Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape& from, const char* op) {
   Shape s = requested;
   int infer = -1;
   std::int64_t known = 1;
@@ -28,8 +27,8 @@ Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape& from,
     }
   }
   if (infer >= 0) {
-    EMBER_CHECK_SHAPE(known != 0 && numel % known == 0, op, ": cannot view shape ", from,
-                      " as ", requested);
+    EMBER_CHECK_SHAPE(known != 0 && numel % known == 0, op, ": cannot view shape ", from, " as ",
+                      requested);
     s[infer] = numel / known;
   }
   EMBER_CHECK_SHAPE(s.numel() == numel, op, ": shape ", requested, " is invalid for a tensor of ",
@@ -93,7 +92,9 @@ Tensor reshape_impl(const Tensor& x, const Shape& requested, bool allow_copy, co
 
 }  // namespace
 
-Tensor Tensor::reshape(const Shape& shape) const { return reshape_impl(*this, shape, true, "reshape"); }
+Tensor Tensor::reshape(const Shape& shape) const {
+  return reshape_impl(*this, shape, true, "reshape");
+}
 Tensor Tensor::view(const Shape& shape) const { return reshape_impl(*this, shape, false, "view"); }
 
 Tensor Tensor::unsqueeze(int dim) const {
@@ -101,9 +102,8 @@ Tensor Tensor::unsqueeze(int dim) const {
   Shape s = shape(), st = strides();
   s.insert(d, 1);
   st.insert(d, d < this->dim() ? strides()[d] * shape()[d] : 1);
-  return view_of(*this, s, st, impl().offset, "unsqueeze", [d](const Tensor& g) {
-    return std::vector<Tensor>{g.squeeze(d)};
-  });
+  return view_of(*this, s, st, impl().offset, "unsqueeze",
+                 [d](const Tensor& g) { return std::vector<Tensor>{g.squeeze(d)}; });
 }
 
 Tensor Tensor::squeeze(int dim) const {
@@ -113,9 +113,8 @@ Tensor Tensor::squeeze(int dim) const {
   Shape s = shape(), st = strides();
   s.erase(d);
   st.erase(d);
-  return view_of(*this, s, st, impl().offset, "squeeze", [d](const Tensor& g) {
-    return std::vector<Tensor>{g.unsqueeze(d)};
-  });
+  return view_of(*this, s, st, impl().offset, "squeeze",
+                 [d](const Tensor& g) { return std::vector<Tensor>{g.unsqueeze(d)}; });
 }
 
 Tensor Tensor::squeeze() const {
@@ -166,9 +165,8 @@ Tensor Tensor::transpose(int dim0, int dim1) const {
   Shape s = shape(), st = strides();
   std::swap(s[a], s[b]);
   std::swap(st[a], st[b]);
-  return view_of(*this, s, st, impl().offset, "transpose", [a, b](const Tensor& g) {
-    return std::vector<Tensor>{g.transpose(a, b)};
-  });
+  return view_of(*this, s, st, impl().offset, "transpose",
+                 [a, b](const Tensor& g) { return std::vector<Tensor>{g.transpose(a, b)}; });
 }
 
 Tensor Tensor::permute(const std::vector<int>& dims) const {
@@ -186,15 +184,15 @@ Tensor Tensor::permute(const std::vector<int>& dims) const {
     s[static_cast<int>(i)] = shape()[d];
     st[static_cast<int>(i)] = strides()[d];
   }
-  return view_of(*this, s, st, impl().offset, "permute", [inverse](const Tensor& g) {
-    return std::vector<Tensor>{g.permute(inverse)};
-  });
+  return view_of(*this, s, st, impl().offset, "permute",
+                 [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
 }
 
 namespace {
 
 // Gradient of a view that picks part of `from`: zeros with g copied into the same part.
-Tensor scatter_into_zeros(const Tensor& g, const Shape& from, const std::function<Tensor(const Tensor&)>& pick) {
+Tensor scatter_into_zeros(const Tensor& g, const Shape& from,
+                          const std::function<Tensor(const Tensor&)>& pick) {
   Tensor z = zeros(from, TensorOptions{}.with_dtype(g.dtype()).with_device(g.device()));
   const Tensor part = pick(z);
   detail::backend(g).copy(arg(part), arg(g));
@@ -216,17 +214,16 @@ Tensor Tensor::slice(int dim, std::int64_t start, std::int64_t end, std::int64_t
   st[d] = strides()[d] * step;
   return view_of(*this, s, st, impl().offset + start * strides()[d], "slice",
                  [d, start, end, step, from = shape()](const Tensor& g) {
-                   return std::vector<Tensor>{scatter_into_zeros(g, from, [&](const Tensor& z) {
-                     return z.slice(d, start, end, step);
-                   })};
+                   return std::vector<Tensor>{scatter_into_zeros(
+                       g, from, [&](const Tensor& z) { return z.slice(d, start, end, step); })};
                  });
 }
 
 Tensor Tensor::select(int dim, std::int64_t index) const {
   const int d = wrap_dim(dim, this->dim(), "select");
   const std::int64_t n = shape()[d];
-  EMBER_CHECK_SHAPE(index >= -n && index < n, "select: index ", index,
-                    " is out of range for dim ", dim, " of size ", n);
+  EMBER_CHECK_SHAPE(index >= -n && index < n, "select: index ", index, " is out of range for dim ",
+                    dim, " of size ", n);
   if (index < 0) index += n;
   return slice(d, index, index + 1).squeeze(d);
 }
@@ -322,9 +319,8 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value)
   if (detail::needs_grad({&x})) {
     std::vector<std::int64_t> neg(pads.size());
     std::transform(pads.begin(), pads.end(), neg.begin(), [](std::int64_t p) { return -p; });
-    detail::record("pad", {x}, out, [neg](const Tensor& g) {
-      return std::vector<Tensor>{pad(g, neg, 0.0)};
-    });
+    detail::record("pad", {x}, out,
+                   [neg](const Tensor& g) { return std::vector<Tensor>{pad(g, neg, 0.0)}; });
   }
   return out;
 }

@@ -11,11 +11,11 @@ namespace ember::constraints {
 enum class Kind {
   Real,
   Positive,
-  GreaterThan,  // value > lower
-  GreaterThanEq,  // value >= lower
-  Interval,     // lower <= value <= upper
-  Simplex,      // nonnegative, summing to 1 over the last dim
-  LowerCholesky,  // lower triangular with a positive diagonal
+  GreaterThan,       // value > lower
+  GreaterThanEq,     // value >= lower
+  Interval,          // lower <= value <= upper
+  Simplex,           // nonnegative, summing to 1 over the last dim
+  LowerCholesky,     // lower triangular with a positive diagonal
   PositiveDefinite,  // symmetric positive definite
   Boolean,
   NonnegativeInteger,
@@ -28,7 +28,10 @@ class Constraint {
       : kind_(kind), event_dim_(event_dim), lower_(lower), upper_(upper) {}
   // Interval bounds given as tensors (a Uniform's support depends on its parameters).
   Constraint(Kind kind, int event_dim, Tensor lower, Tensor upper)
-      : kind_(kind), event_dim_(event_dim), lower_t_(std::move(lower)), upper_t_(std::move(upper)) {}
+      : kind_(kind),
+        event_dim_(event_dim),
+        lower_t_(std::move(lower)),
+        upper_t_(std::move(upper)) {}
 
   Kind kind() const { return kind_; }
   // Rightmost dims that form one element of the set (1 for simplex, 2 for matrices).
@@ -64,9 +67,7 @@ inline const Constraint boolean{Kind::Boolean, 0};
 inline const Constraint nonnegative_integer{Kind::NonnegativeInteger, 0};
 inline Constraint greater_than(double lower) { return {Kind::GreaterThan, 0, lower}; }
 inline Constraint greater_than_eq(double lower) { return {Kind::GreaterThanEq, 0, lower}; }
-inline Constraint interval(double lower, double upper) {
-  return {Kind::Interval, 0, lower, upper};
-}
+inline Constraint interval(double lower, double upper) { return {Kind::Interval, 0, lower, upper}; }
 inline Constraint interval(Tensor lower, Tensor upper) {
   return {Kind::Interval, 0, std::move(lower), std::move(upper)};
 }

@@ -57,12 +57,11 @@ std::string concat(Args&&... args) {
 }  // namespace ember
 
 // EMBER_CHECK_T(ErrorType, cond, parts...): throws ErrorType("parts... (file:line)").
-#define EMBER_CHECK_T(ErrorType, cond, ...)                                               \
-  do {                                                                                   \
-    if (!(cond)) [[unlikely]] {                                                          \
-      throw ErrorType(::ember::detail::concat(__VA_ARGS__, " (", __FILE__, ":", __LINE__, \
-                                              ")"));                                     \
-    }                                                                                    \
+#define EMBER_CHECK_T(ErrorType, cond, ...)                                                      \
+  do {                                                                                           \
+    if (!(cond)) [[unlikely]] {                                                                  \
+      throw ErrorType(::ember::detail::concat(__VA_ARGS__, " (", __FILE__, ":", __LINE__, ")")); \
+    }                                                                                            \
   } while (0)
 
 #define EMBER_CHECK(cond, ...) EMBER_CHECK_T(::ember::ValueError, cond, __VA_ARGS__)

@@ -54,8 +54,8 @@ class Shape {
     --ndim_;
   }
   void resize(int n, std::int64_t value = 0) {
-    EMBER_CHECK_T(ShapeError, n >= 0 && n <= kMaxRank, "tensor rank ", n,
-                  " exceeds the limit of ", kMaxRank);
+    EMBER_CHECK_T(ShapeError, n >= 0 && n <= kMaxRank, "tensor rank ", n, " exceeds the limit of ",
+                  kMaxRank);
     for (int i = ndim_; i < n; ++i) d_[i] = value;
     ndim_ = n;
   }
@@ -76,8 +76,7 @@ class Shape {
   template <typename It>
   void assign(It first, It last) {
     const auto n = static_cast<int>(last - first);
-    EMBER_CHECK_T(ShapeError, n <= kMaxRank, "tensor rank ", n, " exceeds the limit of ",
-                  kMaxRank);
+    EMBER_CHECK_T(ShapeError, n <= kMaxRank, "tensor rank ", n, " exceeds the limit of ", kMaxRank);
     std::copy(first, last, d_.begin());
     ndim_ = n;
   }

@@ -13,9 +13,14 @@ namespace ember::kernels {
 template <typename F>
 void dispatch_floating(DType t, const char* what, F&& f) {
   switch (t) {
-    case DType::Float32: f.template operator()<float>(); return;
-    case DType::Float64: f.template operator()<double>(); return;
-    default: break;
+    case DType::Float32:
+      f.template operator()<float>();
+      return;
+    case DType::Float64:
+      f.template operator()<double>();
+      return;
+    default:
+      break;
   }
   EMBER_CHECK_T(DTypeError, false, what, ": expected a floating dtype, got ", dtype_name(t));
 }
@@ -24,10 +29,17 @@ void dispatch_floating(DType t, const char* what, F&& f) {
 template <typename F>
 void dispatch_arith(DType t, const char* what, F&& f) {
   switch (t) {
-    case DType::Float32: f.template operator()<float>(); return;
-    case DType::Float64: f.template operator()<double>(); return;
-    case DType::Int64: f.template operator()<std::int64_t>(); return;
-    default: break;
+    case DType::Float32:
+      f.template operator()<float>();
+      return;
+    case DType::Float64:
+      f.template operator()<double>();
+      return;
+    case DType::Int64:
+      f.template operator()<std::int64_t>();
+      return;
+    default:
+      break;
   }
   EMBER_CHECK_T(DTypeError, false, what, ": expected float32, float64 or int64, got ",
                 dtype_name(t));
@@ -36,10 +48,18 @@ void dispatch_arith(DType t, const char* what, F&& f) {
 template <typename F>
 void dispatch_all(DType t, F&& f) {
   switch (t) {
-    case DType::Float32: f.template operator()<float>(); return;
-    case DType::Float64: f.template operator()<double>(); return;
-    case DType::Int64: f.template operator()<std::int64_t>(); return;
-    case DType::Bool: f.template operator()<std::uint8_t>(); return;
+    case DType::Float32:
+      f.template operator()<float>();
+      return;
+    case DType::Float64:
+      f.template operator()<double>();
+      return;
+    case DType::Int64:
+      f.template operator()<std::int64_t>();
+      return;
+    case DType::Bool:
+      f.template operator()<std::uint8_t>();
+      return;
   }
 }
 

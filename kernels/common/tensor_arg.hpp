@@ -88,7 +88,8 @@ OffsetCalc<N> make_offset_calc(const TensorArg* const (&args)[N]) {
       }
     }
     c.sizes[c.ndim] = size;
-    for (int k = 0; k < N; ++k) c.strides[k][c.ndim] = args[k]->is_scalar() ? 0 : args[k]->strides[d];
+    for (int k = 0; k < N; ++k)
+      c.strides[k][c.ndim] = args[k]->is_scalar() ? 0 : args[k]->strides[d];
     ++c.ndim;
   }
   return c;

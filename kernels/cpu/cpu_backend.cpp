@@ -100,8 +100,7 @@ void binary_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
     });
     return;
   }
-  walk(calc, n,
-       [&](const std::int64_t(&off)[3]) { o[off[0]] = op.fwd(ap[off[1]], bp[off[2]]); });
+  walk(calc, n, [&](const std::int64_t(&off)[3]) { o[off[0]] = op.fwd(ap[off[1]], bp[off[2]]); });
 }
 
 template <typename Op, typename T>
@@ -141,10 +140,14 @@ void reduce_impl(const TensorArg& out, const TensorArg& in) {
 
   // Accumulate in Acc with Combine's own rule (max/min/sum/prod all apply to Acc too).
   using AccCombine = decltype([] {
-    if constexpr (std::is_same_v<Combine, SumReduce<T>>) return SumReduce<Acc>{};
-    else if constexpr (std::is_same_v<Combine, ProdReduce<T>>) return ProdReduce<Acc>{};
-    else if constexpr (std::is_same_v<Combine, MaxReduce<T>>) return MaxReduce<Acc>{};
-    else return MinReduce<Acc>{};
+    if constexpr (std::is_same_v<Combine, SumReduce<T>>)
+      return SumReduce<Acc>{};
+    else if constexpr (std::is_same_v<Combine, ProdReduce<T>>)
+      return ProdReduce<Acc>{};
+    else if constexpr (std::is_same_v<Combine, MaxReduce<T>>)
+      return MaxReduce<Acc>{};
+    else
+      return MinReduce<Acc>{};
   }());
   const AccCombine acc_combine{};
   auto reduce_range = [&](const T* base, std::int64_t begin, std::int64_t end) {
@@ -384,12 +387,13 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void unary(UnaryOp op, const TensorArg& out, const TensorArg& x, double p0,
-             double p1) override {
+  void unary(UnaryOp op, const TensorArg& out, const TensorArg& x, double p0, double p1) override {
     dispatch_floating(out.dtype, unary_op_name(op), [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name) \
-  case UnaryOp::name: unary_impl<name##Op<T>, T>(out, x, p0, p1); break;
+#define EMBER_CASE(name)                        \
+  case UnaryOp::name:                           \
+    unary_impl<name##Op<T>, T>(out, x, p0, p1); \
+    break;
         EMBER_UNARY_OPS(EMBER_CASE)
 #undef EMBER_CASE
       }
@@ -400,35 +404,42 @@ class CpuBackend final : public Backend {
                       const TensorArg& y, double p0, double p1) override {
     dispatch_floating(gx.dtype, unary_op_name(op), [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name) \
-  case UnaryOp::name: unary_backward_impl<name##Op<T>, T>(gx, g, x, y, p0, p1); break;
+#define EMBER_CASE(name)                                      \
+  case UnaryOp::name:                                         \
+    unary_backward_impl<name##Op<T>, T>(gx, g, x, y, p0, p1); \
+    break;
         EMBER_UNARY_OPS(EMBER_CASE)
 #undef EMBER_CASE
       }
     });
   }
 
-  void binary(BinaryOp op, const TensorArg& out, const TensorArg& a,
-              const TensorArg& b) override {
+  void binary(BinaryOp op, const TensorArg& out, const TensorArg& a, const TensorArg& b) override {
     if (is_comparison(op)) {
       dispatch_all(a.dtype, [&]<typename T>() {
         switch (op) {
-#define EMBER_CASE(name) \
-  case BinaryOp::name: binary_impl<name##Op<T>, T, std::uint8_t>(out, a, b); break;
+#define EMBER_CASE(name)                                  \
+  case BinaryOp::name:                                    \
+    binary_impl<name##Op<T>, T, std::uint8_t>(out, a, b); \
+    break;
           EMBER_BINARY_COMPARE_OPS(EMBER_CASE)
 #undef EMBER_CASE
-          default: break;
+          default:
+            break;
         }
       });
       return;
     }
     dispatch_arith(out.dtype, binary_op_name(op), [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name) \
-  case BinaryOp::name: binary_impl<name##Op<T>, T, T>(out, a, b); break;
+#define EMBER_CASE(name)                       \
+  case BinaryOp::name:                         \
+    binary_impl<name##Op<T>, T, T>(out, a, b); \
+    break;
         EMBER_BINARY_ARITH_OPS(EMBER_CASE)
 #undef EMBER_CASE
-        default: break;
+        default:
+          break;
       }
     });
   }
@@ -437,11 +448,14 @@ class CpuBackend final : public Backend {
                        const TensorArg& a, const TensorArg& b, const TensorArg& y) override {
     dispatch_floating(g.dtype, binary_op_name(op), [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name) \
-  case BinaryOp::name: binary_backward_impl<name##Op<T>, T>(ga, gb, g, a, b, y); break;
+#define EMBER_CASE(name)                                      \
+  case BinaryOp::name:                                        \
+    binary_backward_impl<name##Op<T>, T>(ga, gb, g, a, b, y); \
+    break;
         EMBER_BINARY_ARITH_OPS(EMBER_CASE)
 #undef EMBER_CASE
-        default: break;
+        default:
+          break;
       }
     });
   }
@@ -455,25 +469,31 @@ class CpuBackend final : public Backend {
       const std::uint8_t* cp = cond.ptr<const std::uint8_t>();
       T* o = out.ptr<T>();
       const TensorArg* args[4] = {&out, &cond, &a, &b};
-      walk(calc_of(args), out.numel(), [&](const std::int64_t(&off)[4]) {
-        o[off[0]] = cp[off[1]] ? ap[off[2]] : bp[off[3]];
-      });
+      walk(calc_of(args), out.numel(),
+           [&](const std::int64_t(&off)[4]) { o[off[0]] = cp[off[1]] ? ap[off[2]] : bp[off[3]]; });
     });
   }
 
   void reduce(ReduceOp op, const TensorArg& out, const TensorArg& in) override {
     dispatch_arith(out.dtype, "reduce", [&]<typename T>() {
       switch (op) {
-        case ReduceOp::Sum: reduce_impl<T, SumReduce<T>>(out, in); break;
-        case ReduceOp::Prod: reduce_impl<T, ProdReduce<T>>(out, in); break;
-        case ReduceOp::Max: reduce_impl<T, MaxReduce<T>>(out, in); break;
-        case ReduceOp::Min: reduce_impl<T, MinReduce<T>>(out, in); break;
+        case ReduceOp::Sum:
+          reduce_impl<T, SumReduce<T>>(out, in);
+          break;
+        case ReduceOp::Prod:
+          reduce_impl<T, ProdReduce<T>>(out, in);
+          break;
+        case ReduceOp::Max:
+          reduce_impl<T, MaxReduce<T>>(out, in);
+          break;
+        case ReduceOp::Min:
+          reduce_impl<T, MinReduce<T>>(out, in);
+          break;
       }
     });
   }
 
-  void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
-            bool reverse) override {
+  void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim, bool reverse) override {
     dispatch_arith(out.dtype, op == ScanOp::Sum ? "cumsum" : "cumprod", [&]<typename T>() {
       T* o = out.ptr<T>();
       const T* ip = in.ptr<const T>();
@@ -558,8 +578,7 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void gather(const TensorArg& out, const TensorArg& in, int dim,
-              const TensorArg& index) override {
+  void gather(const TensorArg& out, const TensorArg& in, int dim, const TensorArg& index) override {
     dispatch_all(out.dtype, [&]<typename T>() {
       TensorArg in0 = without_dim(in, dim, index.sizes[dim]);
       for (int d = 0; d < in.ndim; ++d) in0.sizes[d] = index.sizes[d];
@@ -568,9 +587,8 @@ class CpuBackend final : public Backend {
       T* o = out.ptr<T>();
       const T* ip = in.ptr<const T>();
       const std::int64_t sd = in.strides[dim];
-      walk(calc_of(args), out.numel(), [&](const std::int64_t(&off)[3]) {
-        o[off[0]] = ip[off[2] + idx[off[1]] * sd];
-      });
+      walk(calc_of(args), out.numel(),
+           [&](const std::int64_t(&off)[3]) { o[off[0]] = ip[off[2] + idx[off[1]] * sd]; });
     });
   }
 
@@ -585,9 +603,8 @@ class CpuBackend final : public Backend {
       const T* sp = src.ptr<const T>();
       const std::int64_t sd = out.strides[dim];
       // Serial: repeated indices would race.
-      walk_range(calc_of(args), 0, index.numel(), [&](const std::int64_t(&off)[3]) {
-        o[off[0] + idx[off[1]] * sd] += sp[off[2]];
-      });
+      walk_range(calc_of(args), 0, index.numel(),
+                 [&](const std::int64_t(&off)[3]) { o[off[0] + idx[off[1]] * sd] += sp[off[2]]; });
     });
   }
 
@@ -616,8 +633,8 @@ class CpuBackend final : public Backend {
                 const TensorArg* params, const TensorArg* const* grads) override {
     dispatch_floating(out.dtype, log_prob_family_name(family), [&]<typename T>() {
       switch (family) {
-#define EMBER_CASE(name)                                                  \
-  case LogProbFamily::name:                                               \
+#define EMBER_CASE(name)                                           \
+  case LogProbFamily::name:                                        \
     log_prob_impl<name##LogProb<T>, T>(out, value, params, grads); \
     break;
         EMBER_LOG_PROB_FAMILIES(EMBER_CASE)
@@ -629,8 +646,9 @@ class CpuBackend final : public Backend {
   void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) override {
     dispatch_floating(out.dtype, sample_op_name(op), [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name)                                          \
-  case SampleOp::name: sample_impl<name##Sampler<T>, T>(out, params, rng); \
+#define EMBER_CASE(name)                                \
+  case SampleOp::name:                                  \
+    sample_impl<name##Sampler<T>, T>(out, params, rng); \
     break;
         EMBER_SAMPLERS(EMBER_CASE)
 #undef EMBER_CASE
@@ -642,12 +660,14 @@ class CpuBackend final : public Backend {
                    const TensorArg* params) override {
     dispatch_floating(out.dtype, "sample_grad", [&]<typename T>() {
       switch (op) {
-#define EMBER_CASE(name)                                                   \
-  case SampleGradOp::name: sample_grad_impl<name##SampleGrad<T>, T>(out, sample, params); \
+#define EMBER_CASE(name)                                           \
+  case SampleGradOp::name:                                         \
+    sample_grad_impl<name##SampleGrad<T>, T>(out, sample, params); \
     break;
         EMBER_SAMPLE_GRADS(EMBER_CASE)
 #undef EMBER_CASE
-        default: break;
+        default:
+          break;
       }
     });
   }

@@ -45,8 +45,8 @@ void cholesky_impl(const TensorArg& out, const TensorArg& in, std::int64_t* firs
 }
 
 template <typename T>
-void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const TensorArg& b,
-                           bool lower, bool transpose) {
+void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
+                           bool transpose) {
   const std::int64_t batch = out.sizes[0], n = out.sizes[1], k = out.sizes[2];
   parallel_for(batch, grain_for(n * n * k), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
@@ -73,9 +73,8 @@ void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_fai
 
 void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                       bool transpose) {
-  dispatch_floating(out.dtype, "triangular_solve", [&]<typename T>() {
-    triangular_solve_impl<T>(out, l, b, lower, transpose);
-  });
+  dispatch_floating(out.dtype, "triangular_solve",
+                    [&]<typename T>() { triangular_solve_impl<T>(out, l, b, lower, transpose); });
 }
 
 }  // namespace ember::kernels::cpu

@@ -1,7 +1,7 @@
 // The CUDA launcher: one instance per device. Its methods are defined by area, one .cu each
 // (cuda_backend.cu: memory; elementwise.cu, unary.cu, binary.cu; reduce.cu; scan.cu;
-// index.cu; matmul.cu; distributions.cu; linalg.cu), so the files compile in parallel and each reads on its own.
-// Everything is queued on the device's stream; only copy_to_host, copy_from_host,
+// index.cu; matmul.cu; distributions.cu; linalg.cu), so the files compile in parallel and each
+// reads on its own. Everything is queued on the device's stream; only copy_to_host, copy_from_host,
 // synchronize, find_index_out_of_range and cholesky (its failure flags) wait for the device.
 #pragma once
 

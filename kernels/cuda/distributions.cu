@@ -126,8 +126,8 @@ void CudaBackend::log_prob(LogProbFamily family, const TensorArg& out, const Ten
   const cudaStream_t stream = ctx_.stream();
   dispatch_floating(out.dtype, log_prob_family_name(family), [&]<typename T>() {
     switch (family) {
-#define EMBER_CASE(name)                                                           \
-  case LogProbFamily::name:                                                        \
+#define EMBER_CASE(name)                                                     \
+  case LogProbFamily::name:                                                  \
     launch_log_prob<name##LogProb<T>, T>(stream, out, value, params, grads); \
     break;
       EMBER_LOG_PROB_FAMILIES(EMBER_CASE)
@@ -136,15 +136,14 @@ void CudaBackend::log_prob(LogProbFamily family, const TensorArg& out, const Ten
   });
 }
 
-void CudaBackend::sample(SampleOp op, const TensorArg& out, const TensorArg* params,
-                         RngState rng) {
+void CudaBackend::sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) {
   if (out.numel() == 0) return;
   const DeviceGuard guard(ctx_.device());
   const cudaStream_t stream = ctx_.stream();
   dispatch_floating(out.dtype, sample_op_name(op), [&]<typename T>() {
     switch (op) {
-#define EMBER_CASE(name)                                               \
-  case SampleOp::name:                                                 \
+#define EMBER_CASE(name)                                          \
+  case SampleOp::name:                                            \
     launch_sample<name##Sampler<T>, T>(stream, out, params, rng); \
     break;
       EMBER_SAMPLERS(EMBER_CASE)
@@ -160,13 +159,14 @@ void CudaBackend::sample_grad(SampleGradOp op, const TensorArg& out, const Tenso
   const cudaStream_t stream = ctx_.stream();
   dispatch_floating(out.dtype, "sample_grad", [&]<typename T>() {
     switch (op) {
-#define EMBER_CASE(name)                                                         \
-  case SampleGradOp::name:                                                       \
+#define EMBER_CASE(name)                                                     \
+  case SampleGradOp::name:                                                   \
     launch_sample_grad<name##SampleGrad<T>, T>(stream, out, sample, params); \
     break;
       EMBER_SAMPLE_GRADS(EMBER_CASE)
 #undef EMBER_CASE
-      default: break;
+      default:
+        break;
     }
   });
 }

@@ -13,14 +13,14 @@
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
 
-#define EMBER_CUSOLVER_CHECK(expr)                                                          \
-  do {                                                                                      \
-    const cusolverStatus_t ember_cusolver_status_ = (expr);                                 \
-    if (ember_cusolver_status_ != CUSOLVER_STATUS_SUCCESS) [[unlikely]] {                   \
-      throw ::ember::CudaError(::ember::detail::concat(                                     \
-          "cuSOLVER error ", static_cast<int>(ember_cusolver_status_), " in ", #expr, " (", \
-          __FILE__, ":", __LINE__, ")"));                                                   \
-    }                                                                                       \
+#define EMBER_CUSOLVER_CHECK(expr)                                                             \
+  do {                                                                                         \
+    const cusolverStatus_t ember_cusolver_status_ = (expr);                                    \
+    if (ember_cusolver_status_ != CUSOLVER_STATUS_SUCCESS) [[unlikely]] {                      \
+      throw ::ember::CudaError(                                                                \
+          ::ember::detail::concat("cuSOLVER error ", static_cast<int>(ember_cusolver_status_), \
+                                  " in ", #expr, " (", __FILE__, ":", __LINE__, ")"));         \
+    }                                                                                          \
   } while (0)
 
 namespace ember::kernels::cuda {
@@ -124,8 +124,8 @@ void launch_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& 
   with_cusolver(ctx, [&](cusolverDnHandle_t handle) {
     EMBER_CUSOLVER_CHECK(potrf_batched(handle, ni, ptrs, info.as<int>(), nb));
   });
-  lower_to_row_major_kernel<T><<<grid_for(total), kBlockSize, 0, stream>>>(out.ptr<T>(),
-                                                                           work.as<T>(), n, total);
+  lower_to_row_major_kernel<T>
+      <<<grid_for(total), kBlockSize, 0, stream>>>(out.ptr<T>(), work.as<T>(), n, total);
   EMBER_CUDA_LAUNCH_CHECK();
   std::vector<int> host_info(static_cast<std::size_t>(batch));
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host_info.data(), info.get(), batch * sizeof(int),

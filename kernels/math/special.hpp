@@ -55,9 +55,8 @@ EMBER_HD T trigamma(T x) {
     x += T(1);
   }
   const T f = T(1) / (x * x);
-  const T series =
-      T(1) / x + f / T(2) +
-      f / x * (T(1.0 / 6) + f * (T(-1.0 / 30) + f * (T(1.0 / 42) + f * T(-1.0 / 30))));
+  const T series = T(1) / x + f / T(2) +
+                   f / x * (T(1.0 / 6) + f * (T(-1.0 / 30) + f * (T(1.0 / 42) + f * T(-1.0 / 30))));
   return result + sign * (acc + series);
 }
 

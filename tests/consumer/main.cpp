@@ -1,7 +1,6 @@
 // Uses the installed Ember: a tensor op and a gradient, checked against known values.
 #include <cmath>
 #include <cstdio>
-
 #include <ember/ember.hpp>
 
 int main() {

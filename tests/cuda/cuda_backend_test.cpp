@@ -722,9 +722,9 @@ TEST(CudaIndex, SelectGatherScatterAndAdd) {
               Tolerance{0.0, 0.0}));
   EXPECT_TRUE(matches(index_select(ints.to(target()).to(kBool), 0, iidx.to(target())),
                       index_select(ints.to(kBool), 0, iidx), Tolerance{0.0, 0.0}));
-  expect_same_as_cpu("index_select empty",
-                     [](const auto& v) { return index_select(v[0], 0, v[1]); },
-                     {{random_normal({3, 2})}, constant(zeros({0}, TensorOptions{}.with_dtype(kInt64)))});
+  expect_same_as_cpu(
+      "index_select empty", [](const auto& v) { return index_select(v[0], 0, v[1]); },
+      {{random_normal({3, 2})}, constant(zeros({0}, TensorOptions{}.with_dtype(kInt64)))});
 }
 
 TEST(CudaIndex, OutOfRangeIndexNamesTheFirstBadValue) {
@@ -769,10 +769,12 @@ TEST(CudaMatmul, ShapesLayoutsAndBatchBroadcast) {
   };
   for (const auto& [sa, sb] : shapes) {
     // Transposed and strided layouts give column-major and general-stride operands.
-    expect_same_as_cpu("matmul " + sa.str() + " @ " + sb.str(), mm, {{random_normal(sa)}, {random_normal(sb)}});
+    expect_same_as_cpu("matmul " + sa.str() + " @ " + sb.str(), mm,
+                       {{random_normal(sa)}, {random_normal(sb)}});
   }
   expect_same_as_cpu("matmul a^T b^T", [](const auto& v) { return matmul(v[0].t(), v[1].t()); },
-                     {{random_normal({4, 3})}, {random_normal({5, 4})}}, {.layouts = {Layout::Contiguous}});
+                     {{random_normal({4, 3})}, {random_normal({5, 4})}},
+                     {.layouts = {Layout::Contiguous}});
   expect_same_as_cpu("matmul expanded batch",
                      [](const auto& v) {
                        return matmul(v[0].expand({6, 3, 4}), v[1]);

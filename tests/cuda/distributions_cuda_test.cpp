@@ -53,7 +53,9 @@ struct Tolerance {
   double rtol, atol;
 };
 
-Tolerance base_tolerance(DType t) { return t == kFloat64 ? Tolerance{1e-12, 1e-12} : Tolerance{1e-5, 1e-5}; }
+Tolerance base_tolerance(DType t) {
+  return t == kFloat64 ? Tolerance{1e-12, 1e-12} : Tolerance{1e-5, 1e-5};
+}
 
 Tolerance scaled(Tolerance t, double factor) { return {t.rtol * factor, t.atol * factor}; }
 
@@ -131,11 +133,11 @@ struct Family {
   std::string name;
   Builder make;
   std::vector<Param> params;
-  Shape sample_shape;         // draws per sample / rsample check
-  double draw_tol = 1.0;      // multiplies the base tolerance for draws
-  double value_tol = 1.0;     // multiplies it for log_prob, gradients and moments
+  Shape sample_shape;          // draws per sample / rsample check
+  double draw_tol = 1.0;       // multiplies the base tolerance for draws
+  double value_tol = 1.0;      // multiplies it for log_prob, gradients and moments
   bool rare_branches = false;  // the sampler may take another branch in rare cases
-  bool continuous = true;     // log_prob is differentiable in the value
+  bool continuous = true;      // log_prob is differentiable in the value
 };
 
 std::mt19937& rng() {
@@ -186,78 +188,162 @@ std::vector<Family> make_families() {
   namespace tr = transforms;
   std::vector<Family> f;
   // Broadcast batch (3, 4) from (3, 1) and (4) parameters throughout.
-  f.push_back({"Normal", [](auto& p) { return d::Normal(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)}, {2048}});
-  f.push_back({"LogNormal", [](auto& p) { return d::LogNormal(p[0], p[1]); },
-               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1)}, {2048}});
-  f.push_back({"HalfNormal", [](auto& p) { return d::HalfNormal(p[0]); },
-               {uniform_param({3, 4}, 0.5, 2)}, {2048}});
-  f.push_back({"Cauchy", [](auto& p) { return d::Cauchy(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)}, {2048}, 1.0, 1.0,
+  f.push_back({"Normal",
+               [](auto& p) { return d::Normal(p[0], p[1]); },
+               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               {2048}});
+  f.push_back({"LogNormal",
+               [](auto& p) { return d::LogNormal(p[0], p[1]); },
+               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1)},
+               {2048}});
+  f.push_back({"HalfNormal",
+               [](auto& p) { return d::HalfNormal(p[0]); },
+               {uniform_param({3, 4}, 0.5, 2)},
+               {2048}});
+  f.push_back({"Cauchy",
+               [](auto& p) { return d::Cauchy(p[0], p[1]); },
+               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               {2048},
+               1.0,
+               1.0,
                true});
-  f.push_back({"HalfCauchy", [](auto& p) { return d::HalfCauchy(p[0]); },
-               {uniform_param({3, 4}, 0.5, 2)}, {2048}, 1.0, 1.0, true});
-  f.push_back({"Laplace", [](auto& p) { return d::Laplace(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)}, {2048}});
-  f.push_back({"Uniform", [](auto& p) { return d::Uniform(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, -1), uniform_param({4}, 0.5, 2)}, {2048}});
-  f.push_back({"Exponential", [](auto& p) { return d::Exponential(p[0]); },
-               {uniform_param({3, 4}, 0.5, 3)}, {2048}});
+  f.push_back({"HalfCauchy",
+               [](auto& p) { return d::HalfCauchy(p[0]); },
+               {uniform_param({3, 4}, 0.5, 2)},
+               {2048},
+               1.0,
+               1.0,
+               true});
+  f.push_back({"Laplace",
+               [](auto& p) { return d::Laplace(p[0], p[1]); },
+               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               {2048}});
+  f.push_back({"Uniform",
+               [](auto& p) { return d::Uniform(p[0], p[1]); },
+               {uniform_param({3, 1}, -2, -1), uniform_param({4}, 0.5, 2)},
+               {2048}});
+  f.push_back({"Exponential",
+               [](auto& p) { return d::Exponential(p[0]); },
+               {uniform_param({3, 4}, 0.5, 3)},
+               {2048}});
   // Concentrations on both sides of 1 (the sampler boosts those below 1).
-  f.push_back({"Gamma", [](auto& p) { return d::Gamma(p[0], p[1]); },
-               {fixed_param({3, 1}, {0.3, 1.0, 4.5}), uniform_param({4}, 0.5, 2)}, {2048}, 1.0,
-               1.0, true});
-  f.push_back({"Beta", [](auto& p) { return d::Beta(p[0], p[1]); },
-               {fixed_param({3, 1}, {0.4, 1.0, 3.0}), uniform_param({4}, 0.5, 4)}, {2048}, 1.0,
-               1.0, true});
-  f.push_back({"Dirichlet", [](auto& p) { return d::Dirichlet(p[0]); },
+  f.push_back({"Gamma",
+               [](auto& p) { return d::Gamma(p[0], p[1]); },
+               {fixed_param({3, 1}, {0.3, 1.0, 4.5}), uniform_param({4}, 0.5, 2)},
+               {2048},
+               1.0,
+               1.0,
+               true});
+  f.push_back({"Beta",
+               [](auto& p) { return d::Beta(p[0], p[1]); },
+               {fixed_param({3, 1}, {0.4, 1.0, 3.0}), uniform_param({4}, 0.5, 4)},
+               {2048},
+               1.0,
+               1.0,
+               true});
+  f.push_back({"Dirichlet",
+               [](auto& p) { return d::Dirichlet(p[0]); },
                {fixed_param({3, 4}, {0.4, 1.0, 2.0, 5.0, 1.5, 1.5, 1.5, 1.5, 0.7, 3.0, 0.9, 8.0})},
-               {2048}, 1.0, 1.0, true});
-  f.push_back({"StudentT", [](auto& p) { return d::StudentT(p[0], p[1], p[2]); },
+               {2048},
+               1.0,
+               1.0,
+               true});
+  f.push_back({"StudentT",
+               [](auto& p) { return d::StudentT(p[0], p[1], p[2]); },
                {fixed_param({3, 1}, {0.8, 3.0, 12.0}), uniform_param({4}, -1, 1),
                 uniform_param({4}, 0.5, 2)},
-               {2048}, 1.0, 1.0, true});
-  f.push_back({"BernoulliProbs", [](auto& p) { return d::Bernoulli(p[0]); },
-               {uniform_param({3, 4}, 0.05, 0.95)}, {2048}, 1.0, 1.0, false, false});
-  f.push_back({"BernoulliLogits", [](auto& p) { return d::Bernoulli::from_logits(p[0]); },
-               {uniform_param({3, 4}, -3, 3)}, {2048}, 1.0, 1.0, true, false});
+               {2048},
+               1.0,
+               1.0,
+               true});
+  f.push_back({"BernoulliProbs",
+               [](auto& p) { return d::Bernoulli(p[0]); },
+               {uniform_param({3, 4}, 0.05, 0.95)},
+               {2048},
+               1.0,
+               1.0,
+               false,
+               false});
+  f.push_back({"BernoulliLogits",
+               [](auto& p) { return d::Bernoulli::from_logits(p[0]); },
+               {uniform_param({3, 4}, -3, 3)},
+               {2048},
+               1.0,
+               1.0,
+               true,
+               false});
   // Counts 0 to 1000 (inversion and rejection regimes of the sampler).
-  f.push_back({"Binomial", [](auto& p) { return d::Binomial(p[0], p[1]); },
+  f.push_back({"Binomial",
+               [](auto& p) { return d::Binomial(p[0], p[1]); },
                {fixed_param({3, 1}, {0, 10, 1000}, false), uniform_param({4}, 0.05, 0.95)},
-               {2048}, 1.0, 1.0, true, false});
-  f.push_back({"Categorical", [](auto& p) { return d::Categorical(p[0]); },
-               {fixed_param({3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1,
-                                      0.1})},
-               {4096}, 1.0, 1.0, true, false});
-  f.push_back({"CategoricalLogits", [](auto& p) { return d::Categorical::from_logits(p[0]); },
-               {uniform_param({3, 5}, -2, 2)}, {4096}, 1.0, 1.0, true, false});
+               {2048},
+               1.0,
+               1.0,
+               true,
+               false});
+  f.push_back(
+      {"Categorical",
+       [](auto& p) { return d::Categorical(p[0]); },
+       {fixed_param({3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1})},
+       {4096},
+       1.0,
+       1.0,
+       true,
+       false});
+  f.push_back({"CategoricalLogits",
+               [](auto& p) { return d::Categorical::from_logits(p[0]); },
+               {uniform_param({3, 5}, -2, 2)},
+               {4096},
+               1.0,
+               1.0,
+               true,
+               false});
   // Rates in the inversion (< 10) and the rejection regime.
-  f.push_back({"Poisson", [](auto& p) { return d::Poisson(p[0]); },
-               {fixed_param({3, 4}, {0.0, 0.3, 1.0, 2.5, 5.0, 9.0, 12.0, 30.0, 80.0, 250.0,
-                                      1e3, 4e4})},
-               {2048}, 1.0, 1.0, true, false});
-  f.push_back({"Geometric", [](auto& p) { return d::Geometric(p[0]); },
-               {uniform_param({3, 4}, 0.05, 0.95)}, {2048}, 1.0, 1.0, true, false});
-  f.push_back({"Delta", [](auto& p) { return d::Delta(p[0], p[1]); },
-               {uniform_param({3, 4}, -2, 2), uniform_param({4}, -1, 1)}, {8}});
-  f.push_back({"MultivariateNormal", [](auto& p) { return d::MultivariateNormal(p[0], p[1]); },
-               {uniform_param({2, 3}, -1, 1), tril_param(3)}, {2048}});
+  f.push_back(
+      {"Poisson",
+       [](auto& p) { return d::Poisson(p[0]); },
+       {fixed_param({3, 4}, {0.0, 0.3, 1.0, 2.5, 5.0, 9.0, 12.0, 30.0, 80.0, 250.0, 1e3, 4e4})},
+       {2048},
+       1.0,
+       1.0,
+       true,
+       false});
+  f.push_back({"Geometric",
+               [](auto& p) { return d::Geometric(p[0]); },
+               {uniform_param({3, 4}, 0.05, 0.95)},
+               {2048},
+               1.0,
+               1.0,
+               true,
+               false});
+  f.push_back({"Delta",
+               [](auto& p) { return d::Delta(p[0], p[1]); },
+               {uniform_param({3, 4}, -2, 2), uniform_param({4}, -1, 1)},
+               {8}});
+  f.push_back({"MultivariateNormal",
+               [](auto& p) { return d::MultivariateNormal(p[0], p[1]); },
+               {uniform_param({2, 3}, -1, 1), tril_param(3)},
+               {2048}});
   f.push_back({"MultivariateNormalCovariance",
                [](auto& p) { return d::MultivariateNormal::from_covariance(p[0], p[1]); },
-               {uniform_param({2, 3}, -1, 1), spd_param(3)}, {2048}, 4.0, 4.0});
-  f.push_back({"LowRankMultivariateNormal",
-               [](auto& p) { return d::LowRankMultivariateNormal(p[0], p[1], p[2]); },
-               {uniform_param({2, 3}, -1, 1), uniform_param({3, 2}, -1, 1),
-                uniform_param({3}, 0.5, 1.5)},
-               {2048}, 4.0, 4.0});
+               {uniform_param({2, 3}, -1, 1), spd_param(3)},
+               {2048},
+               4.0,
+               4.0});
+  f.push_back(
+      {"LowRankMultivariateNormal",
+       [](auto& p) { return d::LowRankMultivariateNormal(p[0], p[1], p[2]); },
+       {uniform_param({2, 3}, -1, 1), uniform_param({3, 2}, -1, 1), uniform_param({3}, 0.5, 1.5)},
+       {2048},
+       4.0,
+       4.0});
   f.push_back({"TransformedExpAffine",
                [](auto& p) {
                  return d::TransformedDistribution(
-                     d::Normal(p[0], p[1]),
-                     {tr::ExpTransform(), tr::AffineTransform(p[2], p[3])});
+                     d::Normal(p[0], p[1]), {tr::ExpTransform(), tr::AffineTransform(p[2], p[3])});
                },
-               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1),
-                uniform_param({4}, -1, 1), fixed_param({}, {1.7})},
+               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1), uniform_param({4}, -1, 1),
+                fixed_param({}, {1.7})},
                {2048}});
   return f;
 }
@@ -271,7 +357,8 @@ const std::vector<Family>& families() {
 std::vector<Tensor> make_params(const Family& fam, DType dtype, Device device, bool with_grad) {
   std::vector<Tensor> out;
   for (const Param& p : fam.params) {
-    Tensor t = from_vector(p.values, p.shape, TensorOptions{}.with_dtype(dtype)).to(device).detach();
+    Tensor t =
+        from_vector(p.values, p.shape, TensorOptions{}.with_dtype(dtype)).to(device).detach();
     if (with_grad && p.requires_grad) t.requires_grad_();
     out.push_back(t);
   }
@@ -378,8 +465,8 @@ void check_moments(const Family& fam, DType dtype) {
   const auto p_dev = make_params(fam, dtype, target(), false);
   const dist::Distribution d_cpu = fam.make(p_cpu), d_dev = fam.make(p_dev);
   const Tolerance tol = scaled(base_tolerance(dtype), fam.value_tol);
-  EXPECT_TRUE(agree(try_eval([&] { return d_dev.mean(); }),
-                    try_eval([&] { return d_cpu.mean(); }), tol))
+  EXPECT_TRUE(
+      agree(try_eval([&] { return d_dev.mean(); }), try_eval([&] { return d_cpu.mean(); }), tol))
       << "mean";
   EXPECT_TRUE(agree(try_eval([&] { return d_dev.variance(); }),
                     try_eval([&] { return d_cpu.variance(); }), tol))
@@ -417,7 +504,8 @@ TEST(DistributionsCudaPhilox, UniformAndNormalStreamsMatch) {
     Generator g_cpu(42), g_dev(42);
     const Shape shape{1000, 37};  // not a multiple of Philox's four lanes
     const Tensor u_cpu = rand(shape, TensorOptions{}.with_dtype(dtype), &g_cpu);
-    const Tensor u_dev = rand(shape, TensorOptions{}.with_dtype(dtype).with_device(target()), &g_dev);
+    const Tensor u_dev =
+        rand(shape, TensorOptions{}.with_dtype(dtype).with_device(target()), &g_dev);
     // The uniforms are integer arithmetic and one exact scaling: bitwise equal.
     EXPECT_TRUE(agree(u_dev, u_cpu, {0.0, 0.0}));
     const Tensor n_cpu = randn(shape, TensorOptions{}.with_dtype(dtype), &g_cpu);
@@ -443,7 +531,8 @@ constexpr std::int64_t kLarge = std::int64_t{1} << 20;
 
 TEST(DistributionsCudaLarge, NormalOverTwoToTheTwenty) {
   EMBER_REQUIRE_CUDA();
-  check_large_batch({"Normal", [](auto& p) { return dist::Normal(p[0], p[1]); },
+  check_large_batch({"Normal",
+                     [](auto& p) { return dist::Normal(p[0], p[1]); },
                      {uniform_param({1024, 1024}, -2, 2), uniform_param({1024, 1024}, 0.5, 2)},
                      {}});
 }
@@ -451,8 +540,13 @@ TEST(DistributionsCudaLarge, NormalOverTwoToTheTwenty) {
 TEST(DistributionsCudaLarge, GammaOverTwoToTheTwenty) {
   EMBER_REQUIRE_CUDA();
   Param conc = uniform_param({kLarge}, 0.2, 6.0);
-  check_large_batch({"Gamma", [](auto& p) { return dist::Gamma(p[0], p[1]); },
-                     {conc, uniform_param({kLarge}, 0.5, 2)}, {}, 1.0, 1.0, true});
+  check_large_batch({"Gamma",
+                     [](auto& p) { return dist::Gamma(p[0], p[1]); },
+                     {conc, uniform_param({kLarge}, 0.5, 2)},
+                     {},
+                     1.0,
+                     1.0,
+                     true});
 }
 
 }  // namespace

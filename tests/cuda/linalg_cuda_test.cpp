@@ -107,6 +107,5 @@ TEST(LinalgCuda, MultivariateNormalsMatchCpu) {
   const dist::LowRankMultivariateNormal low_cuda(loc.to(gpu()), w.to(gpu()), d.to(gpu()));
   expect_close(low_cuda.log_prob(x.to(gpu())).to(Device::cpu()), low_cpu.log_prob(x), 1e-10, 1e-10);
   Generator g3(23), g4(23);
-  expect_close(low_cuda.rsample({6}, g3).to(Device::cpu()), low_cpu.rsample({6}, g4), 1e-10,
-               1e-10);
+  expect_close(low_cuda.rsample({6}, g3).to(Device::cpu()), low_cpu.rsample({6}, g4), 1e-10, 1e-10);
 }

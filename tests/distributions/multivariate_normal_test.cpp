@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <ember/ember.hpp>
 
 #include "distributions/reference.hpp"
@@ -211,8 +210,9 @@ TEST(MultivariateNormal, InvalidArgumentsNameTheDistributionAndParameter) {
                           "covariance_matrix", "[1]");
   EMBER_EXPECT_THROW_WITH(dist::MultivariateNormal(zeros({3}, f64()), eye(2, f64())), ShapeError,
                           "MultivariateNormal", "scale_tril", "(2, 2)", "(3)");
-  EMBER_EXPECT_THROW_WITH(dist::MultivariateNormal(zeros({2, 2}, f64()), eye(2, f64()).expand({3, 2, 2})),
-                          ShapeError, "MultivariateNormal", "do not broadcast");
+  EMBER_EXPECT_THROW_WITH(
+      dist::MultivariateNormal(zeros({2, 2}, f64()), eye(2, f64()).expand({3, 2, 2})), ShapeError,
+      "MultivariateNormal", "do not broadcast");
   const dist::MultivariateNormal d(loc, eye(2, f64()));
   EMBER_EXPECT_THROW_WITH(d.log_prob(tensor({NAN, 0.0}, f64())), ValueError,
                           "MultivariateNormal.log_prob", "support");
@@ -293,9 +293,9 @@ TEST(LowRankMultivariateNormal, ShapesAndValidation) {
   EXPECT_EQ(d.cov_diag().shape(), (Shape{3, 4}));
   EXPECT_EQ(d.entropy().shape(), (Shape{3}));
   EXPECT_EQ(d.expand({2, 3}).sample().shape(), (Shape{2, 3, 4}));
-  EMBER_EXPECT_THROW_WITH(
-      dist::LowRankMultivariateNormal(zeros({2}, f64()), ones({2, 1}, f64()), tensor({1.0, -1.0}, f64())),
-      ValueError, "LowRankMultivariateNormal", "cov_diag", "positive", "-1");
+  EMBER_EXPECT_THROW_WITH(dist::LowRankMultivariateNormal(zeros({2}, f64()), ones({2, 1}, f64()),
+                                                          tensor({1.0, -1.0}, f64())),
+                          ValueError, "LowRankMultivariateNormal", "cov_diag", "positive", "-1");
   EMBER_EXPECT_THROW_WITH(
       dist::LowRankMultivariateNormal(zeros({2}, f64()), ones({3, 1}, f64()), ones({2}, f64())),
       ShapeError, "LowRankMultivariateNormal", "cov_factor", "(3, 1)");

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <ember/ember.hpp>
 
 #include "distributions/reference.hpp"
@@ -125,7 +124,8 @@ TEST(Normal, ShapesFollowSampleBatchEvent) {
 
 TEST(Normal, MaskZeroesLogProb) {
   const dist::Normal d(zeros({3}), ones({3}));
-  const Tensor mask = from_vector(std::vector<std::uint8_t>{1, 0, 1}, {3}, TensorOptions{}.with_dtype(kBool));
+  const Tensor mask =
+      from_vector(std::vector<std::uint8_t>{1, 0, 1}, {3}, TensorOptions{}.with_dtype(kBool));
   const auto lp = d.mask(mask).log_prob(ones({3})).to_vector<double>();
   EXPECT_NEAR(lp[0], -0.5 - 0.5 * std::log(2 * M_PI), 1e-6);
   EXPECT_EQ(lp[1], 0.0);
@@ -137,7 +137,8 @@ TEST(Normal, MomentsAndEntropyAreClosedForm) {
   expect_values(d.mean(), {1.0, -2.0});
   expect_values(d.variance(), {0.25, 9.0});
   expect_values(d.stddev(), {0.5, 3.0});
-  expect_values(d.entropy(), {0.5 * std::log(2 * M_PI * M_E * 0.25), 0.5 * std::log(2 * M_PI * M_E * 9.0)});
+  expect_values(d.entropy(),
+                {0.5 * std::log(2 * M_PI * M_E * 0.25), 0.5 * std::log(2 * M_PI * M_E * 9.0)});
 }
 
 TEST(Normal, InvalidArgumentsNameTheDistributionAndValue) {

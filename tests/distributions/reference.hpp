@@ -23,8 +23,8 @@ struct ReferenceCase {
   int line = 0;
   const std::vector<double>& param(const std::string& name) const {
     auto it = params.find(name);
-    if (it == params.end()) throw std::runtime_error("reference line " + std::to_string(line) +
-                                                     ": no parameter " + name);
+    if (it == params.end())
+      throw std::runtime_error("reference line " + std::to_string(line) + ": no parameter " + name);
     return it->second;
   }
   double scalar(const std::string& name) const { return param(name).at(0); }
@@ -34,7 +34,8 @@ inline std::vector<double> parse_numbers(const std::string& s) {
   std::vector<double> out;
   std::istringstream in(s);
   std::string tok;
-  while (in >> tok) out.push_back(tok == "-inf" ? -INFINITY : (tok == "inf" ? INFINITY : std::stod(tok)));
+  while (in >> tok)
+    out.push_back(tok == "-inf" ? -INFINITY : (tok == "inf" ? INFINITY : std::stod(tok)));
   return out;
 }
 
@@ -61,9 +62,12 @@ inline std::vector<ReferenceCase> reference_cases(const std::string& family) {
       const auto eq = fields[i].find('=');
       const std::string key = fields[i].substr(0, eq);
       const auto values = parse_numbers(fields[i].substr(eq + 1));
-      if (key == "value") c.value = values;
-      else if (key == "log_prob") c.log_prob = values.at(0);
-      else c.params[key] = values;
+      if (key == "value")
+        c.value = values;
+      else if (key == "log_prob")
+        c.log_prob = values.at(0);
+      else
+        c.params[key] = values;
     }
     out.push_back(std::move(c));
   }

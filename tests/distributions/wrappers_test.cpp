@@ -36,8 +36,8 @@ TEST(Independent, LogProbSumsTheReinterpretedDims) {
 
 TEST(Masked, ZeroesLogProbAndKeepsShapes) {
   const dist::Normal base(zeros({2, 3}, f64()), ones({2, 3}, f64()));
-  const Tensor keep = from_vector(std::vector<std::uint8_t>{1, 0, 1}, {3},
-                                  TensorOptions{}.with_dtype(kBool));
+  const Tensor keep =
+      from_vector(std::vector<std::uint8_t>{1, 0, 1}, {3}, TensorOptions{}.with_dtype(kBool));
   const dist::Distribution m = base.mask(keep);
   const Tensor lp = m.log_prob(zeros({2, 3}, f64()));
   const double c = -0.5 * std::log(2 * M_PI);

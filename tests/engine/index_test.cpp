@@ -133,7 +133,8 @@ TEST(ScatterAdd, Gradients) {
   const auto f = [&](const std::vector<Tensor>& v) { return scatter_add(v[0], 0, index, v[1]); };
   EMBER_EXPECT_GRAD(f, {random_normal({3, 2}, true), random_normal({3, 2}, true)});
   EMBER_EXPECT_GRAD(f, {random_normal({3, 2}), random_normal({3, 2}, true)});
-  EMBER_EXPECT_GRAD(f, {random_normal({3, 3}, true), random_normal({4, 3}, true)});  // larger x and src
+  EMBER_EXPECT_GRAD(
+      f, {random_normal({3, 3}, true), random_normal({4, 3}, true)});  // larger x and src
   const auto nl = [&](const std::vector<Tensor>& v) {
     return scatter_add(v[0] * 2.0, 0, index, exp(v[1].t()));
   };

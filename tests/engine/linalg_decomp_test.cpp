@@ -69,7 +69,8 @@ TEST(Cholesky, NotPositiveDefiniteNamesTheBatchIndex) {
   a = cat({a.narrow(0, 0, 1), bad, a.narrow(0, 2, 1)}, 0);
   EMBER_EXPECT_THROW_WITH(cholesky(a), ValueError, "cholesky", "batch index [1]",
                           "not positive definite");
-  EMBER_EXPECT_THROW_WITH(cholesky(bad.squeeze(0)), ValueError, "cholesky", "not positive definite");
+  EMBER_EXPECT_THROW_WITH(cholesky(bad.squeeze(0)), ValueError, "cholesky",
+                          "not positive definite");
   EMBER_EXPECT_THROW_WITH(cholesky(ones({2, 3}, f64())), ShapeError, "cholesky", "(2, 3)");
   EMBER_EXPECT_THROW_WITH(cholesky(ones({2, 2}, TensorOptions{}.with_dtype(kInt64))), DTypeError,
                           "cholesky");
@@ -118,8 +119,9 @@ TEST(TriangularSolve, BroadcastsBatchDims) {
   EXPECT_EQ(x3.shape(), (Shape{2, 4, 3, 2}));
   expect_close(matmul(l3.transpose(-2, -1), x3), b3.expand({2, 4, 3, 2}), 1e-10, 1e-12);
 
-  EMBER_EXPECT_THROW_WITH(triangular_solve(random_normal({2, 3, 1}), random_triangular({3}, 3, true)),
-                          ShapeError, "triangular_solve", "do not broadcast");
+  EMBER_EXPECT_THROW_WITH(
+      triangular_solve(random_normal({2, 3, 1}), random_triangular({3}, 3, true)), ShapeError,
+      "triangular_solve", "do not broadcast");
   EMBER_EXPECT_THROW_WITH(triangular_solve(random_normal({4, 1}), random_triangular({}, 3, true)),
                           ShapeError, "triangular_solve", "(4, 1)", "(3, 3)");
 }
@@ -134,10 +136,10 @@ TEST(TriangularSolve, GradientsMatchFiniteDifferences) {
         return triangular_solve(x[0], l, lower, transpose);
       };
       // A shared L (batch stride 0) and a batch of L broadcast against B.
-      EMBER_EXPECT_GRAD(f, {random_normal({2, 3, 2}, true),
-                            random_triangular({}, 3, lower).requires_grad_()});
-      EMBER_EXPECT_GRAD(f, {random_normal({3, 2}, true),
-                            random_triangular({2}, 3, lower).requires_grad_()});
+      EMBER_EXPECT_GRAD(
+          f, {random_normal({2, 3, 2}, true), random_triangular({}, 3, lower).requires_grad_()});
+      EMBER_EXPECT_GRAD(
+          f, {random_normal({3, 2}, true), random_triangular({2}, 3, lower).requires_grad_()});
     }
   }
 }

@@ -64,12 +64,14 @@ TEST(Matmul, BatchedWithBroadcastBatchDims) {
 TEST(Matmul, StridedOperands) {
   Tensor base = random_normal({6, 8});
   const std::vector<std::pair<const char*, std::pair<Tensor, Tensor>>> cases = {
-      {"transposed a", {base.slice(1, 0, 5).t(), random_normal({6, 3})}},          // column-major a
-      {"transposed b", {random_normal({2, 8}), base.slice(0, 0, 3).t().t().t()}},  // (8, 3) col-major
+      {"transposed a", {base.slice(1, 0, 5).t(), random_normal({6, 3})}},  // column-major a
+      {"transposed b",
+       {random_normal({2, 8}), base.slice(0, 0, 3).t().t().t()}},  // (8, 3) col-major
       {"stepped", {base.slice(1, 0, 8, 2), base.slice(0, 0, 4).t().slice(0, 0, 8, 2)}},
       {"expanded rows",
        {tensor({1.0, 2.0, 3.0}, f64()).unsqueeze(0).expand({4, 3}), random_normal({3, 2})}},
-      {"batched transposed", {random_normal({3, 4, 2}).transpose(1, 2), random_normal({3, 2, 4}).transpose(1, 2)}},
+      {"batched transposed",
+       {random_normal({3, 4, 2}).transpose(1, 2), random_normal({3, 2, 4}).transpose(1, 2)}},
       {"permuted batch", {random_normal({2, 3, 4}).permute({1, 0, 2}), random_normal({3, 4, 2})}},
   };
   for (const auto& [name, ops] : cases) {

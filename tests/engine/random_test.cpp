@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <ember/ember.hpp>
 
 #include "test_util.hpp"

@@ -236,7 +236,8 @@ TEST(Cat, Values) {
 
 TEST(Cat, Gradients) {
   const auto f = [](const std::vector<Tensor>& v) { return cat({v[0], v[1], v[2]}, 1); };
-  EMBER_EXPECT_GRAD(f, {random_normal({2, 1}, true), random_normal({2, 3}), random_normal({2, 2}, true)});
+  EMBER_EXPECT_GRAD(
+      f, {random_normal({2, 1}, true), random_normal({2, 3}), random_normal({2, 2}, true)});
   const auto g = [](const std::vector<Tensor>& v) { return cat({v[0].t(), v[0] * 2.0}, 0); };
   EMBER_EXPECT_GRAD(g, {random_normal({3, 3}, true)});
   const auto e = [](const std::vector<Tensor>& v) { return cat({v[0], v[1]}, 0); };

@@ -1,11 +1,11 @@
 // The CPU backend's caching allocator: alignment, reuse of large blocks across similar
 // sizes, the idle cap, and release.
+#include "kernels/cpu/host_allocator.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
-
-#include "kernels/cpu/host_allocator.hpp"
 
 using ember::kernels::cpu::HostAllocator;
 

@@ -58,8 +58,8 @@ EMBER_HD T log_choose(T n, T k) {
 // Both uniforms of one Philox block in T's precision, widened to double for the rejection
 // tests (which need double even for float draws).
 template <typename T>
-EMBER_HD void uniform_pair_as_double(RngState rng, std::int64_t i, std::uint32_t round,
-                                     double* u, double* v) {
+EMBER_HD void uniform_pair_as_double(RngState rng, std::int64_t i, std::uint32_t round, double* u,
+                                     double* v) {
   T a, b;
   uniform_pair<T>(rng, i, round, &a, &b);
   *u = static_cast<double>(a);

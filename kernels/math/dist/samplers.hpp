@@ -56,13 +56,17 @@ EMBER_HD T normal01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
 template <typename T>
 struct UniformSampler {
   static constexpr int kParams = 0;
-  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const { return uniform01<T>(rng, i); }
+  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const {
+    return uniform01<T>(rng, i);
+  }
 };
 
 template <typename T>
 struct NormalSampler {
   static constexpr int kParams = 0;
-  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const { return normal01<T>(rng, i); }
+  EMBER_HD T operator()(const T*, RngState rng, std::int64_t i) const {
+    return normal01<T>(rng, i);
+  }
 };
 
 #define EMBER_SAMPLERS_BASIC(X) \
