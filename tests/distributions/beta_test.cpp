@@ -26,16 +26,11 @@ std::pair<double, double> mean_and_error(const std::vector<double>& v) {
 }  // namespace
 
 TEST(Beta, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("Beta")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::Beta d(scalar_tensor(c.scalar("concentration1"), o),
-                         scalar_tensor(c.scalar("concentration0"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference(
+      "Beta", [](const ReferenceCase& c, const TensorOptions& o) {
+        return dist::Beta(scalar_tensor(c.scalar("concentration1"), o),
+                          scalar_tensor(c.scalar("concentration0"), o));
+      });
 }
 
 TEST(Beta, LogProbAtTheBoundary) {

@@ -18,15 +18,10 @@ double exponential_cdf(double x, double rate) { return x <= 0 ? 0.0 : -std::expm
 }  // namespace
 
 TEST(Exponential, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("Exponential")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::Exponential d(scalar_tensor(c.scalar("rate"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference(
+      "Exponential", [](const ReferenceCase& c, const TensorOptions& o) {
+        return dist::Exponential(scalar_tensor(c.scalar("rate"), o));
+      });
 }
 
 TEST(Exponential, LogProbGradientsMatchFiniteDifferences) {

@@ -21,15 +21,10 @@ double half_cauchy_cdf(double x, double scale) {
 }  // namespace
 
 TEST(HalfCauchy, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("HalfCauchy")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::HalfCauchy d(scalar_tensor(c.scalar("scale"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference(
+      "HalfCauchy", [](const ReferenceCase& c, const TensorOptions& o) {
+        return dist::HalfCauchy(scalar_tensor(c.scalar("scale"), o));
+      });
 }
 
 TEST(HalfCauchy, LogProbGradientsMatchFiniteDifferences) {

@@ -20,16 +20,10 @@ double log_normal_cdf(double x, double loc, double scale) {
 }  // namespace
 
 TEST(LogNormal, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("LogNormal")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::LogNormal d(scalar_tensor(c.scalar("loc"), o),
-                              scalar_tensor(c.scalar("scale"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference("LogNormal", [](const ReferenceCase& c,
+                                                          const TensorOptions& o) {
+    return dist::LogNormal(scalar_tensor(c.scalar("loc"), o), scalar_tensor(c.scalar("scale"), o));
+  });
 }
 
 TEST(LogNormal, LogProbGradientsMatchFiniteDifferences) {

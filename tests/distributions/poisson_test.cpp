@@ -21,15 +21,10 @@ double poisson_pmf(std::int64_t k, double rate) {
 }  // namespace
 
 TEST(Poisson, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("Poisson")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::Poisson d(scalar_tensor(c.scalar("rate"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference(
+      "Poisson", [](const ReferenceCase& c, const TensorOptions& o) {
+        return dist::Poisson(scalar_tensor(c.scalar("rate"), o));
+      });
 }
 
 TEST(Poisson, LogProbEdgeCases) {

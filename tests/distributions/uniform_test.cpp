@@ -22,15 +22,10 @@ double uniform_cdf(double x, double low, double high) {
 }  // namespace
 
 TEST(Uniform, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("Uniform")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::Uniform d(scalar_tensor(c.scalar("low"), o), scalar_tensor(c.scalar("high"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
+  expect_scalar_log_probs_match_reference(
+      "Uniform", [](const ReferenceCase& c, const TensorOptions& o) {
+        return dist::Uniform(scalar_tensor(c.scalar("low"), o), scalar_tensor(c.scalar("high"), o));
+      });
 }
 
 TEST(Uniform, LogProbGradientsMatchFiniteDifferences) {
