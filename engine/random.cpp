@@ -68,10 +68,21 @@ Generator Generator::fork() {
   return Generator(mix64(seed_ ^ mix64(at ^ 0xA5A5A5A5A5A5A5A5ULL)));
 }
 
+namespace {
+// Set by GeneratorScope.
+thread_local Generator* t_scoped_generator = nullptr;
+}  // namespace
+
 Generator& default_generator() {
+  if (t_scoped_generator != nullptr) return *t_scoped_generator;
   thread_local Generator gen(mix64(Generator::kDefaultSeed + g_thread_counter.fetch_add(1)));
   return gen;
 }
+
+GeneratorScope::GeneratorScope(Generator& gen) : prev_(t_scoped_generator) {
+  t_scoped_generator = &gen;
+}
+GeneratorScope::~GeneratorScope() { t_scoped_generator = prev_; }
 
 void set_rng_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 

@@ -24,4 +24,5 @@
 #include "ember/distributions/student_t.hpp"
 #include "ember/distributions/transformed.hpp"
 #include "ember/distributions/uniform.hpp"
+#include "ember/distributions/unit.hpp"
 #include "ember/random.hpp"

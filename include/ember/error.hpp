@@ -44,6 +44,12 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// A file that cannot be read or written, or whose contents are corrupt or truncated.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 
 template <typename... Args>

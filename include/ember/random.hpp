@@ -52,9 +52,23 @@ class Generator {
 };
 
 // The calling thread's default generator. Each thread's starts from a distinct seed; call
-// set_rng_seed in a thread to make its draws reproducible.
+// set_rng_seed in a thread to make its draws reproducible. Inside a GeneratorScope it is the
+// scope's generator instead.
 Generator& default_generator();
 void set_rng_seed(std::uint64_t seed);
+
+// Makes `gen` the calling thread's default generator while alive (scopes nest); how the seed
+// handler makes every draw of a model reproducible without touching the thread's own stream.
+class GeneratorScope {
+ public:
+  explicit GeneratorScope(Generator& gen);
+  ~GeneratorScope();
+  GeneratorScope(const GeneratorScope&) = delete;
+  GeneratorScope& operator=(const GeneratorScope&) = delete;
+
+ private:
+  Generator* prev_;
+};
 
 // Uniform draws in (0, 1) and standard normal draws (floating dtypes).
 Tensor rand(const Shape& shape, const TensorOptions& opts = {}, Generator* gen = nullptr);

@@ -1,0 +1,210 @@
+// The parameter store: entries, the default and current stores, saving and loading.
+#include "ember/param_store.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+#include "ember/error.hpp"
+#include "ember/ops.hpp"
+#include "engine/distributions/dist_util.hpp"
+#include "engine/ppl/ppl_util.hpp"
+#include "engine/ppl/safetensors.hpp"
+
+namespace ember {
+namespace {
+
+thread_local ParamStore* t_current_store = nullptr;
+
+constexpr const char* kConstraintKey = "ember.constraint.";
+
+// The unconstrained leaf for a constrained value, after checking it lies in the set.
+ParamStore::Entry make_entry(const std::string& name, const Tensor& value,
+                             const constraints::Constraint& constraint) {
+  EMBER_CHECK(value.defined(), "param '", name, "': the initial value is undefined");
+  EMBER_CHECK_DTYPE(is_floating(value.dtype()), "param '", name,
+                    "': parameters must be floating point, got ", value.dtype());
+  NoGradGuard no_grad;
+  const Tensor v = value.detach();
+  EMBER_CHECK_SHAPE(v.dim() >= constraint.event_dim(), "param '", name, "': a value of shape ",
+                    v.shape(), " cannot lie in ", constraint.name(), " (event dims ",
+                    constraint.event_dim(), ")");
+  const Tensor ok = constraint.check(v);
+  EMBER_CHECK(all(ok), "param '", name, "': the initial value is not in ", constraint.name(), ": ",
+              dist::detail::describe_first_violation(v, ok));
+  ParamStore::Entry e;
+  e.constraint = constraint;
+  e.transform = transforms::biject_to(constraint);
+  e.unconstrained = e.transform.inverse(v).contiguous().clone();
+  e.unconstrained.requires_grad_();
+  return e;
+}
+
+}  // namespace
+
+namespace detail {
+
+Tensor constrained_value(const ParamStore::Entry& entry) {
+  if (entry.constraint.kind() == constraints::Kind::Real) return entry.unconstrained;
+  return entry.transform.forward(entry.unconstrained);
+}
+
+std::string describe_plates(const std::vector<PlateFrame>& frames) {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    os << (i ? ", " : "") << "'" << frames[i].name << "'";
+    if (frames[i].vectorized())
+      os << " (dim " << frames[i].dim << ", size " << frames[i].subsample_size << ")";
+  }
+  return os.str();
+}
+
+std::string constraint_to_string(const constraints::Constraint& c) {
+  EMBER_CHECK(!c.lower_tensor().defined() && !c.upper_tensor().defined(), "the constraint ",
+              c.name(), " has tensor bounds, which cannot be saved");
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%d:%d:%.17g:%.17g", static_cast<int>(c.kind()), c.event_dim(),
+                c.lower(), c.upper());
+  return c.name() + "|" + buf;
+}
+
+constraints::Constraint constraint_from_string(const std::string& s) {
+  const auto bar = s.rfind('|');
+  int kind = -1, event_dim = -1;
+  double lo = 0, hi = 0;
+  const bool ok =
+      bar != std::string::npos &&
+      std::sscanf(s.c_str() + bar + 1, "%d:%d:%lg:%lg", &kind, &event_dim, &lo, &hi) == 4 &&
+      kind >= 0 && kind <= static_cast<int>(constraints::Kind::IntegerInterval) && event_dim >= 0;
+  EMBER_CHECK_T(IoError, ok, "unreadable constraint '", s, "'");
+  return constraints::Constraint(static_cast<constraints::Kind>(kind), event_dim, lo, hi);
+}
+
+}  // namespace detail
+
+ParamStore::Entry ParamStore::get_or_create(const std::string& name,
+                                            const std::function<Tensor()>& init,
+                                            const constraints::Constraint& constraint) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(name);
+    if (it != entries_.end()) return it->second;
+  }
+  // init runs unlocked: it may itself read the store.
+  Entry e = make_entry(name, init(), constraint);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.emplace(name, std::move(e)).first->second;  // another thread may have won
+}
+
+bool ParamStore::contains(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.count(name) != 0;
+}
+
+std::size_t ParamStore::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
+
+std::vector<std::string> ParamStore::names() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [name, e] : entries_) out.push_back(name);
+  return out;
+}
+
+namespace {
+const ParamStore::Entry& find_entry(const std::map<std::string, ParamStore::Entry>& entries,
+                                    const std::string& name) {
+  auto it = entries.find(name);
+  EMBER_CHECK(it != entries.end(), "param '", name, "' is not in the param store (", entries.size(),
+              " parameters)");
+  return it->second;
+}
+}  // namespace
+
+Tensor ParamStore::get(const std::string& name) const {
+  Entry e;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    e = find_entry(entries_, name);
+  }
+  return detail::constrained_value(e);
+}
+
+Tensor ParamStore::unconstrained(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return find_entry(entries_, name).unconstrained;
+}
+
+constraints::Constraint ParamStore::constraint(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return find_entry(entries_, name).constraint;
+}
+
+void ParamStore::set(const std::string& name, const Tensor& constrained_value,
+                     const constraints::Constraint& constraint) {
+  Entry e = make_entry(name, constrained_value, constraint);
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_[name] = std::move(e);
+}
+
+void ParamStore::erase(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.erase(name);
+}
+
+void ParamStore::clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.clear();
+}
+
+void ParamStore::save(const std::string& path) const {
+  std::map<std::string, Entry> snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot = entries_;
+  }
+  detail::SafetensorsFile file;
+  NoGradGuard no_grad;
+  for (const auto& [name, e] : snapshot) {
+    file.tensors[name] = detail::constrained_value(e);
+    file.metadata[kConstraintKey + name] = detail::constraint_to_string(e.constraint);
+  }
+  file.metadata["format"] = "ember.param_store";
+  detail::write_safetensors(path, file);
+}
+
+void ParamStore::load(const std::string& path, Device device) {
+  const detail::SafetensorsFile file = detail::read_safetensors(path);
+  // Every entry is built before any is stored, so a bad one leaves the store untouched.
+  std::map<std::string, Entry> loaded;
+  for (const auto& [name, value] : file.tensors) {
+    auto meta = file.metadata.find(kConstraintKey + name);
+    try {
+      const constraints::Constraint c = meta == file.metadata.end()
+                                            ? constraints::real
+                                            : detail::constraint_from_string(meta->second);
+      loaded.emplace(name, make_entry(name, value.to(device), c));
+    } catch (const Error& err) {
+      throw IoError("safetensors file '" + path + "': tensor '" + name + "': " + err.what());
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [name, e] : loaded) entries_[name] = std::move(e);
+}
+
+ParamStore& default_param_store() {
+  static ParamStore store;
+  return store;
+}
+
+ParamStore& current_param_store() {
+  return t_current_store != nullptr ? *t_current_store : default_param_store();
+}
+
+ParamStoreScope::ParamStoreScope(ParamStore& store) : prev_(t_current_store) {
+  t_current_store = &store;
+}
+ParamStoreScope::~ParamStoreScope() { t_current_store = prev_; }
+
+}  // namespace ember

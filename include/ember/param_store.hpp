@@ -1,0 +1,90 @@
+// The parameter store: named parameters kept unconstrained (as leaves the optimizers update)
+// with the constraint that maps them back. param() reads and creates entries here.
+//
+// A process has one default store; a service holding several models gives each its own
+// ParamStore and makes it current for a thread with ParamStoreScope (or hands it to SVI).
+// A store may be shared between threads: its methods lock.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ember/constraints.hpp"
+#include "ember/tensor.hpp"
+#include "ember/transforms.hpp"
+
+namespace ember {
+
+class ParamStore {
+ public:
+  ParamStore() = default;
+  ParamStore(const ParamStore&) = delete;
+  ParamStore& operator=(const ParamStore&) = delete;
+
+  // What param() needs: the entry's unconstrained leaf, created from init() under
+  // `constraint` when the name is new. An existing entry keeps its value and constraint.
+  struct Entry {
+    Tensor unconstrained;  // a leaf that requires grad
+    constraints::Constraint constraint = constraints::real;
+    transforms::Transform transform;  // biject_to(constraint)
+  };
+  Entry get_or_create(const std::string& name, const std::function<Tensor()>& init,
+                      const constraints::Constraint& constraint);
+
+  bool contains(const std::string& name) const;
+  std::size_t size() const;
+  bool empty() const { return size() == 0; }
+  // Names in sorted order.
+  std::vector<std::string> names() const;
+  // The constrained value (recorded for autograd from the unconstrained leaf). Throws a
+  // ValueError naming the parameter when it does not exist.
+  Tensor get(const std::string& name) const;
+  Tensor unconstrained(const std::string& name) const;
+  constraints::Constraint constraint(const std::string& name) const;
+  // Sets (or replaces) a parameter from its constrained value.
+  void set(const std::string& name, const Tensor& constrained_value,
+           const constraints::Constraint& constraint = constraints::real);
+  void erase(const std::string& name);
+  void clear();
+
+  // Saves every parameter's constrained value in the safetensors format (so Python's
+  // safetensors.torch.load_file reads them by name), with the constraints in the header's
+  // metadata. The file is written beside `path` and renamed onto it, so a crash never leaves
+  // a half-written file where a good one was.
+  void save(const std::string& path) const;
+  // Loads a file written by save (or any safetensors file of F32/F64/I64 tensors: those
+  // load as unconstrained reals), replacing parameters of the same names and keeping the
+  // others. The whole file is read and checked first: a missing, truncated or corrupt file
+  // throws an IoError naming the file and the fault, and leaves the store as it was.
+  void load(const std::string& path, Device device = Device::cpu());
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> entries_;
+};
+
+// The process-wide default store.
+ParamStore& default_param_store();
+// The store param() uses in the calling thread: the innermost ParamStoreScope's, or the
+// default one.
+ParamStore& current_param_store();
+// Pyro's names for the current store and clearing it.
+inline ParamStore& get_param_store() { return current_param_store(); }
+inline void clear_param_store() { current_param_store().clear(); }
+
+// Makes `store` the calling thread's current store while alive (scopes nest).
+class ParamStoreScope {
+ public:
+  explicit ParamStoreScope(ParamStore& store);
+  ~ParamStoreScope();
+  ParamStoreScope(const ParamStoreScope&) = delete;
+  ParamStoreScope& operator=(const ParamStoreScope&) = delete;
+
+ private:
+  ParamStore* prev_;
+};
+
+}  // namespace ember

@@ -1,0 +1,180 @@
+// The param store: independent stores, scopes, save/load in the safetensors format, and
+// corrupt or truncated files that must fail cleanly without touching the store.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "test_util.hpp"
+
+namespace ember {
+namespace {
+
+using test::f64;
+namespace fs = std::filesystem;
+
+fs::path temp_dir() {
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("ember_param_store_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+       "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+void write_bytes(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(ParamStoreTest, ScopesSelectIndependentStores) {
+  ParamStore a, b;
+  {
+    ParamStoreScope sa(a);
+    param("w", 1.0);
+    {
+      ParamStoreScope sb(b);
+      param("w", 2.0);
+      EXPECT_EQ(&current_param_store(), &b);
+    }
+    EXPECT_EQ(&current_param_store(), &a);
+  }
+  EXPECT_EQ(&current_param_store(), &default_param_store());
+  EXPECT_DOUBLE_EQ(a.get("w").item(), 1.0);
+  EXPECT_DOUBLE_EQ(b.get("w").item(), 2.0);
+}
+
+TEST(ParamStoreTest, SaveLoadRoundTripsValuesAndConstraints) {
+  const fs::path file = temp_dir() / "params.safetensors";
+  ParamStore store;
+  store.set("loc", tensor({{1.0, -2.0}, {3.5, 0.25}}, f64()));
+  store.set("scale", tensor({0.5, 2.0}), constraints::positive);
+  store.set("p", scalar_tensor(0.3, f64()), constraints::interval(0.1, 0.9));
+  store.set("w", tensor({0.2, 0.3, 0.5}, f64()), constraints::simplex);
+  store.save(file.string());
+  for (const auto& entry : fs::directory_iterator(file.parent_path())) {
+    EXPECT_EQ(entry.path().filename(), "params.safetensors") << "left behind: " << entry.path();
+  }
+
+  ParamStore loaded;
+  loaded.set("keep", scalar_tensor(7.0));
+  loaded.load(file.string());
+  EXPECT_EQ(loaded.names(), (std::vector<std::string>{"keep", "loc", "p", "scale", "w"}));
+  for (const std::string name : {"loc", "scale", "p", "w"}) {
+    test::expect_close(loaded.get(name).to(kFloat64), store.get(name).to(kFloat64), 1e-6, 1e-7);
+    EXPECT_EQ(loaded.get(name).dtype(), store.get(name).dtype()) << name;
+    EXPECT_EQ(loaded.constraint(name).name(), store.constraint(name).name()) << name;
+  }
+  EXPECT_TRUE(loaded.unconstrained("scale").requires_grad());
+  test::expect_close(loaded.unconstrained("scale"), store.unconstrained("scale"), 1e-6, 1e-7);
+}
+
+// A file laid out by hand per the safetensors specification, as Python's library writes it:
+// an 8-byte little-endian header length, the JSON header, then the raw little-endian data.
+TEST(ParamStoreTest, LoadsAFileWrittenToTheSpecification) {
+  const fs::path file = temp_dir() / "spec.safetensors";
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+      R"("b":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]}})";
+  std::string bytes(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(bytes.data(), &n, 8);
+  bytes += header;
+  const float a[2] = {1.5f, -2.0f};
+  const double b = 0.125;
+  bytes.append(reinterpret_cast<const char*>(a), 8);
+  bytes.append(reinterpret_cast<const char*>(&b), 8);
+  write_bytes(file, bytes);
+  ParamStore store;
+  store.load(file.string());
+  test::expect_values(store.get("a"), {1.5, -2.0});
+  EXPECT_EQ(store.get("a").dtype(), kFloat32);
+  EXPECT_EQ(store.get("b").shape(), (Shape{1, 1}));
+  EXPECT_DOUBLE_EQ(store.get("b").item(), 0.125);
+  EXPECT_EQ(store.constraint("a").kind(), constraints::Kind::Real);
+}
+
+TEST(ParamStoreTest, SavedHeaderIsTheSpecificationsLayout) {
+  const fs::path file = temp_dir() / "layout.safetensors";
+  ParamStore store;
+  store.set("x", tensor({1.0, 2.0, 3.0}));
+  store.save(file.string());
+  const std::string bytes = read_bytes(file);
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  ASSERT_EQ(bytes.size(), 8 + n + 12);
+  EXPECT_EQ((8 + n) % 8, 0u);  // data aligned to 8 bytes
+  const std::string header = bytes.substr(8, n);
+  EXPECT_NE(header.find(R"("x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]})"),
+            std::string::npos)
+      << header;
+  float back[3];
+  std::memcpy(back, bytes.data() + 8 + n, 12);
+  EXPECT_EQ(back[2], 3.0f);
+}
+
+TEST(ParamStoreTest, BadFilesThrowAndLeaveTheStoreUnchanged) {
+  const fs::path dir = temp_dir();
+  const fs::path good = dir / "good.safetensors";
+  ParamStore source;
+  source.set("a", tensor({1.0, 2.0, 3.0, 4.0}));
+  source.set("b", tensor({5.0}), constraints::positive);
+  source.save(good.string());
+  const std::string bytes = read_bytes(good);
+
+  ParamStore target;
+  target.set("a", tensor({-1.0}));
+  auto expect_rejected = [&](const std::string& contents, const std::string& why) {
+    const fs::path bad = dir / "bad.safetensors";
+    write_bytes(bad, contents);
+    EMBER_EXPECT_THROW_WITH(target.load(bad.string()), IoError, bad.string(), why);
+    EXPECT_EQ(target.names(), (std::vector<std::string>{"a"}));
+    EXPECT_DOUBLE_EQ(target.get("a").item(), -1.0);
+  };
+  expect_rejected(bytes.substr(0, 5), "truncated");
+  expect_rejected(bytes.substr(0, 20), "truncated");
+  expect_rejected(bytes.substr(0, bytes.size() - 4), "outside");
+  std::string corrupt = bytes;
+  corrupt[8] = '#';
+  expect_rejected(corrupt, "malformed header");
+  std::string wrong_dtype = bytes;
+  const auto at = wrong_dtype.find("F32");
+  wrong_dtype.replace(at, 3, "F16");
+  expect_rejected(wrong_dtype, "F16");
+  std::string bad_constraint = bytes;
+  const auto c = bad_constraint.find("positive|");
+  ASSERT_NE(c, std::string::npos);
+  bad_constraint[c + 9] = 'x';
+  expect_rejected(bad_constraint, "constraint");
+  EMBER_EXPECT_THROW_WITH(target.load((dir / "absent.safetensors").string()), IoError,
+                          "absent.safetensors", "cannot open");
+}
+
+TEST(ParamStoreTest, SaveIntoAMissingDirectoryThrows) {
+  ParamStore store;
+  store.set("a", tensor({1.0}));
+  EMBER_EXPECT_THROW_WITH(store.save("/nonexistent_dir_ember/x.safetensors"), IoError,
+                          "x.safetensors", "cannot create");
+}
+
+TEST(ParamStoreTest, ConcurrentCreationKeepsOneEntry) {
+  ParamStore store;
+  std::vector<std::thread> threads;
+  std::vector<double> seen(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      ParamStoreScope scope(store);
+      seen[t] = param("shared", scalar_tensor(static_cast<double>(t))).item();
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store.size(), 1u);
+  for (double v : seen) EXPECT_DOUBLE_EQ(v, store.get("shared").item());
+}
+
+}  // namespace
+}  // namespace ember
