@@ -10,11 +10,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "ember/device.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/math/dist/families.hpp"
 #include "kernels/math/elementwise_ops.hpp"
+#include "kernels/math/optim.hpp"
 
 namespace ember::kernels {
 
@@ -113,6 +115,12 @@ class Backend {
   // batch stride may be 0 (one matrix for the whole batch).
   virtual void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b,
                                 bool lower, bool transpose) = 0;
+
+  // ---- optimizers (math in kernels/math/optim.hpp) ----
+  // One fused update of every slot with `kind`'s rule; all slots share `dtype` (floating)
+  // and live in this backend's memory. On a GPU this is one launch for the whole span (one
+  // per 256 slots beyond that), queued without waiting for the device.
+  virtual void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) = 0;
 };
 
 // The CPU backend always exists.

@@ -11,6 +11,7 @@
 #include "kernels/common/geometry.hpp"
 #include "kernels/cpu/cpu_linalg.hpp"
 #include "kernels/cpu/cpu_loops.hpp"
+#include "kernels/cpu/cpu_optim.hpp"
 #include "kernels/cpu/host_allocator.hpp"
 
 namespace ember::kernels::cpu {
@@ -679,6 +680,11 @@ class CpuBackend final : public Backend {
   void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                         bool transpose) override {
     cpu::triangular_solve(out, l, b, lower, transpose);
+  }
+
+  // The fused optimizer step lives in cpu_optim.cpp.
+  void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) override {
+    cpu::optimizer_step(kind, dtype, slots);
   }
 
  private:

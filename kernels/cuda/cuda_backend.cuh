@@ -1,8 +1,9 @@
 // The CUDA launcher: one instance per device. Its methods are defined by area, one .cu each
 // (cuda_backend.cu: memory; elementwise.cu, unary.cu, binary.cu; reduce.cu; scan.cu;
-// index.cu; matmul.cu; distributions.cu; linalg.cu), so the files compile in parallel and each
-// reads on its own. Everything is queued on the device's stream; only copy_to_host, copy_from_host,
-// synchronize, find_index_out_of_range and cholesky (its failure flags) wait for the device.
+// index.cu; matmul.cu; distributions.cu; linalg.cu; optim.cu), so the files compile in
+// parallel and each reads on its own. Everything is queued on the device's stream; only
+// copy_to_host, copy_from_host, synchronize, find_index_out_of_range and cholesky (its failure
+// flags) wait for the device.
 #pragma once
 
 #include "kernels/backend.hpp"
@@ -59,6 +60,8 @@ class CudaBackend final : public Backend {
   void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) override;
   void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                         bool transpose) override;
+
+  void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) override;
 
  private:
   DeviceContext ctx_;

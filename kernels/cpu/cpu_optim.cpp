@@ -1,0 +1,52 @@
+// The CPU launcher of the fused optimizer step: the elements of all slots form one range
+// that parallel_for splits across cores, so many small parameters share the threads as well
+// as one large one does. Each piece walks the slots it overlaps with a plain loop.
+#include "kernels/cpu/cpu_optim.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/common/dispatch.hpp"
+#include "kernels/cpu/cpu_loops.hpp"
+
+namespace ember::kernels::cpu {
+namespace {
+
+template <template <typename> class Update, typename T>
+void step_impl(std::span<const OptimSlot> slots) {
+  // begin[k]: the first element of slot k in the joint range.
+  std::vector<std::int64_t> begin(slots.size() + 1, 0);
+  for (std::size_t k = 0; k < slots.size(); ++k) begin[k + 1] = begin[k] + slots[k].numel;
+  parallel_for(begin.back(), kParallelGrain, [&](std::int64_t lo, std::int64_t hi) {
+    auto k = static_cast<std::size_t>(std::upper_bound(begin.begin(), begin.end(), lo) -
+                                      begin.begin() - 1);
+    for (; lo < hi; ++k) {
+      const std::int64_t end = std::min(hi, begin[k + 1]);
+      // Local copies: the loop's stores through T* cannot alias them, so the scalars stay
+      // in registers and the loop vectorizes.
+      const Update<T> update(slots[k].scalars);
+      const SlotPointers<T> ptr(slots[k]);
+      for (std::int64_t i = lo - begin[k], n = end - begin[k]; i < n; ++i) update(ptr, i);
+      lo = end;
+    }
+  });
+}
+
+}  // namespace
+
+void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) {
+  if (slots.empty()) return;
+  dispatch_floating(dtype, optim_kind_name(kind), [&]<typename T>() {
+    switch (kind) {
+#define EMBER_CASE(name)               \
+  case OptimKind::name:                \
+    step_impl<name##Update, T>(slots); \
+    break;
+      EMBER_OPTIMIZERS(EMBER_CASE)
+#undef EMBER_CASE
+    }
+  });
+}
+
+}  // namespace ember::kernels::cpu
