@@ -1,0 +1,152 @@
+// The step loop every optimizer shares: per-name state made on first sight, the checks on
+// each parameter, and the grouping of the parameters by (dtype, device) into one fused
+// backend call per group.
+#include <string_view>
+#include <unordered_set>
+
+#include "engine/optim/optim_impl.hpp"
+#include "kernels/backend.hpp"
+
+namespace ember::optim {
+namespace detail {
+namespace {
+
+// A parameter this step updates, after the checks.
+struct Pending {
+  ParamState* state;
+  const Tensor* param;
+  Tensor grad;  // contiguous, of the parameter's dtype
+};
+
+// The parameters of one fused launch.
+struct Group {
+  DType dtype;
+  Device device;
+  std::vector<kernels::OptimSlot> slots;
+};
+
+std::string geometry(const Shape& shape, DType dtype, Device device) {
+  return ember::detail::concat(shape, " ", dtype, " on ", device);
+}
+
+}  // namespace
+
+void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
+  const NoGradGuard no_grad;
+  const char* opt = algorithm_->name();
+
+  // Every check runs before any state changes: a step that throws updates nothing.
+  std::unordered_set<std::string_view> names;
+  std::vector<ParamState*> listed;
+  std::vector<Pending> pending;
+  for (const NamedTensor& nt : params) {
+    EMBER_CHECK(names.insert(nt.name).second, opt, ".step: parameter '", nt.name,
+                "' is listed twice");
+    EMBER_CHECK(nt.param.defined(), opt, ".step: parameter '", nt.name, "' is undefined");
+    auto it = states_.find(nt.name);
+    if (it == states_.end()) {
+      ParamState fresh;
+      fresh.options = algorithm_->add(nt.name);
+      it = states_.emplace(nt.name, std::move(fresh)).first;
+    }
+    ParamState& state = it->second;
+    listed.push_back(&state);
+
+    const Tensor& p = nt.param;
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    EMBER_CHECK(p.is_leaf(), opt, ".step: parameter '", nt.name,
+                "' is not a leaf (it is the result of an op); optimize the leaf it came from");
+    EMBER_CHECK_DTYPE(is_floating(p.dtype()), opt, ".step: parameter '", nt.name, "' is ",
+                      p.dtype(), "; optimizers update float32 and float64 parameters");
+    EMBER_CHECK(p.is_contiguous(), opt, ".step: parameter '", nt.name,
+                "' is not contiguous; optimizers update contiguous leaves in place");
+    EMBER_CHECK_SHAPE(g.shape() == p.shape(), opt, ".step: the gradient of parameter '", nt.name,
+                      "' has shape ", g.shape(), ", the parameter ", p.shape());
+    EMBER_CHECK_DEVICE(g.device() == p.device(), opt, ".step: the gradient of parameter '", nt.name,
+                       "' is on ", g.device(), ", the parameter on ", p.device());
+    if (state.updates > 0) {
+      EMBER_CHECK(
+          state.shape == p.shape() && state.dtype == p.dtype() && state.device == p.device(), opt,
+          ".step: parameter '", nt.name, "' is now ", geometry(p.shape(), p.dtype(), p.device()),
+          " but was ", geometry(state.shape, state.dtype, state.device),
+          " when its optimizer state was made");
+    }
+    if (g.dtype() != p.dtype()) g = g.to(p.dtype());
+    if (!g.is_contiguous()) g = g.contiguous();
+    pending.push_back({&state, &p, std::move(g)});
+  }
+
+  for (ParamState* state : listed) ++state->calls;
+  std::vector<Group> groups;
+  for (Pending& u : pending) {
+    ParamState& state = *u.state;
+    const Tensor& p = *u.param;
+    if (state.updates == 0) {
+      state.buffers = algorithm_->make_state(state.options, p);
+      state.shape = p.shape();
+      state.dtype = p.dtype();
+      state.device = p.device();
+    }
+    ++state.updates;
+    if (p.numel() == 0) continue;
+
+    kernels::OptimSlot slot{};
+    slot.param = p.data_ptr();
+    slot.grad = u.grad.data_ptr();
+    for (int k = 0; k < kernels::kMaxOptimStates; ++k) {
+      const Tensor& b = state.buffers[static_cast<std::size_t>(k)];
+      slot.state[k] = b.defined() ? b.data_ptr() : nullptr;
+    }
+    slot.numel = p.numel();
+    slot.scalars = algorithm_->scalars(state.options, effective_lr(state), state.updates);
+
+    Group* group = nullptr;
+    for (Group& g : groups) {
+      if (g.dtype == p.dtype() && g.device == p.device()) group = &g;
+    }
+    if (group == nullptr) group = &groups.emplace_back(Group{p.dtype(), p.device(), {}});
+    group->slots.push_back(slot);
+  }
+
+  // The gradients' contiguous copies in `pending` outlive these calls; on a GPU their memory
+  // goes back to the stream-ordered pool after the queued launches that read it.
+  for (const Group& g : groups) {
+    kernels::backend_for(g.device).optimizer_step(algorithm_->kind(), g.dtype, g.slots);
+  }
+}
+
+double OptimizerImpl::effective_lr(const ParamState& s) const {
+  return schedule_.lr(algorithm_->base_lr(s.options), epoch_) *
+         algorithm_->lr_factor(s.options, s.calls);
+}
+
+double OptimizerImpl::lr(const std::string& name) const {
+  const auto it = states_.find(name);
+  if (it == states_.end()) return schedule_.lr(algorithm_->base_lr_for(name), epoch_);
+  return effective_lr(it->second);
+}
+
+std::int64_t OptimizerImpl::step_count(const std::string& name) const {
+  const auto it = states_.find(name);
+  return it == states_.end() ? 0 : it->second.updates;
+}
+
+}  // namespace detail
+
+Optimizer::Optimizer(std::unique_ptr<detail::OptimizerImpl> impl) : impl_(std::move(impl)) {}
+Optimizer::~Optimizer() = default;
+Optimizer::Optimizer(Optimizer&&) noexcept = default;
+Optimizer& Optimizer::operator=(Optimizer&&) noexcept = default;
+
+void Optimizer::step(const std::vector<NamedTensor>& params) { impl_->step(params); }
+void Optimizer::set_schedule(LRSchedule schedule) { impl_->set_schedule(std::move(schedule)); }
+void Optimizer::schedule_step() { impl_->schedule_step(); }
+std::int64_t Optimizer::epoch() const { return impl_->epoch(); }
+double Optimizer::lr(const std::string& name) const { return impl_->lr(name); }
+std::int64_t Optimizer::step_count(const std::string& name) const {
+  return impl_->step_count(name);
+}
+const char* Optimizer::name() const { return impl_->name(); }
+
+}  // namespace ember::optim
