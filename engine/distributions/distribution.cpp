@@ -93,6 +93,11 @@ Distribution Distribution::mask(const Tensor& m) const {
   return Distribution(std::make_shared<MaskedImpl>(impl_ptr(), m));
 }
 
+Distribution Distribution::without_rsample() const {
+  if (!has_rsample()) return *this;
+  return Distribution(std::make_shared<NonReparameterizedImpl>(impl_ptr()));
+}
+
 Distribution Distribution::mask(bool keep) const {
   if (keep) return *this;
   return mask(zeros({}, TensorOptions{}.with_dtype(kBool).with_device(device())));

@@ -169,6 +169,13 @@ KlFn find(const std::string& p_name, const std::string& q_name) {
 
 Tensor kl_divergence(const Distribution& p, const Distribution& q) {
   const Shape batch = broadcast_shapes(p.batch_shape(), q.batch_shape(), "kl_divergence");
+  // Hiding the sampler changes nothing about the density.
+  if (const auto* pn = p.as<NonReparameterizedImpl>()) {
+    return kl_divergence(Distribution(pn->base_ptr()), q);
+  }
+  if (const auto* qn = q.as<NonReparameterizedImpl>()) {
+    return kl_divergence(p, Distribution(qn->base_ptr()));
+  }
   // Masks: the KL of the unmasked pair, zeroed where either mask is false.
   const auto* pm = p.as<MaskedImpl>();
   const auto* qm = q.as<MaskedImpl>();

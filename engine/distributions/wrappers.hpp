@@ -102,4 +102,30 @@ class MaskedImpl final : public DistributionImpl {
   Tensor mask_;
 };
 
+// The base with its reparameterized sampler hidden (Pyro's has_rsample = False): draws are
+// cut from the graph, so an ELBO treats its sites with the score-function estimator.
+class NonReparameterizedImpl final : public DistributionImpl {
+ public:
+  explicit NonReparameterizedImpl(std::shared_ptr<const DistributionImpl> base)
+      : DistributionImpl(base->batch_shape(), base->event_shape(), base->dtype(), base->device()),
+        base_(std::move(base)) {}
+  std::string name() const override { return base_->name(); }
+  bool has_rsample() const override { return false; }
+  bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
+  Tensor sample(const Shape& s, Generator& gen) const override { return base_->sample(s, gen); }
+  Tensor log_prob(const Tensor& value) const override { return base_->log_prob(value); }
+  Tensor mean() const override { return base_->mean(); }
+  Tensor variance() const override { return base_->variance(); }
+  Tensor entropy() const override { return base_->entropy(); }
+  constraints::Constraint support() const override { return base_->support(); }
+  Tensor enumerate_support(bool expand) const override { return base_->enumerate_support(expand); }
+  std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
+    return std::make_shared<NonReparameterizedImpl>(base_->expand(batch_shape));
+  }
+  const std::shared_ptr<const DistributionImpl>& base_ptr() const { return base_; }
+
+ private:
+  std::shared_ptr<const DistributionImpl> base_;
+};
+
 }  // namespace ember::dist

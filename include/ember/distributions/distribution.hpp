@@ -108,6 +108,9 @@ class Distribution {
   // Zeroes log_prob where mask (bool, broadcastable to the batch shape) is false.
   Distribution mask(const Tensor& mask) const;
   Distribution mask(bool keep) const;
+  // The same distribution without its reparameterized sampler (Pyro's has_rsample = False):
+  // draws carry no gradient, so ELBOs use the score-function estimator for its sites.
+  Distribution without_rsample() const;
 
   const DistributionImpl& impl() const;
   const std::shared_ptr<const DistributionImpl>& impl_ptr() const { return impl_; }

@@ -1,0 +1,183 @@
+// The ELBO base: running guide and model per particle, collecting parameters, the pieces
+// every estimator shares, and the cost bookkeeping over plates.
+#include <algorithm>
+#include <optional>
+
+#include "ember/error.hpp"
+#include "ember/handlers.hpp"
+#include "ember/infer.hpp"
+#include "ember/ops.hpp"
+#include "ember/primitives.hpp"
+#include "engine/infer/elbo_util.hpp"
+
+namespace ember {
+
+ELBO::ELBO(ElboOptions options) : options_(options), max_plate_nesting_(options.max_plate_nesting) {
+  EMBER_CHECK(options.num_particles >= 1, "ELBO: num_particles must be at least 1, got ",
+              options.num_particles);
+  EMBER_CHECK(options.max_plate_nesting >= -1, "ELBO: max_plate_nesting must be -1 (find it) or ",
+              "nonnegative, got ", options.max_plate_nesting);
+}
+
+ELBO::~ELBO() = default;
+
+ElboResult ELBO::loss_and_grads(const std::function<void()>& model,
+                                const std::function<void()>& guide) {
+  return run(model, guide, true);
+}
+
+ElboResult ELBO::loss(const std::function<void()>& model, const std::function<void()>& guide) {
+  return run(model, guide, false);
+}
+
+int ELBO::plate_nesting(const std::function<void()>& model, const std::function<void()>& guide) {
+  if (max_plate_nesting_ >= 0) return max_plate_nesting_;
+  // One traced run of each, as Pyro's guess_max_plate_nesting.
+  NoGradGuard no_grad;
+  Trace guide_trace, model_trace;
+  {
+    handlers::TraceHandler tracer;
+    guide();
+    guide_trace = tracer.take();
+  }
+  {
+    handlers::TraceHandler tracer;
+    handlers::ReplayHandler replay(guide_trace);
+    model();
+    model_trace = tracer.take();
+  }
+  int nesting = 0;
+  for (const Trace* tr : {&guide_trace, &model_trace}) {
+    for (const Site& s : *tr) {
+      for (const PlateFrame& f : s.cond_indep_stack) {
+        if (f.vectorized()) nesting = std::max(nesting, -f.dim);
+      }
+    }
+  }
+  max_plate_nesting_ = nesting;
+  return nesting;
+}
+
+ElboResult ELBO::run(const std::function<void()>& model, const std::function<void()>& guide,
+                     bool grads) {
+  const int n = options_.num_particles;
+  const bool vectorized = options_.vectorize_particles && n > 1;
+  std::optional<NoGradGuard> no_grad;
+  if (!grads) no_grad.emplace();
+  const int dim = vectorized ? -(plate_nesting(model, guide) + 1) : 0;
+
+  ElboResult out;
+  std::map<std::string, Tensor> params;
+  Tensor total;
+  const int runs = vectorized ? 1 : n;
+  for (int r = 0; r < runs; ++r) {
+    // Under the particle plate (when vectorized) both programs draw all particles at once.
+    auto in_particles = [&](const std::function<void()>& program) {
+      if (!vectorized) return program();
+      auto particles = plate("num_particles_vectorized", n, {.dim = dim});
+      program();
+    };
+    Trace guide_trace, model_trace;
+    {
+      handlers::TraceHandler tracer;
+      in_particles(guide);
+      guide_trace = tracer.take();
+    }
+    {
+      handlers::TraceHandler tracer;
+      handlers::ReplayHandler replay(guide_trace);
+      in_particles(model);
+      model_trace = tracer.take();
+    }
+    for (const Trace* tr : {&guide_trace, &model_trace}) {
+      for (const Site* s : tr->param_nodes()) {
+        if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
+      }
+    }
+    Particle p = particle(model_trace, guide_trace, grads);
+    if (grads && p.surrogate.defined() && p.surrogate.requires_grad()) {
+      (p.surrogate * (-1.0 / n)).backward();
+    }
+    total = total.defined() ? total + p.elbo : p.elbo;
+    out.traces.emplace_back(std::move(model_trace), std::move(guide_trace));
+  }
+  out.loss = (total * (-1.0 / n)).detach();
+  for (auto& [name, leaf] : params) out.params.push_back({name, leaf});
+  return out;
+}
+
+Tensor ELBO::reparam_surrogate(const Trace& model_trace, const Trace& guide_trace) {
+  Tensor s;
+  auto add = [&s](const Tensor& t) { s = s.defined() ? s + t : t; };
+  for (const Site& site : model_trace) {
+    if (site.is_sample()) add(site.log_prob_sum());
+  }
+  for (const Site& site : guide_trace) {
+    // Observed guide sites (factors) have fixed values: their gradient is pathwise too.
+    if (site.is_sample() && (site.is_observed || site.fn.has_rsample())) {
+      add(-site.log_prob_sum());
+    }
+  }
+  return s.defined() ? s : scalar_tensor(0.0);
+}
+
+std::vector<const Site*> ELBO::score_sites(const Trace& guide_trace) {
+  std::vector<const Site*> out;
+  for (const Site& site : guide_trace) {
+    if (site.is_stochastic() && !site.fn.has_rsample()) out.push_back(&site);
+  }
+  return out;
+}
+
+namespace detail {
+
+Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace) {
+  // Not under NoGradGuard: the sites cache these log-densities for the surrogate too.
+  Tensor e;
+  for (const Site& site : model_trace) {
+    if (site.is_sample()) e = e.defined() ? e + site.log_prob_sum() : site.log_prob_sum();
+  }
+  for (const Site& site : guide_trace) {
+    if (site.is_sample()) e = e.defined() ? e - site.log_prob_sum() : -site.log_prob_sum();
+  }
+  return e.defined() ? e.detach() : scalar_tensor(0.0);
+}
+
+std::vector<PlateFrame> vectorized_frames(const Site& site) {
+  std::vector<PlateFrame> out;
+  for (const PlateFrame& f : site.cond_indep_stack) {
+    if (f.vectorized()) out.push_back(f);
+  }
+  return out;
+}
+
+void CostTerms::add(const Tensor& value, std::vector<PlateFrame> frames) {
+  terms_.push_back({value.detach(), std::move(frames)});
+}
+
+Tensor CostTerms::sum_to(const std::vector<PlateFrame>& target) const {
+  NoGradGuard no_grad;
+  Tensor total;
+  for (const Term& term : terms_) {
+    Tensor v = term.value;
+    for (const PlateFrame& f : term.frames) {
+      const bool kept = std::find(target.begin(), target.end(), f) != target.end();
+      if (!kept && v.dim() >= -f.dim && v.size(f.dim) != 1) v = sum(v, {f.dim}, true);
+    }
+    while (v.dim() > 0 && v.size(0) == 1) v = v.squeeze(0);
+    total = total.defined() ? total + v : v;
+  }
+  return total.defined() ? total : scalar_tensor(0.0);
+}
+
+Tensor score_term(const Site& site, const Tensor& weight) {
+  try {
+    return sum(site.log_prob() * weight.detach());
+  } catch (const ShapeError& err) {
+    throw ShapeError("score-function term of site '" + site.name + "': its cost does not fit " +
+                     "its log-density: " + err.what());
+  }
+}
+
+}  // namespace detail
+}  // namespace ember

@@ -1,0 +1,37 @@
+// Helpers the ELBO estimators share.
+#pragma once
+
+#include <vector>
+
+#include "ember/trace.hpp"
+
+namespace ember::detail {
+
+// Σ model log p - Σ guide log q over sample sites, detached.
+Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace);
+
+// The site's vectorized plates (Pyro's plate stack).
+std::vector<PlateFrame> vectorized_frames(const Site& site);
+
+// Cost terms, each with the plates it lies in (Pyro's MultiFrameTensor): sum_to(target)
+// sums each term over the plate dims not in `target` and adds the results, so a site
+// sees, per element of its own plates, only the costs of that element (and of the sites
+// outside those plates).
+class CostTerms {
+ public:
+  void add(const Tensor& value, std::vector<PlateFrame> frames);
+  Tensor sum_to(const std::vector<PlateFrame>& target) const;
+  bool empty() const { return terms_.empty(); }
+
+ private:
+  struct Term {
+    Tensor value;
+    std::vector<PlateFrame> frames;
+  };
+  std::vector<Term> terms_;
+};
+
+// sum(log q(site) * stopgrad(weight)): the score-function surrogate of one site.
+Tensor score_term(const Site& site, const Tensor& weight);
+
+}  // namespace ember::detail

@@ -1,0 +1,230 @@
+// The SVI loop: a step (ELBO gradients, finite checks, the optimizer update) and run() with
+// its progress display.
+#include "ember/svi.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "ember/ops.hpp"
+
+namespace ember {
+
+double LossValue::value() const {
+  EMBER_CHECK(tensor_.defined(), "LossValue: no loss (default-constructed)");
+  return tensor_.item();
+}
+
+namespace detail {
+namespace {
+
+// The first non-finite element of t, as "value nan at index [2, 0]" (synchronizes).
+std::string first_bad(const Tensor& t) {
+  const std::vector<double> v = t.detach().to(kFloat64).to_vector<double>();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      std::ostringstream os;
+      std::vector<std::int64_t> idx(t.dim());
+      std::int64_t flat = static_cast<std::int64_t>(i);
+      for (int d = t.dim() - 1; d >= 0; --d) {
+        idx[d] = flat % t.size(d);
+        flat /= t.size(d);
+      }
+      os << "value " << v[i] << " at index [";
+      for (std::size_t k = 0; k < idx.size(); ++k) os << (k ? ", " : "") << idx[k];
+      os << "]";
+      return os.str();
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
+                 SVIOptions options)
+    : optimizer_(std::move(optimizer)), loss_(std::move(loss)), options_(options) {}
+
+bool SVICore::check_finite(const ElboResult& r) {
+  // One reduction chain, one read: a nan or inf anywhere makes the total non-finite.
+  Tensor total = r.loss;
+  for (const auto& p : r.params) {
+    const Tensor g = p.param.grad();
+    if (g.defined()) total = total + sum(g).to(total.dtype()) * 0.0;
+  }
+  if (std::isfinite(total.item())) return true;
+
+  std::ostringstream what;
+  std::string site;
+  const double loss = r.loss.item();
+  what << "SVI step " << steps_ << " (" << loss_->name() << "): ";
+  if (!std::isfinite(loss)) {
+    what << "the loss is " << loss;
+    // The guide ran first, then the model: report the first site in that order.
+    for (const auto& [model_trace, guide_trace] : r.traces) {
+      for (const auto* tr : {&guide_trace, &model_trace}) {
+        for (const Site& s : *tr) {
+          if (!s.is_sample() || !site.empty()) continue;
+          const std::string bad = first_bad(s.log_prob());
+          if (!bad.empty()) {
+            site = s.name;
+            what << "; the first site whose log-density is not finite is '" << s.name << "' ("
+                 << (tr == &guide_trace ? "guide" : "model") << ", " << s.fn.name()
+                 << ", batch shape " << s.fn.batch_shape() << "): " << bad;
+          }
+        }
+      }
+    }
+  } else {
+    what << "the loss is finite (" << loss << ") but a gradient is not";
+  }
+  if (site.empty()) {
+    for (const auto& p : r.params) {
+      const Tensor g = p.param.grad();
+      if (!g.defined()) continue;
+      const std::string bad = first_bad(g);
+      if (!bad.empty()) {
+        site = p.name;
+        what << "; the first param whose gradient is not finite is '" << p.name << "': " << bad;
+        break;
+      }
+    }
+  }
+  if (options_.skip_nonfinite) {
+    ++skipped_;
+    return false;
+  }
+  throw NonFiniteError(what.str(), site);
+}
+
+LossValue SVICore::step(const std::function<void()>& model, const std::function<void()>& guide) {
+  std::optional<ParamStoreScope> scope;
+  if (options_.param_store != nullptr) scope.emplace(*options_.param_store);
+  ElboResult r = loss_->loss_and_grads(model, guide);
+  bool update = true;
+  try {
+    update = !options_.check_finite || check_finite(r);
+  } catch (...) {
+    for (const auto& p : r.params) p.param.zero_grad();
+    throw;
+  }
+  if (update) optimizer_->step(r.params);
+  for (const auto& p : r.params) p.param.zero_grad();
+  ++steps_;
+  return LossValue(r.loss);
+}
+
+LossValue SVICore::evaluate_loss(const std::function<void()>& model,
+                                 const std::function<void()>& guide) {
+  std::optional<ParamStoreScope> scope;
+  if (options_.param_store != nullptr) scope.emplace(*options_.param_store);
+  return LossValue(loss_->loss(model, guide).loss);
+}
+
+namespace {
+
+std::string clock_str(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", s / 3600, (s / 60) % 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%02lld:%02lld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+}  // namespace
+
+RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts,
+                       const std::function<void()>& model, const std::function<void()>& guide) {
+  EMBER_CHECK(num_steps >= 0, "SVI.run: num_steps must be nonnegative, got ", num_steps);
+  using Clock = std::chrono::steady_clock;
+  std::ostream& out = opts.out != nullptr ? *opts.out : std::cerr;
+  Progress mode = opts.progress;
+  if (mode == Progress::Auto) {
+    mode = (opts.out == nullptr || opts.out == &std::cerr) && ::isatty(STDERR_FILENO)
+               ? Progress::Bar
+               : Progress::Lines;
+  }
+  const std::int64_t every =
+      opts.print_every > 0 ? opts.print_every : std::max<std::int64_t>(1, num_steps / 10);
+
+  RunResult result;
+  result.losses.reserve(static_cast<std::size_t>(num_steps));
+  const std::int64_t skipped_before = skipped_;
+  const auto start = Clock::now();
+  auto last_draw = start;
+  std::vector<Tensor> pending;  // losses not read yet: read in batches, one sync each
+  double smoothed = 0.0, weight = 0.0;
+  auto resolve = [&] {
+    if (pending.empty()) return;
+    const std::vector<double> v = pending.size() == 1
+                                      ? std::vector<double>{pending[0].item()}
+                                      : stack(pending).to(kFloat64).to_vector<double>();
+    for (double x : v) {
+      result.losses.push_back(x);
+      if (std::isfinite(x)) {
+        smoothed = 0.98 * smoothed + 0.02 * x;
+        weight = 0.98 * weight + 0.02;
+      }
+    }
+    pending.clear();
+  };
+  auto report = [&](std::int64_t done, bool final) {
+    resolve();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double rate = elapsed > 0 ? done / elapsed : 0.0;
+    const double loss = weight > 0 ? smoothed / weight : NAN;
+    if (mode == Progress::Bar) {
+      const int width = 24;
+      const int filled = num_steps > 0 ? static_cast<int>(width * done / num_steps) : width;
+      std::ostringstream line;
+      line << '\r' << std::setw(std::to_string(num_steps).size()) << done << '/' << num_steps
+           << " [" << std::string(filled, '=') << (filled < width ? ">" : "")
+           << std::string(std::max(0, width - filled - 1), ' ') << "] " << std::fixed
+           << std::setprecision(1) << rate << " steps/s, ETA "
+           << clock_str(rate > 0 ? (num_steps - done) / rate : NAN) << ", loss "
+           << std::setprecision(4) << std::defaultfloat << loss << "   ";
+      out << line.str() << (final ? "\n" : "") << std::flush;
+    } else if (mode == Progress::Lines) {
+      out << "step " << done << '/' << num_steps << "  loss " << std::setprecision(6) << loss
+          << " (smoothed)  " << std::fixed << std::setprecision(1) << rate << " steps/s  elapsed "
+          << clock_str(elapsed) << std::defaultfloat << '\n'
+          << std::flush;
+    }
+  };
+
+  for (std::int64_t i = 0; i < num_steps; ++i) {
+    const LossValue loss = step(model, guide);
+    pending.push_back(loss.tensor());
+    ++result.steps;
+    const auto now = Clock::now();
+    const bool last = i + 1 == num_steps;
+    if (mode == Progress::Bar && (now - last_draw > std::chrono::milliseconds(100) || last)) {
+      report(i + 1, last);
+      last_draw = now;
+    } else if (mode == Progress::Lines && ((i + 1) % every == 0 || last)) {
+      report(i + 1, last);
+    }
+    if (opts.callback && !opts.callback(StepInfo{i, num_steps, loss})) {
+      result.stopped_early = !last;
+      if (mode != Progress::None && !last) report(i + 1, true);
+      break;
+    }
+  }
+  resolve();
+  result.skipped_steps = skipped_ - skipped_before;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+}  // namespace detail
+}  // namespace ember

@@ -1,0 +1,171 @@
+// Stochastic variational inference: SVI(model, guide, optimizer, loss) fits the guide's
+// parameters by gradient steps on an ELBO estimator. Model and guide are any callables
+// taking the same arguments, which step(args...) passes to both.
+//
+//   SVI svi(model, guide, optim::Adam({.lr = 5e-4}), Trace_ELBO());
+//   for (int i = 0; i < 5000; ++i) svi.step(data);
+//   RunResult r = svi.run(5000, data);   // with a progress display and the loss history
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ember/error.hpp"
+#include "ember/infer.hpp"
+#include "ember/optim.hpp"
+#include "ember/param_store.hpp"
+
+namespace ember {
+
+// A loss as a 0-d tensor, read (and so synchronized with its device) only when asked.
+class LossValue {
+ public:
+  LossValue() = default;
+  explicit LossValue(Tensor t) : tensor_(std::move(t)) {}
+  double value() const;
+  operator double() const { return value(); }  // NOLINT: reads like a number by design
+  const Tensor& tensor() const { return tensor_; }
+
+ private:
+  Tensor tensor_;
+};
+
+// A step whose loss or gradient was not finite; the message names the first site at fault.
+class NonFiniteError : public ValueError {
+ public:
+  NonFiniteError(const std::string& what, std::string site)
+      : ValueError(what), site_(std::move(site)) {}
+  const std::string& site() const { return site_; }
+
+ private:
+  std::string site_;
+};
+
+struct SVIOptions {
+  // After each step, check the loss and every gradient (one device sync per step on a GPU);
+  // a non-finite one throws NonFiniteError naming the first site whose log-density or
+  // gradient is not finite. Off: no sync inside a step.
+  bool check_finite = true;
+  // With check_finite: skip such a step's update (and count it) instead of throwing.
+  bool skip_nonfinite = false;
+  // The store param() uses while model and guide run; null: the calling thread's current one.
+  ParamStore* param_store = nullptr;
+};
+
+// What run() tells the callback after each step.
+struct StepInfo {
+  std::int64_t step;  // 0-based
+  std::int64_t num_steps;
+  LossValue loss;
+};
+
+enum class Progress { Auto, Bar, Lines, None };
+
+struct RunOptions {
+  // Called after every step; return false to stop early (to checkpoint, or on convergence).
+  std::function<bool(const StepInfo&)> callback;
+  // Auto: a progress bar (steps/s, ETA, smoothed loss) when the output is a terminal,
+  // periodic plain lines otherwise.
+  Progress progress = Progress::Auto;
+  std::ostream* out = nullptr;   // default std::cerr
+  std::int64_t print_every = 0;  // Lines: every this many steps (0: a tenth of the run)
+};
+
+struct RunResult {
+  std::vector<double> losses;  // one per step taken
+  std::int64_t steps = 0;
+  bool stopped_early = false;
+  std::int64_t skipped_steps = 0;
+  double seconds = 0.0;
+};
+
+namespace detail {
+
+template <typename... Args>
+inline constexpr bool starts_with_run_options = false;
+template <typename First, typename... Rest>
+inline constexpr bool starts_with_run_options<First, Rest...> =
+    std::is_same_v<std::remove_cvref_t<First>, RunOptions>;
+
+// The part of SVI that does not depend on the programs' types.
+class SVICore {
+ public:
+  SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
+          SVIOptions options);
+  LossValue step(const std::function<void()>& model, const std::function<void()>& guide);
+  LossValue evaluate_loss(const std::function<void()>& model, const std::function<void()>& guide);
+  RunResult run(std::int64_t num_steps, const RunOptions& opts, const std::function<void()>& model,
+                const std::function<void()>& guide);
+
+  optim::Optimizer& optimizer() { return *optimizer_; }
+  ELBO& loss() { return *loss_; }
+  std::int64_t num_steps_taken() const { return steps_; }
+  std::int64_t skipped_steps() const { return skipped_; }
+
+ private:
+  // Throws NonFiniteError (or counts a skip) when the step's loss or a gradient is not
+  // finite; returns whether the update may go ahead.
+  bool check_finite(const ElboResult& r);
+
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  std::shared_ptr<ELBO> loss_;
+  SVIOptions options_;
+  std::int64_t steps_ = 0;
+  std::int64_t skipped_ = 0;
+};
+
+}  // namespace detail
+
+template <typename Model, typename Guide>
+class SVI {
+ public:
+  template <typename Opt, typename Loss>
+  requires std::derived_from<Opt, optim::Optimizer> && std::derived_from<Loss, ELBO> SVI(
+      Model model, Guide guide, Opt optimizer, Loss loss, SVIOptions options = {})
+      : model_(std::move(model)),
+        guide_(std::move(guide)),
+        core_(std::make_shared<Opt>(std::move(optimizer)), std::make_shared<Loss>(std::move(loss)),
+              options) {}
+
+  // One gradient step; the loss of the step (an estimate of minus the ELBO).
+  template <typename... Args>
+  LossValue step(Args&&... args) {
+    return core_.step([&] { model_(args...); }, [&] { guide_(args...); });
+  }
+  // The loss without a gradient step.
+  template <typename... Args>
+  LossValue evaluate_loss(Args&&... args) {
+    return core_.evaluate_loss([&] { model_(args...); }, [&] { guide_(args...); });
+  }
+  // num_steps steps with a progress display, the loss history returned.
+  template <typename... Args>
+  requires(!detail::starts_with_run_options<Args...>) RunResult
+      run(std::int64_t num_steps, Args&&... args) {
+    return core_.run(
+        num_steps, RunOptions{}, [&] { model_(args...); }, [&] { guide_(args...); });
+  }
+  template <typename... Args>
+  RunResult run(std::int64_t num_steps, const RunOptions& opts, Args&&... args) {
+    return core_.run(
+        num_steps, opts, [&] { model_(args...); }, [&] { guide_(args...); });
+  }
+
+  optim::Optimizer& optimizer() { return core_.optimizer(); }
+  ELBO& loss() { return core_.loss(); }
+  std::int64_t num_steps_taken() const { return core_.num_steps_taken(); }
+  std::int64_t skipped_steps() const { return core_.skipped_steps(); }
+
+ private:
+  Model model_;
+  Guide guide_;
+  detail::SVICore core_;
+};
+
+}  // namespace ember
