@@ -24,10 +24,12 @@ void step_impl(std::span<const OptimSlot> slots) {
     for (; lo < hi; ++k) {
       const std::int64_t end = std::min(hi, begin[k + 1]);
       // Local copies: the loop's stores through T* cannot alias them, so the scalars stay
-      // in registers and the loop vectorizes.
+      // in registers. (The loops with a sqrt vectorize only where the compiler may drop
+      // errno, -fno-math-errno; SGD's always does.)
       const Update<T> update(slots[k].scalars);
       const SlotPointers<T> ptr(slots[k]);
-      for (std::int64_t i = lo - begin[k], n = end - begin[k]; i < n; ++i) update(ptr, i);
+      const std::int64_t first = lo - begin[k], last = end - begin[k];
+      for (std::int64_t i = first; i < last; ++i) update(ptr, i);
       lo = end;
     }
   });
