@@ -36,9 +36,11 @@ void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
   const char* opt = algorithm_->name();
 
   // Every check runs before any state changes: a step that throws updates nothing.
-  std::unordered_set<std::string_view> names;
+  std::unordered_set<std::string_view> names(params.size());
   std::vector<ParamState*> listed;
   std::vector<Pending> pending;
+  listed.reserve(params.size());
+  pending.reserve(params.size());
   for (const NamedTensor& nt : params) {
     EMBER_CHECK(names.insert(nt.name).second, opt, ".step: parameter '", nt.name,
                 "' is listed twice");
@@ -105,7 +107,10 @@ void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
     for (Group& g : groups) {
       if (g.dtype == p.dtype() && g.device == p.device()) group = &g;
     }
-    if (group == nullptr) group = &groups.emplace_back(Group{p.dtype(), p.device(), {}});
+    if (group == nullptr) {
+      group = &groups.emplace_back(Group{p.dtype(), p.device(), {}});
+      group->slots.reserve(pending.size());
+    }
     group->slots.push_back(slot);
   }
 
