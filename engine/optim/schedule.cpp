@@ -14,7 +14,8 @@ LRSchedule::LRSchedule(StepLR s) {
   EMBER_CHECK(s.step_size >= 1, "StepLR: step_size is ", s.step_size, ", but must be >= 1");
   EMBER_CHECK(s.gamma >= 0.0, "StepLR: gamma is ", s.gamma, ", but must be >= 0");
   fn_ = [s](double base_lr, std::int64_t epoch) {
-    return base_lr * std::pow(s.gamma, static_cast<double>(epoch / s.step_size));
+    const std::int64_t decays = epoch / s.step_size;  // floor: epochs count from 0
+    return base_lr * std::pow(s.gamma, static_cast<double>(decays));
   };
 }
 

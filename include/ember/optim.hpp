@@ -97,10 +97,11 @@ struct LambdaLR {
 class LRSchedule {
  public:
   LRSchedule();
-  LRSchedule(StepLR s);  // NOLINT(google-explicit-constructor): a schedule is its description
-  LRSchedule(ExponentialLR s);      // NOLINT(google-explicit-constructor)
-  LRSchedule(CosineAnnealingLR s);  // NOLINT(google-explicit-constructor)
-  LRSchedule(LambdaLR s);           // NOLINT(google-explicit-constructor)
+  // Implicit, so that set_schedule(StepLR{...}) reads as the schedule it sets.
+  LRSchedule(StepLR s);
+  LRSchedule(ExponentialLR s);
+  LRSchedule(CosineAnnealingLR s);
+  LRSchedule(LambdaLR s);
 
   // The learning rate at `epoch` of a parameter whose base lr is base_lr.
   double lr(double base_lr, std::int64_t epoch) const { return fn_(base_lr, epoch); }
