@@ -176,8 +176,8 @@ void fit(const Dataset& ds, double alpha, std::int64_t steps, const FitOptions& 
   const std::vector<double> phi_mean = mean(param("phi"), {0}).to_vector<double>();
   const std::vector<double> tau = param("tau").to_vector<double>();
   const bool rescale = !ds.mean.empty();
-  std::printf("  cluster  weight  mean phi  center tau      %s\n",
-              rescale ? "center in data units" : "");
+  std::printf("  cluster  weight  mean phi  center tau%s\n",
+              rescale ? "      center in data units" : "");
   int found = 0;
   for (std::int64_t k = 0; k < kT; ++k) {
     const bool keep = weights[k] > fo.threshold;
