@@ -67,8 +67,8 @@ Tensor Distribution::log_prob(const Tensor& value) const {
   if (validation_enabled()) {
     EMBER_CHECK_DEVICE(value.device() == d.device(), d.name(), ".log_prob: value is on ",
                        value.device(), " but the distribution is on ", d.device());
-    const Tensor ok = d.support().check(value);
-    if (!all(ok)) {
+    if (!d.support().check_all(value)) {
+      const Tensor ok = d.support().check(value);
       EMBER_CHECK(false, d.name(), ".log_prob: value outside the support ", d.support().name(),
                   ": ", detail::describe_first_violation(value, ok));
     }
@@ -177,9 +177,8 @@ std::string describe_first_violation(const Tensor& value, const Tensor& ok) {
 
 void validate_param(const char* dist, const char* param, const Tensor& value,
                     const constraints::Constraint& constraint) {
-  if (!validation_enabled()) return;
+  if (!validation_enabled() || constraint.check_all(value)) return;
   const Tensor ok = constraint.check(value);
-  if (all(ok)) return;
   EMBER_CHECK(false, dist, ": parameter ", param, " must be ", constraint.name(), ", ",
               describe_first_violation(value, ok));
 }

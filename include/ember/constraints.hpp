@@ -40,6 +40,8 @@ class Constraint {
   std::string name() const;
   // Bool tensor of value's shape less event_dim rightmost dims: true where value is inside.
   Tensor check(const Tensor& value) const;
+  // Whether every element of value lies inside (all(check(value)), with a host fast path).
+  bool check_all(const Tensor& value) const;
   // The same set, with `n` more rightmost dims taken as one element (as Pyro's independent).
   Constraint independent(int n) const;
 

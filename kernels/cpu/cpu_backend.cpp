@@ -241,16 +241,22 @@ void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
       run(bi, am, Eigen::Map<const ColMat, 0, OuterStride>(bp, k, n, OuterStride(b.strides[2])));
     }
   };
-  parallel_for(batch, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t bi = begin; bi < end; ++bi) {
-      const T* ap = a.ptr<const T>() + bi * a.strides[0];
-      if (a.strides[2] == 1) {
-        with_b(bi, Eigen::Map<const RowMat, 0, OuterStride>(ap, m, k, OuterStride(a.strides[1])));
-      } else {
-        with_b(bi, Eigen::Map<const ColMat, 0, OuterStride>(ap, m, k, OuterStride(a.strides[2])));
-      }
-    }
-  });
+  // Split the batch across cores only when each share is worth a fork/join: many tiny
+  // matrices (a batched 2x2 factor times a vector) run faster on one core.
+  const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
+  parallel_for(batch, std::max<std::int64_t>(1, kParallelGrain / flops),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t bi = begin; bi < end; ++bi) {
+                   const T* ap = a.ptr<const T>() + bi * a.strides[0];
+                   if (a.strides[2] == 1) {
+                     with_b(bi, Eigen::Map<const RowMat, 0, OuterStride>(
+                                    ap, m, k, OuterStride(a.strides[1])));
+                   } else {
+                     with_b(bi, Eigen::Map<const ColMat, 0, OuterStride>(
+                                    ap, m, k, OuterStride(a.strides[2])));
+                   }
+                 }
+               });
 }
 
 // The operands of a fused distribution kernel: out, then the inputs, then the optional
