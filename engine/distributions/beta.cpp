@@ -20,7 +20,9 @@ class BetaImpl final : public DistributionImpl {
     const Shape shape = extended_shape(sample_shape);
     const Tensor x = detail::standard_gamma(concentration1_, shape, gen);
     const Tensor y = detail::standard_gamma(concentration0_, shape, gen);
-    return x / (x + y);
+    // A tiny concentration can underflow one gamma draw to 0 and put the ratio on the
+    // boundary, where the density is infinite: keep draws inside (0, 1) (as PyTorch does).
+    return detail::clamp_to_open_unit(x / (x + y));
   }
   Tensor log_prob(const Tensor& value) const override {
     return detail::fused_log_prob(kernels::LogProbFamily::Beta, value,

@@ -18,7 +18,7 @@ class DirichletImpl final : public DistributionImpl {
   bool has_rsample() const override { return true; }
   Tensor rsample(const Shape& sample_shape, Generator& gen) const override {
     const Tensor g = detail::standard_gamma(concentration_, extended_shape(sample_shape), gen);
-    return g / sum(g, {-1}, true);
+    return detail::clamp_to_open_unit(g / sum(g, {-1}, true));
   }
   // sum_k (a_k - 1) log x_k + lgamma(sum_k a_k) - sum_k lgamma(a_k).
   Tensor log_prob(const Tensor& value) const override {

@@ -64,6 +64,15 @@ inline Tensor logits_of(const Tensor& param, bool is_logits) {
   return is_logits ? param : log(param) - log1p(-param);
 }
 
+// x kept inside [tiny, 1 - eps] of its dtype, so that a draw on the boundary of the unit
+// interval (or simplex) keeps a finite log-density.
+inline Tensor clamp_to_open_unit(const Tensor& x) {
+  const bool f32 = x.dtype() == kFloat32;
+  const double tiny = f32 ? 1.1754943508222875e-38 : 2.2250738585072014e-308;
+  const double eps = f32 ? 1.1920928955078125e-07 : 2.220446049250313e-16;
+  return clamp(x, tiny, 1.0 - eps);
+}
+
 // x log x, 0 at x = 0 (and no nan in its gradient there).
 inline Tensor xlogx(const Tensor& x) { return x * log(where(gt(x, 0.0), x, 1.0)); }
 
