@@ -8,6 +8,18 @@
 
 namespace ember::handlers {
 
+void TraceHandler::process_message(Message& msg) {
+  // A plate entered again in the same run (two blocks over the same data) takes the
+  // indices it drew the first time, so both blocks see one mini-batch.
+  if (msg.type != SiteType::Subsample || msg.value.defined()) return;
+  const Site* first = trace_.find(msg.name);
+  if (first != nullptr && first->type == SiteType::Subsample &&
+      first->plate_size == msg.plate_size && first->subsample_size == msg.subsample_size) {
+    msg.value = first->value;
+    msg.done = true;
+  }
+}
+
 void TraceHandler::postprocess_message(Message& msg) { trace_.add(Site(msg)); }
 
 void ReplayHandler::process_message(Message& msg) {

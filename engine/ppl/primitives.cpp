@@ -121,7 +121,9 @@ Tensor sample(const std::string& name, const dist::Distribution& fn) {
 
 Tensor sample(const std::string& name, const dist::Distribution& fn, const Tensor& obs) {
   EMBER_CHECK(obs.defined(), "sample site '", name, "': the observed value is undefined");
-  return sample(name, fn, SampleOptions{.obs = obs});
+  SampleOptions opts;
+  opts.obs = obs;
+  return sample(name, fn, opts);
 }
 
 // ----------------------------------------------------------------------------- param ----

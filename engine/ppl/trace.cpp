@@ -34,7 +34,10 @@ const Tensor& Site::log_prob() const {
 }
 
 const Tensor& Site::log_prob_sum() const {
-  if (!log_prob_sum_.defined()) log_prob_sum_ = sum(log_prob());
+  if (!log_prob_sum_.defined()) {
+    const Tensor& lp = log_prob();
+    log_prob_sum_ = lp.dim() == 0 ? lp : sum(lp);  // a scalar site needs no reduction
+  }
   return log_prob_sum_;
 }
 
@@ -42,6 +45,11 @@ void Trace::add(Site site) {
   auto it = index_.find(site.name);
   if (it != index_.end()) {
     const Site& prior = sites_[it->second];
+    // A plate entered twice records its (shared) indices once.
+    if (site.type == SiteType::Subsample && prior.type == SiteType::Subsample &&
+        site.plate_size == prior.plate_size && site.value.data_ptr() == prior.value.data_ptr()) {
+      return;
+    }
     EMBER_CHECK(site.type == SiteType::Param && prior.type == SiteType::Param, "the trace has two ",
                 "sites named '", site.name, "' (", site_type_name(prior.type), " and ",
                 site_type_name(site.type), "); site names must be unique within a run");

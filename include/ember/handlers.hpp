@@ -26,12 +26,14 @@ using ValueMap = std::unordered_map<std::string, Tensor>;
 
 // ---- the scopes ----
 
-// Records every site into a Trace.
+// Records every site into a Trace. A plate of a name already in the trace (with the same
+// sizes) reuses the indices recorded for it.
 class TraceHandler : public Messenger {
  public:
   TraceHandler() { enter(); }
   const Trace& trace() const { return trace_; }
   Trace take() { return std::move(trace_); }
+  void process_message(Message& msg) override;
   void postprocess_message(Message& msg) override;
 
  private:

@@ -55,8 +55,9 @@ class ParamStore {
   // metadata. The file is written beside `path` and renamed onto it, so a crash never leaves
   // a half-written file where a good one was.
   void save(const std::string& path) const;
-  // Loads a file written by save (or any safetensors file of F32/F64/I64 tensors: those
-  // load as unconstrained reals), replacing parameters of the same names and keeping the
+  // Loads a file written by save (or any safetensors file of F32/F64 tensors: those without
+  // Ember's constraint metadata load as unconstrained reals; other dtypes are refused, as
+  // parameters are floating point), replacing parameters of the same names and keeping the
   // others. The whole file is read and checked first: a missing, truncated or corrupt file
   // throws an IoError naming the file and the fault, and leaves the store as it was.
   void load(const std::string& path, Device device = Device::cpu());

@@ -72,8 +72,8 @@ TEST_F(PrimitivesTest, NestedPlateShapesFollowTheTutorial) {
     sample("y", dist::Normal(0.0, 1.0));
   }
   {
-    auto x_axis = plate("x_axis2", 3, {.dim = -2});
-    auto y_axis = plate("y_axis2", 2, {.dim = -3});
+    auto x_axis = plate("x_axis", 3, {.dim = -2});  // entered again, as Pyro's tutorial does
+    auto y_axis = plate("y_axis", 2, {.dim = -3});
     sample("xy", dist::Normal(0.0, 1.0));
     sample("z", dist::Normal(0.0, 1.0).expand({5}).to_event(1));
   }
@@ -86,7 +86,7 @@ TEST_F(PrimitivesTest, NestedPlateShapesFollowTheTutorial) {
   EXPECT_EQ(tr.at("z").fn.event_shape(), (Shape{5}));
   EXPECT_EQ(tr.at("z").log_prob().shape(), (Shape{2, 3, 1}));
   ASSERT_EQ(tr.at("xy").cond_indep_stack.size(), 2u);
-  EXPECT_EQ(tr.at("xy").cond_indep_stack[0].name, "x_axis2");  // outermost first
+  EXPECT_EQ(tr.at("xy").cond_indep_stack[0].name, "x_axis");  // outermost first
   EXPECT_EQ(tr.at("xy").cond_indep_stack[1].dim, -3);
 }
 
@@ -132,6 +132,24 @@ TEST_F(PrimitivesTest, SubsampleScalesLogProbAndSelectsData) {
   const Site& sub = tracer.trace().at("data");
   EXPECT_EQ(sub.type, SiteType::Subsample);
   EXPECT_EQ(sub.plate_size, 100);
+}
+
+TEST_F(PrimitivesTest, APlateEnteredTwiceInOneRunKeepsItsSubsample) {
+  handlers::TraceHandler tracer;
+  Tensor first, second;
+  {
+    auto p = plate("data", 1000, {.subsample_size = 8});
+    first = p.indices();
+  }
+  {
+    auto p = plate("data", 1000, {.subsample_size = 8});
+    second = p.indices();
+  }
+  test::expect_close(second, first, 0, 0);
+  EXPECT_EQ(tracer.trace().size(), 1u);
+  // Another size under the same name is a different plate: a clear error.
+  EMBER_EXPECT_THROW_WITH(plate("data", 500, {.subsample_size = 8}), ValueError,
+                          "two sites named 'data'");
 }
 
 // Each index should land in a subsample of k out of n with probability k / n.
