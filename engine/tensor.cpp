@@ -8,12 +8,16 @@
 
 #include "engine/autograd/node.hpp"
 #include "engine/internal.hpp"
+#include "kernels/common/counters.hpp"
 
 namespace ember {
 
 // ------------------------------------------------------------------------ Storage ----
 Storage::Storage(Device device, std::size_t nbytes)
-    : data_(kernels::backend_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}
+    : data_(kernels::backend_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {
+  ++kernels::t_event_counters.allocations;
+  kernels::t_event_counters.bytes_allocated += nbytes;
+}
 
 Storage::~Storage() {
   if (data_ != nullptr) kernels::backend_for(device_).deallocate(data_);
@@ -84,8 +88,14 @@ Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
   return Tensor(std::move(impl));
 }
 
-kernels::Backend& backend(const Tensor& t) { return kernels::backend_for(t.device()); }
-kernels::Backend& backend(Device d) { return kernels::backend_for(d); }
+kernels::Backend& backend(const Tensor& t) {
+  ++kernels::t_event_counters.backend_calls;
+  return kernels::backend_for(t.device());
+}
+kernels::Backend& backend(Device d) {
+  ++kernels::t_event_counters.backend_calls;
+  return kernels::backend_for(d);
+}
 
 kernels::TensorArg arg(const Tensor& t) {
   kernels::TensorArg a;

@@ -9,6 +9,7 @@
 #include "ember/ops.hpp"
 #include "ember/primitives.hpp"
 #include "engine/infer/elbo_util.hpp"
+#include "engine/profile_util.hpp"
 
 namespace ember {
 
@@ -74,16 +75,22 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     // Under the particle plate (when vectorized) both programs draw all particles at once.
     auto in_particles = [&](const std::function<void()>& program) {
       if (!vectorized) return program();
-      auto particles = plate("num_particles_vectorized", n, {.dim = dim});
+      PlateOptions opts;
+      opts.dim = dim;
+      auto particles = plate("num_particles_vectorized", n, opts);
       program();
     };
+    using profile::detail::PhaseClock;
+    using profile::detail::PhaseTimes;
     Trace guide_trace, model_trace;
     {
+      PhaseClock clock(&PhaseTimes::guide);
       handlers::TraceHandler tracer;
       in_particles(guide);
       guide_trace = tracer.take();
     }
     {
+      PhaseClock clock(&PhaseTimes::model);
       handlers::TraceHandler tracer;
       handlers::ReplayHandler replay(guide_trace);
       in_particles(model);
@@ -94,8 +101,13 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
         if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
       }
     }
-    Particle p = particle(model_trace, guide_trace, grads);
+    Particle p;
+    {
+      PhaseClock clock(&PhaseTimes::loss);
+      p = particle(model_trace, guide_trace, grads);
+    }
     if (grads && p.surrogate.defined() && p.surrogate.requires_grad()) {
+      PhaseClock clock(&PhaseTimes::backward);
       (p.surrogate * (-1.0 / n)).backward();
     }
     total = total.defined() ? total + p.elbo : p.elbo;
@@ -132,7 +144,16 @@ std::vector<const Site*> ELBO::score_sites(const Trace& guide_trace) {
 namespace detail {
 
 Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace) {
-  // Not under NoGradGuard: the sites cache these log-densities for the surrogate too.
+  // The sites' sums are computed (and cached, for the surrogate) with the graph; only the
+  // adding up happens without it.
+  model_trace.compute_log_prob();
+  guide_trace.compute_log_prob();
+  for (const Trace* tr : {&model_trace, &guide_trace}) {
+    for (const Site& site : *tr) {
+      if (site.is_sample()) site.log_prob_sum();
+    }
+  }
+  NoGradGuard no_grad;
   Tensor e;
   for (const Site& site : model_trace) {
     if (site.is_sample()) e = e.defined() ? e + site.log_prob_sum() : site.log_prob_sum();

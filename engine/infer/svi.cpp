@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "ember/ops.hpp"
+#include "engine/profile_util.hpp"
 
 namespace ember {
 
@@ -45,6 +46,43 @@ std::string first_bad(const Tensor& t) {
   return "";
 }
 
+bool host_finite(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const std::int64_t n = c.numel();
+  if (c.dtype() == kFloat32) {
+    const float* p = c.data<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(p[i])) return false;
+    }
+    return true;
+  }
+  const double* p = c.to(kFloat64).data<double>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+
+// Whether the loss and every gradient are finite. On the host each is scanned in place; on
+// a device one chain of reductions is read once (a nan or inf anywhere poisons the total).
+bool all_finite(const ElboResult& r) {
+  if (r.loss.device().is_cpu()) {
+    if (!host_finite(r.loss)) return false;
+    for (const auto& p : r.params) {
+      const Tensor g = p.param.grad();
+      if (g.defined() && g.device().is_cpu() && !host_finite(g)) return false;
+      if (g.defined() && !g.device().is_cpu() && !std::isfinite(sum(g).item())) return false;
+    }
+    return true;
+  }
+  Tensor total = r.loss;
+  for (const auto& p : r.params) {
+    const Tensor g = p.param.grad();
+    if (g.defined()) total = total + sum(g).to(total.dtype()).to(total.device()) * 0.0;
+  }
+  return std::isfinite(total.item());
+}
+
 }  // namespace
 
 SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
@@ -52,13 +90,7 @@ SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<EL
     : optimizer_(std::move(optimizer)), loss_(std::move(loss)), options_(options) {}
 
 bool SVICore::check_finite(const ElboResult& r) {
-  // One reduction chain, one read: a nan or inf anywhere makes the total non-finite.
-  Tensor total = r.loss;
-  for (const auto& p : r.params) {
-    const Tensor g = p.param.grad();
-    if (g.defined()) total = total + sum(g).to(total.dtype()) * 0.0;
-  }
-  if (std::isfinite(total.item())) return true;
+  if (all_finite(r)) return true;
 
   std::ostringstream what;
   std::string site;
@@ -114,8 +146,11 @@ LossValue SVICore::step(const std::function<void()>& model, const std::function<
     for (const auto& p : r.params) p.param.zero_grad();
     throw;
   }
-  if (update) optimizer_->step(r.params);
-  for (const auto& p : r.params) p.param.zero_grad();
+  {
+    profile::detail::PhaseClock clock(&profile::detail::PhaseTimes::update);
+    if (update) optimizer_->step(r.params);
+    for (const auto& p : r.params) p.param.zero_grad();
+  }
   ++steps_;
   return LossValue(r.loss);
 }
@@ -208,15 +243,23 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts,
     ++result.steps;
     const auto now = Clock::now();
     const bool last = i + 1 == num_steps;
+    bool reported = false;
     if (mode == Progress::Bar && (now - last_draw > std::chrono::milliseconds(100) || last)) {
       report(i + 1, last);
       last_draw = now;
+      reported = true;
     } else if (mode == Progress::Lines && ((i + 1) % every == 0 || last)) {
       report(i + 1, last);
+      reported = true;
     }
     if (opts.callback && !opts.callback(StepInfo{i, num_steps, loss})) {
       result.stopped_early = !last;
-      if (mode != Progress::None && !last) report(i + 1, true);
+      // The final state, unless this step was just shown (a bar still needs its newline).
+      if (mode == Progress::Bar && !last) {
+        report(i + 1, true);
+      } else if (mode == Progress::Lines && !reported) {
+        report(i + 1, true);
+      }
       break;
     }
   }

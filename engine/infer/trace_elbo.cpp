@@ -10,11 +10,15 @@ namespace ember {
 
 ELBO::Particle Trace_ELBO::particle(const Trace& model_trace, const Trace& guide_trace,
                                     bool want_surrogate) {
+  const std::vector<const Site*> sites = score_sites(guide_trace);
+  if (want_surrogate && sites.empty()) {
+    // Every guide site is pathwise: the surrogate is the ELBO itself.
+    Tensor s = reparam_surrogate(model_trace, guide_trace);
+    return {s.detach(), s};
+  }
   Particle p{detail::elbo_value(model_trace, guide_trace), Tensor()};
   if (!want_surrogate) return p;
   p.surrogate = reparam_surrogate(model_trace, guide_trace);
-  const std::vector<const Site*> sites = score_sites(guide_trace);
-  if (sites.empty()) return p;
   detail::CostTerms log_r;
   for (const Site& m : model_trace) {
     if (!m.is_sample()) continue;

@@ -127,6 +127,9 @@ ELBO::Particle TraceGraph_ELBO::particle(const Trace& model_trace, const Trace& 
       learned = cfg.baseline_value;
     }
     if (learned.defined()) {
+      // A one-element baseline (a network's (1,) output for a site outside any plate)
+      // stands for the scalar it holds.
+      if (learned.numel() == 1 && learned.dim() > downstream.dim()) learned = learned.reshape({});
       try {
         const Shape fit = broadcast_shapes(learned.shape(), downstream.shape(), "baseline");
         EMBER_CHECK_SHAPE(fit == downstream.shape(), "it broadcasts to ", fit);

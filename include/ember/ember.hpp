@@ -15,6 +15,7 @@
 #include "ember/optim.hpp"
 #include "ember/param_store.hpp"
 #include "ember/primitives.hpp"
+#include "ember/profile.hpp"
 #include "ember/shape.hpp"
 #include "ember/svi.hpp"
 #include "ember/tensor.hpp"

@@ -19,6 +19,7 @@ void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t nbytes)
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream));
   // The caller may free or reuse src as soon as this returns. From pageable memory the copy
   // already waits for the stream; the sync makes the same true for pinned memory.
+  ++t_event_counters.host_syncs;
   EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
@@ -27,11 +28,13 @@ void CudaBackend::copy_to_host(void* dst, const void* src, std::size_t nbytes) {
   const DeviceGuard guard(ctx_.device());
   const cudaStream_t stream = ctx_.stream();
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream));
+  ++t_event_counters.host_syncs;
   EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void CudaBackend::synchronize() {
   const DeviceGuard guard(ctx_.device());
+  ++t_event_counters.host_syncs;
   EMBER_CUDA_CHECK(cudaStreamSynchronize(ctx_.stream()));
 }
 

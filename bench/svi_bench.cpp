@@ -1,0 +1,200 @@
+// End-to-end SVI steps per second: the coin of SVI Part I (host dispatch bound), Bayesian
+// linear regression with a Normal guide at N = 10^3 and 10^6 (D = 16; memory bound at the
+// large size), and the Dirichlet-process mixture of Pyro's tutorial (T = 6, N = 200, a
+// score-function Categorical guide). Each reports, per step, the time spent in guide, model,
+// loss, backward and update, the tensor allocations, launcher calls, CUDA kernel launches and
+// host syncs, and for the regression the fraction of copy bandwidth that its least traffic
+// (X read twice, six N-vectors) reaches.
+//
+// Variants: "fast" switches argument validation and SVI's finite check off (no host sync in
+// a step); "checked" keeps both on (the defaults a new user gets).
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "bench/bench_util.hpp"
+
+namespace ember::bench {
+namespace {
+
+struct Mode {
+  std::string name;
+  bool checked;
+};
+
+// Runs `steps` SVI steps per timed iteration and reports what a step costs.
+template <typename Step>
+void run_steps(benchmark::State& state, Device d, bool checked, std::int64_t steps,
+               double bytes_per_step, Step&& step) {
+  set_validation_enabled(checked);
+  for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled
+  profile::set_phase_timing(true);
+  const profile::Counters before = profile::counters();
+  const double seconds = timed_loop(state, d, steps, step);
+  const profile::Counters c = profile::counters() - before;
+  profile::set_phase_timing(false);
+  set_validation_enabled(true);
+  const double n = static_cast<double>(state.iterations()) * static_cast<double>(steps);
+  state.counters["us_per_step"] = 1e6 * seconds / n;
+  state.counters["allocs"] = static_cast<double>(c.allocations) / n;
+  state.counters["calls"] = static_cast<double>(c.backend_calls) / n;
+  state.counters["launches"] = static_cast<double>(c.kernel_launches) / n;
+  state.counters["syncs"] = static_cast<double>(c.host_syncs) / n;
+  const double phases =
+      c.guide_seconds + c.model_seconds + c.loss_seconds + c.backward_seconds + c.update_seconds;
+  if (phases > 0) {
+    state.counters["guide"] = c.guide_seconds / phases;
+    state.counters["model"] = c.model_seconds / phases;
+    state.counters["loss"] = c.loss_seconds / phases;
+    state.counters["backward"] = c.backward_seconds / phases;
+    state.counters["update"] = c.update_seconds / phases;
+  }
+  if (bytes_per_step > 0) report_rates(state, d, steps, seconds, 1.0, bytes_per_step);
+}
+
+// ---- the coin (SVI Part I) ----
+void bm_coin(benchmark::State& state, Device d, bool checked) {
+  const auto opts = on(d);
+  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}).to(d);
+  const Tensor prior = full({}, 10.0, opts);
+  auto model = [&](const Tensor& x) {
+    const Tensor f = sample("fairness", dist::Beta(prior, prior));
+    auto data = plate("data", x.size(0), {.device = d});
+    sample("obs", dist::Bernoulli(f), x);
+  };
+  auto guide = [&](const Tensor&) {
+    const Tensor a = param("alpha_q", full({}, 15.0, opts), constraints::positive);
+    const Tensor b = param("beta_q", full({}, 15.0, opts), constraints::positive);
+    sample("fairness", dist::Beta(a, b));
+  };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 5e-4}), Trace_ELBO(),
+          {.check_finite = checked, .param_store = &store});
+  run_steps(state, d, checked, d.is_cpu() ? 1 : 50, 0, [&] { svi.step(flips); });
+}
+
+// ---- Bayesian linear regression ----
+constexpr std::int64_t kD = 16;
+
+void bm_blr(benchmark::State& state, Device d, std::int64_t n, bool checked) {
+  const auto opts = on(d);
+  Generator gen(7);
+  const Tensor x = randn({n, kD}, opts, &gen);
+  const Tensor w_true = linspace(-1.0, 1.0, kD, opts);
+  const Tensor y = matmul(x, w_true) + 0.5 + randn({n}, opts, &gen) * 0.3;
+  const Tensor zero = zeros({kD}, opts);
+  auto model = [&] {
+    const Tensor w = sample("w", dist::Normal(zero, 1.0).to_event(1));
+    const Tensor b = sample("b", dist::Normal(zeros({}, opts), 10.0));
+    auto data = plate("data", n, {.device = d});
+    sample("y", dist::Normal(matmul(x, w) + b, 0.3), y);
+  };
+  auto guide = [&] {
+    const Tensor w_loc = param("w_loc", zeros({kD}, opts));
+    const Tensor w_scale = param("w_scale", full({kD}, 0.1, opts), constraints::positive);
+    const Tensor b_loc = param("b_loc", zeros({}, opts));
+    const Tensor b_scale = param("b_scale", full({}, 0.1, opts), constraints::positive);
+    sample("w", dist::Normal(w_loc, w_scale).to_event(1));
+    sample("b", dist::Normal(b_loc, b_scale));
+  };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(),
+          {.check_finite = checked, .param_store = &store});
+  // The least a step must move: X read by the forward and the backward matmul, and y, the
+  // mean, the log-density, its partial, the partial times the seed and the mean's gradient.
+  const double bytes = 4.0 * static_cast<double>(n) * (2.0 * kD + 6.0);
+  const std::int64_t steps = d.is_cpu() ? 1 : (n >= 1000000 ? 10 : 50);
+  run_steps(state, d, checked, steps, bytes, [&] { svi.step(); });
+}
+
+// ---- the Dirichlet-process mixture (stick breaking, T = 6) ----
+constexpr std::int64_t kT = 6;
+
+Tensor mix_weights(const Tensor& beta) {
+  const Tensor rest = cumprod(1.0 - beta, -1);
+  return pad(beta, {0, 1}, 1.0) * pad(rest, {1, 0}, 1.0);
+}
+
+void bm_dp_mixture(benchmark::State& state, Device d, bool checked) {
+  const auto opts = on(d);
+  Generator gen(3);
+  constexpr std::int64_t n = 200;
+  // Four clusters of 50 points, as the tutorial's synthetic data.
+  const Tensor centers = tensor({{-8.0, -8.0}, {8.0, 8.0}, {1.5, 2.0}, {-0.5, 1.0}}).to(d);
+  const Tensor which =
+      arange(0.0, static_cast<double>(n), 1.0, TensorOptions{}.with_dtype(kInt64).with_device(d));
+  const Tensor data = index_select(centers, 0, floor(which.to(kFloat32) / 50.0).to(kInt64)) +
+                      randn({n, 2}, opts, &gen);
+  const Tensor eye2 = eye(2, opts);
+  const double alpha = 0.1;
+  auto model = [&] {
+    Tensor beta, mu;
+    {
+      auto p = plate("beta_plate", kT - 1, {.device = d});
+      beta = sample("beta", dist::Beta(ones({}, opts), alpha));
+    }
+    {
+      auto p = plate("mu_plate", kT, {.device = d});
+      mu = sample("mu", dist::MultivariateNormal(zeros({2}, opts), eye2 * 5.0));
+    }
+    auto p = plate("data", n, {.device = d});
+    const Tensor z = sample("z", dist::Categorical(mix_weights(beta)));
+    sample("obs", dist::MultivariateNormal(index_select(mu, 0, z), eye2), data);
+  };
+  auto guide = [&] {
+    const Tensor kappa = param(
+        "kappa", [&] { return rand({kT - 1}, opts, &gen) * 2.0; }, constraints::positive);
+    const Tensor tau = param("tau", [&] { return randn({kT, 2}, opts, &gen) * std::sqrt(3.0); });
+    const Tensor phi = param(
+        "phi",
+        [&] {
+          return dist::Dirichlet(full({n, kT}, 1.0 / kT, opts)).sample({}, gen);
+        },
+        constraints::simplex);
+    {
+      auto p = plate("beta_plate", kT - 1, {.device = d});
+      sample("beta", dist::Beta(ones({kT - 1}, opts), kappa));
+    }
+    {
+      auto p = plate("mu_plate", kT, {.device = d});
+      sample("mu", dist::MultivariateNormal(tau, eye2));
+    }
+    auto p = plate("data", n, {.device = d});
+    sample("z", dist::Categorical(phi));
+  };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+          {.check_finite = checked, .param_store = &store});
+  run_steps(state, d, checked, d.is_cpu() ? 1 : 20, 0, [&] { svi.step(); });
+}
+
+void register_all(const std::vector<Backend>& backends) {
+  add_copy_context(backends);
+  for (const Backend& be : backends) {
+    const Device d = be.device;
+    for (const Mode& m : {Mode{"fast", false}, Mode{"checked", true}}) {
+      benchmark::RegisterBenchmark(bench_name("SviCoin", be, m.name).c_str(),
+                                   [d, m](benchmark::State& s) { bm_coin(s, d, m.checked); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+      for (std::int64_t n : {std::int64_t{1000}, std::int64_t{1000000}}) {
+        benchmark::RegisterBenchmark(
+            bench_name("SviBayesLinReg", be, std::to_string(n) + "/" + m.name).c_str(),
+            [d, n, m](benchmark::State& s) { bm_blr(s, d, n, m.checked); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+      benchmark::RegisterBenchmark(bench_name("SviDpMixture", be, m.name).c_str(),
+                                   [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m.checked); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember::bench
+
+int main(int argc, char** argv) {
+  return ember::bench::bench_main(argc, argv, ember::bench::register_all);
+}
