@@ -1,0 +1,105 @@
+# The command line, timing loop and output shared by pyro_svi.py and numpyro_svi.py, so the
+# two libraries are timed and reported the same way as each other and as bench/svi_bench.cpp.
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+# The models, in svi_bench's order; names mirror BM_SviCoin/<backend>/<mode>,
+# BM_SviBayesLinReg/<backend>/<n>/<mode> and BM_SviDpMixture/<backend>/<mode>.
+MODELS = ("coin", "blr/1000", "blr/1000000", "dp_mixture")
+MODES = ("fast", "checked")
+
+
+def parse_args(library, extra=None):
+    p = argparse.ArgumentParser(
+        description=f"{library}: the four SVI benchmarks of bench/svi_bench.cpp")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--steps", type=int, default=200,
+                   help="timed steps per repeat (coin, blr/1000, dp_mixture)")
+    p.add_argument("--steps-large", type=int, default=10,
+                   help="timed steps per repeat for blr/1000000")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps before timing")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="timed repeats; the reported figure is their median")
+    p.add_argument("--mode", choices=MODES + ("both",), default="both")
+    p.add_argument("--only", default="",
+                   help="comma-separated subset of " + ",".join(MODELS))
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads on the CPU (0: the library's default)")
+    p.add_argument("--json", default="", help="write the results here")
+    if extra is not None:
+        extra(p)
+    a = p.parse_args()
+    a.models = [m for m in MODELS if not a.only or m in a.only.split(",")]
+    a.modes = MODES if a.mode == "both" else (a.mode,)
+    return a
+
+
+def steps_for(args, model):
+    return args.steps_large if model == "blr/1000000" else args.steps
+
+
+def time_steps(step, sync, steps, warmup, repeat):
+    """Runs `warmup` steps, then `repeat` timed loops of `steps` steps, each closed by a
+    device sync; returns the microseconds per step of each loop."""
+    for _ in range(warmup):
+        step()
+    sync()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        samples.append(1e6 * (time.perf_counter() - t0) / steps)
+    return samples
+
+
+def result(args, model, mode, backend, samples, steps, **extra):
+    r = {
+        "name": f"{model}/{mode}",
+        "model": model,
+        "mode": mode,
+        "backend": backend,
+        "us_per_step": statistics.median(samples),
+        "us_per_step_min": min(samples),
+        "samples_us_per_step": samples,
+        "steps": steps,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+    }
+    r.update(extra)
+    return r
+
+
+def print_result(r):
+    extra = ""
+    if r.get("compile_ms") is not None:
+        extra += f" compile_ms={r['compile_ms']:.1f}"
+    if r.get("loss") is not None:
+        extra += f" loss={r['loss']:.6g}"
+    print(f"{r['name']} {r['backend']} us_per_step={r['us_per_step']:.1f} "
+          f"min={r['us_per_step_min']:.1f} steps={r['steps']} repeat={r['repeat']}{extra}",
+          flush=True)
+
+
+def write_json(args, library, versions, backend, results):
+    if not args.json:
+        return
+    out = {
+        "library": library,
+        "versions": versions,
+        "backend": backend,
+        "threads": args.threads,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "loadavg": os.getloadavg(),
+        "argv": sys.argv,
+        "results": results,
+    }
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=1)

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+# NumPyro's figures for bench/svi_bench.cpp: the same four models, guides, data shapes and
+# Adam learning rates, through numpyro.infer.SVI with a jit-compiled `svi.update` (the whole
+# step, guide + model + gradient + Adam, is one XLA program). The first call, which traces
+# and compiles that program, is reported apart from the steady-state time per step.
+#
+# "fast": validation off, no host sync inside the timed loop (the loop ends with
+# block_until_ready). "checked": validation on and a host read of each step's loss to check
+# that it is finite. NumPyro's validation does not look at traced values, so under jit it
+# costs nothing once compiled; the check's cost is the per-step sync.
+#
+# The mixture's z is a Categorical in the guide, which has no reparameterized sampler.
+# NumPyro's Trace_ELBO has no score-function term (it differentiates log q(z) at the drawn z
+# only), so the row named dp_mixture uses TraceGraph_ELBO, NumPyro's ELBO with the
+# score-function surrogate; dp_mixture_trace_elbo times the plain Trace_ELBO as well.
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+def extra_args(p):
+    p.add_argument("--no-trace-elbo-row", action="store_true",
+                   help="skip the dp_mixture_trace_elbo row")
+
+
+ARGS = harness.parse_args("NumPyro", extra_args)
+# JAX picks its platform when first imported: JAX_PLATFORMS, if the caller set it, wins;
+# otherwise --device chooses. XLA's CPU thread pool size is fixed the same way.
+if "JAX_PLATFORMS" not in os.environ:
+    os.environ["JAX_PLATFORMS"] = ARGS.device
+if ARGS.threads > 0 and ARGS.device == "cpu":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false"
+                               f" intra_op_parallelism_threads={ARGS.threads}").strip()
+
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpyro  # noqa: E402
+import numpyro.distributions as dist  # noqa: E402
+from numpyro.distributions import constraints  # noqa: E402
+from numpyro.infer import SVI, Trace_ELBO, TraceGraph_ELBO  # noqa: E402
+from numpyro.optim import Adam  # noqa: E402
+
+D = 16  # regression features
+T = 6  # stick-breaking truncation
+N_MIX = 200  # mixture data points
+
+
+def coin():
+    flips = jnp.array([1.0] * 6 + [0.0] * 4)
+    prior = jnp.array(10.0)
+
+    def model(x):
+        f = numpyro.sample("fairness", dist.Beta(prior, prior))
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample("obs", dist.Bernoulli(probs=f), obs=x)
+
+    def guide(x):
+        a = numpyro.param("alpha_q", jnp.array(15.0), constraint=constraints.positive)
+        b = numpyro.param("beta_q", jnp.array(15.0), constraint=constraints.positive)
+        numpyro.sample("fairness", dist.Beta(a, b))
+
+    return model, guide, 5e-4, (flips,)
+
+
+def blr(n):
+    kx, ke = jax.random.split(jax.random.PRNGKey(7))
+    x = jax.random.normal(kx, (n, D))
+    w_true = jnp.linspace(-1.0, 1.0, D)
+    y = x @ w_true + 0.5 + jax.random.normal(ke, (n,)) * 0.3
+
+    # The data are arguments, not constants closed over: XLA would otherwise fold 64 MB of X
+    # into the compiled program.
+    def model(x, y):
+        w = numpyro.sample("w", dist.Normal(jnp.zeros(D), 1.0).to_event(1))
+        b = numpyro.sample("b", dist.Normal(0.0, 10.0))
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample("y", dist.Normal(x @ w + b, 0.3), obs=y)
+
+    def guide(x, y):
+        w_loc = numpyro.param("w_loc", jnp.zeros(D))
+        w_scale = numpyro.param("w_scale", jnp.full((D,), 0.1), constraint=constraints.positive)
+        b_loc = numpyro.param("b_loc", jnp.array(0.0))
+        b_scale = numpyro.param("b_scale", jnp.array(0.1), constraint=constraints.positive)
+        numpyro.sample("w", dist.Normal(w_loc, w_scale).to_event(1))
+        numpyro.sample("b", dist.Normal(b_loc, b_scale))
+
+    return model, guide, 0.01, (x, y)
+
+
+def mix_weights(beta):
+    rest = jnp.cumprod(1 - beta, -1)
+    return jnp.pad(beta, (0, 1), constant_values=1.0) * jnp.pad(rest, (1, 0), constant_values=1.0)
+
+
+def dp_mixture():
+    key = jax.random.PRNGKey(3)
+    kd, kk, kt, kp = jax.random.split(key, 4)
+    centers = jnp.array([[-8.0, -8.0], [8.0, 8.0], [1.5, 2.0], [-0.5, 1.0]])
+    data = centers[jnp.arange(N_MIX) // 50] + jax.random.normal(kd, (N_MIX, 2))
+    eye2 = jnp.eye(2)
+    alpha = 0.1
+
+    def model(data):
+        with numpyro.plate("beta_plate", T - 1):
+            beta = numpyro.sample("beta", dist.Beta(1.0, alpha))
+        with numpyro.plate("mu_plate", T):
+            # svi_bench's MultivariateNormal(loc, eye2 * 5) takes a scale_tril: covariance 25 I.
+            mu = numpyro.sample("mu", dist.MultivariateNormal(jnp.zeros(2), scale_tril=eye2 * 5.0))
+        with numpyro.plate("data", N_MIX):
+            z = numpyro.sample("z", dist.Categorical(probs=mix_weights(beta)))
+            numpyro.sample("obs", dist.MultivariateNormal(mu[z], scale_tril=eye2), obs=data)
+
+    def guide(data):
+        kappa = numpyro.param("kappa", jax.random.uniform(kk, (T - 1,)) * 2.0,
+                              constraint=constraints.positive)
+        tau = numpyro.param("tau", jax.random.normal(kt, (T, 2)) * math.sqrt(3))
+        phi = numpyro.param("phi", dist.Dirichlet(jnp.full((T,), 1.0 / T)).sample(kp, (N_MIX,)),
+                            constraint=constraints.simplex)
+        with numpyro.plate("beta_plate", T - 1):
+            numpyro.sample("beta", dist.Beta(jnp.ones(T - 1), kappa))
+        with numpyro.plate("mu_plate", T):
+            numpyro.sample("mu", dist.MultivariateNormal(tau, scale_tril=eye2))
+        with numpyro.plate("data", N_MIX):
+            numpyro.sample("z", dist.Categorical(probs=phi))
+
+    return model, guide, 0.05, (data,)
+
+
+def build(name):
+    if name == "coin":
+        return coin()
+    if name.startswith("blr/"):
+        return blr(int(name.split("/")[1]))
+    return dp_mixture()
+
+
+def run_one(args, row, model_name, mode, elbo, backend):
+    checked = mode == "checked"
+    numpyro.enable_validation(checked)
+    model, guide, lr, data = build(model_name)
+    jax.block_until_ready(data)
+    svi = SVI(model, guide, Adam(lr), elbo)
+    t0 = time.perf_counter()
+    state = svi.init(jax.random.PRNGKey(0), *data)
+    jax.block_until_ready(state)
+    init_ms = 1e3 * (time.perf_counter() - t0)
+    update = jax.jit(svi.update)
+    t0 = time.perf_counter()
+    state, loss = update(state, *data)
+    jax.block_until_ready(loss)
+    compile_ms = 1e3 * (time.perf_counter() - t0)
+
+    box = [state, loss]
+
+    def step():
+        box[0], box[1] = update(box[0], *data)
+        if checked:
+            v = float(box[1])  # a host read: the sync of a per-step finite check
+            if not math.isfinite(v):
+                raise RuntimeError(f"{model_name}: loss is {v}")
+
+    def sync():
+        jax.block_until_ready(box)
+
+    steps = harness.steps_for(args, model_name)
+    samples = harness.time_steps(step, sync, steps, args.warmup, args.repeat)
+    return harness.result(args, row, mode, backend, samples, steps, loss=float(box[1]),
+                          compile_ms=compile_ms, init_ms=init_ms, elbo=type(elbo).__name__)
+
+
+def main():
+    args = ARGS
+    backend = jax.default_backend()
+    backend = "cuda" if backend == "gpu" else backend
+    if backend != args.device:
+        sys.exit(f"numpyro_svi.py: --device {args.device} but JAX's default backend is "
+                 f"{jax.default_backend()} (JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS')})")
+    results = []
+    for model_name in args.models:
+        rows = [(model_name, Trace_ELBO)]
+        if model_name == "dp_mixture":
+            rows = [("dp_mixture", TraceGraph_ELBO)]
+            if not args.no_trace_elbo_row:
+                rows.append(("dp_mixture_trace_elbo", Trace_ELBO))
+        for row, elbo_cls in rows:
+            for mode in args.modes:
+                r = run_one(args, row, model_name, mode, elbo_cls(), backend)
+                harness.print_result(r)
+                results.append(r)
+    numpyro.enable_validation(False)
+    versions = {"numpyro": numpyro.__version__, "jax": jax.__version__,
+                "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version()}
+    harness.write_json(args, "numpyro", versions, backend, results)
+
+
+def _jaxlib_version():
+    try:
+        import jaxlib
+        return jaxlib.__version__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+if __name__ == "__main__":
+    main()
