@@ -29,6 +29,10 @@ kernels::TensorArg arg(const Tensor& t);
 // The tensor seen with `shape` (it must broadcast to it): broadcast dims get stride 0.
 kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);
 
+// sum_to(a * b, shape) in one pass over the broadcast operands, without the product's
+// temporary (backend reduce_product). Not recorded for autograd.
+Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape);
+
 // Throws DeviceError naming op and both devices when they differ.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 

@@ -60,6 +60,11 @@ class Backend {
 
   // ---- reductions and scans ----
   virtual void reduce(ReduceOp op, const TensorArg& out, const TensorArg& in) = 0;
+  // out = the sum of a * b over the dims where out has size 1 and the operands do not, in
+  // one pass and without the product's temporary (how a fused log-density's partials are
+  // weighted by the incoming gradient and reduced to a parameter's shape). a and b have the
+  // full sizes (broadcast strides); out has their rank. Floating dtypes.
+  virtual void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) = 0;
   // Inclusive scan along dim (reverse: from the end). out is contiguous, in any strides.
   virtual void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
                     bool reverse) = 0;

@@ -39,7 +39,8 @@ std::string describe_first_violation(const Tensor& value, const Tensor& ok);
 
 // The fused log-prob kernel of `family` over the broadcast of value and params: one pass
 // computes the log-density and the partials of every operand that requires grad; the
-// backward multiplies them by the incoming gradient and sums back to each operand's shape.
+// backward weights them by the incoming gradient and sums back to each operand's shape in
+// one pass (mul_sum_to: no temporary for the product).
 Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
                       std::initializer_list<Tensor> params);
 

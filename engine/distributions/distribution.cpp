@@ -231,7 +231,7 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
     ember::detail::record_many(name, inputs, out, [partials, shapes](const Tensor& g) {
       std::vector<Tensor> grads(partials.size());
       for (std::size_t k = 0; k < partials.size(); ++k)
-        if (partials[k].defined()) grads[k] = sum_to(g * partials[k], shapes[k]);
+        if (partials[k].defined()) grads[k] = ember::detail::mul_sum_to(g, partials[k], shapes[k]);
       return grads;
     });
   }

@@ -150,6 +150,31 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return sum(x, dims, true).reshape(shape);
 }
 
+namespace detail {
+
+Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape) {
+  check_same_device("mul_sum_to", a, b);
+  const Shape full = broadcast_shapes(a.shape(), b.shape(), "mul_sum_to");
+  if (full == shape || !is_floating(a.dtype()) || a.dtype() != b.dtype() || full.numel() == 0) {
+    return sum_to(a * b, shape);
+  }
+  const int lead = full.size() - shape.size();
+  EMBER_CHECK_SHAPE(lead >= 0, "mul_sum_to: cannot reduce shape ", full, " to ", shape);
+  Shape kept;  // full's rank, 1 where reduced
+  for (int d = 0; d < full.size(); ++d) {
+    const std::int64_t want = d < lead ? 1 : shape[d - lead];
+    EMBER_CHECK_SHAPE(want == full[d] || want == 1, "mul_sum_to: cannot reduce shape ", full,
+                      " to ", shape);
+    kept.push_back(want);
+  }
+  Tensor out = make_tensor(kept, a.dtype(), a.device());
+  NoGradGuard no_grad;  // used inside backward closures: never recorded
+  backend(out).reduce_product(arg(out), broadcast_arg(a, full), broadcast_arg(b, full));
+  return out.reshape(shape);
+}
+
+}  // namespace detail
+
 // ------------------------------------------------------------------------- scans ----
 namespace {
 

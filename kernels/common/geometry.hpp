@@ -8,28 +8,41 @@
 
 namespace ember::kernels {
 
-// The split of a reduction: `kept` walks out and in together over the outputs, `reduced`
-// walks in alone over one output's inputs. Dims where out has size 1 and in does not are
-// reduced.
-struct ReduceGeometry {
-  OffsetCalc<2> kept;
-  OffsetCalc<1> reduced;
+// The split of a reduction over N inputs of one (broadcast) shape: `kept` walks out and the
+// inputs together over the outputs, `reduced` walks the inputs alone over one output's
+// range. Dims where out has size 1 and the inputs do not are reduced.
+template <int N>
+struct ReduceGeometryN {
+  OffsetCalc<N + 1> kept;
+  OffsetCalc<N> reduced;
   std::int64_t n_out = 0;
   std::int64_t n_red = 0;
 };
+using ReduceGeometry = ReduceGeometryN<1>;
+
+template <int N>
+ReduceGeometryN<N> reduce_geometry(const TensorArg& out, const TensorArg* const (&ins)[N]) {
+  TensorArg kept_in[N], reduced[N];
+  const TensorArg* kept_args[N + 1] = {&out};
+  const TensorArg* red_args[N];
+  for (int k = 0; k < N; ++k) {
+    kept_in[k] = *ins[k];
+    reduced[k] = *ins[k];
+    for (int d = 0; d < ins[k]->ndim; ++d) {
+      const bool is_reduced = out.sizes[d] == 1 && ins[k]->sizes[d] != 1;
+      kept_in[k].sizes[d] = out.sizes[d];
+      if (!is_reduced) reduced[k].sizes[d] = 1;
+    }
+    kept_args[k + 1] = &kept_in[k];
+    red_args[k] = &reduced[k];
+  }
+  return {make_offset_calc<N + 1>(kept_args), make_offset_calc<N>(red_args), out.numel(),
+          reduced[0].numel()};
+}
 
 inline ReduceGeometry reduce_geometry(const TensorArg& out, const TensorArg& in) {
-  TensorArg kept_in = in;
-  TensorArg reduced = in;
-  for (int d = 0; d < in.ndim; ++d) {
-    const bool is_reduced = out.sizes[d] == 1 && in.sizes[d] != 1;
-    kept_in.sizes[d] = out.sizes[d];
-    if (!is_reduced) reduced.sizes[d] = 1;
-  }
-  const TensorArg* kept_args[2] = {&out, &kept_in};
-  const TensorArg* red_args[1] = {&reduced};
-  return {make_offset_calc<2>(kept_args), make_offset_calc<1>(red_args), out.numel(),
-          reduced.numel()};
+  const TensorArg* ins[1] = {&in};
+  return reduce_geometry<1>(out, ins);
 }
 
 // The arg with dim `dim` given `size` and stride 0: its coordinate along dim is supplied

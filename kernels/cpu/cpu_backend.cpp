@@ -206,6 +206,66 @@ void reduce_impl(const TensorArg& out, const TensorArg& in) {
                });
 }
 
+template <typename T>
+void reduce_product_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+  using Acc = typename HostAcc<T>::type;
+  const TensorArg* ins[2] = {&a, &b};
+  const ReduceGeometryN<2> geo = reduce_geometry<2>(out, ins);
+  T* o = out.ptr<T>();
+  const T* ap = a.ptr<const T>();
+  const T* bp = b.ptr<const T>();
+  const auto& red = geo.reduced;
+  const bool flat = red.ndim == 1 && red.strides[0][0] == 1 && red.strides[1][0] == 1;
+  auto dot = [&](std::int64_t oa, std::int64_t ob, std::int64_t begin, std::int64_t end) {
+    Acc acc = 0;
+    if (flat) {
+      constexpr int kLanes = 8;  // independent accumulators, as in reduce_impl
+      Acc lanes[kLanes] = {};
+      std::int64_t j = begin;
+      for (; j + kLanes <= end; j += kLanes)
+        for (int k = 0; k < kLanes; ++k)
+          lanes[k] += static_cast<Acc>(ap[oa + j + k]) * static_cast<Acc>(bp[ob + j + k]);
+      for (; j < end; ++j) acc += static_cast<Acc>(ap[oa + j]) * static_cast<Acc>(bp[ob + j]);
+      for (const Acc& l : lanes) acc += l;
+    } else {
+      walk_range(red, begin, end, [&](const std::int64_t(&off)[2]) {
+        acc += static_cast<Acc>(ap[oa + off[0]]) * static_cast<Acc>(bp[ob + off[1]]);
+      });
+    }
+    return acc;
+  };
+  if (geo.n_out == 1) {
+    Acc partial[256];
+    int used = 1;
+#if defined(_OPENMP)
+    const int nt = std::min(256, omp_get_max_threads());
+#else
+    const int nt = 1;
+#endif
+    if (geo.n_red > kParallelGrain && nt > 1) {
+      const std::int64_t chunk = (geo.n_red + nt - 1) / nt;
+      used = static_cast<int>((geo.n_red + chunk - 1) / chunk);
+      parallel_for(used, 0, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t t = lo; t < hi; ++t)
+          partial[t] = dot(0, 0, t * chunk, std::min(geo.n_red, (t + 1) * chunk));
+      });
+    } else {
+      partial[0] = dot(0, 0, 0, geo.n_red);
+    }
+    Acc acc = 0;
+    for (int t = 0; t < used; ++t) acc += partial[t];
+    o[0] = static_cast<T>(acc);
+    return;
+  }
+  parallel_for(geo.n_out,
+               std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.n_red)),
+               [&](std::int64_t lo, std::int64_t hi) {
+                 walk_range(geo.kept, lo, hi, [&](const std::int64_t(&off)[3]) {
+                   o[off[0]] = static_cast<T>(dot(off[1], off[2], 0, geo.n_red));
+                 });
+               });
+}
+
 // Iterates over the lines of `a` along `dim`: body(line_offsets...) for each line.
 template <int N, typename Body>
 void for_each_line(const TensorArg* const (&args)[N], int dim, Body&& body) {
@@ -498,6 +558,11 @@ class CpuBackend final : public Backend {
           break;
       }
     });
+  }
+
+  void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override {
+    dispatch_floating(out.dtype, "reduce_product",
+                      [&]<typename T>() { reduce_product_impl<T>(out, a, b); });
   }
 
   void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim, bool reverse) override {

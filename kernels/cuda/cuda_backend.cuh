@@ -35,6 +35,7 @@ class CudaBackend final : public Backend {
              const TensorArg& b) override;
 
   void reduce(ReduceOp op, const TensorArg& out, const TensorArg& in) override;
+  void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
   void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim, bool reverse) override;
   void cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
                         int dim) override;

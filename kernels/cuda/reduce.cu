@@ -1,4 +1,5 @@
-// Reductions (sum, prod, max, min) on the device, in three shapes of work:
+// Reductions (sum, prod, max, min, and the sum of a product) on the device, in three shapes
+// of work:
 //  - one output (a full reduction): cub::DeviceReduce, straight from memory when the input
 //    is contiguous, through a strided-load iterator otherwise;
 //  - a long reduced extent per output: one block per output, combined with cub::BlockReduce;
@@ -26,56 +27,91 @@ namespace {
 inline constexpr std::int64_t kBlockPerOutputMin = 256;
 inline constexpr int kReduceBlock = 256;
 
-// Offset of element j of a one-operand walk; the 0-d and 1-d cases skip the div/mod.
-__device__ __forceinline__ std::int64_t offset_of(const OffsetCalc<1>& calc, std::int64_t j) {
-  if (calc.ndim == 0) return 0;
-  if (calc.ndim == 1) return j * calc.strides[0][0];
-  std::int64_t off[1];
-  calc.get(j, off);
-  return off[0];
+// Offsets of element j of an N-operand walk; the 0-d and 1-d cases skip the div/mod.
+template <int N>
+__device__ __forceinline__ void offsets_of(const OffsetCalc<N>& calc, std::int64_t j,
+                                           std::int64_t (&off)[N]) {
+  if (calc.ndim == 0) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] = 0;
+  } else if (calc.ndim == 1) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] = j * calc.strides[k][0];
+  } else {
+    calc.get(j, off);
+  }
 }
 
-template <typename T, typename Combine>
-__global__ void reduce_thread_per_output_kernel(ReduceGeometry geo, T* out, const T* in) {
+// What a reduction combines: element j of one input, or the product of two inputs' elements
+// (reduce_product). `base` holds each input's offset for the current output.
+template <typename T>
+struct LoadOne {
+  const T* in[1];
+  __device__ __forceinline__ T operator()(const std::int64_t* base,
+                                          const std::int64_t (&r)[1]) const {
+    return in[0][base[0] + r[0]];
+  }
+};
+template <typename T>
+struct LoadProduct {
+  const T* in[2];
+  __device__ __forceinline__ T operator()(const std::int64_t* base,
+                                          const std::int64_t (&r)[2]) const {
+    return in[0][base[0] + r[0]] * in[1][base[1] + r[1]];
+  }
+};
+
+template <typename T, typename Combine, int N, typename Load>
+__global__ void reduce_thread_per_output_kernel(ReduceGeometryN<N> geo, T* out, Load load) {
   const Combine combine{};
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t o = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        o < geo.n_out; o += step) {
-    std::int64_t off[2];
+    std::int64_t off[N + 1];
     geo.kept.get(o, off);
-    const T* base = in + off[1];
     T acc = Combine::identity();
-    for (std::int64_t j = 0; j < geo.n_red; ++j)
-      acc = combine(acc, base[offset_of(geo.reduced, j)]);
+    for (std::int64_t j = 0; j < geo.n_red; ++j) {
+      std::int64_t r[N];
+      offsets_of(geo.reduced, j, r);
+      acc = combine(acc, load(off + 1, r));
+    }
     out[off[0]] = acc;
   }
 }
 
-template <typename T, typename Combine>
+template <typename T, typename Combine, int N, typename Load>
 __global__ void __launch_bounds__(kReduceBlock)
-    reduce_block_per_output_kernel(ReduceGeometry geo, T* out, const T* in) {
+    reduce_block_per_output_kernel(ReduceGeometryN<N> geo, T* out, Load load) {
   using BlockReduce = cub::BlockReduce<T, kReduceBlock>;
   __shared__ typename BlockReduce::TempStorage temp;
   const Combine combine{};
   for (std::int64_t o = blockIdx.x; o < geo.n_out; o += gridDim.x) {
-    std::int64_t off[2];
+    std::int64_t off[N + 1];
     geo.kept.get(o, off);
-    const T* base = in + off[1];
     T acc = Combine::identity();
-    for (std::int64_t j = threadIdx.x; j < geo.n_red; j += kReduceBlock)
-      acc = combine(acc, base[offset_of(geo.reduced, j)]);
+    for (std::int64_t j = threadIdx.x; j < geo.n_red; j += kReduceBlock) {
+      std::int64_t r[N];
+      offsets_of(geo.reduced, j, r);
+      acc = combine(acc, load(off + 1, r));
+    }
     const T total = BlockReduce(temp).Reduce(acc, combine);
     if (threadIdx.x == 0) out[off[0]] = total;
     __syncthreads();  // temp is reused by the next output
   }
 }
 
-// Element j of a strided input, for CUB's iterator-based algorithms.
-template <typename T>
-struct StridedLoad {
-  const T* in;
-  OffsetCalc<1> calc;
-  __device__ T operator()(std::int64_t j) const { return in[offset_of(calc, j)]; }
+// Element j of a full reduction's (strided, or product) input, for CUB's iterator-based
+// algorithms.
+template <typename T, int N, typename Load>
+struct ReducedElement {
+  Load load;
+  OffsetCalc<N> calc;
+  __device__ T operator()(std::int64_t j) const {
+    std::int64_t r[N];
+    offsets_of(calc, j, r);
+    const std::int64_t base[N] = {};
+    return load(base, r);
+  }
 };
 
 template <typename T, typename Combine, typename InputIt>
@@ -87,33 +123,40 @@ void launch_device_reduce(DeviceContext& ctx, InputIt d_in, T* d_out, std::int64
   const DeviceBuffer temp(ctx, temp_bytes);
   EMBER_CUDA_CHECK(cub::DeviceReduce::Reduce(temp.get(), temp_bytes, d_in, d_out, n, Combine{},
                                              Combine::identity(), stream));
+  ++t_event_counters.kernel_launches;  // CUB's kernels, counted as one
 }
 
-template <typename T, typename Combine>
-void launch_reduce(DeviceContext& ctx, const TensorArg& out, const TensorArg& in) {
-  const ReduceGeometry geo = reduce_geometry(out, in);
-  T* d_out = out.ptr<T>();
-  const T* d_in = in.ptr<const T>();
+// One of the three shapes of work (see the top of the file) for N inputs read by `load`.
+template <typename T, typename Combine, int N, typename Load>
+void launch_reduce_n(DeviceContext& ctx, T* d_out, const ReduceGeometryN<N>& geo, const Load& load,
+                     const T* contiguous_in) {
   if (geo.n_out == 1) {
-    const OffsetCalc<1>& red = geo.reduced;
-    if (red.ndim == 0 || (red.ndim == 1 && red.strides[0][0] == 1)) {
-      launch_device_reduce<T, Combine>(ctx, d_in, d_out, geo.n_red);
+    const OffsetCalc<N>& red = geo.reduced;
+    if (contiguous_in != nullptr && (red.ndim == 0 || (red.ndim == 1 && red.strides[0][0] == 1))) {
+      launch_device_reduce<T, Combine>(ctx, contiguous_in, d_out, geo.n_red);
     } else {
-      const auto d_strided = thrust::make_transform_iterator(
-          thrust::counting_iterator<std::int64_t>(0), StridedLoad<T>{d_in, red});
-      launch_device_reduce<T, Combine>(ctx, d_strided, d_out, geo.n_red);
+      const auto d_elements = thrust::make_transform_iterator(
+          thrust::counting_iterator<std::int64_t>(0), ReducedElement<T, N, Load>{load, red});
+      launch_device_reduce<T, Combine>(ctx, d_elements, d_out, geo.n_red);
     }
     return;
   }
   if (geo.n_red >= kBlockPerOutputMin) {
     const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(geo.n_out, kMaxGridBlocks));
-    reduce_block_per_output_kernel<T, Combine>
-        <<<blocks, kReduceBlock, 0, ctx.stream()>>>(geo, d_out, d_in);
+    reduce_block_per_output_kernel<T, Combine, N>
+        <<<blocks, kReduceBlock, 0, ctx.stream()>>>(geo, d_out, load);
   } else {
-    reduce_thread_per_output_kernel<T, Combine>
-        <<<grid_for(geo.n_out), kBlockSize, 0, ctx.stream()>>>(geo, d_out, d_in);
+    reduce_thread_per_output_kernel<T, Combine, N>
+        <<<grid_for(geo.n_out), kBlockSize, 0, ctx.stream()>>>(geo, d_out, load);
   }
   EMBER_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T, typename Combine>
+void launch_reduce(DeviceContext& ctx, const TensorArg& out, const TensorArg& in) {
+  const ReduceGeometry geo = reduce_geometry(out, in);
+  const T* d_in = in.ptr<const T>();
+  launch_reduce_n<T, Combine, 1>(ctx, out.ptr<T>(), geo, LoadOne<T>{{d_in}}, d_in);
 }
 
 }  // namespace
@@ -137,6 +180,17 @@ void CudaBackend::reduce(ReduceOp op, const TensorArg& out, const TensorArg& in)
         launch_reduce<T, MinReduce<T>>(ctx_, out, in);
         break;
     }
+  });
+}
+
+void CudaBackend::reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+  if (out.numel() == 0 || a.numel() == 0) return;
+  const DeviceGuard guard(ctx_.device());
+  dispatch_floating(out.dtype, "reduce_product", [&]<typename T>() {
+    const TensorArg* ins[2] = {&a, &b};
+    const ReduceGeometryN<2> geo = reduce_geometry<2>(out, ins);
+    launch_reduce_n<T, SumReduce<T>, 2>(
+        ctx_, out.ptr<T>(), geo, LoadProduct<T>{{a.ptr<const T>(), b.ptr<const T>()}}, nullptr);
   });
 }
 

@@ -648,6 +648,49 @@ TEST(CudaScan, LongLinesTakeEveryPath) {
 }
 
 // No public op reduces by product; the launchers are compared directly.
+TEST(CudaReduce, SumOfProductsMatchesTheCpuLauncher) {
+  EMBER_REQUIRE_CUDA();
+  const auto arg_of = [](const Tensor& t, const Shape& full) {
+    kernels::TensorArg a;
+    a.data = t.data_ptr();
+    a.dtype = t.dtype();
+    a.ndim = full.size();
+    const Tensor e = t.expand(full);
+    for (int d = 0; d < full.size(); ++d) {
+      a.sizes[d] = full[d];
+      a.strides[d] = e.strides()[d];
+    }
+    return a;
+  };
+  const auto reduce_product = [&](const Tensor& x, const Tensor& y, const Shape& full,
+                                  const Shape& out_shape) {
+    const Tensor out =
+        empty(out_shape, TensorOptions{}.with_dtype(x.dtype()).with_device(x.device()));
+    kernels::backend_for(x.device())
+        .reduce_product(arg_of(out, out_shape), arg_of(x, full), arg_of(y, full));
+    return out;
+  };
+  for (DType t : {kFloat64, kFloat32}) {
+    SCOPED_TRACE(dtype_name(t));
+    const Tolerance tol{default_tolerance(t).rtol * 10, default_tolerance(t).atol * 10};
+    const Tensor a = random_normal({64, 3000}).to(t), b = random_normal({64, 3000}).to(t);
+    const Tensor row = random_normal({1, 3000}).to(t);
+    const Tensor da = a.to(target()), db = b.to(target()), drow = row.to(target());
+    const Shape full{64, 3000};
+    // A block per output, a thread per output, the whole device, and a broadcast operand.
+    EXPECT_TRUE(
+        matches(reduce_product(da, db, full, {64, 1}), reduce_product(a, b, full, {64, 1}), tol));
+    EXPECT_TRUE(matches(reduce_product(da, db, full, {1, 3000}),
+                        reduce_product(a, b, full, {1, 3000}), tol));
+    EXPECT_TRUE(
+        matches(reduce_product(da, db, full, {1, 1}), reduce_product(a, b, full, {1, 1}), tol));
+    EXPECT_TRUE(matches(reduce_product(da, drow, full, {64, 1}),
+                        reduce_product(a, row, full, {64, 1}), tol));
+    EXPECT_TRUE(matches(reduce_product(da.t(), db.t(), {3000, 64}, {1, 64}),
+                        reduce_product(a.t(), b.t(), {3000, 64}, {1, 64}), tol));
+  }
+}
+
 TEST(CudaReduce, ProductReductionMatchesTheCpuLauncher) {
   EMBER_REQUIRE_CUDA();
   const auto arg_of = [](const Tensor& t) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 
+#include "engine/internal.hpp"
 #include "test_util.hpp"
 
 using namespace ember;
@@ -396,4 +397,45 @@ TEST(Large, ReduceOverAMiddleDimWithStridedKeptDims) {
       ASSERT_NEAR(s[i * 40 + k], acc, 1e-12) << i << "," << k;
       ASSERT_EQ(m[k * 60 + i], lo) << i << "," << k;
     }
+}
+
+// ------------------------------------------------------------------ mul_sum_to ----
+// sum_to(a * b, shape) in one pass: every shape of reduction (none, full, inner, outer,
+// leading dims, broadcast operands, strided views) against the two-op composition, and
+// the parallel path of a long full reduction.
+TEST(Reduce, MulSumToMatchesTheComposition) {
+  struct Case {
+    Shape a, b, to;
+  };
+  const std::vector<Case> cases = {
+      {{5}, {5}, {}},
+      {{4, 6}, {4, 6}, {4, 1}},
+      {{4, 6}, {4, 6}, {6}},
+      {{4, 6}, {6}, {1, 6}},
+      {{4, 6}, {}, {}},
+      {{2, 3, 4}, {2, 1, 4}, {3, 1}},
+      {{2, 3, 4}, {4}, {2, 1, 1}},
+      {{3, 1}, {1, 5}, {5}},
+      {{4, 6}, {4, 6}, {4, 6}},
+  };
+  for (DType t : {kFloat64, kFloat32}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(testing::Message()
+                   << dtype_name(t) << " " << c.a << " * " << c.b << " -> " << c.to);
+      const Tensor a = random_normal(c.a).to(t), b = random_normal(c.b).to(t);
+      const Tensor got = detail::mul_sum_to(a, b, c.to);
+      EXPECT_EQ(got.shape(), c.to);
+      EXPECT_EQ(got.dtype(), t);
+      expect_close(got.to(kFloat64), sum_to(a * b, c.to).to(kFloat64), t == kFloat64 ? 1e-12 : 1e-5,
+                   1e-6);
+    }
+  }
+  // Strided operands (a transposed view) and a reduction long enough to split across cores.
+  const Tensor m = random_normal({300, 400});
+  expect_close(detail::mul_sum_to(m.t(), m.t(), {400, 1}), sum_to(m.t() * m.t(), {400, 1}), 1e-12,
+               1e-10);
+  const Tensor v = random_normal({1 << 17}), w = random_normal({1 << 17});
+  expect_close(detail::mul_sum_to(v, w, {}), sum(v * w), 1e-11, 1e-9);
+  EMBER_EXPECT_THROW_WITH(detail::mul_sum_to(random_normal({4, 6}), random_normal({4, 6}), {5}),
+                          ShapeError, "mul_sum_to", "(4, 6)");
 }
