@@ -260,3 +260,92 @@ TEST_F(ElboGradTest, PlateElementsAreRaoBlackwellized) {
 
 }  // namespace
 }  // namespace ember
+
+namespace ember {
+namespace {
+
+// Learned baselines: a given value that requires grad and a network registered with
+// module() are both trained on (cost - baseline)^2 and keep the gradient unbiased. With the
+// guide's parameters held fixed (lr 0 for them), the baseline converges to the mean cost.
+TEST_F(ElboGradTest, LearnedBaselinesTrainTowardsTheMeanCost) {
+  const double x = 0.4;
+  auto model = [&] {
+    const Tensor z = sample("z", dist::Bernoulli(scalar_tensor(0.3, f64())));
+    sample("x", dist::Normal(z * 2.0 - 1.0, 1.0), scalar_tensor(x, f64()));
+  };
+  // E_q[cost] for q(z = 1) = sigmoid(0.2), cost = log p(z) + log p(x | z) - log q(z).
+  const double q1 = 1 / (1 + std::exp(-0.2));
+  double mean_cost = 0;
+  for (int z = 0; z <= 1; ++z) {
+    const double q = z ? q1 : 1 - q1;
+    mean_cost += q * (std::log(z ? 0.3 : 0.7) - 0.5 * std::log(2 * M_PI) -
+                      0.5 * (x - (2 * z - 1)) * (x - (2 * z - 1)) - std::log(q));
+  }
+  auto per_param = [](const std::string& name) {
+    return optim::SGDOptions{.lr = name == "t" ? 0.0 : 0.02};
+  };
+
+  // A given value.
+  auto value_guide = [&] {
+    const Tensor t = param("t", scalar_tensor(0.2, f64()));
+    SampleOptions opts;
+    opts.infer.baseline.baseline_value = param("b", scalar_tensor(0.0, f64()));
+    sample("z", dist::Bernoulli::from_logits(t), opts);
+  };
+  SVI svi(model, value_guide, optim::SGD(per_param), TraceGraph_ELBO());
+  double b = 0;
+  for (int i = 0; i < 4000; ++i) {
+    svi.step();
+    if (i >= 2000) b += param("b").item() / 2000;
+  }
+  EXPECT_NEAR(b, mean_cost, 0.05);
+
+  // A network (Linear(1, 1) of a constant input): its output converges likewise.
+  auto net = std::make_shared<nn::Linear>(1, 1, true, f64());
+  const Tensor input = ones({1}, f64());
+  auto nn_guide = [&] {
+    module("baseline_net", *net);
+    const Tensor t = param("t", scalar_tensor(0.2, f64()));
+    SampleOptions opts;
+    opts.infer.baseline.nn_baseline = net;
+    opts.infer.baseline.nn_baseline_input = input;
+    sample("z", dist::Bernoulli::from_logits(t), opts);
+  };
+  SVI nn_svi(model, nn_guide, optim::SGD(per_param), TraceGraph_ELBO());
+  double out = 0;
+  for (int i = 0; i < 4000; ++i) {
+    nn_svi.step();
+    if (i >= 2000) out += (*net)(input).item() / 2000;
+  }
+  EXPECT_NEAR(out, mean_cost, 0.05);
+
+  // Unbiased with the learned baseline in place.
+  TraceGraph_ELBO elbo;
+  const double h = 1e-5;
+  auto exact = [&](double t) {
+    const double p1 = 1 / (1 + std::exp(-t));
+    double e = 0;
+    for (int z = 0; z <= 1; ++z) {
+      const double q = z ? p1 : 1 - p1;
+      e +=
+          q * (std::log(z ? 0.3 : 0.7) - 0.5 * (x - (2 * z - 1)) * (x - (2 * z - 1)) - std::log(q));
+    }
+    return e;
+  };
+  const double dloss = -(exact(0.2 + h) - exact(0.2 - h)) / (2 * h);
+  const GradStats g = estimate(elbo, model, value_guide, 20000);
+  expect_unbiased(g, {{"t", dloss}}, "learned baseline");
+  // Both at once is refused.
+  auto both = [&] {
+    SampleOptions opts;
+    opts.infer.baseline.nn_baseline = net;
+    opts.infer.baseline.nn_baseline_input = input;
+    opts.infer.baseline.baseline_value = scalar_tensor(0.0, f64());
+    sample("z", dist::Bernoulli::from_logits(param("t", scalar_tensor(0.2, f64()))), opts);
+  };
+  EMBER_EXPECT_THROW_WITH(elbo.loss_and_grads(model, both), ValueError, "site 'z'",
+                          "nn_baseline and baseline_value");
+}
+
+}  // namespace
+}  // namespace ember
