@@ -108,7 +108,10 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     }
     if (grads && p.surrogate.defined() && p.surrogate.requires_grad()) {
       PhaseClock clock(&PhaseTimes::backward);
-      (p.surrogate * (-1.0 / n)).backward();
+      // The loss is -surrogate / n: seeding the sweep with that factor spares an op.
+      p.surrogate.backward(
+          full({}, -1.0 / n,
+               TensorOptions{}.with_dtype(p.surrogate.dtype()).with_device(p.surrogate.device())));
     }
     total = total.defined() ? total + p.elbo : p.elbo;
     out.traces.emplace_back(std::move(model_trace), std::move(guide_trace));
@@ -120,14 +123,13 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
 
 Tensor ELBO::reparam_surrogate(const Trace& model_trace, const Trace& guide_trace) {
   Tensor s;
-  auto add = [&s](const Tensor& t) { s = s.defined() ? s + t : t; };
   for (const Site& site : model_trace) {
-    if (site.is_sample()) add(site.log_prob_sum());
+    if (site.is_sample()) s = s.defined() ? s + site.log_prob_sum() : site.log_prob_sum();
   }
   for (const Site& site : guide_trace) {
     // Observed guide sites (factors) have fixed values: their gradient is pathwise too.
     if (site.is_sample() && (site.is_observed || site.fn.has_rsample())) {
-      add(-site.log_prob_sum());
+      s = s.defined() ? s - site.log_prob_sum() : -site.log_prob_sum();
     }
   }
   return s.defined() ? s : scalar_tensor(0.0);
