@@ -32,8 +32,8 @@ void model(const Tensor& data) {
     sample("y", dist::Normal(0.0, 1.0));  // (2, 1, 1)
   }
   {
-    auto x_axis = plate("x_axis_2", 3, {.dim = -2});
-    auto y_axis = plate("y_axis_2", 2, {.dim = -3});
+    auto x_axis = plate("x_axis", 3, {.dim = -2});  // entered again, as in the tutorial
+    auto y_axis = plate("y_axis", 2, {.dim = -3});
     sample("xy", dist::Normal(0.0, 1.0));                         // (2, 3, 1)
     sample("z", dist::Normal(0.0, 1.0).expand({5}).to_event(1));  // (2, 3, 1, 5)
   }
