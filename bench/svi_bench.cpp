@@ -135,7 +135,8 @@ void bm_dp_mixture(benchmark::State& state, Device d, bool checked) {
     }
     {
       auto p = plate("mu_plate", kT, {.device = d});
-      mu = sample("mu", dist::MultivariateNormal(zeros({2}, opts), eye2 * 5.0));
+      // Covariance 5 I (the tutorial's), given by its Cholesky factor sqrt(5) I.
+      mu = sample("mu", dist::MultivariateNormal(zeros({2}, opts), eye2 * std::sqrt(5.0)));
     }
     auto p = plate("data", n, {.device = d});
     const Tensor z = sample("z", dist::Categorical(mix_weights(beta)));

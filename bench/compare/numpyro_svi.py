@@ -110,8 +110,8 @@ def dp_mixture():
         with numpyro.plate("beta_plate", T - 1):
             beta = numpyro.sample("beta", dist.Beta(1.0, alpha))
         with numpyro.plate("mu_plate", T):
-            # svi_bench's MultivariateNormal(loc, eye2 * 5) takes a scale_tril: covariance 25 I.
-            mu = numpyro.sample("mu", dist.MultivariateNormal(jnp.zeros(2), scale_tril=eye2 * 5.0))
+            # The tutorial's prior covariance 5 I (svi_bench gives its factor sqrt(5) I).
+            mu = numpyro.sample("mu", dist.MultivariateNormal(jnp.zeros(2), scale_tril=eye2 * 5.0 ** 0.5))
         with numpyro.plate("data", N_MIX):
             z = numpyro.sample("z", dist.Categorical(probs=mix_weights(beta)))
             numpyro.sample("obs", dist.MultivariateNormal(mu[z], scale_tril=eye2), obs=data)

@@ -84,9 +84,9 @@ def dp_mixture(dev):
         with pyro.plate("beta_plate", T - 1, device=dev):
             beta = pyro.sample("beta", dist.Beta(one, alpha))
         with pyro.plate("mu_plate", T, device=dev):
-            # svi_bench's MultivariateNormal(loc, eye2 * 5) takes a scale_tril: covariance 25 I.
+            # The tutorial's prior covariance 5 I (svi_bench gives its factor sqrt(5) I).
             mu = pyro.sample("mu", dist.MultivariateNormal(torch.zeros(2, device=dev),
-                                                           scale_tril=eye2 * 5.0))
+                                                           scale_tril=eye2 * 5.0 ** 0.5))
         with pyro.plate("data", N_MIX, device=dev):
             z = pyro.sample("z", dist.Categorical(mix_weights(beta)))
             pyro.sample("obs", dist.MultivariateNormal(mu[z], scale_tril=eye2), obs=data)
