@@ -68,50 +68,17 @@ class IndependentImpl final : public DistributionImpl {
   int n_;
 };
 
-class MaskedImpl final : public DistributionImpl {
+// A wrapper that keeps its base's shapes and passes every query through to it; Masked and
+// NonReparameterized override what they change.
+class ForwardingImpl : public DistributionImpl {
  public:
-  MaskedImpl(std::shared_ptr<const DistributionImpl> base, Tensor mask)
+  explicit ForwardingImpl(std::shared_ptr<const DistributionImpl> base)
       : DistributionImpl(base->batch_shape(), base->event_shape(), base->dtype(), base->device()),
-        base_(std::move(base)),
-        mask_(mask.to(kBool)) {
-    ember::detail::check_same_device("mask", mask_,
-                                     zeros({}, TensorOptions{}.with_device(device_)));
-    broadcast_shapes(mask_.shape(), batch_shape_, "mask");
-  }
+        base_(std::move(base)) {}
   std::string name() const override { return base_->name(); }
   bool has_rsample() const override { return base_->has_rsample(); }
   bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
   Tensor rsample(const Shape& s, Generator& gen) const override { return base_->rsample(s, gen); }
-  Tensor sample(const Shape& s, Generator& gen) const override { return base_->sample(s, gen); }
-  Tensor log_prob(const Tensor& value) const override {
-    return where(mask_, base_->log_prob(value), 0.0);
-  }
-  Tensor mean() const override { return base_->mean(); }
-  Tensor variance() const override { return base_->variance(); }
-  Tensor entropy() const override { return base_->entropy(); }
-  constraints::Constraint support() const override { return base_->support(); }
-  Tensor enumerate_support(bool expand) const override { return base_->enumerate_support(expand); }
-  std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
-    return std::make_shared<MaskedImpl>(base_->expand(batch_shape), mask_);
-  }
-  const std::shared_ptr<const DistributionImpl>& base_ptr() const { return base_; }
-  const Tensor& mask() const { return mask_; }
-
- private:
-  std::shared_ptr<const DistributionImpl> base_;
-  Tensor mask_;
-};
-
-// The base with its reparameterized sampler hidden (Pyro's has_rsample = False): draws are
-// cut from the graph, so an ELBO treats its sites with the score-function estimator.
-class NonReparameterizedImpl final : public DistributionImpl {
- public:
-  explicit NonReparameterizedImpl(std::shared_ptr<const DistributionImpl> base)
-      : DistributionImpl(base->batch_shape(), base->event_shape(), base->dtype(), base->device()),
-        base_(std::move(base)) {}
-  std::string name() const override { return base_->name(); }
-  bool has_rsample() const override { return false; }
-  bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
   Tensor sample(const Shape& s, Generator& gen) const override { return base_->sample(s, gen); }
   Tensor log_prob(const Tensor& value) const override { return base_->log_prob(value); }
   Tensor mean() const override { return base_->mean(); }
@@ -119,13 +86,44 @@ class NonReparameterizedImpl final : public DistributionImpl {
   Tensor entropy() const override { return base_->entropy(); }
   constraints::Constraint support() const override { return base_->support(); }
   Tensor enumerate_support(bool expand) const override { return base_->enumerate_support(expand); }
+  const std::shared_ptr<const DistributionImpl>& base_ptr() const { return base_; }
+
+ protected:
+  std::shared_ptr<const DistributionImpl> base_;
+};
+
+class MaskedImpl final : public ForwardingImpl {
+ public:
+  MaskedImpl(std::shared_ptr<const DistributionImpl> base, Tensor mask)
+      : ForwardingImpl(std::move(base)), mask_(mask.to(kBool)) {
+    ember::detail::check_same_device("mask", mask_,
+                                     zeros({}, TensorOptions{}.with_device(device_)));
+    broadcast_shapes(mask_.shape(), batch_shape_, "mask");
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    return where(mask_, base_->log_prob(value), 0.0);
+  }
+  std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
+    return std::make_shared<MaskedImpl>(base_->expand(batch_shape), mask_);
+  }
+  const Tensor& mask() const { return mask_; }
+
+ private:
+  Tensor mask_;
+};
+
+// The base with its reparameterized sampler hidden (Pyro's has_rsample = False): draws are
+// cut from the graph, so an ELBO treats its sites with the score-function estimator.
+class NonReparameterizedImpl final : public ForwardingImpl {
+ public:
+  using ForwardingImpl::ForwardingImpl;
+  bool has_rsample() const override { return false; }
+  Tensor rsample(const Shape& s, Generator& gen) const override {
+    return DistributionImpl::rsample(s, gen);  // not available: says so, naming the family
+  }
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const override {
     return std::make_shared<NonReparameterizedImpl>(base_->expand(batch_shape));
   }
-  const std::shared_ptr<const DistributionImpl>& base_ptr() const { return base_; }
-
- private:
-  std::shared_ptr<const DistributionImpl> base_;
 };
 
 }  // namespace ember::dist

@@ -127,6 +127,28 @@ void binary_backward_impl(const TensorArg* ga, const TensorArg* gb, const Tensor
   });
 }
 
+// A full reduction of [0, n): range(begin, end) reduces one slice; long ranges are split
+// across threads (up to 256 slices) and the slices' results combined in order.
+template <typename Acc, typename Range, typename Combine>
+Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine) {
+#if defined(_OPENMP)
+  const int nt = std::min(256, omp_get_max_threads());
+#else
+  const int nt = 1;
+#endif
+  if (n <= kParallelGrain || nt <= 1) return combine(identity, range(0, n));
+  Acc partial[256];
+  const std::int64_t chunk = (n + nt - 1) / nt;
+  const int used = static_cast<int>((n + chunk - 1) / chunk);
+  parallel_for(used, 0, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t t = b; t < e; ++t)
+      partial[t] = range(t * chunk, std::min(n, (t + 1) * chunk));
+  });
+  Acc acc = identity;
+  for (int t = 0; t < used; ++t) acc = combine(acc, partial[t]);
+  return acc;
+}
+
 template <typename T, typename Combine>
 void reduce_impl(const TensorArg& out, const TensorArg& in) {
   using Acc = typename HostAcc<T>::type;
@@ -175,27 +197,9 @@ void reduce_impl(const TensorArg& out, const TensorArg& in) {
 
   if (n_out == 1) {
     // One output: split the reduced range across threads, then combine the partials.
-    Acc partial[256];
-    int used = 0;
-#if defined(_OPENMP)
-    const int nt = std::min(256, omp_get_max_threads());
-#else
-    const int nt = 1;
-#endif
-    if (n_red > kParallelGrain && nt > 1) {
-      const std::int64_t chunk = (n_red + nt - 1) / nt;
-      used = static_cast<int>((n_red + chunk - 1) / chunk);
-      parallel_for(used, 0, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t t = b; t < e; ++t)
-          partial[t] = reduce_range(ip, t * chunk, std::min(n_red, (t + 1) * chunk));
-      });
-    } else {
-      partial[0] = reduce_range(ip, 0, n_red);
-      used = 1;
-    }
-    Acc acc = AccCombine::identity();
-    for (int t = 0; t < used; ++t) acc = acc_combine(acc, partial[t]);
-    o[0] = static_cast<T>(acc);
+    o[0] = static_cast<T>(split_reduce<Acc>(
+        n_red, AccCombine::identity(),
+        [&](std::int64_t b, std::int64_t e) { return reduce_range(ip, b, e); }, acc_combine));
     return;
   }
   parallel_for(n_out, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, n_red)),
@@ -235,26 +239,9 @@ void reduce_product_impl(const TensorArg& out, const TensorArg& a, const TensorA
     return acc;
   };
   if (geo.n_out == 1) {
-    Acc partial[256];
-    int used = 1;
-#if defined(_OPENMP)
-    const int nt = std::min(256, omp_get_max_threads());
-#else
-    const int nt = 1;
-#endif
-    if (geo.n_red > kParallelGrain && nt > 1) {
-      const std::int64_t chunk = (geo.n_red + nt - 1) / nt;
-      used = static_cast<int>((geo.n_red + chunk - 1) / chunk);
-      parallel_for(used, 0, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t t = lo; t < hi; ++t)
-          partial[t] = dot(0, 0, t * chunk, std::min(geo.n_red, (t + 1) * chunk));
-      });
-    } else {
-      partial[0] = dot(0, 0, 0, geo.n_red);
-    }
-    Acc acc = 0;
-    for (int t = 0; t < used; ++t) acc += partial[t];
-    o[0] = static_cast<T>(acc);
+    o[0] = static_cast<T>(split_reduce<Acc>(
+        geo.n_red, Acc{0}, [&](std::int64_t lo, std::int64_t hi) { return dot(0, 0, lo, hi); },
+        [](Acc x, Acc y) { return x + y; }));
     return;
   }
   parallel_for(geo.n_out,
