@@ -32,10 +32,10 @@ namespace ember::kernels::cuda {
 
 // After every <<<...>>>: a bad configuration or a missing kernel image shows up here, at the
 // launch that caused it, rather than at some later unrelated call.
-#define EMBER_CUDA_LAUNCH_CHECK()                      \
-  do {                                                 \
+#define EMBER_CUDA_LAUNCH_CHECK()                         \
+  do {                                                    \
     ++::ember::kernels::t_event_counters.kernel_launches; \
-    EMBER_CUDA_CHECK(cudaGetLastError());              \
+    EMBER_CUDA_CHECK(cudaGetLastError());                 \
   } while (0)
 
 #define EMBER_CUBLAS_CHECK(expr)                                                                   \
