@@ -153,7 +153,8 @@ void module(const std::string& name, nn::Module& network);
 // ---- markov ----
 // A Markov chain scope for sequential models: iterating markov(n) yields 0..n-1, and the
 // sites of step t are annotated with it (Site::markov_step) and with the chain's history,
-// the number of past steps a step depends on; enumeration uses these to reuse dims.
+// the number of past steps a step depends on (what enumeration, not built yet, will use to
+// reuse dims).
 class Markov : public Messenger {
  public:
   Markov(std::int64_t steps, int history = 1);
