@@ -15,28 +15,19 @@ class AdamAlgorithm final : public detail::AlgorithmWith<AdamOptions> {
   kernels::OptimKind kind() const override { return kernels::OptimKind::Adam; }
 
   void check(const AdamOptions& o, const std::string& where) const override {
-    const detail::OptionChecker c{name(), where};
-    c.non_negative("lr", o.lr);
-    c.unit_interval_open("betas[0]", o.betas.first);
-    c.unit_interval_open("betas[1]", o.betas.second);
-    c.non_negative("eps", o.eps);
-    c.non_negative("weight_decay", o.weight_decay);
+    detail::check_adam_options(detail::OptionChecker{name(), where}, o);
   }
 
   std::vector<Tensor> make_state(std::size_t, const Tensor& param) const override {
-    std::vector<Tensor> state(kernels::kMaxOptimStates);
-    state[0] = zeros_like(param);  // exp_avg
-    state[1] = zeros_like(param);  // exp_avg_sq
-    return state;
+    return detail::adam_moments(param);
   }
 
   kernels::OptimScalars scalars(std::size_t options, double lr, std::int64_t t) const override {
     const AdamOptions& o = this->options(options);
-    const double bias_correction1 = 1.0 - std::pow(o.betas.first, static_cast<double>(t));
-    const double bias_correction2 = 1.0 - std::pow(o.betas.second, static_cast<double>(t));
+    const detail::BiasCorrections bc = detail::bias_corrections(o.betas, t);
     kernels::OptimScalars s{};
-    s.adam = {.step_size = lr / bias_correction1,
-              .bias_correction2_sqrt = std::sqrt(bias_correction2),
+    s.adam = {.step_size = lr / bc.first,
+              .bias_correction2_sqrt = std::sqrt(bc.second),
               .beta1 = o.betas.first,
               .beta2 = o.betas.second,
               .eps = o.eps,
@@ -46,6 +37,22 @@ class AdamAlgorithm final : public detail::AlgorithmWith<AdamOptions> {
 };
 
 }  // namespace
+
+namespace detail {
+
+std::vector<Tensor> adam_moments(const Tensor& param) {
+  std::vector<Tensor> state(kernels::kMaxOptimStates);
+  state[0] = zeros_like(param);  // exp_avg
+  state[1] = zeros_like(param);  // exp_avg_sq
+  return state;
+}
+
+BiasCorrections bias_corrections(std::pair<double, double> betas, std::int64_t t) {
+  return {1.0 - std::pow(betas.first, static_cast<double>(t)),
+          1.0 - std::pow(betas.second, static_cast<double>(t))};
+}
+
+}  // namespace detail
 
 Adam::Adam(const AdamOptions& options)
     : Optimizer(detail::make_optimizer<AdamAlgorithm>(options)) {}

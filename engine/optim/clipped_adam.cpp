@@ -18,11 +18,7 @@ class ClippedAdamAlgorithm final : public detail::AlgorithmWith<ClippedAdamOptio
 
   void check(const ClippedAdamOptions& o, const std::string& where) const override {
     const detail::OptionChecker c{name(), where};
-    c.non_negative("lr", o.lr);
-    c.unit_interval_open("betas[0]", o.betas.first);
-    c.unit_interval_open("betas[1]", o.betas.second);
-    c.non_negative("eps", o.eps);
-    c.non_negative("weight_decay", o.weight_decay);
+    detail::check_adam_options(c, o);
     c.positive("clip_norm", o.clip_norm);
     c.positive("lrd", o.lrd);
   }
@@ -32,18 +28,14 @@ class ClippedAdamAlgorithm final : public detail::AlgorithmWith<ClippedAdamOptio
   }
 
   std::vector<Tensor> make_state(std::size_t, const Tensor& param) const override {
-    std::vector<Tensor> state(kernels::kMaxOptimStates);
-    state[0] = zeros_like(param);  // exp_avg
-    state[1] = zeros_like(param);  // exp_avg_sq
-    return state;
+    return detail::adam_moments(param);
   }
 
   kernels::OptimScalars scalars(std::size_t options, double lr, std::int64_t t) const override {
     const ClippedAdamOptions& o = this->options(options);
-    const double bias_correction1 = 1.0 - std::pow(o.betas.first, static_cast<double>(t));
-    const double bias_correction2 = 1.0 - std::pow(o.betas.second, static_cast<double>(t));
+    const detail::BiasCorrections bc = detail::bias_corrections(o.betas, t);
     kernels::OptimScalars s{};
-    s.clipped_adam = {.step_size = lr * std::sqrt(bias_correction2) / bias_correction1,
+    s.clipped_adam = {.step_size = lr * std::sqrt(bc.second) / bc.first,
                       .beta1 = o.betas.first,
                       .beta2 = o.betas.second,
                       .eps = o.eps,

@@ -74,6 +74,22 @@ struct OptionChecker {
   }
 };
 
+// What Adam and ClippedAdam share: the checks of their common options, the two moment
+// buffers (state[0] exp_avg m, state[1] exp_avg_sq v) and the bias corrections at step t.
+template <typename AdamLikeOptions>
+void check_adam_options(const OptionChecker& c, const AdamLikeOptions& o) {
+  c.non_negative("lr", o.lr);
+  c.unit_interval_open("betas[0]", o.betas.first);
+  c.unit_interval_open("betas[1]", o.betas.second);
+  c.non_negative("eps", o.eps);
+  c.non_negative("weight_decay", o.weight_decay);
+}
+std::vector<Tensor> adam_moments(const Tensor& param);
+struct BiasCorrections {
+  double first, second;  // 1 - beta1^t, 1 - beta2^t
+};
+BiasCorrections bias_corrections(std::pair<double, double> betas, std::int64_t t);
+
 // The options bookkeeping of an algorithm whose options struct is Options (with an lr).
 template <typename OptionsT>
 class AlgorithmWith : public Algorithm {
