@@ -1,5 +1,5 @@
 // Generators and the plain random tensors; the draws themselves are the Philox samplers of
-// kernels/math/dist/samplers.hpp, run by the device's launcher.
+// kernels/math/distributions/samplers.hpp, run by the device's launcher.
 #include "ember/random.hpp"
 
 #include "engine/internal.hpp"

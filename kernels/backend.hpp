@@ -14,7 +14,7 @@
 
 #include "ember/device.hpp"
 #include "kernels/common/tensor_arg.hpp"
-#include "kernels/math/dist/families.hpp"
+#include "kernels/math/distributions/families.hpp"
 #include "kernels/math/elementwise_ops.hpp"
 #include "kernels/math/optim.hpp"
 
@@ -95,7 +95,7 @@ class Backend {
   // (broadcast). out is contiguous. Floating dtypes.
   virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) = 0;
 
-  // ---- distributions (math in kernels/math/dist) ----
+  // ---- distributions (math in kernels/math/distributions) ----
   // One fused pass: out = log p(value | params) of `family`, and for each non-null
   // grads[k] the partial of out in value (k = 0) or in params[k - 1]. All operands have
   // out's sizes (broadcast strides) and one floating dtype; params holds

@@ -1,5 +1,7 @@
-// Picks the launcher for a device. The CUDA launcher exists only in builds with
-// EMBER_CUDA; elsewhere asking for it is a clear DeviceError, never a crash.
+// Picks the launcher for a device, and the names and parameter counts of the ops in the
+// lists of kernels/math (for error messages and argument checks). The CUDA launcher exists
+// only in builds with EMBER_CUDA; elsewhere asking for it is a clear DeviceError, never a
+// crash.
 #include "ember/error.hpp"
 #include "kernels/backend.hpp"
 
@@ -18,71 +20,37 @@ Backend& backend_for(Device device) {
   return device.is_cpu() ? cpu_backend() : cuda_backend(device.index());
 }
 
-const char* unary_op_name(UnaryOp op) {
-  switch (op) {
-#define EMBER_NAME(name) \
-  case UnaryOp::name:    \
-    return #name;
-    EMBER_UNARY_OPS(EMBER_NAME)
-#undef EMBER_NAME
-  }
-  return "?";
+namespace {
+
+#define EMBER_NAME_OF(name) #name,
+constexpr const char* kUnaryOpNames[] = {EMBER_UNARY_OPS(EMBER_NAME_OF)};
+constexpr const char* kBinaryOpNames[] = {EMBER_BINARY_ARITH_OPS(EMBER_NAME_OF)
+                                              EMBER_BINARY_COMPARE_OPS(EMBER_NAME_OF)};
+constexpr const char* kLogProbFamilyNames[] = {EMBER_LOG_PROB_FAMILIES(EMBER_NAME_OF)};
+constexpr const char* kSampleOpNames[] = {EMBER_SAMPLERS(EMBER_NAME_OF)};
+#undef EMBER_NAME_OF
+
+#define EMBER_LOG_PROB_PARAMS(name) name##LogProb<double>::kParams,
+constexpr int kLogProbParams[] = {EMBER_LOG_PROB_FAMILIES(EMBER_LOG_PROB_PARAMS)};
+#undef EMBER_LOG_PROB_PARAMS
+#define EMBER_SAMPLER_PARAMS(name) name##Sampler<double>::kParams,
+constexpr int kSamplerParams[] = {EMBER_SAMPLERS(EMBER_SAMPLER_PARAMS)};
+#undef EMBER_SAMPLER_PARAMS
+
+// The entry of a table indexed by an op's enum value; "?" (or 0) past its end.
+template <typename T, std::size_t N, typename E>
+T entry(const T (&table)[N], E e, T otherwise) {
+  const auto i = static_cast<std::size_t>(e);
+  return i < N ? table[i] : otherwise;
 }
 
-const char* binary_op_name(BinaryOp op) {
-  switch (op) {
-#define EMBER_NAME(name) \
-  case BinaryOp::name:   \
-    return #name;
-    EMBER_BINARY_ARITH_OPS(EMBER_NAME)
-    EMBER_BINARY_COMPARE_OPS(EMBER_NAME)
-#undef EMBER_NAME
-  }
-  return "?";
-}
+}  // namespace
 
-const char* log_prob_family_name(LogProbFamily f) {
-  switch (f) {
-#define EMBER_NAME(name)    \
-  case LogProbFamily::name: \
-    return #name;
-    EMBER_LOG_PROB_FAMILIES(EMBER_NAME)
-#undef EMBER_NAME
-  }
-  return "?";
-}
-
-int log_prob_param_count(LogProbFamily f) {
-  switch (f) {
-#define EMBER_COUNT(name)   \
-  case LogProbFamily::name: \
-    return name##LogProb<double>::kParams;
-    EMBER_LOG_PROB_FAMILIES(EMBER_COUNT)
-#undef EMBER_COUNT
-  }
-  return 0;
-}
-
-const char* sample_op_name(SampleOp op) {
-  switch (op) {
-#define EMBER_NAME(name) \
-  case SampleOp::name:   \
-    return #name;
-    EMBER_SAMPLERS(EMBER_NAME)
-#undef EMBER_NAME
-  }
-  return "?";
-}
-
-int sample_param_count(SampleOp op) {
-  switch (op) {
-#define EMBER_COUNT(name) \
-  case SampleOp::name:    \
-    return name##Sampler<double>::kParams;
-    EMBER_SAMPLERS(EMBER_COUNT)
-#undef EMBER_COUNT
-  }
-  return 0;
-}
+const char* unary_op_name(UnaryOp op) { return entry(kUnaryOpNames, op, "?"); }
+const char* binary_op_name(BinaryOp op) { return entry(kBinaryOpNames, op, "?"); }
+const char* log_prob_family_name(LogProbFamily f) { return entry(kLogProbFamilyNames, f, "?"); }
+int log_prob_param_count(LogProbFamily f) { return entry(kLogProbParams, f, 0); }
+const char* sample_op_name(SampleOp op) { return entry(kSampleOpNames, op, "?"); }
+int sample_param_count(SampleOp op) { return entry(kSamplerParams, op, 0); }
 
 }  // namespace ember::kernels

@@ -1,4 +1,4 @@
-// Bernoulli: fused log-pmf in probs or logits (kernels/math/dist/discrete.hpp) and draws
+// Bernoulli: fused log-pmf in probs or logits (kernels/math/distributions/discrete.hpp) and draws
 // as (uniform < probs).
 #include "ember/distributions/bernoulli.hpp"
 

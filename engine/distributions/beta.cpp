@@ -1,4 +1,4 @@
-// Beta: fused log-density (kernels/math/dist/gamma.hpp) and draws X / (X + Y) of two
+// Beta: fused log-density (kernels/math/distributions/gamma.hpp) and draws X / (X + Y) of two
 // implicitly reparameterized Gamma draws.
 #include "ember/distributions/beta.hpp"
 

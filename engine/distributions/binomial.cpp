@@ -1,5 +1,5 @@
 // Binomial: fused log-pmf in probs or logits and the inversion/BTRS sampler
-// (kernels/math/dist/discrete.hpp).
+// (kernels/math/distributions/discrete.hpp).
 #include "ember/distributions/binomial.hpp"
 
 #include <vector>

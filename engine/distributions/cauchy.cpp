@@ -1,4 +1,4 @@
-// Cauchy: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// Cauchy: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/cauchy.hpp"
 
 #include <cmath>

@@ -9,7 +9,7 @@
 
 #include "ember/distributions/distribution.hpp"
 #include "engine/internal.hpp"
-#include "kernels/math/dist/families.hpp"
+#include "kernels/math/distributions/families.hpp"
 
 namespace ember::dist::detail {
 

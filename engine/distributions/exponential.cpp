@@ -1,4 +1,4 @@
-// Exponential: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// Exponential: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/exponential.hpp"
 
 #include "engine/distributions/dist_util.hpp"

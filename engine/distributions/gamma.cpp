@@ -1,4 +1,4 @@
-// Gamma: fused log-density (kernels/math/dist/gamma.hpp) and implicitly reparameterized
+// Gamma: fused log-density (kernels/math/distributions/gamma.hpp) and implicitly reparameterized
 // draws Gamma(a, 1) / rate.
 #include "ember/distributions/gamma.hpp"
 

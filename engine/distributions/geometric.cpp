@@ -1,5 +1,5 @@
 // Geometric: fused log-pmf in probs or logits and the inverse-CDF sampler
-// (kernels/math/dist/discrete.hpp).
+// (kernels/math/distributions/discrete.hpp).
 #include "ember/distributions/geometric.hpp"
 
 #include "engine/distributions/dist_util.hpp"

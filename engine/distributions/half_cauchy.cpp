@@ -1,4 +1,4 @@
-// HalfCauchy: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// HalfCauchy: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/half_cauchy.hpp"
 
 #include <cmath>

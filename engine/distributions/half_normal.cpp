@@ -1,4 +1,4 @@
-// HalfNormal: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// HalfNormal: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/half_normal.hpp"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Laplace: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// Laplace: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/laplace.hpp"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// LogNormal: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// LogNormal: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/log_normal.hpp"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Normal: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// Normal: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/normal.hpp"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Poisson: fused log-pmf and the inversion/PTRS sampler (kernels/math/dist/discrete.hpp).
+// Poisson: fused log-pmf and the inversion/PTRS sampler (kernels/math/distributions/discrete.hpp).
 #include "ember/distributions/poisson.hpp"
 
 #include "engine/distributions/dist_util.hpp"

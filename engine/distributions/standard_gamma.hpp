@@ -8,7 +8,7 @@
 namespace ember::dist::detail {
 
 // Draws of Gamma(alpha, 1) with shape `shape` (alpha broadcasts to it), by the
-// StandardGamma sampler (kernels/math/dist/gamma.hpp). When alpha requires grad the draw is
+// StandardGamma sampler (kernels/math/distributions/gamma.hpp). When alpha requires grad the draw is
 // recorded with the implicit reparameterization gradient: grad_alpha = g * dx/dalpha, summed
 // back to alpha's shape.
 Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);

@@ -1,4 +1,4 @@
-// StudentT: fused log-density (kernels/math/dist/gamma.hpp) and draws
+// StudentT: fused log-density (kernels/math/distributions/gamma.hpp) and draws
 // loc + scale * Z * sqrt(df / V), V = 2 Gamma(df / 2, 1), reparameterized in all parameters.
 #include "ember/distributions/student_t.hpp"
 

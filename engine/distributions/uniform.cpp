@@ -1,4 +1,4 @@
-// Uniform: fused log-density (kernels/math/dist/continuous.hpp) and pathwise draws.
+// Uniform: fused log-density (kernels/math/distributions/continuous.hpp) and pathwise draws.
 #include "ember/distributions/uniform.hpp"
 
 #include <cmath>

@@ -10,57 +10,30 @@
 
 namespace ember::kernels {
 
+// Calls f<T>() for the one T of Ts whose dtype is t; a DTypeError names `what` and the
+// accepted dtypes when t is none of them.
+template <typename... Ts, typename F>
+void dispatch_types(DType t, const char* what, const char* accepted, F&& f) {
+  const bool found =
+      ((t == dtype_of<Ts>::value ? (f.template operator()<Ts>(), true) : false) || ...);
+  EMBER_CHECK_T(DTypeError, found, what, ": expected ", accepted, ", got ", dtype_name(t));
+}
+
 template <typename F>
 void dispatch_floating(DType t, const char* what, F&& f) {
-  switch (t) {
-    case DType::Float32:
-      f.template operator()<float>();
-      return;
-    case DType::Float64:
-      f.template operator()<double>();
-      return;
-    default:
-      break;
-  }
-  EMBER_CHECK_T(DTypeError, false, what, ": expected a floating dtype, got ", dtype_name(t));
+  dispatch_types<float, double>(t, what, "a floating dtype", f);
 }
 
 // float32, float64 and int64: the arithmetic dtypes.
 template <typename F>
 void dispatch_arith(DType t, const char* what, F&& f) {
-  switch (t) {
-    case DType::Float32:
-      f.template operator()<float>();
-      return;
-    case DType::Float64:
-      f.template operator()<double>();
-      return;
-    case DType::Int64:
-      f.template operator()<std::int64_t>();
-      return;
-    default:
-      break;
-  }
-  EMBER_CHECK_T(DTypeError, false, what, ": expected float32, float64 or int64, got ",
-                dtype_name(t));
+  dispatch_types<float, double, std::int64_t>(t, what, "float32, float64 or int64", f);
 }
 
+// Every dtype; bool is stored as std::uint8_t.
 template <typename F>
 void dispatch_all(DType t, F&& f) {
-  switch (t) {
-    case DType::Float32:
-      f.template operator()<float>();
-      return;
-    case DType::Float64:
-      f.template operator()<double>();
-      return;
-    case DType::Int64:
-      f.template operator()<std::int64_t>();
-      return;
-    case DType::Bool:
-      f.template operator()<std::uint8_t>();
-      return;
-  }
+  dispatch_types<float, double, std::int64_t, std::uint8_t>(t, "copy", "a known dtype", f);
 }
 
 // Accumulator of a reduction: double for float32 on the CPU keeps long sums accurate.

@@ -1,5 +1,5 @@
 // Iteration geometry the CPU and CUDA launchers share: how a reduction splits into kept and
-// reduced dims, and how index ops address the dim they index.
+// reduced dims, how a scan walks its lines, and how index ops address the dim they index.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,33 @@ ReduceGeometryN<N> reduce_geometry(const TensorArg& out, const TensorArg* const 
 inline ReduceGeometry reduce_geometry(const TensorArg& out, const TensorArg& in) {
   const TensorArg* ins[1] = {&in};
   return reduce_geometry<1>(out, ins);
+}
+
+// The lines along `dim` of N operands of one shape: `lines` gives the first element of each
+// line, `strides` step along it.
+template <int N>
+struct LineGeometry {
+  OffsetCalc<N> lines;
+  std::int64_t n_lines = 0;
+  std::int64_t len = 0;
+  std::int64_t strides[N] = {};
+};
+
+template <int N>
+LineGeometry<N> line_geometry(const TensorArg* const (&args)[N], int dim) {
+  TensorArg heads[N];
+  const TensorArg* head_args[N];
+  LineGeometry<N> geo;
+  for (int k = 0; k < N; ++k) {
+    heads[k] = *args[k];
+    heads[k].sizes[dim] = 1;
+    head_args[k] = &heads[k];
+    geo.strides[k] = args[k]->strides[dim];
+  }
+  geo.lines = make_offset_calc<N>(head_args);
+  geo.n_lines = heads[0].numel();
+  geo.len = args[0]->sizes[dim];
+  return geo;
 }
 
 // The arg with dim `dim` given `size` and stride 0: its coordinate along dim is supplied

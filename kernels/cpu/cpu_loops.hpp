@@ -1,9 +1,11 @@
-// How the CPU backend iterates: a parallel-for over the cores (OpenMP when available) and a
-// strided N-operand walk whose innermost dim is a plain loop the compiler can vectorize.
+// How the CPU backend iterates: a parallel-for over the cores (OpenMP when available), a
+// strided N-operand walk whose innermost dim is a plain loop the compiler can vectorize, and
+// the Loop that runs the shared per-element bodies (kernels/common/elementwise_bodies.hpp).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
 
 #include "kernels/common/tensor_arg.hpp"
 
@@ -43,8 +45,9 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   if (n > 0) f(std::int64_t{0}, n);
 }
 
-// Calls body(offsets) for linear indices [begin, end) of the iteration space of `calc`,
-// where offsets[k] is operand k's element offset. The innermost dim runs as a tight loop.
+// Calls body(i, offsets) for linear indices i in [begin, end) of the iteration space of
+// `calc`, where offsets[k] is operand k's element offset. The innermost dim runs as a tight
+// loop.
 template <int N, typename Body>
 void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end, Body&& body) {
   if (calc.ndim <= 1) {
@@ -53,7 +56,7 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
     std::int64_t off[N];
     for (std::int64_t i = begin; i < end; ++i) {
       for (int k = 0; k < N; ++k) off[k] = i * stride[k];
-      body(off);
+      body(i, off);
     }
     return;
   }
@@ -73,7 +76,7 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
     std::int64_t off[N];
     for (std::int64_t j = 0; j < run; ++j) {
       for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
-      body(off);
+      body(i + j, off);
     }
     i += run;
     if (i >= end) break;
@@ -107,5 +110,51 @@ bool all_flat(const OffsetCalc<N>& calc) {
     if (calc.strides[k][0] != 1) return false;
   return true;
 }
+
+template <typename Body>
+concept AccumulatingBody = Body::kAccumulates;
+
+// The CPU launcher's loop for the shared elementwise bodies. Contiguous operands take a flat
+// loop in which every offset is the index itself (it vectorizes); bodies that accumulate
+// into indexed positions run on one thread, since repeated indices would race. A scalar
+// operand is read through a pointer to a slot of the loop (its walk gives it stride 0), so
+// element loops carry no branch on whether an operand is a scalar.
+class Loop {
+ public:
+  template <typename T>
+  const T* scalar_slot(T value) {
+    static_assert(sizeof(T) <= sizeof(Slot));
+    return new (&slots_[used_++ % kSlots]) T(value);
+  }
+
+  template <int N, typename Body>
+  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
+    if constexpr (AccumulatingBody<Body>) {
+      walk_range(calc, 0, n, body);
+    } else {
+      if (all_flat(calc)) {
+        parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+          const Body local = body;  // a local copy: stores cannot alias its pointers
+          for (std::int64_t i = begin; i < end; ++i) {
+            std::int64_t off[N];
+            for (int k = 0; k < N; ++k) off[k] = i;
+            local(i, off);
+          }
+        });
+        return;
+      }
+      walk(calc, n, body);
+    }
+  }
+
+ private:
+  // Enough for the scalar operands of one body (at most three).
+  static constexpr int kSlots = 4;
+  struct alignas(8) Slot {
+    unsigned char bytes[8];
+  };
+  Slot slots_[kSlots] = {};
+  int used_ = 0;
+};
 
 }  // namespace ember::kernels::cpu

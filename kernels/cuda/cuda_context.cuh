@@ -2,7 +2,6 @@
 // ember::CudaError, a device's stream, allocator and cuBLAS handle, and launch geometry.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,12 +11,15 @@
 
 #include "ember/error.hpp"
 #include "kernels/common/counters.hpp"
+#include "kernels/cuda/cuda_libraries.cuh"
 
 namespace ember::kernels::cuda {
 
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* expr, const char* file,
                                      int line);
+[[noreturn]] void throw_cusolver_error(cusolverStatus_t status, const char* expr, const char* file,
+                                       int line);
 
 }  // namespace ember::kernels::cuda
 
@@ -46,12 +48,30 @@ namespace ember::kernels::cuda {
     }                                                                                              \
   } while (0)
 
+#define EMBER_CUSOLVER_CHECK(expr)                                                          \
+  do {                                                                                      \
+    const cusolverStatus_t ember_cusolver_status_ = (expr);                                 \
+    if (ember_cusolver_status_ != CUSOLVER_STATUS_SUCCESS) [[unlikely]] {                   \
+      ::ember::kernels::cuda::throw_cusolver_error(ember_cusolver_status_, #expr, __FILE__, \
+                                                   __LINE__);                               \
+    }                                                                                       \
+  } while (0)
+
+// A wait of the host for the device, counted (ember/profile.hpp reports host syncs).
+#define EMBER_CUDA_SYNC(stream)                      \
+  do {                                               \
+    ++::ember::kernels::t_event_counters.host_syncs; \
+    EMBER_CUDA_CHECK(cudaStreamSynchronize(stream)); \
+  } while (0)
+
 namespace ember::kernels::cuda {
 
 // One device's execution resources, created on first use (thread-safe): a non-blocking
-// stream that all of Ember's work on the device is ordered on, the device's stream-ordered
-// memory pool, and a cuBLAS handle bound to the stream. Contexts live until the process
-// ends and are never torn down: at exit the CUDA runtime may already be gone.
+// stream that Ember's work on the device is ordered on, a stream-ordered memory pool of
+// Ember's own (never the device's default pool, which other libraries in the process share
+// and configure), and cuBLAS and cuSOLVER handles made at their first use. Contexts live
+// until the process ends and are never torn down: at exit the CUDA runtime may already be
+// gone.
 class DeviceContext {
  public:
   explicit DeviceContext(int device) : device_(device) {}
@@ -70,13 +90,22 @@ class DeviceContext {
   void* allocate(std::size_t nbytes);
   // Never throws (called from destructors); a failure is reported on stderr.
   void deallocate(void* ptr) noexcept;
+  // Waits for the stream's queued work (counted as a host sync).
+  void synchronize();
 
-  // Calls f(handle) while holding the handle: cuBLAS handles are not thread-safe.
+  // Calls f(handle) with the handle bound to the stream, holding its lock: cuBLAS and
+  // cuSOLVER handles are not thread-safe.
   template <typename F>
   void with_cublas(F&& f) {
-    ensure_init();
-    const std::lock_guard<std::mutex> lock(cublas_mutex_);
+    const std::lock_guard<std::mutex> lock(library_mutex_);
+    bind_cublas();
     f(cublas_);
+  }
+  template <typename F>
+  void with_cusolver(F&& f) {
+    const std::lock_guard<std::mutex> lock(library_mutex_);
+    bind_cusolver();
+    f(cusolver_);
   }
 
  private:
@@ -84,12 +113,17 @@ class DeviceContext {
     std::call_once(init_once_, [this] { init(); });
   }
   void init();
+  // Make the handle on first use and bind it to the stream (under library_mutex_).
+  void bind_cublas();
+  void bind_cusolver();
 
   int device_;
   std::once_flag init_once_;
   cudaStream_t stream_ = nullptr;
+  cudaMemPool_t pool_ = nullptr;
+  std::mutex library_mutex_;
   cublasHandle_t cublas_ = nullptr;
-  std::mutex cublas_mutex_;
+  cusolverDnHandle_t cusolver_ = nullptr;
 };
 
 // Makes `device` current for the scope and restores the previous device afterwards, so a

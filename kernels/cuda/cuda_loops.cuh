@@ -1,6 +1,6 @@
 // How the CUDA backend iterates: grid-stride kernels over N strided operands that call a
-// per-element functor with the linear index and each operand's element offset. Operands
-// that are contiguous (or broadcast along one merged dim) take a 1-d path with no div/mod.
+// per-element body with the linear index and each operand's element offset (the bodies of
+// kernels/common/elementwise_bodies.hpp, the same the CPU runs).
 #pragma once
 
 #include <cstdint>
@@ -11,68 +11,62 @@
 
 namespace ember::kernels::cuda {
 
-// A read-only operand as a kernel sees it: a pointer, or (for a scalar TensorArg, whose
-// data is null) a value broadcast to every element.
-template <typename T>
-struct DeviceOperand {
-  const T* ptr;
-  T value;
-
-  explicit DeviceOperand(const TensorArg& a)
-      : ptr(a.ptr<const T>()), value(a.is_scalar() ? static_cast<T>(a.scalar) : T{}) {}
-  __device__ __forceinline__ T operator[](std::int64_t offset) const {
-    return ptr != nullptr ? ptr[offset] : value;
-  }
-};
-
-// Per-operand strides of the single merged dim of a 1-d walk.
-template <int N>
-struct LinearStrides {
-  std::int64_t s[N];
-};
-
+// Calls f(i, offsets) for every i in [0, n) of calc's iteration space, grid-striding. A walk
+// of at most one (merged) dim, the common case of contiguous and simply broadcast operands,
+// computes offsets without div/mod; the branch is uniform across the grid, and one kernel
+// per body (rather than one per path) halves what nvcc compiles.
 template <int N, typename F>
-__global__ void elementwise_1d_kernel(std::int64_t n, LinearStrides<N> strides, F f) {
+__global__ void elementwise_kernel(std::int64_t n, OffsetCalc<N> calc, F f) {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += step) {
-    std::int64_t off[N];
+  const std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (calc.ndim <= 1) {
+    std::int64_t stride[N];
 #pragma unroll
-    for (int k = 0; k < N; ++k) off[k] = i * strides.s[k];
-    f(i, off);
+    for (int k = 0; k < N; ++k) stride[k] = calc.ndim == 0 ? 0 : calc.strides[k][0];
+    for (std::int64_t i = first; i < n; i += step) {
+      std::int64_t off[N];
+#pragma unroll
+      for (int k = 0; k < N; ++k) off[k] = i * stride[k];
+      f(i, off);
+    }
+    return;
   }
-}
-
-template <int N, typename F>
-__global__ void elementwise_nd_kernel(std::int64_t n, OffsetCalc<N> calc, F f) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += step) {
+  for (std::int64_t i = first; i < n; i += step) {
     std::int64_t off[N];
     calc.get(i, off);
     f(i, off);
   }
 }
 
-// Calls f(i, offsets) on the device for every i in [0, n) of calc's iteration space.
 template <int N, typename F>
 void launch_elementwise(cudaStream_t stream, std::int64_t n, const OffsetCalc<N>& calc,
                         const F& f) {
   if (n <= 0) return;
-  if (calc.ndim <= 1) {
-    LinearStrides<N> strides{};
-    for (int k = 0; k < N; ++k) strides.s[k] = calc.ndim == 0 ? 0 : calc.strides[k][0];
-    elementwise_1d_kernel<N><<<grid_for(n), kBlockSize, 0, stream>>>(n, strides, f);
-  } else {
-    elementwise_nd_kernel<N><<<grid_for(n), kBlockSize, 0, stream>>>(n, calc, f);
-  }
+  elementwise_kernel<N><<<grid_for(n), kBlockSize, 0, stream>>>(n, calc, f);
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-// The common form: operands given as TensorArgs that share args[0]'s sizes.
-template <int N, typename F>
-void launch_elementwise(cudaStream_t stream, const TensorArg* const (&args)[N], const F& f) {
-  launch_elementwise<N>(stream, args[0]->numel(), make_offset_calc<N>(args), f);
-}
+// The CUDA launcher's loop for the shared elementwise bodies: one launch on the device's
+// current stream, the device made current for it. Scalar operands travel by value in the
+// body (no slot: device code reads Operand::value).
+class Loop {
+ public:
+  explicit Loop(DeviceContext& ctx) : ctx_(&ctx) {}
+
+  template <typename T>
+  const T* scalar_slot(T) const {
+    return nullptr;
+  }
+
+  template <int N, typename Body>
+  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
+    if (n <= 0) return;
+    const DeviceGuard guard(ctx_->device());
+    launch_elementwise<N>(ctx_->stream(), n, calc, body);
+  }
+
+ private:
+  DeviceContext* ctx_;
+};
 
 }  // namespace ember::kernels::cuda

@@ -1,45 +1,68 @@
-// Batched Cholesky factors through cuSOLVER (potrfBatched) and triangular solves through
-// cuBLAS (trsmBatched). Both libraries are column-major and Ember's matrices row-major: a
-// row-major buffer read column-major is the transpose, which the solve folds into its side
-// and fill mode, and the factorization into two small transposing copies.
-#include <cusolverDn.h>
-
+// Linear algebra on the device: batched matrix products through cuBLAS
+// (gemmStridedBatched), Cholesky factors through cuSOLVER (potrfBatched) and triangular
+// solves through cuBLAS (trsmBatched). The libraries are column-major and Ember's matrices
+// row-major: a row-major buffer read column-major is the transpose. A product computes
+// out^T = b^T a^T, so row-major operands go in untransposed and column-major ones
+// transposed; the solve folds the transpose into its side and fill mode, the factorization
+// into two small transposing copies. cuBLAS's default math mode is kept, so float32
+// products do not use TF32 and match the CPU to float32 rounding.
 #include <climits>
 #include <cstdint>
-#include <map>
-#include <mutex>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/common/areas/linalg.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
 
-#define EMBER_CUSOLVER_CHECK(expr)                                                             \
-  do {                                                                                         \
-    const cusolverStatus_t ember_cusolver_status_ = (expr);                                    \
-    if (ember_cusolver_status_ != CUSOLVER_STATUS_SUCCESS) [[unlikely]] {                      \
-      throw ::ember::CudaError(                                                                \
-          ::ember::detail::concat("cuSOLVER error ", static_cast<int>(ember_cusolver_status_), \
-                                  " in ", #expr, " (", __FILE__, ":", __LINE__, ")"));         \
-    }                                                                                          \
-  } while (0)
-
-namespace ember::kernels::cuda {
+namespace ember::kernels {
+namespace cuda {
 namespace {
 
-// Calls f(handle) with the device's cuSOLVER handle, bound to its stream. Handles are made
-// on first use and, like the device contexts, never destroyed; the lock serializes their use
-// (cuSOLVER handles are not thread-safe).
-template <typename F>
-void with_cusolver(DeviceContext& ctx, F&& f) {
-  static std::mutex mutex;
-  static std::map<int, cusolverDnHandle_t> handles;
-  const std::lock_guard<std::mutex> lock(mutex);
-  cusolverDnHandle_t& handle = handles[ctx.device()];
-  if (handle == nullptr) {
-    EMBER_CUSOLVER_CHECK(cusolverDnCreate(&handle));
-    EMBER_CUSOLVER_CHECK(cusolverDnSetStream(handle, ctx.stream()));
+// How cuBLAS reads one (batch, rows, cols) operand as the transpose of the matrix we mean.
+struct GemmOperand {
+  cublasOperation_t op;
+  int ld;
+  long long batch_stride;
+};
+
+GemmOperand gemm_operand(const TensorArg& x) {
+  const bool row_major = x.strides[2] == 1;
+  const std::int64_t ld = row_major ? x.strides[1] : x.strides[2];
+  EMBER_CHECK(ld <= INT_MAX, "matmul: leading dimension ", ld, " exceeds cuBLAS's int range");
+  return {row_major ? CUBLAS_OP_N : CUBLAS_OP_T, static_cast<int>(std::max<std::int64_t>(ld, 1)),
+          static_cast<long long>(x.strides[0])};
+}
+
+template <typename T>
+cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                    int m, int n, int k, const T* alpha, const T* a, int lda,
+                                    long long sa, const T* b, int ldb, long long sb, const T* beta,
+                                    T* c, int ldc, long long sc, int batch) {
+  const CublasApi& api = cublas_api();
+  if constexpr (std::is_same_v<T, float>) {
+    return api.sgemm_strided_batched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c,
+                                     ldc, sc, batch);
+  } else {
+    return api.dgemm_strided_batched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c,
+                                     ldc, sc, batch);
   }
-  f(handle);
+}
+
+template <typename T>
+void run_matmul(DeviceContext& ctx, const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+  const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+  EMBER_CHECK(batch <= INT_MAX && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, "matmul: sizes (",
+              batch, ", ", m, ", ", n, ", ", k, ") exceed cuBLAS's int range");
+  const GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
+  const T alpha = 1, beta = 0;
+  ctx.with_cublas([&](cublasHandle_t handle) {
+    // Column-major view: out^T (n x m) = b^T (n x k) * a^T (k x m).
+    EMBER_CUBLAS_CHECK(gemm_strided_batched(
+        handle, gb.op, ga.op, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha,
+        b.ptr<const T>(), gb.ld, gb.batch_stride, a.ptr<const T>(), ga.ld, ga.batch_stride, &beta,
+        out.ptr<T>(), static_cast<int>(n), m * n, static_cast<int>(batch)));
+  });
 }
 
 int as_int(std::int64_t v, const char* op) {
@@ -88,29 +111,32 @@ T** batch_pointers(DeviceBuffer& buf, cudaStream_t stream, T* base, std::int64_t
   return ptrs;
 }
 
-cusolverStatus_t potrf_batched(cusolverDnHandle_t h, int n, float** a, int* info, int batch) {
-  return cusolverDnSpotrfBatched(h, CUBLAS_FILL_MODE_LOWER, n, a, n, info, batch);
-}
-cusolverStatus_t potrf_batched(cusolverDnHandle_t h, int n, double** a, int* info, int batch) {
-  return cusolverDnDpotrfBatched(h, CUBLAS_FILL_MODE_LOWER, n, a, n, info, batch);
-}
-
-cublasStatus_t trsm_batched(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t op, int m,
-                            int n, const float* alpha, float** a, int lda, float** b, int ldb,
-                            int batch) {
-  return cublasStrsmBatched(h, CUBLAS_SIDE_RIGHT, uplo, op, CUBLAS_DIAG_NON_UNIT, m, n, alpha, a,
-                            lda, b, ldb, batch);
-}
-cublasStatus_t trsm_batched(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t op, int m,
-                            int n, const double* alpha, double** a, int lda, double** b, int ldb,
-                            int batch) {
-  return cublasDtrsmBatched(h, CUBLAS_SIDE_RIGHT, uplo, op, CUBLAS_DIAG_NON_UNIT, m, n, alpha, a,
-                            lda, b, ldb, batch);
+template <typename T>
+cusolverStatus_t potrf_batched(cusolverDnHandle_t h, int n, T** a, int* info, int batch) {
+  const CusolverApi& api = cusolver_api();
+  if constexpr (std::is_same_v<T, float>) {
+    return api.spotrf_batched(h, CUBLAS_FILL_MODE_LOWER, n, a, n, info, batch);
+  } else {
+    return api.dpotrf_batched(h, CUBLAS_FILL_MODE_LOWER, n, a, n, info, batch);
+  }
 }
 
 template <typename T>
-void launch_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& in,
-                     std::int64_t* first_failed) {
+cublasStatus_t trsm_batched(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t op, int m,
+                            int n, const T* alpha, T** a, int lda, T** b, int ldb, int batch) {
+  const CublasApi& api = cublas_api();
+  if constexpr (std::is_same_v<T, float>) {
+    return api.strsm_batched(h, CUBLAS_SIDE_RIGHT, uplo, op, CUBLAS_DIAG_NON_UNIT, m, n, alpha, a,
+                             lda, b, ldb, batch);
+  } else {
+    return api.dtrsm_batched(h, CUBLAS_SIDE_RIGHT, uplo, op, CUBLAS_DIAG_NON_UNIT, m, n, alpha, a,
+                             lda, b, ldb, batch);
+  }
+}
+
+template <typename T>
+void run_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& in,
+                  std::int64_t* first_failed) {
   const std::int64_t batch = out.sizes[0], n = out.sizes[1], total = batch * n * n;
   const int nb = as_int(batch, "cholesky"), ni = as_int(n, "cholesky");
   const cudaStream_t stream = ctx.stream();
@@ -121,7 +147,7 @@ void launch_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& 
       work.as<T>(), in.ptr<const T>(), in.strides[0], n, total);
   EMBER_CUDA_LAUNCH_CHECK();
   T** ptrs = batch_pointers(ptr_buf, stream, work.as<T>(), n * n, batch);
-  with_cusolver(ctx, [&](cusolverDnHandle_t handle) {
+  ctx.with_cusolver([&](cusolverDnHandle_t handle) {
     EMBER_CUSOLVER_CHECK(potrf_batched(handle, ni, ptrs, info.as<int>(), nb));
   });
   lower_to_row_major_kernel<T>
@@ -130,7 +156,7 @@ void launch_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& 
   std::vector<int> host_info(static_cast<std::size_t>(batch));
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host_info.data(), info.get(), batch * sizeof(int),
                                    cudaMemcpyDeviceToHost, stream));
-  EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
+  EMBER_CUDA_SYNC(stream);
   *first_failed = -1;
   for (std::int64_t b = 0; b < batch; ++b) {
     if (host_info[b] != 0) {
@@ -141,8 +167,8 @@ void launch_cholesky(DeviceContext& ctx, const TensorArg& out, const TensorArg& 
 }
 
 template <typename T>
-void launch_triangular_solve(DeviceContext& ctx, const TensorArg& out, const TensorArg& l,
-                             const TensorArg& b, bool lower, bool transpose) {
+void run_triangular_solve(DeviceContext& ctx, const TensorArg& out, const TensorArg& l,
+                          const TensorArg& b, bool lower, bool transpose) {
   const std::int64_t batch = out.sizes[0], n = out.sizes[1], k = out.sizes[2];
   const int nb = as_int(batch, "triangular_solve"), ni = as_int(n, "triangular_solve"),
             ki = as_int(k, "triangular_solve");
@@ -164,21 +190,36 @@ void launch_triangular_solve(DeviceContext& ctx, const TensorArg& out, const Ten
 
 }  // namespace
 
-void CudaBackend::cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) {
-  *first_failed = -1;
+void launch_matmul(CudaBackend& cuda, const TensorArg& out, const TensorArg& a,
+                   const TensorArg& b) {
+  DeviceContext& ctx = cuda.context();
   if (out.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
-  dispatch_floating(out.dtype, "cholesky",
-                    [&]<typename T>() { launch_cholesky<T>(ctx_, out, in, first_failed); });
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(out.dtype, "matmul", [&]<typename T>() { run_matmul<T>(ctx, out, a, b); });
 }
 
-void CudaBackend::triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b,
-                                   bool lower, bool transpose) {
+void launch_cholesky(CudaBackend& cuda, const TensorArg& out, const TensorArg& in,
+                     std::int64_t* first_failed) {
+  DeviceContext& ctx = cuda.context();
+  *first_failed = -1;
   if (out.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(out.dtype, "cholesky",
+                    [&]<typename T>() { run_cholesky<T>(ctx, out, in, first_failed); });
+}
+
+void launch_triangular_solve(CudaBackend& cuda, const TensorArg& out, const TensorArg& l,
+                             const TensorArg& b, bool lower, bool transpose) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
   dispatch_floating(out.dtype, "triangular_solve", [&]<typename T>() {
-    launch_triangular_solve<T>(ctx_, out, l, b, lower, transpose);
+    run_triangular_solve<T>(ctx, out, l, b, lower, transpose);
   });
 }
 
-}  // namespace ember::kernels::cuda
+}  // namespace cuda
+
+template class LinalgArea<cuda::CudaBackend>;
+
+}  // namespace ember::kernels

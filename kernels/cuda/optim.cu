@@ -7,10 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/areas/optim.hpp"
 #include "kernels/common/dispatch.hpp"
+#include "kernels/common/op_lists.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
 
-namespace ember::kernels::cuda {
+namespace ember::kernels {
+namespace cuda {
 namespace {
 
 // A slot gets one block per this many elements, at most kMaxBlocksPerSlot of them (a
@@ -38,7 +41,7 @@ static_assert(sizeof(SlotTable<kLargeTable>) <= 32764,
 
 // __grid_constant__: the table is read in place from parameter space, even at the dynamic
 // index of the slot, instead of being copied into each thread's local memory.
-template <template <typename> class Update, typename T, int Capacity>
+template <typename Update, typename T, int Capacity>
 __global__ void __launch_bounds__(kBlockSize)
     optimizer_step_kernel(const __grid_constant__ SlotTable<Capacity> table) {
   const int block = static_cast<int>(blockIdx.x);
@@ -53,7 +56,7 @@ __global__ void __launch_bounds__(kBlockSize)
     }
   }
   const OptimSlot& slot = table.slots[lo];
-  const Update<T> update(slot.scalars);
+  const Update update(slot.scalars);
   const SlotPointers<T> ptr(slot);
   const int first = table.block_begin[lo];
   const std::int64_t stride = std::int64_t{table.block_begin[lo + 1] - first} * blockDim.x;
@@ -63,7 +66,7 @@ __global__ void __launch_bounds__(kBlockSize)
   }
 }
 
-template <template <typename> class Update, typename T, int Capacity>
+template <typename Update, typename T, int Capacity>
 void launch_table(cudaStream_t stream, std::span<const OptimSlot> slots) {
   SlotTable<Capacity> table{};
   int blocks = 0;
@@ -80,7 +83,7 @@ void launch_table(cudaStream_t stream, std::span<const OptimSlot> slots) {
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-template <template <typename> class Update, typename T>
+template <typename Update, typename T>
 void launch_step(cudaStream_t stream, std::span<const OptimSlot> slots) {
   if (slots.size() <= static_cast<std::size_t>(kSmallTable)) {
     launch_table<Update, T, kSmallTable>(stream, slots);
@@ -94,20 +97,20 @@ void launch_step(cudaStream_t stream, std::span<const OptimSlot> slots) {
 
 }  // namespace
 
-void CudaBackend::optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) {
+void launch_optimizer_step(CudaBackend& cuda, OptimKind kind, DType dtype,
+                           std::span<const OptimSlot> slots) {
+  DeviceContext& ctx = cuda.context();
   if (slots.empty()) return;
-  const DeviceGuard guard(ctx_.device());
-  const cudaStream_t stream = ctx_.stream();
+  const DeviceGuard guard(ctx.device());
+  const cudaStream_t stream = ctx.stream();
   dispatch_floating(dtype, optim_kind_name(kind), [&]<typename T>() {
-    switch (kind) {
-#define EMBER_CASE(name)                         \
-  case OptimKind::name:                          \
-    launch_step<name##Update, T>(stream, slots); \
-    break;
-      EMBER_OPTIMIZERS(EMBER_CASE)
-#undef EMBER_CASE
-    }
+    visit_op<T>(OptimizerUpdates{}, static_cast<int>(kind),
+                [&]<typename Update>() { launch_step<Update, T>(stream, slots); });
   });
 }
 
-}  // namespace ember::kernels::cuda
+}  // namespace cuda
+
+template class OptimArea<cuda::CudaBackend>;
+
+}  // namespace ember::kernels

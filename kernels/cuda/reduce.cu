@@ -1,31 +1,36 @@
 // Reductions (sum, prod, max, min, and the sum of a product) on the device, in three shapes
 // of work:
-//  - one output (a full reduction): cub::DeviceReduce, straight from memory when the input
-//    is contiguous, through a strided-load iterator otherwise;
+//  - one output (a full reduction): two passes, each block combining a fixed share of the
+//    elements into a partial, then one block combining the partials;
 //  - a long reduced extent per output: one block per output, combined with cub::BlockReduce;
 //  - a short reduced extent: one thread per output (neighbouring threads read neighbouring
 //    outputs' data, which is what a reduction over an outer dim needs to coalesce).
 // Accumulation is in the element type: float sums accumulate in float on the device (the
-// CPU accumulates them in double), so long float32 sums differ in the last digits. The
-// order of combination is fixed for a given shape, so results are deterministic.
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/iterator/transform_iterator.h>
-
+// CPU accumulates them in double), so long float32 sums differ in the last digits. How the
+// elements are split and combined depends only on the shape, never on timing, so results
+// are bitwise repeatable run to run.
+#include <algorithm>
 #include <cstdint>
 #include <cub/block/block_reduce.cuh>
-#include <cub/device/device_reduce.cuh>
 
+#include "kernels/common/areas/reduce.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/geometry.hpp"
+#include "kernels/common/op_lists.hpp"
+#include "kernels/common/reduce_bodies.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
-#include "kernels/cuda/cuda_loops.cuh"
 
-namespace ember::kernels::cuda {
+namespace ember::kernels {
+namespace cuda {
 namespace {
 
 // Reduced extents at least this long get a whole block per output.
 inline constexpr std::int64_t kBlockPerOutputMin = 256;
 inline constexpr int kReduceBlock = 256;
+// A full reduction gives each block of its first pass at least this many elements per
+// thread, and uses at most kMaxPartials blocks.
+inline constexpr std::int64_t kElementsPerThread = 8;
+inline constexpr std::int64_t kMaxPartials = 1024;
 
 // Offsets of element j of an N-operand walk; the 0-d and 1-d cases skip the div/mod.
 template <int N>
@@ -42,40 +47,30 @@ __device__ __forceinline__ void offsets_of(const OffsetCalc<N>& calc, std::int64
   }
 }
 
-// What a reduction combines: element j of one input, or the product of two inputs' elements
-// (reduce_product). `base` holds each input's offset for the current output.
-template <typename T>
-struct LoadOne {
-  const T* in[1];
-  __device__ __forceinline__ T operator()(const std::int64_t* base,
-                                          const std::int64_t (&r)[1]) const {
-    return in[0][base[0] + r[0]];
+// This thread's combination of elements [first, n) of one output's reduced range, stepping by
+// `step` (base: the inputs' offsets for that output).
+template <typename T, typename Combine, int N, typename Load>
+__device__ __forceinline__ T combine_strided(const OffsetCalc<N>& reduced, const std::int64_t* base,
+                                             const Load& load, std::int64_t first, std::int64_t n,
+                                             std::int64_t step) {
+  const Combine combine{};
+  T acc = Combine::identity();
+  for (std::int64_t j = first; j < n; j += step) {
+    std::int64_t r[N];
+    offsets_of(reduced, j, r);
+    acc = combine(acc, load(base, r));
   }
-};
-template <typename T>
-struct LoadProduct {
-  const T* in[2];
-  __device__ __forceinline__ T operator()(const std::int64_t* base,
-                                          const std::int64_t (&r)[2]) const {
-    return in[0][base[0] + r[0]] * in[1][base[1] + r[1]];
-  }
-};
+  return acc;
+}
 
 template <typename T, typename Combine, int N, typename Load>
 __global__ void reduce_thread_per_output_kernel(ReduceGeometryN<N> geo, T* out, Load load) {
-  const Combine combine{};
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t o = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        o < geo.n_out; o += step) {
     std::int64_t off[N + 1];
     geo.kept.get(o, off);
-    T acc = Combine::identity();
-    for (std::int64_t j = 0; j < geo.n_red; ++j) {
-      std::int64_t r[N];
-      offsets_of(geo.reduced, j, r);
-      acc = combine(acc, load(off + 1, r));
-    }
-    out[off[0]] = acc;
+    out[off[0]] = combine_strided<T, Combine>(geo.reduced, off + 1, load, 0, geo.n_red, 1);
   }
 }
 
@@ -84,114 +79,99 @@ __global__ void __launch_bounds__(kReduceBlock)
     reduce_block_per_output_kernel(ReduceGeometryN<N> geo, T* out, Load load) {
   using BlockReduce = cub::BlockReduce<T, kReduceBlock>;
   __shared__ typename BlockReduce::TempStorage temp;
-  const Combine combine{};
   for (std::int64_t o = blockIdx.x; o < geo.n_out; o += gridDim.x) {
     std::int64_t off[N + 1];
     geo.kept.get(o, off);
-    T acc = Combine::identity();
-    for (std::int64_t j = threadIdx.x; j < geo.n_red; j += kReduceBlock) {
-      std::int64_t r[N];
-      offsets_of(geo.reduced, j, r);
-      acc = combine(acc, load(off + 1, r));
-    }
-    const T total = BlockReduce(temp).Reduce(acc, combine);
+    const T acc = combine_strided<T, Combine>(geo.reduced, off + 1, load, threadIdx.x, geo.n_red,
+                                              kReduceBlock);
+    const T total = BlockReduce(temp).Reduce(acc, Combine{});
     if (threadIdx.x == 0) out[off[0]] = total;
     __syncthreads();  // temp is reused by the next output
   }
 }
 
-// Element j of a full reduction's (strided, or product) input, for CUB's iterator-based
-// algorithms.
-template <typename T, int N, typename Load>
-struct ReducedElement {
-  Load load;
-  OffsetCalc<N> calc;
-  __device__ T operator()(std::int64_t j) const {
-    std::int64_t r[N];
-    offsets_of(calc, j, r);
-    const std::int64_t base[N] = {};
-    return load(base, r);
-  }
-};
-
-template <typename T, typename Combine, typename InputIt>
-void launch_device_reduce(DeviceContext& ctx, InputIt d_in, T* d_out, std::int64_t n) {
-  const cudaStream_t stream = ctx.stream();
-  std::size_t temp_bytes = 0;
-  EMBER_CUDA_CHECK(cub::DeviceReduce::Reduce(nullptr, temp_bytes, d_in, d_out, n, Combine{},
-                                             Combine::identity(), stream));
-  const DeviceBuffer temp(ctx, temp_bytes);
-  EMBER_CUDA_CHECK(cub::DeviceReduce::Reduce(temp.get(), temp_bytes, d_in, d_out, n, Combine{},
-                                             Combine::identity(), stream));
-  ++t_event_counters.kernel_launches;  // CUB's kernels, counted as one
+// First pass of a full reduction: block b combines elements b*blockDim + t, stepping by the
+// grid, into partial[b].
+template <typename T, typename Combine, int N, typename Load>
+__global__ void __launch_bounds__(kReduceBlock)
+    reduce_partials_kernel(OffsetCalc<N> reduced, std::int64_t n, T* partial, Load load) {
+  using BlockReduce = cub::BlockReduce<T, kReduceBlock>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  const std::int64_t base[N] = {};
+  const T acc = combine_strided<T, Combine>(
+      reduced, base, load, static_cast<std::int64_t>(blockIdx.x) * kReduceBlock + threadIdx.x, n,
+      static_cast<std::int64_t>(gridDim.x) * kReduceBlock);
+  const T total = BlockReduce(temp).Reduce(acc, Combine{});
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
 // One of the three shapes of work (see the top of the file) for N inputs read by `load`.
 template <typename T, typename Combine, int N, typename Load>
-void launch_reduce_n(DeviceContext& ctx, T* d_out, const ReduceGeometryN<N>& geo, const Load& load,
-                     const T* contiguous_in) {
+void run_reduce(DeviceContext& ctx, T* d_out, const ReduceGeometryN<N>& geo, const Load& load) {
+  const cudaStream_t stream = ctx.stream();
   if (geo.n_out == 1) {
-    const OffsetCalc<N>& red = geo.reduced;
-    if (contiguous_in != nullptr && (red.ndim == 0 || (red.ndim == 1 && red.strides[0][0] == 1))) {
-      launch_device_reduce<T, Combine>(ctx, contiguous_in, d_out, geo.n_red);
-    } else {
-      const auto d_elements = thrust::make_transform_iterator(
-          thrust::counting_iterator<std::int64_t>(0), ReducedElement<T, N, Load>{load, red});
-      launch_device_reduce<T, Combine>(ctx, d_elements, d_out, geo.n_red);
+    const std::int64_t blocks =
+        std::clamp<std::int64_t>(geo.n_red / (kReduceBlock * kElementsPerThread), 1, kMaxPartials);
+    if (blocks == 1) {
+      reduce_partials_kernel<T, Combine, N>
+          <<<1, kReduceBlock, 0, stream>>>(geo.reduced, geo.n_red, d_out, load);
+      EMBER_CUDA_LAUNCH_CHECK();
+      return;
     }
+    const DeviceBuffer partials(ctx, static_cast<std::size_t>(blocks) * sizeof(T));
+    reduce_partials_kernel<T, Combine, N>
+        <<<static_cast<unsigned>(blocks), kReduceBlock, 0, stream>>>(geo.reduced, geo.n_red,
+                                                                     partials.as<T>(), load);
+    EMBER_CUDA_LAUNCH_CHECK();
+    OffsetCalc<1> flat;
+    flat.ndim = 1;
+    flat.sizes[0] = blocks;
+    flat.strides[0][0] = 1;
+    reduce_partials_kernel<T, Combine, 1>
+        <<<1, kReduceBlock, 0, stream>>>(flat, blocks, d_out, LoadOne<T>{{partials.as<T>()}});
+    EMBER_CUDA_LAUNCH_CHECK();
     return;
   }
   if (geo.n_red >= kBlockPerOutputMin) {
     const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(geo.n_out, kMaxGridBlocks));
     reduce_block_per_output_kernel<T, Combine, N>
-        <<<blocks, kReduceBlock, 0, ctx.stream()>>>(geo, d_out, load);
+        <<<blocks, kReduceBlock, 0, stream>>>(geo, d_out, load);
   } else {
     reduce_thread_per_output_kernel<T, Combine, N>
-        <<<grid_for(geo.n_out), kBlockSize, 0, ctx.stream()>>>(geo, d_out, load);
+        <<<grid_for(geo.n_out), kBlockSize, 0, stream>>>(geo, d_out, load);
   }
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-template <typename T, typename Combine>
-void launch_reduce(DeviceContext& ctx, const TensorArg& out, const TensorArg& in) {
-  const ReduceGeometry geo = reduce_geometry(out, in);
-  const T* d_in = in.ptr<const T>();
-  launch_reduce_n<T, Combine, 1>(ctx, out.ptr<T>(), geo, LoadOne<T>{{d_in}}, d_in);
-}
-
 }  // namespace
 
-void CudaBackend::reduce(ReduceOp op, const TensorArg& out, const TensorArg& in) {
+void launch_reduce(CudaBackend& cuda, ReduceOp op, const TensorArg& out, const TensorArg& in) {
+  DeviceContext& ctx = cuda.context();
   // The engine fills the identity itself for an empty input, so in is non-empty here.
   if (out.numel() == 0 || in.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
+  const DeviceGuard guard(ctx.device());
   dispatch_arith(out.dtype, "reduce", [&]<typename T>() {
-    switch (op) {
-      case ReduceOp::Sum:
-        launch_reduce<T, SumReduce<T>>(ctx_, out, in);
-        break;
-      case ReduceOp::Prod:
-        launch_reduce<T, ProdReduce<T>>(ctx_, out, in);
-        break;
-      case ReduceOp::Max:
-        launch_reduce<T, MaxReduce<T>>(ctx_, out, in);
-        break;
-      case ReduceOp::Min:
-        launch_reduce<T, MinReduce<T>>(ctx_, out, in);
-        break;
-    }
+    visit_op<T>(ReduceOps{}, static_cast<int>(op), [&]<typename Combine>() {
+      run_reduce<T, Combine, 1>(ctx, out.ptr<T>(), reduce_geometry(out, in),
+                                LoadOne<T>{{in.ptr<const T>()}});
+    });
   });
 }
 
-void CudaBackend::reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+void launch_reduce_product(CudaBackend& cuda, const TensorArg& out, const TensorArg& a,
+                           const TensorArg& b) {
+  DeviceContext& ctx = cuda.context();
   if (out.numel() == 0 || a.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
+  const DeviceGuard guard(ctx.device());
   dispatch_floating(out.dtype, "reduce_product", [&]<typename T>() {
     const TensorArg* ins[2] = {&a, &b};
-    const ReduceGeometryN<2> geo = reduce_geometry<2>(out, ins);
-    launch_reduce_n<T, SumReduce<T>, 2>(
-        ctx_, out.ptr<T>(), geo, LoadProduct<T>{{a.ptr<const T>(), b.ptr<const T>()}}, nullptr);
+    run_reduce<T, SumReduce<T>, 2>(ctx, out.ptr<T>(), reduce_geometry<2>(out, ins),
+                                   LoadProduct<T>{{a.ptr<const T>(), b.ptr<const T>()}});
   });
 }
 
-}  // namespace ember::kernels::cuda
+}  // namespace cuda
+
+template class ReduceArea<cuda::CudaBackend>;
+
+}  // namespace ember::kernels

@@ -1,22 +1,26 @@
 // Inclusive scans along one dim (cumsum, cumprod, optionally from the end) and the exact
 // cumprod gradient, on the device. A scan runs in one of three shapes of work:
-//  - a single long line: cub::DeviceScan over the whole line;
+//  - a single long line: three passes over fixed tiles (each tile's total; the scan of the
+//    totals; each tile scanned from its prefix), so the whole device works on it;
 //  - long lines: one block per line, tile by tile, with cub::BlockScan and a running prefix;
-//  - short lines: one thread per line.
-// Float sums accumulate in the element type, as on the CPU.
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/iterator/reverse_iterator.h>
-#include <thrust/iterator/transform_iterator.h>
-
+//  - short lines: one thread per line (the line body the CPU runs, kernels/common).
+// Sums combine in the element type, as on the CPU. Tiles are fixed by the length alone, so
+// every shape combines in an order that depends only on the shape: results are bitwise
+// repeatable run to run.
+#include <algorithm>
 #include <cstdint>
+#include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
-#include <cub/device/device_scan.cuh>
 
+#include "kernels/common/areas/scan.hpp"
 #include "kernels/common/dispatch.hpp"
+#include "kernels/common/geometry.hpp"
+#include "kernels/common/op_lists.hpp"
+#include "kernels/common/reduce_bodies.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
-#include "kernels/cuda/cuda_loops.cuh"
 
-namespace ember::kernels::cuda {
+namespace ember::kernels {
+namespace cuda {
 namespace {
 
 // A single line at least this long is scanned by the whole device.
@@ -24,49 +28,19 @@ inline constexpr std::int64_t kDeviceScanMin = 1 << 14;
 // Lines at least this long get a block each.
 inline constexpr std::int64_t kBlockPerLineMin = 256;
 inline constexpr int kScanBlock = 256;
-
-// The lines along `dim` of N operands: `lines` gives the first element of each line, the
-// strides step along it.
-template <int N>
-struct LineGeometry {
-  OffsetCalc<N> lines;
-  std::int64_t n_lines = 0;
-  std::int64_t len = 0;
-  std::int64_t strides[N] = {};
-};
-
-template <int N>
-LineGeometry<N> line_geometry(const TensorArg* const (&args)[N], int dim) {
-  TensorArg heads[N];
-  const TensorArg* head_args[N];
-  LineGeometry<N> geo;
-  for (int k = 0; k < N; ++k) {
-    heads[k] = *args[k];
-    heads[k].sizes[dim] = 1;
-    head_args[k] = &heads[k];
-    geo.strides[k] = args[k]->strides[dim];
-  }
-  geo.lines = make_offset_calc<N>(head_args);
-  geo.n_lines = heads[0].numel();
-  geo.len = args[0]->sizes[dim];
-  return geo;
-}
+// A tile of the single-line scan: kScanItems consecutive elements per thread.
+inline constexpr int kScanItems = 8;
+inline constexpr std::int64_t kScanTile = std::int64_t{kScanBlock} * kScanItems;
 
 template <typename T, typename Combine>
 __global__ void scan_thread_per_line_kernel(LineGeometry<2> geo, bool reverse, T* out,
                                             const T* in) {
-  const Combine combine{};
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        line < geo.n_lines; line += step) {
     std::int64_t off[2];
     geo.lines.get(line, off);
-    T acc = Combine::identity();
-    for (std::int64_t j = 0; j < geo.len; ++j) {
-      const std::int64_t p = reverse ? geo.len - 1 - j : j;
-      acc = combine(acc, in[off[1] + p * geo.strides[1]]);
-      out[off[0] + p * geo.strides[0]] = acc;
-    }
+    scan_line<Combine>(out + off[0], geo.strides[0], in + off[1], geo.strides[1], geo.len, reverse);
   }
 }
 
@@ -101,46 +75,107 @@ __global__ void __launch_bounds__(kScanBlock)
   }
 }
 
-// Element j of a line in scan order.
+// One long line in scan order: element j sits at position (reverse ? len - 1 - j : j).
 template <typename T>
-struct LineLoad {
+struct ScanLine {
+  T* out;
   const T* in;
-  std::int64_t stride, len;
+  std::int64_t out_stride, in_stride, len;
   bool reverse;
-  __device__ T operator()(std::int64_t j) const { return in[(reverse ? len - 1 - j : j) * stride]; }
+  __device__ std::int64_t position(std::int64_t j) const { return reverse ? len - 1 - j : j; }
 };
 
-template <typename T, typename Combine, typename OutputIt>
-void launch_device_scan(DeviceContext& ctx, const LineLoad<T>& load, OutputIt d_out) {
-  const cudaStream_t stream = ctx.stream();
-  const auto d_in =
-      thrust::make_transform_iterator(thrust::counting_iterator<std::int64_t>(0), load);
-  std::size_t temp_bytes = 0;
-  EMBER_CUDA_CHECK(cub::DeviceScan::InclusiveScan(nullptr, temp_bytes, d_in, d_out, Combine{},
-                                                  load.len, stream));
-  const DeviceBuffer temp(ctx, temp_bytes);
-  EMBER_CUDA_CHECK(cub::DeviceScan::InclusiveScan(temp.get(), temp_bytes, d_in, d_out, Combine{},
-                                                  load.len, stream));
+// This thread's kScanItems elements of tile `tile` (identity past the end).
+template <typename T, typename Combine>
+__device__ void load_tile_items(const ScanLine<T>& line, std::int64_t tile,
+                                T (&items)[kScanItems]) {
+  const std::int64_t first = tile * kScanTile + std::int64_t{threadIdx.x} * kScanItems;
+#pragma unroll
+  for (int i = 0; i < kScanItems; ++i) {
+    const std::int64_t j = first + i;
+    items[i] = j < line.len ? line.in[line.position(j) * line.in_stride] : Combine::identity();
+  }
+}
+
+// Pass 1: totals[t] = the combination of tile t.
+template <typename T, typename Combine>
+__global__ void __launch_bounds__(kScanBlock)
+    scan_tile_totals_kernel(ScanLine<T> line, std::int64_t tiles, T* totals) {
+  using BlockReduce = cub::BlockReduce<T, kScanBlock>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  for (std::int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    T items[kScanItems];
+    load_tile_items<T, Combine>(line, tile, items);
+    const T total = BlockReduce(temp).Reduce(items, Combine{});
+    if (threadIdx.x == 0) totals[tile] = total;
+    __syncthreads();
+  }
+}
+
+// Pass 2 (one block): totals become exclusive prefixes (tile t's: tiles 0..t-1 combined).
+template <typename T, typename Combine>
+__global__ void __launch_bounds__(kScanBlock)
+    scan_tile_prefixes_kernel(T* totals, std::int64_t tiles) {
+  using BlockScan = cub::BlockScan<T, kScanBlock>;
+  __shared__ typename BlockScan::TempStorage temp;
+  RunningPrefix<T, Combine> prefix{Combine::identity()};
+  for (std::int64_t start = 0; start < tiles; start += kScanBlock) {
+    const std::int64_t t = start + threadIdx.x;
+    T v = t < tiles ? totals[t] : Combine::identity();
+    BlockScan(temp).ExclusiveScan(v, v, Combine{}, prefix);
+    if (t < tiles) totals[t] = v;
+    __syncthreads();
+  }
+}
+
+// Pass 3: each tile scanned and combined with its prefix.
+template <typename T, typename Combine>
+__global__ void __launch_bounds__(kScanBlock)
+    scan_tiles_kernel(ScanLine<T> line, std::int64_t tiles, const T* prefixes) {
+  using BlockScan = cub::BlockScan<T, kScanBlock>;
+  __shared__ typename BlockScan::TempStorage temp;
+  const Combine combine{};
+  for (std::int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    T items[kScanItems];
+    load_tile_items<T, Combine>(line, tile, items);
+    BlockScan(temp).InclusiveScan(items, items, combine);
+    const T prefix = prefixes[tile];
+    const std::int64_t first = tile * kScanTile + std::int64_t{threadIdx.x} * kScanItems;
+#pragma unroll
+    for (int i = 0; i < kScanItems; ++i) {
+      const std::int64_t j = first + i;
+      if (j < line.len) line.out[line.position(j) * line.out_stride] = combine(prefix, items[i]);
+    }
+    __syncthreads();
+  }
 }
 
 template <typename T, typename Combine>
-void launch_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, int dim,
-                 bool reverse) {
+void run_long_line_scan(DeviceContext& ctx, const ScanLine<T>& line) {
+  const cudaStream_t stream = ctx.stream();
+  const std::int64_t tiles = (line.len + kScanTile - 1) / kScanTile;
+  const auto grid = static_cast<unsigned>(std::min<std::int64_t>(tiles, kMaxGridBlocks));
+  const DeviceBuffer totals(ctx, static_cast<std::size_t>(tiles) * sizeof(T));
+  scan_tile_totals_kernel<T, Combine><<<grid, kScanBlock, 0, stream>>>(line, tiles, totals.as<T>());
+  EMBER_CUDA_LAUNCH_CHECK();
+  scan_tile_prefixes_kernel<T, Combine><<<1, kScanBlock, 0, stream>>>(totals.as<T>(), tiles);
+  EMBER_CUDA_LAUNCH_CHECK();
+  scan_tiles_kernel<T, Combine><<<grid, kScanBlock, 0, stream>>>(line, tiles, totals.as<T>());
+  EMBER_CUDA_LAUNCH_CHECK();
+}
+
+template <typename T, typename Combine>
+void run_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, int dim,
+              bool reverse) {
   const TensorArg* args[2] = {&out, &in};
   const LineGeometry<2> geo = line_geometry(args, dim);
   T* d_out = out.ptr<T>();
   const T* d_in = in.ptr<const T>();
   if (geo.n_lines == 1 && geo.len >= kDeviceScanMin) {
-    // out is contiguous, so its only line has stride 1; a reverse scan writes backwards.
     std::int64_t head[2];
     geo.lines.get(0, head);
-    const LineLoad<T> load{d_in + head[1], geo.strides[1], geo.len, reverse};
-    T* line_out = d_out + head[0];
-    if (reverse) {
-      launch_device_scan<T, Combine>(ctx, load, thrust::make_reverse_iterator(line_out + geo.len));
-    } else {
-      launch_device_scan<T, Combine>(ctx, load, line_out);
-    }
+    run_long_line_scan<T, Combine>(ctx, ScanLine<T>{d_out + head[0], d_in + head[1], geo.strides[0],
+                                                    geo.strides[1], geo.len, reverse});
     return;
   }
   if (geo.len >= kBlockPerLineMin) {
@@ -154,56 +189,48 @@ void launch_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, 
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-// gx_k = (prod_{i<k} x_i) * S_k with S_k = g_k + x_{k+1} S_{k+1}: the exact gradient of
-// cumprod, with no division (so zeros in x are fine). One thread per line.
+// One thread per line, with the line body the CPU runs.
 template <typename T>
 __global__ void cumprod_backward_kernel(LineGeometry<3> geo, T* gx, const T* g, const T* x) {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  const std::int64_t so = geo.strides[0], sg = geo.strides[1], sx = geo.strides[2];
   for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        line < geo.n_lines; line += step) {
     std::int64_t off[3];
     geo.lines.get(line, off);
-    T s = T(0);
-    for (std::int64_t k = geo.len - 1; k >= 0; --k) {
-      const T next_x = k + 1 < geo.len ? x[off[2] + (k + 1) * sx] : T(0);
-      s = g[off[1] + k * sg] + next_x * s;
-      gx[off[0] + k * so] = s;
-    }
-    T prefix = T(1);
-    for (std::int64_t k = 0; k < geo.len; ++k) {
-      gx[off[0] + k * so] *= prefix;
-      prefix *= x[off[2] + k * sx];
-    }
+    cumprod_backward_line(gx + off[0], geo.strides[0], g + off[1], geo.strides[1], x + off[2],
+                          geo.strides[2], geo.len);
   }
 }
 
 }  // namespace
 
-void CudaBackend::scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
-                       bool reverse) {
+void launch_scan(CudaBackend& cuda, ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
+                 bool reverse) {
+  DeviceContext& ctx = cuda.context();
   if (out.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
+  const DeviceGuard guard(ctx.device());
   dispatch_arith(out.dtype, op == ScanOp::Sum ? "cumsum" : "cumprod", [&]<typename T>() {
-    if (op == ScanOp::Sum) {
-      launch_scan<T, SumReduce<T>>(ctx_, out, in, dim, reverse);
-    } else {
-      launch_scan<T, ProdReduce<T>>(ctx_, out, in, dim, reverse);
-    }
+    visit_op<T>(ScanOps{}, static_cast<int>(op),
+                [&]<typename Combine>() { run_scan<T, Combine>(ctx, out, in, dim, reverse); });
   });
 }
 
-void CudaBackend::cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
-                                   int dim) {
+void launch_cumprod_backward(CudaBackend& cuda, const TensorArg& gx, const TensorArg& g,
+                             const TensorArg& x, int dim) {
+  DeviceContext& ctx = cuda.context();
   if (gx.numel() == 0) return;
-  const DeviceGuard guard(ctx_.device());
+  const DeviceGuard guard(ctx.device());
   dispatch_floating(gx.dtype, "cumprod backward", [&]<typename T>() {
     const TensorArg* args[3] = {&gx, &g, &x};
     const LineGeometry<3> geo = line_geometry(args, dim);
-    cumprod_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx_.stream()>>>(
+    cumprod_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
         geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
     EMBER_CUDA_LAUNCH_CHECK();
   });
 }
 
-}  // namespace ember::kernels::cuda
+}  // namespace cuda
+
+template class ScanArea<cuda::CudaBackend>;
+
+}  // namespace ember::kernels

@@ -45,13 +45,6 @@ enum class UnaryOp : std::uint8_t {
 const char* unary_op_name(UnaryOp op);
 
 template <typename T>
-EMBER_HD T stable_sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + ::exp(-x));
-  const T e = ::exp(x);
-  return e / (T(1) + e);
-}
-
-template <typename T>
 struct NegOp {
   T p0, p1;
   EMBER_HD T fwd(T x) const { return -x; }
@@ -96,21 +89,20 @@ struct AbsOp {
 template <typename T>
 struct SigmoidOp {
   T p0, p1;
-  EMBER_HD T fwd(T x) const { return stable_sigmoid(x); }
+  EMBER_HD T fwd(T x) const { return sigmoid(x); }
   EMBER_HD T bwd(T g, T, T y) const { return g * y * (T(1) - y); }
 };
 template <typename T>
 struct LogSigmoidOp {
   T p0, p1;
-  // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), finite for every x.
-  EMBER_HD T fwd(T x) const { return (x < T(0) ? x : T(0)) - ::log1p(::exp(-::fabs(x))); }
-  EMBER_HD T bwd(T g, T x, T) const { return g * stable_sigmoid(-x); }
+  EMBER_HD T fwd(T x) const { return log_sigmoid(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * sigmoid(-x); }
 };
 template <typename T>
 struct SoftplusOp {
   T p0, p1;
-  EMBER_HD T fwd(T x) const { return (x > T(0) ? x : T(0)) + ::log1p(::exp(-::fabs(x))); }
-  EMBER_HD T bwd(T g, T x, T) const { return g * stable_sigmoid(x); }
+  EMBER_HD T fwd(T x) const { return softplus(x); }
+  EMBER_HD T bwd(T g, T x, T) const { return g * sigmoid(x); }
 };
 template <typename T>
 struct TanhOp {
@@ -226,9 +218,19 @@ struct MulOp {
   EMBER_HD T da(T g, T, T b, T) const { return g * b; }
   EMBER_HD T db(T g, T a, T, T) const { return g * a; }
 };
+// Integer division truncates; by zero it gives 0 (as NumPy's does) and INT64_MIN / -1 wraps
+// to INT64_MIN, so neither traps on the CPU nor differs on the GPU.
 template <typename T>
 struct DivOp {
-  EMBER_HD T fwd(T a, T b) const { return a / b; }
+  EMBER_HD T fwd(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      if (b == T(0)) return T(0);
+      if (b == T(-1)) return static_cast<T>(T(0) - static_cast<std::make_unsigned_t<T>>(a));
+      return a / b;
+    } else {
+      return a / b;
+    }
+  }
   EMBER_HD T da(T g, T, T b, T) const { return g / b; }
   EMBER_HD T db(T g, T a, T b, T) const { return -g * a / (b * b); }
 };
@@ -296,21 +298,39 @@ struct LogicalOrOp {
 };
 
 // ------------------------------------------------------------------ reductions ----
-enum class ReduceOp : std::uint8_t { Sum, Prod, Max, Min };
+// Each combine functor also names itself for another accumulator type (As<U>), so a launcher
+// may accumulate float32 in double with the same rule.
+#define EMBER_REDUCE_OPS(X) \
+  X(Sum)                    \
+  X(Prod)                   \
+  X(Max)                    \
+  X(Min)
+
+enum class ReduceOp : std::uint8_t {
+#define EMBER_ENUM_ENTRY(name) name,
+  EMBER_REDUCE_OPS(EMBER_ENUM_ENTRY)
+#undef EMBER_ENUM_ENTRY
+};
 
 template <typename T>
 struct SumReduce {
+  template <typename U>
+  using As = SumReduce<U>;
   static EMBER_HD T identity() { return T(0); }
   EMBER_HD T operator()(T a, T b) const { return a + b; }
 };
 template <typename T>
 struct ProdReduce {
+  template <typename U>
+  using As = ProdReduce<U>;
   static EMBER_HD T identity() { return T(1); }
   EMBER_HD T operator()(T a, T b) const { return a * b; }
 };
 // NaN propagates through max and min.
 template <typename T>
 struct MaxReduce {
+  template <typename U>
+  using As = MaxReduce<U>;
   static EMBER_HD T identity() {
     if constexpr (std::is_integral_v<T>) {
       return static_cast<T>(-9223372036854775807LL - 1);
@@ -322,6 +342,8 @@ struct MaxReduce {
 };
 template <typename T>
 struct MinReduce {
+  template <typename U>
+  using As = MinReduce<U>;
   static EMBER_HD T identity() {
     if constexpr (std::is_integral_v<T>) {
       return static_cast<T>(9223372036854775807LL);

@@ -27,14 +27,11 @@ enum class OptimKind : std::uint8_t {
 };
 
 inline const char* optim_kind_name(OptimKind kind) {
-  switch (kind) {
-#define EMBER_NAME(name) \
-  case OptimKind::name:  \
-    return #name;
-    EMBER_OPTIMIZERS(EMBER_NAME)
-#undef EMBER_NAME
-  }
-  return "?";
+#define EMBER_NAME_OF(name) #name,
+  constexpr const char* kNames[] = {EMBER_OPTIMIZERS(EMBER_NAME_OF)};
+#undef EMBER_NAME_OF
+  const auto i = static_cast<unsigned>(kind);
+  return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "?";
 }
 
 // The most state buffers any optimizer keeps per parameter (RMSprop's square average,

@@ -1,5 +1,7 @@
-// Special functions for host and device: digamma and trigamma (lgamma comes from the C
-// library on the host and CUDA's math library on the device).
+// Constants and special functions for host and device, the one home of the small helpers
+// every op and log-density uses: sigmoid and its logarithm, softplus, digamma, trigamma, the
+// value of a log-density outside its support (lgamma comes from the C library on the host
+// and CUDA's math library on the device).
 #pragma once
 
 #include <math.h>
@@ -11,8 +13,40 @@
 namespace ember::kernels {
 
 template <typename T>
-EMBER_HD T pi_v() {
-  return static_cast<T>(3.14159265358979323846);
+inline constexpr T kPi = static_cast<T>(3.14159265358979323846);
+template <typename T>
+inline constexpr T kLogSqrt2Pi = static_cast<T>(0.91893853320467274178);  // log(sqrt(2 pi))
+template <typename T>
+inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
+template <typename T>
+inline constexpr T kLogPi = static_cast<T>(1.14472988584940017414);
+
+// 1 / (1 + exp(-x)) without overflow for any x.
+template <typename T>
+EMBER_HD T sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + ::exp(-x));
+  const T e = ::exp(x);
+  return e / (T(1) + e);
+}
+
+// log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): finite for every x, no cancellation.
+template <typename T>
+EMBER_HD T log_sigmoid(T x) {
+  return (x < T(0) ? x : T(0)) - ::log1p(::exp(-::fabs(x)));
+}
+
+// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)).
+template <typename T>
+EMBER_HD T softplus(T x) {
+  return (x > T(0) ? x : T(0)) + ::log1p(::exp(-::fabs(x)));
+}
+
+// A log-density's value outside its support (or at a value of probability zero): -inf, with
+// the value's partial and the `params` parameters' partials g[0..params] all zero.
+template <typename T>
+EMBER_HD T out_of_support(T* g, int params) {
+  for (int k = 0; k <= params; ++k) g[k] = T(0);
+  return -static_cast<T>(INFINITY);
 }
 
 // psi(x) = d/dx lgamma(x). Reflection for x < 0.5, upward recurrence to x >= 6, then the
@@ -23,7 +57,7 @@ EMBER_HD T digamma(T x) {
   if (x <= T(0) && ::floor(x) == x) return static_cast<T>(NAN);
   if (x < T(0.5)) {
     // psi(1 - x) - psi(x) = pi / tan(pi x)
-    result = -pi_v<T>() / ::tan(pi_v<T>() * x);
+    result = -kPi<T> / ::tan(kPi<T> * x);
     x = T(1) - x;
   }
   while (x < T(6)) {
@@ -44,8 +78,8 @@ EMBER_HD T trigamma(T x) {
   T result = 0;
   if (x <= T(0) && ::floor(x) == x) return static_cast<T>(INFINITY);
   if (x < T(0.5)) {
-    const T s = ::sin(pi_v<T>() * x);
-    result = pi_v<T>() * pi_v<T>() / (s * s);
+    const T s = ::sin(kPi<T> * x);
+    result = kPi<T> * kPi<T> / (s * s);
     sign = -1;
     x = T(1) - x;
   }

@@ -1,7 +1,7 @@
 // Gamma: reference log-densities (SciPy), fused partials against finite differences, the
 // Marsaglia-Tsang sampler by KS tests, the implicit reparameterization gradient against
 // finite differences of the CDF, pathwise gradients of expectations, shapes and validation.
-#include "kernels/math/dist/gamma.hpp"
+#include "kernels/math/distributions/gamma.hpp"
 
 #include <gtest/gtest.h>
 

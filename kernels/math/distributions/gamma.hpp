@@ -8,8 +8,8 @@
 #include <cstdint>
 
 #include "kernels/common/macros.hpp"
-#include "kernels/math/dist/continuous.hpp"
-#include "kernels/math/dist/samplers.hpp"
+#include "kernels/math/distributions/continuous.hpp"
+#include "kernels/math/distributions/samplers.hpp"
 #include "kernels/math/special.hpp"
 
 namespace ember::kernels {
@@ -79,7 +79,7 @@ struct StudentTLogProb {
     g[2] = w * z * inv;
     g[3] = (w * z2 - T(1)) * inv;
     return ::lgamma(T(0.5) * (v + T(1))) - ::lgamma(T(0.5) * v) -
-           T(0.5) * (::log(v) + log_pi<T>()) - ::log(s) - T(0.5) * (v + T(1)) * t;
+           T(0.5) * (::log(v) + kLogPi<T>) - ::log(s) - T(0.5) * (v + T(1)) * t;
   }
 };
 

@@ -1,6 +1,6 @@
-// Batched Cholesky factors (Eigen's LLT) and triangular solves (Eigen's triangularView),
-// one matrix per task across cores.
-#include "kernels/cpu/cpu_linalg.hpp"
+// Linear algebra on the CPU through Eigen: batched matrix products, Cholesky factors (LLT)
+// and triangular solves (triangularView), one matrix per task across cores.
+#include "kernels/common/areas/linalg.hpp"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
@@ -8,9 +8,10 @@
 #include <atomic>
 
 #include "kernels/common/dispatch.hpp"
-#include "kernels/cpu/cpu_loops.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
 
-namespace ember::kernels::cpu {
+namespace ember::kernels {
+namespace cpu {
 namespace {
 
 template <typename T>
@@ -19,6 +20,41 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 // Matrices per thread so that each thread gets about kParallelGrain flops.
 std::int64_t grain_for(std::int64_t flops_per_matrix) {
   return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, flops_per_matrix));
+}
+
+template <typename T>
+void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+  using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+  using OuterStride = Eigen::OuterStride<Eigen::Dynamic>;
+  const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+  auto run = [&](std::int64_t bi, const auto& am, const auto& bm) {
+    Eigen::Map<RowMat<T>> om(out.ptr<T>() + bi * m * n, m, n);
+    om.noalias() = am * bm;
+  };
+  auto with_b = [&](std::int64_t bi, const auto& am) {
+    const T* bp = b.ptr<const T>() + bi * b.strides[0];
+    if (b.strides[2] == 1) {
+      run(bi, am, Eigen::Map<const RowMat<T>, 0, OuterStride>(bp, k, n, OuterStride(b.strides[1])));
+    } else {
+      run(bi, am, Eigen::Map<const ColMat, 0, OuterStride>(bp, k, n, OuterStride(b.strides[2])));
+    }
+  };
+  // Split the batch across cores only when each share is worth a fork/join: many tiny
+  // matrices (a batched 2x2 factor times a vector) run faster on one core.
+  const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
+  parallel_for(batch, std::max<std::int64_t>(1, kParallelGrain / flops),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t bi = begin; bi < end; ++bi) {
+                   const T* ap = a.ptr<const T>() + bi * a.strides[0];
+                   if (a.strides[2] == 1) {
+                     with_b(bi, Eigen::Map<const RowMat<T>, 0, OuterStride>(
+                                    ap, m, k, OuterStride(a.strides[1])));
+                   } else {
+                     with_b(bi, Eigen::Map<const ColMat, 0, OuterStride>(
+                                    ap, m, k, OuterStride(a.strides[2])));
+                   }
+                 }
+               });
 }
 
 template <typename T>
@@ -66,15 +102,24 @@ void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const Tenso
 
 }  // namespace
 
-void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) {
+void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+  dispatch_floating(out.dtype, "matmul", [&]<typename T>() { matmul_impl<T>(out, a, b); });
+}
+
+void launch_cholesky(CpuBackend&, const TensorArg& out, const TensorArg& in,
+                     std::int64_t* first_failed) {
   dispatch_floating(out.dtype, "cholesky",
                     [&]<typename T>() { cholesky_impl<T>(out, in, first_failed); });
 }
 
-void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
-                      bool transpose) {
+void launch_triangular_solve(CpuBackend&, const TensorArg& out, const TensorArg& l,
+                             const TensorArg& b, bool lower, bool transpose) {
   dispatch_floating(out.dtype, "triangular_solve",
                     [&]<typename T>() { triangular_solve_impl<T>(out, l, b, lower, transpose); });
 }
 
-}  // namespace ember::kernels::cpu
+}  // namespace cpu
+
+template class LinalgArea<cpu::CpuBackend>;
+
+}  // namespace ember::kernels

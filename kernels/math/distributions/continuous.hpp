@@ -7,30 +7,9 @@
 #include <math.h>
 
 #include "kernels/common/macros.hpp"
+#include "kernels/math/special.hpp"
 
 namespace ember::kernels {
-
-template <typename T>
-EMBER_HD T log_sqrt_2pi() {
-  return static_cast<T>(0.91893853320467274178);
-}
-
-template <typename T>
-EMBER_HD T log_2() {
-  return static_cast<T>(0.69314718055994530942);
-}
-
-template <typename T>
-EMBER_HD T log_pi() {
-  return static_cast<T>(1.14472988584940017414);
-}
-
-// The log-density outside the support: -inf, with every partial 0.
-template <typename T>
-EMBER_HD T out_of_support(T* g, int params) {
-  for (int k = 0; k <= params; ++k) g[k] = T(0);
-  return -static_cast<T>(INFINITY);
-}
 
 // Normal(loc, scale): -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)).
 template <typename T>
@@ -43,7 +22,7 @@ struct NormalLogProb {
     g[0] = -z * inv;
     g[1] = z * inv;
     g[2] = (z * z - T(1)) * inv;
-    return T(-0.5) * z * z - ::log(scale) - log_sqrt_2pi<T>();
+    return T(-0.5) * z * z - ::log(scale) - kLogSqrt2Pi<T>;
   }
 };
 
@@ -60,7 +39,7 @@ struct LogNormalLogProb {
     g[0] = -(z * inv + T(1)) / x;
     g[1] = z * inv;
     g[2] = (z * z - T(1)) * inv;
-    return T(-0.5) * z * z - ::log(scale) - log_sqrt_2pi<T>() - y;
+    return T(-0.5) * z * z - ::log(scale) - kLogSqrt2Pi<T> - y;
   }
 };
 
@@ -75,7 +54,7 @@ struct HalfNormalLogProb {
     const T z = x * inv;
     g[0] = -z * inv;
     g[1] = (z * z - T(1)) * inv;
-    return T(-0.5) * z * z - ::log(scale) - log_sqrt_2pi<T>() + log_2<T>();
+    return T(-0.5) * z * z - ::log(scale) - kLogSqrt2Pi<T> + kLog2<T>;
   }
 };
 
@@ -91,7 +70,7 @@ struct CauchyLogProb {
     g[0] = -w * inv;
     g[1] = w * inv;
     g[2] = (w * z - T(1)) * inv;
-    return -::log1p(z * z) - ::log(scale) - log_pi<T>();
+    return -::log1p(z * z) - ::log(scale) - kLogPi<T>;
   }
 };
 
@@ -107,7 +86,7 @@ struct HalfCauchyLogProb {
     const T w = T(2) * z / (T(1) + z * z);
     g[0] = -w * inv;
     g[1] = (w * z - T(1)) * inv;
-    return -::log1p(z * z) - ::log(scale) - log_pi<T>() + log_2<T>();
+    return -::log1p(z * z) - ::log(scale) - kLogPi<T> + kLog2<T>;
   }
 };
 
@@ -125,7 +104,7 @@ struct LaplaceLogProb {
     g[0] = -sign * inv;
     g[1] = sign * inv;
     g[2] = (a - T(1)) * inv;
-    return -a - ::log(scale) - log_2<T>();
+    return -a - ::log(scale) - kLog2<T>;
   }
 };
 

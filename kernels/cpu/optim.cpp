@@ -1,19 +1,22 @@
 // The CPU launcher of the fused optimizer step: the elements of all slots form one range
 // that parallel_for splits across cores, so many small parameters share the threads as well
 // as one large one does. Each piece walks the slots it overlaps with a plain loop.
-#include "kernels/cpu/cpu_optim.hpp"
+
+#include "kernels/common/areas/optim.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/common/dispatch.hpp"
-#include "kernels/cpu/cpu_loops.hpp"
+#include "kernels/common/op_lists.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
 
-namespace ember::kernels::cpu {
+namespace ember::kernels {
+namespace cpu {
 namespace {
 
-template <template <typename> class Update, typename T>
+template <typename Update, typename T>
 void step_impl(std::span<const OptimSlot> slots) {
   // begin[k]: the first element of slot k in the joint range.
   std::vector<std::int64_t> begin(slots.size() + 1, 0);
@@ -26,7 +29,7 @@ void step_impl(std::span<const OptimSlot> slots) {
       // Local copies: the loop's stores through T* cannot alias them, so the scalars stay
       // in registers. (The loops with a sqrt vectorize only where the compiler may drop
       // errno, -fno-math-errno; SGD's always does.)
-      const Update<T> update(slots[k].scalars);
+      const Update update(slots[k].scalars);
       const SlotPointers<T> ptr(slots[k]);
       const std::int64_t first = lo - begin[k], last = end - begin[k];
       for (std::int64_t i = first; i < last; ++i) update(ptr, i);
@@ -37,18 +40,17 @@ void step_impl(std::span<const OptimSlot> slots) {
 
 }  // namespace
 
-void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) {
+void launch_optimizer_step(CpuBackend&, OptimKind kind, DType dtype,
+                           std::span<const OptimSlot> slots) {
   if (slots.empty()) return;
   dispatch_floating(dtype, optim_kind_name(kind), [&]<typename T>() {
-    switch (kind) {
-#define EMBER_CASE(name)               \
-  case OptimKind::name:                \
-    step_impl<name##Update, T>(slots); \
-    break;
-      EMBER_OPTIMIZERS(EMBER_CASE)
-#undef EMBER_CASE
-    }
+    visit_op<T>(OptimizerUpdates{}, static_cast<int>(kind),
+                [&]<typename Update>() { step_impl<Update, T>(slots); });
   });
 }
 
-}  // namespace ember::kernels::cpu
+}  // namespace cpu
+
+template class OptimArea<cpu::CpuBackend>;
+
+}  // namespace ember::kernels

@@ -4,10 +4,10 @@
 
 #include <cstdint>
 
-#include "kernels/math/dist/continuous.hpp"
-#include "kernels/math/dist/discrete.hpp"
-#include "kernels/math/dist/gamma.hpp"
-#include "kernels/math/dist/samplers.hpp"
+#include "kernels/math/distributions/continuous.hpp"
+#include "kernels/math/distributions/discrete.hpp"
+#include "kernels/math/distributions/gamma.hpp"
+#include "kernels/math/distributions/samplers.hpp"
 
 namespace ember::kernels {
 

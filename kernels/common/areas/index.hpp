@@ -1,0 +1,76 @@
+// The definitions of IndexArea: indexed reads and accumulations over the launcher's loop, and
+// its bounds check (kernels/common/launcher.hpp), included only by the
+// launcher source file that instantiates it.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/areas/run.hpp"
+#include "kernels/common/dispatch.hpp"
+#include "kernels/common/elementwise_bodies.hpp"
+#include "kernels/common/launcher.hpp"
+#include "kernels/common/op_lists.hpp"
+
+namespace ember::kernels {
+
+template <typename Impl>
+void IndexArea<Impl>::index_select(const TensorArg& out, const TensorArg& in, int dim,
+                                   const TensorArg& index) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  dispatch_all(out.dtype, [&]<typename T>() {
+    const TensorArg in0 = without_dim(in, dim, out.sizes[dim]);
+    const TensorArg* args[2] = {&out, &in0};
+    const IndexedDim indexed{index.ptr<const std::int64_t>(), index.strides[0],
+                             inner_size(out, dim), out.sizes[dim], in.strides[dim]};
+    run_over(loop, args, IndexSelectBody<T>{out.ptr<T>(), in.ptr<const T>(), indexed});
+  });
+}
+
+template <typename Impl>
+void IndexArea<Impl>::index_add(const TensorArg& out, int dim, const TensorArg& index,
+                                const TensorArg& src) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  dispatch_arith(out.dtype, "index_add", [&]<typename T>() {
+    const TensorArg out0 = without_dim(out, dim, src.sizes[dim]);
+    const TensorArg* args[2] = {&out0, &src};
+    const IndexedDim indexed{index.ptr<const std::int64_t>(), index.strides[0],
+                             inner_size(src, dim), src.sizes[dim], out.strides[dim]};
+    run_over(loop, args, IndexAddBody<T>{out.ptr<T>(), src.ptr<const T>(), indexed});
+  });
+}
+
+template <typename Impl>
+void IndexArea<Impl>::gather(const TensorArg& out, const TensorArg& in, int dim,
+                             const TensorArg& index) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  dispatch_all(out.dtype, [&]<typename T>() {
+    TensorArg in0 = without_dim(in, dim, index.sizes[dim]);
+    for (int d = 0; d < in.ndim; ++d) in0.sizes[d] = index.sizes[d];
+    const TensorArg* args[3] = {&out, &index, &in0};
+    run_over(loop, args,
+             GatherBody<T>{out.ptr<T>(), index.ptr<const std::int64_t>(), in.ptr<const T>(),
+                           in.strides[dim]});
+  });
+}
+
+template <typename Impl>
+void IndexArea<Impl>::scatter_add(const TensorArg& out, int dim, const TensorArg& index,
+                                  const TensorArg& src) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  dispatch_arith(out.dtype, "scatter_add", [&]<typename T>() {
+    TensorArg out0 = without_dim(out, dim, index.sizes[dim]);
+    for (int d = 0; d < out.ndim; ++d) out0.sizes[d] = index.sizes[d];
+    const TensorArg* args[3] = {&out0, &index, &src};
+    run_over(loop, args,
+             ScatterAddBody<T>{out.ptr<T>(), index.ptr<const std::int64_t>(), src.ptr<const T>(),
+                               out.strides[dim]});
+  });
+}
+
+template <typename Impl>
+bool IndexArea<Impl>::find_index_out_of_range(const TensorArg& index, std::int64_t bound,
+                                              std::int64_t* bad) {
+  return launch_find_index_out_of_range(static_cast<Impl&>(*this), index, bound, bad);
+}
+
+}  // namespace ember::kernels

@@ -1,0 +1,65 @@
+// What reductions and scans do per element and per line, once for both launchers (the
+// launchers differ in how they split the work: threads and lanes on the CPU, blocks, warps
+// and passes on the GPU).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/macros.hpp"
+
+namespace ember::kernels {
+
+// What a reduction combines: element r of one input, or the product of two inputs' elements
+// (reduce_product, how a fused log-density's partials meet the incoming gradient). `base`
+// holds each input's offset for the current output, `r` the offsets within it.
+template <typename T>
+struct LoadOne {
+  static constexpr int kInputs = 1;
+  const T* in[1];
+  EMBER_HD T operator()(const std::int64_t* base, const std::int64_t (&r)[1]) const {
+    return in[0][base[0] + r[0]];
+  }
+};
+
+template <typename T>
+struct LoadProduct {
+  static constexpr int kInputs = 2;
+  const T* in[2];
+  EMBER_HD T operator()(const std::int64_t* base, const std::int64_t (&r)[2]) const {
+    return in[0][base[0] + r[0]] * in[1][base[1] + r[1]];
+  }
+};
+
+// Inclusive scan of one line of `len` elements (strided in and out), from the end when
+// reverse, combining in the element type.
+template <typename Combine, typename T>
+EMBER_HD void scan_line(T* out, std::int64_t out_stride, const T* in, std::int64_t in_stride,
+                        std::int64_t len, bool reverse) {
+  const Combine combine{};
+  T acc = Combine::identity();
+  for (std::int64_t j = 0; j < len; ++j) {
+    const std::int64_t p = reverse ? len - 1 - j : j;
+    acc = combine(acc, in[p * in_stride]);
+    out[p * out_stride] = acc;
+  }
+}
+
+// The exact gradient of cumprod along one line, with no division (so zeros in x are fine):
+// gx_k = (prod_{i<k} x_i) * S_k with S_k = g_k + x_{k+1} S_{k+1}.
+template <typename T>
+EMBER_HD void cumprod_backward_line(T* gx, std::int64_t sgx, const T* g, std::int64_t sg,
+                                    const T* x, std::int64_t sx, std::int64_t len) {
+  T s = T(0);
+  for (std::int64_t k = len - 1; k >= 0; --k) {
+    const T next_x = k + 1 < len ? x[(k + 1) * sx] : T(0);
+    s = g[k * sg] + next_x * s;
+    gx[k * sgx] = s;
+  }
+  T prefix = T(1);
+  for (std::int64_t k = 0; k < len; ++k) {
+    gx[k * sgx] *= prefix;
+    prefix *= x[k * sx];
+  }
+}
+
+}  // namespace ember::kernels

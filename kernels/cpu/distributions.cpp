@@ -1,0 +1,8 @@
+// Fused log-densities with their partials, Philox samplers and sample gradients on the CPU:
+// the shared area of kernels/common/areas/ over the CPU Loop, with the math of
+// kernels/math/distributions.
+#include "kernels/common/areas/distributions.hpp"
+
+#include "kernels/cpu/cpu_backend.hpp"
+
+template class ember::kernels::DistributionArea<ember::kernels::cpu::CpuBackend>;

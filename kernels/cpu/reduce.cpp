@@ -1,0 +1,156 @@
+// Reductions and scans on the CPU. A reduction to one value splits its range across threads
+// (up to 256 slices, combined in order); one to many values gives each thread a share of
+// the outputs. Contiguous ranges use eight independent accumulators, so the adds do not wait
+// on each other and the loop runs at memory speed. float32 accumulates in double.
+#include "kernels/common/areas/reduce.hpp"
+
+#include <algorithm>
+
+#include "kernels/common/areas/scan.hpp"
+#include "kernels/common/dispatch.hpp"
+#include "kernels/common/geometry.hpp"
+#include "kernels/common/op_lists.hpp"
+#include "kernels/common/reduce_bodies.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+
+namespace ember::kernels {
+namespace cpu {
+namespace {
+
+// A full reduction of [0, n): range(begin, end) reduces one slice; long ranges are split
+// across threads (up to 256 slices) and the slices' results combined in order.
+template <typename Acc, typename Range, typename Combine>
+Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine) {
+#if defined(_OPENMP)
+  const int nt = std::min(256, omp_get_max_threads());
+#else
+  const int nt = 1;
+#endif
+  if (n <= kParallelGrain || nt <= 1) return combine(identity, range(0, n));
+  Acc partial[256];
+  const std::int64_t chunk = (n + nt - 1) / nt;
+  const int used = static_cast<int>((n + chunk - 1) / chunk);
+  parallel_for(used, 0, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t t = b; t < e; ++t)
+      partial[t] = range(t * chunk, std::min(n, (t + 1) * chunk));
+  });
+  Acc acc = identity;
+  for (int t = 0; t < used; ++t) acc = combine(acc, partial[t]);
+  return acc;
+}
+
+// out = the combination (Combine, accumulated in HostAcc<T>) over the reduced dims of
+// load's inputs, for every output.
+template <typename T, typename Combine, typename Load>
+void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInputs],
+                 const Load& load) {
+  constexpr int N = Load::kInputs;
+  using Acc = typename HostAcc<T>::type;
+  using AccCombine = typename Combine::template As<Acc>;
+  const AccCombine combine{};
+  const ReduceGeometryN<N> geo = reduce_geometry<N>(out, ins);
+  T* o = out.ptr<T>();
+  bool flat = geo.reduced.ndim == 1;
+  for (int k = 0; k < N; ++k) flat = flat && geo.reduced.strides[k][0] == 1;
+  auto reduce_range = [&](const std::int64_t* base, std::int64_t begin, std::int64_t end) {
+    Acc acc = AccCombine::identity();
+    if (flat) {
+      constexpr int kLanes = 8;
+      Acc lanes[kLanes];
+      for (Acc& l : lanes) l = AccCombine::identity();
+      std::int64_t j = begin;
+      for (; j + kLanes <= end; j += kLanes) {
+        for (int k = 0; k < kLanes; ++k) {
+          std::int64_t r[N];
+          for (int q = 0; q < N; ++q) r[q] = j + k;
+          lanes[k] = combine(lanes[k], static_cast<Acc>(load(base, r)));
+        }
+      }
+      for (; j < end; ++j) {
+        std::int64_t r[N];
+        for (int q = 0; q < N; ++q) r[q] = j;
+        acc = combine(acc, static_cast<Acc>(load(base, r)));
+      }
+      for (const Acc& l : lanes) acc = combine(acc, l);
+    } else {
+      walk_range(geo.reduced, begin, end, [&](std::int64_t, const std::int64_t(&r)[N]) {
+        acc = combine(acc, static_cast<Acc>(load(base, r)));
+      });
+    }
+    return acc;
+  };
+  if (geo.n_out == 1) {
+    const std::int64_t zero[N] = {};
+    o[0] = static_cast<T>(split_reduce<Acc>(
+        geo.n_red, AccCombine::identity(),
+        [&](std::int64_t b, std::int64_t e) { return reduce_range(zero, b, e); }, combine));
+    return;
+  }
+  parallel_for(geo.n_out,
+               std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.n_red)),
+               [&](std::int64_t b, std::int64_t e) {
+                 walk_range(geo.kept, b, e, [&](std::int64_t, const std::int64_t(&off)[N + 1]) {
+                   o[off[0]] = static_cast<T>(reduce_range(off + 1, 0, geo.n_red));
+                 });
+               });
+}
+
+// Calls body(line offsets) for each line of args along dim, lines split across threads.
+template <int N, typename Body>
+void for_each_line(const LineGeometry<N>& geo, Body&& body) {
+  parallel_for(geo.n_lines,
+               std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.len)),
+               [&](std::int64_t b, std::int64_t e) { walk_range(geo.lines, b, e, body); });
+}
+
+}  // namespace
+
+void launch_reduce(CpuBackend&, ReduceOp op, const TensorArg& out, const TensorArg& in) {
+  dispatch_arith(out.dtype, "reduce", [&]<typename T>() {
+    visit_op<T>(ReduceOps{}, static_cast<int>(op), [&]<typename Combine>() {
+      const TensorArg* ins[1] = {&in};
+      reduce_impl<T, Combine>(out, ins, LoadOne<T>{{in.ptr<const T>()}});
+    });
+  });
+}
+
+void launch_reduce_product(CpuBackend&, const TensorArg& out, const TensorArg& a,
+                           const TensorArg& b) {
+  dispatch_floating(out.dtype, "reduce_product", [&]<typename T>() {
+    const TensorArg* ins[2] = {&a, &b};
+    reduce_impl<T, SumReduce<T>>(out, ins, LoadProduct<T>{{a.ptr<const T>(), b.ptr<const T>()}});
+  });
+}
+
+void launch_scan(CpuBackend&, ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
+                 bool reverse) {
+  dispatch_arith(out.dtype, op == ScanOp::Sum ? "cumsum" : "cumprod", [&]<typename T>() {
+    visit_op<T>(ScanOps{}, static_cast<int>(op), [&]<typename Combine>() {
+      const TensorArg* args[2] = {&out, &in};
+      const LineGeometry<2> geo = line_geometry(args, dim);
+      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[2]) {
+        scan_line<Combine>(out.ptr<T>() + off[0], geo.strides[0], in.ptr<const T>() + off[1],
+                           geo.strides[1], geo.len, reverse);
+      });
+    });
+  });
+}
+
+void launch_cumprod_backward(CpuBackend&, const TensorArg& gx, const TensorArg& g,
+                             const TensorArg& x, int dim) {
+  dispatch_floating(gx.dtype, "cumprod backward", [&]<typename T>() {
+    const TensorArg* args[3] = {&gx, &g, &x};
+    const LineGeometry<3> geo = line_geometry(args, dim);
+    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
+      cumprod_backward_line(gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
+                            geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
+    });
+  });
+}
+
+}  // namespace cpu
+
+template class ReduceArea<cpu::CpuBackend>;
+template class ScanArea<cpu::CpuBackend>;
+
+}  // namespace ember::kernels

@@ -1,0 +1,45 @@
+// The CUDA launcher's memory: allocation from the device's stream-ordered pool and host
+// transfers (each waits for the stream, so the host buffer is free to reuse on return).
+#include "kernels/common/areas/memory.hpp"
+#include "kernels/cuda/cuda_backend.cuh"
+
+namespace ember::kernels {
+namespace cuda {
+
+void* memory_allocate(CudaBackend& cuda, std::size_t nbytes) {
+  return cuda.context().allocate(nbytes);
+}
+
+void memory_deallocate(CudaBackend& cuda, void* ptr) { cuda.context().deallocate(ptr); }
+
+namespace {
+
+// A copy between host and device memory on the stream, waited for: the caller may free or
+// reuse the host buffer as soon as this returns (from pageable memory the copy already
+// waits for the stream; the sync makes the same true for pinned memory).
+void copy_and_wait(DeviceContext& ctx, void* dst, const void* src, std::size_t nbytes,
+                   cudaMemcpyKind kind) {
+  if (nbytes == 0) return;
+  const DeviceGuard guard(ctx.device());
+  const cudaStream_t stream = ctx.stream();
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, kind, stream));
+  EMBER_CUDA_SYNC(stream);
+}
+
+}  // namespace
+
+void memory_copy_from_host(CudaBackend& cuda, void* dst, const void* src, std::size_t nbytes) {
+  copy_and_wait(cuda.context(), dst, src, nbytes, cudaMemcpyHostToDevice);
+}
+
+void memory_copy_to_host(CudaBackend& cuda, void* dst, const void* src, std::size_t nbytes) {
+  copy_and_wait(cuda.context(), dst, src, nbytes, cudaMemcpyDeviceToHost);
+}
+
+void memory_synchronize(CudaBackend& cuda) { cuda.context().synchronize(); }
+
+}  // namespace cuda
+
+template class MemoryArea<cuda::CudaBackend>;
+
+}  // namespace ember::kernels
