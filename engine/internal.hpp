@@ -33,6 +33,10 @@ kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);
 // temporary (backend reduce_product). Not recorded for autograd.
 Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape);
 
+// True when every element of every tensor is finite: per device, one pass over all of them
+// (on a GPU one launch and one read).
+bool all_finite(std::span<const Tensor> tensors);
+
 // Throws DeviceError naming op and both devices when they differ.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 

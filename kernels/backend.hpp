@@ -126,6 +126,10 @@ class Backend {
   // and live in this backend's memory. On a GPU this is one launch for the whole span (one
   // per 256 slots beyond that), queued without waiting for the device.
   virtual void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) = 0;
+  // True when every element of every tensor (contiguous, float32 or float64, on this
+  // backend) is finite: one pass over all of them; on a GPU one launch and one read, the
+  // step's only wait for the device.
+  virtual bool all_finite(std::span<const TensorArg> tensors) = 0;
 };
 
 // The CPU backend always exists.

@@ -173,6 +173,29 @@ Tensor mul_sum_to(const Tensor& a, const Tensor& b, const Shape& shape) {
   return out.reshape(shape);
 }
 
+bool all_finite(std::span<const Tensor> tensors) {
+  // One backend call per device, over every floating tensor on it (integers are finite).
+  std::vector<Tensor> kept;  // contiguous copies alive until their device's call returns
+  std::vector<kernels::TensorArg> args;
+  std::vector<bool> done(tensors.size(), false);
+  for (std::size_t first = 0; first < tensors.size(); ++first) {
+    if (done[first]) continue;
+    const Device device = tensors[first].device();
+    kept.clear();
+    args.clear();
+    for (std::size_t k = first; k < tensors.size(); ++k) {
+      const Tensor& t = tensors[k];
+      if (done[k] || !(t.device() == device)) continue;
+      done[k] = true;
+      if (!is_floating(t.dtype()) || t.numel() == 0) continue;
+      kept.push_back(t.detach().contiguous());
+      args.push_back(arg(kept.back()));
+    }
+    if (!args.empty() && !backend(device).all_finite(args)) return false;
+  }
+  return true;
+}
+
 }  // namespace detail
 
 // ------------------------------------------------------------------------- scans ----

@@ -112,11 +112,13 @@ class LinalgArea : public virtual Backend {
                         bool transpose) override;
 };
 
-// The fused optimizer step: launch_optimizer_step (per-element updates in math/optim.hpp).
+// The multi-tensor passes of a step: launch_optimizer_step (per-element updates in
+// math/optim.hpp) and launch_all_finite.
 template <typename Impl>
 class OptimArea : public virtual Backend {
  public:
   void optimizer_step(OptimKind kind, DType dtype, std::span<const OptimSlot> slots) override;
+  bool all_finite(std::span<const TensorArg> tensors) override;
 };
 
 template <typename Impl>

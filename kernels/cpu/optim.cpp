@@ -1,10 +1,12 @@
-// The CPU launcher of the fused optimizer step: the elements of all slots form one range
-// that parallel_for splits across cores, so many small parameters share the threads as well
-// as one large one does. Each piece walks the slots it overlaps with a plain loop.
+// The CPU launcher's multi-tensor passes: the fused optimizer step, whose slots' elements
+// form one range that parallel_for splits across cores (many small parameters share the
+// threads as well as one large one does; each piece walks the slots it overlaps with a plain
+// loop), and the finite check of a step's gradients.
 
 #include "kernels/common/areas/optim.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -47,6 +49,18 @@ void launch_optimizer_step(CpuBackend&, OptimKind kind, DType dtype,
     visit_op<T>(OptimizerUpdates{}, static_cast<int>(kind),
                 [&]<typename Update>() { step_impl<Update, T>(slots); });
   });
+}
+
+bool launch_all_finite(CpuBackend&, std::span<const TensorArg> tensors) {
+  for (const TensorArg& t : tensors) {
+    bool finite = true;
+    dispatch_floating(t.dtype, "all_finite", [&]<typename T>() {
+      const T* p = t.ptr<const T>();
+      for (std::int64_t i = 0, n = t.numel(); i < n && finite; ++i) finite = std::isfinite(p[i]);
+    });
+    if (!finite) return false;
+  }
+  return true;
 }
 
 }  // namespace cpu

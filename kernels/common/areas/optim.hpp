@@ -12,4 +12,9 @@ void OptimArea<Impl>::optimizer_step(OptimKind kind, DType dtype,
   launch_optimizer_step(static_cast<Impl&>(*this), kind, dtype, slots);
 }
 
+template <typename Impl>
+bool OptimArea<Impl>::all_finite(std::span<const TensorArg> tensors) {
+  return launch_all_finite(static_cast<Impl&>(*this), tensors);
+}
+
 }  // namespace ember::kernels
