@@ -25,6 +25,13 @@ bool cuda_built() { return EMBER_WITH_CUDA != 0; }
 
 int cuda_device_count() { return kernels::cuda_backend_device_count(); }
 
-void synchronize(Device device) { kernels::backend_for(device).synchronize(); }
+void synchronize(Device device) {
+  kernels::Backend& backend = kernels::backend_for(device);
+  if (kernels::StreamControl* streams = backend.streams()) {
+    streams->synchronize_all();
+  } else {
+    backend.synchronize();
+  }
+}
 
 }  // namespace ember

@@ -24,7 +24,12 @@ Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, s
 kernels::Backend& backend(const Tensor& t);
 kernels::Backend& backend(Device d);
 
-// The kernel's picture of a tensor.
+// Orders the next use of t's memory on the calling thread's current stream after the work of
+// the stream that last used it (see ember/stream.hpp). arg() and broadcast_arg() do this; call
+// it before handing a tensor's memory to a backend any other way (its data_ptr()).
+void order_use(const Tensor& t);
+
+// The kernel's picture of a tensor (its use ordered on the current stream).
 kernels::TensorArg arg(const Tensor& t);
 // The tensor seen with `shape` (it must broadcast to it): broadcast dims get stride 0.
 kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);

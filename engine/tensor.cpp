@@ -17,11 +17,41 @@ Storage::Storage(Device device, std::size_t nbytes)
     : data_(kernels::backend_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {
   ++kernels::t_event_counters.allocations;
   kernels::t_event_counters.bytes_allocated += nbytes;
+  // Allocated in the order of the current stream: that is its first user.
+  if (kernels::StreamControl* streams = kernels::backend_for(device).streams()) {
+    stream_.store(streams->current(), std::memory_order_relaxed);
+  }
 }
 
 Storage::~Storage() {
-  if (data_ != nullptr) kernels::backend_for(device_).deallocate(data_);
+  if (data_ != nullptr) {
+    kernels::backend_for(device_).deallocate(data_, stream_.load(std::memory_order_acquire),
+                                             shared_.load(std::memory_order_relaxed));
+  }
 }
+
+namespace detail {
+
+// Orders a use of the storage on the calling thread's current stream after its last user's
+// work, when that was another stream (an event wait on the device, no host wait).
+class StreamUse {
+ public:
+  static void order(Storage& s) {
+    if (s.device_.is_cpu()) return;
+    kernels::StreamControl* streams = kernels::backend_for(s.device_).streams();
+    if (streams == nullptr) return;
+    void* current = streams->current();
+    void* last = s.stream_.load(std::memory_order_acquire);
+    if (last == current) return;
+    streams->wait(last);
+    s.stream_.store(current, std::memory_order_release);
+    s.shared_.store(true, std::memory_order_relaxed);
+  }
+};
+
+void order_use(const Tensor& t) { StreamUse::order(*t.impl().storage); }
+
+}  // namespace detail
 
 // -------------------------------------------------------------------------- Shape ----
 std::string Shape::str() const {
@@ -98,6 +128,7 @@ kernels::Backend& backend(Device d) {
 }
 
 kernels::TensorArg arg(const Tensor& t) {
+  order_use(t);
   kernels::TensorArg a;
   a.data = t.data_ptr();
   a.dtype = t.dtype();
@@ -110,6 +141,7 @@ kernels::TensorArg arg(const Tensor& t) {
 }
 
 kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape) {
+  order_use(t);
   kernels::TensorArg a;
   a.data = t.data_ptr();
   a.dtype = t.dtype();
@@ -202,6 +234,8 @@ Tensor Tensor::to(Device target) const {
   const Tensor src = contiguous();
   Tensor out = detail::make_tensor(shape(), dtype(), target);
   const std::size_t nbytes = numel() * element_size(dtype());
+  detail::order_use(src);
+  detail::order_use(out);
   if (device().is_cpu()) {
     detail::backend(target).copy_from_host(out.data_ptr(), src.data_ptr(), nbytes);
   } else if (target.is_cpu()) {
@@ -228,6 +262,7 @@ std::vector<T> Tensor::to_vector() const {
   if (t.device().is_cpu()) {
     std::copy_n(static_cast<const T*>(t.data_ptr()), out.size(), out.data());
   } else {
+    detail::order_use(t);
     detail::backend(t).copy_to_host(out.data(), t.data_ptr(), nbytes);
   }
   return out;

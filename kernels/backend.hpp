@@ -20,13 +20,48 @@
 
 namespace ember::kernels {
 
+// The ordered queues of work (streams) of a device whose launcher has them; the CPU has one
+// implicit queue and no StreamControl. Streams are Ember's own, made once and pooled, never
+// destroyed: memory may be freed on the stream that last used it long after the thread or
+// the Stream object that chose that stream is gone.
+class StreamControl {
+ public:
+  virtual ~StreamControl() = default;
+  // The calling thread's current stream on this device (the device's default stream unless
+  // set_current or per-thread streams chose another).
+  virtual void* current() = 0;
+  // Makes `stream` the calling thread's current stream on this device (null: back to the
+  // default, or to the thread's own stream in per-thread mode); returns the one it replaces
+  // (null when none was set).
+  virtual void* set_current(void* stream) = 0;
+  // A stream from the pool (made when the pool is empty) / back into it.
+  virtual void* acquire() = 0;
+  virtual void release(void* stream) = 0;
+  // The current stream's later work waits for the work queued on `stream` so far (an event;
+  // the host does not wait). No-op when `stream` is the current stream or null.
+  virtual void wait(void* stream) = 0;
+  // The host waits for `stream`'s queued work / for every stream of Ember's on the device.
+  virtual void synchronize(void* stream) = 0;
+  virtual void synchronize_all() = 0;
+};
+
+// Per-thread streams for every device (process-wide; off by default): each host thread
+// queues its work on a stream of its own instead of the device's default stream.
+void set_stream_per_thread(bool on);
+bool stream_per_thread();
+
 class Backend {
  public:
   virtual ~Backend() = default;
 
   // ---- memory ----
+  // Memory for the calling thread's current stream.
   virtual void* allocate(std::size_t nbytes) = 0;
-  virtual void deallocate(void* ptr) = 0;
+  // Frees ptr in the order of `stream`, the stream that last used it (null: the default
+  // stream); `shared`: other streams used it too, and their work so far must finish first.
+  virtual void deallocate(void* ptr, void* stream, bool shared) = 0;
+  // This device's streams; null where there are none (the CPU).
+  virtual StreamControl* streams() { return nullptr; }
   // Contiguous bytes between this backend's memory and the host (either direction).
   virtual void copy_from_host(void* dst, const void* src, std::size_t nbytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, std::size_t nbytes) = 0;

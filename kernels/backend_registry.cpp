@@ -2,6 +2,8 @@
 // lists of kernels/math (for error messages and argument checks). The CUDA launcher exists
 // only in builds with EMBER_CUDA; elsewhere asking for it is a clear DeviceError, never a
 // crash.
+#include <atomic>
+
 #include "ember/error.hpp"
 #include "kernels/backend.hpp"
 
@@ -15,6 +17,13 @@ Backend& cuda_backend(int device_index) {
 }
 int cuda_backend_device_count() { return 0; }
 #endif
+
+namespace {
+std::atomic<bool> g_stream_per_thread{false};
+}  // namespace
+
+void set_stream_per_thread(bool on) { g_stream_per_thread.store(on, std::memory_order_relaxed); }
+bool stream_per_thread() { return g_stream_per_thread.load(std::memory_order_relaxed); }
 
 Backend& backend_for(Device device) {
   return device.is_cpu() ? cpu_backend() : cuda_backend(device.index());

@@ -53,6 +53,7 @@ kernels::TensorArg as_batched(const Tensor& x, std::int64_t batch, Tensor& keep)
     mat = matrix_strides(r, c, keep.strides()[n - 2], keep.strides()[n - 1]);
     bstride = batch_stride(keep);
   }
+  detail::order_use(keep);
   kernels::TensorArg a;
   a.data = keep.data_ptr();
   a.dtype = keep.dtype();

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "engine/internal.hpp"
 #include "engine/optim/optim_impl.hpp"
 #include "kernels/backend.hpp"
 
@@ -94,10 +95,13 @@ void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
     if (p.numel() == 0) continue;
 
     kernels::OptimSlot slot{};
+    ::ember::detail::order_use(p);
+    ::ember::detail::order_use(u.grad);
     slot.param = p.data_ptr();
     slot.grad = u.grad.data_ptr();
     for (int k = 0; k < kernels::kMaxOptimStates; ++k) {
       const Tensor& b = state.buffers[static_cast<std::size_t>(k)];
+      if (b.defined()) ::ember::detail::order_use(b);
       slot.state[k] = b.defined() ? b.data_ptr() : nullptr;
     }
     slot.numel = p.numel();

@@ -42,7 +42,8 @@ bool cuda_built();
 // Number of usable CUDA devices; 0 without a GPU, a driver or the CUDA backend.
 int cuda_device_count();
 inline bool cuda_available() { return cuda_device_count() > 0; }
-// Waits until all queued work on the device is done (no-op on the CPU).
+// Waits until all of Ember's queued work on the device, on every stream, is done (no-op on
+// the CPU).
 void synchronize(Device device);
 
 }  // namespace ember

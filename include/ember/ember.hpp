@@ -17,6 +17,7 @@
 #include "ember/primitives.hpp"
 #include "ember/profile.hpp"
 #include "ember/shape.hpp"
+#include "ember/stream.hpp"
 #include "ember/svi.hpp"
 #include "ember/tensor.hpp"
 #include "ember/trace.hpp"

@@ -2,6 +2,7 @@
 // operations applied to it for reverse-mode automatic differentiation.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -21,7 +22,13 @@ namespace autograd {
 class Node;
 }
 
-// A block of memory on one device, freed through its device's allocator.
+namespace detail {
+class StreamUse;
+}
+
+// A block of memory on one device, freed through its device's allocator. On a device with
+// streams it remembers the stream that last used it (see ember/stream.hpp): work on another
+// stream waits for that one first, and memory used by several streams is freed after all.
 class Storage {
  public:
   Storage(Device device, std::size_t nbytes);
@@ -34,9 +41,12 @@ class Storage {
   Device device() const { return device_; }
 
  private:
+  friend class detail::StreamUse;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   Device device_;
+  std::atomic<void*> stream_{nullptr};  // the last user's stream (opaque to the engine)
+  std::atomic<bool> shared_{false};     // used by more than one stream
 };
 
 namespace detail {

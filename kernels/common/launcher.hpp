@@ -79,7 +79,7 @@ template <typename Impl>
 class MemoryArea : public virtual Backend {
  public:
   void* allocate(std::size_t nbytes) override;
-  void deallocate(void* ptr) override;
+  void deallocate(void* ptr, void* stream, bool shared) override;
   void copy_from_host(void* dst, const void* src, std::size_t nbytes) override;
   void copy_to_host(void* dst, const void* src, std::size_t nbytes) override;
   void synchronize() override;

@@ -12,7 +12,7 @@ namespace cpu {
 void* memory_allocate(CpuBackend& cpu, std::size_t nbytes) {
   return cpu.allocator().allocate(nbytes);
 }
-void memory_deallocate(CpuBackend& cpu, void* ptr) { cpu.allocator().deallocate(ptr); }
+void memory_deallocate(CpuBackend& cpu, void* ptr, void*, bool) { cpu.allocator().deallocate(ptr); }
 void memory_copy_from_host(CpuBackend&, void* dst, const void* src, std::size_t nbytes) {
   if (nbytes) std::memcpy(dst, src, nbytes);
 }

@@ -20,6 +20,7 @@ class CudaBackend final : public Launcher<CudaBackend> {
 
   Loop loop() { return Loop(ctx_); }
   DeviceContext& context() { return ctx_; }
+  StreamControl* streams() override { return &ctx_; }
 
  private:
   DeviceContext ctx_;

@@ -6,6 +6,37 @@
 #include "kernels/cuda/cuda_context.cuh"
 
 namespace ember::kernels::cuda {
+namespace {
+
+// The calling thread's streams, by device: the one it chose (StreamGuard) and, in
+// per-thread mode, its own, taken from the device's pool on first use and given back when
+// the thread ends.
+constexpr int kMaxDevices = 64;
+struct ThreadStreams {
+  cudaStream_t chosen[kMaxDevices] = {};
+  cudaStream_t own[kMaxDevices] = {};
+  DeviceContext* owner[kMaxDevices] = {};
+  ~ThreadStreams() {
+    for (int d = 0; d < kMaxDevices; ++d) {
+      if (own[d] != nullptr) owner[d]->release(own[d]);
+    }
+  }
+};
+thread_local ThreadStreams t_streams;
+
+// Makes `into` wait for the work queued on `from` so far.
+cudaError_t order_after(cudaStream_t into, cudaStream_t from) {
+  cudaEvent_t event = nullptr;
+  cudaError_t err = cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
+  if (err != cudaSuccess) return err;
+  err = cudaEventRecord(event, from);
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(into, event, 0);
+  // Destroying an event a stream waits on is allowed: it is released once the wait is done.
+  const cudaError_t destroyed = cudaEventDestroy(event);
+  return err != cudaSuccess ? err : destroyed;
+}
+
+}  // namespace
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
   // Clears the error where it is not sticky, so one failed call does not poison the next.
@@ -57,21 +88,101 @@ void DeviceContext::bind_cusolver() {
   EMBER_CUSOLVER_CHECK(api.set_stream(cusolver_, stream()));
 }
 
-void* DeviceContext::allocate(std::size_t nbytes) {
+cudaStream_t DeviceContext::stream() {
   ensure_init();
+  if (device_ >= kMaxDevices) return stream_;
+  ThreadStreams& t = t_streams;
+  if (t.chosen[device_] != nullptr) return t.chosen[device_];
+  if (!stream_per_thread()) return stream_;
+  if (t.own[device_] == nullptr) {
+    t.own[device_] = static_cast<cudaStream_t>(acquire());
+    t.owner[device_] = this;
+  }
+  return t.own[device_];
+}
+
+void* DeviceContext::set_current(void* stream) {
+  EMBER_CHECK_DEVICE(device_ < kMaxDevices, "streams are supported on the first ", kMaxDevices,
+                     " devices; cuda:", device_, " uses its default stream only");
+  void* previous = t_streams.chosen[device_];
+  t_streams.chosen[device_] = static_cast<cudaStream_t>(stream);
+  return previous;
+}
+
+void* DeviceContext::acquire() {
+  ensure_init();
+  const std::lock_guard<std::mutex> lock(streams_mutex_);
+  if (!idle_.empty()) {
+    cudaStream_t s = idle_.back();
+    idle_.pop_back();
+    return s;
+  }
+  const DeviceGuard guard(device_);
+  cudaStream_t s = nullptr;
+  EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  made_.push_back(s);
+  return s;
+}
+
+void DeviceContext::release(void* stream) {
+  if (stream == nullptr || stream == stream_) return;
+  const std::lock_guard<std::mutex> lock(streams_mutex_);
+  idle_.push_back(static_cast<cudaStream_t>(stream));
+}
+
+std::vector<cudaStream_t> DeviceContext::all_streams() {
+  const std::lock_guard<std::mutex> lock(streams_mutex_);
+  std::vector<cudaStream_t> all = made_;
+  all.push_back(stream_);
+  return all;
+}
+
+void DeviceContext::wait(void* stream) {
+  const cudaStream_t current = this->stream();
+  if (stream == nullptr || stream == current) return;
+  const DeviceGuard guard(device_);
+  EMBER_CUDA_CHECK(order_after(current, static_cast<cudaStream_t>(stream)));
+}
+
+void DeviceContext::synchronize(void* stream) {
+  ensure_init();
+  const DeviceGuard guard(device_);
+  EMBER_CUDA_SYNC(stream != nullptr ? static_cast<cudaStream_t>(stream) : stream_);
+}
+
+void DeviceContext::synchronize_all() {
+  ensure_init();
+  const DeviceGuard guard(device_);
+  for (cudaStream_t s : all_streams()) EMBER_CUDA_SYNC(s);
+}
+
+void* DeviceContext::allocate(std::size_t nbytes) {
+  const cudaStream_t s = stream();
   const DeviceGuard guard(device_);
   void* ptr = nullptr;
   // Never a null pointer for a live allocation: the launchers read null as "a scalar".
-  EMBER_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr, std::max<std::size_t>(nbytes, 1), pool_, stream_));
+  EMBER_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr, std::max<std::size_t>(nbytes, 1), pool_, s));
   return ptr;
 }
 
-void DeviceContext::deallocate(void* ptr) noexcept {
+void DeviceContext::deallocate(void* ptr, cudaStream_t stream, bool shared) noexcept {
   if (ptr == nullptr) return;
+  const cudaStream_t s = stream != nullptr ? stream : stream_;
   int previous = -1;
   const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device_;
   if (switch_device) (void)cudaSetDevice(device_);
-  const cudaError_t err = cudaFreeAsync(ptr, stream_);
+  cudaError_t err = cudaSuccess;
+  if (shared) {
+    // Other streams used this memory; their work queued so far must end before it is free.
+    try {
+      for (cudaStream_t other : all_streams()) {
+        if (other != s && err == cudaSuccess) err = order_after(s, other);
+      }
+    } catch (const std::exception&) {
+      err = cudaErrorMemoryAllocation;  // the stream list could not be copied
+    }
+  }
+  if (err == cudaSuccess) err = cudaFreeAsync(ptr, s);
   if (switch_device) (void)cudaSetDevice(previous);
   // Storage outliving the runtime (a static tensor freed at exit) is not an error.
   if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
@@ -81,10 +192,7 @@ void DeviceContext::deallocate(void* ptr) noexcept {
   }
 }
 
-void DeviceContext::synchronize() {
-  const DeviceGuard guard(device_);
-  EMBER_CUDA_SYNC(stream());
-}
+void DeviceContext::synchronize() { synchronize(stream()); }
 
 DeviceGuard::DeviceGuard(int device) {
   EMBER_CUDA_CHECK(cudaGetDevice(&previous_));

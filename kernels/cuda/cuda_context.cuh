@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "ember/error.hpp"
+#include "kernels/backend.hpp"
 #include "kernels/common/counters.hpp"
 #include "kernels/cuda/cuda_libraries.cuh"
 
@@ -66,32 +68,42 @@ namespace ember::kernels::cuda {
 
 namespace ember::kernels::cuda {
 
-// One device's execution resources, created on first use (thread-safe): a non-blocking
-// stream that Ember's work on the device is ordered on, a stream-ordered memory pool of
-// Ember's own (never the device's default pool, which other libraries in the process share
-// and configure), and cuBLAS and cuSOLVER handles made at their first use. Contexts live
-// until the process ends and are never torn down: at exit the CUDA runtime may already be
-// gone.
-class DeviceContext {
+// One device's execution resources, created on first use (thread-safe): a default
+// non-blocking stream, a pool of further streams (per-thread streams, Stream objects, one
+// per SVI), a stream-ordered memory pool of Ember's own (never the device's default pool,
+// which other libraries in the process share and configure), and cuBLAS and cuSOLVER handles
+// made at their first use. Contexts and their streams live until the process ends and are
+// never torn down: at exit the CUDA runtime may already be gone.
+class DeviceContext final : public StreamControl {
  public:
   explicit DeviceContext(int device) : device_(device) {}
   DeviceContext(const DeviceContext&) = delete;
   DeviceContext& operator=(const DeviceContext&) = delete;
 
   int device() const { return device_; }
-  cudaStream_t stream() {
-    ensure_init();
-    return stream_;
-  }
+  // The calling thread's current stream: one it set (StreamGuard), else its own stream in
+  // per-thread mode, else the default stream.
+  cudaStream_t stream();
 
   // Stream-ordered: memory freed here is reused by later work on the stream without a
   // device-wide sync, and the pool keeps it (release threshold UINT64_MAX) instead of
-  // returning it to the driver at every synchronization.
+  // returning it to the driver at every synchronization. Other streams may reuse it only
+  // once ordered after the free (the pool's default reuse policies).
   void* allocate(std::size_t nbytes);
-  // Never throws (called from destructors); a failure is reported on stderr.
-  void deallocate(void* ptr) noexcept;
-  // Waits for the stream's queued work (counted as a host sync).
+  // Frees on `stream` (null: the default), after every other stream's queued work when the
+  // memory was shared between streams. Never throws (called from destructors).
+  void deallocate(void* ptr, cudaStream_t stream, bool shared) noexcept;
+  // Waits for the calling thread's current stream (counted as a host sync).
   void synchronize();
+
+  // StreamControl.
+  void* current() override { return stream(); }
+  void* set_current(void* stream) override;
+  void* acquire() override;
+  void release(void* stream) override;
+  void wait(void* stream) override;
+  void synchronize(void* stream) override;
+  void synchronize_all() override;
 
   // Calls f(handle) with the handle bound to the stream, holding its lock: cuBLAS and
   // cuSOLVER handles are not thread-safe.
@@ -116,11 +128,16 @@ class DeviceContext {
   // Make the handle on first use and bind it to the stream (under library_mutex_).
   void bind_cublas();
   void bind_cusolver();
+  // Every stream of Ember's on this device (for joins); under streams_mutex_.
+  std::vector<cudaStream_t> all_streams();
 
   int device_;
   std::once_flag init_once_;
   cudaStream_t stream_ = nullptr;
   cudaMemPool_t pool_ = nullptr;
+  std::mutex streams_mutex_;
+  std::vector<cudaStream_t> made_;  // every pooled stream ever made
+  std::vector<cudaStream_t> idle_;  // those not in use
   std::mutex library_mutex_;
   cublasHandle_t cublas_ = nullptr;
   cusolverDnHandle_t cusolver_ = nullptr;

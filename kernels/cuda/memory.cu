@@ -10,7 +10,9 @@ void* memory_allocate(CudaBackend& cuda, std::size_t nbytes) {
   return cuda.context().allocate(nbytes);
 }
 
-void memory_deallocate(CudaBackend& cuda, void* ptr) { cuda.context().deallocate(ptr); }
+void memory_deallocate(CudaBackend& cuda, void* ptr, void* stream, bool shared) {
+  cuda.context().deallocate(ptr, static_cast<cudaStream_t>(stream), shared);
+}
 
 namespace {
 

@@ -12,8 +12,8 @@ void* MemoryArea<Impl>::allocate(std::size_t nbytes) {
 }
 
 template <typename Impl>
-void MemoryArea<Impl>::deallocate(void* ptr) {
-  memory_deallocate(static_cast<Impl&>(*this), ptr);
+void MemoryArea<Impl>::deallocate(void* ptr, void* stream, bool shared) {
+  memory_deallocate(static_cast<Impl&>(*this), ptr, stream, shared);
 }
 
 template <typename Impl>
