@@ -19,6 +19,7 @@
 #include "ember/shape.hpp"
 #include "ember/stream.hpp"
 #include "ember/svi.hpp"
+#include "ember/threads.hpp"
 #include "ember/tensor.hpp"
 #include "ember/trace.hpp"
 #include "ember/transforms.hpp"

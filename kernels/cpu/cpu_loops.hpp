@@ -1,4 +1,4 @@
-// How the CPU backend iterates: a parallel-for over the cores (OpenMP when available), a
+// How the CPU backend iterates: a parallel-for over the pool's threads (thread_pool.hpp), a
 // strided N-operand walk whose innermost dim is a plain loop the compiler can vectorize, and
 // the Loop that runs the shared per-element bodies (kernels/common/elementwise_bodies.hpp).
 #pragma once
@@ -6,12 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 #include "kernels/common/tensor_arg.hpp"
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "kernels/cpu/thread_pool.hpp"
 
 namespace ember::kernels::cpu {
 
@@ -19,30 +17,34 @@ namespace ember::kernels::cpu {
 // microseconds, more than a small op itself.
 inline constexpr std::int64_t kParallelGrain = 32768;
 
-// f(begin, end) over [0, n), split across threads when n is large enough.
+template <typename F>
+struct ChunkedRange {
+  F* f;
+  std::int64_t n, chunk;
+  static void run(void* self, int t) {
+    const auto& r = *static_cast<const ChunkedRange*>(self);
+    const std::int64_t begin = std::min<std::int64_t>(r.n, t * r.chunk);
+    const std::int64_t end = std::min<std::int64_t>(r.n, begin + r.chunk);
+    if (begin < end) (*r.f)(begin, end);
+  }
+};
+
+// f(begin, end) over [0, n), split into one chunk per thread when n is large enough (a grain
+// below 1 means "one item per thread is worth it"); a loop inside another stays serial.
 template <typename F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
-#if defined(_OPENMP)
-  if (n > grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
-    // A grain below 1 means "one item per thread is worth it".
-    const std::int64_t g = std::max<std::int64_t>(grain, 1);
-    const int max_threads =
-        static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), (n + g - 1) / g));
-#pragma omp parallel num_threads(max_threads)
-    {
-      const int nt = omp_get_num_threads();
-      const int t = omp_get_thread_num();
-      const std::int64_t chunk = (n + nt - 1) / nt;
-      const std::int64_t begin = std::min<std::int64_t>(n, t * chunk);
-      const std::int64_t end = std::min<std::int64_t>(n, begin + chunk);
-      if (begin < end) f(begin, end);
+  if (n <= 0) return;
+  const std::int64_t g = std::max<std::int64_t>(grain, 1);
+  if (n > grain && !in_parallel_region()) {
+    const int threads = static_cast<int>(std::min<std::int64_t>(max_threads(), (n + g - 1) / g));
+    if (threads > 1) {
+      using Range = ChunkedRange<std::remove_reference_t<F>>;
+      Range range{&f, n, (n + threads - 1) / threads};
+      run_tasks(threads, &Range::run, &range);
+      return;
     }
-    return;
   }
-#else
-  (void)grain;
-#endif
-  if (n > 0) f(std::int64_t{0}, n);
+  f(std::int64_t{0}, n);
 }
 
 // Calls body(i, offsets) for linear indices i in [begin, end) of the iteration space of

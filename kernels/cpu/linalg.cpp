@@ -22,39 +22,59 @@ std::int64_t grain_for(std::int64_t flops_per_matrix) {
   return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, flops_per_matrix));
 }
 
+// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
+// spreads over the threads by matrix, one large product by bands of its output's rows, each
+// band an Eigen product (Eigen itself runs single-threaded here).
 template <typename T>
 void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
   using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
   using OuterStride = Eigen::OuterStride<Eigen::Dynamic>;
   const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
-  auto run = [&](std::int64_t bi, const auto& am, const auto& bm) {
+  const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
+  // Bands per matrix: enough to give every thread work, none thinner than 16 rows or
+  // lighter than the parallel grain.
+  const std::int64_t bands =
+      batch >= max_threads()
+          ? 1
+          : std::clamp<std::int64_t>(std::min(flops / kParallelGrain, m / 16), 1, max_threads());
+  const std::int64_t band_rows = (m + bands - 1) / bands;
+  auto run = [&](std::int64_t bi, std::int64_t r0, std::int64_t rows, const auto& am,
+                 const auto& bm) {
     Eigen::Map<RowMat<T>> om(out.ptr<T>() + bi * m * n, m, n);
-    om.noalias() = am * bm;
+    om.middleRows(r0, rows).noalias() = am.middleRows(r0, rows) * bm;
   };
-  auto with_b = [&](std::int64_t bi, const auto& am) {
+  auto with_b = [&](std::int64_t bi, std::int64_t r0, std::int64_t rows, const auto& am) {
     const T* bp = b.ptr<const T>() + bi * b.strides[0];
     if (b.strides[2] == 1) {
-      run(bi, am, Eigen::Map<const RowMat<T>, 0, OuterStride>(bp, k, n, OuterStride(b.strides[1])));
+      run(bi, r0, rows, am,
+          Eigen::Map<const RowMat<T>, 0, OuterStride>(bp, k, n, OuterStride(b.strides[1])));
     } else {
-      run(bi, am, Eigen::Map<const ColMat, 0, OuterStride>(bp, k, n, OuterStride(b.strides[2])));
+      run(bi, r0, rows, am,
+          Eigen::Map<const ColMat, 0, OuterStride>(bp, k, n, OuterStride(b.strides[2])));
     }
   };
-  // Split the batch across cores only when each share is worth a fork/join: many tiny
-  // matrices (a batched 2x2 factor times a vector) run faster on one core.
-  const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
-  parallel_for(batch, std::max<std::int64_t>(1, kParallelGrain / flops),
-               [&](std::int64_t begin, std::int64_t end) {
-                 for (std::int64_t bi = begin; bi < end; ++bi) {
-                   const T* ap = a.ptr<const T>() + bi * a.strides[0];
-                   if (a.strides[2] == 1) {
-                     with_b(bi, Eigen::Map<const RowMat<T>, 0, OuterStride>(
-                                    ap, m, k, OuterStride(a.strides[1])));
-                   } else {
-                     with_b(bi, Eigen::Map<const ColMat, 0, OuterStride>(
-                                    ap, m, k, OuterStride(a.strides[2])));
-                   }
-                 }
-               });
+  // Many tiny matrices (a batched 2x2 factor times a vector) run faster on one core: the
+  // grain keeps a fork/join from costing more than the work.
+  const std::int64_t item_flops = std::max<std::int64_t>(1, flops / bands);
+  parallel_for(
+      batch * bands, std::max<std::int64_t>(1, kParallelGrain / item_flops),
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t item = begin; item < end; ++item) {
+          const std::int64_t bi = item / bands;
+          const std::int64_t r0 = (item % bands) * band_rows;
+          const std::int64_t rows = std::min(band_rows, m - r0);
+          if (rows <= 0) continue;
+          const T* ap = a.ptr<const T>() + bi * a.strides[0];
+          if (a.strides[2] == 1) {
+            with_b(
+                bi, r0, rows,
+                Eigen::Map<const RowMat<T>, 0, OuterStride>(ap, m, k, OuterStride(a.strides[1])));
+          } else {
+            with_b(bi, r0, rows,
+                   Eigen::Map<const ColMat, 0, OuterStride>(ap, m, k, OuterStride(a.strides[2])));
+          }
+        }
+      });
 }
 
 template <typename T>

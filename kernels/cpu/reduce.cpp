@@ -21,11 +21,7 @@ namespace {
 // across threads (up to 256 slices) and the slices' results combined in order.
 template <typename Acc, typename Range, typename Combine>
 Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine) {
-#if defined(_OPENMP)
-  const int nt = std::min(256, omp_get_max_threads());
-#else
-  const int nt = 1;
-#endif
+  const int nt = std::min(256, max_threads());
   if (n <= kParallelGrain || nt <= 1) return combine(identity, range(0, n));
   Acc partial[256];
   const std::int64_t chunk = (n + nt - 1) / nt;
