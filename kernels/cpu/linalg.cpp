@@ -1,11 +1,16 @@
-// Linear algebra on the CPU through Eigen: batched matrix products, Cholesky factors (LLT)
-// and triangular solves (triangularView), one matrix per task across cores.
+// Linear algebra on the CPU: batched matrix products through OpenBLAS (its kernels picked at
+// run time for the CPU) or, in a build without it, Eigen; Cholesky factors (Eigen's LLT) and
+// triangular solves (triangularView), one matrix per task across cores.
 #include "kernels/common/areas/linalg.hpp"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#if EMBER_WITH_BLAS
+#include <cblas.h>
+#endif
 
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
@@ -22,14 +27,73 @@ std::int64_t grain_for(std::int64_t flops_per_matrix) {
   return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, flops_per_matrix));
 }
 
-// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
-// spreads over the threads by matrix, one large product by bands of its output's rows, each
-// band an Eigen product (Eigen itself runs single-threaded here).
+// One operand of a product as stored: row-major (strides[2] == 1) or column-major
+// (strides[1] == 1), with its leading dimension.
 template <typename T>
-void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+struct GemmOperand {
+  const T* data;
+  bool row_major;
+  std::int64_t ld;
+  std::int64_t batch_stride;
+  explicit GemmOperand(const TensorArg& x)
+      : data(x.ptr<const T>()),
+        row_major(x.strides[2] == 1),
+        ld(std::max<std::int64_t>(row_major ? x.strides[1] : x.strides[2], 1)),
+        batch_stride(x.strides[0]) {}
+  // Row r of matrix bi.
+  const T* row(std::int64_t bi, std::int64_t r) const {
+    return data + bi * batch_stride + (row_major ? r * ld : r);
+  }
+};
+
+#if EMBER_WITH_BLAS
+// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS.
+void gemm(const float* a, bool a_row_major, std::int64_t lda, const float* b, bool b_row_major,
+          std::int64_t ldb, float* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
+  cblas_sgemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
+              b_row_major ? CblasNoTrans : CblasTrans, static_cast<blasint>(rows),
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda),
+              b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(n));
+}
+void gemm(const double* a, bool a_row_major, std::int64_t lda, const double* b, bool b_row_major,
+          std::int64_t ldb, double* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
+  cblas_dgemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
+              b_row_major ? CblasNoTrans : CblasTrans, static_cast<blasint>(rows),
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a, static_cast<blasint>(lda),
+              b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(n));
+}
+#else
+// The same through Eigen's product (its kernels are compiled for the build's -march).
+template <typename T>
+void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
+          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
   using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
   using OuterStride = Eigen::OuterStride<Eigen::Dynamic>;
-  const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+  Eigen::Map<RowMat<T>> cm(c, rows, n);
+  auto with_b = [&](const auto& am) {
+    if (b_row_major) {
+      cm.noalias() = am * Eigen::Map<const RowMat<T>, 0, OuterStride>(b, k, n, OuterStride(ldb));
+    } else {
+      cm.noalias() = am * Eigen::Map<const ColMat, 0, OuterStride>(b, k, n, OuterStride(ldb));
+    }
+  };
+  if (a_row_major) {
+    with_b(Eigen::Map<const RowMat<T>, 0, OuterStride>(a, rows, k, OuterStride(lda)));
+  } else {
+    with_b(Eigen::Map<const ColMat, 0, OuterStride>(a, rows, k, OuterStride(lda)));
+  }
+}
+#endif
+
+// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
+// spreads over the threads by matrix, one large product by bands of its output's rows, each
+// band one single-threaded product.
+template <typename T>
+void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg) {
+  const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a_arg.sizes[2];
+  const GemmOperand<T> a(a_arg), b(b_arg);
+  EMBER_CHECK(std::max({m, n, k, a.ld, b.ld}) <= INT_MAX, "matmul: sizes (", m, ", ", n, ", ", k,
+              ") exceed the int range of the CPU's matrix product");
   const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
   // Bands per matrix: enough to give every thread work, none thinner than 16 rows or
   // lighter than the parallel grain.
@@ -38,43 +102,20 @@ void matmul_impl(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
           ? 1
           : std::clamp<std::int64_t>(std::min(flops / kParallelGrain, m / 16), 1, max_threads());
   const std::int64_t band_rows = (m + bands - 1) / bands;
-  auto run = [&](std::int64_t bi, std::int64_t r0, std::int64_t rows, const auto& am,
-                 const auto& bm) {
-    Eigen::Map<RowMat<T>> om(out.ptr<T>() + bi * m * n, m, n);
-    om.middleRows(r0, rows).noalias() = am.middleRows(r0, rows) * bm;
-  };
-  auto with_b = [&](std::int64_t bi, std::int64_t r0, std::int64_t rows, const auto& am) {
-    const T* bp = b.ptr<const T>() + bi * b.strides[0];
-    if (b.strides[2] == 1) {
-      run(bi, r0, rows, am,
-          Eigen::Map<const RowMat<T>, 0, OuterStride>(bp, k, n, OuterStride(b.strides[1])));
-    } else {
-      run(bi, r0, rows, am,
-          Eigen::Map<const ColMat, 0, OuterStride>(bp, k, n, OuterStride(b.strides[2])));
-    }
-  };
   // Many tiny matrices (a batched 2x2 factor times a vector) run faster on one core: the
   // grain keeps a fork/join from costing more than the work.
   const std::int64_t item_flops = std::max<std::int64_t>(1, flops / bands);
-  parallel_for(
-      batch * bands, std::max<std::int64_t>(1, kParallelGrain / item_flops),
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t item = begin; item < end; ++item) {
-          const std::int64_t bi = item / bands;
-          const std::int64_t r0 = (item % bands) * band_rows;
-          const std::int64_t rows = std::min(band_rows, m - r0);
-          if (rows <= 0) continue;
-          const T* ap = a.ptr<const T>() + bi * a.strides[0];
-          if (a.strides[2] == 1) {
-            with_b(
-                bi, r0, rows,
-                Eigen::Map<const RowMat<T>, 0, OuterStride>(ap, m, k, OuterStride(a.strides[1])));
-          } else {
-            with_b(bi, r0, rows,
-                   Eigen::Map<const ColMat, 0, OuterStride>(ap, m, k, OuterStride(a.strides[2])));
-          }
-        }
-      });
+  parallel_for(batch * bands, std::max<std::int64_t>(1, kParallelGrain / item_flops),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t item = begin; item < end; ++item) {
+                   const std::int64_t bi = item / bands;
+                   const std::int64_t r0 = (item % bands) * band_rows;
+                   const std::int64_t rows = std::min(band_rows, m - r0);
+                   if (rows <= 0) continue;
+                   gemm(a.row(bi, r0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+                        out.ptr<T>() + bi * m * n + r0 * n, rows, n, k);
+                 }
+               });
 }
 
 template <typename T>
