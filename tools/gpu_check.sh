@@ -26,7 +26,7 @@
 #   EMBER_BENCH_MIN_TIME      seconds per benchmark (default: 0.05)
 #   EMBER_BENCH_TIMEOUT       seconds per benchmark program before it is stopped (default: 100)
 #   EMBER_GPU_CHECK_DEADLINE  seconds after its start by which the bench call stops running
-#                             programs (default: 450, for a device command limit of 480)
+#                             programs (default: 330, for a device command limit of 360)
 set -euo pipefail
 if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   export PATH="/usr/local/cuda/bin:${PATH}"
@@ -45,7 +45,7 @@ summary=""
 status=0     # the worst exit status so far: 1 outranks 3
 device=""    # the GPUs nvidia-smi -L listed, if any
 no_device="" # else why none is visible
-bench_deadline="${EMBER_GPU_CHECK_DEADLINE:-450}"  # seconds after the start: bench call's end
+bench_deadline="${EMBER_GPU_CHECK_DEADLINE:-330}"  # seconds after the start: bench call's end
 bench_failed=()  # benchmark programs that exited non-zero, were stopped or did not start
 
 usage() {
@@ -181,7 +181,17 @@ configure_args() {
   fi
 }
 
+# A build directory configured from another source tree (a copy at another path) cannot be
+# reused: start it afresh.
+reset_foreign_build() {
+  [[ -f "${build}/CMakeCache.txt" ]] || return 0
+  grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=${root}" "${build}/CMakeCache.txt" && return 0
+  note "${build} was configured from another source tree: starting it afresh"
+  rm -rf "${build}"
+}
+
 configure() {
+  reset_foreign_build
   configure_args
   step configure build.log cmake "${cmake_args[@]}" || {
     result "FAIL: configuration failed"
@@ -242,7 +252,7 @@ run_bench_program() {
   name="$(basename "${bin}")"
   limit="${EMBER_BENCH_TIMEOUT:-100}"
   ((left >= limit)) || limit="${left}"
-  if ((limit < 10)); then
+  if ((left < 10)); then
     note "   ${name}: not started: the call's deadline (EMBER_GPU_CHECK_DEADLINE=${bench_deadline} s) is near"
     bench_failed+=("${name}")
     return 0
@@ -258,7 +268,7 @@ run_bench_program() {
 }
 
 bench_call() {
-  local json_dir="${build}/gpu-bench-json" bins=() bin rc=0
+  local json_dir="${build}/gpu-bench-json" bins=() jsons=() bin rc=0
   build_targets benchmarks || {
     result "FAIL: the benchmarks did not build (see build.log)"
     exit "${EXIT_FAILED}"
@@ -273,8 +283,11 @@ bench_call() {
   rm -rf "${json_dir}"
   mkdir -p "${json_dir}"
   for bin in "${bins[@]}"; do run_bench_program "${bin}" "${json_dir}"; done
-  python3 "${root}/tools/gpu_check_report.py" bench "${logs}/bench.json" \
-    "${json_dir}"/*.json | tee -a "${summary}" || rc=$?
+  for bin in "${bins[@]}"; do
+    [[ ! -f "${json_dir}/$(basename "${bin}").json" ]] || jsons+=("${json_dir}/$(basename "${bin}").json")
+  done
+  python3 "${root}/tools/gpu_check_report.py" bench "${logs}/bench.json" "${jsons[@]}" |
+    tee -a "${summary}" || rc=$?
   ((rc == 0)) || record "${rc}"
   if ((${#bench_failed[@]})); then
     record "${EXIT_FAILED}"

@@ -12,8 +12,9 @@
       Merges the programs' Google Benchmark JSON files (named <program>.json) into one, in
       Google Benchmark's layout ("context" from the first program, every program's under
       "contexts", each benchmark with a "program" key), and counts the GPU benchmarks
-      (names holding "/cuda/"). Exit 0: at least one ran and none reported an error;
-      1: a benchmark reported an error or a file is unreadable; 3: no GPU benchmark ran.
+      (names holding "/cuda/"); a file cut short (a program stopped) keeps its finished
+      benchmarks. Exit 0: at least one ran and none reported an error; 1: a benchmark
+      reported an error or a file is cut short or unreadable; 3: no GPU benchmark ran.
 
 Standard library only: it runs under whatever python3 the GPU machine has.
 """
@@ -100,6 +101,18 @@ def tests_verdict(path):
     return EXIT_OK
 
 
+def salvage(text):
+    """The benchmarks of a JSON file cut short (a program stopped at its time limit): Google
+    Benchmark writes each finished benchmark as an object closed by '    }' at four spaces."""
+    end = text.rfind("\n    }")
+    if end < 0 or '"benchmarks": [' not in text:
+        return None
+    try:
+        return json.loads(text[: end + len("\n    }")] + "\n  ]\n}")
+    except json.JSONDecodeError:
+        return None
+
+
 def load_program(path):
     """(benchmark JSON or None, problem or None); an empty file is a program that ran none."""
     try:
@@ -112,7 +125,10 @@ def load_program(path):
     try:
         return json.loads(text), None
     except json.JSONDecodeError as err:
-        return None, f"unreadable JSON, cut short? ({err.msg})"
+        data = salvage(text)
+        if data is None:
+            return None, f"unreadable JSON, cut short? ({err.msg})"
+        return data, f"JSON cut short; the {len(data['benchmarks'])} finished benchmarks kept"
 
 
 def bench_verdict(merged_path, program_paths):
@@ -146,8 +162,8 @@ def bench_verdict(merged_path, program_paths):
     for line in errors:
         print(f"  ERROR: {line}")
     if errors or problems:
-        print(f"RESULT: FAIL: {len(errors)} GPU benchmarks reported an error, "
-              f"{len(problems)} programs left no readable results")
+        print(f"RESULT: FAIL: {len(errors)} GPU benchmarks reported an error; the results of "
+              f"{len(problems)} programs are cut short or missing")
         return EXIT_FAILED
     if total_gpu == 0:
         print("RESULT: FAIL: no GPU benchmark ran (the /cuda/ variants register only when a "
