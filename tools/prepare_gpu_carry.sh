@@ -3,10 +3,15 @@
 # no network and no Debian packages, taken from this (Debian) machine's packages:
 #   .carry/googletest/   GoogleTest sources (libgtest-dev's /usr/src/googletest), built with Ember
 #   .carry/eigen/        Eigen headers and CMake package (libeigen3-dev), as an install prefix
-#   .carry/benchmark/    Google Benchmark: its sources when GBENCH_SRC names a source tree,
-#                        else libbenchmark-dev's headers, libraries and CMake package as a prefix
-# Links are copied as files (a device run may not carry links). .carry/ is git-ignored and
-# stays far below the 64 MiB a device run may carry.
+#   .carry/benchmark/    Google Benchmark from libbenchmark-dev: headers, libbenchmark.so and
+#                        its CMake package, as a prefix; or .carry/benchmark-src/ when GBENCH_SRC
+#                        names a Google Benchmark source tree (then it is built there instead).
+# Neither Debian's binary packages nor PyPI's google-benchmark sdist (a Python binding that
+# fetches the C++ sources at build time) hold Google Benchmark's C++ sources, so the Debian
+# binary is the default; .carry/benchmark/NEEDS records the glibc and libstdc++ symbol
+# versions it needs on the GPU machine.
+# Links are copied as files (a device run may not carry links). .carry/ is git-ignored; the
+# working tree that travels plus .carry/ must stay under 64 MiB, which this checks.
 # Usage: tools/prepare_gpu_carry.sh   (env: GTEST_SRC, EIGEN_INCLUDE, EIGEN_CMAKE, GBENCH_SRC)
 set -euo pipefail
 
@@ -29,36 +34,54 @@ mkdir -p "${carry}"
 
 # ---- GoogleTest: sources (tests/CMakeLists.txt builds them via EMBER_GTEST_SOURCE_DIR) ----
 [[ -f "${gtest_src}/CMakeLists.txt" ]] || die "no GoogleTest sources at ${gtest_src} (set GTEST_SRC)"
-cp -rL "${gtest_src}" "${carry}/googletest"
+cp -rL --preserve=timestamps "${gtest_src}" "${carry}/googletest"
 echo "googletest: ${gtest_src}"
 
 # ---- Eigen: headers + CMake package in prefix layout (its config finds include/ from share/) ----
 [[ -f "${eigen_include}/Eigen/Core" ]] || die "no Eigen headers at ${eigen_include} (set EIGEN_INCLUDE)"
 [[ -f "${eigen_cmake}/Eigen3Config.cmake" ]] || die "no Eigen3Config.cmake in ${eigen_cmake} (set EIGEN_CMAKE)"
 mkdir -p "${carry}/eigen/include" "${carry}/eigen/share/eigen3"
-cp -rL "${eigen_include}" "${carry}/eigen/include/eigen3"
-cp -rL "${eigen_cmake}" "${carry}/eigen/share/eigen3/cmake"
+cp -rL --preserve=timestamps "${eigen_include}" "${carry}/eigen/include/eigen3"
+cp -rL --preserve=timestamps "${eigen_cmake}" "${carry}/eigen/share/eigen3/cmake"
 echo "eigen: ${eigen_include}, ${eigen_cmake}"
 
 # ---- Google Benchmark: sources if given, else the Debian binary package as a prefix ----
 if [[ -n "${gbench_src}" ]]; then
   [[ -f "${gbench_src}/CMakeLists.txt" ]] || die "GBENCH_SRC=${gbench_src} holds no CMakeLists.txt"
-  cp -rL "${gbench_src}" "${carry}/benchmark-src"
+  cp -rL --preserve=timestamps "${gbench_src}" "${carry}/benchmark-src"
   echo "benchmark: sources from ${gbench_src}"
 elif [[ -f /usr/include/benchmark/benchmark.h && -f "${gbench_libdir}/cmake/benchmark/benchmarkConfig.cmake" ]]; then
   # The CMake package computes its prefix four levels above lib/<triplet>/cmake/benchmark, so
   # the same layout is kept. A binary built on Debian: it needs a compatible glibc/libstdc++.
   prefix="${carry}/benchmark"
   mkdir -p "${prefix}/include" "${prefix}/lib/x86_64-linux-gnu/cmake"
-  cp -rL /usr/include/benchmark "${prefix}/include/"
-  cp -L "${gbench_libdir}"/libbenchmark.so* "${gbench_libdir}"/libbenchmark_main.a \
+  cp -rL --preserve=timestamps /usr/include/benchmark "${prefix}/include/"
+  cp -L --preserve=timestamps "${gbench_libdir}"/libbenchmark.so* "${gbench_libdir}"/libbenchmark_main.a \
     "${prefix}/lib/x86_64-linux-gnu/"
-  cp -rL "${gbench_libdir}/cmake/benchmark" "${prefix}/lib/x86_64-linux-gnu/cmake/"
+  cp -rL --preserve=timestamps "${gbench_libdir}/cmake/benchmark" "${prefix}/lib/x86_64-linux-gnu/cmake/"
   echo "benchmark: Debian binary package (libbenchmark-dev)"
 else
   echo "benchmark: not found; gpu_check.sh will build without benchmarks"
 fi
 
-size_kib="$(du -sk "${carry}" | cut -f1)"
-echo "prepare_gpu_carry: ${carry} holds $((size_kib / 1024)) MiB"
-((size_kib < limit_mib * 1024)) || die ".carry is ${size_kib} KiB, over the ${limit_mib} MiB limit"
+# The newest glibc and libstdc++ symbol versions a carried binary needs.
+record_needs() {
+  local lib="$1" out="$2"
+  command -v objdump >/dev/null || return 0
+  objdump -T "${lib}" | grep -oE '(GLIBC|GLIBCXX|CXXABI)_[0-9.]+' | sort -uV |
+    awk -F_ '{newest[$1] = $0} END {for (k in newest) print newest[k]}' | sort >"${out}"
+  echo "benchmark: $(basename "${lib}") needs $(tr '\n' ' ' <"${out}")on the GPU machine"
+}
+if [[ -d "${carry}/benchmark" ]]; then
+  record_needs "$(find "${carry}/benchmark/lib" -name 'libbenchmark.so.*.*' | head -n 1)" \
+    "${carry}/benchmark/NEEDS"
+fi
+
+# What a device run sends: the tracked and untracked-not-ignored files, plus .carry/.
+carry_kib="$(du -sk "${carry}" | cut -f1)"
+tree_kib="$(git -C "${root}" ls-files -z --cached --others --exclude-standard |
+  (cd "${root}" && du -ck --files0-from=- 2>/dev/null) | tail -n 1 | cut -f1)"
+total_kib=$((carry_kib + ${tree_kib:-0}))
+echo "prepare_gpu_carry: ${carry} holds $((carry_kib / 1024)) MiB; with the working tree" \
+  "$((total_kib / 1024)) MiB travel (limit ${limit_mib} MiB)"
+((total_kib < limit_mib * 1024)) || die "over the ${limit_mib} MiB a device run may carry"
