@@ -12,6 +12,9 @@ ember_missing_packages() {
   [ -f /usr/include/eigen3/Eigen/Core ] || missing+=(libeigen3-dev)
   [ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
   [ -f /usr/include/benchmark/benchmark.h ] || missing+=(libbenchmark-dev)
+  local triplet
+  triplet=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  [ -f "/usr/include/${triplet}/openblas-serial/cblas.h" ] || missing+=(libopenblas-serial-dev)
   echo "${missing[@]:-}"
 }
 
