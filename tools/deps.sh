@@ -11,6 +11,7 @@ ember_missing_packages() {
   command -v ccache >/dev/null || missing+=(ccache)
   [ -f /usr/include/eigen3/Eigen/Core ] || missing+=(libeigen3-dev)
   [ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
+  [ -f /usr/include/nlohmann/json.hpp ] || missing+=(nlohmann-json3-dev)
   [ -f /usr/include/benchmark/benchmark.h ] || missing+=(libbenchmark-dev)
   local triplet
   triplet=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)

@@ -1,18 +1,23 @@
-// The safetensors reader and writer, with the small JSON subset its header uses.
+// The safetensors reader and writer. The reader is at least as strict as the format's
+// reference implementation: any malformed file is an IoError naming the file and the fault.
 #include "engine/ppl/safetensors.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
-#include <variant>
 #include <vector>
 
 #include "ember/error.hpp"
@@ -24,162 +29,45 @@ namespace {
   throw IoError("safetensors file '" + path + "': " + what);
 }
 
-// ---- JSON: objects, arrays, strings, integers (all the header needs) ----
-struct Json;
-using JsonObject = std::vector<std::pair<std::string, Json>>;
-using JsonArray = std::vector<Json>;
-struct Json {
-  std::variant<std::string, std::int64_t, JsonArray, JsonObject> v;
-  const std::string* str() const { return std::get_if<std::string>(&v); }
-  const std::int64_t* num() const { return std::get_if<std::int64_t>(&v); }
-  const JsonArray* arr() const { return std::get_if<JsonArray>(&v); }
-  const JsonObject* obj() const { return std::get_if<JsonObject>(&v); }
-};
+// The header is parsed by nlohmann::json, strictly: RFC 8259 syntax and valid UTF-8, plus
+// what the format's reference implementation requires and JSON alone does not: no key twice
+// in one object, and a bounded nesting depth.
+constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;  // as the reference implementation
+constexpr int kMaxDepth = 8;
 
-class JsonParser {
- public:
-  JsonParser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
-
-  Json parse_document() {
-    Json j = value(0);
-    skip_ws();
-    if (pos_ != s_.size()) fail("unexpected text after the header object");
-    return j;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    io_fail(path_, "malformed header at byte " + std::to_string(pos_) + ": " + what);
-  }
-  void skip_ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t')) {
-      ++pos_;
-    }
-  }
-  char peek() {
-    skip_ws();
-    if (pos_ >= s_.size()) fail("unexpected end of the header");
-    return s_[pos_];
-  }
-  void expect(char c) {
-    if (peek() != c) fail(std::string("expected '") + c + "'");
-    ++pos_;
-  }
-  Json value(int depth) {
-    if (depth > 16) fail("nesting too deep");
-    const char c = peek();
-    if (c == '{') return Json{object(depth)};
-    if (c == '[') return Json{array(depth)};
-    if (c == '"') return Json{string()};
-    if (c == '-' || (c >= '0' && c <= '9')) return Json{integer()};
-    fail(std::string("unexpected character '") + c + "'");
-  }
-  JsonObject object(int depth) {
-    expect('{');
-    JsonObject out;
-    if (peek() == '}') {
-      ++pos_;
-      return out;
-    }
-    while (true) {
-      if (peek() != '"') fail("expected a key");
-      std::string key = string();
-      expect(':');
-      out.emplace_back(std::move(key), value(depth + 1));
-      const char c = peek();
-      ++pos_;
-      if (c == '}') return out;
-      if (c != ',') fail("expected ',' or '}'");
-    }
-  }
-  JsonArray array(int depth) {
-    expect('[');
-    JsonArray out;
-    if (peek() == ']') {
-      ++pos_;
-      return out;
-    }
-    while (true) {
-      out.push_back(value(depth + 1));
-      const char c = peek();
-      ++pos_;
-      if (c == ']') return out;
-      if (c != ',') fail("expected ',' or ']'");
-    }
-  }
-  std::string string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) fail("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) fail("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out.push_back(e);
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'u': {
-          if (pos_ + 4 > s_.size()) fail("short \\u escape");
-          const unsigned long cp = std::stoul(s_.substr(pos_, 4), nullptr, 16);
-          pos_ += 4;
-          // UTF-8 for the basic plane (surrogate pairs are not used in tensor names).
-          if (cp < 0x80) {
-            out.push_back(static_cast<char>(cp));
-          } else if (cp < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          } else {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-          }
-          break;
+nlohmann::json parse_header(const std::string& text, const std::string& path) {
+  std::vector<std::set<std::string>> keys;  // the keys seen in each open object
+  std::string fault;
+  const nlohmann::json::parser_callback_t check =
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using Event = nlohmann::json::parse_event_t;
+        if (depth > kMaxDepth && fault.empty())
+          fault = "nesting deeper than " + std::to_string(kMaxDepth);
+        if (event == Event::object_start) keys.emplace_back();
+        if (event == Event::object_end && !keys.empty()) keys.pop_back();
+        if (event == Event::key && !keys.empty() &&
+            !keys.back().insert(parsed.get<std::string>()).second && fault.empty()) {
+          fault = "the key '" + parsed.get<std::string>() + "' appears twice in one object";
         }
-        default:
-          fail(std::string("unknown escape '\\") + e + "'");
-      }
-    }
+        return true;
+      };
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text, check);
+  } catch (const nlohmann::json::exception& e) {
+    io_fail(path, std::string("malformed header: ") + e.what());
   }
-  std::int64_t integer() {
-    const std::size_t start = pos_;
-    if (s_[pos_] == '-') ++pos_;
-    while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-    if (pos_ < s_.size() && (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      fail("only integers are expected in a safetensors header");
-    }
-    const std::string digits = s_.substr(start, pos_ - start);
-    if (digits.empty() || digits == "-" || digits.size() > 19) fail("bad integer '" + digits + "'");
-    return std::stoll(digits);
-  }
+  if (!fault.empty()) io_fail(path, "malformed header: " + fault);
+  return header;
+}
 
-  const std::string& s_;
-  const std::string& path_;
-  std::size_t pos_ = 0;
-};
+// a * b, failing when it overflows 64 bits.
+std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, const std::string& path,
+                          const std::string& what) {
+  std::uint64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) io_fail(path, what + " overflows 64 bits");
+  return r;
+}
 
 void json_string(std::ostringstream& os, const std::string& s) {
   os << '"';
@@ -307,85 +195,130 @@ SafetensorsFile read_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) io_fail(path, std::string("cannot open: ") + std::strerror(errno));
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) io_fail(path, "read failed");
   if (bytes.size() < 8) {
     io_fail(path, "truncated: " + std::to_string(bytes.size()) +
                       " bytes, less than the 8-byte header length");
   }
   std::uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), 8);
+  if (header_len > kMaxHeaderBytes) {
+    io_fail(path, "the header claims " + std::to_string(header_len) + " bytes, more than the " +
+                      std::to_string(kMaxHeaderBytes) + " the format allows");
+  }
   if (header_len > bytes.size() - 8) {
     io_fail(path, "truncated: the header claims " + std::to_string(header_len) +
                       " bytes but the file has " + std::to_string(bytes.size() - 8) +
                       " after the length");
   }
   const std::string text = bytes.substr(8, header_len);
-  const Json root = JsonParser(text, path).parse_document();
-  const JsonObject* top = root.obj();
-  if (top == nullptr) io_fail(path, "the header is not a JSON object");
-  const std::size_t data_begin = 8 + header_len;
+  if (text.empty() || text[0] != '{') io_fail(path, "malformed header: it does not start with '{'");
+  const nlohmann::json header = parse_header(text, path);
+  if (!header.is_object()) io_fail(path, "the header is not a JSON object");
+  const std::uint64_t data_begin = 8 + header_len;
   const std::uint64_t data_size = bytes.size() - data_begin;
 
+  // Everything is checked before any tensor is made: a bad file leaves nothing half-read.
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
   SafetensorsFile out;
-  std::uint64_t covered = 0;
-  for (const auto& [name, entry] : *top) {
+  for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      const JsonObject* meta = entry.obj();
-      if (meta == nullptr) io_fail(path, "__metadata__ is not an object");
-      for (const auto& [k, v] : *meta) {
-        if (v.str() == nullptr) io_fail(path, "metadata value '" + k + "' is not a string");
-        out.metadata[k] = *v.str();
+      if (!entry.is_object()) io_fail(path, "__metadata__ is not an object");
+      for (const auto& [k, v] : entry.items()) {
+        if (!v.is_string()) io_fail(path, "metadata value '" + k + "' is not a string");
+        out.metadata[k] = v.get<std::string>();
       }
       continue;
     }
     const std::string where = "tensor '" + name + "': ";
-    const JsonObject* fields = entry.obj();
-    if (fields == nullptr) io_fail(path, where + "entry is not an object");
-    const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-    for (const auto& [k, v] : *fields) {
-      if (k == "dtype")
-        dtype = &v;
-      else if (k == "shape")
-        shape = &v;
-      else if (k == "data_offsets")
-        offsets = &v;
+    if (!entry.is_object()) io_fail(path, where + "entry is not an object");
+    for (const auto& [k, v] : entry.items()) {
+      if (k != "dtype" && k != "shape" && k != "data_offsets") {
+        io_fail(path, where + "unknown field '" + k + "'");
+      }
     }
-    if (dtype == nullptr || dtype->str() == nullptr) io_fail(path, where + "no dtype");
-    DType dt;
-    if (!dtype_from_code(*dtype->str(), &dt)) {
-      io_fail(path, where + "dtype " + *dtype->str() + " is not supported (F32, F64, I64, BOOL)");
+    const auto dtype = entry.find("dtype");
+    if (dtype == entry.end() || !dtype->is_string()) io_fail(path, where + "no dtype");
+    Entry e{name, DType::Float32, {}, 0, 0};
+    if (!dtype_from_code(dtype->get<std::string>(), &e.dtype)) {
+      io_fail(path, where + "dtype " + dtype->get<std::string>() +
+                        " is not supported (F32, F64, I64, BOOL)");
     }
-    if (shape == nullptr || shape->arr() == nullptr) io_fail(path, where + "no shape");
-    Shape sh;
+    const auto shape = entry.find("shape");
+    if (shape == entry.end() || !shape->is_array()) io_fail(path, where + "no shape");
+    if (shape->size() > static_cast<std::size_t>(kMaxRank)) {
+      io_fail(path, where + "rank " + std::to_string(shape->size()) + " exceeds the maximum " +
+                        std::to_string(kMaxRank));
+    }
     std::uint64_t numel = 1;
-    for (const Json& d : *shape->arr()) {
-      if (d.num() == nullptr || *d.num() < 0) io_fail(path, where + "bad shape");
-      sh.push_back(*d.num());
-      numel *= static_cast<std::uint64_t>(*d.num());
+    for (const auto& d : *shape) {
+      if (!d.is_number_unsigned())
+        io_fail(path, where + "a shape entry is not a nonnegative integer");
+      const auto n = d.get<std::uint64_t>();
+      if (n > static_cast<std::uint64_t>(INT64_MAX)) io_fail(path, where + "a dim exceeds int64");
+      e.shape.push_back(static_cast<std::int64_t>(n));
+      numel = checked_mul(numel, n, path, where + "the number of elements");
     }
-    if (offsets == nullptr || offsets->arr() == nullptr || offsets->arr()->size() != 2 ||
-        (*offsets->arr())[0].num() == nullptr || (*offsets->arr())[1].num() == nullptr) {
-      io_fail(path, where + "no data_offsets [begin, end]");
+    const std::uint64_t nbytes =
+        checked_mul(numel, element_size(e.dtype), path, where + "the size");
+    const auto offsets = entry.find("data_offsets");
+    if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
+        !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned()) {
+      io_fail(path, where + "no data_offsets [begin, end] of nonnegative integers");
     }
-    const auto begin = static_cast<std::uint64_t>(*(*offsets->arr())[0].num());
-    const auto end = static_cast<std::uint64_t>(*(*offsets->arr())[1].num());
-    if (begin > end || end > data_size) {
-      io_fail(path, where + "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                        "] lie outside the " + std::to_string(data_size) +
+    e.begin = (*offsets)[0].get<std::uint64_t>();
+    e.end = (*offsets)[1].get<std::uint64_t>();
+    if (e.begin > e.end || e.end > data_size) {
+      io_fail(path, where + "data_offsets [" + std::to_string(e.begin) + ", " +
+                        std::to_string(e.end) + "] lie outside the " + std::to_string(data_size) +
                         " data bytes (truncated file?)");
     }
-    if (end - begin != numel * element_size(dt)) {
-      io_fail(path, where + "data_offsets span " + std::to_string(end - begin) +
-                        " bytes but shape and dtype need " +
-                        std::to_string(numel * element_size(dt)));
+    if (e.end - e.begin != nbytes) {
+      io_fail(path, where + "data_offsets span " + std::to_string(e.end - e.begin) +
+                        " bytes but shape and dtype need " + std::to_string(nbytes));
     }
-    covered += end - begin;
-    Tensor t = empty(sh, TensorOptions{}.with_dtype(dt));
-    if (end > begin) std::memcpy(t.data_ptr(), bytes.data() + data_begin + begin, end - begin);
-    if (!out.tensors.emplace(name, t).second) io_fail(path, "tensor '" + name + "' appears twice");
+    entries.push_back(std::move(e));
   }
-  if (covered != data_size) {
-    io_fail(path, "the tensors cover " + std::to_string(covered) + " of the " +
-                      std::to_string(data_size) + " data bytes (corrupt or overlapping entries)");
+  // The tensors' bytes, in offset order, must tile the data section exactly: no gap, no
+  // overlap, nothing left over.
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  std::uint64_t expected = 0;
+  for (const Entry* e : by_offset) {
+    if (e->begin != expected) {
+      io_fail(path, "tensor '" + e->name + "' starts at data byte " + std::to_string(e->begin) +
+                        " where " + std::to_string(expected) +
+                        " was expected (tensors must cover the data section in order, without gaps "
+                        "or overlap)");
+    }
+    expected = e->end;
+  }
+  if (expected != data_size) {
+    io_fail(path, "the tensors cover " + std::to_string(expected) + " of the " +
+                      std::to_string(data_size) + " data bytes");
+  }
+  for (const Entry& e : entries) {
+    Tensor t = empty(e.shape, TensorOptions{}.with_dtype(e.dtype));
+    if (e.end > e.begin) {
+      std::memcpy(t.data_ptr(), bytes.data() + data_begin + e.begin, e.end - e.begin);
+    }
+    if (e.dtype == DType::Bool) {
+      // Ember's bools are 0 or 1; any other byte would make comparisons lie.
+      const auto* b = static_cast<const std::uint8_t*>(t.data_ptr());
+      for (std::int64_t i = 0; i < t.numel(); ++i) {
+        if (b[i] > 1) io_fail(path, "tensor '" + e.name + "': a BOOL byte is neither 0 nor 1");
+      }
+    }
+    out.tensors.emplace(e.name, std::move(t));
   }
   return out;
 }
