@@ -156,17 +156,20 @@ explain_no_run() {
 
 configure_args() {
   local gtest="${carry}/googletest" eigen="${carry}/eigen/share/eigen3/cmake"
+  local json="${carry}/nlohmann/share/cmake/nlohmann_json"
   local bench_src="${carry}/benchmark-src"
   local bench_pkg="${carry}/benchmark/lib/x86_64-linux-gnu/cmake/benchmark"
   [[ -f "${gtest}/CMakeLists.txt" ]] ||
     die_setup "no GoogleTest sources in ${gtest}: run tools/prepare_gpu_carry.sh and carry .carry"
   [[ -f "${eigen}/Eigen3Config.cmake" ]] ||
     die_setup "no Eigen in ${carry}/eigen: run tools/prepare_gpu_carry.sh and carry .carry"
+  [[ -f "${json}/nlohmann_jsonConfig.cmake" ]] ||
+    die_setup "no nlohmann-json in ${carry}/nlohmann: run tools/prepare_gpu_carry.sh and carry .carry"
   cmake_args=(-S "${root}" -B "${build}" -DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA=ON
     -DCMAKE_CUDA_COMPILER="$(command -v nvcc)"
     -DCMAKE_CUDA_ARCHITECTURES="${EMBER_CUDA_ARCHITECTURES:-90}"
     -DEMBER_BUILD_TESTS=ON -DEMBER_BUILD_EXAMPLES=OFF
-    -DEMBER_GTEST_SOURCE_DIR="${gtest}" -DEigen3_DIR="${eigen}")
+    -DEMBER_GTEST_SOURCE_DIR="${gtest}" -DEigen3_DIR="${eigen}" -Dnlohmann_json_DIR="${json}")
   if [[ ! -f "${build}/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
     cmake_args+=(-G Ninja)
   fi

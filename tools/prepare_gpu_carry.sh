@@ -3,6 +3,7 @@
 # no network and no Debian packages, taken from this (Debian) machine's packages:
 #   .carry/googletest/   GoogleTest sources (libgtest-dev's /usr/src/googletest), built with Ember
 #   .carry/eigen/        Eigen headers and CMake package (libeigen3-dev), as an install prefix
+#   .carry/nlohmann/     nlohmann::json headers and CMake package (nlohmann-json3-dev), a prefix
 #   .carry/benchmark/    Google Benchmark from libbenchmark-dev: headers, libbenchmark.so and
 #                        its CMake package, as a prefix; or .carry/benchmark-src/ when GBENCH_SRC
 #                        names a Google Benchmark source tree (then it is built there instead).
@@ -44,6 +45,17 @@ mkdir -p "${carry}/eigen/include" "${carry}/eigen/share/eigen3"
 cp -rL --preserve=timestamps "${eigen_include}" "${carry}/eigen/include/eigen3"
 cp -rL --preserve=timestamps "${eigen_cmake}" "${carry}/eigen/share/eigen3/cmake"
 echo "eigen: ${eigen_include}, ${eigen_cmake}"
+
+# ---- nlohmann::json: headers + CMake package in prefix layout (<prefix>/share/cmake/...) ----
+json_include="${JSON_INCLUDE:-/usr/include/nlohmann}"
+json_cmake="${JSON_CMAKE:-/usr/share/cmake/nlohmann_json}"
+[[ -f "${json_include}/json.hpp" ]] || die "no nlohmann/json.hpp at ${json_include} (set JSON_INCLUDE)"
+[[ -f "${json_cmake}/nlohmann_jsonConfig.cmake" ]] ||
+  die "no nlohmann_jsonConfig.cmake in ${json_cmake} (set JSON_CMAKE)"
+mkdir -p "${carry}/nlohmann/include" "${carry}/nlohmann/share/cmake"
+cp -rL --preserve=timestamps "${json_include}" "${carry}/nlohmann/include/nlohmann"
+cp -rL --preserve=timestamps "${json_cmake}" "${carry}/nlohmann/share/cmake/nlohmann_json"
+echo "nlohmann-json: ${json_include}, ${json_cmake}"
 
 # ---- Google Benchmark: sources if given, else the Debian binary package as a prefix ----
 if [[ -n "${gbench_src}" ]]; then
