@@ -1,10 +1,13 @@
-// Discrete families: log-probability mass functions (with partials in the parameters;
-// the value's partial is 0) and samplers, for host and device.
+// Discrete families: log-probability mass functions (with partials in the parameters) and
+// samplers, for host and device.
 //
 // The log-pmfs follow continuous.hpp: operator()(x, p, g) returns log p(x | p), writes
-// g[0] = 0 and g[1 + k] = d/dp[k]; a value outside the support (not a count, or past
-// total_count) and a zero-probability value give -inf with zero partials. Terms x * log(p)
-// with x = 0 are taken as 0, so Bernoulli(probs = 0) at 0 is 0, not nan.
+// g[0] = d/dx (0 for the counting families) and g[1 + k] = d/dp[k]; a value outside the
+// support and a zero-probability value give -inf with zero partials. Terms x * log(p) with
+// x = 0 are taken as 0, so Bernoulli(probs = 0) at 0 is 0, not nan. Bernoulli and Binomial
+// also score values between their counts (the same formula, continued), which is what a VAE
+// scoring pixel intensities with validation off asks for; with validation on, the engine's
+// support check rejects such values first.
 //
 // The Poisson and Binomial samplers are Hoermann's transformed rejection (PTRS and BTRS,
 // 1993) above a small mean and inversion below it. Their arithmetic is in double whatever T
@@ -131,43 +134,43 @@ EMBER_HD double binomial_btrs(double n, double p, RngState rng, std::int64_t i) 
 
 }  // namespace discrete_detail
 
-// Bernoulli(probs): log p at 1, log(1 - p) at 0.
+// Bernoulli(probs): x log p + (1 - x) log(1 - p), at 0 and 1 and, for a value in between
+// (pixel intensities scored by a VAE with validation off, as PyTorch's validate_args=False
+// does), as the same cross-entropy; a term whose factor is 0 counts 0 (so probs 0 at 0 is
+// 0, not nan). The partial in the value is logit(p): 0 where either term is infinite.
 template <typename T>
 struct BernoulliLogProb {
   static constexpr int kParams = 1;
   EMBER_HD T operator()(T x, const T* prm, T* g) const {
     const T p = prm[0];
-    g[0] = T(0);
-    if (x == T(1)) {
+    if (!(x >= T(0) && x <= T(1))) return out_of_support(g, kParams);
+    T lp = T(0), dp = T(0);
+    if (x > T(0)) {
       if (!(p > T(0))) return out_of_support(g, kParams);
-      g[1] = T(1) / p;
-      return ::log(p);
+      lp += x * ::log(p);
+      dp += x / p;
     }
-    if (x == T(0)) {
+    if (x < T(1)) {
       if (!(p < T(1))) return out_of_support(g, kParams);
-      g[1] = T(-1) / (T(1) - p);
-      return ::log1p(-p);
+      lp += (T(1) - x) * ::log1p(-p);
+      dp -= (T(1) - x) / (T(1) - p);
     }
-    return out_of_support(g, kParams);
+    g[0] = (p > T(0) && p < T(1)) ? ::log(p) - ::log1p(-p) : T(0);
+    g[1] = dp;
+    return lp;
   }
 };
 
-// Bernoulli(logits): log sigmoid(l) at 1, log sigmoid(-l) at 0.
+// Bernoulli(logits): x log sigmoid(l) + (1 - x) log sigmoid(-l), for x in [0, 1] as above.
 template <typename T>
 struct BernoulliLogitsLogProb {
   static constexpr int kParams = 1;
   EMBER_HD T operator()(T x, const T* prm, T* g) const {
     const T l = prm[0];
-    g[0] = T(0);
-    if (x == T(1)) {
-      g[1] = sigmoid(-l);
-      return log_sigmoid(l);
-    }
-    if (x == T(0)) {
-      g[1] = -sigmoid(l);
-      return log_sigmoid(-l);
-    }
-    return out_of_support(g, kParams);
+    if (!(x >= T(0) && x <= T(1))) return out_of_support(g, kParams);
+    g[0] = l;
+    g[1] = x - sigmoid(l);
+    return x * log_sigmoid(l) + (T(1) - x) * log_sigmoid(-l);
   }
 };
 
@@ -176,13 +179,14 @@ struct BernoulliLogitsLogProb {
 // absolute at counts near 1e3 and 0.03 at 4e4. They are computed in double whatever T is
 // (as the samplers are), and rounded to T once at the end.
 
-// Binomial(total_count n, probs p): log C(n, x) + x log p + (n - x) log(1 - p).
+// Binomial(total_count n, probs p): log C(n, x) + x log p + (n - x) log(1 - p), through
+// lgamma for any x in [0, n] (the support check, while validation is on, asks for counts).
 template <typename T>
 struct BinomialLogProb {
   static constexpr int kParams = 2;
   EMBER_HD T operator()(T x_in, const T* prm, T* g) const {
     const double x = x_in, n = prm[0], p = prm[1];
-    if (!discrete_detail::is_count(x) || x > n) return out_of_support(g, kParams);
+    if (!(x >= 0.0 && x <= n)) return out_of_support(g, kParams);
     double lp = discrete_detail::log_choose(n, x);
     double dn = digamma(n + 1.0) - digamma(n - x + 1.0);
     double dp = 0.0;
@@ -211,7 +215,7 @@ struct BinomialLogitsLogProb {
   static constexpr int kParams = 2;
   EMBER_HD T operator()(T x_in, const T* prm, T* g) const {
     const double x = x_in, n = prm[0], l = prm[1];
-    if (!discrete_detail::is_count(x) || x > n) return out_of_support(g, kParams);
+    if (!(x >= 0.0 && x <= n)) return out_of_support(g, kParams);
     const double log_q = log_sigmoid(-l);
     double lp = discrete_detail::log_choose(n, x);
     if (x > 0.0) lp += x * log_sigmoid(l);
