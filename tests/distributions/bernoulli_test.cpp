@@ -135,7 +135,14 @@ TEST(Bernoulli, InvalidArgumentsNameTheDistributionAndValue) {
                           "0.5");
   EMBER_EXPECT_THROW_WITH(d.log_prob(tensor({2.0})), ValueError, "Bernoulli.log_prob", "2");
   EMBER_EXPECT_THROW_WITH(d.rsample(), ValueError, "Bernoulli", "rsample");
+  // With validation off a value between 0 and 1 is scored by the continued formula
+  // x log p + (1 - x) log(1 - p) (PyTorch's validate_args=False), and one outside [0, 1] is
+  // impossible.
   set_validation_enabled(false);
-  EXPECT_EQ(d.log_prob(tensor({0.5})).item(), -INFINITY);
+  const dist::Bernoulli q(0.2);
+  EXPECT_NEAR(q.log_prob(tensor({0.25})).item(), 0.25 * std::log(0.2) + 0.75 * std::log(0.8), 1e-6);
+  EXPECT_NEAR(dist::Bernoulli::from_logits(std::log(0.25)).log_prob(tensor({0.25})).item(),
+              0.25 * std::log(0.2) + 0.75 * std::log(0.8), 1e-6);
+  EXPECT_EQ(d.log_prob(tensor({1.5})).item(), -INFINITY);
   set_validation_enabled(true);
 }
