@@ -9,7 +9,7 @@
 #include <functional>
 #include <vector>
 
-#include "distributions/reference.hpp"
+#include "reference.hpp"
 
 namespace ember::test {
 

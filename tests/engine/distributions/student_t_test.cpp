@@ -6,8 +6,8 @@
 #include <cmath>
 #include <ember/ember.hpp>
 
-#include "distributions/gamma_reference.hpp"
-#include "distributions/reference.hpp"
+#include "gamma_reference.hpp"
+#include "reference.hpp"
 #include "test_util.hpp"
 
 using namespace ember;

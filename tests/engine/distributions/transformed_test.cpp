@@ -8,7 +8,7 @@
 #include <ember/ember.hpp>
 #include <ember/transforms.hpp>
 
-#include "distributions/reference.hpp"
+#include "reference.hpp"
 #include "test_util.hpp"
 
 using namespace ember;

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <ember/ember.hpp>
 
-#include "distributions/discrete_checks.hpp"
-#include "distributions/reference.hpp"
+#include "discrete_checks.hpp"
+#include "reference.hpp"
 #include "test_util.hpp"
 
 using namespace ember;

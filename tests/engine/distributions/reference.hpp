@@ -1,4 +1,4 @@
-// Reads the SciPy reference table (tests/distributions/reference_log_prob.txt, made by
+// Reads the SciPy reference table (tests/engine/distributions/reference_log_prob.txt, made by
 // tools/reference/make_log_prob_table.py) and a few statistical tests for samplers.
 #pragma once
 
@@ -42,7 +42,8 @@ inline std::vector<double> parse_numbers(const std::string& s) {
 
 // Every case of `family` in the table; fails the test if there are none.
 inline std::vector<ReferenceCase> reference_cases(const std::string& family) {
-  const std::string path = std::string(EMBER_TEST_DIR) + "/distributions/reference_log_prob.txt";
+  const std::string path =
+      std::string(EMBER_TEST_DIR) + "/engine/distributions/reference_log_prob.txt";
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "cannot open " << path;
   std::vector<ReferenceCase> out;

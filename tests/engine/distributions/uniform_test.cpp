@@ -7,7 +7,7 @@
 #include <cmath>
 #include <ember/ember.hpp>
 
-#include "distributions/reference.hpp"
+#include "reference.hpp"
 #include "test_util.hpp"
 
 using namespace ember;
