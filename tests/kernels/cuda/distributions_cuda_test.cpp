@@ -1,16 +1,13 @@
 // Every distribution family on the CUDA backend against the CPU, its reference, in float64 and
 // float32: seeded draws (sample and rsample), log_prob and the gradients of sum(log_prob) with
 // respect to the value and every parameter, rsample gradients (pathwise and implicit), and
-// mean / variance / entropy. Each case skips with a reason where there is no CUDA device.
-//
-// Building with -DEMBER_CUDA_TEST_ON_CPU runs every case with the CPU as the "device", which
-// checks the harness itself on a machine without a GPU (the comparisons then hold trivially).
+// mean / variance / entropy.
 //
 // Tolerances. Philox uniforms are integer arithmetic and one exact scaling, so ember::rand is
 // compared bitwise. Everything downstream goes through the device math library (log, cos, tan,
 // lgamma, ...), which may differ from glibc in the last ulp, and nvcc contracts a * b + c into
-// an FMA; so values use a relative tolerance of 1e-5 (float32) and 1e-12 (float64), with an
-// equal absolute floor for results near zero. Where a last-ulp difference decides a branch
+// an FMA; so values use last_ulp_tolerance, relative 1e-5 (float32) and 1e-12 (float64) with
+// an equal absolute floor for results near zero. Where a last-ulp difference decides a branch
 // (the rejection loops of the Gamma and Poisson / Binomial samplers, a uniform compared with a
 // probability computed by exp, floor of a ratio, tan near +-pi/2 for the heavy-tailed
 // families), a few draws may legitimately land elsewhere: those checks allow a tiny fraction
@@ -19,104 +16,25 @@
 // many broadcast elements are reduced in a different order on the device, so their tolerance
 // grows with the square root of the number of terms and is taken relative to the largest
 // entry of the gradient.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <ember/ember.hpp>
 #include <functional>
-#include <iomanip>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cuda_harness.hpp"
+
+namespace ember::test {
 namespace {
-
-using namespace ember;
-
-#if defined(EMBER_CUDA_TEST_ON_CPU)
-Device target() { return Device::cpu(); }
-#define EMBER_REQUIRE_CUDA() \
-  if (false) GTEST_SKIP() << "no CUDA device"
-#else
-Device target() { return Device::cuda(0); }
-#define EMBER_REQUIRE_CUDA() \
-  if (!ember::cuda_available()) GTEST_SKIP() << "no CUDA device"
-#endif
 
 // At most this fraction of draws may differ where a last-ulp difference can flip a branch.
 constexpr double kRareBranchFraction = 1e-3;
 
-// ---------------------------------------------------------------- comparison ----
-struct Tolerance {
-  double rtol, atol;
-};
-
-Tolerance base_tolerance(DType t) {
-  return t == kFloat64 ? Tolerance{1e-12, 1e-12} : Tolerance{1e-5, 1e-5};
-}
-
-Tolerance scaled(Tolerance t, double factor) { return {t.rtol * factor, t.atol * factor}; }
-
-bool close_value(double actual, double expected, Tolerance tol) {
-  if (std::isnan(expected) || std::isnan(actual)) return std::isnan(expected) && std::isnan(actual);
-  if (std::isinf(expected) || std::isinf(actual)) return actual == expected;
-  return std::abs(actual - expected) <= tol.atol + tol.rtol * std::abs(expected);
-}
-
-struct Agreement {
-  // Tolerated fraction of elements outside the tolerance (0: every element must agree).
-  double max_mismatch_fraction = 0.0;
-  // Takes the absolute floor relative to the largest |expected| (sums over many terms).
-  bool atol_from_max = false;
-};
-
-// Compares a tensor from the device with the CPU's: definedness, device, shape, dtype, then
-// values. `mask`, when given, receives 1 where an element agrees and 0 where it does not.
-::testing::AssertionResult agree(const Tensor& on_device, const Tensor& on_cpu, Tolerance tol,
-                                 Agreement how = {}, std::vector<double>* mask = nullptr) {
-  if (on_device.defined() != on_cpu.defined())
-    return ::testing::AssertionFailure()
-           << "defined on device: " << on_device.defined() << ", on cpu: " << on_cpu.defined();
-  if (!on_cpu.defined()) return ::testing::AssertionSuccess();
-  if (!(on_device.device() == target()))
-    return ::testing::AssertionFailure()
-           << "result is on " << on_device.device() << ", not " << target();
-  if (!(on_device.shape() == on_cpu.shape()))
-    return ::testing::AssertionFailure()
-           << "shape " << on_device.shape() << " vs cpu " << on_cpu.shape();
-  if (on_device.dtype() != on_cpu.dtype())
-    return ::testing::AssertionFailure()
-           << "dtype " << on_device.dtype() << " vs cpu " << on_cpu.dtype();
-  const auto a = on_device.to_vector<double>();
-  const auto e = on_cpu.to_vector<double>();
-  if (how.atol_from_max) {
-    double largest = 1.0;
-    for (double v : e)
-      if (std::isfinite(v)) largest = std::max(largest, std::abs(v));
-    tol.atol *= largest;
-  }
-  if (mask != nullptr) mask->assign(a.size(), 1.0);
-  std::size_t mismatches = 0, first = a.size();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (close_value(a[i], e[i], tol)) continue;
-    if (mask != nullptr) (*mask)[i] = 0.0;
-    if (mismatches++ == 0) first = i;
-  }
-  const double allowed = how.max_mismatch_fraction * static_cast<double>(a.size());
-  if (mismatches == 0 || static_cast<double>(mismatches) <= allowed)
-    return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << mismatches << " of " << a.size() << " elements differ (allowed " << allowed
-         << "); first at flat index " << first << " of shape " << on_cpu.shape() << ": device "
-         << std::setprecision(17) << a[first] << " vs cpu " << e[first] << " (rtol " << tol.rtol
-         << ", atol " << tol.atol << ")";
-}
-
 // Tolerance for a gradient whose entries are sums of `terms` contributions.
 Tolerance for_sums(Tolerance t, std::int64_t terms) {
-  return scaled(t, 4.0 * std::sqrt(static_cast<double>(std::max<std::int64_t>(terms, 1))));
+  return t.scaled(4.0 * std::sqrt(static_cast<double>(std::max<std::int64_t>(terms, 1))));
 }
 
 // ------------------------------------------------------------------ families ----
@@ -139,11 +57,6 @@ struct Family {
   bool rare_branches = false;  // the sampler may take another branch in rare cases
   bool continuous = true;      // log_prob is differentiable in the value
 };
-
-std::mt19937& rng() {
-  static std::mt19937 gen(20240611);
-  return gen;
-}
 
 Param uniform_param(const Shape& shape, double lo, double hi, bool requires_grad = true) {
   std::uniform_real_distribution<double> dist(lo, hi);
@@ -379,7 +292,7 @@ Agreement draw_agreement(const Family& fam) {
 }
 
 void check_draws(const Family& fam, DType dtype) {
-  const Tolerance tol = scaled(base_tolerance(dtype), fam.draw_tol);
+  const Tolerance tol = last_ulp_tolerance(dtype).scaled(fam.draw_tol);
   const auto p_cpu = make_params(fam, dtype, Device::cpu(), false);
   const auto p_dev = make_params(fam, dtype, target(), false);
   const dist::Distribution d_cpu = fam.make(p_cpu), d_dev = fam.make(p_dev);
@@ -403,7 +316,7 @@ void check_rsample(const Family& fam, DType dtype) {
   ASSERT_EQ(d_dev.has_rsample(), d_cpu.has_rsample());
   if (!d_cpu.has_rsample()) return;
   SCOPED_TRACE("rsample");
-  const Tolerance tol = scaled(base_tolerance(dtype), fam.draw_tol);
+  const Tolerance tol = last_ulp_tolerance(dtype).scaled(fam.draw_tol);
   Generator g_cpu(0xd1ff), g_dev(0xd1ff);
   const Tensor r_cpu = d_cpu.rsample(fam.sample_shape, g_cpu);
   const Tensor r_dev = d_dev.rsample(fam.sample_shape, g_dev);
@@ -420,7 +333,7 @@ void check_rsample(const Family& fam, DType dtype) {
   for (std::size_t i = 0; i < p_cpu.size(); ++i) {
     if (!p_cpu[i].requires_grad()) continue;
     const std::int64_t terms = r_cpu.numel() / std::max<std::int64_t>(p_cpu[i].numel(), 1);
-    const Tolerance gtol = for_sums(scaled(base_tolerance(dtype), fam.value_tol), terms);
+    const Tolerance gtol = for_sums(last_ulp_tolerance(dtype).scaled(fam.value_tol), terms);
     EXPECT_TRUE(agree(p_dev[i].grad(), p_cpu[i].grad(), gtol, {0.0, true}))
         << "rsample gradient of parameter " << i;
   }
@@ -440,7 +353,7 @@ void check_log_prob(const Family& fam, DType dtype) {
     v_cpu.requires_grad_();
     v_dev.requires_grad_();
   }
-  const Tolerance tol = scaled(base_tolerance(dtype), fam.value_tol);
+  const Tolerance tol = last_ulp_tolerance(dtype).scaled(fam.value_tol);
   const Tensor lp_cpu = d_cpu.log_prob(v_cpu), lp_dev = d_dev.log_prob(v_dev);
   ASSERT_TRUE(agree(lp_dev, lp_cpu, tol)) << "log_prob values";
   ASSERT_EQ(lp_dev.requires_grad(), lp_cpu.requires_grad());
@@ -464,7 +377,7 @@ void check_moments(const Family& fam, DType dtype) {
   const auto p_cpu = make_params(fam, dtype, Device::cpu(), false);
   const auto p_dev = make_params(fam, dtype, target(), false);
   const dist::Distribution d_cpu = fam.make(p_cpu), d_dev = fam.make(p_dev);
-  const Tolerance tol = scaled(base_tolerance(dtype), fam.value_tol);
+  const Tolerance tol = last_ulp_tolerance(dtype).scaled(fam.value_tol);
   EXPECT_TRUE(
       agree(try_eval([&] { return d_dev.mean(); }), try_eval([&] { return d_cpu.mean(); }), tol))
       << "mean";
@@ -507,11 +420,11 @@ TEST(DistributionsCudaPhilox, UniformAndNormalStreamsMatch) {
     const Tensor u_dev =
         rand(shape, TensorOptions{}.with_dtype(dtype).with_device(target()), &g_dev);
     // The uniforms are integer arithmetic and one exact scaling: bitwise equal.
-    EXPECT_TRUE(agree(u_dev, u_cpu, {0.0, 0.0}));
+    EXPECT_TRUE(agree(u_dev, u_cpu, kExact));
     const Tensor n_cpu = randn(shape, TensorOptions{}.with_dtype(dtype), &g_cpu);
     const Tensor n_dev =
         randn(shape, TensorOptions{}.with_dtype(dtype).with_device(target()), &g_dev);
-    EXPECT_TRUE(agree(n_dev, n_cpu, base_tolerance(dtype)));
+    EXPECT_TRUE(agree(n_dev, n_cpu, last_ulp_tolerance(dtype)));
     EXPECT_EQ(g_dev.offset(), g_cpu.offset());
   }
 }
@@ -550,3 +463,4 @@ TEST(DistributionsCudaLarge, GammaOverTwoToTheTwenty) {
 }
 
 }  // namespace
+}  // namespace ember::test

@@ -1,19 +1,8 @@
 // The fused optimizer step on the CUDA backend against the CPU, its reference: every
 // optimizer and variant over several steps in float32 and float64, a parameter spread over
 // many blocks, and a step of hundreds of parameters of mixed sizes and dtypes (several slot
-// tables, empty slots). Each case skips with a reason where there is no CUDA device.
-//
-// Building with -DEMBER_CUDA_TEST_ON_CPU runs every case with the CPU as the "device", which
-// checks the harness itself on a machine without a GPU (the comparisons then hold trivially).
-//
-// Tolerances: nvcc contracts a * b + c into an FMA and the device's sqrt and division may
-// differ from the host's in the last ulp; Adam-like updates divide by sqrt(v), so a few ulps
-// can grow over the steps: 1e-4 relative in float32 and 1e-10 in float64 (with equal
-// absolute floors) separate that from a wrong formula, which is off in the leading digits.
-#include <gtest/gtest.h>
-
+// tables, empty slots), within chain_tolerance.
 #include <cstdint>
-#include <ember/ember.hpp>
 #include <ember/optim.hpp>
 #include <functional>
 #include <memory>
@@ -21,22 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "test_util.hpp"
+#include "cuda_harness.hpp"
 
+namespace ember::test {
 namespace {
 
-using namespace ember;
 using namespace ember::optim;
-
-#if defined(EMBER_CUDA_TEST_ON_CPU)
-Device target() { return Device::cpu(); }
-#define EMBER_REQUIRE_CUDA() \
-  if (false) GTEST_SKIP() << "no CUDA device"
-#else
-Device target() { return Device::cuda(0); }
-#define EMBER_REQUIRE_CUDA() \
-  if (!ember::cuda_available()) GTEST_SKIP() << "no CUDA device"
-#endif
 
 struct Config {
   std::string label;
@@ -90,7 +69,7 @@ struct Spec {
 
 // `steps` steps of a fresh optimizer on `device` over parameters made from a fixed seed; the
 // loss at each step is sum(a * x^2 + w * x) with a fresh w (up to +-20) per step. Returns the
-// parameters, on the CPU.
+// parameters, on `device`.
 std::vector<Tensor> run(const Config& c, Device device, const std::vector<Spec>& specs, int steps) {
   std::mt19937 gen(977);
   auto values = [&](const Shape& shape, double lo, double hi) {
@@ -120,7 +99,7 @@ std::vector<Tensor> run(const Config& c, Device device, const std::vector<Spec>&
     opt->step(named);
   }
   std::vector<Tensor> out;
-  for (const Tensor& p : params) out.push_back(p.detach().to(Device::cpu()));
+  for (const Tensor& p : params) out.push_back(p.detach());
   return out;
 }
 
@@ -129,8 +108,7 @@ void expect_device_matches_cpu(const Config& c, const std::vector<Spec>& specs, 
   const std::vector<Tensor> on_device = run(c, target(), specs, steps);
   const std::vector<Tensor> on_cpu = run(c, Device::cpu(), specs, steps);
   for (std::size_t k = 0; k < specs.size(); ++k) {
-    const double tol = specs[k].dtype == kFloat64 ? 1e-10 : 1e-4;
-    EXPECT_TRUE(test::close(on_device[k], on_cpu[k], tol, tol))
+    EXPECT_TRUE(agree(on_device[k], on_cpu[k], chain_tolerance(specs[k].dtype)))
         << "parameter p" << k << " of shape " << specs[k].shape;
   }
 }
@@ -165,3 +143,4 @@ TEST(OptimCuda, FewParametersUseTheSmallTable) {
 }
 
 }  // namespace
+}  // namespace ember::test
