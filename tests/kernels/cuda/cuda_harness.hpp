@@ -60,6 +60,8 @@ struct Agreement {
   double max_mismatch_fraction = 0.0;
   // Takes the absolute floor relative to the largest |cpu| value (sums over many terms).
   bool atol_from_max = false;
+  // Absolute floors per element, added to the tolerance's (see distributions_cuda_test.cpp).
+  std::vector<double> atol_per_element = {};
 };
 
 // Compares a tensor from the device with the CPU's: definedness, device, shape, dtype, then
@@ -91,7 +93,8 @@ inline ::testing::AssertionResult agree(const Tensor& on_device, const Tensor& o
   if (mask != nullptr) mask->assign(a.size(), 1.0);
   std::size_t mismatches = 0, first = a.size();
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (close_value(a[i], e[i], tol.rtol, tol.atol)) continue;
+    const double floor = how.atol_per_element.empty() ? 0.0 : how.atol_per_element.at(i);
+    if (close_value(a[i], e[i], tol.rtol, tol.atol + floor)) continue;
     if (mask != nullptr) (*mask)[i] = 0.0;
     if (mismatches++ == 0) first = i;
   }

@@ -7,19 +7,23 @@
 // compared bitwise. Everything downstream goes through the device math library (log, cos, tan,
 // lgamma, ...), which may differ from glibc in the last ulp, and nvcc contracts a * b + c into
 // an FMA; so values use last_ulp_tolerance, relative 1e-5 (float32) and 1e-12 (float64) with
-// an equal absolute floor for results near zero. Where a last-ulp difference decides a branch
-// (the rejection loops of the Gamma and Poisson / Binomial samplers, a uniform compared with a
-// probability computed by exp, floor of a ratio, tan near +-pi/2 for the heavy-tailed
-// families), a few draws may legitimately land elsewhere: those checks allow a tiny fraction
-// of mismatching elements (kRareBranchFraction) out of tens of thousands of draws, rather
-// than none; a wrong stream or formula mismatches nearly every element. Gradients summed over
-// many broadcast elements are reduced in a different order on the device, so their tolerance
-// grows with the square root of the number of terms and is taken relative to the largest
-// entry of the gradient.
+// an equal absolute floor for results near zero. A log-density that is a small difference of
+// large terms (lgamma(k + 1) and k log(rate) near 4e5 for a Poisson rate of 4e4, lgamma(1001)
+// for a Binomial count of 1000) is off by ulps of those terms, not of the result: there each
+// element's absolute floor grows with its largest |term| (Family::terms, kTermUlps). Where a
+// last-ulp difference decides a branch (the rejection loops of the Gamma and Poisson /
+// Binomial samplers, a uniform compared with a probability computed by exp, floor of a ratio,
+// tan near +-pi/2 for the heavy-tailed families), a few draws may legitimately land elsewhere:
+// those checks allow a tiny fraction of mismatching elements (kRareBranchFraction) out of tens
+// of thousands of draws, rather than none; a wrong stream or formula mismatches nearly every
+// element. Gradients summed over many broadcast elements are reduced in a different order on
+// the device, so their tolerance grows with the square root of the number of terms and is
+// taken relative to the largest entry of the gradient.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,6 +35,17 @@ namespace {
 
 // At most this fraction of draws may differ where a last-ulp difference can flip a branch.
 constexpr double kRareBranchFraction = 1e-3;
+
+// How many ulps of its largest term a log-density may differ by: CUDA's lgamma is within 4
+// ulp (float64) and 6 ulp (float32) away from the zeros on its negative axis (the CUDA Math
+// API's table of maximum ulp errors) and glibc's within a few, and each side rounds the other
+// terms and their sum as well.
+constexpr double kTermUlps = 16;
+
+double epsilon(DType t) {
+  return t == kFloat64 ? std::numeric_limits<double>::epsilon()
+                       : std::numeric_limits<float>::epsilon();
+}
 
 // Tolerance for a gradient whose entries are sums of `terms` contributions.
 Tolerance for_sums(Tolerance t, std::int64_t terms) {
@@ -56,6 +71,9 @@ struct Family {
   double value_tol = 1.0;      // multiplies it for log_prob, gradients and moments
   bool rare_branches = false;  // the sampler may take another branch in rare cases
   bool continuous = true;      // log_prob is differentiable in the value
+  // The largest |term| of each log_prob element, from float64 parameters and values on the
+  // CPU, where the terms can outgrow the result (see the tolerances above).
+  std::function<Tensor(const std::vector<Tensor>&, const Tensor&)> terms = nullptr;
 };
 
 Param uniform_param(const Shape& shape, double lo, double hi, bool requires_grad = true) {
@@ -94,6 +112,39 @@ Param spd_param(std::int64_t n) {
       p.values[static_cast<std::size_t>(i * n + j)] = s;
     }
   return p;
+}
+
+// The largest |term| of the discrete families' log-densities, elementwise (see
+// check_log_prob): p are the parameters and k the values, in float64.
+Tensor bernoulli_terms(const std::vector<Tensor>& p, const Tensor&) {
+  return maximum(abs(log(p[0])), abs(log1p(-p[0])));
+}
+
+Tensor bernoulli_logits_terms(const std::vector<Tensor>& p, const Tensor&) {
+  return abs(p[0]) + std::log(2.0);  // log sigmoid(+-l) = -softplus(-+l)
+}
+
+Tensor binomial_terms(const std::vector<Tensor>& p, const Tensor& k) {
+  const Tensor& n = p[0];
+  return maximum(maximum(lgamma(n + 1.0), maximum(lgamma(k + 1.0), lgamma(n - k + 1.0))),
+                 maximum(abs(k * log(p[1])), abs((n - k) * log1p(-p[1]))));
+}
+
+Tensor categorical_terms(const std::vector<Tensor>& p, const Tensor&) {
+  return max(abs(log(p[0] / sum(p[0], {-1}, true))), {-1});
+}
+
+Tensor categorical_logits_terms(const std::vector<Tensor>& p, const Tensor&) {
+  return maximum(max(abs(p[0]), {-1}), abs(logsumexp(p[0], {-1})));
+}
+
+Tensor poisson_terms(const std::vector<Tensor>& p, const Tensor& k) {
+  // k log(rate) is 0 at k = 0, rate 0 included.
+  return maximum(maximum(where(k > 0.0, abs(k * log(p[0])), 0.0), p[0]), lgamma(k + 1.0));
+}
+
+Tensor geometric_terms(const std::vector<Tensor>& p, const Tensor& k) {
+  return maximum(abs(log(p[0])), abs(k * log1p(-p[0])));
 }
 
 std::vector<Family> make_families() {
@@ -176,7 +227,8 @@ std::vector<Family> make_families() {
                1.0,
                1.0,
                false,
-               false});
+               false,
+               bernoulli_terms});
   f.push_back({"BernoulliLogits",
                [](auto& p) { return d::Bernoulli::from_logits(p[0]); },
                {uniform_param({3, 4}, -3, 3)},
@@ -184,7 +236,8 @@ std::vector<Family> make_families() {
                1.0,
                1.0,
                true,
-               false});
+               false,
+               bernoulli_logits_terms});
   // Counts 0 to 1000 (inversion and rejection regimes of the sampler).
   f.push_back({"Binomial",
                [](auto& p) { return d::Binomial(p[0], p[1]); },
@@ -193,7 +246,8 @@ std::vector<Family> make_families() {
                1.0,
                1.0,
                true,
-               false});
+               false,
+               binomial_terms});
   f.push_back(
       {"Categorical",
        [](auto& p) { return d::Categorical(p[0]); },
@@ -202,7 +256,8 @@ std::vector<Family> make_families() {
        1.0,
        1.0,
        true,
-       false});
+       false,
+       categorical_terms});
   f.push_back({"CategoricalLogits",
                [](auto& p) { return d::Categorical::from_logits(p[0]); },
                {uniform_param({3, 5}, -2, 2)},
@@ -210,7 +265,8 @@ std::vector<Family> make_families() {
                1.0,
                1.0,
                true,
-               false});
+               false,
+               categorical_logits_terms});
   // Rates in the inversion (< 10) and the rejection regime.
   f.push_back(
       {"Poisson",
@@ -220,7 +276,8 @@ std::vector<Family> make_families() {
        1.0,
        1.0,
        true,
-       false});
+       false,
+       poisson_terms});
   f.push_back({"Geometric",
                [](auto& p) { return d::Geometric(p[0]); },
                {uniform_param({3, 4}, 0.05, 0.95)},
@@ -228,7 +285,8 @@ std::vector<Family> make_families() {
                1.0,
                1.0,
                true,
-               false});
+               false,
+               geometric_terms});
   f.push_back({"Delta",
                [](auto& p) { return d::Delta(p[0], p[1]); },
                {uniform_param({3, 4}, -2, 2), uniform_param({4}, -1, 1)},
@@ -355,7 +413,14 @@ void check_log_prob(const Family& fam, DType dtype) {
   }
   const Tolerance tol = last_ulp_tolerance(dtype).scaled(fam.value_tol);
   const Tensor lp_cpu = d_cpu.log_prob(v_cpu), lp_dev = d_dev.log_prob(v_dev);
-  ASSERT_TRUE(agree(lp_dev, lp_cpu, tol)) << "log_prob values";
+  Agreement how;
+  if (fam.terms) {
+    std::vector<Tensor> p64;
+    for (const Tensor& p : p_cpu) p64.push_back(p.detach().to(kFloat64));
+    const Tensor largest = fam.terms(p64, drawn.to(kFloat64)).expand(lp_cpu.shape());
+    how.atol_per_element = values(largest.contiguous() * (kTermUlps * epsilon(dtype)));
+  }
+  ASSERT_TRUE(agree(lp_dev, lp_cpu, tol, how)) << "log_prob values";
   ASSERT_EQ(lp_dev.requires_grad(), lp_cpu.requires_grad());
   if (!lp_cpu.requires_grad()) return;
   sum(lp_cpu).backward();
