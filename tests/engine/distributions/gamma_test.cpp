@@ -1,21 +1,26 @@
-// Gamma: reference log-densities (SciPy), fused partials against finite differences, the
-// Marsaglia-Tsang sampler by KS tests, the implicit reparameterization gradient against
-// finite differences of the CDF, pathwise gradients of expectations, shapes and validation.
+// What the family table (families_test.cpp) leaves out of the Gamma-based families (Gamma,
+// Beta, StudentT, Dirichlet): the implicit reparameterization gradient against finite
+// differences of the CDF, pathwise gradients against derivatives of known expectations,
+// the sampler's tails and its per-element streams, Beta at its boundary and Dirichlet's
+// draws by their moments.
 #include "kernels/math/distributions/gamma.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
-#include <ember/ember.hpp>
 
 #include "gamma_reference.hpp"
-#include "reference.hpp"
 #include "test_util.hpp"
 
-using namespace ember;
-using namespace ember::test;
-
+namespace ember::test {
 namespace {
+
+// Mean and standard error of the mean.
+std::pair<double, double> mean_and_error(const std::vector<double>& v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= v.size();
+  for (double x : v) s += (x - m) * (x - m);
+  return {m, std::sqrt(s / (v.size() - 1) / v.size())};
+}
 
 // Per-draw gradients of g(x) in alpha: alpha is repeated n times so each draw has its own
 // leaf; returns the draws and d g(x_i) / d alpha.
@@ -31,61 +36,16 @@ PathwiseDraws pathwise(double alpha, double rate, std::int64_t n, std::uint64_t 
   return {x.detach().to_vector<double>(), a.grad().to_vector<double>()};
 }
 
-// Mean and standard error of the mean.
-std::pair<double, double> mean_and_error(const std::vector<double>& v) {
-  double m = 0, s = 0;
-  for (double x : v) m += x;
-  m /= v.size();
-  for (double x : v) s += (x - m) * (x - m);
-  return {m, std::sqrt(s / (v.size() - 1) / v.size())};
-}
-
-}  // namespace
-
-TEST(Gamma, LogProbMatchesSciPy) {
-  for (const auto& c : reference_cases("Gamma")) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const dist::Gamma d(scalar_tensor(c.scalar("concentration"), o),
-                          scalar_tensor(c.scalar("rate"), o));
-      const double lp = d.log_prob(scalar_tensor(c.value[0], o)).item();
-      // float32 rounds each term of the sum (lgamma(200) is 857), so its tolerance scales
-      // with their size.
-      const double a = c.scalar("concentration"), b = c.scalar("rate"), x = c.value[0];
-      const double terms = 1 + std::abs(a * std::log(b)) + std::abs((a - 1) * std::log(x)) +
-                           std::abs(b * x) + std::abs(std::lgamma(a));
-      EXPECT_NEAR(lp, c.log_prob,
-                  dtype == kFloat64 ? 1e-12 * (1 + std::abs(c.log_prob)) : 1e-6 * terms)
-          << "reference line " << c.line << " in " << dtype;
-    }
-  }
-}
-
-TEST(Gamma, LogProbGradientsMatchFiniteDifferences) {
-  // Broadcasting value (4, 3) against concentration (3) and rate (4, 1).
-  const Tensor value = uniform({4, 3}, 0.2, 3.0, true);
-  const Tensor concentration = uniform({3}, 0.3, 4.0, true);
-  const Tensor rate = uniform({4, 1}, 0.5, 2.0, true);
-  EMBER_EXPECT_GRAD(
-      [](const std::vector<Tensor>& x) { return dist::Gamma(x[1], x[2]).log_prob(x[0]); },
-      {value, concentration, rate});
-}
-
+// ---------------------------------------------------------------------- Gamma ----
 TEST(Gamma, ImplicitGradientMatchesCdfDerivative) {
   // dx/dalpha from the sample-grad kernel against -(dP/dalpha) / f with P by an independent
   // incomplete gamma function and dP/dalpha by central differences; relative tolerance 1e-6.
   for (double alpha : {0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1000.0}) {
-    const std::int64_t n = 64;
-    Tensor a = full({n}, alpha, f64(true));
-    Generator gen(11);
-    const Tensor x = dist::Gamma(a, 1.0).rsample({}, gen);
-    sum(x).backward();
-    const auto xs = x.detach().to_vector<double>();
-    const auto grads = a.grad().to_vector<double>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double expected = gamma_implicit_grad(alpha, xs[i]);
-      EXPECT_NEAR(grads[i], expected, 1e-6 * std::abs(expected) + 1e-300)
-          << "alpha " << alpha << ", x " << xs[i];
+    const auto draws = pathwise(alpha, 1.0, 64, 11, [](const Tensor& x) { return x; });
+    for (std::size_t i = 0; i < draws.x.size(); ++i) {
+      const double expected = gamma_implicit_grad(alpha, draws.x[i]);
+      EXPECT_NEAR(draws.grad[i], expected, 1e-6 * std::abs(expected) + 1e-300)
+          << "alpha " << alpha << ", x " << draws.x[i];
     }
   }
 }
@@ -123,20 +83,6 @@ TEST(Gamma, ImplicitGradientIsContinuousAtTheAsymptoticSwitch) {
   }
 }
 
-TEST(Gamma, RsampleGradientInRateMatchesFiniteDifferences) {
-  // With the concentration held fixed the Gamma(a, 1) draws do not move, so finite
-  // differences in rate are valid (in alpha they are not: a perturbation may change the
-  // accepted proposal; see the expectation checks below).
-  const Tensor concentration = uniform({4}, 0.3, 5.0);
-  const Tensor rate = uniform({4}, 0.5, 2.0, true);
-  EMBER_EXPECT_GRAD(
-      [concentration](const std::vector<Tensor>& x) {
-        Generator gen(7);
-        return dist::Gamma(concentration, x[0]).rsample({3}, gen);
-      },
-      {rate});
-}
-
 TEST(Gamma, PathwiseGradientsMatchDerivativesOfExpectations) {
   // d/dalpha E[X] = 1 / rate and d/dalpha E[X^2] = (2 alpha + 1) / rate^2, estimated from
   // 50000 draws at a fixed seed, within 4 standard errors.
@@ -151,21 +97,7 @@ TEST(Gamma, PathwiseGradientsMatchDerivativesOfExpectations) {
   }
 }
 
-TEST(Gamma, DrawsHaveTheRightDistribution) {
-  for (double alpha : {0.1, 0.5, 1.0, 2.5, 50.0}) {
-    Generator gen(1234);
-    const double rate = 1.5;
-    const auto xs = dist::Gamma(scalar_tensor(alpha, f64()), scalar_tensor(rate, f64()))
-                        .sample({20000}, gen)
-                        .to_vector<double>();
-    const auto cdf = [&](double x) { return gamma_cdf(alpha, rate * x); };
-    EXPECT_LT(ks_statistic(xs, cdf), ks_critical_001(xs.size())) << "alpha " << alpha;
-    // float32 draws pass the same test.
-    const auto ys = dist::Gamma(alpha, rate).sample({20000}, gen).to_vector<double>();
-    EXPECT_LT(ks_statistic(ys, cdf), ks_critical_001(ys.size())) << "float32, alpha " << alpha;
-    for (double y : ys) ASSERT_GT(y, 0.0);
-  }
-  // Tiny concentrations underflow to the smallest normal number, never to 0.
+TEST(Gamma, TinyConcentrationsUnderflowToTheSmallestNormalNotZero) {
   Generator gen(5);
   const auto zs = dist::Gamma(0.01, 1.0).sample({5000}, gen).to_vector<double>();
   for (double z : zs) ASSERT_GT(z, 0.0);
@@ -181,37 +113,87 @@ TEST(Gamma, EachDrawDependsOnlyOnSeedOffsetAndElement) {
   EXPECT_EQ(small, std::vector<double>(large.begin(), large.begin() + 10));
 }
 
-TEST(Gamma, ShapesFollowSampleBatchEvent) {
-  const dist::Gamma d(ones({3, 1}), ones({4}));
-  EXPECT_EQ(d.batch_shape(), (Shape{3, 4}));
-  EXPECT_EQ(d.event_shape(), Shape{});
-  EXPECT_EQ(d.sample({2}).shape(), (Shape{2, 3, 4}));
-  EXPECT_EQ(d.rsample().shape(), (Shape{3, 4}));
-  EXPECT_EQ(d.log_prob(ones({4})).shape(), (Shape{3, 4}));
-  EXPECT_EQ(d.mean().shape(), (Shape{3, 4}));
-  EXPECT_EQ(d.entropy().shape(), (Shape{3, 4}));
-  EXPECT_EQ(d.expand({2, 3, 4}).sample({5}).shape(), (Shape{5, 2, 3, 4}));
-  EXPECT_EQ(d.concentration().shape(), (Shape{3, 1}));
-  EXPECT_EQ(d.rate().shape(), (Shape{4}));
+// ----------------------------------------------------------------------- Beta ----
+TEST(Beta, LogProbAtTheBoundary) {
+  // Beta(1, b) has density b at 0; Beta(a, 1) density a at 1; a < 1 makes 0 infinite.
+  EXPECT_NEAR(dist::Beta(1.0, 3.0).log_prob(scalar_tensor(0.0, f64())).item(), std::log(3.0),
+              1e-12);
+  EXPECT_NEAR(dist::Beta(2.0, 1.0).log_prob(scalar_tensor(1.0, f64())).item(), std::log(2.0),
+              1e-12);
+  EXPECT_EQ(dist::Beta(0.5, 1.0).log_prob(scalar_tensor(0.0, f64())).item(), INFINITY);
+  EXPECT_EQ(dist::Beta(2.0, 2.0).log_prob(scalar_tensor(1.0, f64())).item(), -INFINITY);
 }
 
-TEST(Gamma, MomentsAndEntropyAreClosedForm) {
-  const dist::Gamma d(tensor({2.5, 0.3}, f64()), tensor({3.0, 0.5}, f64()));
-  expect_values(d.mean(), {2.5 / 3.0, 0.3 / 0.5});
-  expect_values(d.variance(), {2.5 / 9.0, 0.3 / 0.25});
-  expect_values(d.entropy(), {0.6313356208369447, -0.3628217801620722});  // SciPy
+TEST(Beta, PathwiseGradientsMatchDerivativesOfExpectations) {
+  // E[X] = a / (a + b): d/da = b / (a + b)^2, d/db = -a / (a + b)^2, from per-draw gradients
+  // (each draw has its own parameter leaves) within 4 standard errors.
+  for (auto [a, b] : {std::pair{0.2, 0.7}, std::pair{2.0, 5.0}, std::pair{30.0, 3.0}}) {
+    const std::int64_t n = 50000;
+    Tensor ta = full({n}, a, f64(true)), tb = full({n}, b, f64(true));
+    Generator gen(31);
+    sum(dist::Beta(ta, tb).rsample({}, gen)).backward();
+    const auto [ma, ea] = mean_and_error(ta.grad().to_vector<double>());
+    const auto [mb, eb] = mean_and_error(tb.grad().to_vector<double>());
+    EXPECT_NEAR(ma, b / ((a + b) * (a + b)), 4 * ea) << "a " << a << ", b " << b;
+    EXPECT_NEAR(mb, -a / ((a + b) * (a + b)), 4 * eb) << "a " << a << ", b " << b;
+  }
 }
 
-TEST(Gamma, InvalidArgumentsNameTheDistributionAndValue) {
-  EMBER_EXPECT_THROW_WITH(dist::Gamma(-1.0, 1.0), ValueError, "Gamma", "concentration", "positive",
-                          "-1");
-  EMBER_EXPECT_THROW_WITH(dist::Gamma(tensor({1.0, 0.0}), 1.0), ValueError, "concentration", "[1]");
-  EMBER_EXPECT_THROW_WITH(dist::Gamma(1.0, -2.0), ValueError, "Gamma", "rate", "-2");
-  EMBER_EXPECT_THROW_WITH(dist::Gamma(ones({2}), ones({3})), ShapeError, "Gamma", "(2)", "(3)");
-  const dist::Gamma d(2.0, 1.0);
-  EMBER_EXPECT_THROW_WITH(d.log_prob(tensor({-1.0})), ValueError, "Gamma.log_prob", "support");
-  set_validation_enabled(false);
-  EXPECT_NO_THROW(dist::Gamma(-1.0, 1.0));
-  EXPECT_EQ(d.log_prob(tensor({-1.0})).item(), -INFINITY);
-  set_validation_enabled(true);
+// ------------------------------------------------------------------- StudentT ----
+TEST(StudentT, PathwiseGradientInDfMatchesTheSecondMoment) {
+  // E[X^2] = scale^2 df / (df - 2) for loc 0, so d/ddf = -2 scale^2 / (df - 2)^2.
+  const double df = 10.0, scale = 1.5;
+  Tensor t = full({100000}, df, f64(true));
+  Generator gen(17);
+  const Tensor x = dist::StudentT(t, 0.0, scale).rsample({}, gen);
+  sum(x * x).backward();
+  const auto [m, err] = mean_and_error(t.grad().to_vector<double>());
+  EXPECT_NEAR(m, -2 * scale * scale / ((df - 2) * (df - 2)), 4 * err);
 }
+
+// ------------------------------------------------------------------ Dirichlet ----
+TEST(Dirichlet, DrawsMatchTheMoments) {
+  Generator gen(99);
+  const std::vector<double> alpha{0.3, 2.0, 5.0};
+  const double total = 7.3;
+  const std::int64_t n = 40000;
+  const Tensor draws = dist::Dirichlet(from_vector(alpha, {3}, f64())).sample({n}, gen);
+  EXPECT_EQ(draws.shape(), (Shape{n, 3}));
+  expect_close(sum(draws, {-1}), ones({n}, f64()), 1e-12, 1e-12);
+  const auto m = mean(draws, {0}).to_vector<double>();
+  const auto centered = draws - mean(draws, {0}, true);
+  const auto v = (sum(centered * centered, {0}) / static_cast<double>(n - 1)).to_vector<double>();
+  const auto cov01 =
+      (sum(centered.select(1, 0) * centered.select(1, 1)) / static_cast<double>(n - 1)).item();
+  for (int k = 0; k < 3; ++k) {
+    const double mk = alpha[k] / total;
+    const double vk = mk * (1 - mk) / (total + 1);
+    EXPECT_NEAR(m[k], mk, 4 * std::sqrt(vk / n)) << "component " << k;
+    EXPECT_NEAR(v[k], vk, 0.05 * vk) << "component " << k;
+  }
+  const double c01 = -alpha[0] * alpha[1] / (total * total * (total + 1));
+  EXPECT_NEAR(cov01, c01, 0.08 * std::abs(c01));
+  // float32 draws lie on the simplex as well.
+  const Tensor f = dist::Dirichlet(from_vector(alpha, {3})).sample({100}, gen);
+  EXPECT_EQ(f.dtype(), kFloat32);
+  EXPECT_TRUE(all(constraints::simplex.check(f)));
+}
+
+TEST(Dirichlet, PathwiseGradientsMatchDerivativesOfTheMean) {
+  // d E[X_j] / d a_k = (delta_jk a0 - a_j) / a0^2, from per-draw gradients of X_0.
+  const std::vector<double> alpha{0.4, 1.5, 3.0};
+  const double a0 = 4.9;
+  const std::int64_t n = 50000;
+  Tensor a = from_vector(alpha, {1, 3}, f64()).expand({n, 3}).clone().requires_grad_();
+  Generator gen(5);
+  sum(dist::Dirichlet(a).rsample({}, gen).select(1, 0)).backward();
+  const Tensor g = a.grad();
+  for (int k = 0; k < 3; ++k) {
+    const auto [m, err] = mean_and_error(g.select(1, k).to_vector<double>());
+    const double expected = ((k == 0 ? a0 : 0.0) - alpha[0]) / (a0 * a0);
+    EXPECT_NEAR(m, expected, 4 * err) << "d/da_" << k;
+  }
+}
+
+}  // namespace
+}  // namespace ember::test

@@ -77,21 +77,6 @@ inline std::vector<ReferenceCase> reference_cases(const std::string& family) {
   return out;
 }
 
-// Checks log_prob at every SciPy case of `family` whose value is a scalar, in float64
-// (relative 1e-12) and float32 (1e-5): make(case, opts) builds the distribution from the
-// case's parameters with those tensor options.
-template <typename Make>
-void expect_scalar_log_probs_match_reference(const std::string& family, Make make) {
-  for (const auto& c : reference_cases(family)) {
-    for (DType dtype : {kFloat64, kFloat32}) {
-      const auto o = TensorOptions{}.with_dtype(dtype);
-      const double lp = make(c, o).log_prob(scalar_tensor(c.value[0], o)).item();
-      EXPECT_NEAR(lp, c.log_prob, (dtype == kFloat64 ? 1e-12 : 1e-5) * (1 + std::abs(c.log_prob)))
-          << family << ", reference line " << c.line << " in " << dtype;
-    }
-  }
-}
-
 // Kolmogorov-Smirnov statistic of samples against a CDF.
 inline double ks_statistic(std::vector<double> xs, const std::function<double(double)>& cdf) {
   std::sort(xs.begin(), xs.end());

@@ -1,5 +1,5 @@
 // The shape wrappers shared by every family: to_event (Independent), mask (Masked) and
-// their expand, checked on a family with event dims of its own.
+// their expand, checked on Normal and on a family with event dims of its own.
 #include <gtest/gtest.h>
 
 #include <ember/ember.hpp>
@@ -32,6 +32,27 @@ TEST(Independent, LogProbSumsTheReinterpretedDims) {
   expect_close(base.to_event(2).log_prob(x), sum(base.log_prob(x), {-1, -2}));
   expect_close(base.to_event(1).to_event(1).log_prob(x), base.to_event(2).log_prob(x));
   EXPECT_EQ(base.to_event(1).support().event_dim(), 1);
+}
+
+TEST(Independent, ToEventMovesBatchDimsIntoTheEvent) {
+  const dist::Normal d(zeros({3, 1}), ones({4}));
+  const dist::Distribution e = d.to_event(1);
+  EXPECT_EQ(e.batch_shape(), (Shape{3}));
+  EXPECT_EQ(e.event_shape(), (Shape{4}));
+  EXPECT_EQ(e.log_prob(zeros({3, 4})).shape(), (Shape{3}));
+  expect_close(e.log_prob(zeros({3, 4})), sum(d.log_prob(zeros({3, 4})), {-1}));
+  EXPECT_EQ(d.to_event().event_shape(), (Shape{3, 4}));
+  EMBER_EXPECT_THROW_WITH(d.to_event(3), ShapeError, "to_event(3)", "(3, 4)");
+}
+
+TEST(Masked, ByATensorOrAConstant) {
+  const dist::Normal d(zeros({3}), ones({3}));
+  const Tensor mask =
+      from_vector(std::vector<std::uint8_t>{1, 0, 1}, {3}, TensorOptions{}.with_dtype(kBool));
+  const auto lp = d.mask(mask).log_prob(ones({3})).to_vector<double>();
+  EXPECT_NEAR(lp[0], -0.5 - 0.5 * std::log(2 * M_PI), 1e-6);
+  EXPECT_EQ(lp[1], 0.0);
+  EXPECT_EQ(d.mask(false).log_prob(ones({3})).to_vector<double>(), (std::vector<double>{0, 0, 0}));
 }
 
 TEST(Masked, ZeroesLogProbAndKeepsShapes) {
