@@ -170,6 +170,23 @@ TEST(Unary, ClampMinMaxAndErrors) {
   EXPECT_TRUE(std::isnan(clamp(nan, 0.0, 1.0).item()));
 }
 
+TEST(Unary, FloorRoundsDownAndHasAZeroGradient) {
+  for (DType dtype : {kFloat64, kFloat32}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor x =
+        tensor({-2.5, -2.0, -0.25, -0.0, 0.0, 0.75, 1.0, 3.5, 123456.0, NAN, INFINITY, -INFINITY},
+               TensorOptions{}.with_dtype(dtype).with_requires_grad(true));
+    const Tensor y = floor(x);
+    EXPECT_EQ(y.dtype(), dtype);
+    expect_values(y, {-3, -2, -1, -0.0, 0, 0, 1, 3, 123456, NAN, INFINITY, -INFINITY}, 0, 0);
+    EXPECT_TRUE(std::signbit(values(y)[3])) << "floor(-0) is -0";
+    // Piecewise constant: the gradient is zero everywhere, NaN inputs included.
+    sum(y * random_normal(x.shape(), false, dtype)).backward();
+    EXPECT_EQ(x.grad().dtype(), dtype);
+    EXPECT_EQ(values(x.grad()), std::vector<double>(12, 0.0));
+  }
+}
+
 // ------------------------------------------------------------------ special values ----
 TEST(Special, DigammaKnownValues) {
   constexpr double kEulerGamma = 0.5772156649015329;
