@@ -83,6 +83,7 @@ struct Sampler {
   std::function<bool(const Scalars&, double)> in_support = nullptr;
   std::function<double(const Scalars&)> mean = nullptr, variance = nullptr;
   double mean_z = 4.0, var_rtol = 0.0;
+  bool slow = false;  // over 0.3 s: instantiated as SlowFamilies, for the label `slow`
 };
 
 struct Expected {

@@ -124,7 +124,16 @@ TEST_P(RsampleGradient, MatchesFiniteDifferences) {
       params);
 }
 
-EMBER_FAMILY_SUITE(Draws, [](const Family& f) { return f.sampler.has_value(); });
+class Draws : public FamilyTest {};
+INSTANTIATE_TEST_SUITE_P(Families, Draws, ::testing::ValuesIn(families_where([](const Family& f) {
+                           return f.sampler && !f.sampler->slow;
+                         })),
+                         entry_name);
+INSTANTIATE_TEST_SUITE_P(SlowFamilies, Draws,
+                         ::testing::ValuesIn(families_where([](const Family& f) {
+                           return f.sampler && f.sampler->slow;
+                         })),
+                         entry_name);
 
 TEST_P(Draws, DrawsFitTheDistribution) {
   const Family& f = family();

@@ -83,7 +83,7 @@ TEST(Gamma, ImplicitGradientIsContinuousAtTheAsymptoticSwitch) {
   }
 }
 
-TEST(Gamma, PathwiseGradientsMatchDerivativesOfExpectations) {
+TEST(Gamma, SlowPathwiseGradientsMatchDerivativesOfExpectations) {
   // d/dalpha E[X] = 1 / rate and d/dalpha E[X^2] = (2 alpha + 1) / rate^2, estimated from
   // 50000 draws at a fixed seed, within 4 standard errors.
   for (double alpha : {0.05, 0.3, 3.0, 40.0}) {
@@ -124,7 +124,7 @@ TEST(Beta, LogProbAtTheBoundary) {
   EXPECT_EQ(dist::Beta(2.0, 2.0).log_prob(scalar_tensor(1.0, f64())).item(), -INFINITY);
 }
 
-TEST(Beta, PathwiseGradientsMatchDerivativesOfExpectations) {
+TEST(Beta, SlowPathwiseGradientsMatchDerivativesOfExpectations) {
   // E[X] = a / (a + b): d/da = b / (a + b)^2, d/db = -a / (a + b)^2, from per-draw gradients
   // (each draw has its own parameter leaves) within 4 standard errors.
   for (auto [a, b] : {std::pair{0.2, 0.7}, std::pair{2.0, 5.0}, std::pair{30.0, 3.0}}) {

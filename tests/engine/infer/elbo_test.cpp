@@ -82,7 +82,7 @@ class ElboGradTest : public ::testing::Test {
   }
 };
 
-TEST_F(ElboGradTest, TraceElboReparameterized) {
+TEST_F(ElboGradTest, SlowTraceElboReparameterized) {
   Gaussian g;
   Trace_ELBO elbo;
   expect_unbiased(estimate(
@@ -90,7 +90,7 @@ TEST_F(ElboGradTest, TraceElboReparameterized) {
                   g.loss_grad(), "Trace_ELBO reparam");
 }
 
-TEST_F(ElboGradTest, TraceElboScoreFunction) {
+TEST_F(ElboGradTest, SlowTraceElboScoreFunction) {
   Gaussian g;
   g.reparam = false;
   Trace_ELBO elbo;
@@ -99,7 +99,7 @@ TEST_F(ElboGradTest, TraceElboScoreFunction) {
                   g.loss_grad(), "Trace_ELBO score function");
 }
 
-TEST_F(ElboGradTest, TraceGraphElboScoreFunctionWithAndWithoutBaseline) {
+TEST_F(ElboGradTest, SlowTraceGraphElboScoreFunctionWithAndWithoutBaseline) {
   Gaussian g;
   g.reparam = false;
   TraceGraph_ELBO plain;
@@ -121,7 +121,7 @@ TEST_F(ElboGradTest, TraceGraphElboScoreFunctionWithAndWithoutBaseline) {
   EXPECT_TRUE(with_baseline.average_baseline("z").defined());
 }
 
-TEST_F(ElboGradTest, MeanFieldElboIsExactWithClosedFormKl) {
+TEST_F(ElboGradTest, SlowMeanFieldElboIsExactWithClosedFormKl) {
   // Only the observed term is sampled; the KL part of the gradient is exact.
   Gaussian g;
   TraceMeanField_ELBO elbo;
@@ -134,7 +134,7 @@ TEST_F(ElboGradTest, MeanFieldElboIsExactWithClosedFormKl) {
                           "guide site 'z'", "not reparameterized");
 }
 
-TEST_F(ElboGradTest, VectorizedParticlesAverage) {
+TEST_F(ElboGradTest, SlowVectorizedParticlesAverage) {
   Gaussian g;
   g.reparam = false;
   Trace_ELBO elbo({.num_particles = 8, .vectorize_particles = true});
@@ -155,7 +155,7 @@ TEST_F(ElboGradTest, VectorizedParticlesAverage) {
 
 // A discrete latent: z ~ Bernoulli(0.3), x ~ N(2z - 1, 1) observed at 0.4; q(z) = Bernoulli
 // (sigmoid(t)). The exact ELBO is a two-term sum, differentiated here by central differences.
-TEST_F(ElboGradTest, DiscreteLatentScoreFunction) {
+TEST_F(ElboGradTest, SlowDiscreteLatentScoreFunction) {
   const double x = 0.4, t0 = 0.2;
   auto exact_elbo = [&](double t) {
     const double q1 = 1 / (1 + std::exp(-t));
@@ -185,7 +185,7 @@ TEST_F(ElboGradTest, DiscreteLatentScoreFunction) {
 
 // With a subsampled plate the expected gradient is the full-batch one. A Delta guide makes
 // the full-batch gradient deterministic: d/dm of -[log N(m; 0, 1) + sum_i log N(x_i; m, 1)].
-TEST_F(ElboGradTest, SubsamplingKeepsTheExpectedGradient) {
+TEST_F(ElboGradTest, SlowSubsamplingKeepsTheExpectedGradient) {
   const std::vector<double> xs = {0.1, -0.4, 1.3, 2.2, 0.7, -1.1, 0.9, 1.8, -0.2, 0.5};
   const Tensor data = from_vector(xs, {10}, f64());
   const double m0 = 0.25;
@@ -213,7 +213,7 @@ TEST_F(ElboGradTest, SubsamplingKeepsTheExpectedGradient) {
 // TraceGraph_ELBO Rao-Blackwellizes by site order: a score-function site that comes after
 // everything else in model and guide has no downstream cost but its own, so its gradient
 // estimate is far less noisy than Trace_ELBO's, which weights it with the whole ELBO.
-TEST_F(ElboGradTest, TraceGraphUsesOnlyDownstreamCosts) {
+TEST_F(ElboGradTest, SlowTraceGraphUsesOnlyDownstreamCosts) {
   const Tensor obs = tensor({3.0, -2.0, 4.0}, f64());
   auto model = [&] {
     const Tensor b = sample("b", dist::Normal(scalar_tensor(0.0, f64()), 1.0));
@@ -240,7 +240,7 @@ TEST_F(ElboGradTest, TraceGraphUsesOnlyDownstreamCosts) {
 
 // Plate independence: a score-function site in element i of a plate sees only element i's
 // costs, in both estimators.
-TEST_F(ElboGradTest, PlateElementsAreRaoBlackwellized) {
+TEST_F(ElboGradTest, SlowPlateElementsAreRaoBlackwellized) {
   const Tensor obs = tensor({0.3, 5.0, -5.0, 0.1}, f64());
   auto model = [&] {
     auto p = plate("data", 4);
@@ -267,7 +267,7 @@ namespace {
 // Learned baselines: a given value that requires grad and a network registered with
 // module() are both trained on (cost - baseline)^2 and keep the gradient unbiased. With the
 // guide's parameters held fixed (lr 0 for them), the baseline converges to the mean cost.
-TEST_F(ElboGradTest, LearnedBaselinesTrainTowardsTheMeanCost) {
+TEST_F(ElboGradTest, SlowLearnedBaselinesTrainTowardsTheMeanCost) {
   const double x = 0.4;
   auto model = [&] {
     const Tensor z = sample("z", dist::Bernoulli(scalar_tensor(0.3, f64())));
@@ -356,7 +356,7 @@ namespace {
 // Sequential plates: the sites of one iteration are independent of another iteration's, so
 // TraceGraph_ELBO leaves the noisy second iteration out of the first one's cost (Trace_ELBO
 // cannot: a sequential plate owns no dim to sum over).
-TEST_F(ElboGradTest, TraceGraphTreatsSequentialIterationsAsIndependent) {
+TEST_F(ElboGradTest, SlowTraceGraphTreatsSequentialIterationsAsIndependent) {
   const Tensor obs = tensor({0.2, 6.0}, f64());
   auto model = [&] {
     for (std::int64_t i : sequential_plate("points", 2)) {

@@ -42,7 +42,7 @@ void coin_model(const Tensor& flips) {
   sample("obs", dist::Bernoulli(f), flips);
 }
 
-TEST_F(SviTest, BetaBernoulliReparameterized) {
+TEST_F(SviTest, SlowBetaBernoulliReparameterized) {
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, f64());
   auto guide = [](const Tensor&) {
     const Tensor a = param("a", scalar_tensor(15.0, f64()), constraints::positive);
@@ -60,7 +60,7 @@ TEST_F(SviTest, BetaBernoulliReparameterized) {
   EXPECT_NEAR(std::sqrt(a * b / ((a + b) * (a + b) * (a + b + 1))), 0.0896, 0.01);
 }
 
-TEST_F(SviTest, BetaBernoulliScoreFunction) {
+TEST_F(SviTest, SlowBetaBernoulliScoreFunction) {
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, f64());
   auto guide = [](const Tensor&) {
     const Tensor a = param("a", scalar_tensor(15.0, f64()), constraints::positive);
@@ -118,8 +118,8 @@ void scale_posterior_check(bool reparam) {
   EXPECT_NEAR(t.tail_mean("b", steps / 3), exact_sd, reparam ? 0.02 : 0.05);
 }
 
-TEST_F(SviTest, NormalNormalReparameterized) { scale_posterior_check(true); }
-TEST_F(SviTest, NormalNormalScoreFunction) { scale_posterior_check(false); }
+TEST_F(SviTest, SlowNormalNormalReparameterized) { scale_posterior_check(true); }
+TEST_F(SviTest, SlowNormalNormalScoreFunction) { scale_posterior_check(false); }
 
 // Gamma(3, 1) prior on a Poisson rate, counts 2, 4, 3, 6, 5: posterior Gamma(3 + 20, 1 + 5).
 void gamma_poisson_check(bool reparam) {
@@ -150,8 +150,8 @@ void gamma_poisson_check(bool reparam) {
   EXPECT_NEAR(std::sqrt(k) / r, std::sqrt(23.0) / 6.0, 2 * tol * std::sqrt(23.0) / 6.0);
 }
 
-TEST_F(SviTest, GammaPoissonReparameterized) { gamma_poisson_check(true); }
-TEST_F(SviTest, GammaPoissonScoreFunction) { gamma_poisson_check(false); }
+TEST_F(SviTest, SlowGammaPoissonReparameterized) { gamma_poisson_check(true); }
+TEST_F(SviTest, SlowGammaPoissonScoreFunction) { gamma_poisson_check(false); }
 
 TEST_F(SviTest, RunReportsProgressAndStopsOnRequest) {
   std::ostringstream out;

@@ -54,7 +54,7 @@ TEST(SviCuda, SameSeedSameParametersAsTheCpu) {
   }
 }
 
-TEST(SviCuda, CoinReachesTheExactPosterior) {
+TEST(SviCuda, SlowCoinReachesTheExactPosterior) {
   EMBER_REQUIRE_CUDA();
   for (bool reparam : {true, false}) {
     const auto [a, b] = coin_fit(target(), reparam, reparam ? 3000 : 6000, 11);
@@ -64,7 +64,7 @@ TEST(SviCuda, CoinReachesTheExactPosterior) {
   }
 }
 
-TEST(SviCuda, NormalNormalAndGammaPoissonOnTheDevice) {
+TEST(SviCuda, SlowNormalNormalAndGammaPoissonOnTheDevice) {
   EMBER_REQUIRE_CUDA();
   const Device d = target();
   for (bool reparam : {true, false}) {
