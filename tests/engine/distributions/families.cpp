@@ -32,17 +32,36 @@ double geometric_pmf(double p, std::int64_t k) { return p * std::pow(1 - p, doub
 bool positive(const Scalars&, double x) { return x > 0.0; }
 bool nonnegative(const Scalars&, double x) { return x >= 0.0; }
 
+// The accessors `get` of the family class that `make` builds, as Family::accessors.
+template <typename Make, typename... Get>
+std::function<Tensors(const Tensors&)> accessors(Make make, Get... get) {
+  return [make, get...](const Tensors& p) {
+    const auto d = make(p);
+    return Tensors{(d.*get)()...};
+  };
+}
+
+// A check that validation makes (and set_validation_enabled(false) turns off).
+Invalid invalid_value(std::function<void()> statement, std::vector<std::string> fragments) {
+  return {std::move(statement), Error::Value, std::move(fragments)};
+}
+// Parameters that do not broadcast, or of a rank the family cannot take.
+Invalid invalid_shape(std::function<void()> statement, std::vector<std::string> fragments) {
+  return {std::move(statement), Error::Shape, std::move(fragments), false};
+}
+// What the family does not have, whatever the validation.
+Invalid unavailable(std::function<void()> statement, std::vector<std::string> fragments) {
+  return {std::move(statement), Error::Value, std::move(fragments), false};
+}
+
 // ------------------------------------------------------------------ continuous ----
 Family normal_family() {
+  const auto make = [](const Tensors& p) { return dist::Normal(p[0], p[1]); };
   return {
       .name = "Normal",
       .dist_name = "Normal",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Normal(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Normal d(p[0], p[1]);
-            return Tensors{d.loc(), d.scale()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Normal::loc, &dist::Normal::scale),
       .params = {{"loc", normal_values()}, {"scale", uniform_values(0.5, 2.0)}},
       .value = normal_values(),
       .has_rsample = true,
@@ -59,131 +78,116 @@ Family normal_family() {
                    .variance = Expected{{0.25, 9.0}},
                    .entropy = Expected{{0.5 * std::log(2 * kPi * std::numbers::e * 0.25),
                                         0.5 * std::log(2 * kPi * std::numbers::e * 9.0)}}}},
-      .invalid = {{[] { dist::Normal(0.0, -1.0); },
-                   Error::Value,
-                   {"Normal", "scale", "positive", "-1"}},
-                  {[] {
-                     dist::Normal(zeros({2}), tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"scale", "[1]"}},
-                  {[] { dist::Normal(zeros({2}), ones({3})); },
-                   Error::Shape,
-                   {"Normal", "(2)", "(3)"},
-                   false},
-                  {[] { dist::Normal(0.0, 1.0).log_prob(tensor({NAN})); },
-                   Error::Value,
-                   {"Normal.log_prob", "support"}}},
+      .invalid = {invalid_value([] { dist::Normal(0.0, -1.0); },
+                                {"Normal", "scale", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Normal(zeros({2}), tensor({1.0, 0.0}));
+                      },
+                      {"scale", "[1]"}),
+                  invalid_shape([] { dist::Normal(zeros({2}), ones({3})); },
+                                {"Normal", "(2)", "(3)"}),
+                  invalid_value([] { dist::Normal(0.0, 1.0).log_prob(tensor({NAN})); },
+                                {"Normal.log_prob", "support"})},
   };
 }
 
 Family log_normal_family() {
+  const auto make = [](const Tensors& p) { return dist::LogNormal(p[0], p[1]); };
   return {
       .name = "LogNormal",
       .dist_name = "LogNormal",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::LogNormal(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::LogNormal d(p[0], p[1]);
-            return Tensors{d.loc(), d.scale()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::LogNormal::loc, &dist::LogNormal::scale),
       .params = {{"loc", normal_values()},
                  {"scale", uniform_values(0.5, 2.0), uniform_values(0.5, 1.5)}},
       .value = uniform_values(0.2, 3.0),
       .has_rsample = true,
       .reference = Reference{"LogNormal"},
-      .sampler =
-          Sampler{.seed = 1234,
-                  .cases = {{0.3, 0.4}},
-                  .cdf =
-                      [](const Scalars& p, double x) {
-                        return x <= 0 ? 0.0 : normal_cdf((std::log(x) - p[0]) / p[1]);
-                      },
-                  .in_support = positive,
-                  .mean = [](const Scalars& p) { return std::exp(p[0] + 0.5 * p[1] * p[1]); },
-                  .variance =
-                      [](const Scalars& p) {
-                        const double m = std::exp(p[0] + 0.5 * p[1] * p[1]);
-                        return std::expm1(p[1] * p[1]) * m * m;
-                      },
-                  .var_rtol = 0.08},
+      .sampler = Sampler{
+          .seed = 1234,
+          .cases = {{0.3, 0.4}},
+          .cdf = [](const Scalars& p,
+                    double x) { return x <= 0 ? 0.0 : normal_cdf((std::log(x) - p[0]) / p[1]); },
+          .in_support = positive,
+          .mean = [](const Scalars& p) { return std::exp(p[0] + 0.5 * p[1] * p[1]); },
+          .variance =
+              [](const Scalars& p) {
+                const double m = std::exp(p[0] + 0.5 * p[1] * p[1]);
+                return std::expm1(p[1] * p[1]) * m * m;
+              },
+          .var_rtol = 0.08},
       // SciPy's lognorm(s=scale, scale=exp(loc)) mean, var and entropy.
       .moments = {{.params = {{0.5, -1.0}, {0.3, 1.2}},
                    .mean = Expected{{1.7246083823764355, 0.7557837414557255}},
                    .variance = Expected{{0.2801001303266057, 1.8396906425683945}},
                    .entropy = Expected{{0.7149657288787366, 0.6012600899986273}}}},
-      .invalid = {{[] { dist::LogNormal(0.0, -1.0); },
-                   Error::Value,
-                   {"LogNormal", "scale", "positive", "-1"}},
-                  {[] {
-                     dist::LogNormal(zeros({2}), tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"scale", "[1]"}},
-                  {[] {
-                     dist::LogNormal(0.0, 1.0).log_prob(tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"LogNormal.log_prob", "positive", "[1]"}},
-                  {[] { dist::LogNormal(0.0, 1.0).log_prob(tensor({-2.0})); },
-                   Error::Value,
-                   {"LogNormal.log_prob", "-2"}}},
+      .invalid = {invalid_value([] { dist::LogNormal(0.0, -1.0); },
+                                {"LogNormal", "scale", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::LogNormal(zeros({2}), tensor({1.0, 0.0}));
+                      },
+                      {"scale", "[1]"}),
+                  invalid_value(
+                      [] {
+                        dist::LogNormal(0.0, 1.0).log_prob(tensor({1.0, 0.0}));
+                      },
+                      {"LogNormal.log_prob", "positive", "[1]"}),
+                  invalid_value([] { dist::LogNormal(0.0, 1.0).log_prob(tensor({-2.0})); },
+                                {"LogNormal.log_prob", "-2"})},
       .support = Support{.params = {scalar(0.0), scalar(1.0)}, .outside = {-1.0, 0.0}},
   };
 }
 
 Family half_normal_family() {
+  const auto make = [](const Tensors& p) { return dist::HalfNormal(p[0]); };
   return {
       .name = "HalfNormal",
       .dist_name = "HalfNormal",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::HalfNormal(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::HalfNormal(p[0]).scale()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::HalfNormal::scale),
       .params = {{"scale", uniform_values(0.5, 2.0)}},
       .value = uniform_values(0.1, 3.0),
       .has_rsample = true,
       .reference = Reference{"HalfNormal"},
-      .sampler = Sampler{.seed = 1234,
-                         .cases = {{1.7}},
-                         .cdf =
-                             [](const Scalars& p, double x) {
-                               return x <= 0 ? 0.0 : std::erf(x / (p[0] * std::sqrt(2.0)));
-                             },
-                         .in_support = nonnegative,
-                         .mean = [](const Scalars& p) { return p[0] * std::sqrt(2 / kPi); },
-                         .variance = [](const Scalars& p) { return p[0] * p[0] * (1 - 2 / kPi); },
-                         .var_rtol = 0.05},
+      .sampler = Sampler{
+          .seed = 1234,
+          .cases = {{1.7}},
+          .cdf = [](const Scalars& p,
+                    double x) { return x <= 0 ? 0.0 : std::erf(x / (p[0] * std::sqrt(2.0))); },
+          .in_support = nonnegative,
+          .mean = [](const Scalars& p) { return p[0] * std::sqrt(2 / kPi); },
+          .variance = [](const Scalars& p) { return p[0] * p[0] * (1 - 2 / kPi); },
+          .var_rtol = 0.05},
       // SciPy's halfnorm(scale=scale) mean, var and entropy.
       .moments = {{.params = {{0.5, 3.0}},
                    .mean = Expected{{0.3989422804014327, 2.3936536824085963}},
                    .variance = Expected{{0.09084505690810465, 3.270422048691768}},
                    .entropy = Expected{{0.0326441720847821, 1.8244036413128373}}}},
-      .invalid = {{[] { dist::HalfNormal(-1.0); },
-                   Error::Value,
-                   {"HalfNormal", "scale", "positive", "-1"}},
-                  {[] {
-                     dist::HalfNormal(tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"scale", "[1]"}},
-                  {[] {
-                     dist::HalfNormal(1.0).log_prob(tensor({1.0, -0.5}));
-                   },
-                   Error::Value,
-                   {"HalfNormal.log_prob", "nonnegative", "-0.5", "[1]"}}},
+      .invalid = {invalid_value([] { dist::HalfNormal(-1.0); },
+                                {"HalfNormal", "scale", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::HalfNormal(tensor({1.0, 0.0}));
+                      },
+                      {"scale", "[1]"}),
+                  invalid_value(
+                      [] {
+                        dist::HalfNormal(1.0).log_prob(tensor({1.0, -0.5}));
+                      },
+                      {"HalfNormal.log_prob", "nonnegative", "-0.5", "[1]"})},
       .support = Support{.params = {scalar(1.0)}, .edge = Array{0.0}, .outside = {-1.0}},
   };
 }
 
 Family cauchy_family() {
+  const auto make = [](const Tensors& p) { return dist::Cauchy(p[0], p[1]); };
   return {
       .name = "Cauchy",
       .dist_name = "Cauchy",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Cauchy(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Cauchy d(p[0], p[1]);
-            return Tensors{d.loc(), d.scale()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Cauchy::loc, &dist::Cauchy::scale),
       .params = {{"loc", normal_values()}, {"scale", uniform_values(0.5, 2.0)}},
       .value = normal_values(),
       .has_rsample = true,
@@ -197,37 +201,29 @@ Family cauchy_family() {
       .moments = {{.params = {{1.0, -2.0}, {0.5, 3.0}},
                    .entropy = Expected{{1.8378770664093453, 3.6296365356374007}}}},
       .invalid =
-          {{[] { dist::Cauchy(0.0, -1.0); }, Error::Value, {"Cauchy", "scale", "positive", "-1"}},
-           {[] {
-              dist::Cauchy(zeros({2}), tensor({1.0, 0.0}));
-            },
-            Error::Value,
-            {"scale", "[1]"}},
-           {[] { dist::Cauchy(zeros({2}), ones({3})); },
-            Error::Shape,
-            {"Cauchy", "(2)", "(3)"},
-            false},
-           {[] { dist::Cauchy(0.0, 1.0).log_prob(tensor({NAN})); },
-            Error::Value,
-            {"Cauchy.log_prob", "support"}},
-           {[] { dist::Cauchy(0.0, 1.0).mean(); },
-            Error::Value,
-            {"Cauchy", "mean", "undefined"},
-            false},
-           {[] { dist::Cauchy(0.0, 1.0).variance(); },
-            Error::Value,
-            {"Cauchy", "variance", "undefined"},
-            false},
-           {[] { dist::Cauchy(0.0, 1.0).stddev(); }, Error::Value, {"Cauchy", "variance"}, false}},
+          {invalid_value([] { dist::Cauchy(0.0, -1.0); }, {"Cauchy", "scale", "positive", "-1"}),
+           invalid_value(
+               [] {
+                 dist::Cauchy(zeros({2}), tensor({1.0, 0.0}));
+               },
+               {"scale", "[1]"}),
+           invalid_shape([] { dist::Cauchy(zeros({2}), ones({3})); }, {"Cauchy", "(2)", "(3)"}),
+           invalid_value([] { dist::Cauchy(0.0, 1.0).log_prob(tensor({NAN})); },
+                         {"Cauchy.log_prob", "support"}),
+           unavailable([] { dist::Cauchy(0.0, 1.0).mean(); }, {"Cauchy", "mean", "undefined"}),
+           unavailable([] { dist::Cauchy(0.0, 1.0).variance(); },
+                       {"Cauchy", "variance", "undefined"}),
+           unavailable([] { dist::Cauchy(0.0, 1.0).stddev(); }, {"Cauchy", "variance"})},
   };
 }
 
 Family half_cauchy_family() {
+  const auto make = [](const Tensors& p) { return dist::HalfCauchy(p[0]); };
   return {
       .name = "HalfCauchy",
       .dist_name = "HalfCauchy",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::HalfCauchy(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::HalfCauchy(p[0]).scale()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::HalfCauchy::scale),
       .params = {{"scale", uniform_values(0.5, 2.0)}},
       .value = uniform_values(0.1, 3.0),
       .has_rsample = true,
@@ -243,31 +239,26 @@ Family half_cauchy_family() {
                    .mean = Expected{{INFINITY, INFINITY}},
                    .variance = Expected{{INFINITY, INFINITY}},
                    .entropy = Expected{{1.1447298858494, 2.9364893550774553}}}},
-      .invalid = {{[] { dist::HalfCauchy(0.0); },
-                   Error::Value,
-                   {"HalfCauchy", "scale", "positive", "0"}},
-                  {[] {
-                     dist::HalfCauchy(tensor({1.0, -3.0}));
-                   },
-                   Error::Value,
-                   {"scale", "-3", "[1]"}},
-                  {[] { dist::HalfCauchy(1.0).log_prob(tensor({-0.25})); },
-                   Error::Value,
-                   {"HalfCauchy.log_prob", "nonnegative", "-0.25"}}},
+      .invalid = {invalid_value([] { dist::HalfCauchy(0.0); },
+                                {"HalfCauchy", "scale", "positive", "0"}),
+                  invalid_value(
+                      [] {
+                        dist::HalfCauchy(tensor({1.0, -3.0}));
+                      },
+                      {"scale", "-3", "[1]"}),
+                  invalid_value([] { dist::HalfCauchy(1.0).log_prob(tensor({-0.25})); },
+                                {"HalfCauchy.log_prob", "nonnegative", "-0.25"})},
       .support = Support{.params = {scalar(1.0)}, .edge = Array{0.0}, .outside = {-1.0}},
   };
 }
 
 Family laplace_family() {
+  const auto make = [](const Tensors& p) { return dist::Laplace(p[0], p[1]); };
   return {
       .name = "Laplace",
       .dist_name = "Laplace",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Laplace(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Laplace d(p[0], p[1]);
-            return Tensors{d.loc(), d.scale()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Laplace::loc, &dist::Laplace::scale),
       .params = {{"loc", normal_values()}, {"scale", uniform_values(0.5, 2.0)}},
       .value = normal_values(),  // off the kink at loc almost surely
       .has_rsample = true,
@@ -287,34 +278,27 @@ Family laplace_family() {
                    .mean = Expected{{1.0, -2.0}},
                    .variance = Expected{{0.5, 18.0}},
                    .entropy = Expected{{1.0, 2.7917594692280554}}}},
-      .invalid = {{[] { dist::Laplace(0.0, -2.0); },
-                   Error::Value,
-                   {"Laplace", "scale", "positive", "-2"}},
-                  {[] {
-                     dist::Laplace(zeros({2}), tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"scale", "[1]"}},
-                  {[] { dist::Laplace(zeros({2}), ones({3})); },
-                   Error::Shape,
-                   {"Laplace", "(2)", "(3)"},
-                   false},
-                  {[] { dist::Laplace(0.0, 1.0).log_prob(tensor({NAN})); },
-                   Error::Value,
-                   {"Laplace.log_prob", "support"}}},
+      .invalid = {invalid_value([] { dist::Laplace(0.0, -2.0); },
+                                {"Laplace", "scale", "positive", "-2"}),
+                  invalid_value(
+                      [] {
+                        dist::Laplace(zeros({2}), tensor({1.0, 0.0}));
+                      },
+                      {"scale", "[1]"}),
+                  invalid_shape([] { dist::Laplace(zeros({2}), ones({3})); },
+                                {"Laplace", "(2)", "(3)"}),
+                  invalid_value([] { dist::Laplace(0.0, 1.0).log_prob(tensor({NAN})); },
+                                {"Laplace.log_prob", "support"})},
   };
 }
 
 Family uniform_family() {
+  const auto make = [](const Tensors& p) { return dist::Uniform(p[0], p[1]); };
   return {
       .name = "Uniform",
       .dist_name = "Uniform",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Uniform(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Uniform d(p[0], p[1]);
-            return Tensors{d.low(), d.high()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Uniform::low, &dist::Uniform::high),
       .params = {{"low", uniform_values(-2.0, -1.0)},
                  {"high", uniform_values(1.0, 2.0), uniform_values(0.0, 2.0)}},
       .value = uniform_values(-0.9, 0.9),  // inside every interval
@@ -334,79 +318,73 @@ Family uniform_family() {
                    .mean = Expected{{0.5, 0.5}},
                    .variance = Expected{{0.08333333333333333, 2.083333333333333}},
                    .entropy = Expected{{0.0, 1.6094379124341003}}}},
-      .invalid = {{[] { dist::Uniform(1.0, 1.0); },
-                   Error::Value,
-                   {"Uniform", "low", "less than high", "low 1", "high 1"}},
-                  {[] { dist::Uniform(1.0, 0.0); }, Error::Value, {"Uniform", "low 1", "high 0"}},
-                  {[] {
-                     dist::Uniform(zeros({2}), tensor({1.0, -1.0}));
-                   },
-                   Error::Value,
-                   {"Uniform", "low 0", "high -1", "[1]"}},
-                  {[] {
-                     dist::Uniform(tensor({0.0, 3.0}).reshape({2, 1}), tensor({1.0, 2.0}));
-                   },
-                   Error::Value,
-                   {"low 3", "high 1", "[1, 0]"}},
-                  {[] { dist::Uniform(zeros({2}), ones({3})); },
-                   Error::Shape,
-                   {"Uniform", "(2)", "(3)"},
-                   false}},
+      .invalid = {invalid_value([] { dist::Uniform(1.0, 1.0); },
+                                {"Uniform", "low", "less than high", "low 1", "high 1"}),
+                  invalid_value([] { dist::Uniform(1.0, 0.0); }, {"Uniform", "low 1", "high 0"}),
+                  invalid_value(
+                      [] {
+                        dist::Uniform(zeros({2}), tensor({1.0, -1.0}));
+                      },
+                      {"Uniform", "low 0", "high -1", "[1]"}),
+                  invalid_value(
+                      [] {
+                        dist::Uniform(tensor({0.0, 3.0}).reshape({2, 1}), tensor({1.0, 2.0}));
+                      },
+                      {"low 3", "high 1", "[1, 0]"}),
+                  invalid_shape([] { dist::Uniform(zeros({2}), ones({3})); },
+                                {"Uniform", "(2)", "(3)"})},
       .support = Support{.params = {scalar(0.0), scalar(1.0)}, .outside = {-0.5, 2.0}},
   };
 }
 
 Family exponential_family() {
+  const auto make = [](const Tensors& p) { return dist::Exponential(p[0]); };
   return {
       .name = "Exponential",
       .dist_name = "Exponential",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Exponential(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Exponential(p[0]).rate()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Exponential::rate),
       .params = {{"rate", uniform_values(0.5, 2.0)}},
       .value = uniform_values(0.05, 3.0),
       .has_rsample = true,
       .reference = Reference{"Exponential"},
-      .sampler = Sampler{.seed = 1234,
-                         .cases = {{2.5}},
-                         .cdf = [](const Scalars& p,
-                                   double x) { return x <= 0 ? 0.0 : -std::expm1(-p[0] * x); },
-                         .in_support = positive,
-                         .mean = [](const Scalars& p) { return 1 / p[0]; },
-                         .variance = [](const Scalars& p) { return 1 / (p[0] * p[0]); },
-                         .var_rtol = 0.1},
+      .sampler = Sampler{
+          .seed = 1234,
+          .cases = {{2.5}},
+          .cdf = [](const Scalars& p, double x) { return x <= 0 ? 0.0 : -std::expm1(-p[0] * x); },
+          .in_support = positive,
+          .mean = [](const Scalars& p) { return 1 / p[0]; },
+          .variance = [](const Scalars& p) { return 1 / (p[0] * p[0]); },
+          .var_rtol = 0.1},
       // SciPy's expon(scale=1/rate) mean, var and entropy.
       .moments = {{.params = {{0.5, 4.0}},
                    .mean = Expected{{2.0, 0.25}},
                    .variance = Expected{{4.0, 0.0625}},
                    .entropy = Expected{{1.6931471805599454, -0.3862943611198906}}}},
-      .invalid = {{[] { dist::Exponential(-1.0); },
-                   Error::Value,
-                   {"Exponential", "rate", "positive", "-1"}},
-                  {[] {
-                     dist::Exponential(tensor({1.0, 0.0}));
-                   },
-                   Error::Value,
-                   {"rate", "[1]"}},
-                  {[] {
-                     dist::Exponential(1.0).log_prob(tensor({2.0, -1.5}));
-                   },
-                   Error::Value,
-                   {"Exponential.log_prob", "nonnegative", "-1.5", "[1]"}}},
+      .invalid = {invalid_value([] { dist::Exponential(-1.0); },
+                                {"Exponential", "rate", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Exponential(tensor({1.0, 0.0}));
+                      },
+                      {"rate", "[1]"}),
+                  invalid_value(
+                      [] {
+                        dist::Exponential(1.0).log_prob(tensor({2.0, -1.5}));
+                      },
+                      {"Exponential.log_prob", "nonnegative", "-1.5", "[1]"})},
       .support = Support{.params = {scalar(1.0)}, .edge = Array{0.0}, .outside = {-1.0}},
   };
 }
 
 // ---------------------------------------------------------------- Gamma-based ----
 Family gamma_family() {
+  const auto make = [](const Tensors& p) { return dist::Gamma(p[0], p[1]); };
   return {
       .name = "Gamma",
       .dist_name = "Gamma",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Gamma(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Gamma d(p[0], p[1]);
-            return Tensors{d.concentration(), d.rate()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Gamma::concentration, &dist::Gamma::rate),
       .params = {{"concentration", uniform_values(0.3, 4.0), uniform_values(0.3, 5.0)},
                  {"rate", uniform_values(0.5, 2.0)}},
       .value = uniform_values(0.2, 3.0),
@@ -437,36 +415,28 @@ Family gamma_family() {
                    .mean = Expected{{2.5 / 3.0, 0.3 / 0.5}},
                    .variance = Expected{{2.5 / 9.0, 0.3 / 0.25}},
                    .entropy = Expected{{0.6313356208369447, -0.3628217801620722}}}},  // SciPy
-      .invalid = {{[] { dist::Gamma(-1.0, 1.0); },
-                   Error::Value,
-                   {"Gamma", "concentration", "positive", "-1"}},
-                  {[] {
-                     dist::Gamma(tensor({1.0, 0.0}), 1.0);
-                   },
-                   Error::Value,
-                   {"concentration", "[1]"}},
-                  {[] { dist::Gamma(1.0, -2.0); }, Error::Value, {"Gamma", "rate", "-2"}},
-                  {[] { dist::Gamma(ones({2}), ones({3})); },
-                   Error::Shape,
-                   {"Gamma", "(2)", "(3)"},
-                   false},
-                  {[] { dist::Gamma(2.0, 1.0).log_prob(tensor({-1.0})); },
-                   Error::Value,
-                   {"Gamma.log_prob", "support"}}},
+      .invalid = {invalid_value([] { dist::Gamma(-1.0, 1.0); },
+                                {"Gamma", "concentration", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Gamma(tensor({1.0, 0.0}), 1.0);
+                      },
+                      {"concentration", "[1]"}),
+                  invalid_value([] { dist::Gamma(1.0, -2.0); }, {"Gamma", "rate", "-2"}),
+                  invalid_shape([] { dist::Gamma(ones({2}), ones({3})); }, {"Gamma", "(2)", "(3)"}),
+                  invalid_value([] { dist::Gamma(2.0, 1.0).log_prob(tensor({-1.0})); },
+                                {"Gamma.log_prob", "support"})},
       .support = Support{.params = {scalar(2.0), scalar(1.0)}, .outside = {-1.0}},
   };
 }
 
 Family beta_family() {
+  const auto make = [](const Tensors& p) { return dist::Beta(p[0], p[1]); };
   return {
       .name = "Beta",
       .dist_name = "Beta",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Beta(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Beta d(p[0], p[1]);
-            return Tensors{d.concentration1(), d.concentration0()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Beta::concentration1, &dist::Beta::concentration0),
       .params = {{"concentration1", uniform_values(0.3, 4.0)},
                  {"concentration0", uniform_values(0.3, 4.0)}},
       .value = uniform_values(0.05, 0.95),
@@ -483,35 +453,28 @@ Family beta_family() {
                    .mean = Expected{{2.0 / 7.0, 0.5 / 1.2}},
                    .variance = Expected{{10.0 / (49.0 * 8.0), 0.35 / (1.44 * 2.2)}},
                    .entropy = Expected{{-0.48453071499548805, -0.19792388238665887}}}},  // SciPy
-      .invalid =
-          {{[] { dist::Beta(-1.0, 1.0); },
-            Error::Value,
-            {"Beta", "concentration1", "positive", "-1"}},
-           {[] {
-              dist::Beta(1.0, tensor({1.0, 0.0}));
-            },
-            Error::Value,
-            {"concentration0", "[1]"}},
-           {[] { dist::Beta(ones({2}), ones({3})); }, Error::Shape, {"Beta", "(2)", "(3)"}, false},
-           {[] { dist::Beta(2.0, 2.0).log_prob(tensor({1.5})); },
-            Error::Value,
-            {"Beta.log_prob", "support"}}},
+      .invalid = {invalid_value([] { dist::Beta(-1.0, 1.0); },
+                                {"Beta", "concentration1", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Beta(1.0, tensor({1.0, 0.0}));
+                      },
+                      {"concentration0", "[1]"}),
+                  invalid_shape([] { dist::Beta(ones({2}), ones({3})); }, {"Beta", "(2)", "(3)"}),
+                  invalid_value([] { dist::Beta(2.0, 2.0).log_prob(tensor({1.5})); },
+                                {"Beta.log_prob", "support"})},
       .support = Support{.params = {scalar(2.0), scalar(2.0)}, .outside = {1.5}},
   };
 }
 
 Family student_t_family() {
+  const auto make = [](const Tensors& p) { return dist::StudentT(p[0], p[1], p[2]); };
   return {
       .name = "StudentT",
       .dist_name = "StudentT",
-      .make = [](const Tensors& p) -> dist::Distribution {
-        return dist::StudentT(p[0], p[1], p[2]);
-      },
+      .make = make,
       .accessors =
-          [](const Tensors& p) {
-            const dist::StudentT d(p[0], p[1], p[2]);
-            return Tensors{d.df(), d.loc(), d.scale()};
-          },
+          accessors(make, &dist::StudentT::df, &dist::StudentT::loc, &dist::StudentT::scale),
       .params = {{"df", uniform_values(0.5, 20.0), uniform_values(1.0, 10.0)},
                  {"loc", normal_values()},
                  {"scale", uniform_values(0.5, 2.0)}},
@@ -532,30 +495,27 @@ Family student_t_family() {
                        Expected{{4.0 * 3.5 / 1.5, 0.25 * 30.0 / 28.0, INFINITY, NAN}, 0.0, 1e-12}},
                   {.params = {{3.5, 30.0}, {1.0, 0.0}, {2.0, 0.5}},
                    .entropy = Expected{{2.4140373012424123, 0.7593961492272617}, 0.0, 1e-10}}},
-      .invalid = {{[] { dist::StudentT(-1.0, 0.0, 1.0); },
-                   Error::Value,
-                   {"StudentT", "df", "positive", "-1"}},
-                  {[] {
-                     dist::StudentT(2.0, 0.0, tensor({1.0, -3.0}));
-                   },
-                   Error::Value,
-                   {"scale", "-3", "[1]"}},
-                  {[] { dist::StudentT(ones({2}), ones({3}), 1.0); },
-                   Error::Shape,
-                   {"StudentT", "(2)", "(3)"},
-                   false},
-                  {[] { dist::StudentT(3.0).log_prob(tensor({NAN})); },
-                   Error::Value,
-                   {"StudentT.log_prob", "support"}}},
+      .invalid = {invalid_value([] { dist::StudentT(-1.0, 0.0, 1.0); },
+                                {"StudentT", "df", "positive", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::StudentT(2.0, 0.0, tensor({1.0, -3.0}));
+                      },
+                      {"scale", "-3", "[1]"}),
+                  invalid_shape([] { dist::StudentT(ones({2}), ones({3}), 1.0); },
+                                {"StudentT", "(2)", "(3)"}),
+                  invalid_value([] { dist::StudentT(3.0).log_prob(tensor({NAN})); },
+                                {"StudentT.log_prob", "support"})},
   };
 }
 
 Family dirichlet_family() {
+  const auto make = [](const Tensors& p) { return dist::Dirichlet(p[0]); };
   return {
       .name = "Dirichlet",
       .dist_name = "Dirichlet",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Dirichlet(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Dirichlet(p[0]).concentration()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Dirichlet::concentration),
       .params = {{"concentration", uniform_values(0.3, 4.0)}},
       .param_event = {3},
       .event_shape = {3},
@@ -571,29 +531,29 @@ Family dirichlet_family() {
                                  4.0 * 2.5 / (6.5 * 6.5 * 7.5)}},
                    .entropy = Expected{{-2.1961403447092005}}},  // SciPy
                   {.params = {{1.0, 1.0}}, .entropy = Expected{{0.0}, 1e-6, 1e-12}}},
-      .invalid =
-          {{[] {
-              dist::Dirichlet(tensor({1.0, -0.5}));
-            },
-            Error::Value,
-            {"Dirichlet", "concentration", "positive", "-0.5"}},
-           {[] { dist::Dirichlet(1.0); }, Error::Shape, {"Dirichlet", "concentration"}, false},
-           {[] {
-              dist::Dirichlet(ones({3})).log_prob(tensor({0.5, 0.5, 0.5}));
-            },
-            Error::Value,
-            {"Dirichlet.log_prob", "simplex"}}},
+      .invalid = {invalid_value(
+                      [] {
+                        dist::Dirichlet(tensor({1.0, -0.5}));
+                      },
+                      {"Dirichlet", "concentration", "positive", "-0.5"}),
+                  invalid_shape([] { dist::Dirichlet(1.0); }, {"Dirichlet", "concentration"}),
+                  invalid_value(
+                      [] {
+                        dist::Dirichlet(ones({3})).log_prob(tensor({0.5, 0.5, 0.5}));
+                      },
+                      {"Dirichlet.log_prob", "simplex"})},
   };
 }
 
 // -------------------------------------------------------------------- discrete ----
 Family bernoulli_family() {
+  const auto make = [](const Tensors& p) { return dist::Bernoulli(p[0]); };
   const auto h = bernoulli_entropy;
   return {
       .name = "Bernoulli",
       .dist_name = "Bernoulli",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Bernoulli(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Bernoulli(p[0]).probs()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Bernoulli::probs),
       .params = {{"probs", uniform_values(0.1, 0.9)}},
       .value = integer_values(0, 1),
       .entropy_grad = true,
@@ -611,33 +571,29 @@ Family bernoulli_family() {
                    .mean = Expected{{0.2, 0.5, 0.0}},
                    .variance = Expected{{0.16, 0.25, 0.0}},
                    .entropy = Expected{{h(0.2), h(0.5), 0.0}}}},
-      .invalid = {{[] { dist::Bernoulli(1.5); }, Error::Value, {"Bernoulli", "probs", "1.5"}},
-                  {[] {
-                     dist::Bernoulli(tensor({0.5, -0.1}));
-                   },
-                   Error::Value,
-                   {"probs", "-0.1", "[1]"}},
-                  {[] { dist::Bernoulli(0.5).log_prob(tensor({0.5})); },
-                   Error::Value,
-                   {"Bernoulli.log_prob", "support", "0.5"}},
-                  {[] { dist::Bernoulli(0.5).log_prob(tensor({2.0})); },
-                   Error::Value,
-                   {"Bernoulli.log_prob", "2"}}},
+      .invalid = {invalid_value([] { dist::Bernoulli(1.5); }, {"Bernoulli", "probs", "1.5"}),
+                  invalid_value(
+                      [] {
+                        dist::Bernoulli(tensor({0.5, -0.1}));
+                      },
+                      {"probs", "-0.1", "[1]"}),
+                  invalid_value([] { dist::Bernoulli(0.5).log_prob(tensor({0.5})); },
+                                {"Bernoulli.log_prob", "support", "0.5"}),
+                  invalid_value([] { dist::Bernoulli(0.5).log_prob(tensor({2.0})); },
+                                {"Bernoulli.log_prob", "2"})},
       .support = Support{.params = {scalar(0.5)}, .outside = {0.5}},
       .enumeration = Enumeration{.params = {Array({3, 2}, Scalars(6, 0.4))}, .values = {0, 1}},
   };
 }
 
 Family bernoulli_logits_family() {
+  const auto make = [](const Tensors& p) { return dist::Bernoulli::from_logits(p[0]); };
   const auto h = bernoulli_entropy;
   return {
       .name = "BernoulliLogits",
       .dist_name = "Bernoulli",
-      .make = [](const Tensors& p) -> dist::Distribution {
-        return dist::Bernoulli::from_logits(p[0]);
-      },
-      .accessors =
-          [](const Tensors& p) { return Tensors{dist::Bernoulli::from_logits(p[0]).logits()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Bernoulli::logits),
       .params = {{"logits", normal_values()}},
       .value = integer_values(0, 1),
       .entropy_grad = true,
@@ -658,11 +614,11 @@ Family bernoulli_logits_family() {
                    .mean = Expected{{0.2, 0.5}},
                    .variance = Expected{{0.16, 0.25}},
                    .entropy = Expected{{h(0.2), h(0.5)}}}},
-      .invalid = {{[] {
-                     dist::Bernoulli::from_logits(tensor({0.0, NAN}));
-                   },
-                   Error::Value,
-                   {"Bernoulli", "logits", "nan"}}},
+      .invalid = {invalid_value(
+          [] {
+            dist::Bernoulli::from_logits(tensor({0.0, NAN}));
+          },
+          {"Bernoulli", "logits", "nan"})},
       .support = Support{.params = {scalar(0.0)}, .outside = {0.5}},
       .enumeration = Enumeration{.params = {Array({3, 2}, Scalars(6, 0.4))}, .values = {0, 1}},
   };
@@ -670,64 +626,55 @@ Family bernoulli_logits_family() {
 
 // The counts' partial is the lgamma continuation: finite differences step off the integers.
 Family binomial_family() {
+  const auto make = [](const Tensors& p) { return dist::Binomial(p[0], p[1]); };
   return {
       .name = "Binomial",
       .dist_name = "Binomial",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Binomial(p[0], p[1]); },
-      .accessors =
-          [](const Tensors& p) {
-            const dist::Binomial d(p[0], p[1]);
-            return Tensors{d.total_count(), d.probs()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Binomial::total_count, &dist::Binomial::probs),
       .params = {{"total_count", integer_values(6, 8)}, {"probs", uniform_values(0.1, 0.9)}},
       .value = integer_values(0, 5),  // below every count
       .grad_off_validation = true,
       // (10, 0.3) and (5, 0.95) take the inversion path; (1000, 0.02) and (200, 0.6) BTRS;
       // probs above 0.5 draw the complement.
       .reference = Reference{.family = "Binomial", .f64_rtol = 1e-11},
-      .sampler = Sampler{.seed = 77,
-                         .cases = {{10, 0.3}, {1000, 0.02}, {200, 0.6}, {5, 0.95}, {100000, 0.45}},
-                         .pmf = [](const Scalars& p,
-                                   std::int64_t k) { return binomial_pmf(p[0], p[1], k); },
-                         .max_k = [](const Scalars& p) { return static_cast<std::int64_t>(p[0]); },
-                         .mean = [](const Scalars& p) { return p[0] * p[1]; },
-                         .variance = [](const Scalars& p) { return p[0] * p[1] * (1 - p[1]); },
-                         .mean_z = 5},
+      .sampler = Sampler{
+          .seed = 77,
+          .cases = {{10, 0.3}, {1000, 0.02}, {200, 0.6}, {5, 0.95}, {100000, 0.45}},
+          .pmf = [](const Scalars& p, std::int64_t k) { return binomial_pmf(p[0], p[1], k); },
+          .max_k = [](const Scalars& p) { return static_cast<std::int64_t>(p[0]); },
+          .mean = [](const Scalars& p) { return p[0] * p[1]; },
+          .variance = [](const Scalars& p) { return p[0] * p[1] * (1 - p[1]); },
+          .mean_z = 5},
       .moments = {{.params = {{10.0, 4.0}, {0.2, 0.5}},
                    .mean = Expected{{2.0, 2.0}},
                    .variance = Expected{{1.6, 1.0}}}},
-      .invalid =
-          {{[] { dist::Binomial(2.5, 0.5); }, Error::Value, {"Binomial", "total_count", "2.5"}},
-           {[] { dist::Binomial(-1, 0.5); }, Error::Value, {"Binomial", "total_count", "-1"}},
-           {[] {
-              dist::Binomial(10, tensor({0.5, 1.2}));
-            },
-            Error::Value,
-            {"Binomial", "probs", "1.2", "[1]"}},
-           {[] { dist::Binomial(ones({2}), ones({3})); },
-            Error::Shape,
-            {"Binomial", "(2)", "(3)"},
-            false},
-           {[] {
-              dist::Binomial(tensor({4.0, 6.0}), 0.5).log_prob(tensor({5.0, 5.0}));
-            },
-            Error::Value,
-            {"Binomial.log_prob", "support", "5", "[0]"}},
-           {[] {
-              dist::Binomial(tensor({4.0, 6.0}), 0.5).log_prob(tensor({1.5, 0.0}));
-            },
-            Error::Value,
-            {"Binomial.log_prob", "1.5"}},
-           {[] { dist::Binomial(4.0, 0.5).entropy(); },
-            Error::Value,
-            {"Binomial", "entropy"},
-            false},
-           {[] {
-              dist::Binomial(tensor({2.0, 3.0}), 0.5).enumerate_support();
-            },
-            Error::Value,
-            {"Binomial.enumerate_support", "total_count", "2", "3"},
-            false}},
+      .invalid = {invalid_value([] { dist::Binomial(2.5, 0.5); },
+                                {"Binomial", "total_count", "2.5"}),
+                  invalid_value([] { dist::Binomial(-1, 0.5); }, {"Binomial", "total_count", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Binomial(10, tensor({0.5, 1.2}));
+                      },
+                      {"Binomial", "probs", "1.2", "[1]"}),
+                  invalid_shape([] { dist::Binomial(ones({2}), ones({3})); },
+                                {"Binomial", "(2)", "(3)"}),
+                  invalid_value(
+                      [] {
+                        dist::Binomial(tensor({4.0, 6.0}), 0.5).log_prob(tensor({5.0, 5.0}));
+                      },
+                      {"Binomial.log_prob", "support", "5", "[0]"}),
+                  invalid_value(
+                      [] {
+                        dist::Binomial(tensor({4.0, 6.0}), 0.5).log_prob(tensor({1.5, 0.0}));
+                      },
+                      {"Binomial.log_prob", "1.5"}),
+                  unavailable([] { dist::Binomial(4.0, 0.5).entropy(); }, {"Binomial", "entropy"}),
+                  unavailable(
+                      [] {
+                        dist::Binomial(tensor({2.0, 3.0}), 0.5).enumerate_support();
+                      },
+                      {"Binomial.enumerate_support", "total_count", "2", "3"})},
       .support = Support{.params = {{4.0, 6.0}, scalar(0.5)}, .outside = {5.0, -1.0}},
       .enumeration = Enumeration{.params = {Array({2, 3}, Scalars(6, 3.0)), {0.4, 0.4, 0.4}},
                                  .values = {0, 1, 2, 3}},
@@ -735,17 +682,12 @@ Family binomial_family() {
 }
 
 Family binomial_logits_family() {
+  const auto make = [](const Tensors& p) { return dist::Binomial::from_logits(p[0], p[1]); };
   return {
       .name = "BinomialLogits",
       .dist_name = "Binomial",
-      .make = [](const Tensors& p) -> dist::Distribution {
-        return dist::Binomial::from_logits(p[0], p[1]);
-      },
-      .accessors =
-          [](const Tensors& p) {
-            const auto d = dist::Binomial::from_logits(p[0], p[1]);
-            return Tensors{d.total_count(), d.logits()};
-          },
+      .make = make,
+      .accessors = accessors(make, &dist::Binomial::total_count, &dist::Binomial::logits),
       .params = {{"total_count", integer_values(6, 8)}, {"logits", normal_values()}},
       .value = integer_values(0, 5),
       .grad_off_validation = true,
@@ -757,19 +699,19 @@ Family binomial_logits_family() {
                                    return Tensors{scalar_tensor(c.scalar("total_count"), o),
                                                   scalar_tensor(logit(c.scalar("probs")), o)};
                                  }},
-      .sampler = Sampler{.seed = 77,
-                         .cases = {{20, logit(0.3)}},
-                         .pmf = [](const Scalars& p,
-                                   std::int64_t k) { return binomial_pmf(p[0], sigmoid(p[1]), k); },
-                         .max_k = [](const Scalars& p) { return static_cast<std::int64_t>(p[0]); },
-                         .mean = [](const Scalars& p) { return p[0] * sigmoid(p[1]); },
-                         .variance =
-                             [](const Scalars& p) { return p[0] * sigmoid(p[1]) * sigmoid(-p[1]); },
-                         .mean_z = 5},
+      .sampler = Sampler{
+          .seed = 77,
+          .cases = {{20, logit(0.3)}},
+          .pmf = [](const Scalars& p,
+                    std::int64_t k) { return binomial_pmf(p[0], sigmoid(p[1]), k); },
+          .max_k = [](const Scalars& p) { return static_cast<std::int64_t>(p[0]); },
+          .mean = [](const Scalars& p) { return p[0] * sigmoid(p[1]); },
+          .variance = [](const Scalars& p) { return p[0] * sigmoid(p[1]) * sigmoid(-p[1]); },
+          .mean_z = 5},
       .moments = {{.params = {{10.0, 4.0}, {std::log(0.25), 0.0}},
                    .mean = Expected{{2.0, 2.0}},
                    .variance = Expected{{1.6, 1.0}}}},
-      .invalid = {{[] { dist::Binomial::from_logits(10, NAN); }, Error::Value, {"logits", "nan"}}},
+      .invalid = {invalid_value([] { dist::Binomial::from_logits(10, NAN); }, {"logits", "nan"})},
       .enumeration = Enumeration{.params = {Array({2, 3}, Scalars(6, 3.0)), {0.4, 0.4, 0.4}},
                                  .values = {0, 1, 2, 3}},
   };
@@ -777,12 +719,13 @@ Family binomial_logits_family() {
 
 // Failures before the first success.
 Family geometric_family() {
+  const auto make = [](const Tensors& p) { return dist::Geometric(p[0]); };
   const auto h = [](double p) { return bernoulli_entropy(p) / p; };
   return {
       .name = "Geometric",
       .dist_name = "Geometric",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Geometric(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Geometric(p[0]).probs()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Geometric::probs),
       .params = {{"probs", uniform_values(0.1, 0.9)}},
       .value = integer_values(0, 8),
       .entropy_grad = true,
@@ -800,32 +743,28 @@ Family geometric_family() {
                    .variance = Expected{{20.0, 2.0}},
                    .entropy = Expected{{h(0.2), h(0.5)}}},
                   {.params = {{1.0}}, .entropy = Expected{{0.0}}}},
-      .invalid = {{[] { dist::Geometric(1.5); }, Error::Value, {"Geometric", "probs", "1.5"}},
-                  {[] {
-                     dist::Geometric(tensor({0.5, 0.0}));
-                   },
-                   Error::Value,
-                   {"Geometric", "probs", "positive", "[1]"}},
-                  {[] { dist::Geometric(0.5).log_prob(tensor({-1.0})); },
-                   Error::Value,
-                   {"Geometric.log_prob", "support", "-1"}},
-                  {[] { dist::Geometric(0.5).log_prob(tensor({0.5})); },
-                   Error::Value,
-                   {"Geometric.log_prob", "0.5"}}},
+      .invalid = {invalid_value([] { dist::Geometric(1.5); }, {"Geometric", "probs", "1.5"}),
+                  invalid_value(
+                      [] {
+                        dist::Geometric(tensor({0.5, 0.0}));
+                      },
+                      {"Geometric", "probs", "positive", "[1]"}),
+                  invalid_value([] { dist::Geometric(0.5).log_prob(tensor({-1.0})); },
+                                {"Geometric.log_prob", "support", "-1"}),
+                  invalid_value([] { dist::Geometric(0.5).log_prob(tensor({0.5})); },
+                                {"Geometric.log_prob", "0.5"})},
       .support = Support{.params = {scalar(0.5)}, .outside = {0.5}},
   };
 }
 
 Family geometric_logits_family() {
+  const auto make = [](const Tensors& p) { return dist::Geometric::from_logits(p[0]); };
   const auto h = [](double p) { return bernoulli_entropy(p) / p; };
   return {
       .name = "GeometricLogits",
       .dist_name = "Geometric",
-      .make = [](const Tensors& p) -> dist::Distribution {
-        return dist::Geometric::from_logits(p[0]);
-      },
-      .accessors =
-          [](const Tensors& p) { return Tensors{dist::Geometric::from_logits(p[0]).logits()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Geometric::logits),
       .params = {{"logits", normal_values()}},
       .value = integer_values(0, 8),
       .entropy_grad = true,
@@ -835,36 +774,34 @@ Family geometric_logits_family() {
                                  [](const ReferenceCase& c, const TensorOptions& o) {
                                    return Tensors{scalar_tensor(logit(c.scalar("probs")), o)};
                                  }},
-      .sampler = Sampler{.seed = 5150,
-                         .cases = {{logit(0.3)}, {logit(0.05)}, {logit(0.9)}},
-                         .pmf = [](const Scalars& p,
-                                   std::int64_t k) { return geometric_pmf(sigmoid(p[0]), k); },
-                         .max_k =
-                             [](const Scalars& p) {
-                               return static_cast<std::int64_t>(40 / sigmoid(p[0]));
-                             },
-                         .mean = [](const Scalars& p) { return 1 / sigmoid(p[0]) - 1; },
-                         .variance =
-                             [](const Scalars& p) {
-                               const double q = sigmoid(p[0]);
-                               return (1 - q) / (q * q);
-                             },
-                         .mean_z = 5},
+      .sampler = Sampler{
+          .seed = 5150,
+          .cases = {{logit(0.3)}, {logit(0.05)}, {logit(0.9)}},
+          .pmf = [](const Scalars& p, std::int64_t k) { return geometric_pmf(sigmoid(p[0]), k); },
+          .max_k = [](const Scalars& p) { return static_cast<std::int64_t>(40 / sigmoid(p[0])); },
+          .mean = [](const Scalars& p) { return 1 / sigmoid(p[0]) - 1; },
+          .variance =
+              [](const Scalars& p) {
+                const double q = sigmoid(p[0]);
+                return (1 - q) / (q * q);
+              },
+          .mean_z = 5},
       .moments = {{.params = {{std::log(0.25), 0.0}},
                    .mean = Expected{{4.0, 1.0}},
                    .variance = Expected{{20.0, 2.0}},
                    .entropy = Expected{{h(0.2), h(0.5)}}}},
-      .invalid = {{[] { dist::Geometric::from_logits(NAN); }, Error::Value, {"logits", "nan"}}},
+      .invalid = {invalid_value([] { dist::Geometric::from_logits(NAN); }, {"logits", "nan"})},
   };
 }
 
 // 0.5 and 4 take the inversion path, 30 and 500 PTRS.
 Family poisson_family() {
+  const auto make = [](const Tensors& p) { return dist::Poisson(p[0]); };
   return {
       .name = "Poisson",
       .dist_name = "Poisson",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Poisson(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Poisson(p[0]).rate()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Poisson::rate),
       .params = {{"rate", uniform_values(0.5, 5.0)}},
       .value = integer_values(0, 6),
       .reference = Reference{"Poisson"},
@@ -884,32 +821,30 @@ Family poisson_family() {
       .moments = {{.params = {{0.5, 7.0}},
                    .mean = Expected{{0.5, 7.0}},
                    .variance = Expected{{0.5, 7.0}}}},
-      .invalid =
-          {{[] { dist::Poisson(-1.0); }, Error::Value, {"Poisson", "rate", "-1"}},
-           {[] {
-              dist::Poisson(tensor({1.0, -0.5}));
-            },
-            Error::Value,
-            {"rate", "-0.5", "[1]"}},
-           {[] { dist::Poisson(2.0).log_prob(tensor({1.5})); },
-            Error::Value,
-            {"Poisson.log_prob", "support", "1.5"}},
-           {[] { dist::Poisson(2.0).log_prob(tensor({-1.0})); },
-            Error::Value,
-            {"Poisson.log_prob", "-1"}},
-           {[] { dist::Poisson(2.0).entropy(); }, Error::Value, {"Poisson", "entropy"}, false}},
+      .invalid = {invalid_value([] { dist::Poisson(-1.0); }, {"Poisson", "rate", "-1"}),
+                  invalid_value(
+                      [] {
+                        dist::Poisson(tensor({1.0, -0.5}));
+                      },
+                      {"rate", "-0.5", "[1]"}),
+                  invalid_value([] { dist::Poisson(2.0).log_prob(tensor({1.5})); },
+                                {"Poisson.log_prob", "support", "1.5"}),
+                  invalid_value([] { dist::Poisson(2.0).log_prob(tensor({-1.0})); },
+                                {"Poisson.log_prob", "-1"}),
+                  unavailable([] { dist::Poisson(2.0).entropy(); }, {"Poisson", "entropy"})},
       .support = Support{.params = {scalar(2.0)}, .outside = {1.5}},
   };
 }
 
 // Probs are normalized inside, so perturbations off the simplex are well defined.
 Family categorical_family() {
+  const auto make = [](const Tensors& p) { return dist::Categorical(p[0]); };
   const double h = -(0.2 * std::log(0.2) + 0.3 * std::log(0.3) + 0.5 * std::log(0.5));
   return {
       .name = "Categorical",
       .dist_name = "Categorical",
-      .make = [](const Tensors& p) -> dist::Distribution { return dist::Categorical(p[0]); },
-      .accessors = [](const Tensors& p) { return Tensors{dist::Categorical(p[0]).probs()}; },
+      .make = make,
+      .accessors = accessors(make, &dist::Categorical::probs),
       .params = {{"probs", simplex_values(0.2, 1.0)}},
       .param_event = {3},
       .value = category_values(2),
@@ -921,33 +856,32 @@ Family categorical_family() {
                    .mean = Expected{{1.3, 0.0}},
                    .variance = Expected{{0.3 + 4 * 0.5 - 1.3 * 1.3, 0.0}},
                    .entropy = Expected{{h, 0.0}}}},
-      .invalid =
-          {{[] {
-              dist::Categorical(tensor({0.5, 0.6}));
-            },
-            Error::Value,
-            {"Categorical", "probs", "simplex"}},
-           {[] {
-              dist::Categorical(tensor({1.5, -0.5}));
-            },
-            Error::Value,
-            {"Categorical", "probs", "simplex"}},
-           {[] { dist::Categorical(0.5); }, Error::Shape, {"Categorical", "probs", "shape"}, false},
-           {[] {
-              dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({3.0}));
-            },
-            Error::Value,
-            {"Categorical.log_prob", "support", "3"}},
-           {[] {
-              dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({1.5}));
-            },
-            Error::Value,
-            {"Categorical.log_prob", "1.5"}},
-           {[] {
-              dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({-1.0}));
-            },
-            Error::Value,
-            {"Categorical.log_prob", "-1"}}},
+      .invalid = {invalid_value(
+                      [] {
+                        dist::Categorical(tensor({0.5, 0.6}));
+                      },
+                      {"Categorical", "probs", "simplex"}),
+                  invalid_value(
+                      [] {
+                        dist::Categorical(tensor({1.5, -0.5}));
+                      },
+                      {"Categorical", "probs", "simplex"}),
+                  invalid_shape([] { dist::Categorical(0.5); }, {"Categorical", "probs", "shape"}),
+                  invalid_value(
+                      [] {
+                        dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({3.0}));
+                      },
+                      {"Categorical.log_prob", "support", "3"}),
+                  invalid_value(
+                      [] {
+                        dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({1.5}));
+                      },
+                      {"Categorical.log_prob", "1.5"}),
+                  invalid_value(
+                      [] {
+                        dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({-1.0}));
+                      },
+                      {"Categorical.log_prob", "-1"})},
       // Values outside 0..K-1 read no memory.
       .support = Support{.params = {{0.2, 0.3, 0.5}}, .outside = {3.0, -1.0, 1.5}},
       .enumeration = Enumeration{.params = {Array({2, 3, 4}, Scalars(24, 0.25))},
@@ -957,26 +891,24 @@ Family categorical_family() {
 }
 
 Family categorical_logits_family() {
+  const auto make = [](const Tensors& p) { return dist::Categorical::from_logits(p[0]); };
   return {
       .name = "CategoricalLogits",
       .dist_name = "Categorical",
-      .make = [](const Tensors& p) -> dist::Distribution {
-        return dist::Categorical::from_logits(p[0]);
-      },
+      .make = make,
       // Logits come back normalized (logsumexp 0): discrete_test.cpp checks their values.
-      .accessors =
-          [](const Tensors& p) { return Tensors{dist::Categorical::from_logits(p[0]).logits()}; },
+      .accessors = accessors(make, &dist::Categorical::logits),
       .params = {{"logits", normal_values()}},
       .param_event = {3},
       .value = category_values(2),
       .entropy_grad = true,
       .sample_dtype = kInt64,
       .reference = Reference{"CategoricalLogits"},
-      .invalid = {{[] {
-                     dist::Categorical::from_logits(tensor({0.0, NAN}));
-                   },
-                   Error::Value,
-                   {"Categorical", "logits"}}},
+      .invalid = {invalid_value(
+          [] {
+            dist::Categorical::from_logits(tensor({0.0, NAN}));
+          },
+          {"Categorical", "logits"})},
       .enumeration = Enumeration{.params = {Array({2, 3, 4}, Scalars(24, 0.0))},
                                  .values = {0, 1, 2, 3},
                                  .dtype = kInt64},
