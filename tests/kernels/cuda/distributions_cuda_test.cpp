@@ -152,170 +152,147 @@ std::vector<Family> make_families() {
   namespace tr = transforms;
   std::vector<Family> f;
   // Broadcast batch (3, 4) from (3, 1) and (4) parameters throughout.
-  f.push_back({"Normal",
-               [](auto& p) { return d::Normal(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
-               {2048}});
-  f.push_back({"LogNormal",
-               [](auto& p) { return d::LogNormal(p[0], p[1]); },
-               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1)},
-               {2048}});
-  f.push_back({"HalfNormal",
-               [](auto& p) { return d::HalfNormal(p[0]); },
-               {uniform_param({3, 4}, 0.5, 2)},
-               {2048}});
-  f.push_back({"Cauchy",
-               [](auto& p) { return d::Cauchy(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"HalfCauchy",
-               [](auto& p) { return d::HalfCauchy(p[0]); },
-               {uniform_param({3, 4}, 0.5, 2)},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"Laplace",
-               [](auto& p) { return d::Laplace(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
-               {2048}});
-  f.push_back({"Uniform",
-               [](auto& p) { return d::Uniform(p[0], p[1]); },
-               {uniform_param({3, 1}, -2, -1), uniform_param({4}, 0.5, 2)},
-               {2048}});
-  f.push_back({"Exponential",
-               [](auto& p) { return d::Exponential(p[0]); },
-               {uniform_param({3, 4}, 0.5, 3)},
-               {2048}});
+  f.push_back({.name = "Normal",
+               .make = [](auto& p) { return d::Normal(p[0], p[1]); },
+               .params = {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "LogNormal",
+               .make = [](auto& p) { return d::LogNormal(p[0], p[1]); },
+               .params = {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "HalfNormal",
+               .make = [](auto& p) { return d::HalfNormal(p[0]); },
+               .params = {uniform_param({3, 4}, 0.5, 2)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "Cauchy",
+               .make = [](auto& p) { return d::Cauchy(p[0], p[1]); },
+               .params = {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "HalfCauchy",
+               .make = [](auto& p) { return d::HalfCauchy(p[0]); },
+               .params = {uniform_param({3, 4}, 0.5, 2)},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "Laplace",
+               .make = [](auto& p) { return d::Laplace(p[0], p[1]); },
+               .params = {uniform_param({3, 1}, -2, 2), uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "Uniform",
+               .make = [](auto& p) { return d::Uniform(p[0], p[1]); },
+               .params = {uniform_param({3, 1}, -2, -1), uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "Exponential",
+               .make = [](auto& p) { return d::Exponential(p[0]); },
+               .params = {uniform_param({3, 4}, 0.5, 3)},
+               .sample_shape = {2048}});
   // Concentrations on both sides of 1 (the sampler boosts those below 1).
-  f.push_back({"Gamma",
-               [](auto& p) { return d::Gamma(p[0], p[1]); },
-               {fixed_param({3, 1}, {0.3, 1.0, 4.5}), uniform_param({4}, 0.5, 2)},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"Beta",
-               [](auto& p) { return d::Beta(p[0], p[1]); },
-               {fixed_param({3, 1}, {0.4, 1.0, 3.0}), uniform_param({4}, 0.5, 4)},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"Dirichlet",
-               [](auto& p) { return d::Dirichlet(p[0]); },
-               {fixed_param({3, 4}, {0.4, 1.0, 2.0, 5.0, 1.5, 1.5, 1.5, 1.5, 0.7, 3.0, 0.9, 8.0})},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"StudentT",
-               [](auto& p) { return d::StudentT(p[0], p[1], p[2]); },
-               {fixed_param({3, 1}, {0.8, 3.0, 12.0}), uniform_param({4}, -1, 1),
-                uniform_param({4}, 0.5, 2)},
-               {2048},
-               1.0,
-               1.0,
-               true});
-  f.push_back({"BernoulliProbs",
-               [](auto& p) { return d::Bernoulli(p[0]); },
-               {uniform_param({3, 4}, 0.05, 0.95)},
-               {2048},
-               1.0,
-               1.0,
-               false,
-               false,
-               bernoulli_terms});
-  f.push_back({"BernoulliLogits",
-               [](auto& p) { return d::Bernoulli::from_logits(p[0]); },
-               {uniform_param({3, 4}, -3, 3)},
-               {2048},
-               1.0,
-               1.0,
-               true,
-               false,
-               bernoulli_logits_terms});
+  f.push_back({.name = "Gamma",
+               .make = [](auto& p) { return d::Gamma(p[0], p[1]); },
+               .params = {fixed_param({3, 1}, {0.3, 1.0, 4.5}), uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "Beta",
+               .make = [](auto& p) { return d::Beta(p[0], p[1]); },
+               .params = {fixed_param({3, 1}, {0.4, 1.0, 3.0}), uniform_param({4}, 0.5, 4)},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "Dirichlet",
+               .make = [](auto& p) { return d::Dirichlet(p[0]); },
+               .params = {fixed_param(
+                   {3, 4}, {0.4, 1.0, 2.0, 5.0, 1.5, 1.5, 1.5, 1.5, 0.7, 3.0, 0.9, 8.0})},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "StudentT",
+               .make = [](auto& p) { return d::StudentT(p[0], p[1], p[2]); },
+               .params = {fixed_param({3, 1}, {0.8, 3.0, 12.0}), uniform_param({4}, -1, 1),
+                          uniform_param({4}, 0.5, 2)},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "BernoulliProbs",
+               .make = [](auto& p) { return d::Bernoulli(p[0]); },
+               .params = {uniform_param({3, 4}, 0.05, 0.95)},
+               .sample_shape = {2048},
+               .continuous = false,
+               .terms = bernoulli_terms});
+  f.push_back({.name = "BernoulliLogits",
+               .make = [](auto& p) { return d::Bernoulli::from_logits(p[0]); },
+               .params = {uniform_param({3, 4}, -3, 3)},
+               .sample_shape = {2048},
+               .rare_branches = true,
+               .continuous = false,
+               .terms = bernoulli_logits_terms});
   // Counts 0 to 1000 (inversion and rejection regimes of the sampler).
-  f.push_back({"Binomial",
-               [](auto& p) { return d::Binomial(p[0], p[1]); },
-               {fixed_param({3, 1}, {0, 10, 1000}, false), uniform_param({4}, 0.05, 0.95)},
-               {2048},
-               1.0,
-               1.0,
-               true,
-               false,
-               binomial_terms});
   f.push_back(
-      {"Categorical",
-       [](auto& p) { return d::Categorical(p[0]); },
-       {fixed_param({3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1})},
-       {4096},
-       1.0,
-       1.0,
-       true,
-       false,
-       categorical_terms});
-  f.push_back({"CategoricalLogits",
-               [](auto& p) { return d::Categorical::from_logits(p[0]); },
-               {uniform_param({3, 5}, -2, 2)},
-               {4096},
-               1.0,
-               1.0,
-               true,
-               false,
-               categorical_logits_terms});
+      {.name = "Binomial",
+       .make = [](auto& p) { return d::Binomial(p[0], p[1]); },
+       .params = {fixed_param({3, 1}, {0, 10, 1000}, false), uniform_param({4}, 0.05, 0.95)},
+       .sample_shape = {2048},
+       .rare_branches = true,
+       .continuous = false,
+       .terms = binomial_terms});
+  f.push_back({.name = "Categorical",
+               .make = [](auto& p) { return d::Categorical(p[0]); },
+               .params = {fixed_param(
+                   {3, 4}, {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1})},
+               .sample_shape = {4096},
+               .rare_branches = true,
+               .continuous = false,
+               .terms = categorical_terms});
+  f.push_back({.name = "CategoricalLogits",
+               .make = [](auto& p) { return d::Categorical::from_logits(p[0]); },
+               .params = {uniform_param({3, 5}, -2, 2)},
+               .sample_shape = {4096},
+               .rare_branches = true,
+               .continuous = false,
+               .terms = categorical_logits_terms});
   // Rates in the inversion (< 10) and the rejection regime.
-  f.push_back(
-      {"Poisson",
-       [](auto& p) { return d::Poisson(p[0]); },
-       {fixed_param({3, 4}, {0.0, 0.3, 1.0, 2.5, 5.0, 9.0, 12.0, 30.0, 80.0, 250.0, 1e3, 4e4})},
-       {2048},
-       1.0,
-       1.0,
-       true,
-       false,
-       poisson_terms});
-  f.push_back({"Geometric",
-               [](auto& p) { return d::Geometric(p[0]); },
-               {uniform_param({3, 4}, 0.05, 0.95)},
-               {2048},
-               1.0,
-               1.0,
-               true,
-               false,
-               geometric_terms});
-  f.push_back({"Delta",
-               [](auto& p) { return d::Delta(p[0], p[1]); },
-               {uniform_param({3, 4}, -2, 2), uniform_param({4}, -1, 1)},
-               {8}});
-  f.push_back({"MultivariateNormal",
-               [](auto& p) { return d::MultivariateNormal(p[0], p[1]); },
-               {uniform_param({2, 3}, -1, 1), tril_param(3)},
-               {2048}});
-  f.push_back({"MultivariateNormalCovariance",
-               [](auto& p) { return d::MultivariateNormal::from_covariance(p[0], p[1]); },
-               {uniform_param({2, 3}, -1, 1), spd_param(3)},
-               {2048},
-               4.0,
-               4.0});
-  f.push_back(
-      {"LowRankMultivariateNormal",
-       [](auto& p) { return d::LowRankMultivariateNormal(p[0], p[1], p[2]); },
-       {uniform_param({2, 3}, -1, 1), uniform_param({3, 2}, -1, 1), uniform_param({3}, 0.5, 1.5)},
-       {2048},
-       4.0,
-       4.0});
-  f.push_back({"TransformedExpAffine",
-               [](auto& p) {
-                 return d::TransformedDistribution(
-                     d::Normal(p[0], p[1]), {tr::ExpTransform(), tr::AffineTransform(p[2], p[3])});
-               },
-               {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1), uniform_param({4}, -1, 1),
-                fixed_param({}, {1.7})},
-               {2048}});
+  f.push_back({.name = "Poisson",
+               .make = [](auto& p) { return d::Poisson(p[0]); },
+               .params = {fixed_param(
+                   {3, 4}, {0.0, 0.3, 1.0, 2.5, 5.0, 9.0, 12.0, 30.0, 80.0, 250.0, 1e3, 4e4})},
+               .sample_shape = {2048},
+               .rare_branches = true,
+               .continuous = false,
+               .terms = poisson_terms});
+  f.push_back({.name = "Geometric",
+               .make = [](auto& p) { return d::Geometric(p[0]); },
+               .params = {uniform_param({3, 4}, 0.05, 0.95)},
+               .sample_shape = {2048},
+               .rare_branches = true,
+               .continuous = false,
+               .terms = geometric_terms});
+  f.push_back({.name = "Delta",
+               .make = [](auto& p) { return d::Delta(p[0], p[1]); },
+               .params = {uniform_param({3, 4}, -2, 2), uniform_param({4}, -1, 1)},
+               .sample_shape = {8}});
+  f.push_back({.name = "MultivariateNormal",
+               .make = [](auto& p) { return d::MultivariateNormal(p[0], p[1]); },
+               .params = {uniform_param({2, 3}, -1, 1), tril_param(3)},
+               .sample_shape = {2048}});
+  f.push_back({.name = "MultivariateNormalCovariance",
+               .make = [](auto& p) { return d::MultivariateNormal::from_covariance(p[0], p[1]); },
+               .params = {uniform_param({2, 3}, -1, 1), spd_param(3)},
+               .sample_shape = {2048},
+               .draw_tol = 4.0,
+               .value_tol = 4.0});
+  f.push_back({.name = "LowRankMultivariateNormal",
+               .make = [](auto& p) { return d::LowRankMultivariateNormal(p[0], p[1], p[2]); },
+               .params = {uniform_param({2, 3}, -1, 1), uniform_param({3, 2}, -1, 1),
+                          uniform_param({3}, 0.5, 1.5)},
+               .sample_shape = {2048},
+               .draw_tol = 4.0,
+               .value_tol = 4.0});
+  f.push_back({.name = "TransformedExpAffine",
+               .make =
+                   [](auto& p) {
+                     return d::TransformedDistribution(
+                         d::Normal(p[0], p[1]),
+                         {tr::ExpTransform(), tr::AffineTransform(p[2], p[3])});
+                   },
+               .params = {uniform_param({3, 1}, -1, 1), uniform_param({4}, 0.3, 1),
+                          uniform_param({4}, -1, 1), fixed_param({}, {1.7})},
+               .sample_shape = {2048}});
   return f;
 }
 
