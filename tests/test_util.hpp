@@ -115,19 +115,38 @@ inline void expect_values(const Tensor& actual, const std::vector<double>& expec
   expect_close(actual, from_vector(expected, actual.shape(), f64()), rtol, atol);
 }
 
-// Expects `stmt` to throw ErrorType whose what() contains every one of `parts`.
-#define EMBER_EXPECT_THROW_WITH(stmt, ErrorType, ...)                                 \
-  do {                                                                                \
-    try {                                                                             \
-      stmt;                                                                           \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #stmt;                        \
-    } catch (const ErrorType& e) {                                                    \
-      const std::string what_ = e.what();                                             \
-      for (const std::string part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
-        EXPECT_NE(what_.find(part_), std::string::npos)                               \
-            << "message of " #stmt " lacks \"" << part_ << "\": " << what_;           \
-    }                                                                                 \
-  } while (0)
+// Whether `stmt` throws ErrorType whose what() contains every one of `parts`.
+template <typename ErrorType>
+::testing::AssertionResult throws_with(const std::function<void()>& stmt,
+                                       const std::vector<std::string>& parts) {
+  try {
+    stmt();
+  } catch (const ErrorType& e) {
+    const std::string what = e.what();
+    for (const std::string& part : parts)
+      if (what.find(part) == std::string::npos)
+        return ::testing::AssertionFailure() << "the message lacks \"" << part << "\": " << what;
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "nothing was thrown";
+}
+
+// Expects `stmt` to throw ErrorType whose what() contains every one of the fragments.
+#define EMBER_EXPECT_THROW_WITH(stmt, ErrorType, ...)                              \
+  EXPECT_TRUE(::ember::test::throws_with<ErrorType>([&] { stmt; }, {__VA_ARGS__})) \
+      << "from: " << #stmt
+
+// Turns validation on or off for a scope, then back to what it was.
+class ValidationScope {
+ public:
+  explicit ValidationScope(bool on) : before_(validation_enabled()) { set_validation_enabled(on); }
+  ~ValidationScope() { set_validation_enabled(before_); }
+  ValidationScope(const ValidationScope&) = delete;
+  ValidationScope& operator=(const ValidationScope&) = delete;
+
+ private:
+  bool before_;
+};
 
 struct GradCheckOptions {
   double h = 1e-6;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/distributions/reference_log_prob.txt: log-densities of every distribution
+"""Writes tests/engine/distributions/reference_log_prob.txt: log-densities of every distribution
 family at fixed parameters and values, computed by SciPy (a reference tool, never a runtime
 dependency of Ember). Run from the repository root:
 
@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 from scipy import special, stats
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "distributions" / "reference_log_prob.txt"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "engine" / "distributions" / "reference_log_prob.txt"
 
 
 def fmt(v):

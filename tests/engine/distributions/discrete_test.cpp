@@ -1,0 +1,223 @@
+// What the family table (families_test.cpp) leaves out of the discrete families: log_prob at
+// the edges of the parameters, degenerate draws, probs and logits given one and read as the
+// other, and Categorical's batches of rows.
+#include <cmath>
+
+#include "reference.hpp"
+#include "test_util.hpp"
+
+namespace ember::test {
+namespace {
+
+Tensor bools(std::vector<std::uint8_t> v) {
+  const auto n = static_cast<std::int64_t>(v.size());
+  return from_vector(v, {n}, TensorOptions{}.with_dtype(kBool));
+}
+
+// ------------------------------------------------------------------ Bernoulli ----
+TEST(Bernoulli, LogProbAtTheEdgesIsExactNotNan) {
+  const Tensor value = tensor({0.0, 1.0}, f64());
+  // probs 0 and 1: the certain outcome has log-probability 0, the impossible one -inf.
+  expect_values(dist::Bernoulli(tensor({0.0, 0.0}, f64())).log_prob(value), {0.0, -INFINITY});
+  expect_values(dist::Bernoulli(tensor({1.0, 1.0}, f64())).log_prob(value), {-INFINITY, 0.0});
+  // Large logits neither overflow nor round to log(0).
+  const auto big = dist::Bernoulli::from_logits(tensor({-100.0, 100.0}, f64()));
+  expect_values(big.log_prob(tensor({1.0, 0.0}, f64())), {-100.0, -100.0}, 1e-12);
+  expect_values(big.log_prob(tensor({0.0, 1.0}, f64())), {-std::exp(-100.0), -std::exp(-100.0)},
+                1e-12);
+  // Boolean values are accepted.
+  expect_values(dist::Bernoulli(0.25).log_prob(bools({1, 0})), {std::log(0.25), std::log(0.75)},
+                1e-6);
+}
+
+// With validation off a value between 0 and 1 is scored by the continued formula
+// x log p + (1 - x) log(1 - p) (PyTorch's validate_args=False: pixel intensities in a VAE),
+// and a value outside [0, 1] is impossible.
+TEST(Bernoulli, WithoutValidationAValueBetweenZeroAndOneIsScoredByTheContinuedFormula) {
+  const ValidationScope off(false);
+  const double expected = 0.25 * std::log(0.2) + 0.75 * std::log(0.8);
+  EXPECT_NEAR(dist::Bernoulli(0.2).log_prob(tensor({0.25})).item(), expected, 1e-6);
+  EXPECT_NEAR(dist::Bernoulli::from_logits(std::log(0.25)).log_prob(tensor({0.25})).item(),
+              expected, 1e-6);
+  EXPECT_EQ(dist::Bernoulli(0.2).log_prob(tensor({1.5})).item(), -INFINITY);
+  EXPECT_EQ(dist::Binomial(4, 0.5).log_prob(tensor({-0.5})).item(), -INFINITY);
+}
+
+TEST(Bernoulli, CertainProbsDrawTheirOutcomeAndAnUnbatchedSupportIsFlat) {
+  Generator gen(99);
+  const auto xs = dist::Bernoulli(tensor({0.0, 1.0})).sample({1000}, gen).to_vector<double>();
+  for (std::size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(xs[i], i % 2 == 0 ? 0.0 : 1.0);
+  EXPECT_EQ(dist::Bernoulli(0.5).enumerate_support().shape(), (Shape{2}));
+}
+
+TEST(Bernoulli, ProbsAndLogitsAreBothAvailable) {
+  const dist::Bernoulli d(tensor({0.2, 0.5}, f64()));
+  expect_values(d.probs(), {0.2, 0.5});
+  expect_values(d.logits(), {std::log(0.25), 0.0});
+  const auto l = dist::Bernoulli::from_logits(tensor({0.0, std::log(3.0)}, f64()));
+  expect_values(l.logits(), {0.0, std::log(3.0)});
+  expect_values(l.probs(), {0.5, 0.75});
+}
+
+// ------------------------------------------------------------------- Binomial ----
+TEST(Binomial, LogProbAtTheEdgesIsExactNotNan) {
+  const Tensor value = tensor({0.0, 3.0}, f64());
+  expect_values(dist::Binomial(3, tensor({0.0, 0.0}, f64())).log_prob(value), {0.0, -INFINITY});
+  expect_values(dist::Binomial(3, tensor({1.0, 1.0}, f64())).log_prob(value), {-INFINITY, 0.0});
+  expect_values(dist::Binomial(0, 0.3).log_prob(zeros({1})), {0.0}, 1e-6);
+  // Large logits: n * log sigmoid(-l) without overflow or cancellation.
+  const auto big = dist::Binomial::from_logits(tensor({10.0}, f64()), tensor({-200.0}, f64()));
+  expect_values(big.log_prob(tensor({0.0}, f64())), {-10 * std::exp(-200.0)}, 1e-12);
+  expect_values(big.log_prob(tensor({1.0}, f64())), {std::log(10.0) - 200.0}, 1e-12);
+}
+
+TEST(Binomial, DegenerateProbsAndCountsDrawTheirOutcome) {
+  Generator gen(77);
+  const dist::Binomial edge(tensor({0.0, 4.0, 4.0}), tensor({0.5, 0.0, 1.0}));
+  const auto xs = edge.sample({100}, gen).to_vector<double>();
+  for (std::size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(xs[i], (i % 3 == 2) ? 4.0 : 0.0);
+}
+
+TEST(Binomial, ProbsAndLogitsAreBothAvailable) {
+  const dist::Binomial d(tensor({10.0, 4.0}, f64()), tensor({0.2, 0.5}, f64()));
+  expect_values(d.total_count(), {10, 4});
+  expect_values(d.probs(), {0.2, 0.5});
+  expect_values(d.logits(), {std::log(0.25), 0.0});
+  const auto l =
+      dist::Binomial::from_logits(tensor({10.0, 4.0}, f64()), tensor({std::log(0.25), 0.0}, f64()));
+  expect_values(l.probs(), {0.2, 0.5});
+}
+
+// ------------------------------------------------------------------ Geometric ----
+TEST(Geometric, LogProbAtTheEdgesIsExactNotNan) {
+  const dist::Geometric one(tensor({1.0, 1.0}, f64()));
+  expect_values(one.log_prob(tensor({0.0, 2.0}, f64())), {0.0, -INFINITY});
+  const auto big = dist::Geometric::from_logits(tensor({-100.0, 100.0}, f64()));
+  expect_values(big.log_prob(tensor({0.0, 1.0}, f64())), {-100.0, -100.0}, 1e-12);
+}
+
+TEST(Geometric, CertainSuccessDrawsZero) {
+  Generator gen(5150);
+  for (double x : dist::Geometric(1.0).sample({100}, gen).to_vector<double>()) EXPECT_EQ(x, 0.0);
+}
+
+TEST(Geometric, ProbsAndLogitsAreBothAvailable) {
+  const dist::Geometric d(tensor({0.2, 0.5}, f64()));
+  expect_values(d.probs(), {0.2, 0.5});
+  expect_values(d.logits(), {std::log(0.25), 0.0});
+  const auto l = dist::Geometric::from_logits(tensor({std::log(0.25), 0.0}, f64()));
+  expect_values(l.probs(), {0.2, 0.5});
+}
+
+// -------------------------------------------------------------------- Poisson ----
+TEST(Poisson, LogProbEdgeCases) {
+  // rate 0: all mass at 0.
+  const dist::Poisson zero(scalar_tensor(0.0, f64()));
+  EXPECT_EQ(zero.log_prob(scalar_tensor(0.0, f64())).item(), 0.0);
+  EXPECT_EQ(zero.log_prob(scalar_tensor(3.0, f64())).item(), -INFINITY);
+  // Integer-typed values are accepted.
+  const dist::Poisson d(tensor({2.0}, f64()));
+  EXPECT_NEAR(d.log_prob(index_tensor({3})).item(), 3 * std::log(2.0) - 2 - std::log(6.0), 1e-12);
+}
+
+TEST(Poisson, DrawsAreReproducibleAndBroadcast) {
+  const dist::Poisson d(tensor({0.0, 2.0, 50.0}, f64()));
+  expect_values(d.rate(), {0.0, 2.0, 50.0});
+  Generator a(3), b(3);
+  const Tensor xa = d.sample({4}, a);
+  EXPECT_EQ(xa.shape(), (Shape{4, 3}));
+  EXPECT_EQ(xa.to_vector<double>(), d.sample({4}, b).to_vector<double>());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(xa.to_vector<double>()[i * 3], 0.0);  // rate 0
+}
+
+// ---------------------------------------------------------------- Categorical ----
+// Chi-square of category draws against probs (every category with expected count >= 5).
+void expect_fits(const std::vector<double>& xs, const std::vector<double>& probs) {
+  std::vector<double> counts(probs.size(), 0.0);
+  for (double x : xs) {
+    ASSERT_TRUE(x >= 0 && x < probs.size() && std::floor(x) == x) << "draw " << x;
+    counts[static_cast<std::size_t>(x)] += 1;
+  }
+  std::vector<double> kept_counts, kept_probs;
+  for (std::size_t k = 0; k < probs.size(); ++k) {
+    if (probs[k] == 0.0) {
+      EXPECT_EQ(counts[k], 0.0) << "category " << k << " has probability 0";
+      continue;
+    }
+    kept_counts.push_back(counts[k]);
+    kept_probs.push_back(probs[k]);
+  }
+  EXPECT_LT(chi_square(kept_counts, kept_probs),
+            chi_square_critical_001(static_cast<int>(kept_probs.size()) - 1));
+}
+
+Tensor row(const std::vector<double>& v, DType dtype = kFloat64) {
+  return from_vector(v, {static_cast<std::int64_t>(v.size())}, TensorOptions{}.with_dtype(dtype));
+}
+
+TEST(Categorical, LogProbBroadcastsValuesAgainstTheBatch) {
+  // batch (2), K = 3; values (4, 1) broadcast to (4, 2); int64 and float values agree.
+  const Tensor probs = tensor({{0.2, 0.3, 0.5}, {0.6, 0.0, 0.4}}, f64());
+  const dist::Categorical d(probs);
+  EXPECT_EQ(d.batch_shape(), (Shape{2}));
+  EXPECT_EQ(d.num_categories(), 3);
+  const Tensor v = from_vector(std::vector<std::int64_t>{0, 1, 2, 1}, {4, 1},
+                               TensorOptions{}.with_dtype(kInt64));
+  const Tensor lp = d.log_prob(v);
+  EXPECT_EQ(lp.shape(), (Shape{4, 2}));
+  expect_values(lp, {std::log(0.2), std::log(0.6), std::log(0.3), -INFINITY, std::log(0.5),
+                     std::log(0.4), std::log(0.3), -INFINITY});
+  expect_close(d.log_prob(v.to(kFloat64)), lp);
+  // A zero-probability category does not make the gradient nan.
+  Tensor p = probs.clone().requires_grad_();
+  sum(dist::Categorical(p).log_prob(tensor({2.0, 0.0}, f64()))).backward();
+  EXPECT_TRUE(all(isfinite(p.grad())));
+  // With validation off, values outside 0..K-1 have probability zero beside valid ones.
+  const ValidationScope off(false);
+  expect_values(dist::Categorical(tensor({0.2, 0.3, 0.5})).log_prob(tensor({3.0, -1.0, 1.5, 1.0})),
+                {-INFINITY, -INFINITY, -INFINITY, std::log(0.3)}, 1e-6);
+}
+
+TEST(Categorical, DrawsFitTheProbs) {
+  Generator gen(31337);
+  const std::vector<double> probs{0.1, 0.2, 0.0, 0.3, 0.4};
+  for (DType dtype : {kFloat64, kFloat32}) {
+    for (const dist::Categorical& d :
+         {dist::Categorical(row(probs, dtype)),
+          dist::Categorical::from_logits(log(row(probs, dtype)) + 2.0)}) {
+      const Tensor draws = d.sample({40000}, gen);
+      EXPECT_EQ(draws.dtype(), kInt64);
+      EXPECT_EQ(draws.shape(), (Shape{40000}));
+      expect_fits(draws.to_vector<double>(), probs);
+    }
+  }
+  // Each batch row draws from its own probs: batch (2, 3), sample shape (10000).
+  const Tensor table = tensor({{0.7, 0.2, 0.1}, {0.1, 0.1, 0.8}}, f64());
+  const dist::Distribution d = dist::Categorical(table.unsqueeze(1)).expand({2, 3});
+  const Tensor draws = d.sample({10000}, gen);
+  EXPECT_EQ(draws.shape(), (Shape{10000, 2, 3}));
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const auto xs = draws.select(2, j).select(1, i).contiguous().to_vector<double>();
+      expect_fits(xs, values(table.select(0, i)));
+    }
+}
+
+TEST(Categorical, ProbsAndLogitsAreBothAvailableNormalized) {
+  const dist::Categorical d(tensor({{0.2, 0.3, 0.5}, {1.0, 0.0, 0.0}}, f64()));
+  expect_values(d.probs(), {0.2, 0.3, 0.5, 1.0, 0.0, 0.0});
+  expect_values(d.logits(),
+                {std::log(0.2), std::log(0.3), std::log(0.5), 0.0, -INFINITY, -INFINITY});
+  // Logits are normalized: logsumexp 0 over the last dim.
+  const auto l =
+      dist::Categorical::from_logits(tensor({{1.0, 2.0, 3.0}, {0.0, -INFINITY, 5.0}}, f64()));
+  expect_close(logsumexp(l.logits(), {-1}), zeros({2}, f64()));
+  expect_close(sum(l.probs(), {-1}), ones({2}, f64()));
+  EXPECT_TRUE(all(isfinite(l.entropy())));
+  const auto ref = dist::Categorical(l.probs().select(0, 0));
+  expect_close(l.entropy().select(0, 0), ref.entropy());
+  EXPECT_EQ(dist::Categorical(tensor({0.5, 0.5})).enumerate_support().shape(), (Shape{2}));
+}
+
+}  // namespace
+}  // namespace ember::test

@@ -1,0 +1,146 @@
+// SVI on the device: the same seed gives the CPU's parameters step for step, fits reach the
+// exact posteriors, and a step with validation and finite checks off never waits on the
+// device.
+#include "cuda_harness.hpp"
+
+namespace ember::test {
+namespace {
+
+TensorOptions on(Device d) { return TensorOptions{}.with_dtype(kFloat64).with_device(d); }
+
+// The coin, with a reparameterized or a score-function Beta guide, on `d`.
+std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint64_t seed) {
+  set_rng_seed(seed);
+  ParamStore store;
+  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, on(d));
+  const Tensor prior = full({}, 10.0, on(d));
+  auto model = [&] {
+    const Tensor f = sample("fairness", dist::Beta(prior, prior));
+    auto p = plate("data", 10, {.device = d});
+    sample("obs", dist::Bernoulli(f), flips);
+  };
+  auto guide = [&] {
+    const Tensor a = param("a", full({}, 15.0, on(d)), constraints::positive);
+    const Tensor b = param("b", full({}, 15.0, on(d)), constraints::positive);
+    SampleOptions opts;
+    opts.infer.baseline.use_decaying_avg_baseline = true;
+    dist::Distribution q = dist::Beta(a, b);
+    sample("fairness", reparam ? q : q.without_rsample(), opts);
+  };
+  SVI svi(model, guide, optim::Adam({.lr = 0.02}), TraceGraph_ELBO(), {.param_store = &store});
+  double a = 0, b = 0;
+  const int tail = steps / 3;
+  for (int i = 0; i < steps; ++i) {
+    svi.step();
+    if (i >= steps - tail) {
+      a += store.get("a").item() / tail;
+      b += store.get("b").item() / tail;
+    }
+  }
+  return {a, b};
+}
+
+// The device's last-ulp differences (see chain_tolerance) compound over thirty steps of
+// Adam; a wrong step is off by far more.
+constexpr double kFitRtol = 1e-6;
+
+TEST(SviCuda, SameSeedSameParametersAsTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  for (bool reparam : {true, false}) {
+    const auto cpu = coin_fit(Device::cpu(), reparam, 30, 5);
+    const auto device = coin_fit(target(), reparam, 30, 5);
+    EXPECT_NEAR(device.first, cpu.first, kFitRtol * cpu.first) << "reparam " << reparam;
+    EXPECT_NEAR(device.second, cpu.second, kFitRtol * cpu.second) << "reparam " << reparam;
+  }
+}
+
+TEST(SviCuda, SlowCoinReachesTheExactPosterior) {
+  EMBER_REQUIRE_CUDA();
+  for (bool reparam : {true, false}) {
+    const auto [a, b] = coin_fit(target(), reparam, reparam ? 3000 : 6000, 11);
+    EXPECT_NEAR(a / (a + b), 16.0 / 30.0, reparam ? 0.01 : 0.02) << "reparam " << reparam;
+    EXPECT_NEAR(std::sqrt(a * b / ((a + b) * (a + b) * (a + b + 1))), 0.0896,
+                reparam ? 0.01 : 0.02);
+  }
+}
+
+TEST(SviCuda, SlowNormalNormalAndGammaPoissonOnTheDevice) {
+  EMBER_REQUIRE_CUDA();
+  const Device d = target();
+  for (bool reparam : {true, false}) {
+    set_rng_seed(3);
+    ParamStore store;
+    auto model = [&] {
+      const Tensor w = sample("weight", dist::Normal(full({}, 8.5, on(d)), 1.0));
+      sample("measurement", dist::Normal(w, 0.75), full({}, 9.5, on(d)));
+      const Tensor rate = sample("rate", dist::Gamma(full({}, 3.0, on(d)), 1.0));
+      auto p = plate("counts", 5, {.device = d});
+      sample("obs", dist::Poisson(rate), tensor({2, 4, 3, 6, 5}, on(d)));
+    };
+    auto guide = [&] {
+      SampleOptions opts;
+      opts.infer.baseline.use_decaying_avg_baseline = true;
+      dist::Distribution qw =
+          dist::Normal(param("wa", full({}, 8.5, on(d))),
+                       param("wb", full({}, 1.0, on(d)), constraints::positive));
+      dist::Distribution qr = dist::Gamma(param("k", full({}, 5.0, on(d)), constraints::positive),
+                                          param("r", full({}, 2.0, on(d)), constraints::positive));
+      sample("weight", reparam ? qw : qw.without_rsample(), opts);
+      sample("rate", reparam ? qr : qr.without_rsample(), opts);
+    };
+    SVI svi(model, guide, optim::Adam({.lr = reparam ? 0.01 : 0.005}), TraceGraph_ELBO(),
+            {.param_store = &store});
+    const int steps = reparam ? 4000 : 10000, tail = steps / 3;
+    double wa = 0, wb = 0, k = 0, r = 0;
+    for (int i = 0; i < steps; ++i) {
+      svi.step();
+      if (i >= steps - tail) {
+        wa += store.get("wa").item() / tail;
+        wb += store.get("wb").item() / tail;
+        k += store.get("k").item() / tail;
+        r += store.get("r").item() / tail;
+      }
+    }
+    const double tol = reparam ? 0.03 : 0.08;
+    EXPECT_NEAR(wa, 9.14, 0.05) << "reparam " << reparam;
+    EXPECT_NEAR(wb, 0.6, 0.05) << "reparam " << reparam;
+    EXPECT_NEAR(k / r, 23.0 / 6.0, tol * 23.0 / 6.0) << "reparam " << reparam;
+  }
+}
+
+TEST(SviCuda, AFastStepDoesNotWaitOnTheDevice) {
+  EMBER_REQUIRE_CUDA();
+  const Device d = target();
+  set_validation_enabled(false);
+  ParamStore store;
+  const Tensor x = randn({4096, 16}, TensorOptions{}.with_device(d));
+  const Tensor y = sum(x, {-1});
+  auto model = [&] {
+    const Tensor w =
+        sample("w", dist::Normal(zeros({16}, TensorOptions{}.with_device(d)), 1.0).to_event(1));
+    auto p = plate("data", 4096, {.device = d});
+    sample("y", dist::Normal(matmul(x, w), 0.5), y);
+  };
+  auto guide = [&] {
+    const Tensor loc = param("loc", zeros({16}, TensorOptions{}.with_device(d)));
+    const Tensor scale =
+        param("scale", full({16}, 0.1, TensorOptions{}.with_device(d)), constraints::positive);
+    sample("w", dist::Normal(loc, scale).to_event(1));
+  };
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  svi.step();
+  synchronize(d);
+  const profile::Counters before = profile::counters();
+  for (int i = 0; i < 10; ++i) svi.step();
+  const profile::Counters c = profile::counters() - before;
+  set_validation_enabled(true);
+  EXPECT_EQ(c.host_syncs, 0u);
+  if (!target().is_cpu()) EXPECT_GT(c.kernel_launches, 0u);  // the CPU launches no kernels
+  // And the fit is going somewhere: every weight near 1.
+  for (int i = 0; i < 1000; ++i) svi.step();
+  expect_close(store.get("loc").to(Device::cpu()), ones({16}), 0, 0.1);
+}
+
+}  // namespace
+}  // namespace ember::test
