@@ -35,20 +35,9 @@ int ELBO::plate_nesting(const std::function<void()>& model, const std::function<
   if (max_plate_nesting_ >= 0) return max_plate_nesting_;
   // One traced run of each, as Pyro's guess_max_plate_nesting.
   NoGradGuard no_grad;
-  Trace guide_trace, model_trace;
-  {
-    handlers::TraceHandler tracer;
-    guide();
-    guide_trace = tracer.take();
-  }
-  {
-    handlers::TraceHandler tracer;
-    handlers::ReplayHandler replay(guide_trace);
-    model();
-    model_trace = tracer.take();
-  }
+  const detail::TracePair traces = detail::trace_pair(model, guide);
   int nesting = 0;
-  for (const Trace* tr : {&guide_trace, &model_trace}) {
+  for (const Trace* tr : {&traces.guide, &traces.model}) {
     for (const Site& s : *tr) {
       for (const PlateFrame& f : s.cond_indep_stack) {
         if (f.vectorized()) nesting = std::max(nesting, -f.dim);
@@ -65,38 +54,18 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   const bool vectorized = options_.vectorize_particles && n > 1;
   std::optional<NoGradGuard> no_grad;
   if (!grads) no_grad.emplace();
-  const int dim = vectorized ? -(plate_nesting(model, guide) + 1) : 0;
+  std::optional<detail::ParticlePlate> particle_plate;
+  if (vectorized) particle_plate = detail::ParticlePlate{n, -(plate_nesting(model, guide) + 1)};
 
+  using profile::detail::PhaseClock;
+  using profile::detail::PhaseTimes;
   ElboResult out;
   std::map<std::string, Tensor> params;
   Tensor total;
   const int runs = vectorized ? 1 : n;
   for (int r = 0; r < runs; ++r) {
-    // Under the particle plate (when vectorized) both programs draw all particles at once.
-    auto in_particles = [&](const std::function<void()>& program) {
-      if (!vectorized) return program();
-      PlateOptions opts;
-      opts.dim = dim;
-      auto particles = plate("num_particles_vectorized", n, opts);
-      program();
-    };
-    using profile::detail::PhaseClock;
-    using profile::detail::PhaseTimes;
-    Trace guide_trace, model_trace;
-    {
-      PhaseClock clock(&PhaseTimes::guide);
-      handlers::TraceHandler tracer;
-      in_particles(guide);
-      guide_trace = tracer.take();
-    }
-    {
-      PhaseClock clock(&PhaseTimes::model);
-      handlers::TraceHandler tracer;
-      handlers::ReplayHandler replay(guide_trace);
-      in_particles(model);
-      model_trace = tracer.take();
-    }
-    for (const Trace* tr : {&guide_trace, &model_trace}) {
+    detail::TracePair traces = detail::trace_pair(model, guide, particle_plate);
+    for (const Trace* tr : {&traces.guide, &traces.model}) {
       for (const Site* s : tr->param_nodes()) {
         if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
       }
@@ -104,7 +73,7 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     Particle p;
     {
       PhaseClock clock(&PhaseTimes::loss);
-      p = particle(model_trace, guide_trace, grads);
+      p = particle(traces.model, traces.guide, grads);
     }
     if (grads && p.surrogate.defined() && p.surrogate.requires_grad()) {
       PhaseClock clock(&PhaseTimes::backward);
@@ -114,7 +83,7 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
                TensorOptions{}.with_dtype(p.surrogate.dtype()).with_device(p.surrogate.device())));
     }
     total = total.defined() ? total + p.elbo : p.elbo;
-    out.traces.emplace_back(std::move(model_trace), std::move(guide_trace));
+    out.traces.emplace_back(std::move(traces.model), std::move(traces.guide));
   }
   out.loss = (total * (-1.0 / n)).detach();
   for (auto& [name, leaf] : params) out.params.push_back({name, leaf});
@@ -144,6 +113,36 @@ std::vector<const Site*> ELBO::score_sites(const Trace& guide_trace) {
 }
 
 namespace detail {
+
+TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
+                     const std::optional<ParticlePlate>& particles) {
+  // Under the particle plate (when vectorized) both programs draw all particles at once.
+  auto traced = [&particles](const std::function<void()>& program, const Trace* replayed) {
+    handlers::TraceHandler tracer;
+    std::optional<handlers::ReplayHandler> replay;
+    if (replayed != nullptr) replay.emplace(*replayed);
+    std::optional<Plate> plate;
+    if (particles) {
+      PlateOptions opts;
+      opts.dim = particles->dim;
+      plate.emplace("num_particles_vectorized", particles->size, opts);
+    }
+    program();
+    return tracer.take();
+  };
+  using profile::detail::PhaseClock;
+  using profile::detail::PhaseTimes;
+  TracePair out;
+  {
+    PhaseClock clock(&PhaseTimes::guide);
+    out.guide = traced(guide, nullptr);
+  }
+  {
+    PhaseClock clock(&PhaseTimes::model);
+    out.model = traced(model, &out.guide);
+  }
+  return out;
+}
 
 Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace) {
   // The sites' sums are computed (and cached, for the surrogate) with the graph; only the
