@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/optim.hpp"
+#include "ember/tensor.hpp"
 #include "ember/trace.hpp"
 
 namespace ember {
@@ -35,7 +35,7 @@ struct ElboOptions {
 struct ElboResult {
   Tensor loss;  // 0-d, minus the ELBO estimate (no graph)
   // The unconstrained leaves of every param site in model and guide, by name.
-  std::vector<optim::NamedTensor> params;
+  std::vector<NamedTensor> params;
   // The (model, guide) traces of each particle, for diagnosing a non-finite loss.
   std::vector<std::pair<Trace, Trace>> traces;
 };
