@@ -57,8 +57,8 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   std::optional<detail::ParticlePlate> particle_plate;
   if (vectorized) particle_plate = detail::ParticlePlate{n, -(plate_nesting(model, guide) + 1)};
 
-  using profile::detail::PhaseClock;
-  using profile::detail::PhaseTimes;
+  using detail::PhaseClock;
+  using detail::PhaseTimes;
   ElboResult out;
   std::map<std::string, Tensor> params;
   Tensor total;
@@ -130,8 +130,6 @@ TracePair trace_pair(const std::function<void()>& model, const std::function<voi
     program();
     return tracer.take();
   };
-  using profile::detail::PhaseClock;
-  using profile::detail::PhaseTimes;
   TracePair out;
   {
     PhaseClock clock(&PhaseTimes::guide);

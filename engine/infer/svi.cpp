@@ -147,7 +147,7 @@ LossValue SVICore::step(const std::function<void()>& model, const std::function<
     throw;
   }
   {
-    profile::detail::PhaseClock clock(&profile::detail::PhaseTimes::update);
+    PhaseClock clock(&PhaseTimes::update);
     if (update) optimizer_->step(r.params);
     for (const auto& p : r.params) p.param.zero_grad();
   }

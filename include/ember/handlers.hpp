@@ -163,8 +163,10 @@ class LiftHandler : public Messenger {
   std::unordered_map<std::string, dist::Distribution> priors_;
 };
 
+}  // namespace ember::handlers
+
 // ---- the wrappers ----
-namespace detail {
+namespace ember::detail {
 
 // A callable that runs fn under a fresh Handler(handler_args...) each call.
 template <typename Handler, typename F, typename... HArgs>
@@ -176,7 +178,9 @@ auto wrap(F fn, HArgs... handler_args) {
   };
 }
 
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::handlers {
 
 // trace(fn).get_trace(args...) runs fn(args...) and returns its trace.
 template <typename F>

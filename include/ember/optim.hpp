@@ -13,6 +13,10 @@
 
 #include "ember/tensor.hpp"
 
+namespace ember::detail {
+class OptimizerImpl;
+}
+
 namespace ember::optim {
 
 // The parameter list of step() (ember/tensor.hpp); the name optim::NamedTensor stays valid.
@@ -107,10 +111,6 @@ class LRSchedule {
 };
 
 // ---------------------------------------------------------------- optimizers ----
-
-namespace detail {
-class OptimizerImpl;
-}
 
 class Optimizer {
  public:
