@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "ember/infer.hpp"
 #include "ember/trace.hpp"
 
 namespace ember::detail {
@@ -25,6 +27,14 @@ struct TracePair {
 };
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
                      const std::optional<ParticlePlate>& particles = std::nullopt);
+
+// The first non-finite element of t, as "value nan at index [2, 0]"; empty when every element
+// is finite. Reads t on the host: for naming a culprit once a check has failed.
+std::string first_nonfinite(const Tensor& t);
+
+// The first sample site, guide sites first, whose log-density is not finite (its name empty
+// when none is). Reads every site's log-density on the host.
+NonFiniteSite first_nonfinite_site(const TracePair& traces);
 
 // Σ model log p - Σ guide log q over sample sites, detached.
 Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace);
