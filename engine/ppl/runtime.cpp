@@ -27,6 +27,8 @@ const char* site_type_name(SiteType type) {
   return "?";
 }
 
+Messenger::Messenger() { enter(); }
+Messenger::Messenger(PerIteration) {}
 Messenger::~Messenger() { exit(); }
 
 void Messenger::enter() {
