@@ -1,5 +1,5 @@
 // Engine-internal helpers shared by the op implementations: making tensors and views,
-// describing them to launchers, and recording autograd nodes.
+// describing them to launchers, recording autograd nodes; and the distribution ops.
 #pragma once
 
 #include <functional>
@@ -62,9 +62,29 @@ inline void record(const char* name, std::initializer_list<Tensor> inputs, Tenso
 }
 inline Tensor saved(const Tensor& out) { return out.detach(); }
 
-// A fresh tensor of draws of `op` (no autograd), its params broadcast to `shape`, from
-// `gen` or the calling thread's default generator.
+// ---- distribution ops (engine/ops/distributions.cpp) ----
+
+// The fused log-prob kernel of `family` over the broadcast of value and params: one pass
+// computes the log-density and the partials of every operand that requires grad; the
+// backward weights them by the incoming gradient and sums back to each operand's shape in
+// one pass (mul_sum_to: no temporary for the product).
+Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
+                      std::initializer_list<Tensor> params);
+
+// A fresh tensor of draws of `op` (no autograd), its params broadcast to `shape`, from gen.
 Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
-            std::span<const Tensor> params, Generator* gen);
+            std::initializer_list<Tensor> params, Generator& gen);
+
+// Draws of Gamma(alpha, 1) with shape `shape` (alpha broadcasts to it), by the StandardGamma
+// sampler (kernels/math/distributions/gamma.hpp). When alpha requires grad the draw is
+// recorded with the implicit reparameterization gradient: grad_alpha = g * dx/dalpha, summed
+// back to alpha's shape.
+Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);
+
+// ---- random (engine/random.cpp) ----
+
+// subsample_size distinct indices drawn uniformly from [0, size), in random order, on the
+// host from the calling thread's generator (the same indices on every device for one seed).
+Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device);
 
 }  // namespace ember::detail

@@ -4,12 +4,12 @@
 #include "engine/profile_util.hpp"
 #include "kernels/common/counters.hpp"
 
-namespace ember::profile {
-
-namespace detail {
+namespace ember::detail {
 thread_local PhaseTimes t_phases;
 thread_local bool t_phase_timing = false;
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::profile {
 
 Counters counters() {
   const auto& c = kernels::t_event_counters;

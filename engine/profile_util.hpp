@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-namespace ember::profile::detail {
+namespace ember::detail {
 
 struct PhaseTimes {
   double guide = 0, model = 0, loss = 0, backward = 0, update = 0;
@@ -31,4 +31,4 @@ class PhaseClock {
   std::chrono::steady_clock::time_point start_;
 };
 
-}  // namespace ember::profile::detail
+}  // namespace ember::detail

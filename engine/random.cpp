@@ -1,8 +1,13 @@
-// Generators and the plain random tensors; the draws themselves are the Philox samplers of
-// kernels/math/distributions/samplers.hpp, run by the device's launcher.
+// Generators, the plain random tensors and plate subsampling's index draw; the draws of
+// tensors are the Philox samplers of kernels/math/distributions/samplers.hpp, run by the
+// device's launcher (detail::draw, engine/ops/distributions.cpp).
 #include "ember/random.hpp"
 
+#include <unordered_map>
+#include <vector>
+
 #include "engine/internal.hpp"
+#include "kernels/math/philox.hpp"
 
 namespace ember {
 namespace {
@@ -88,38 +93,43 @@ void set_rng_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
 namespace detail {
 
-Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
-            std::span<const Tensor> params, Generator* gen) {
-  EMBER_CHECK_DTYPE(is_floating(dtype), kernels::sample_op_name(op),
-                    " draws need a floating dtype, got ", dtype);
-  Generator& g = gen ? *gen : default_generator();
-  EMBER_CHECK_DEVICE(!g.has_device_offset() || g.device_offset().device() == device,
-                     kernels::sample_op_name(op), ": the generator keeps its offset on ",
-                     g.device_offset().device(), " but the draw is on ", device);
-  const kernels::RngState rng{g.seed(), g.next_offset(), g.device_offset_ptr()};
-  Tensor out = make_tensor(shape, dtype, device);
-  EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
-              "internal: ", kernels::sample_op_name(op), " takes ", kernels::sample_param_count(op),
-              " parameters, got ", params.size());
-  std::vector<Tensor> converted;  // alive until the launch is queued
-  kernels::TensorArg args[kernels::kMaxDistParams];
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    check_same_device(kernels::sample_op_name(op), out, params[k]);
-    converted.push_back(params[k].detach().to(dtype));
-    args[k] = broadcast_arg(converted.back(), shape);
+Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device) {
+  // A partial Fisher-Yates shuffle with the swaps kept sparse: O(subsample_size) work and
+  // memory whatever the size, drawn on the host from the thread's generator so that every
+  // device gets the same indices for the same seed.
+  Generator& gen = default_generator();
+  const std::uint64_t seed = gen.seed();
+  const std::uint64_t offset = gen.next_offset();
+  std::unordered_map<std::int64_t, std::int64_t> moved;
+  moved.reserve(static_cast<std::size_t>(subsample_size) * 2);
+  auto at = [&](std::int64_t i) {
+    auto it = moved.find(i);
+    return it == moved.end() ? i : it->second;
+  };
+  std::vector<std::int64_t> out(static_cast<std::size_t>(subsample_size));
+  for (std::int64_t i = 0; i < subsample_size; ++i) {
+    const kernels::Philox4 b = kernels::philox_block(seed, offset, static_cast<std::uint64_t>(i));
+    const std::uint64_t r =
+        static_cast<std::uint64_t>(b.x) | (static_cast<std::uint64_t>(b.y) << 32);
+    const auto span = static_cast<unsigned __int128>(size - i);
+    const std::int64_t j = i + static_cast<std::int64_t>((span * r) >> 64);
+    const std::int64_t vj = at(j);
+    moved[j] = at(i);
+    out[static_cast<std::size_t>(i)] = vj;
   }
-  backend(device).sample(op, arg(out), args, rng);
-  return out;
+  return from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
 }
 
 }  // namespace detail
 
 Tensor rand(const Shape& shape, const TensorOptions& opts, Generator* gen) {
-  return detail::draw(kernels::SampleOp::Uniform, shape, opts.dtype, opts.device, {}, gen);
+  return detail::draw(kernels::SampleOp::Uniform, shape, opts.dtype, opts.device, {},
+                      gen != nullptr ? *gen : default_generator());
 }
 
 Tensor randn(const Shape& shape, const TensorOptions& opts, Generator* gen) {
-  return detail::draw(kernels::SampleOp::Normal, shape, opts.dtype, opts.device, {}, gen);
+  return detail::draw(kernels::SampleOp::Normal, shape, opts.dtype, opts.device, {},
+                      gen != nullptr ? *gen : default_generator());
 }
 
 }  // namespace ember

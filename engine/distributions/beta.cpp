@@ -3,7 +3,6 @@
 #include "ember/distributions/beta.hpp"
 
 #include "engine/distributions/dist_util.hpp"
-#include "engine/distributions/standard_gamma.hpp"
 
 namespace ember::dist {
 

@@ -1,5 +1,7 @@
 // What the family implementations share: turning user parameters into tensors of one dtype
-// and device with a broadcast batch shape, validating them, and the fused log-prob call.
+// and device with a broadcast batch shape, validating them, and shape and parameter helpers.
+// The distribution ops they call (fused_log_prob, draw, standard_gamma) are declared in
+// engine/internal.hpp.
 #pragma once
 
 #include <initializer_list>
@@ -11,11 +13,11 @@
 #include "engine/internal.hpp"
 #include "kernels/math/distributions/families.hpp"
 
-namespace ember::dist::detail {
+namespace ember::detail {
 
 struct NamedParam {
   const char* name;
-  ParamArg arg;
+  dist::ParamArg arg;
 };
 
 // The parameters as tensors: common floating dtype (float32 when all are numbers), the
@@ -36,13 +38,6 @@ void validate_param(const char* dist, const char* param, const Tensor& value,
 
 // The first element (flat index and value) where ok is false, for error messages.
 std::string describe_first_violation(const Tensor& value, const Tensor& ok);
-
-// The fused log-prob kernel of `family` over the broadcast of value and params: one pass
-// computes the log-density and the partials of every operand that requires grad; the
-// backward weights them by the incoming gradient and sums back to each operand's shape in
-// one pass (mul_sum_to: no temporary for the product).
-Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
-                      std::initializer_list<Tensor> params);
 
 // Shape helpers for event dims: s less its last n dims; s with dims appended.
 inline Shape drop_last(const Shape& s, int n) {
@@ -77,8 +72,4 @@ inline Tensor clamp_to_open_unit(const Tensor& x) {
 // x log x, 0 at x = 0 (and no nan in its gradient there).
 inline Tensor xlogx(const Tensor& x) { return x * log(where(gt(x, 0.0), x, 1.0)); }
 
-// Draws of `op` with shape `shape` from gen (no autograd).
-Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
-            std::initializer_list<Tensor> params, Generator& gen);
-
-}  // namespace ember::dist::detail
+}  // namespace ember::detail

@@ -108,8 +108,10 @@ std::ostream& operator<<(std::ostream& os, const Distribution& d) {
             << ")";
 }
 
+}  // namespace ember::dist
+
 // ------------------------------------------------------------------ helpers ----
-namespace detail {
+namespace ember::detail {
 
 Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
   Params out;
@@ -183,66 +185,4 @@ void validate_param(const char* dist, const char* param, const Tensor& value,
               describe_first_violation(value, ok));
 }
 
-Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
-                      std::initializer_list<Tensor> params) {
-  const char* name = kernels::log_prob_family_name(family);
-  EMBER_CHECK(static_cast<int>(params.size()) == kernels::log_prob_param_count(family),
-              "internal: ", name, " log_prob takes ", kernels::log_prob_param_count(family),
-              " parameters, got ", params.size());
-  DType t = is_floating(value_in.dtype()) ? value_in.dtype() : kFloat32;
-  Shape shape = value_in.shape();
-  for (const Tensor& p : params) {
-    ember::detail::check_same_device(name, value_in, p);
-    t = promote(t, p.dtype());
-    try {
-      shape = broadcast_shapes(shape, p.shape(), name);
-    } catch (const ShapeError&) {
-      EMBER_CHECK_SHAPE(false, name, ".log_prob: value of shape ", value_in.shape(),
-                        " does not broadcast with the batch shape (parameter of shape ", p.shape(),
-                        ")");
-    }
-  }
-  std::vector<Tensor> inputs{value_in.to(t)};
-  for (const Tensor& p : params) inputs.push_back(p.to(t));
-  Tensor out = ember::detail::make_tensor(shape, t, value_in.device());
-
-  // Partials for the operands that need them, computed in the same pass as the value.
-  const bool record = ember::grad_enabled();
-  std::vector<Tensor> partials(inputs.size());
-  kernels::TensorArg grad_args[kernels::kMaxDistParams + 1];
-  const kernels::TensorArg* grad_ptrs[kernels::kMaxDistParams + 1] = {};
-  kernels::TensorArg param_args[kernels::kMaxDistParams];
-  for (std::size_t k = 0; k < inputs.size(); ++k) {
-    if (record && inputs[k].requires_grad()) {
-      partials[k] = ember::detail::make_tensor(shape, t, value_in.device());
-      grad_args[k] = ember::detail::arg(partials[k]);
-      grad_ptrs[k] = &grad_args[k];
-    }
-    if (k > 0) param_args[k - 1] = ember::detail::broadcast_arg(inputs[k], shape);
-  }
-  ember::detail::backend(out).log_prob(family, ember::detail::arg(out),
-                                       ember::detail::broadcast_arg(inputs[0], shape), param_args,
-                                       grad_ptrs);
-  bool any = false;
-  for (const Tensor& p : partials) any = any || p.defined();
-  if (any) {
-    std::vector<Shape> shapes;
-    for (const Tensor& in : inputs) shapes.push_back(in.shape());
-    ember::detail::record_many(name, inputs, out, [partials, shapes](const Tensor& g) {
-      std::vector<Tensor> grads(partials.size());
-      for (std::size_t k = 0; k < partials.size(); ++k)
-        if (partials[k].defined()) grads[k] = ember::detail::mul_sum_to(g, partials[k], shapes[k]);
-      return grads;
-    });
-  }
-  return out;
-}
-
-Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
-            std::initializer_list<Tensor> params, Generator& gen) {
-  return ember::detail::draw(op, shape, dtype, device,
-                             std::span<const Tensor>(params.begin(), params.size()), &gen);
-}
-
-}  // namespace detail
-}  // namespace ember::dist
+}  // namespace ember::detail

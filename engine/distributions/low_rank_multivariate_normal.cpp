@@ -96,8 +96,8 @@ class LowRankMultivariateNormalImpl final : public DistributionImpl {
 LowRankMultivariateNormal::LowRankMultivariateNormal(const Tensor& loc_in,
                                                      const Tensor& cov_factor_in,
                                                      const Tensor& cov_diag_in) {
-  ember::detail::check_same_device(kName, loc_in, cov_factor_in);
-  ember::detail::check_same_device(kName, loc_in, cov_diag_in);
+  detail::check_same_device(kName, loc_in, cov_factor_in);
+  detail::check_same_device(kName, loc_in, cov_diag_in);
   EMBER_CHECK_SHAPE(loc_in.dim() >= 1, kName, ": loc must have at least one dim, got shape ",
                     loc_in.shape());
   const std::int64_t n = loc_in.size(-1);

@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "engine/distributions/dist_util.hpp"
-#include "engine/distributions/standard_gamma.hpp"
 
 namespace ember::dist {
 

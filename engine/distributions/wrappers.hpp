@@ -96,8 +96,7 @@ class MaskedImpl final : public ForwardingImpl {
  public:
   MaskedImpl(std::shared_ptr<const DistributionImpl> base, Tensor mask)
       : ForwardingImpl(std::move(base)), mask_(mask.to(kBool)) {
-    ember::detail::check_same_device("mask", mask_,
-                                     zeros({}, TensorOptions{}.with_device(device_)));
+    detail::check_same_device("mask", mask_, zeros({}, TensorOptions{}.with_device(device_)));
     broadcast_shapes(mask_.shape(), batch_shape_, "mask");
   }
   Tensor log_prob(const Tensor& value) const override {

@@ -1,7 +1,10 @@
 // The ELBO base: running guide and model per particle, collecting parameters, the pieces
 // every estimator shares, and the cost bookkeeping over plates.
 #include <algorithm>
+#include <cmath>
 #include <optional>
+#include <span>
+#include <sstream>
 
 #include "ember/error.hpp"
 #include "ember/handlers.hpp"
@@ -9,9 +12,27 @@
 #include "ember/ops.hpp"
 #include "ember/primitives.hpp"
 #include "engine/infer/elbo_util.hpp"
+#include "engine/internal.hpp"
 #include "engine/profile_util.hpp"
 
 namespace ember {
+namespace {
+
+// Records a failed check of `checked` in `out`, with the site at fault when the particle's
+// estimate is not finite (the first such particle's site stays). The slow path alone reads
+// more than the check's one flag.
+void record_check(ElboResult& out, std::span<const Tensor> checked, const Tensor& particle_elbo,
+                  const detail::TracePair& traces) {
+  if (detail::all_finite(checked)) return;
+  out.finite = false;
+  if (!out.nonfinite_site.name.empty() ||
+      detail::all_finite(std::span<const Tensor>(&particle_elbo, 1))) {
+    return;
+  }
+  out.nonfinite_site = detail::first_nonfinite_site(traces);
+}
+
+}  // namespace
 
 ELBO::ELBO(ElboOptions options) : options_(options), max_plate_nesting_(options.max_plate_nesting) {
   EMBER_CHECK(options.num_particles >= 1, "ELBO: num_particles must be at least 1, got ",
@@ -23,32 +44,21 @@ ELBO::ELBO(ElboOptions options) : options_(options), max_plate_nesting_(options.
 ELBO::~ELBO() = default;
 
 ElboResult ELBO::loss_and_grads(const std::function<void()>& model,
-                                const std::function<void()>& guide) {
-  return run(model, guide, true);
+                                const std::function<void()>& guide, FiniteCheck check) {
+  return run(model, guide, true, check);
 }
 
 ElboResult ELBO::loss(const std::function<void()>& model, const std::function<void()>& guide) {
-  return run(model, guide, false);
+  return run(model, guide, false, FiniteCheck::Off);
 }
 
 int ELBO::plate_nesting(const std::function<void()>& model, const std::function<void()>& guide) {
   if (max_plate_nesting_ >= 0) return max_plate_nesting_;
   // One traced run of each, as Pyro's guess_max_plate_nesting.
   NoGradGuard no_grad;
-  Trace guide_trace, model_trace;
-  {
-    handlers::TraceHandler tracer;
-    guide();
-    guide_trace = tracer.take();
-  }
-  {
-    handlers::TraceHandler tracer;
-    handlers::ReplayHandler replay(guide_trace);
-    model();
-    model_trace = tracer.take();
-  }
+  const detail::TracePair traces = detail::trace_pair(model, guide);
   int nesting = 0;
-  for (const Trace* tr : {&guide_trace, &model_trace}) {
+  for (const Trace* tr : {&traces.guide, &traces.model}) {
     for (const Site& s : *tr) {
       for (const PlateFrame& f : s.cond_indep_stack) {
         if (f.vectorized()) nesting = std::max(nesting, -f.dim);
@@ -60,43 +70,24 @@ int ELBO::plate_nesting(const std::function<void()>& model, const std::function<
 }
 
 ElboResult ELBO::run(const std::function<void()>& model, const std::function<void()>& guide,
-                     bool grads) {
+                     bool grads, FiniteCheck check) {
   const int n = options_.num_particles;
   const bool vectorized = options_.vectorize_particles && n > 1;
   std::optional<NoGradGuard> no_grad;
   if (!grads) no_grad.emplace();
-  const int dim = vectorized ? -(plate_nesting(model, guide) + 1) : 0;
+  std::optional<detail::ParticlePlate> particle_plate;
+  if (vectorized) particle_plate = detail::ParticlePlate{n, -(plate_nesting(model, guide) + 1)};
 
+  using detail::PhaseClock;
+  using detail::PhaseTimes;
   ElboResult out;
   std::map<std::string, Tensor> params;
-  Tensor total;
+  Tensor total, last_elbo;
+  detail::TracePair traces;
   const int runs = vectorized ? 1 : n;
   for (int r = 0; r < runs; ++r) {
-    // Under the particle plate (when vectorized) both programs draw all particles at once.
-    auto in_particles = [&](const std::function<void()>& program) {
-      if (!vectorized) return program();
-      PlateOptions opts;
-      opts.dim = dim;
-      auto particles = plate("num_particles_vectorized", n, opts);
-      program();
-    };
-    using profile::detail::PhaseClock;
-    using profile::detail::PhaseTimes;
-    Trace guide_trace, model_trace;
-    {
-      PhaseClock clock(&PhaseTimes::guide);
-      handlers::TraceHandler tracer;
-      in_particles(guide);
-      guide_trace = tracer.take();
-    }
-    {
-      PhaseClock clock(&PhaseTimes::model);
-      handlers::TraceHandler tracer;
-      handlers::ReplayHandler replay(guide_trace);
-      in_particles(model);
-      model_trace = tracer.take();
-    }
-    for (const Trace* tr : {&guide_trace, &model_trace}) {
+    traces = detail::trace_pair(model, guide, particle_plate);
+    for (const Trace* tr : {&traces.guide, &traces.model}) {
       for (const Site* s : tr->param_nodes()) {
         if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
       }
@@ -104,7 +95,7 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     Particle p;
     {
       PhaseClock clock(&PhaseTimes::loss);
-      p = particle(model_trace, guide_trace, grads);
+      p = particle(traces.model, traces.guide, grads);
     }
     if (grads && p.surrogate.defined() && p.surrogate.requires_grad()) {
       PhaseClock clock(&PhaseTimes::backward);
@@ -114,10 +105,22 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
                TensorOptions{}.with_dtype(p.surrogate.dtype()).with_device(p.surrogate.device())));
     }
     total = total.defined() ? total + p.elbo : p.elbo;
-    out.traces.emplace_back(std::move(model_trace), std::move(guide_trace));
+    last_elbo = p.elbo;
+    // A particle is checked while its traces are alive; the last one below, with the rest.
+    if (check == FiniteCheck::On && r + 1 < runs) {
+      record_check(out, std::span<const Tensor>(&p.elbo, 1), p.elbo, traces);
+    }
   }
   out.loss = (total * (-1.0 / n)).detach();
   for (auto& [name, leaf] : params) out.params.push_back({name, leaf});
+  if (check == FiniteCheck::On) {
+    // One pass over the loss and every gradient: on a GPU one launch and one read.
+    std::vector<Tensor> checked{out.loss};
+    for (const NamedTensor& p : out.params) {
+      if (p.param.grad().defined()) checked.push_back(p.param.grad());
+    }
+    record_check(out, checked, last_elbo, traces);
+  }
   return out;
 }
 
@@ -144,6 +147,69 @@ std::vector<const Site*> ELBO::score_sites(const Trace& guide_trace) {
 }
 
 namespace detail {
+
+std::string first_nonfinite(const Tensor& t) {
+  const std::vector<double> v = t.detach().to(kFloat64).to_vector<double>();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (std::isfinite(v[i])) continue;
+    std::vector<std::int64_t> idx(t.dim());
+    std::int64_t flat = static_cast<std::int64_t>(i);
+    for (int d = t.dim() - 1; d >= 0; --d) {
+      idx[d] = flat % t.size(d);
+      flat /= t.size(d);
+    }
+    std::ostringstream os;
+    os << "value " << v[i] << " at index [";
+    for (std::size_t k = 0; k < idx.size(); ++k) os << (k ? ", " : "") << idx[k];
+    os << "]";
+    return os.str();
+  }
+  return "";
+}
+
+NonFiniteSite first_nonfinite_site(const TracePair& traces) {
+  NoGradGuard no_grad;  // a log-density not cached yet (a closed-form KL's site) is not recorded
+  for (const Trace* tr : {&traces.guide, &traces.model}) {
+    for (const Site& s : *tr) {
+      if (!s.is_sample()) continue;
+      const std::string bad = first_nonfinite(s.log_prob());
+      if (bad.empty()) continue;
+      std::ostringstream details;
+      details << "(" << (tr == &traces.guide ? "guide" : "model") << ", " << s.fn.name()
+              << ", batch shape " << s.fn.batch_shape() << "): " << bad;
+      return {s.name, details.str()};
+    }
+  }
+  return {};
+}
+
+TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
+                     const std::optional<ParticlePlate>& particles) {
+  // Under the particle plate (when vectorized) both programs draw all particles at once.
+  auto traced = [&particles](const std::function<void()>& program, const Trace* replayed) {
+    handlers::TraceHandler tracer;
+    std::optional<handlers::ReplayHandler> replay;
+    if (replayed != nullptr) replay.emplace(*replayed);
+    std::optional<Plate> plate;
+    if (particles) {
+      PlateOptions opts;
+      opts.dim = particles->dim;
+      plate.emplace("num_particles_vectorized", particles->size, opts);
+    }
+    program();
+    return tracer.take();
+  };
+  TracePair out;
+  {
+    PhaseClock clock(&PhaseTimes::guide);
+    out.guide = traced(guide, nullptr);
+  }
+  {
+    PhaseClock clock(&PhaseTimes::model);
+    out.model = traced(model, &out.guide);
+  }
+  return out;
+}
 
 Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace) {
   // The sites' sums are computed (and cached, for the surrogate) with the graph; only the

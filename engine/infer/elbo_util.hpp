@@ -1,11 +1,40 @@
 // Helpers the ELBO estimators share.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "ember/infer.hpp"
 #include "ember/trace.hpp"
 
 namespace ember::detail {
+
+// The plate of vectorized particles: size num_particles, at dim -(max_plate_nesting + 1).
+struct ParticlePlate {
+  std::int64_t size;
+  int dim;
+};
+
+// The two runs of one estimate: the guide under trace, then the model under trace and replay
+// of the guide's trace (so its latent sites take the guide's values), both inside `particles`
+// when given. Each run is timed as its phase of the step (ember/profile.hpp).
+struct TracePair {
+  Trace guide;
+  Trace model;
+};
+TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
+                     const std::optional<ParticlePlate>& particles = std::nullopt);
+
+// The first non-finite element of t, as "value nan at index [2, 0]"; empty when every element
+// is finite. Reads t on the host: for naming a culprit once a check has failed.
+std::string first_nonfinite(const Tensor& t);
+
+// The first sample site, guide sites first, whose log-density is not finite (its name empty
+// when none is). Reads every site's log-density on the host.
+NonFiniteSite first_nonfinite_site(const TracePair& traces);
 
 // Σ model log p - Σ guide log q over sample sites, detached.
 Tensor elbo_value(const Trace& model_trace, const Trace& guide_trace);

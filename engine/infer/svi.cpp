@@ -1,5 +1,5 @@
-// The SVI loop: a step (ELBO gradients, finite checks, the optimizer update) and run() with
-// its progress display.
+// The SVI loop: a step (ELBO gradients, the finite check's verdict, the optimizer update) and
+// run() with its progress display.
 #include "ember/svi.hpp"
 
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "ember/ops.hpp"
+#include "engine/infer/elbo_util.hpp"
 #include "engine/profile_util.hpp"
 
 namespace ember {
@@ -23,122 +24,47 @@ double LossValue::value() const {
 }
 
 namespace detail {
-namespace {
-
-// The first non-finite element of t, as "value nan at index [2, 0]" (synchronizes).
-std::string first_bad(const Tensor& t) {
-  const std::vector<double> v = t.detach().to(kFloat64).to_vector<double>();
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) {
-      std::ostringstream os;
-      std::vector<std::int64_t> idx(t.dim());
-      std::int64_t flat = static_cast<std::int64_t>(i);
-      for (int d = t.dim() - 1; d >= 0; --d) {
-        idx[d] = flat % t.size(d);
-        flat /= t.size(d);
-      }
-      os << "value " << v[i] << " at index [";
-      for (std::size_t k = 0; k < idx.size(); ++k) os << (k ? ", " : "") << idx[k];
-      os << "]";
-      return os.str();
-    }
-  }
-  return "";
-}
-
-bool host_finite(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  const std::int64_t n = c.numel();
-  if (c.dtype() == kFloat32) {
-    const float* p = c.data<float>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(p[i])) return false;
-    }
-    return true;
-  }
-  const double* p = c.to(kFloat64).data<double>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(p[i])) return false;
-  }
-  return true;
-}
-
-// Whether the loss and every gradient are finite. On the host each is scanned in place; on
-// a device one chain of reductions is read once (a nan or inf anywhere poisons the total).
-bool all_finite(const ElboResult& r) {
-  if (r.loss.device().is_cpu()) {
-    if (!host_finite(r.loss)) return false;
-    for (const auto& p : r.params) {
-      const Tensor g = p.param.grad();
-      if (g.defined() && g.device().is_cpu() && !host_finite(g)) return false;
-      if (g.defined() && !g.device().is_cpu() && !std::isfinite(sum(g).item())) return false;
-    }
-    return true;
-  }
-  Tensor total = r.loss;
-  for (const auto& p : r.params) {
-    const Tensor g = p.param.grad();
-    if (g.defined()) total = total + sum(g).to(total.dtype()).to(total.device()) * 0.0;
-  }
-  return std::isfinite(total.item());
-}
-
-}  // namespace
 
 SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
                  SVIOptions options)
     : optimizer_(std::move(optimizer)), loss_(std::move(loss)), options_(options) {}
 
 bool SVICore::check_finite(const ElboResult& r) {
-  if (all_finite(r)) return true;
+  if (r.finite) return true;
 
+  // The check failed: read the loss and name the culprit, the ELBO's site or else a param.
   std::ostringstream what;
-  std::string site;
+  std::string culprit = r.nonfinite_site.name;
   const double loss = r.loss.item();
   what << "SVI step " << steps_ << " (" << loss_->name() << "): ";
   if (!std::isfinite(loss)) {
     what << "the loss is " << loss;
-    // The guide ran first, then the model: report the first site in that order.
-    for (const auto& [model_trace, guide_trace] : r.traces) {
-      for (const auto* tr : {&guide_trace, &model_trace}) {
-        for (const Site& s : *tr) {
-          if (!s.is_sample() || !site.empty()) continue;
-          const std::string bad = first_bad(s.log_prob());
-          if (!bad.empty()) {
-            site = s.name;
-            what << "; the first site whose log-density is not finite is '" << s.name << "' ("
-                 << (tr == &guide_trace ? "guide" : "model") << ", " << s.fn.name()
-                 << ", batch shape " << s.fn.batch_shape() << "): " << bad;
-          }
-        }
-      }
+    if (!culprit.empty()) {
+      what << "; the first site whose log-density is not finite is '" << culprit << "' "
+           << r.nonfinite_site.details;
     }
   } else {
     what << "the loss is finite (" << loss << ") but a gradient is not";
   }
-  if (site.empty()) {
-    for (const auto& p : r.params) {
-      const Tensor g = p.param.grad();
-      if (!g.defined()) continue;
-      const std::string bad = first_bad(g);
-      if (!bad.empty()) {
-        site = p.name;
-        what << "; the first param whose gradient is not finite is '" << p.name << "': " << bad;
-        break;
-      }
-    }
+  for (std::size_t k = 0; culprit.empty() && k < r.params.size(); ++k) {
+    const Tensor g = r.params[k].param.grad();
+    const std::string bad = g.defined() ? first_nonfinite(g) : "";
+    if (bad.empty()) continue;
+    culprit = r.params[k].name;
+    what << "; the first param whose gradient is not finite is '" << culprit << "': " << bad;
   }
   if (options_.skip_nonfinite) {
     ++skipped_;
     return false;
   }
-  throw NonFiniteError(what.str(), site);
+  throw NonFiniteError(what.str(), culprit);
 }
 
 LossValue SVICore::step(const std::function<void()>& model, const std::function<void()>& guide) {
   std::optional<ParamStoreScope> scope;
   if (options_.param_store != nullptr) scope.emplace(*options_.param_store);
-  ElboResult r = loss_->loss_and_grads(model, guide);
+  ElboResult r = loss_->loss_and_grads(model, guide,
+                                       options_.check_finite ? FiniteCheck::On : FiniteCheck::Off);
   bool update = true;
   try {
     update = !options_.check_finite || check_finite(r);
@@ -147,7 +73,7 @@ LossValue SVICore::step(const std::function<void()>& model, const std::function<
     throw;
   }
   {
-    profile::detail::PhaseClock clock(&profile::detail::PhaseTimes::update);
+    PhaseClock clock(&PhaseTimes::update);
     if (update) optimizer_->step(r.params);
     for (const auto& p : r.params) p.param.zero_grad();
   }

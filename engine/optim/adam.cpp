@@ -37,8 +37,9 @@ class AdamAlgorithm final : public detail::AlgorithmWith<AdamOptions> {
 };
 
 }  // namespace
+}  // namespace ember::optim
 
-namespace detail {
+namespace ember::detail {
 
 std::vector<Tensor> adam_moments(const Tensor& param) {
   std::vector<Tensor> state(kernels::kMaxOptimStates);
@@ -52,7 +53,9 @@ BiasCorrections bias_corrections(std::pair<double, double> betas, std::int64_t t
           1.0 - std::pow(betas.second, static_cast<double>(t))};
 }
 
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::optim {
 
 Adam::Adam(const AdamOptions& options)
     : Optimizer(detail::make_optimizer<AdamAlgorithm>(options)) {}

@@ -18,7 +18,7 @@
 #include "ember/tensor.hpp"
 #include "kernels/math/optim.hpp"
 
-namespace ember::optim::detail {
+namespace ember::detail {
 
 // What an optimizer keeps for one parameter name from the first step that lists it.
 struct ParamState {
@@ -128,7 +128,7 @@ class OptimizerImpl {
   explicit OptimizerImpl(std::unique_ptr<Algorithm> algorithm) : algorithm_(std::move(algorithm)) {}
 
   void step(const std::vector<NamedTensor>& params);
-  void set_schedule(LRSchedule schedule) {
+  void set_schedule(optim::LRSchedule schedule) {
     schedule_ = std::move(schedule);
     epoch_ = 0;
   }
@@ -143,7 +143,7 @@ class OptimizerImpl {
 
   std::unique_ptr<Algorithm> algorithm_;
   std::unordered_map<std::string, ParamState> states_;
-  LRSchedule schedule_;
+  optim::LRSchedule schedule_;
   std::int64_t epoch_ = 0;
 };
 
@@ -164,4 +164,4 @@ std::unique_ptr<OptimizerImpl> make_optimizer(typename Algo::OptionsFn options_f
   return std::make_unique<OptimizerImpl>(std::move(algorithm));
 }
 
-}  // namespace ember::optim::detail
+}  // namespace ember::detail

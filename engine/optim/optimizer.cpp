@@ -8,8 +8,7 @@
 #include "engine/optim/optim_impl.hpp"
 #include "kernels/backend.hpp"
 
-namespace ember::optim {
-namespace detail {
+namespace ember::detail {
 namespace {
 
 // A parameter this step updates, after the checks.
@@ -27,7 +26,7 @@ struct Group {
 };
 
 std::string geometry(const Shape& shape, DType dtype, Device device) {
-  return ember::detail::concat(shape, " ", dtype, " on ", device);
+  return concat(shape, " ", dtype, " on ", device);
 }
 
 }  // namespace
@@ -141,7 +140,9 @@ std::int64_t OptimizerImpl::step_count(const std::string& name) const {
   return it == states_.end() ? 0 : it->second.updates;
 }
 
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::optim {
 
 Optimizer::Optimizer(std::unique_ptr<detail::OptimizerImpl> impl) : impl_(std::move(impl)) {}
 Optimizer::~Optimizer() = default;

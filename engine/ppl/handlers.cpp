@@ -97,7 +97,6 @@ BlockHandler::BlockHandler(BlockOptions opts) : opts_(std::move(opts)) {
   } else {
     mode_ = Mode::All;
   }
-  enter();
 }
 
 bool BlockHandler::hides(const Message& msg) const {
@@ -126,7 +125,6 @@ void BlockHandler::process_message(Message& msg) {
 
 ScaleHandler::ScaleHandler(double factor) : factor_(factor) {
   EMBER_CHECK(factor > 0.0, "scale: the factor must be positive, got ", factor);
-  enter();
 }
 
 void ScaleHandler::process_message(Message& msg) {
@@ -137,7 +135,6 @@ MaskHandler::MaskHandler(Tensor mask) : mask_(std::move(mask)) {
   EMBER_CHECK(mask_.defined(), "mask: the mask is undefined");
   EMBER_CHECK_DTYPE(mask_.dtype() == kBool, "mask: the mask must be a bool tensor, got ",
                     mask_.dtype());
-  enter();
 }
 
 MaskHandler::MaskHandler(bool keep)

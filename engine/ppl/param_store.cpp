@@ -30,7 +30,7 @@ ParamStore::Entry make_entry(const std::string& name, const Tensor& value,
                     constraint.event_dim(), ")");
   const Tensor ok = constraint.check(v);
   EMBER_CHECK(all(ok), "param '", name, "': the initial value is not in ", constraint.name(), ": ",
-              dist::detail::describe_first_violation(v, ok));
+              detail::describe_first_violation(v, ok));
   ParamStore::Entry e;
   e.constraint = constraint;
   e.transform = transforms::biject_to(constraint);

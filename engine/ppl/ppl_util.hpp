@@ -15,9 +15,6 @@ namespace ember::detail {
 // the leaf (recorded, so gradients reach the leaf).
 Tensor constrained_value(const ParamStore::Entry& entry);
 
-// subsample_size distinct indices drawn uniformly from [0, size), in random order.
-Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device);
-
 // "plates a (size 3), b (size 4)" for error messages.
 std::string describe_plates(const std::vector<PlateFrame>& frames);
 

@@ -155,19 +155,19 @@ Tensor param(const std::string& name) {
 
 // ---------------------------------------------------------------------------- plates ----
 Plate::Plate(std::string name, std::int64_t size, PlateOptions opts) {
+  // The plate is on the stack already (Messenger's constructor entered it): its own
+  // subsample message passes through process_message, which acts on sample sites alone.
   frame_.name = std::move(name);
   frame_.size = size;
   indices_ = plate_indices(frame_.name, size, opts, &frame_.subsample_size);
   check_plate_size(frame_.name, size, frame_.subsample_size);
   subsampled_ = frame_.subsample_size != size || opts.subsample.defined();
+  // Last, so that a constructor that throws has taken no dim (the destructor, which frees
+  // it, does not run then; the base still leaves the stack).
   frame_.dim = allocate_dim(frame_.name, opts.dim);
-  enter();
 }
 
-Plate::~Plate() {
-  exit();
-  free_dim(frame_.dim);
-}
+Plate::~Plate() { free_dim(frame_.dim); }
 
 Tensor Plate::subsample(const Tensor& data, int dim) const {
   EMBER_CHECK_SHAPE(data.dim() > 0 && data.size(dim) == frame_.size, "plate '", frame_.name,
@@ -203,7 +203,8 @@ void Plate::process_message(Message& msg) {
   msg.fn = msg.fn.expand(batch);
 }
 
-SequentialPlate::SequentialPlate(std::string name, std::int64_t size, PlateOptions opts) {
+SequentialPlate::SequentialPlate(std::string name, std::int64_t size, PlateOptions opts)
+    : Messenger(PerIteration{}) {
   EMBER_CHECK(!opts.dim, "sequential_plate '", name, "': a sequential plate owns no dim");
   frame_.name = std::move(name);
   frame_.size = size;
@@ -212,8 +213,6 @@ SequentialPlate::SequentialPlate(std::string name, std::int64_t size, PlateOptio
   check_plate_size(frame_.name, size, frame_.subsample_size);
   index_values_ = indices_.to_vector<std::int64_t>();
 }
-
-SequentialPlate::~SequentialPlate() { exit(); }
 
 SequentialPlate::Iterator SequentialPlate::begin() {
   move_to(0);
@@ -269,12 +268,11 @@ void module(const std::string& name, nn::Module& network) {
 }
 
 // ---------------------------------------------------------------------------- markov ----
-Markov::Markov(std::int64_t steps, int history) : steps_(steps), history_(history) {
+Markov::Markov(std::int64_t steps, int history)
+    : Messenger(PerIteration{}), steps_(steps), history_(history) {
   EMBER_CHECK(steps >= 0, "markov: the number of steps must be nonnegative, got ", steps);
   EMBER_CHECK(history >= 0, "markov: history must be nonnegative, got ", history);
 }
-
-Markov::~Markov() { exit(); }
 
 Markov::Iterator Markov::begin() {
   step_ = 0;

@@ -1,13 +1,12 @@
 // The handler stack and apply_stack: the whole of Ember's effect handling, as minipyro's.
 #include <algorithm>
-#include <unordered_map>
 
 #include "ember/error.hpp"
 #include "ember/message.hpp"
 #include "ember/ops.hpp"
 #include "ember/param_store.hpp"
+#include "engine/internal.hpp"
 #include "engine/ppl/ppl_util.hpp"
-#include "kernels/math/philox.hpp"
 
 namespace ember {
 namespace {
@@ -28,6 +27,8 @@ const char* site_type_name(SiteType type) {
   return "?";
 }
 
+Messenger::Messenger() { enter(); }
+Messenger::Messenger(PerIteration) {}
 Messenger::~Messenger() { exit(); }
 
 void Messenger::enter() {
@@ -64,37 +65,6 @@ void apply_stack(Message& msg) {
   default_process_message(msg);
   for (std::size_t i = n - seen; i < n; ++i) t_stack[i]->postprocess_message(msg);
 }
-
-namespace detail {
-
-Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device) {
-  // A partial Fisher-Yates shuffle with the swaps kept sparse: O(subsample_size) work and
-  // memory whatever the size, drawn on the host from the thread's generator so that every
-  // device gets the same indices for the same seed.
-  Generator& gen = default_generator();
-  const std::uint64_t seed = gen.seed();
-  const std::uint64_t offset = gen.next_offset();
-  std::unordered_map<std::int64_t, std::int64_t> moved;
-  moved.reserve(static_cast<std::size_t>(subsample_size) * 2);
-  auto at = [&](std::int64_t i) {
-    auto it = moved.find(i);
-    return it == moved.end() ? i : it->second;
-  };
-  std::vector<std::int64_t> out(static_cast<std::size_t>(subsample_size));
-  for (std::int64_t i = 0; i < subsample_size; ++i) {
-    const kernels::Philox4 b = kernels::philox_block(seed, offset, static_cast<std::uint64_t>(i));
-    const std::uint64_t r =
-        static_cast<std::uint64_t>(b.x) | (static_cast<std::uint64_t>(b.y) << 32);
-    const auto span = static_cast<unsigned __int128>(size - i);
-    const std::int64_t j = i + static_cast<std::int64_t>((span * r) >> 64);
-    const std::int64_t vj = at(j);
-    moved[j] = at(i);
-    out[static_cast<std::size_t>(i)] = vj;
-  }
-  return from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
-}
-
-}  // namespace detail
 
 void default_process_message(Message& msg) {
   if (msg.done) return;

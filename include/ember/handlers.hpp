@@ -30,7 +30,6 @@ using ValueMap = std::unordered_map<std::string, Tensor>;
 // sizes) reuses the indices recorded for it.
 class TraceHandler : public Messenger {
  public:
-  TraceHandler() { enter(); }
   const Trace& trace() const { return trace_; }
   Trace take() { return std::move(trace_); }
   void process_message(Message& msg) override;
@@ -44,7 +43,7 @@ class TraceHandler : public Messenger {
 // replaying an observed or param site of the trace onto a latent one throws.
 class ReplayHandler : public Messenger {
  public:
-  explicit ReplayHandler(const Trace& trace) : trace_(&trace) { enter(); }
+  explicit ReplayHandler(const Trace& trace) : trace_(&trace) {}
   void process_message(Message& msg) override;
 
  private:
@@ -54,7 +53,7 @@ class ReplayHandler : public Messenger {
 // Sample sites named in `data` become observed at the given values.
 class ConditionHandler : public Messenger {
  public:
-  explicit ConditionHandler(ValueMap data) : data_(std::move(data)) { enter(); }
+  explicit ConditionHandler(ValueMap data) : data_(std::move(data)) {}
   void process_message(Message& msg) override;
 
  private:
@@ -66,7 +65,7 @@ class ConditionHandler : public Messenger {
 // longer depends on the site.
 class DoHandler : public Messenger {
  public:
-  explicit DoHandler(ValueMap data) : data_(std::move(data)) { enter(); }
+  explicit DoHandler(ValueMap data) : data_(std::move(data)) {}
   void process_message(Message& msg) override;
 
  private:
@@ -133,7 +132,7 @@ class SeedHandler {
 // Sample and param sites named in `data` take the given values (not observed).
 class SubstituteHandler : public Messenger {
  public:
-  explicit SubstituteHandler(ValueMap data) : data_(std::move(data)) { enter(); }
+  explicit SubstituteHandler(ValueMap data) : data_(std::move(data)) {}
   void process_message(Message& msg) override;
 
  private:
@@ -143,7 +142,6 @@ class SubstituteHandler : public Messenger {
 // Observed sample sites are sampled instead (their observation kept in infer.obs).
 class UnconditionHandler : public Messenger {
  public:
-  UnconditionHandler() { enter(); }
   void process_message(Message& msg) override;
 };
 
@@ -151,11 +149,9 @@ class UnconditionHandler : public Messenger {
 // param, or one per name (params without an entry stay params).
 class LiftHandler : public Messenger {
  public:
-  explicit LiftHandler(dist::Distribution prior) : all_(std::move(prior)) { enter(); }
+  explicit LiftHandler(dist::Distribution prior) : all_(std::move(prior)) {}
   explicit LiftHandler(std::unordered_map<std::string, dist::Distribution> priors)
-      : priors_(std::move(priors)) {
-    enter();
-  }
+      : priors_(std::move(priors)) {}
   void process_message(Message& msg) override;
 
  private:
@@ -163,8 +159,10 @@ class LiftHandler : public Messenger {
   std::unordered_map<std::string, dist::Distribution> priors_;
 };
 
+}  // namespace ember::handlers
+
 // ---- the wrappers ----
-namespace detail {
+namespace ember::detail {
 
 // A callable that runs fn under a fresh Handler(handler_args...) each call.
 template <typename Handler, typename F, typename... HArgs>
@@ -176,7 +174,9 @@ auto wrap(F fn, HArgs... handler_args) {
   };
 }
 
-}  // namespace detail
+}  // namespace ember::detail
+
+namespace ember::handlers {
 
 // trace(fn).get_trace(args...) runs fn(args...) and returns its trace.
 template <typename F>

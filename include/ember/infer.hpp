@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "ember/optim.hpp"
+#include "ember/tensor.hpp"
 #include "ember/trace.hpp"
 
 namespace ember {
@@ -31,13 +31,26 @@ struct ElboOptions {
   int max_plate_nesting = -1;
 };
 
+// Whether an estimate checks that its loss and gradients are finite (SVI asks for the check
+// when SVIOptions::check_finite is on).
+enum class FiniteCheck { Off, On };
+
+// The first sample site of a particle, guide sites first and then the model's, whose
+// log-density is not finite.
+struct NonFiniteSite {
+  std::string name;     // empty: no site's log-density is at fault
+  std::string details;  // "(model, Normal, batch shape (3)): value -inf at index [1]"
+};
+
 // What one estimate produced.
 struct ElboResult {
   Tensor loss;  // 0-d, minus the ELBO estimate (no graph)
   // The unconstrained leaves of every param site in model and guide, by name.
-  std::vector<optim::NamedTensor> params;
-  // The (model, guide) traces of each particle, for diagnosing a non-finite loss.
-  std::vector<std::pair<Trace, Trace>> traces;
+  std::vector<NamedTensor> params;
+  // With FiniteCheck::On: whether the loss and every gradient are finite (true when not
+  // checked), and the site at fault of the first particle whose estimate is not.
+  bool finite = true;
+  NonFiniteSite nonfinite_site;
 };
 
 class ELBO {
@@ -48,7 +61,12 @@ class ELBO {
   const ElboOptions& options() const { return options_; }
 
   // The loss, with the surrogate's gradient accumulated into the param leaves' .grad().
-  ElboResult loss_and_grads(const std::function<void()>& model, const std::function<void()>& guide);
+  // With FiniteCheck::On, each particle's estimate is checked while its traces are alive,
+  // the last together with the loss and every gradient in the same pass: one device read per
+  // step with one particle or vectorized particles, one per particle otherwise. Off: nothing
+  // is checked, and nothing waits on the device.
+  ElboResult loss_and_grads(const std::function<void()>& model, const std::function<void()>& guide,
+                            FiniteCheck check = FiniteCheck::Off);
   // The loss alone (nothing is recorded for autograd).
   ElboResult loss(const std::function<void()>& model, const std::function<void()>& guide);
 
@@ -69,8 +87,8 @@ class ELBO {
   static std::vector<const Site*> score_sites(const Trace& guide_trace);
 
  private:
-  ElboResult run(const std::function<void()>& model, const std::function<void()>& guide,
-                 bool grads);
+  ElboResult run(const std::function<void()>& model, const std::function<void()>& guide, bool grads,
+                 FiniteCheck check);
   int plate_nesting(const std::function<void()>& model, const std::function<void()>& guide);
 
   ElboOptions options_;

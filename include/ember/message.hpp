@@ -106,9 +106,16 @@ struct Message {
 };
 
 // A handler. Override either hook; the default passes messages on unchanged.
+//
+// A handler is on the calling thread's stack from its construction to its destruction
+// (RAII), so scopes nest naturally and no handler can be built and forget to enter: the base
+// constructor enters and the destructor leaves, also when a derived constructor throws. A
+// derived constructor therefore runs with its handler already on the stack: a message it
+// sends (a plate's subsample) passes through the handler's own hooks, which must not rely on
+// what the constructor has not set yet.
 class Messenger {
  public:
-  Messenger() = default;
+  Messenger();
   virtual ~Messenger();
   Messenger(const Messenger&) = delete;
   Messenger& operator=(const Messenger&) = delete;
@@ -116,11 +123,19 @@ class Messenger {
   virtual void process_message(Message& msg) {}
   virtual void postprocess_message(Message& msg) {}
 
-  // Pushes this handler onto the calling thread's stack / removes it. Handlers enter in
-  // their constructor and leave in their destructor (RAII), so scopes nest naturally.
+  bool active() const { return active_; }
+
+ protected:
+  // For the handlers that are on the stack only while they are iterated (SequentialPlate,
+  // Markov): the base is built off the stack, and the handler enters and exits per
+  // iteration; the destructor still leaves.
+  struct PerIteration {};
+  explicit Messenger(PerIteration);
+
+  // Pushes this handler onto the calling thread's stack / takes it off; each does nothing
+  // when the handler already is where it would put it.
   void enter();
   void exit();
-  bool active() const { return active_; }
 
  private:
   bool active_ = false;

@@ -13,14 +13,14 @@
 
 #include "ember/tensor.hpp"
 
+namespace ember::detail {
+class OptimizerImpl;
+}
+
 namespace ember::optim {
 
-// A parameter as the caller (SVI, the param store) hands it over: a contiguous leaf that
-// requires grad. Its .grad() may be undefined; such a parameter is skipped for that step.
-struct NamedTensor {
-  std::string name;
-  Tensor param;
-};
+// The parameter list of step() (ember/tensor.hpp); the name optim::NamedTensor stays valid.
+using ember::NamedTensor;
 
 // ------------------------------------------------------------------ options ----
 // Aggregates with PyTorch's (and Pyro's) defaults, for designated initializers:
@@ -111,10 +111,6 @@ class LRSchedule {
 };
 
 // ---------------------------------------------------------------- optimizers ----
-
-namespace detail {
-class OptimizerImpl;
-}
 
 class Optimizer {
  public:

@@ -75,7 +75,7 @@ struct PlateOptions {
 class Plate : public Messenger {
  public:
   Plate(std::string name, std::int64_t size, PlateOptions opts = {});
-  ~Plate() override;
+  ~Plate() override;  // frees the plate's dim
 
   const std::string& name() const { return frame_.name; }
   std::int64_t size() const { return frame_.size; }
@@ -104,8 +104,8 @@ inline Plate plate(std::string name, std::int64_t size, PlateOptions opts = {}) 
 //   for (std::int64_t i : sequential_plate("points", n)) sample("x_" + std::to_string(i), d);
 class SequentialPlate : public Messenger {
  public:
+  // On the handler stack only while iterated (from begin() to the end of the loop).
   SequentialPlate(std::string name, std::int64_t size, PlateOptions opts = {});
-  ~SequentialPlate() override;
 
   class Iterator {
    public:
@@ -157,8 +157,8 @@ void module(const std::string& name, nn::Module& network);
 // reuse dims).
 class Markov : public Messenger {
  public:
+  // On the handler stack only while iterated (from begin() to the end of the loop).
   Markov(std::int64_t steps, int history = 1);
-  ~Markov() override;
 
   class Iterator {
    public:

@@ -49,9 +49,10 @@ class NonFiniteError : public ValueError {
 };
 
 struct SVIOptions {
-  // After each step, check the loss and every gradient (one device sync per step on a GPU);
-  // a non-finite one throws NonFiniteError naming the first site whose log-density or
-  // gradient is not finite. Off: no sync inside a step.
+  // After each step, check the loss and every gradient in one pass (one device sync per step
+  // on a GPU, plus one per further sequential particle); a non-finite one throws
+  // NonFiniteError naming the first site whose log-density, or else the first param whose
+  // gradient, is not finite. Off: nothing is checked and nothing syncs inside a step.
   bool check_finite = true;
   // With check_finite: skip such a step's update (and count it) instead of throwing.
   bool skip_nonfinite = false;
@@ -110,8 +111,8 @@ class SVICore {
   std::int64_t skipped_steps() const { return skipped_; }
 
  private:
-  // Throws NonFiniteError (or counts a skip) when the step's loss or a gradient is not
-  // finite; returns whether the update may go ahead.
+  // When the ELBO's check found the loss or a gradient not finite, throws NonFiniteError
+  // naming the culprit (or counts a skip); returns whether the update may go ahead.
   bool check_finite(const ElboResult& r);
 
   std::shared_ptr<optim::Optimizer> optimizer_;

@@ -208,4 +208,12 @@ bool grad_enabled();
 void set_validation_enabled(bool on);
 bool validation_enabled();
 
+// A parameter as it is handed between the ELBO, SVI and an optimizer: a contiguous leaf that
+// requires grad, under its name. Its .grad() may be undefined; an optimizer skips such a
+// parameter for that step.
+struct NamedTensor {
+  std::string name;
+  Tensor param;
+};
+
 }  // namespace ember

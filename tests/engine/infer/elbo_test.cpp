@@ -138,11 +138,12 @@ TEST_F(ElboGradTest, SlowVectorizedParticlesAverage) {
   Gaussian g;
   g.reparam = false;
   Trace_ELBO elbo({.num_particles = 8, .vectorize_particles = true});
-  const ElboResult one = elbo.loss_and_grads([&] { g.model(); }, [&] { g.guide(); });
+  auto model = handlers::trace([&] { g.model(); });
+  auto guide = handlers::trace([&] { g.guide(); });
+  const ElboResult one = elbo.loss_and_grads([&] { model(); }, [&] { guide(); });
   // All particles at once: z has the particle dim (dim -2, outside the data plate's -1).
-  EXPECT_EQ(one.traces.size(), 1u);
-  EXPECT_EQ(one.traces[0].second.at("z").value.shape(), (Shape{8, 1}));
-  EXPECT_EQ(one.traces[0].first.at("x").log_prob().shape(), (Shape{8, 3}));
+  EXPECT_EQ(guide.last_trace().at("z").value.shape(), (Shape{8, 1}));
+  EXPECT_EQ(model.last_trace().at("x").log_prob().shape(), (Shape{8, 3}));
   for (const auto& p : one.params) p.param.zero_grad();
   expect_unbiased(estimate(
                       elbo, [&] { g.model(); }, [&] { g.guide(); }, 3000),

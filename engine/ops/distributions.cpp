@@ -1,0 +1,100 @@
+// The distribution ops: the fused log-density of a family with its partials, the Philox
+// draws of a sampler, and Gamma(alpha, 1) draws with their implicit-reparameterization
+// gradient. The families (engine/distributions/) build on these as other code builds on sum
+// or matmul.
+#include <vector>
+
+#include "engine/internal.hpp"
+
+namespace ember::detail {
+
+Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
+                      std::initializer_list<Tensor> params) {
+  const char* name = kernels::log_prob_family_name(family);
+  EMBER_CHECK(static_cast<int>(params.size()) == kernels::log_prob_param_count(family),
+              "internal: ", name, " log_prob takes ", kernels::log_prob_param_count(family),
+              " parameters, got ", params.size());
+  DType t = is_floating(value_in.dtype()) ? value_in.dtype() : kFloat32;
+  Shape shape = value_in.shape();
+  for (const Tensor& p : params) {
+    check_same_device(name, value_in, p);
+    t = promote(t, p.dtype());
+    try {
+      shape = broadcast_shapes(shape, p.shape(), name);
+    } catch (const ShapeError&) {
+      EMBER_CHECK_SHAPE(false, name, ".log_prob: value of shape ", value_in.shape(),
+                        " does not broadcast with the batch shape (parameter of shape ", p.shape(),
+                        ")");
+    }
+  }
+  std::vector<Tensor> inputs{value_in.to(t)};
+  for (const Tensor& p : params) inputs.push_back(p.to(t));
+  Tensor out = make_tensor(shape, t, value_in.device());
+
+  // Partials for the operands that need them, computed in the same pass as the value.
+  const bool record = grad_enabled();
+  std::vector<Tensor> partials(inputs.size());
+  kernels::TensorArg grad_args[kernels::kMaxDistParams + 1];
+  const kernels::TensorArg* grad_ptrs[kernels::kMaxDistParams + 1] = {};
+  kernels::TensorArg param_args[kernels::kMaxDistParams];
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (record && inputs[k].requires_grad()) {
+      partials[k] = make_tensor(shape, t, value_in.device());
+      grad_args[k] = arg(partials[k]);
+      grad_ptrs[k] = &grad_args[k];
+    }
+    if (k > 0) param_args[k - 1] = broadcast_arg(inputs[k], shape);
+  }
+  backend(out).log_prob(family, arg(out), broadcast_arg(inputs[0], shape), param_args, grad_ptrs);
+  bool any = false;
+  for (const Tensor& p : partials) any = any || p.defined();
+  if (any) {
+    std::vector<Shape> shapes;
+    for (const Tensor& in : inputs) shapes.push_back(in.shape());
+    record_many(name, inputs, out, [partials, shapes](const Tensor& g) {
+      std::vector<Tensor> grads(partials.size());
+      for (std::size_t k = 0; k < partials.size(); ++k)
+        if (partials[k].defined()) grads[k] = mul_sum_to(g, partials[k], shapes[k]);
+      return grads;
+    });
+  }
+  return out;
+}
+
+Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,
+            std::initializer_list<Tensor> params, Generator& gen) {
+  EMBER_CHECK_DTYPE(is_floating(dtype), kernels::sample_op_name(op),
+                    " draws need a floating dtype, got ", dtype);
+  EMBER_CHECK_DEVICE(!gen.has_device_offset() || gen.device_offset().device() == device,
+                     kernels::sample_op_name(op), ": the generator keeps its offset on ",
+                     gen.device_offset().device(), " but the draw is on ", device);
+  const kernels::RngState rng{gen.seed(), gen.next_offset(), gen.device_offset_ptr()};
+  Tensor out = make_tensor(shape, dtype, device);
+  EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
+              "internal: ", kernels::sample_op_name(op), " takes ", kernels::sample_param_count(op),
+              " parameters, got ", params.size());
+  std::vector<Tensor> converted;  // alive until the launch is queued
+  kernels::TensorArg args[kernels::kMaxDistParams];
+  for (const Tensor& p : params) {
+    check_same_device(kernels::sample_op_name(op), out, p);
+    converted.push_back(p.detach().to(dtype));
+    args[converted.size() - 1] = broadcast_arg(converted.back(), shape);
+  }
+  backend(device).sample(op, arg(out), args, rng);
+  return out;
+}
+
+Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
+  Tensor x =
+      draw(kernels::SampleOp::StandardGamma, shape, alpha.dtype(), alpha.device(), {alpha}, gen);
+  if (!needs_grad({&alpha})) return x;
+  record("standard_gamma", {alpha}, x, [a = alpha.detach(), xs = saved(x)](const Tensor& g) {
+    Tensor dx = make_tensor(xs.shape(), xs.dtype(), xs.device());
+    const kernels::TensorArg params[] = {broadcast_arg(a, xs.shape())};
+    backend(xs).sample_grad(kernels::SampleGradOp::StandardGamma, arg(dx), arg(xs), params);
+    return std::vector<Tensor>{sum_to(g * dx, a.shape())};
+  });
+  return x;
+}
+
+}  // namespace ember::detail
