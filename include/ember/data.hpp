@@ -1,0 +1,5 @@
+// Data: readers for CSV, NumPy (.npy, .npz) and IDX (MNIST) files, and mini-batch loading
+// (ember::data). docs/data.md is the guide.
+#pragma once
+
+#include "ember/data/csv.hpp"
