@@ -3,3 +3,4 @@
 #pragma once
 
 #include "ember/data/csv.hpp"
+#include "ember/data/npy.hpp"
