@@ -3,4 +3,5 @@
 #pragma once
 
 #include "ember/data/csv.hpp"
+#include "ember/data/idx.hpp"
 #include "ember/data/npy.hpp"
