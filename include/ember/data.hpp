@@ -4,4 +4,5 @@
 
 #include "ember/data/csv.hpp"
 #include "ember/data/idx.hpp"
+#include "ember/data/loader.hpp"
 #include "ember/data/npy.hpp"
