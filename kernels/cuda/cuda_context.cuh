@@ -183,9 +183,10 @@ class DeviceGuard {
 class DeviceBuffer {
  public:
   DeviceBuffer(DeviceContext& ctx, std::size_t nbytes)
-      : ctx_(ctx), data_(nbytes ? ctx.allocate(nbytes) : nullptr) {}
+      : ctx_(ctx), stream_(ctx.stream()), data_(nbytes ? ctx.allocate(nbytes) : nullptr) {}
+  // Freed on the stream it was allocated for, the one its kernels are queued on.
   ~DeviceBuffer() {
-    if (data_ != nullptr) ctx_.deallocate(data_);
+    if (data_ != nullptr) ctx_.deallocate(data_, stream_, false);
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -198,6 +199,7 @@ class DeviceBuffer {
 
  private:
   DeviceContext& ctx_;
+  cudaStream_t stream_;
   void* data_;
 };
 
