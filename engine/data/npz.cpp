@@ -17,16 +17,16 @@ namespace ember::data {
 namespace detail {
 namespace {
 
-constexpr std::uint32_t kLocalHeaderSig = 0x04034b50;
-constexpr std::uint32_t kCentralHeaderSig = 0x02014b50;
-constexpr std::uint32_t kEndSig = 0x06054b50;
-constexpr std::uint32_t kZip64EndSig = 0x06064b50;
-constexpr std::uint32_t kZip64LocatorSig = 0x07064b50;
-constexpr std::size_t kLocalHeaderBytes = 30;
-constexpr std::size_t kCentralHeaderBytes = 46;
-constexpr std::size_t kEndBytes = 22;
-constexpr std::size_t kZip64EndBytes = 56;
-constexpr std::size_t kZip64LocatorBytes = 20;
+// The records of a zip archive: their signatures and the sizes of their fixed parts.
+struct RecordKind {
+  std::uint32_t signature;
+  std::size_t bytes;
+};
+constexpr RecordKind kLocalHeader{0x04034b50, 30};
+constexpr RecordKind kCentralHeader{0x02014b50, 46};
+constexpr RecordKind kEnd{0x06054b50, 22};
+constexpr RecordKind kZip64End{0x06064b50, 56};
+constexpr RecordKind kZip64Locator{0x07064b50, 20};
 constexpr std::size_t kMaxCommentBytes = 65535;
 constexpr std::uint16_t kZip64ExtraId = 0x0001;
 constexpr std::uint16_t kStored = 0, kDeflated = 8;
@@ -68,18 +68,19 @@ struct Directory {
 };
 
 Directory find_directory(const File& file) {
-  if (file.size() < kEndBytes) {
+  if (file.size() < kEnd.bytes) {
     fail_at(file.where(), 0,
             "not a zip archive: " + std::to_string(file.size()) +
                 " bytes, fewer than its end record alone");
   }
   // The end record is the last 22 bytes but for a comment of up to 64 KiB.
   const std::uint64_t tail_at =
-      file.size() - std::min<std::uint64_t>(file.size(), kEndBytes + kMaxCommentBytes);
+      file.size() - std::min<std::uint64_t>(file.size(), kEnd.bytes + kMaxCommentBytes);
   const Record tail(file, tail_at, file.size() - tail_at, "the end record");
   std::optional<std::size_t> found;
-  for (std::size_t at = tail.size() - kEndBytes + 1; at-- > 0 && !found;) {
-    if (tail.u(at, 4) == kEndSig && at + kEndBytes + tail.u(at + 20, 2) == tail.size()) found = at;
+  for (std::size_t at = tail.size() - kEnd.bytes + 1; at-- > 0 && !found;) {
+    if (tail.u(at, 4) == kEnd.signature && at + kEnd.bytes + tail.u(at + 20, 2) == tail.size())
+      found = at;
   }
   if (!found) {
     tail.fail(0, "not a zip archive: no end of central directory record in its last " +
@@ -93,17 +94,18 @@ Directory find_directory(const File& file) {
   if (dir.entries != 0xFFFF && dir.offset != kMax32 && dir.size != kMax32) return dir;
 
   // Zip64: the locator just before the end record points at the Zip64 end record.
-  if (dir.end < kZip64LocatorBytes) tail.fail(at, "a Zip64 archive without its locator");
-  const Record locator(file, dir.end - kZip64LocatorBytes, kZip64LocatorBytes, "the Zip64 locator");
-  if (locator.u(0, 4) != kZip64LocatorSig) locator.fail(0, "the Zip64 locator is missing");
+  if (dir.end < kZip64Locator.bytes) tail.fail(at, "a Zip64 archive without its locator");
+  const Record locator(file, dir.end - kZip64Locator.bytes, kZip64Locator.bytes,
+                       "the Zip64 locator");
+  if (locator.u(0, 4) != kZip64Locator.signature) locator.fail(0, "the Zip64 locator is missing");
   const std::uint64_t end64_at = locator.u(8, 8);
-  if (end64_at > dir.end - kZip64LocatorBytes - kZip64EndBytes ||
-      dir.end < kZip64LocatorBytes + kZip64EndBytes) {
+  if (end64_at > dir.end - kZip64Locator.bytes - kZip64End.bytes ||
+      dir.end < kZip64Locator.bytes + kZip64End.bytes) {
     locator.fail(8, "the Zip64 end record's offset " + std::to_string(end64_at) +
                         " lies outside the archive");
   }
-  const Record end64(file, end64_at, kZip64EndBytes, "the Zip64 end record");
-  if (end64.u(0, 4) != kZip64EndSig) end64.fail(0, "bad signature of the Zip64 end record");
+  const Record end64(file, end64_at, kZip64End.bytes, "the Zip64 end record");
+  if (end64.u(0, 4) != kZip64End.signature) end64.fail(0, "bad signature of the Zip64 end record");
   if (end64.u(16, 4) != 0 || end64.u(20, 4) != 0 || end64.u(24, 8) != end64.u(32, 8)) {
     end64.fail(16, "archives split over several disks are not supported");
   }
@@ -146,7 +148,7 @@ Archive read_directory(const File& file) {
             "the central directory (" + std::to_string(dir.size) + " bytes at " +
                 std::to_string(dir.offset) + ") runs past its end record");
   }
-  if (dir.entries > dir.size / kCentralHeaderBytes) {
+  if (dir.entries > dir.size / kCentralHeader.bytes) {
     fail_at(file.where(), dir.end,
             std::to_string(dir.entries) + " entries cannot fit a central directory of " +
                 std::to_string(dir.size) + " bytes");
@@ -156,7 +158,7 @@ Archive read_directory(const File& file) {
   std::set<std::string> names;
   std::size_t p = 0;
   for (std::uint64_t i = 0; i < dir.entries; ++i) {
-    if (p + kCentralHeaderBytes > cd.size() || cd.u(p, 4) != kCentralHeaderSig) {
+    if (p + kCentralHeader.bytes > cd.size() || cd.u(p, 4) != kCentralHeader.signature) {
       cd.fail(p, "entry " + std::to_string(i) + " of the central directory is missing or corrupt");
     }
     Member m;
@@ -169,7 +171,7 @@ Archive read_directory(const File& file) {
     m.local_offset = cd.u(p + 42, 4);
     const std::size_t name_len = cd.u(p + 28, 2), extra_len = cd.u(p + 30, 2),
                       comment_len = cd.u(p + 32, 2);
-    const std::size_t name_at = p + kCentralHeaderBytes;
+    const std::size_t name_at = p + kCentralHeader.bytes;
     if (name_at + name_len + extra_len + comment_len > cd.size()) {
       cd.fail(p, "entry " + std::to_string(i) + " runs past the central directory");
     }
@@ -246,14 +248,14 @@ class MemberSource final : public ByteSource {
 Tensor read_member(const File& file, const Member& m, std::uint64_t members_end,
                    const NpyReadOptions& options) {
   const std::string where = file.where() + ", member '" + m.name + "'";
-  const auto header_end = checked_add(m.local_offset, kLocalHeaderBytes);
+  const auto header_end = checked_add(m.local_offset, kLocalHeader.bytes);
   if (!header_end || *header_end > members_end) {
     fail_at(file.where(), m.directory_offset,
             "member '" + m.name + "': its local header offset " + std::to_string(m.local_offset) +
                 " lies outside the members' area");
   }
-  const Record local(file, m.local_offset, kLocalHeaderBytes, "a local header");
-  if (local.u(0, 4) != kLocalHeaderSig) {
+  const Record local(file, m.local_offset, kLocalHeader.bytes, "a local header");
+  if (local.u(0, 4) != kLocalHeader.signature) {
     local.fail(0, "member '" + m.name + "': no local header at the directory's offset");
   }
   if (local.u(8, 2) != m.method) {
@@ -350,7 +352,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& ten
     check_fits(m.compressed_size, "member '" + m.name + "'");
     check_fits(m.local_offset, "the archive");
     bytes.clear();
-    put_le<4>(bytes, detail::kLocalHeaderSig);
+    put_le<4>(bytes, detail::kLocalHeader.signature);
     detail::put_common_fields(bytes, m);
     out.write(bytes.data(), bytes.size());
     out.write(m.name.data(), m.name.size());
@@ -366,7 +368,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& ten
   check_fits(directory_offset, "the archive");
   for (const detail::Member& m : members) {
     bytes.clear();
-    put_le<4>(bytes, detail::kCentralHeaderSig);
+    put_le<4>(bytes, detail::kCentralHeader.signature);
     put_le<2>(bytes, detail::kZipVersion);  // made by (MS-DOS attributes)
     detail::put_common_fields(bytes, m);
     put_le<2>(bytes, 0);  // comment length
@@ -384,7 +386,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& ten
                   " members need Zip64 records, which this writer does not make");
   }
   bytes.clear();
-  put_le<4>(bytes, detail::kEndSig);
+  put_le<4>(bytes, detail::kEnd.signature);
   put_le<2>(bytes, 0);  // this disk
   put_le<2>(bytes, 0);  // the directory's disk
   put_le<2>(bytes, members.size());
