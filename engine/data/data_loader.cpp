@@ -73,7 +73,10 @@ class DataLoader::Epoch {
   bool next(Batch* out) {
     if (!producer_.joinable()) {
       if (taken_ == batches_) return false;
-      *out = make(taken_++);
+      const std::int64_t number = taken_;
+      taken_ = batches_;  // a batch that throws ends the epoch, as with prefetching
+      *out = make(number);
+      taken_ = number + 1;
       return true;
     }
     std::unique_lock<std::mutex> lock(mutex_);

@@ -169,6 +169,13 @@ TEST(DataLoader, ErrorsOfTheDatasetReachTheLoop) {
     EXPECT_EQ(seen, 2);  // the batches made before the failure came first
     // The next epoch starts afresh (and this dataset fails no more).
     EXPECT_EQ(epoch_indices(loader).size(), 10u);
+    // A failure ends its epoch: the iterator that threw reaches the end next.
+    auto failing = std::make_shared<CountingDataset>(10, /*fail_at_call=*/1);
+    DataLoader again(failing, {.batch_size = 2, .seed = 1, .prefetch = prefetch});
+    auto it = again.begin();
+    EXPECT_THROW(++it, IoError);
+    ++it;
+    EXPECT_TRUE(it == again.end());
   }
 }
 
