@@ -18,6 +18,9 @@ namespace ember::detail {
 
 // A fresh contiguous tensor (uninitialized memory).
 Tensor make_tensor(const Shape& shape, DType dtype, Device device);
+// A fresh contiguous CPU tensor in page-locked memory for uploads to `upload_device`
+// (Tensor::pin_memory).
+Tensor make_pinned_tensor(const Shape& shape, DType dtype, Device upload_device);
 // A view of base's storage with its own geometry; no autograd recording.
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, std::int64_t offset);
 

@@ -14,7 +14,10 @@ namespace ember {
 
 // ------------------------------------------------------------------------ Storage ----
 Storage::Storage(Device device, std::size_t nbytes)
-    : data_(kernels::backend_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {
+    : data_(kernels::backend_for(device).allocate(nbytes)),
+      nbytes_(nbytes),
+      device_(device),
+      allocator_device_(device) {
   ++kernels::t_event_counters.allocations;
   kernels::t_event_counters.bytes_allocated += nbytes;
   // Allocated in the order of the current stream: that is its first user.
@@ -23,10 +26,26 @@ Storage::Storage(Device device, std::size_t nbytes)
   }
 }
 
+// No stream has used pinned memory yet: it is first read by an upload (StreamUse::read_by).
+Storage::Storage(PinnedFor pinned, std::size_t nbytes)
+    : data_(kernels::backend_for(pinned.device).allocate_pinned(nbytes)),
+      nbytes_(nbytes),
+      device_(Device::cpu()),
+      allocator_device_(pinned.device),
+      pinned_(true) {
+  ++kernels::t_event_counters.allocations;
+  kernels::t_event_counters.bytes_allocated += nbytes;
+}
+
 Storage::~Storage() {
-  if (data_ != nullptr) {
-    kernels::backend_for(device_).deallocate(data_, stream_.load(std::memory_order_acquire),
-                                             shared_.load(std::memory_order_relaxed));
+  if (data_ == nullptr) return;
+  kernels::Backend& allocator = kernels::backend_for(allocator_device_);
+  void* stream = stream_.load(std::memory_order_acquire);
+  const bool shared = shared_.load(std::memory_order_relaxed);
+  if (pinned_) {
+    allocator.deallocate_pinned(data_, stream, shared);
+  } else {
+    allocator.deallocate(data_, stream, shared);
   }
 }
 
@@ -46,6 +65,14 @@ class StreamUse {
     streams->wait(last);
     s.stream_.store(current, std::memory_order_release);
     s.shared_.store(true, std::memory_order_relaxed);
+  }
+
+  // Records that an asynchronous upload queued on `stream` reads the pinned host storage, so
+  // that its memory is released only after that upload (and any earlier one on another
+  // stream). The host needs no ordering: reads of host memory do not conflict.
+  static void read_by(Storage& s, void* stream) {
+    void* last = s.stream_.exchange(stream, std::memory_order_acq_rel);
+    if (last != nullptr && last != stream) s.shared_.store(true, std::memory_order_relaxed);
   }
 };
 
@@ -94,16 +121,34 @@ Shape contiguous_strides(const Shape& shape) {
 
 namespace detail {
 
-Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
+namespace {
+
+// A contiguous tensor of `shape` over fresh storage made by make_storage(nbytes).
+template <typename MakeStorage>
+Tensor make_contiguous(const Shape& shape, DType dtype, Device device, MakeStorage make_storage) {
   for (auto s : shape)
     EMBER_CHECK_SHAPE(s >= 0, "cannot create a tensor of shape ", shape, ": negative size");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(device, shape.numel() * element_size(dtype));
+  impl->storage = make_storage(static_cast<std::size_t>(shape.numel()) * element_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   impl->device = device;
   return Tensor(std::move(impl));
+}
+
+}  // namespace
+
+Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
+  return make_contiguous(shape, dtype, device, [device](std::size_t nbytes) {
+    return std::make_shared<Storage>(device, nbytes);
+  });
+}
+
+Tensor make_pinned_tensor(const Shape& shape, DType dtype, Device upload_device) {
+  return make_contiguous(shape, dtype, Device::cpu(), [upload_device](std::size_t nbytes) {
+    return std::make_shared<Storage>(Storage::PinnedFor{upload_device}, nbytes);
+  });
 }
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
@@ -228,7 +273,20 @@ Tensor Tensor::to(DType target) const {
   return out;
 }
 
-Tensor Tensor::to(Device target) const {
+Tensor Tensor::pin_memory(Device device) const {
+  EMBER_CHECK_DEVICE(this->device().is_cpu(), "pin_memory: the tensor is on ", this->device(),
+                     "; only CPU tensors can be pinned");
+  if (device.is_cuda()) Device::cuda(device.index());  // validates the device
+  const Storage& storage = *impl().storage;
+  if (storage.is_pinned() && storage.allocator_device() == device) return *this;
+  Tensor out = detail::make_pinned_tensor(shape(), dtype(), device);
+  detail::backend(out).copy(detail::arg(out), detail::arg(*this));
+  return out;
+}
+
+bool Tensor::is_pinned() const { return impl().storage->is_pinned(); }
+
+Tensor Tensor::to(Device target, bool non_blocking) const {
   if (target == device()) return *this;
   if (target.is_cuda()) Device::cuda(target.index());  // validates the device
   const Tensor src = contiguous();
@@ -236,7 +294,14 @@ Tensor Tensor::to(Device target) const {
   const std::size_t nbytes = numel() * element_size(dtype());
   detail::order_use(src);
   detail::order_use(out);
-  if (device().is_cpu()) {
+  Storage& src_storage = *src.impl().storage;
+  if (non_blocking && src_storage.is_pinned() && src_storage.allocator_device() == target) {
+    kernels::Backend& uploader = detail::backend(target);
+    uploader.copy_from_host_async(out.data_ptr(), src.data_ptr(), nbytes);
+    if (kernels::StreamControl* streams = uploader.streams()) {
+      detail::StreamUse::read_by(src_storage, streams->current());
+    }
+  } else if (device().is_cpu()) {
     detail::backend(target).copy_from_host(out.data_ptr(), src.data_ptr(), nbytes);
   } else if (target.is_cpu()) {
     detail::backend(*this).copy_to_host(out.data_ptr(), src.data_ptr(), nbytes);

@@ -13,9 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ember/ember.hpp>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,25 +97,9 @@ Dataset synthetic_data(std::uint64_t seed) {
 // Old Faithful (eruption length, waiting time; data/faithful.csv), each column standardized:
 // (x - mean) / std with torch's default (unbiased) std.
 Dataset faithful_data(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open " + path);
-  std::string line;
-  std::getline(in, line);  // header
-  std::vector<double> values;
-  int line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    std::istringstream row(line);
-    double e = 0, w = 0;
-    char comma = 0;
-    if (!(row >> e >> comma >> w) || comma != ',')
-      throw Error(path + ":" + std::to_string(line_no) + ": expected 'eruptions,waiting'");
-    values.push_back(e);
-    values.push_back(w);
-  }
-  const auto n = static_cast<std::int64_t>(values.size() / 2);
-  const Tensor x = from_vector(values, {n, 2}, kOpts);
+  const data::CsvTable table = data::read_csv(path, {.dtype = kFloat64});
+  const Tensor x = stack({table["eruptions"], table["waiting"]}, 1);
+  const std::int64_t n = x.size(0);
   const Tensor m = mean(x, {0}, true);
   const Tensor sd = sqrt(sum(square(x - m), {0}, true) / static_cast<double>(n - 1));
   return {"Old Faithful, standardized",

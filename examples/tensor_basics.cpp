@@ -5,47 +5,19 @@
 //   tensor_basics [path/to/faithful.csv]
 #include <cstdio>
 #include <ember/ember.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
-
-namespace {
-
-// Reads the two numeric columns of faithful.csv (header line first).
-void read_faithful(const std::string& path, std::vector<double>& eruptions,
-                   std::vector<double>& waiting) {
-  std::ifstream in(path);
-  if (!in) throw ember::Error("cannot open " + path);
-  std::string line;
-  std::getline(in, line);  // header
-  int line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    std::istringstream row(line);
-    double e = 0, w = 0;
-    char comma = 0;
-    if (!(row >> e >> comma >> w) || comma != ',')
-      throw ember::Error(path + ":" + std::to_string(line_no) + ": expected 'eruptions,waiting'");
-    eruptions.push_back(e);
-    waiting.push_back(w);
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ember;
   const std::string path = argc > 1 ? argv[1] : EMBER_DATA_DIR "/faithful.csv";
-  std::vector<double> eruptions, waiting;
-  read_faithful(path, eruptions, waiting);
-  const auto n = static_cast<std::int64_t>(eruptions.size());
+  const data::CsvTable faithful = data::read_csv(path, {.dtype = kFloat64});
+  const std::int64_t n = faithful.rows();
 
   const Device device = Device::best();
   const auto opts = TensorOptions{}.with_dtype(kFloat64).with_device(device);
-  const Tensor y = from_vector(eruptions, {n}, opts);
-  const Tensor w = from_vector(waiting, {n}, opts);
+  const Tensor y = faithful["eruptions"].to(device);
+  const Tensor w = faithful["waiting"].to(device);
   // Standardize the input so plain gradient descent converges quickly.
   const Tensor w_mean = mean(w), w_std = sqrt(mean(square(w - w_mean)));
   const Tensor x = (w - w_mean) / w_std;

@@ -62,9 +62,21 @@ class Backend {
   virtual void deallocate(void* ptr, void* stream, bool shared) = 0;
   // This device's streams; null where there are none (the CPU).
   virtual StreamControl* streams() { return nullptr; }
-  // Contiguous bytes between this backend's memory and the host (either direction).
+  // Contiguous bytes between this backend's memory and the host (either direction); the host
+  // buffer may be reused as soon as these return.
   virtual void copy_from_host(void* dst, const void* src, std::size_t nbytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, std::size_t nbytes) = 0;
+  // Page-locked host memory, from which copy_from_host_async runs without waiting (a CUDA
+  // device: cudaHostAlloc'd blocks kept in a small cache; the CPU: ordinary aligned memory).
+  virtual void* allocate_pinned(std::size_t nbytes) = 0;
+  // Gives the block back once the work queued so far on `stream` (null: none), and on every
+  // other stream when `shared`, is done: an asynchronous copy may still be reading it.
+  virtual void deallocate_pinned(void* ptr, void* stream, bool shared) = 0;
+  // Queues a copy of host bytes to this backend's memory on the calling thread's current
+  // stream and returns at once. `src` must stay untouched until the copy is done: pinned
+  // memory released through deallocate_pinned with this stream is (from pageable memory the
+  // copy is staged and the host may wait).
+  virtual void copy_from_host_async(void* dst, const void* src, std::size_t nbytes) = 0;
   virtual void synchronize() = 0;
 
   // ---- creation and copies ----

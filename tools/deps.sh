@@ -10,6 +10,7 @@ ember_missing_packages() {
   command -v g++ >/dev/null || missing+=(g++)
   command -v ccache >/dev/null || missing+=(ccache)
   [ -f /usr/include/eigen3/Eigen/Core ] || missing+=(libeigen3-dev)
+  [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
   [ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
   [ -f /usr/include/nlohmann/json.hpp ] || missing+=(nlohmann-json3-dev)
   [ -f /usr/include/benchmark/benchmark.h ] || missing+=(libbenchmark-dev)

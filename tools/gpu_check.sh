@@ -170,6 +170,10 @@ configure_args() {
     -DCMAKE_CUDA_ARCHITECTURES="${EMBER_CUDA_ARCHITECTURES:-90}"
     -DEMBER_BUILD_TESTS=ON -DEMBER_BUILD_EXAMPLES=OFF
     -DEMBER_GTEST_SOURCE_DIR="${gtest}" -DEigen3_DIR="${eigen}" -Dnlohmann_json_DIR="${json}")
+  # zlib: the machine's where it has the headers, else the carried static library.
+  if [[ ! -f /usr/include/zlib.h && -f "${carry}/zlib/include/zlib.h" ]]; then
+    cmake_args+=(-DZLIB_ROOT="${carry}/zlib")
+  fi
   if [[ ! -f "${build}/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
     cmake_args+=(-G Ninja)
   fi

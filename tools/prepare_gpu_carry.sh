@@ -4,6 +4,8 @@
 #   .carry/googletest/   GoogleTest sources (libgtest-dev's /usr/src/googletest), built with Ember
 #   .carry/eigen/        Eigen headers and CMake package (libeigen3-dev), as an install prefix
 #   .carry/nlohmann/     nlohmann::json headers and CMake package (nlohmann-json3-dev), a prefix
+#   .carry/zlib/         zlib's headers and static library (zlib1g-dev), as a prefix for
+#                        -DZLIB_ROOT, used where the GPU machine has no zlib headers
 #   .carry/benchmark/    Google Benchmark from libbenchmark-dev: headers, libbenchmark.so and
 #                        its CMake package, as a prefix; or .carry/benchmark-src/ when GBENCH_SRC
 #                        names a Google Benchmark source tree (then it is built there instead).
@@ -13,7 +15,8 @@
 # versions it needs on the GPU machine.
 # Links are copied as files (a device run may not carry links). .carry/ is git-ignored; the
 # working tree that travels plus .carry/ must stay under 64 MiB, which this checks.
-# Usage: tools/prepare_gpu_carry.sh   (env: GTEST_SRC, EIGEN_INCLUDE, EIGEN_CMAKE, GBENCH_SRC)
+# Usage: tools/prepare_gpu_carry.sh
+#   (env: GTEST_SRC, EIGEN_INCLUDE, EIGEN_CMAKE, ZLIB_INCLUDE, ZLIB_STATIC, GBENCH_SRC)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +24,8 @@ carry="${root}/.carry"
 gtest_src="${GTEST_SRC:-/usr/src/googletest}"
 eigen_include="${EIGEN_INCLUDE:-/usr/include/eigen3}"
 eigen_cmake="${EIGEN_CMAKE:-/usr/share/eigen3/cmake}"
+zlib_include="${ZLIB_INCLUDE:-/usr/include}"
+zlib_static="${ZLIB_STATIC:-/usr/lib/x86_64-linux-gnu/libz.a}"
 gbench_src="${GBENCH_SRC:-}"
 gbench_libdir="/usr/lib/x86_64-linux-gnu"
 limit_mib=64
@@ -56,6 +61,13 @@ mkdir -p "${carry}/nlohmann/include" "${carry}/nlohmann/share/cmake"
 cp -rL --preserve=timestamps "${json_include}" "${carry}/nlohmann/include/nlohmann"
 cp -rL --preserve=timestamps "${json_cmake}" "${carry}/nlohmann/share/cmake/nlohmann_json"
 echo "nlohmann-json: ${json_include}, ${json_cmake}"
+# ---- zlib: headers and the static library (position-independent on Debian) as a prefix ----
+[[ -f "${zlib_include}/zlib.h" && -f "${zlib_static}" ]] ||
+  die "no zlib at ${zlib_include}/zlib.h and ${zlib_static} (apt-get install zlib1g-dev, or set ZLIB_INCLUDE, ZLIB_STATIC)"
+mkdir -p "${carry}/zlib/include" "${carry}/zlib/lib"
+cp -L --preserve=timestamps "${zlib_include}/zlib.h" "${zlib_include}/zconf.h" "${carry}/zlib/include/"
+cp -L --preserve=timestamps "${zlib_static}" "${carry}/zlib/lib/"
+echo "zlib: ${zlib_include}/zlib.h, ${zlib_static}"
 
 # ---- Google Benchmark: sources if given, else the Debian binary package as a prefix ----
 if [[ -n "${gbench_src}" ]]; then

@@ -29,9 +29,17 @@ class StreamUse;
 // A block of memory on one device, freed through its device's allocator. On a device with
 // streams it remembers the stream that last used it (see ember/stream.hpp): work on another
 // stream waits for that one first, and memory used by several streams is freed after all.
+// Pinned (page-locked) host memory remembers the stream of the last upload that read it, and
+// is released only after that upload.
 class Storage {
  public:
   Storage(Device device, std::size_t nbytes);
+  // Page-locked host memory from which uploads to `device` run asynchronously: a CPU storage
+  // that `device`'s backend allocates and frees (on the CPU, ordinary memory).
+  struct PinnedFor {
+    Device device;
+  };
+  Storage(PinnedFor pinned, std::size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -39,12 +47,17 @@ class Storage {
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool is_pinned() const { return pinned_; }
+  // The device that allocated this memory: device(), or the upload target of pinned memory.
+  Device allocator_device() const { return allocator_device_; }
 
  private:
   friend class detail::StreamUse;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   Device device_;
+  Device allocator_device_;
+  bool pinned_ = false;
   std::atomic<void*> stream_{nullptr};  // the last user's stream (opaque to the engine)
   std::atomic<bool> shared_{false};     // used by more than one stream
 };
@@ -110,10 +123,21 @@ class Tensor {
   T* data() const;
 
   // ---- conversions and copies (recorded for autograd where differentiable) ----
-  Tensor to(Device device) const;
+  // non_blocking: an upload from pinned memory made for this device (pin_memory(device)) is
+  // queued on the current stream and to() returns at once. Work on another stream that uses
+  // the result waits for the upload on the device (ember/stream.hpp), and the pinned memory is
+  // kept until the upload is done; do not write into it before. Any other copy waits as usual.
+  Tensor to(Device device, bool non_blocking = false) const;
   Tensor to(DType dtype) const;
   Tensor contiguous() const;
   Tensor clone() const;
+  // A copy in page-locked host memory, from which uploads to `device` run asynchronously
+  // (to(device, true)); this tensor itself when it already is one. CPU tensors only; not
+  // recorded for autograd (it is for data). With `device` the CPU (no GPU) the memory is
+  // ordinary, so code written for a GPU runs unchanged.
+  Tensor pin_memory(Device device = Device::best()) const;
+  // True for memory made by pin_memory (or a view of it).
+  bool is_pinned() const;
   // The single value of a one-element tensor (synchronizes with the device).
   double item() const;
   // All values, row-major, converted to T (synchronizes with the device).

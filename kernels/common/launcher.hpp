@@ -74,7 +74,8 @@ class DistributionArea : public virtual Backend {
 };
 
 // The launcher's memory: memory_allocate, memory_deallocate, memory_copy_from_host,
-// memory_copy_to_host, memory_synchronize.
+// memory_copy_to_host, memory_allocate_pinned, memory_deallocate_pinned,
+// memory_copy_from_host_async, memory_synchronize.
 template <typename Impl>
 class MemoryArea : public virtual Backend {
  public:
@@ -82,6 +83,9 @@ class MemoryArea : public virtual Backend {
   void deallocate(void* ptr, void* stream, bool shared) override;
   void copy_from_host(void* dst, const void* src, std::size_t nbytes) override;
   void copy_to_host(void* dst, const void* src, std::size_t nbytes) override;
+  void* allocate_pinned(std::size_t nbytes) override;
+  void deallocate_pinned(void* ptr, void* stream, bool shared) override;
+  void copy_from_host_async(void* dst, const void* src, std::size_t nbytes) override;
   void synchronize() override;
 };
 

@@ -36,6 +36,37 @@ cudaError_t order_after(cudaStream_t into, cudaStream_t from) {
   return err != cudaSuccess ? err : destroyed;
 }
 
+// Makes a device current for a noexcept scope (a destructor's free) and restores the
+// previous one; failures are ignored, the calls it guards report them.
+class DeviceSwitch {
+ public:
+  explicit DeviceSwitch(int device) noexcept {
+    switched_ = cudaGetDevice(&previous_) == cudaSuccess && previous_ != device &&
+                cudaSetDevice(device) == cudaSuccess;
+  }
+  ~DeviceSwitch() {
+    if (switched_) (void)cudaSetDevice(previous_);
+  }
+  DeviceSwitch(const DeviceSwitch&) = delete;
+  DeviceSwitch& operator=(const DeviceSwitch&) = delete;
+
+ private:
+  int previous_ = -1;
+  bool switched_ = false;
+};
+
+// A failed free is reported, not thrown (it runs in destructors). Memory outliving the
+// runtime (a static tensor freed at exit) is not an error.
+void report_free_error(cudaError_t err, const char* what, int device) noexcept {
+  if (err == cudaSuccess || err == cudaErrorCudartUnloading) return;
+  (void)cudaGetLastError();
+  std::fprintf(stderr, "ember: %s failed on cuda:%d: %s\n", what, device, cudaGetErrorString(err));
+}
+
+// Idle page-locked blocks beyond this many bytes go back to the driver: page-locked memory
+// is taken out of the whole machine's pageable RAM.
+constexpr std::size_t kMaxIdlePinnedBytes = std::size_t{256} << 20;
+
 }  // namespace
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
@@ -165,31 +196,102 @@ void* DeviceContext::allocate(std::size_t nbytes) {
   return ptr;
 }
 
+cudaError_t DeviceContext::join_all_streams_into(cudaStream_t stream) noexcept {
+  cudaError_t err = cudaSuccess;
+  try {
+    for (cudaStream_t other : all_streams()) {
+      if (other != stream && err == cudaSuccess) err = order_after(stream, other);
+    }
+  } catch (const std::exception&) {
+    err = cudaErrorMemoryAllocation;  // the stream list could not be copied
+  }
+  return err;
+}
+
 void DeviceContext::deallocate(void* ptr, cudaStream_t stream, bool shared) noexcept {
   if (ptr == nullptr) return;
   const cudaStream_t s = stream != nullptr ? stream : stream_;
-  int previous = -1;
-  const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device_;
-  if (switch_device) (void)cudaSetDevice(device_);
-  cudaError_t err = cudaSuccess;
-  if (shared) {
-    // Other streams used this memory; their work queued so far must end before it is free.
-    try {
-      for (cudaStream_t other : all_streams()) {
-        if (other != s && err == cudaSuccess) err = order_after(s, other);
-      }
-    } catch (const std::exception&) {
-      err = cudaErrorMemoryAllocation;  // the stream list could not be copied
+  const DeviceSwitch on_device(device_);
+  // Other streams used this memory; their work queued so far must end before it is free.
+  cudaError_t err = shared ? join_all_streams_into(s) : cudaSuccess;
+  if (err == cudaSuccess) err = cudaFreeAsync(ptr, s);
+  report_free_error(err, "cudaFreeAsync", device_);
+}
+
+void* DeviceContext::allocate_pinned(std::size_t nbytes) {
+  nbytes = std::max<std::size_t>(nbytes, 1);
+  {
+    const std::lock_guard<std::mutex> lock(pinned_mutex_);
+    reclaim_pinned();
+    // The smallest idle block that fits, unless more than half of it would go unused.
+    const auto it = pinned_idle_.lower_bound(nbytes);
+    if (it != pinned_idle_.end() && it->first / 2 <= nbytes) {
+      void* ptr = it->second;
+      pinned_idle_bytes_ -= it->first;
+      pinned_idle_.erase(it);
+      return ptr;
     }
   }
-  if (err == cudaSuccess) err = cudaFreeAsync(ptr, s);
-  if (switch_device) (void)cudaSetDevice(previous);
-  // Storage outliving the runtime (a static tensor freed at exit) is not an error.
-  if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
-    (void)cudaGetLastError();
-    std::fprintf(stderr, "ember: cudaFreeAsync failed on cuda:%d: %s\n", device_,
-                 cudaGetErrorString(err));
+  const DeviceGuard guard(device_);
+  void* ptr = nullptr;
+  EMBER_CUDA_CHECK(cudaHostAlloc(&ptr, nbytes, cudaHostAllocPortable));
+  const std::lock_guard<std::mutex> lock(pinned_mutex_);
+  pinned_sizes_[ptr] = nbytes;
+  return ptr;
+}
+
+void DeviceContext::deallocate_pinned(void* ptr, cudaStream_t stream, bool shared) noexcept {
+  if (ptr == nullptr) return;
+  cudaEvent_t copies_done = nullptr;
+  if (stream != nullptr) {
+    const DeviceSwitch on_device(device_);
+    cudaError_t err = shared ? join_all_streams_into(stream) : cudaSuccess;
+    if (err == cudaSuccess) err = cudaEventCreateWithFlags(&copies_done, cudaEventDisableTiming);
+    if (err == cudaSuccess) err = cudaEventRecord(copies_done, stream);
+    if (err != cudaSuccess) {
+      // No event to tell when the copies end: wait for them here instead.
+      report_free_error(err, "recording a pinned block's release", device_);
+      (void)cudaStreamSynchronize(stream);
+      if (copies_done != nullptr) (void)cudaEventDestroy(copies_done);
+      copies_done = nullptr;
+    }
   }
+  try {
+    const std::lock_guard<std::mutex> lock(pinned_mutex_);
+    if (copies_done == nullptr) {
+      keep_pinned(ptr);
+    } else {
+      pinned_pending_.emplace_back(ptr, copies_done);
+    }
+  } catch (const std::exception&) {
+    // The cache's bookkeeping could not grow: the block is lost to reuse (not to the process).
+  }
+}
+
+void DeviceContext::reclaim_pinned() {
+  std::size_t kept = 0;
+  for (auto& [ptr, copies_done] : pinned_pending_) {
+    const cudaError_t state = cudaEventQuery(copies_done);
+    if (state == cudaErrorNotReady) {
+      pinned_pending_[kept++] = {ptr, copies_done};
+      continue;
+    }
+    (void)cudaGetLastError();  // a failed query means a dead context: nothing still runs
+    (void)cudaEventDestroy(copies_done);
+    keep_pinned(ptr);
+  }
+  pinned_pending_.resize(kept);
+}
+
+void DeviceContext::keep_pinned(void* ptr) {
+  const std::size_t nbytes = pinned_sizes_.at(ptr);
+  if (pinned_idle_bytes_ + nbytes > kMaxIdlePinnedBytes) {
+    pinned_sizes_.erase(ptr);
+    report_free_error(cudaFreeHost(ptr), "cudaFreeHost", device_);
+    return;
+  }
+  pinned_idle_.emplace(nbytes, ptr);
+  pinned_idle_bytes_ += nbytes;
 }
 
 void DeviceContext::synchronize() { synchronize(stream()); }

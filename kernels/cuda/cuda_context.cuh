@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ember/error.hpp"
@@ -96,6 +99,13 @@ class DeviceContext final : public StreamControl {
   // Waits for the calling thread's current stream (counted as a host sync).
   void synchronize();
 
+  // Page-locked host memory (cudaHostAlloc, usable from every device) from a small cache of
+  // blocks: uploads from it are asynchronous. A block freed with a stream returns to the cache
+  // only once the work queued on that stream (on every stream when shared) is done, since a
+  // copy from it may still be running; the host never waits for it.
+  void* allocate_pinned(std::size_t nbytes);
+  void deallocate_pinned(void* ptr, cudaStream_t stream, bool shared) noexcept;
+
   // StreamControl.
   void* current() override { return stream(); }
   void* set_current(void* stream) override;
@@ -130,6 +140,12 @@ class DeviceContext final : public StreamControl {
   void bind_cusolver();
   // Every stream of Ember's on this device (for joins); under streams_mutex_.
   std::vector<cudaStream_t> all_streams();
+  // Makes `stream` wait for the work queued so far on every other stream of Ember's.
+  cudaError_t join_all_streams_into(cudaStream_t stream) noexcept;
+  // Under pinned_mutex_: blocks whose last copies are done go back to the cache; a block to
+  // keep goes to the cache, or to the driver when the cache is full.
+  void reclaim_pinned();
+  void keep_pinned(void* ptr);
 
   int device_;
   std::once_flag init_once_;
@@ -141,6 +157,11 @@ class DeviceContext final : public StreamControl {
   std::mutex library_mutex_;
   cublasHandle_t cublas_ = nullptr;
   cusolverDnHandle_t cusolver_ = nullptr;
+  std::mutex pinned_mutex_;
+  std::unordered_map<void*, std::size_t> pinned_sizes_;        // every block made
+  std::multimap<std::size_t, void*> pinned_idle_;              // free for reuse, by size
+  std::vector<std::pair<void*, cudaEvent_t>> pinned_pending_;  // freed, copies may be running
+  std::size_t pinned_idle_bytes_ = 0;
 };
 
 // Makes `device` current for the scope and restores the previous device afterwards, so a

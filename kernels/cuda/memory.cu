@@ -1,5 +1,6 @@
-// The CUDA launcher's memory: allocation from the device's stream-ordered pool and host
-// transfers (each waits for the stream, so the host buffer is free to reuse on return).
+// The CUDA launcher's memory: allocation from the device's stream-ordered pool, page-locked
+// host blocks, and host transfers (each waits for the stream, so the host buffer is free to
+// reuse on return, except the asynchronous upload from page-locked memory).
 #include "kernels/common/areas/memory.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
 
@@ -36,6 +37,23 @@ void memory_copy_from_host(CudaBackend& cuda, void* dst, const void* src, std::s
 
 void memory_copy_to_host(CudaBackend& cuda, void* dst, const void* src, std::size_t nbytes) {
   copy_and_wait(cuda.context(), dst, src, nbytes, cudaMemcpyDeviceToHost);
+}
+
+void* memory_allocate_pinned(CudaBackend& cuda, std::size_t nbytes) {
+  return cuda.context().allocate_pinned(nbytes);
+}
+
+void memory_deallocate_pinned(CudaBackend& cuda, void* ptr, void* stream, bool shared) {
+  cuda.context().deallocate_pinned(ptr, static_cast<cudaStream_t>(stream), shared);
+}
+
+void memory_copy_from_host_async(CudaBackend& cuda, void* dst, const void* src,
+                                 std::size_t nbytes) {
+  if (nbytes == 0) return;
+  DeviceContext& ctx = cuda.context();
+  const cudaStream_t stream = ctx.stream();
+  const DeviceGuard guard(ctx.device());
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream));
 }
 
 void memory_synchronize(CudaBackend& cuda) { cuda.context().synchronize(); }

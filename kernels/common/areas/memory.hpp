@@ -27,6 +27,21 @@ void MemoryArea<Impl>::copy_to_host(void* dst, const void* src, std::size_t nbyt
 }
 
 template <typename Impl>
+void* MemoryArea<Impl>::allocate_pinned(std::size_t nbytes) {
+  return memory_allocate_pinned(static_cast<Impl&>(*this), nbytes);
+}
+
+template <typename Impl>
+void MemoryArea<Impl>::deallocate_pinned(void* ptr, void* stream, bool shared) {
+  memory_deallocate_pinned(static_cast<Impl&>(*this), ptr, stream, shared);
+}
+
+template <typename Impl>
+void MemoryArea<Impl>::copy_from_host_async(void* dst, const void* src, std::size_t nbytes) {
+  memory_copy_from_host_async(static_cast<Impl&>(*this), dst, src, nbytes);
+}
+
+template <typename Impl>
 void MemoryArea<Impl>::synchronize() {
   memory_synchronize(static_cast<Impl&>(*this));
 }
