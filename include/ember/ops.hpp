@@ -3,6 +3,7 @@
 // Operands must live on one device; errors name the operation and the shapes at fault.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -149,5 +150,19 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value 
 // NumPy matmul semantics: 1-d operands are promoted and the added dim removed, batch dims
 // broadcast. cuBLAS on the GPU, Eigen on the CPU.
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- convolution ----
+struct Conv2dOptions {
+  std::array<std::int64_t, 2> stride{1, 1};
+  std::array<std::int64_t, 2> padding{0, 0};  // zeros on both sides of each spatial dim
+  std::array<std::int64_t, 2> dilation{1, 1};
+  std::int64_t groups = 1;
+};
+// 2-d cross-correlation as torch.nn.functional.conv2d: input (N, C, H, W) or (C, H, W),
+// weight (O, C / groups, KH, KW), bias (O) or undefined; the result is (N, O, OH, OW) with
+// OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1. The input is unfolded into
+// columns (im2col) and each group is one matrix product.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& opts = {});
 
 }  // namespace ember
