@@ -18,13 +18,20 @@ using test::f64;
 using test::RefNet;
 namespace fs = std::filesystem;
 
-fs::path temp_file(const std::string& name) {
-  const fs::path dir =
+// State dict tests write files in a directory of their own, removed when the test ends.
+class StateDict : public ::testing::Test {
+ protected:
+  fs::path temp_file(const std::string& name) {
+    fs::create_directories(dir_);
+    return dir_ / name;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+ private:
+  fs::path dir_ =
       fs::temp_directory_path() / ("ember_nn_" + std::to_string(::getpid()) + "_" +
                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  return dir / name;
-}
+};
 
 std::vector<std::string> keys(const nn::StateDict& d) {
   std::vector<std::string> out;
@@ -112,7 +119,7 @@ TEST(Module, ModulesMoveButDoNotCopy) {
 
 // ------------------------------------------------------------------ state dicts ----
 
-TEST(StateDict, RoundTripThroughAFile) {
+TEST_F(StateDict, RoundTripThroughAFile) {
   Generator g1(1), g2(2);
   RefNet a(f64(), &g1), b(f64(), &g2);
   a.train();
@@ -143,7 +150,7 @@ TEST(StateDict, RoundTripThroughAFile) {
   EXPECT_EQ(raw.at("bn.num_batches_tracked").dim(), 0);
 }
 
-TEST(StateDict, LoadsTheNumPyWrittenTorchLayoutFile) {
+TEST_F(StateDict, LoadsTheNumPyWrittenTorchLayoutFile) {
   RefNet net;  // float32, as the file
   net.load(test::reference_file("nn_state.safetensors"));
   EXPECT_EQ(net.bn().num_batches_tracked(), 7);
@@ -158,7 +165,7 @@ TEST(StateDict, LoadsTheNumPyWrittenTorchLayoutFile) {
   EXPECT_EQ(net.bn().num_batches_tracked(), 8);
 }
 
-TEST(StateDict, StrictChecksNameTheFileAndTheKey) {
+TEST_F(StateDict, StrictChecksNameTheFileAndTheKey) {
   RefNet net;
   const nn::StateDict good = net.state_dict();
   const fs::path file = temp_file("bad.safetensors");
@@ -193,7 +200,7 @@ TEST(StateDict, StrictChecksNameTheFileAndTheKey) {
   EMBER_EXPECT_THROW_WITH(net.load_state_dict(d), DTypeError, "'bn.bias'");
 }
 
-TEST(StateDict, LoadingIsAllOrNothing) {
+TEST_F(StateDict, LoadingIsAllOrNothing) {
   RefNet net;
   const nn::StateDict before = net.state_dict();
   std::vector<std::vector<double>> values;
@@ -209,7 +216,7 @@ TEST(StateDict, LoadingIsAllOrNothing) {
   for (const auto& [k, v] : net.state_dict()) EXPECT_EQ(v.to_vector<double>(), values[i++]) << k;
 }
 
-TEST(StateDict, LoadingUpdatesParamsRegisteredWithModule) {
+TEST_F(StateDict, LoadingUpdatesParamsRegisteredWithModule) {
   clear_param_store();
   RefNet net;
   module("net", net);
