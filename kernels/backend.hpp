@@ -13,6 +13,7 @@
 #include <span>
 
 #include "ember/device.hpp"
+#include "kernels/common/geometry.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/math/distributions/families.hpp"
 #include "kernels/math/elementwise_ops.hpp"
@@ -132,6 +133,12 @@ class Backend {
   // out[index[i][j]][j] += src[i][j] (for dim 0); index and src share sizes.
   virtual void scatter_add(const TensorArg& out, int dim, const TensorArg& index,
                            const TensorArg& src) = 0;
+  // col (contiguous, geo.numel() elements) = the convolution input `in` unfolded as geo
+  // says (geo.in_strides are in's), zeros in the padding. Floating dtypes.
+  virtual void im2col(const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) = 0;
+  // The adjoint: adds every element of col into the position of `in` it was read from
+  // (geo.in_strides are in's; in holds the values to add to).
+  virtual void col2im(const TensorArg& in, const TensorArg& col, const Im2colGeometry& geo) = 0;
   // True (and the value in *bad) when some index lies outside [0, bound). Synchronizes.
   virtual bool find_index_out_of_range(const TensorArg& index, std::int64_t bound,
                                        std::int64_t* bad) = 0;

@@ -178,6 +178,13 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   EMBER_CHECK(!(lo > hi), "clamp: lower bound ", lo, " exceeds upper bound ", hi);
   return unary(UnaryOp::Clamp, x, lo, hi);
 }
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return unary(UnaryOp::LeakyRelu, x, negative_slope);
+}
+Tensor elu(const Tensor& x, double alpha) { return unary(UnaryOp::Elu, x, alpha); }
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  return unary(approximate == GeluApproximation::Tanh ? UnaryOp::GeluTanh : UnaryOp::Gelu, x);
+}
 Tensor clamp_min(const Tensor& x, double lo) { return clamp(x, lo, INFINITY); }
 Tensor clamp_max(const Tensor& x, double hi) { return clamp(x, -INFINITY, hi); }
 

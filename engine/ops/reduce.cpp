@@ -131,6 +131,50 @@ Tensor logsumexp(const Tensor& x_in, const std::vector<int>& dims, bool keepdim)
   return finish(kept, x, mask, keepdim);
 }
 
+namespace {
+
+// x - max(x) along dim d and the log of its exponentials' sum, unrecorded: log_softmax is
+// their difference. A row of -inf (or one holding +inf) gives NaN, as in torch.
+struct ShiftedLogSum {
+  Tensor shifted, log_sum;
+};
+ShiftedLogSum shifted_log_sum(const Tensor& x, int d) {
+  NoGradGuard no_grad;
+  std::vector<bool> mask(x.dim(), false);
+  mask[d] = true;
+  const Tensor z = x.detach() - reduce_raw(ReduceOp::Max, x.detach(), mask);
+  return {z, log(sum(exp(z), {d}, true))};
+}
+
+// softmax and log_softmax: x as floating and at least 1-d, the dim wrapped.
+Tensor softmax_family(const Tensor& x_in, int dim, bool take_log) {
+  const char* name = take_log ? "log_softmax" : "softmax";
+  const Tensor x0 = is_floating(x_in.dtype()) ? x_in : x_in.to(kFloat32);
+  const Tensor x = x0.dim() == 0 ? x0.reshape({1}) : x0;
+  const int d = wrap_dim(dim, x0.dim(), name);
+  Tensor out;
+  if (x.numel() == 0) {
+    out = detail::make_tensor(x.shape(), x.dtype(), x.device());
+  } else {
+    const auto [z, log_sum] = shifted_log_sum(x, d);
+    NoGradGuard no_grad;
+    out = take_log ? z - log_sum : exp(z - log_sum);
+  }
+  if (detail::needs_grad({&x})) {
+    detail::record(name, {x}, out, [d, take_log, y = detail::saved(out)](const Tensor& g) {
+      // log_softmax: g - softmax * sum(g); softmax: y * (g - sum(g * y)).
+      if (take_log) return std::vector<Tensor>{g - exp(y) * sum(g, {d}, true)};
+      return std::vector<Tensor>{y * (g - sum(g * y, {d}, true))};
+    });
+  }
+  return x0.dim() == 0 ? out.reshape({}) : out;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int dim) { return softmax_family(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int dim) { return softmax_family(x, dim, true); }
+
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int lead = x.dim() - shape.size();

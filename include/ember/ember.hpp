@@ -11,7 +11,7 @@
 #include "ember/kl.hpp"
 #include "ember/linalg.hpp"
 #include "ember/message.hpp"
-#include "ember/nn/module.hpp"
+#include "ember/nn.hpp"
 #include "ember/ops.hpp"
 #include "ember/optim.hpp"
 #include "ember/param_store.hpp"

@@ -3,6 +3,7 @@
 // Operands must live on one device; errors name the operation and the shapes at fault.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -54,6 +55,14 @@ Tensor log_sigmoid(const Tensor& x);
 Tensor softplus(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor relu(const Tensor& x);
+// x for x > 0, negative_slope * x otherwise (as torch's; the gradient at 0 is the slope).
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// x for x > 0, alpha * (exp(x) - 1) otherwise.
+Tensor elu(const Tensor& x, double alpha = 1.0);
+// x * Phi(x), Phi the standard normal CDF through erf (exact), or torch's tanh approximation
+// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+enum class GeluApproximation { None, Tanh };
+Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::None);
 Tensor lgamma(const Tensor& x);
 Tensor digamma(const Tensor& x);
 Tensor square(const Tensor& x);
@@ -108,6 +117,11 @@ Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = f
 Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
 Tensor min(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+// exp(x) / sum(exp(x)) and its logarithm along one dim, computed from x - max(x), so large
+// inputs neither overflow nor lose log_softmax's precision (log_softmax({1000, 0}) is
+// {0, -1000} exactly). Each is one recorded node with its analytic backward.
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
 // Sums x down to `shape` (the inverse of broadcasting x from shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
@@ -136,5 +150,19 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value 
 // NumPy matmul semantics: 1-d operands are promoted and the added dim removed, batch dims
 // broadcast. cuBLAS on the GPU, Eigen on the CPU.
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- convolution ----
+struct Conv2dOptions {
+  std::array<std::int64_t, 2> stride{1, 1};
+  std::array<std::int64_t, 2> padding{0, 0};  // zeros on both sides of each spatial dim
+  std::array<std::int64_t, 2> dilation{1, 1};
+  std::int64_t groups = 1;
+};
+// 2-d cross-correlation as torch.nn.functional.conv2d: input (N, C, H, W) or (C, H, W),
+// weight (O, C / groups, KH, KW), bias (O) or undefined; the result is (N, O, OH, OW) with
+// OH = (H + 2 padding - dilation (KH - 1) - 1) / stride + 1. The input is unfolded into
+// columns (im2col) and each group is one matrix product.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& opts = {});
 
 }  // namespace ember

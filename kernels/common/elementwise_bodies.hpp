@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/common/geometry.hpp"
 #include "kernels/common/macros.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/math/distributions/samplers.hpp"
@@ -244,6 +245,29 @@ struct ScatterAddBody {
   std::int64_t dim_stride;
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
     accumulate(out + off[0] + index[off[1]] * dim_stride, src[off[2]]);
+  }
+};
+
+// ------------------------------------------------------------ convolution ----
+
+// One element of a convolution's unfolded input (geometry.hpp). Operand: the contiguous
+// columns (the walk's offset is i). im2col (kScatter false) is a gather with zero padding,
+// col = the input under the element's tap or 0; col2im (true), its adjoint, is an
+// accumulating scatter, input += col, where overlapping taps collide.
+template <typename T, bool kScatter>
+struct ColumnBody {
+  static constexpr int kOperands = 1;
+  static constexpr bool kAccumulates = kScatter;
+  std::conditional_t<kScatter, const T*, T*> col;
+  std::conditional_t<kScatter, T*, const T*> in;
+  Im2colGeometry geo;
+  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[1]) const {
+    const std::int64_t at = geo.source(i);
+    if constexpr (kScatter) {
+      if (at >= 0) accumulate(in + at, col[off[0]]);
+    } else {
+      col[off[0]] = at < 0 ? T(0) : in[at];
+    }
   }
 };
 

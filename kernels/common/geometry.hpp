@@ -1,5 +1,6 @@
 // Iteration geometry the CPU and CUDA launchers share: how a reduction splits into kept and
-// reduced dims, how a scan walks its lines, and how index ops address the dim they index.
+// reduced dims, how a scan walks its lines, how index ops address the dim they index, and
+// how a convolution's input unfolds into columns.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +81,38 @@ inline TensorArg without_dim(const TensorArg& a, int dim, std::int64_t size) {
   r.strides[dim] = 0;
   return r;
 }
+
+// A 2-d convolution's input (N, C, H, W) unfolded into columns laid out (C, KH, KW, N, OH, OW):
+// one GEMM row per (channel, kernel tap), one column per output pixel of the whole batch, so
+// a convolution of any batch is one GEMM per group. Column element i reads the input under
+// tap (kh, kw) at output pixel (oh, ow) of image n, or the zero padding.
+struct Im2colGeometry {
+  std::int64_t batch, channels, height, width;
+  std::int64_t kernel_h, kernel_w, out_h, out_w;
+  std::int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  std::int64_t in_strides[4];  // of the (N, C, H, W) input, in elements
+
+  EMBER_HD std::int64_t numel() const {
+    return channels * kernel_h * kernel_w * batch * out_h * out_w;
+  }
+  // The input offset that column element i reads; -1 in the padding.
+  EMBER_HD std::int64_t source(std::int64_t i) const {
+    const std::int64_t ow = i % out_w;
+    i /= out_w;
+    const std::int64_t oh = i % out_h;
+    i /= out_h;
+    const std::int64_t n = i % batch;
+    i /= batch;
+    const std::int64_t kw = i % kernel_w;
+    i /= kernel_w;
+    const std::int64_t kh = i % kernel_h;
+    const std::int64_t c = i / kernel_h;
+    const std::int64_t h = oh * stride_h - pad_h + kh * dilation_h;
+    const std::int64_t w = ow * stride_w - pad_w + kw * dilation_w;
+    if (h < 0 || h >= height || w < 0 || w >= width) return -1;
+    return n * in_strides[0] + c * in_strides[1] + h * in_strides[2] + w * in_strides[3];
+  }
+};
 
 // Elements after dim: the linear index's stride along dim in a row-major walk.
 inline std::int64_t inner_size(const TensorArg& a, int dim) {

@@ -46,8 +46,8 @@ class BinaryArea : public virtual Backend {
                        const TensorArg& a, const TensorArg& b, const TensorArg& y) override;
 };
 
-// Reads and accumulations at indexed positions, and the bounds check (the launcher's
-// launch_find_index_out_of_range).
+// Reads and accumulations at indexed positions (im2col and col2im among them), and the
+// bounds check (the launcher's launch_find_index_out_of_range).
 template <typename Impl>
 class IndexArea : public virtual Backend {
  public:
@@ -58,6 +58,8 @@ class IndexArea : public virtual Backend {
   void gather(const TensorArg& out, const TensorArg& in, int dim, const TensorArg& index) override;
   void scatter_add(const TensorArg& out, int dim, const TensorArg& index,
                    const TensorArg& src) override;
+  void im2col(const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) override;
+  void col2im(const TensorArg& in, const TensorArg& col, const Im2colGeometry& geo) override;
   bool find_index_out_of_range(const TensorArg& index, std::int64_t bound,
                                std::int64_t* bad) override;
 };

@@ -1,6 +1,6 @@
-// Indexing on the CPU: index_select, gather, index_add and scatter_add are the shared area
-// of kernels/common/launcher.hpp (the accumulating two on one thread); the bounds check
-// finds the first offending index.
+// Indexing on the CPU: index_select, gather, index_add, scatter_add, im2col and col2im are the
+// shared area of kernels/common/launcher.hpp (the accumulating ones, index_add, scatter_add
+// and col2im, on one thread); the bounds check finds the first offending index.
 #include "kernels/common/areas/index.hpp"
 
 #include "kernels/cpu/cpu_backend.hpp"

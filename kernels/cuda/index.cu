@@ -1,7 +1,8 @@
-// Indexing on the device: index_select, gather, index_add and scatter_add are the shared area
-// of kernels/common/launcher.hpp (the accumulating two add with atomicAdd: repeated
-// indices add up, in no fixed order, so their float results are not bitwise repeatable), and
-// the bounds check that reports the first offending index to the host.
+// Indexing on the device: index_select, gather, index_add, scatter_add, im2col and col2im are
+// the shared area of kernels/common/launcher.hpp (the accumulating ones, index_add,
+// scatter_add and col2im, add with atomicAdd: repeated indices add up, in no fixed order, so
+// their float results are not bitwise repeatable), and the bounds check that reports the
+// first offending index to the host.
 #include <cstdint>
 
 #include "kernels/common/areas/index.hpp"

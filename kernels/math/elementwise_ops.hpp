@@ -15,7 +15,7 @@
 namespace ember::kernels {
 
 // ---------------------------------------------------------------- unary (floating) ----
-// p0, p1: per-op parameters (clamp bounds); unused elsewhere.
+// p0, p1: per-op parameters (clamp bounds, leaky_relu's slope, elu's alpha); unused elsewhere.
 #define EMBER_UNARY_OPS(X) \
   X(Neg)                   \
   X(Exp)                   \
@@ -34,7 +34,11 @@ namespace ember::kernels {
   X(Square)                \
   X(Reciprocal)            \
   X(Clamp)                 \
-  X(Floor)
+  X(Floor)                 \
+  X(LeakyRelu)             \
+  X(Elu)                   \
+  X(Gelu)                  \
+  X(GeluTanh)
 
 enum class UnaryOp : std::uint8_t {
 #define EMBER_ENUM_ENTRY(name) name,
@@ -154,6 +158,49 @@ struct FloorOp {
   T p0, p1;
   EMBER_HD T fwd(T x) const { return ::floor(x); }
   EMBER_HD T bwd(T, T, T) const { return T(0); }
+};
+
+// p0 = the slope for x < 0 (torch's negative_slope); the gradient at 0 is p0, as torch's.
+template <typename T>
+struct LeakyReluOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return x > T(0) ? x : p0 * x; }
+  EMBER_HD T bwd(T g, T x, T) const { return x > T(0) ? g : p0 * g; }
+};
+// p0 = alpha: alpha * (exp(x) - 1) for x <= 0, whose derivative y + alpha needs no exp.
+template <typename T>
+struct EluOp {
+  T p0, p1;
+  EMBER_HD T fwd(T x) const { return x > T(0) ? x : p0 * ::expm1(x); }
+  EMBER_HD T bwd(T g, T x, T y) const { return x > T(0) ? g : g * (y + p0); }
+};
+// x Phi(x) with the exact normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2; the derivative is
+// Phi(x) + x phi(x).
+template <typename T>
+struct GeluOp {
+  T p0, p1;
+  static constexpr T kInvSqrt2 = static_cast<T>(0.70710678118654752440);
+  static constexpr T kInvSqrt2Pi = static_cast<T>(0.39894228040143267794);
+  EMBER_HD T fwd(T x) const { return T(0.5) * x * (T(1) + ::erf(x * kInvSqrt2)); }
+  EMBER_HD T bwd(T g, T x, T) const {
+    const T cdf = T(0.5) * (T(1) + ::erf(x * kInvSqrt2));
+    return g * (cdf + x * kInvSqrt2Pi * ::exp(T(-0.5) * x * x));
+  }
+};
+// torch's approximate="tanh": x (1 + tanh(u)) / 2 with u = sqrt(2 / pi) (x + 0.044715 x^3).
+template <typename T>
+struct GeluTanhOp {
+  T p0, p1;
+  static constexpr T kSqrt2OverPi = static_cast<T>(0.79788456080286535588);
+  static constexpr T kCubic = static_cast<T>(0.044715);
+  EMBER_HD T fwd(T x) const {
+    return T(0.5) * x * (T(1) + ::tanh(kSqrt2OverPi * (x + kCubic * x * x * x)));
+  }
+  EMBER_HD T bwd(T g, T x, T) const {
+    const T t = ::tanh(kSqrt2OverPi * (x + kCubic * x * x * x));
+    const T du = kSqrt2OverPi * (T(1) + T(3) * kCubic * x * x);
+    return g * T(0.5) * ((T(1) + t) + x * (T(1) - t * t) * du);
+  }
 };
 
 // ---------------------------------------------------------------------- binary ----

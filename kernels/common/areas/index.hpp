@@ -1,6 +1,7 @@
-// The definitions of IndexArea: indexed reads and accumulations over the launcher's loop, and
-// its bounds check (kernels/common/launcher.hpp), included only by the
-// launcher source file that instantiates it.
+// The definitions of IndexArea: indexed reads and accumulations (convolution's im2col and
+// col2im among them) over the launcher's loop, and its bounds check
+// (kernels/common/launcher.hpp), included only by the launcher source file that instantiates
+// it.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +66,27 @@ void IndexArea<Impl>::scatter_add(const TensorArg& out, int dim, const TensorArg
              ScatterAddBody<T>{out.ptr<T>(), index.ptr<const std::int64_t>(), src.ptr<const T>(),
                                out.strides[dim]});
   });
+}
+
+// im2col (kScatter false) or col2im (true) over the columns.
+template <bool kScatter, typename Loop>
+void run_columns(Loop& loop, const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) {
+  dispatch_floating(col.dtype, kScatter ? "col2im" : "im2col", [&]<typename T>() {
+    const TensorArg* args[1] = {&col};
+    run_over(loop, args, ColumnBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), geo});
+  });
+}
+
+template <typename Impl>
+void IndexArea<Impl>::im2col(const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  run_columns<false>(loop, col, in, geo);
+}
+
+template <typename Impl>
+void IndexArea<Impl>::col2im(const TensorArg& in, const TensorArg& col, const Im2colGeometry& geo) {
+  auto loop = static_cast<Impl*>(this)->loop();
+  run_columns<true>(loop, col, in, geo);
 }
 
 template <typename Impl>
