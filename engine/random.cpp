@@ -3,6 +3,8 @@
 // device's launcher (detail::draw, engine/ops/distributions.cpp).
 #include "ember/random.hpp"
 
+#include <sstream>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -27,17 +29,21 @@ std::atomic<std::uint64_t> g_thread_counter{0};
 Generator::Generator(const Generator& other)
     : seed_(other.seed_),
       offset_(other.offset()),
-      device_base_(other.device_base_.defined() ? other.device_base_.clone() : Tensor()) {}
+      device_base_(other.device_base_.defined() ? other.device_base_.clone() : Tensor()),
+      device_owner_(std::this_thread::get_id()) {}
 
 Generator& Generator::operator=(const Generator& other) {
   if (this == &other) return *this;
   seed_ = other.seed_;
   set_offset(other.offset());
   device_base_ = other.device_base_.defined() ? other.device_base_.clone() : Tensor();
+  device_owner_ = std::this_thread::get_id();
   return *this;
 }
 
 void Generator::use_device_offset(Device device) {
+  if (has_device_offset()) check_device_owner("use_device_offset");
+  device_owner_ = std::this_thread::get_id();
   const std::uint64_t start =
       offset_.exchange(0) +
       (device_base_.defined() ? static_cast<std::uint64_t>(device_base_.item()) : 0);
@@ -49,6 +55,7 @@ void Generator::commit_device_offset() {
   EMBER_CHECK(has_device_offset(),
               "commit_device_offset: this generator keeps its offset on the host; call "
               "use_device_offset(device) first");
+  check_device_owner("commit_device_offset");
   const std::uint64_t used = offset_.exchange(0);
   if (used == 0) return;
   // In place: the base's memory address is what captured kernels read.
@@ -56,6 +63,16 @@ void Generator::commit_device_offset() {
   detail::backend(device_base_)
       .binary(kernels::BinaryOp::Add, base, base,
               kernels::scalar_arg(static_cast<double>(used), kInt64));
+}
+
+void Generator::check_device_owner(std::string_view site) const {
+  if (!has_device_offset() || device_owner_ == std::this_thread::get_id()) return;
+  std::ostringstream owner;
+  owner << device_owner_;
+  throw ValueError(std::string(site) + ": this generator keeps its offset on " +
+                   device_base_.device().str() + " for thread " + owner.str() +
+                   ", which alone may draw from it and commit it; give each thread its own "
+                   "generator (Generator::fork)");
 }
 
 const std::uint64_t* Generator::device_offset_ptr() const {

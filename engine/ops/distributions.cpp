@@ -68,6 +68,7 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   EMBER_CHECK_DEVICE(!gen.has_device_offset() || gen.device_offset().device() == device,
                      kernels::sample_op_name(op), ": the generator keeps its offset on ",
                      gen.device_offset().device(), " but the draw is on ", device);
+  gen.check_device_owner(kernels::sample_op_name(op));
   const kernels::RngState rng{gen.seed(), gen.next_offset(), gen.device_offset_ptr()};
   Tensor out = make_tensor(shape, dtype, device);
   EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string_view>
+#include <thread>
 
 #include "ember/tensor.hpp"
 
@@ -33,13 +35,18 @@ class Generator {
   // Keeps the stream's position in memory on `device`, for CUDA Graph capture and replay:
   // kernels then read the base offset from that memory at run time, and each draw uses
   // base + its offset relative to the last commit. The current position moves to the base.
+  // Such a generator belongs to the thread that called this: a draw's relative offset and
+  // the base it is added to must come from the same side of a commit, which only one thread
+  // can guarantee, so draws and commits from any other thread raise a ValueError.
   void use_device_offset(Device device);
   bool has_device_offset() const { return device_base_.defined(); }
   // Adds the draws made since the last commit to the base, as an operation queued on the
-  // base's device (no host sync), and restarts the relative count. Call it between steps
-  // (draws from other threads must not run concurrently with it). A captured step replayed
-  // after a commit draws fresh numbers.
+  // base's device (no host sync), and restarts the relative count. Call it between steps,
+  // from the owning thread. A captured step replayed after a commit draws fresh numbers.
   void commit_device_offset();
+  // Raises a ValueError naming `site` when this generator keeps a device offset and the
+  // calling thread is not the one that called use_device_offset (or made this copy).
+  void check_device_owner(std::string_view site) const;
   // The base offset (a 0-d int64 tensor on the device); undefined without a device offset.
   const Tensor& device_offset() const { return device_base_; }
   // Where kernels read the base; null without a device offset.
@@ -49,6 +56,7 @@ class Generator {
   std::uint64_t seed_;
   std::atomic<std::uint64_t> offset_;
   Tensor device_base_;
+  std::thread::id device_owner_;
 };
 
 // The calling thread's default generator. Each thread's starts from a distinct seed; call

@@ -55,6 +55,37 @@ TEST(Random, DeviceOffsetFollowsTheSameStreamWhenCommittedPerDraw) {
   EXPECT_EQ(dev.offset(), 0u);
 }
 
+// A draw's relative offset and the base it is added to must come from the same side of a
+// commit; only the owning thread can order the two, so another thread's draw or commit raises
+// (naming the site) instead of silently reusing or skipping numbers.
+TEST(Random, ADeviceOffsetBelongsToTheThreadThatSetItUp) {
+  Generator gen(5);
+  gen.use_device_offset(Device::cpu());
+  std::string draw_error, commit_error;
+  std::thread other([&] {
+    try {
+      (void)randn({4}, {}, &gen);
+    } catch (const ValueError& e) {
+      draw_error = e.what();
+    }
+    try {
+      gen.commit_device_offset();
+    } catch (const ValueError& e) {
+      commit_error = e.what();
+    }
+    Generator mine = gen;  // a copy belongs to the thread that made it
+    EXPECT_NO_THROW((void)randn({4}, {}, &mine));
+    EXPECT_NO_THROW(mine.commit_device_offset());
+  });
+  other.join();
+  EXPECT_NE(draw_error.find("Normal"), std::string::npos) << draw_error;
+  EXPECT_NE(draw_error.find("fork"), std::string::npos) << draw_error;
+  EXPECT_NE(commit_error.find("commit_device_offset"), std::string::npos) << commit_error;
+  EXPECT_EQ(gen.offset(), 0u);  // nothing was drawn from it
+  EXPECT_NO_THROW((void)randn({4}, {}, &gen));
+  EXPECT_NO_THROW(gen.commit_device_offset());
+}
+
 TEST(Random, ReplayedDrawWithTheSameRelativeOffsetIsFreshAfterCommit) {
   // A captured graph replays the same launch arguments: relative offset 0 each time.
   Generator gen(3);
