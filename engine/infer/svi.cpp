@@ -27,7 +27,20 @@ namespace detail {
 
 SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
                  SVIOptions options)
-    : optimizer_(std::move(optimizer)), loss_(std::move(loss)), options_(options) {}
+    : optimizer_(std::move(optimizer)), loss_(std::move(loss)), options_(options) {
+  if (options_.own_stream) {
+    auto streams = std::make_shared<std::vector<Stream>>();
+    for (int d = 0; d < cuda_device_count(); ++d) streams->emplace_back(Device::cuda(d));
+    streams_ = std::move(streams);
+  }
+}
+
+SVICore::Scope::Scope(const SVICore& svi) {
+  if (svi.options_.param_store != nullptr) store_.emplace(*svi.options_.param_store);
+  if (svi.streams_ != nullptr) {
+    for (const Stream& s : *svi.streams_) streams_.push_back(std::make_unique<StreamGuard>(s));
+  }
+}
 
 bool SVICore::check_finite(const ElboResult& r) {
   if (r.finite) return true;
@@ -61,8 +74,7 @@ bool SVICore::check_finite(const ElboResult& r) {
 }
 
 LossValue SVICore::step(const std::function<void()>& model, const std::function<void()>& guide) {
-  std::optional<ParamStoreScope> scope;
-  if (options_.param_store != nullptr) scope.emplace(*options_.param_store);
+  const Scope scope(*this);
   ElboResult r = loss_->loss_and_grads(model, guide,
                                        options_.check_finite ? FiniteCheck::On : FiniteCheck::Off);
   bool update = true;
@@ -83,8 +95,7 @@ LossValue SVICore::step(const std::function<void()>& model, const std::function<
 
 LossValue SVICore::evaluate_loss(const std::function<void()>& model,
                                  const std::function<void()>& guide) {
-  std::optional<ParamStoreScope> scope;
-  if (options_.param_store != nullptr) scope.emplace(*options_.param_store);
+  const Scope scope(*this);
   return LossValue(loss_->loss(model, guide).loss);
 }
 

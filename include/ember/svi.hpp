@@ -12,6 +12,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "ember/infer.hpp"
 #include "ember/optim.hpp"
 #include "ember/param_store.hpp"
+#include "ember/stream.hpp"
 
 namespace ember {
 
@@ -58,6 +60,11 @@ struct SVIOptions {
   bool skip_nonfinite = false;
   // The store param() uses while model and guide run; null: the calling thread's current one.
   ParamStore* param_store = nullptr;
+  // Queue every step's GPU work (guide, model, backward, update) on streams of this SVI's
+  // own, one per device, so that fits in different threads of a service overlap on the GPU
+  // and reading one fit's loss waits for that fit's work only. Results do not change: Ember
+  // orders every use of a tensor shared with other streams. No effect on the CPU.
+  bool own_stream = false;
 };
 
 // What run() tells the callback after each step.
@@ -115,9 +122,20 @@ class SVICore {
   // naming the culprit (or counts a skip); returns whether the update may go ahead.
   bool check_finite(const ElboResult& r);
 
+  // While alive: the options' param store and (own_stream) this SVI's streams.
+  class Scope {
+   public:
+    explicit Scope(const SVICore& svi);
+
+   private:
+    std::optional<ParamStoreScope> store_;
+    std::vector<std::unique_ptr<StreamGuard>> streams_;
+  };
+
   std::shared_ptr<optim::Optimizer> optimizer_;
   std::shared_ptr<ELBO> loss_;
   SVIOptions options_;
+  std::shared_ptr<const std::vector<Stream>> streams_;  // own_stream: one per CUDA device
   std::int64_t steps_ = 0;
   std::int64_t skipped_ = 0;
 };

@@ -9,7 +9,8 @@ namespace {
 TensorOptions on(Device d) { return TensorOptions{}.with_dtype(kFloat64).with_device(d); }
 
 // The coin, with a reparameterized or a score-function Beta guide, on `d`.
-std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint64_t seed) {
+std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint64_t seed,
+                                   bool own_stream = false) {
   set_rng_seed(seed);
   ParamStore store;
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, on(d));
@@ -27,7 +28,8 @@ std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint6
     dist::Distribution q = dist::Beta(a, b);
     sample("fairness", reparam ? q : q.without_rsample(), opts);
   };
-  SVI svi(model, guide, optim::Adam({.lr = 0.02}), TraceGraph_ELBO(), {.param_store = &store});
+  SVI svi(model, guide, optim::Adam({.lr = 0.02}), TraceGraph_ELBO(),
+          {.param_store = &store, .own_stream = own_stream});
   double a = 0, b = 0;
   const int tail = steps / 3;
   for (int i = 0; i < steps; ++i) {
@@ -52,6 +54,21 @@ TEST(SviCuda, SameSeedSameParametersAsTheCpu) {
     EXPECT_NEAR(device.first, cpu.first, kFitRtol * cpu.first) << "reparam " << reparam;
     EXPECT_NEAR(device.second, cpu.second, kFitRtol * cpu.second) << "reparam " << reparam;
   }
+}
+
+// Fits on streams of their own, in threads of their own, give exactly what the same fits give
+// one after the other on the default stream: streams change the overlap, not the numbers.
+TEST(SviCuda, FitsOnTheirOwnStreamsInThreadsMatchTheDefaultStream) {
+  EMBER_REQUIRE_CUDA();
+  const auto first = coin_fit(target(), true, 30, 21);
+  const auto second = coin_fit(target(), false, 30, 22);
+  std::pair<double, double> a, b;
+  std::thread ta([&] { a = coin_fit(target(), true, 30, 21, /*own_stream=*/true); });
+  std::thread tb([&] { b = coin_fit(target(), false, 30, 22, /*own_stream=*/true); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a, first);
+  EXPECT_EQ(b, second);
 }
 
 TEST(SviCuda, SlowCoinReachesTheExactPosterior) {
