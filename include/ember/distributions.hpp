@@ -10,6 +10,7 @@
 #include "ember/distributions/delta.hpp"
 #include "ember/distributions/dirichlet.hpp"
 #include "ember/distributions/distribution.hpp"
+#include "ember/distributions/continuous_bernoulli.hpp"
 #include "ember/distributions/exponential.hpp"
 #include "ember/distributions/gamma.hpp"
 #include "ember/distributions/geometric.hpp"

@@ -12,7 +12,7 @@ import math
 import pathlib
 
 import numpy as np
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "engine" / "distributions" / "reference_log_prob.txt"
 
@@ -64,10 +64,13 @@ for p, x in [(0.3, 1.0), (0.3, 0.0), (0.999, 1.0), (1e-4, 0.0)]:
     add("Bernoulli", {"probs": p}, x, stats.bernoulli.logpmf(x, p))
     logit = math.log(p) - math.log1p(-p)
     add("BernoulliLogits", {"logits": logit}, x, stats.bernoulli.logpmf(x, p))
+# Large counts too: their terms cancel, which float32 arithmetic cannot afford.
 for n, p, x in [(10.0, 0.3, 3.0), (1.0, 0.5, 1.0), (100.0, 0.01, 0.0), (50.0, 0.9, 50.0),
-                (7.0, 0.25, 7.0)]:
+                (7.0, 0.25, 7.0), (1000.0, 0.3, 290.0), (1000.0, 0.5, 500.0),
+                (20000.0, 0.7, 14100.0)]:
     add("Binomial", {"total_count": n, "probs": p}, x, stats.binom.logpmf(x, n, p))
-for rate, x in [(1.0, 0.0), (3.5, 2.0), (0.01, 1.0), (250.0, 240.0)]:
+for rate, x in [(1.0, 0.0), (3.5, 2.0), (0.01, 1.0), (250.0, 240.0), (1000.0, 1000.0),
+                (1000.0, 950.0), (40000.0, 40000.0), (40000.0, 39800.0)]:
     add("Poisson", {"rate": rate}, x, stats.poisson.logpmf(x, rate))
 for p, x in [(0.5, 0.0), (0.2, 3.0), (0.95, 1.0), (0.01, 150.0)]:
     # Ember (like Pyro) counts failures before the first success; SciPy counts trials.
@@ -76,6 +79,17 @@ for probs, x in [([0.2, 0.3, 0.5], 2.0), ([0.1, 0.1, 0.1, 0.7], 0.0)]:
     add("Categorical", {"probs": probs}, x, math.log(probs[int(x)]))
     logits = np.log(probs) + 1.7  # unnormalized logits
     add("CategoricalLogits", {"logits": logits}, x, math.log(probs[int(x)]))
+
+# ContinuousBernoulli: probs^x (1 - probs)^(1 - x) over its integral on [0, 1], the integral
+# by adaptive quadrature (independent of the closed-form normalizer Ember uses).
+for p, x in [(0.3, 0.2), (0.5, 0.7), (0.5000001, 0.5), (0.9, 1.0), (0.02, 0.0), (0.999, 0.4),
+             (1e-6, 0.9)]:
+    def unnormalized(t, p=p):
+        return math.exp(t * math.log(p) + (1 - t) * math.log1p(-p))
+    norm, _ = integrate.quad(unnormalized, 0.0, 1.0, epsabs=0.0, epsrel=1e-13, limit=200)
+    lp = x * math.log(p) + (1 - x) * math.log1p(-p) - math.log(norm)
+    add("ContinuousBernoulli", {"probs": p}, x, lp)
+    add("ContinuousBernoulliLogits", {"logits": math.log(p) - math.log1p(-p)}, x, lp)
 
 # Multivariate normals (loc, covariance row-major).
 for loc, cov, x in [([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], [0.5, -0.5]),

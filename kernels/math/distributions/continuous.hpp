@@ -136,6 +136,31 @@ struct ExponentialLogProb {
   }
 };
 
+// ContinuousBernoulli(logits l) on [0, 1] (Loaiza-Ganem & Cunningham 2019): the Bernoulli
+// cross-entropy x log sigmoid(l) + (1 - x) log sigmoid(-l) made a density by its normalizer
+// C = l / tanh(l / 2) (2 at l = 0), the form in logits of 2 atanh(1 - 2p) / (1 - 2p), which
+// has no cancellation at p = 1/2. The normalizer's derivative 1/l - 1/sinh(l) cancels for
+// small l, so it comes from its series there; both are computed in double in every dtype.
+template <typename T>
+struct ContinuousBernoulliLogProb {
+  static constexpr int kParams = 1;
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    const T l = p[0];
+    if (!(x >= T(0) && x <= T(1))) return out_of_support(g, kParams);
+    const double ld = static_cast<double>(l);
+    const double a = ::fabs(ld);
+    const double log_norm =
+        a < 1e-4 ? kLog2<double> + ld * ld / 12.0 : ::log(a) - ::log(::fabs(::tanh(0.5 * ld)));
+    const double l2 = ld * ld;
+    const double dlog_norm = a < 0.03 ? ld * (1.0 / 6.0 - l2 * (7.0 / 360.0 - l2 * (31.0 / 15120.0)))
+                                      : 1.0 / ld - 1.0 / ::sinh(ld);
+    const double xd = static_cast<double>(x);
+    g[0] = l;
+    g[1] = static_cast<T>(xd - sigmoid(ld) + dlog_norm);
+    return static_cast<T>(xd * log_sigmoid(ld) + (1.0 - xd) * log_sigmoid(-ld) + log_norm);
+  }
+};
+
 #define EMBER_LOG_PROB_CONTINUOUS(X) \
   X(Normal)                          \
   X(LogNormal)                       \
@@ -144,6 +169,7 @@ struct ExponentialLogProb {
   X(HalfCauchy)                      \
   X(Laplace)                         \
   X(Uniform)                         \
-  X(Exponential)
+  X(Exponential)                     \
+  X(ContinuousBernoulli)
 
 }  // namespace ember::kernels

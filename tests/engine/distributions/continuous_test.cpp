@@ -67,5 +67,45 @@ TEST(Uniform, SupportIsTheIntervalOfEachBatchElement) {
                           "interval", "5", "[1]");
 }
 
+// Near logits 0 the inverse CDF switches from its exact form to its series at |l| = 1e-6;
+// the same uniform draws must give draws that move by no more than x'(l) allows across the
+// cut (|dx/dl| <= 1/8), and at l = 0 the uniform draws themselves.
+TEST(ContinuousBernoulli, DrawsAreContinuousAcrossTheSeriesCut) {
+  const auto draws = [](double l) {
+    Generator gen(41);
+    return dist::ContinuousBernoulli::from_logits(scalar_tensor(l, f64()))
+        .rsample({4096}, gen)
+        .to_vector<double>();
+  };
+  Generator gen(41);
+  const auto u = rand({4096}, f64(), &gen).to_vector<double>();
+  const auto at0 = draws(0.0), below = draws(0.9e-6), above = draws(1.1e-6), neg = draws(-1.1e-6);
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    ASSERT_EQ(at0[i], u[i]) << i;
+    ASSERT_NEAR(below[i], u[i], 0.9e-6 / 8 + 1e-15) << i;
+    ASSERT_NEAR(above[i], below[i], 0.2e-6 / 8 + 1e-15) << i;
+    ASSERT_NEAR(neg[i], 2 * u[i] - above[i], 1e-12) << i;  // x(-l) - u = u - x(l) + O(l^2)
+  }
+}
+
+// Large logits neither overflow nor leave [0, 1]: the draws crowd the end the logits favour,
+// at a mean distance of 1 / |l|.
+TEST(ContinuousBernoulli, LargeLogitsDrawFiniteValuesAtTheFavouredEnd) {
+  for (double l : {-800.0, 800.0}) {
+    const dist::Distribution d = dist::ContinuousBernoulli::from_logits(scalar_tensor(l, f64()));
+    Generator gen(5);
+    const auto xs = d.rsample({4096}, gen).to_vector<double>();
+    double gap = 0;
+    for (double x : xs) {
+      ASSERT_TRUE(x >= 0.0 && x <= 1.0) << x;
+      gap += (l > 0 ? 1 - x : x) / xs.size();
+    }
+    EXPECT_NEAR(gap, 1 / std::abs(l), 0.1 / std::abs(l)) << l;
+    EXPECT_NEAR(d.mean().item(), l > 0 ? 1 - 1 / l : -1 / l, 1e-15);
+    EXPECT_NEAR(d.variance().item(), 1 / (l * l), 1e-15);
+    EXPECT_TRUE(std::isfinite(d.log_prob(tensor({0.5}, f64())).item()));
+  }
+}
+
 }  // namespace
 }  // namespace ember::test

@@ -16,6 +16,22 @@ constexpr double kPi = std::numbers::pi;
 
 double sigmoid(double l) { return 1.0 / (1.0 + std::exp(-l)); }
 double logit(double p) { return std::log(p) - std::log1p(-p); }
+
+// ContinuousBernoulli from the paper's formulas in probs (Loaiza-Ganem & Cunningham 2019), not
+// Ember's forms in |logits|: the CDF (p^x (1 - p)^(1 - x) + p - 1) / (2p - 1), the mean
+// p / (2p - 1) + 1 / (2 atanh(1 - 2p)) and the variance p (p - 1) / (1 - 2p)^2 +
+// 1 / (2 atanh(1 - 2p))^2, with 2 atanh(1 - 2p) written -l (it rounds to infinity for p near
+// 0 or 1); at p = 1/2 the uniform's.
+double cb_cdf(double p, double x) {
+  if (x <= 0) return 0.0;
+  if (x >= 1) return 1.0;
+  if (p == 0.5) return x;
+  return (std::pow(p, x) * std::pow(1 - p, 1 - x) + p - 1) / (2 * p - 1);
+}
+double cb_mean(double p, double l) { return p == 0.5 ? 0.5 : p / (2 * p - 1) - 1 / l; }
+double cb_variance(double p, double l) {
+  return p == 0.5 ? 1.0 / 12.0 : p * (p - 1) / ((1 - 2 * p) * (1 - 2 * p)) + 1 / (l * l);
+}
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 // -(p log p + (1 - p) log(1 - p)), the Bernoulli entropy.
@@ -624,6 +640,78 @@ Family bernoulli_logits_family() {
   };
 }
 
+// The moments by quadrature (SciPy's quad over [0, 1], tools/reference), at p = 0.2, 0.5,
+// 0.97 and 0.5005 (logits 0.002, where the series take over).
+const Moments kContinuousBernoulliMoments{
+    .params = {{0.2, 0.5, 0.97, 0.5005}},
+    .mean = Expected{{0.3880141871111483, 0.5, 0.7442360647839458, 0.5001666667111111}},
+    .variance =
+        Expected{{0.0758978008069575, 1.0 / 12.0, 0.049825654507162975, 0.0833333166666582}},
+    .entropy = Expected{{-0.0764144528033586, 0.0, -0.38826611490414464, -1.6666676109280638e-07},
+                        1e-6,
+                        1e-12}};
+
+Family continuous_bernoulli_family() {
+  const auto make = [](const Tensors& p) { return dist::ContinuousBernoulli(p[0]); };
+  return {
+      .name = "ContinuousBernoulli",
+      .dist_name = "ContinuousBernoulli",
+      .make = make,
+      .accessors = accessors(make, &dist::ContinuousBernoulli::probs),
+      .params = {{"probs", uniform_values(0.1, 0.9)}},
+      .value = uniform_values(0.05, 0.95),
+      .entropy_grad = true,
+      .has_rsample = true,
+      .reference = Reference{"ContinuousBernoulli"},
+      .sampler =
+          Sampler{.seed = 321,
+                  .cases = {{0.2}, {0.5}, {0.97}, {0.5005}, {1e-7}},
+                  .cdf = [](const Scalars& p, double x) { return cb_cdf(p[0], x); },
+                  .in_support = [](const Scalars&, double x) { return 0 <= x && x <= 1; },
+                  .mean = [](const Scalars& p) { return cb_mean(p[0], logit(p[0])); },
+                  .variance = [](const Scalars& p) { return cb_variance(p[0], logit(p[0])); },
+                  .var_rtol = 0.1},
+      .moments = {kContinuousBernoulliMoments},
+      .invalid = {invalid_value([] { dist::ContinuousBernoulli(1.5); },
+                                {"ContinuousBernoulli", "probs", "1.5"}),
+                  invalid_value([] { dist::ContinuousBernoulli(0.5).log_prob(tensor({0.5, 1.25})); },
+                                {"ContinuousBernoulli.log_prob", "1.25", "[1]"})},
+      .support = Support{.params = {scalar(0.3)}, .edge = Array{1.0}, .outside = {1.25}},
+  };
+}
+
+Family continuous_bernoulli_logits_family() {
+  const auto make = [](const Tensors& p) { return dist::ContinuousBernoulli::from_logits(p[0]); };
+  Moments moments = kContinuousBernoulliMoments;
+  for (double& p : moments.params[0].values) p = logit(p);
+  return {
+      .name = "ContinuousBernoulliLogits",
+      .dist_name = "ContinuousBernoulli",
+      .make = make,
+      .accessors = accessors(make, &dist::ContinuousBernoulli::logits),
+      .params = {{"logits", normal_values()}},
+      .value = uniform_values(0.05, 0.95),
+      .entropy_grad = true,
+      .has_rsample = true,
+      .reference = Reference{"ContinuousBernoulliLogits"},
+      .sampler =
+          Sampler{.seed = 322,
+                  .cases = {{logit(0.3)}, {0.0}, {-40.0}, {0.004}, {30.0}},
+                  .cdf = [](const Scalars& p, double x) { return cb_cdf(sigmoid(p[0]), x); },
+                  .in_support = [](const Scalars&, double x) { return 0 <= x && x <= 1; },
+                  .mean = [](const Scalars& p) { return cb_mean(sigmoid(p[0]), p[0]); },
+                  .variance = [](const Scalars& p) { return cb_variance(sigmoid(p[0]), p[0]); },
+                  .var_rtol = 0.1},
+      .moments = {moments},
+      .invalid = {invalid_value(
+          [] {
+            dist::ContinuousBernoulli::from_logits(tensor({0.0, NAN}));
+          },
+          {"ContinuousBernoulli", "logits", "nan"})},
+      .support = Support{.params = {scalar(-2.0)}, .edge = Array{0.0}, .outside = {-0.25}},
+  };
+}
+
 // The counts' partial is the lgamma continuation: finite differences step off the integers.
 Family binomial_family() {
   const auto make = [](const Tensors& p) { return dist::Binomial(p[0], p[1]); };
@@ -980,6 +1068,8 @@ const std::vector<Family>& families() {
                                           dirichlet_family(),
                                           bernoulli_family(),
                                           bernoulli_logits_family(),
+                                          continuous_bernoulli_family(),
+                                          continuous_bernoulli_logits_family(),
                                           binomial_family(),
                                           binomial_logits_family(),
                                           geometric_family(),

@@ -222,6 +222,16 @@ std::vector<Family> make_families() {
                .rare_branches = true,
                .continuous = false,
                .terms = bernoulli_logits_terms});
+  // Logits from -30 to 30 and near 0, where the quantile and the moments switch to series.
+  f.push_back({.name = "ContinuousBernoulliLogits",
+               .make = [](auto& p) { return d::ContinuousBernoulli::from_logits(p[0]); },
+               .params = {fixed_param({6}, {-30.0, -2.0, 1e-7, 0.004, 1.5, 30.0})},
+               .sample_shape = {2048},
+               .rare_branches = true});
+  f.push_back({.name = "ContinuousBernoulliProbs",
+               .make = [](auto& p) { return d::ContinuousBernoulli(p[0]); },
+               .params = {uniform_param({3, 4}, 0.05, 0.95)},
+               .sample_shape = {2048}});
   // Counts 0 to 1000 (inversion and rejection regimes of the sampler).
   f.push_back(
       {.name = "Binomial",
