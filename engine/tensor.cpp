@@ -209,9 +209,15 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
 
 namespace {
 std::atomic<bool> g_validation{true};
-}
+thread_local int t_validation = -1;  // this thread's ValidationScope: -1 none, 0 off, 1 on
+}  // namespace
 void set_validation_enabled(bool on) { g_validation.store(on, std::memory_order_relaxed); }
-bool validation_enabled() { return g_validation.load(std::memory_order_relaxed); }
+bool validation_enabled() {
+  return t_validation >= 0 ? t_validation == 1 : g_validation.load(std::memory_order_relaxed);
+}
+
+ValidationScope::ValidationScope(bool on) : previous_(t_validation) { t_validation = on ? 1 : 0; }
+ValidationScope::~ValidationScope() { t_validation = previous_; }
 
 // ------------------------------------------------------------------------- Tensor ----
 detail::TensorImpl& Tensor::impl() const {

@@ -136,18 +136,6 @@ template <typename ErrorType>
   EXPECT_TRUE(::ember::test::throws_with<ErrorType>([&] { stmt; }, {__VA_ARGS__})) \
       << "from: " << #stmt
 
-// Turns validation on or off for a scope, then back to what it was.
-class ValidationScope {
- public:
-  explicit ValidationScope(bool on) : before_(validation_enabled()) { set_validation_enabled(on); }
-  ~ValidationScope() { set_validation_enabled(before_); }
-  ValidationScope(const ValidationScope&) = delete;
-  ValidationScope& operator=(const ValidationScope&) = delete;
-
- private:
-  bool before_;
-};
-
 struct GradCheckOptions {
   double h = 1e-6;
   double rtol = 1e-5;

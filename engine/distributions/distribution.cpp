@@ -64,9 +64,9 @@ Tensor Distribution::rsample(const Shape& sample_shape, Generator& gen) const {
 
 Tensor Distribution::log_prob(const Tensor& value) const {
   const auto& d = impl();
-  if (validation_enabled()) {
-    EMBER_CHECK_DEVICE(value.device() == d.device(), d.name(), ".log_prob: value is on ",
-                       value.device(), " but the distribution is on ", d.device());
+  EMBER_CHECK_DEVICE(value.device() == d.device(), d.name(), ".log_prob: value is on ",
+                     value.device(), " but the distribution is on ", d.device());
+  if (validates_args()) {
     if (!d.support().check_all(value)) {
       const Tensor ok = d.support().check(value);
       EMBER_CHECK(false, d.name(), ".log_prob: value outside the support ", d.support().name(),
@@ -78,24 +78,32 @@ Tensor Distribution::log_prob(const Tensor& value) const {
 
 Tensor Distribution::stddev() const { return sqrt(variance()); }
 
+bool Distribution::validates_args() const { return validate_args_.value_or(validation_enabled()); }
+
+Distribution Distribution::derived(std::shared_ptr<const DistributionImpl> impl) const {
+  Distribution d(std::move(impl));
+  d.validate_args_ = validate_args_;
+  return d;
+}
+
 Distribution Distribution::expand(const Shape& batch_shape) const {
   if (batch_shape == this->batch_shape()) return *this;
-  return Distribution(impl().expand(batch_shape));
+  return derived(impl().expand(batch_shape));
 }
 
 Distribution Distribution::to_event(int n) const {
   if (n < 0) n = batch_shape().size();
   if (n == 0) return *this;
-  return Distribution(std::make_shared<IndependentImpl>(impl_ptr(), n));
+  return derived(std::make_shared<IndependentImpl>(impl_ptr(), n));
 }
 
 Distribution Distribution::mask(const Tensor& m) const {
-  return Distribution(std::make_shared<MaskedImpl>(impl_ptr(), m));
+  return derived(std::make_shared<MaskedImpl>(impl_ptr(), m));
 }
 
 Distribution Distribution::without_rsample() const {
   if (!has_rsample()) return *this;
-  return Distribution(std::make_shared<NonReparameterizedImpl>(impl_ptr()));
+  return derived(std::make_shared<NonReparameterizedImpl>(impl_ptr()));
 }
 
 Distribution Distribution::mask(bool keep) const {

@@ -227,10 +227,25 @@ class NoGradGuard {
 };
 bool grad_enabled();
 
-// Argument checks that need a device sync (index bounds, later distribution arguments) are
-// on by default; switch them off for speed once a model is known to be good.
+// Argument checks (distribution parameters and values, index bounds, subsample indices; on a
+// GPU each costs a device sync) are on by default; switch them off for speed once a model is
+// known to be good. set_validation_enabled is process-wide; a ValidationScope overrides it for
+// the calling thread only while alive (scopes nest); a distribution's own validate_args(bool)
+// overrides both for its values.
 void set_validation_enabled(bool on);
+// The calling thread's setting: its innermost ValidationScope, else the process-wide one.
 bool validation_enabled();
+
+class ValidationScope {
+ public:
+  explicit ValidationScope(bool on);
+  ~ValidationScope();
+  ValidationScope(const ValidationScope&) = delete;
+  ValidationScope& operator=(const ValidationScope&) = delete;
+
+ private:
+  int previous_;  // the thread's override before: -1 none, 0 off, 1 on
+};
 
 // A parameter as it is handed between the ELBO, SVI and an optimizer: a contiguous leaf that
 // requires grad, under its name. Its .grad() may be undefined; an optimizer skips such a

@@ -290,3 +290,35 @@ TEST(Validation, Toggle) {
   set_validation_enabled(true);
   EXPECT_TRUE(validation_enabled());
 }
+
+// A ValidationScope overrides the process-wide switch for its own thread only, and nests.
+TEST(Validation, AScopeSwitchesItsOwnThreadOnly) {
+  ASSERT_TRUE(validation_enabled());
+  {
+    const ValidationScope off(false);
+    EXPECT_FALSE(validation_enabled());
+    bool other = false;
+    std::thread([&] { other = validation_enabled(); }).join();
+    EXPECT_TRUE(other);
+    {
+      const ValidationScope on(true);
+      EXPECT_TRUE(validation_enabled());
+      set_validation_enabled(false);  // the process-wide switch does not pierce a scope
+      EXPECT_TRUE(validation_enabled());
+      set_validation_enabled(true);
+    }
+    EXPECT_FALSE(validation_enabled());
+    // The checks themselves follow the thread's setting, in this thread only.
+    EXPECT_NO_THROW(dist::Bernoulli(0.5).log_prob(tensor({0.25})));
+    std::string strict_error;
+    std::thread([&] {
+      try {
+        (void)dist::Bernoulli(0.5).log_prob(tensor({0.25}));
+      } catch (const ValueError& e) {
+        strict_error = e.what();
+      }
+    }).join();
+    EXPECT_NE(strict_error.find("Bernoulli.log_prob"), std::string::npos) << strict_error;
+  }
+  EXPECT_TRUE(validation_enabled());
+}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ember/constraints.hpp"
@@ -90,9 +91,22 @@ class Distribution {
   Tensor sample(const Shape& sample_shape, Generator& gen) const;
   Tensor rsample(const Shape& sample_shape = {}) const;
   Tensor rsample(const Shape& sample_shape, Generator& gen) const;
-  // While validation is on, a value outside the support throws a ValueError naming the
-  // distribution and an offending value.
+  // While validation is on (validates_args()), a value outside the support throws a
+  // ValueError naming the distribution and an offending value. Off, such a value scores
+  // -inf, except that Bernoulli and Binomial score values between their counts by their
+  // formula continued (PyTorch's validate_args=False).
   Tensor log_prob(const Tensor& value) const;
+
+  // This distribution's own validation of the values it scores (PyTorch's validate_args):
+  // on or off whatever validation_enabled() says; it carries over to expand, to_event, mask
+  // and without_rsample. Its parameters were checked when it was made, under the thread's
+  // setting: a ValidationScope around the constructor turns those checks off too.
+  //   sample("x", dist::Bernoulli(p).validate_args(false), pixel_intensities);
+  Distribution& validate_args(bool on) {
+    validate_args_ = on;
+    return *this;
+  }
+  bool validates_args() const;
   Tensor mean() const { return impl().mean(); }
   Tensor variance() const { return impl().variance(); }
   Tensor stddev() const;
@@ -122,6 +136,12 @@ class Distribution {
 
  protected:
   std::shared_ptr<const DistributionImpl> impl_;
+
+ private:
+  // A distribution of `impl` that keeps this one's validate_args.
+  Distribution derived(std::shared_ptr<const DistributionImpl> impl) const;
+
+  std::optional<bool> validate_args_;  // unset: validation_enabled()
 };
 
 std::ostream& operator<<(std::ostream& os, const Distribution& d);

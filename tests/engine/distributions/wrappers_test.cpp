@@ -67,3 +67,36 @@ TEST(Masked, ZeroesLogProbAndKeepsShapes) {
   EMBER_EXPECT_THROW_WITH(base.mask(ones({4}, TensorOptions{}.with_dtype(kBool))), ShapeError,
                           "mask", "(4)", "(2, 3)");
 }
+
+// validate_args on one distribution overrides the thread's setting for the values it scores,
+// and carries over to its wrappers; other distributions keep following the thread.
+TEST(ValidateArgs, OneDistributionsOwnSettingOverridesTheThreads) {
+  const double half = 0.3 * std::log(0.4) + 0.7 * std::log(0.6);
+  dist::Distribution lax = dist::Bernoulli(0.4);
+  lax.validate_args(false);
+  EXPECT_FALSE(lax.validates_args());
+  EXPECT_NEAR(lax.log_prob(tensor({0.3})).item(), half, 1e-6);
+  EXPECT_NEAR(sum(lax.expand({2}).to_event(1).log_prob(tensor({0.3, 0.3}))).item(), 2 * half,
+              1e-6);
+  EXPECT_NEAR(lax.mask(true).without_rsample().log_prob(tensor({0.3})).item(), half, 1e-6);
+  EMBER_EXPECT_THROW_WITH(dist::Bernoulli(0.4).log_prob(tensor({0.3})), ValueError,
+                          "Bernoulli.log_prob", "0.3");
+  // Strict while the thread's validation is off.
+  const ValidationScope off(false);
+  EXPECT_NO_THROW(dist::Bernoulli(0.4).log_prob(tensor({0.3})));
+  EMBER_EXPECT_THROW_WITH(dist::Bernoulli(0.4).validate_args(true).to_event(0).log_prob(
+                              tensor({0.3})),
+                          ValueError, "Bernoulli.log_prob", "0.3");
+}
+
+// A site given a Bernoulli with validate_args(false) scores intensities in [0, 1] inside a
+// model while validation stays on for everything else.
+TEST(ValidateArgs, AnObservedSiteScoresIntensities) {
+  const Tensor pixels = tensor({0.0, 0.25, 1.0});
+  auto model = [&] {
+    const Tensor p = full({3}, 0.5);
+    sample("x", dist::Bernoulli(p).validate_args(false).to_event(1), pixels);
+  };
+  const Trace tr = handlers::trace(model).get_trace();
+  EXPECT_NEAR(tr.log_prob_sum().item(), 3 * std::log(0.5), 1e-6);
+}
