@@ -137,6 +137,9 @@ class OptimizerImpl {
   double lr(const std::string& name) const;
   std::int64_t step_count(const std::string& name) const;
   const char* name() const { return algorithm_->name(); }
+  // The whole state as a safetensors file, and back (optim_state.cpp).
+  void save(const std::string& path) const;
+  void load(const std::string& path, Device device);
 
  private:
   double effective_lr(const ParamState& s) const;

@@ -158,5 +158,7 @@ std::int64_t Optimizer::step_count(const std::string& name) const {
   return impl_->step_count(name);
 }
 const char* Optimizer::name() const { return impl_->name(); }
+void Optimizer::save(const std::string& path) const { impl_->save(path); }
+void Optimizer::load(const std::string& path, Device device) { impl_->load(path, device); }
 
 }  // namespace ember::optim

@@ -142,6 +142,20 @@ class Optimizer {
   // "SGD", "Adam", "ClippedAdam", "Adagrad" or "RMSprop".
   const char* name() const;
 
+  // Saves the state of every parameter seen (its buffers, its step and update counts) and
+  // the schedule's epoch as a safetensors file, written atomically. Buffers are named
+  // "<param>.<buffer>" with PyTorch's names (momentum_buffer, exp_avg, exp_avg_sq, sum,
+  // square_avg, grad_avg). Saved beside the param store (and with the generator's seed and
+  // offset), a fit resumed from the files continues bit for bit as if it had not stopped.
+  void save(const std::string& path) const;
+  // Replaces the whole state with the file's, its buffers placed on `device` (the
+  // parameters' device). The file must come from save of the same optimizer class, and
+  // options callables are asked for the names it holds. A missing, corrupt or mismatched
+  // file raises IoError naming the file and the fault, and leaves the state as it was. The
+  // schedule itself is configuration, not state: set it again, then load (load restores
+  // its epoch).
+  void load(const std::string& path, Device device = Device::cpu());
+
  protected:
   explicit Optimizer(std::unique_ptr<detail::OptimizerImpl> impl);
 

@@ -4,8 +4,12 @@
 // parameters that join late or have no gradient, schedules, and the argument checks.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <tuple>
 #include <cstdint>
 #include <ember/ember.hpp>
 #include <ember/optim.hpp>
@@ -552,3 +556,144 @@ TEST(Optim, InvalidParametersThrow) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------- saved state ----
+
+std::string state_path(const std::string& tag) {
+  return (std::filesystem::temp_directory_path() /
+          ("ember_optim_" + std::to_string(::getpid()) + "_" + tag + ".safetensors"))
+      .string();
+}
+
+// Steps [from, to) of a run over a float32 matrix, a float64 vector and a parameter that is
+// listed but never has a gradient; the gradient depends on the parameters and the step, and
+// the schedule advances every third step.
+void run_steps(Optimizer& opt, const Tensor& x, const Tensor& y, const Tensor& z, int from,
+               int to) {
+  for (int k = from; k < to; ++k) {
+    set_grad(x, 2.0 * x + (k % 5 - 2.0));
+    set_grad(y, y * y - 0.5 * k);
+    opt.step({{"x", x}, {"y", y}, {"z", z}});
+    if (k % 3 == 2) opt.schedule_step();
+  }
+}
+
+TEST(OptimState, ARunResumedFromASavedStateIsBitIdentical) {
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.label);
+    const auto fresh = [] {
+      return std::make_tuple(
+          from_vector(Vec{0.5, -1.0, 2.0, 0.25, -3.0, 1.5}, {2, 3},
+                      TensorOptions{}.with_dtype(kFloat32).with_requires_grad(true)),
+          tensor({1.0, -2.0, 0.3}, test::f64(true)), tensor({4.0}, test::f64(true)));
+    };
+    // Uninterrupted: ten steps.
+    const auto [x1, y1, z1] = fresh();
+    auto whole = c.make();
+    whole->set_schedule(StepLR{.step_size = 2, .gamma = 0.5});
+    run_steps(*whole, x1, y1, z1, 0, 10);
+    // Four steps, saved, loaded into a new optimizer, six more.
+    const auto [x2, y2, z2] = fresh();
+    auto first = c.make();
+    first->set_schedule(StepLR{.step_size = 2, .gamma = 0.5});
+    run_steps(*first, x2, y2, z2, 0, 4);
+    const std::string path = state_path("resume");
+    first->save(path);
+    auto resumed = c.make();
+    resumed->set_schedule(StepLR{.step_size = 2, .gamma = 0.5});
+    resumed->load(path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(resumed->epoch(), first->epoch());
+    EXPECT_EQ(resumed->step_count("x"), 4);
+    EXPECT_EQ(resumed->step_count("z"), 0);
+    EXPECT_EQ(resumed->lr("x"), first->lr("x"));
+    run_steps(*resumed, x2, y2, z2, 4, 10);
+    EXPECT_EQ(x2.to_vector<float>(), x1.to_vector<float>());
+    EXPECT_EQ(y2.to_vector<double>(), y1.to_vector<double>());
+    EXPECT_EQ(z2.to_vector<double>(), z1.to_vector<double>());
+  }
+}
+
+// An SVI fit checkpointed mid-way (param store, optimizer, generator position) and resumed
+// in a fresh store, optimizer and generator ends exactly where the uninterrupted fit does.
+TEST(OptimState, AnSviFitResumedFromCheckpointsIsBitIdentical) {
+  const Tensor data = tensor({0.3, 1.2, -0.4, 2.2, 0.9}, test::f64());
+  auto model = [&] {
+    const Tensor mu = sample("mu", dist::Normal(0.0, 2.0));
+    auto p = plate("data", 5);
+    sample("obs", dist::Normal(mu, 1.0), data);
+  };
+  auto guide = [&] {
+    const Tensor loc = param("loc", scalar_tensor(0.0, test::f64()));
+    const Tensor scale = param("scale", scalar_tensor(1.0, test::f64()), constraints::positive);
+    sample("mu", dist::Normal(loc, scale));
+  };
+  // `steps` SVI steps in `store` under `gen`, the optimizer's state loaded from `load` first
+  // and saved to `save` after, where given.
+  const auto fit = [&](ParamStore& store, Generator& gen, int steps, const std::string& load,
+                       const std::string& save) {
+    const GeneratorScope scope(gen);
+    SVI svi(model, guide, Adam({.lr = 0.05}), Trace_ELBO(), {.param_store = &store});
+    if (!load.empty()) svi.optimizer().load(load);
+    for (int i = 0; i < steps; ++i) svi.step();
+    if (!save.empty()) svi.optimizer().save(save);
+  };
+  ParamStore whole_store;
+  Generator whole_gen(11);
+  fit(whole_store, whole_gen, 40, "", "");
+
+  const std::string params_path = state_path("svi_params"), optim_path = state_path("svi_optim");
+  ParamStore store;
+  Generator gen(11);
+  fit(store, gen, 15, "", optim_path);
+  store.save(params_path);
+
+  ParamStore store2;
+  store2.load(params_path);
+  Generator gen2(11);
+  gen2.set_offset(gen.offset());
+  fit(store2, gen2, 25, optim_path, "");
+  std::filesystem::remove(params_path);
+  std::filesystem::remove(optim_path);
+  EXPECT_EQ(store2.get("loc").item(), whole_store.get("loc").item());
+  EXPECT_EQ(store2.get("scale").item(), whole_store.get("scale").item());
+}
+
+TEST(OptimState, BadFilesRaiseIoErrorAndChangeNothing) {
+  const Tensor x = tensor({1.0, 2.0}, test::f64(true));
+  Adam adam(AdamOptions{.lr = 0.1});
+  set_grad(x, x);
+  adam.step({{"x", x}});
+  const std::string path = state_path("bad");
+  adam.save(path);
+
+  SGD sgd(SGDOptions{.lr = 0.1, .momentum = 0.9});
+  set_grad(x, x);
+  sgd.step({{"x", x}});
+  EMBER_EXPECT_THROW_WITH(sgd.load(path), IoError, path, "Adam", "SGD");
+  EXPECT_EQ(sgd.step_count("x"), 1);
+  EMBER_EXPECT_THROW_WITH(sgd.load(path + ".missing"), IoError, ".missing");
+
+  // A parameter store's file is not an optimizer state.
+  ParamStore store;
+  store.set("w", tensor({1.0}));
+  const std::string store_path = state_path("store");
+  store.save(store_path);
+  Adam other(AdamOptions{.lr = 0.1});
+  EMBER_EXPECT_THROW_WITH(other.load(store_path), IoError, store_path);
+  std::filesystem::remove(store_path);
+
+  // SGD's state saved with momentum does not load into SGD without it.
+  const std::string sgd_path = state_path("sgd");
+  sgd.save(sgd_path);
+  SGD plain(SGDOptions{.lr = 0.1});
+  EMBER_EXPECT_THROW_WITH(plain.load(sgd_path), IoError, "momentum_buffer", "'x'");
+  EXPECT_EQ(plain.step_count("x"), 0);
+  std::filesystem::remove(sgd_path);
+
+  // Truncated: the safetensors reader's error, naming the file.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
+  Adam again(AdamOptions{.lr = 0.1});
+  EMBER_EXPECT_THROW_WITH(again.load(path), IoError, path);
+  std::filesystem::remove(path);
+}
