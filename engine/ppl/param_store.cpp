@@ -2,6 +2,7 @@
 #include "ember/param_store.hpp"
 
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "ember/error.hpp"
@@ -16,6 +17,10 @@ namespace {
 thread_local ParamStore* t_current_store = nullptr;
 
 constexpr const char* kConstraintKey = "ember.constraint.";
+// For a constrained parameter, the tensor that holds its unconstrained leaf exactly (the
+// constrained value does not round-trip through the transform bit for bit).
+constexpr const char* kUnconstrainedKey = "ember.unconstrained.";
+constexpr const char* kUnconstrainedTensor = "__ember_unconstrained__.";
 
 // The unconstrained leaf for a constrained value, after checking it lies in the set.
 ParamStore::Entry make_entry(const std::string& name, const Tensor& value,
@@ -169,6 +174,13 @@ void ParamStore::save(const std::string& path) const {
   for (const auto& [name, e] : snapshot) {
     file.tensors[name] = detail::constrained_value(e);
     file.metadata[kConstraintKey + name] = detail::constraint_to_string(e.constraint);
+    if (e.constraint.kind() != constraints::Kind::Real) {
+      const std::string copy = kUnconstrainedTensor + name;
+      EMBER_CHECK(snapshot.count(copy) == 0, "ParamStore.save: parameter '", copy,
+                  "' takes the name of parameter '", name, "'s unconstrained copy");
+      file.tensors[copy] = e.unconstrained;
+      file.metadata[kUnconstrainedKey + name] = copy;
+    }
   }
   file.metadata["format"] = "ember.param_store";
   detail::write_safetensors(path, file);
@@ -178,13 +190,34 @@ void ParamStore::load(const std::string& path, Device device) {
   const detail::SafetensorsFile file = detail::read_safetensors(path);
   // Every entry is built before any is stored, so a bad one leaves the store untouched.
   std::map<std::string, Entry> loaded;
+  std::set<std::string> copies;  // tensors that are unconstrained copies, not parameters
+  for (const auto& [key, copy] : file.metadata) {
+    if (key.rfind(kUnconstrainedKey, 0) == 0) copies.insert(copy);
+  }
   for (const auto& [name, value] : file.tensors) {
+    if (copies.count(name) != 0) continue;
     auto meta = file.metadata.find(kConstraintKey + name);
     try {
       const constraints::Constraint c = meta == file.metadata.end()
                                             ? constraints::real
                                             : detail::constraint_from_string(meta->second);
-      loaded.emplace(name, make_entry(name, value.to(device), c));
+      Entry e = make_entry(name, value.to(device), c);
+      // The exact leaf where the file has it (so that a resumed fit is bit-identical),
+      // after the constrained value passed the checks above.
+      const auto copy = file.metadata.find(kUnconstrainedKey + name);
+      if (copy != file.metadata.end()) {
+        const auto t = file.tensors.find(copy->second);
+        EMBER_CHECK(t != file.tensors.end(), "the unconstrained copy '", copy->second,
+                    "' is missing");
+        EMBER_CHECK_SHAPE(t->second.shape() == e.unconstrained.shape() &&
+                              t->second.dtype() == e.unconstrained.dtype(),
+                          "the unconstrained copy is ", t->second.shape(), " ", t->second.dtype(),
+                          ", the parameter ", e.unconstrained.shape(), " ",
+                          e.unconstrained.dtype());
+        e.unconstrained = t->second.to(device).contiguous().clone();
+        e.unconstrained.requires_grad_();
+      }
+      loaded.emplace(name, std::move(e));
     } catch (const Error& err) {
       throw IoError("safetensors file '" + path + "': tensor '" + name + "': " + err.what());
     }

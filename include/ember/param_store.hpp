@@ -52,7 +52,9 @@ class ParamStore {
 
   // Saves every parameter's constrained value in the safetensors format (so Python's
   // safetensors.torch.load_file reads them by name), with the constraints in the header's
-  // metadata. The file is written beside `path` and renamed onto it, so a crash never leaves
+  // metadata; a constrained parameter's exact unconstrained leaf goes beside it as
+  // "__ember_unconstrained__.<name>", so that a fit resumed from the file (with the
+  // optimizer's saved state, Optimizer::save) is bit-identical to one never stopped. The file is written beside `path` and renamed onto it, so a crash never leaves
   // a half-written file where a good one was.
   void save(const std::string& path) const;
   // Loads a file written by save (or any safetensors file of F32/F64 tensors: those without
