@@ -110,8 +110,16 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
       std::vector<Tensor> grads(2);
       if (a.requires_grad())
         grads[0] = sum_to(matmul_nd(g, b.detach().transpose(-2, -1)), a.shape());
-      if (b.requires_grad())
-        grads[1] = sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
+      if (b.requires_grad()) {
+        // A transposed matrix (Linear's weight.t()) gets its gradient in its own layout,
+        // (g^T a)^T rather than a^T g: the transpose's backward then hands the weight a
+        // contiguous gradient instead of a strided one that would be copied.
+        const bool transposed = a.dim() == 2 && b.dim() == 2 && b.size(1) > 1 &&
+                                b.strides()[0] == 1 && b.strides()[1] == b.size(0);
+        grads[1] = transposed
+                       ? matmul_nd(g.transpose(-2, -1), a.detach()).transpose(-2, -1)
+                       : sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
+      }
       return grads;
     });
   }

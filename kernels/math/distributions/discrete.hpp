@@ -168,9 +168,13 @@ struct BernoulliLogitsLogProb {
   EMBER_HD T operator()(T x, const T* prm, T* g) const {
     const T l = prm[0];
     if (!(x >= T(0) && x <= T(1))) return out_of_support(g, kParams);
+    // x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l), from one exp and one
+    // log: e = exp(-|l|) gives softplus(l) = max(l, 0) + log1p(e) and sigmoid(l) as well.
+    const T e = ::exp(-::fabs(l));
+    const T sig = l >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
     g[0] = l;
-    g[1] = x - sigmoid(l);
-    return x * log_sigmoid(l) + (T(1) - x) * log_sigmoid(-l);
+    g[1] = x - sig;
+    return (x * l - (l > T(0) ? l : T(0))) - log1p_via_log(e);
   }
 };
 

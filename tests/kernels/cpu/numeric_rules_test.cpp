@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/internal.hpp"
+#include "kernels/math/special.hpp"
 #include "test_util.hpp"
 
 namespace ember::test {
@@ -82,6 +83,54 @@ TEST(NumericRules, LongScansAndSumsRepeatBitForBitWhateverTheThreads) {
     const NumThreadsScope scope(threads);
     EXPECT_EQ(cumsum(x, 0).to_vector<float>(), scan) << threads << " threads";
     EXPECT_EQ(sum(x).item(), total) << threads << " threads";
+  }
+}
+
+// softplus, log sigmoid and the Bernoulli logits log-pmf take log1p through one log
+// (kernels::log1p_via_log); in float they stay within a few ulps of the double result over
+// the whole range, including arguments where 1 + y rounds to 1.
+TEST(NumericRules, SoftplusAndLogSigmoidKeepLog1pAccuracyInFloat) {
+  double worst_softplus = 0, worst_log_sigmoid = 0, worst_log1p = 0;
+  for (double x = -60; x <= 60; x += 0.0137) {
+    const auto xf = static_cast<float>(x);
+    const double xd = xf;
+    const double sp = std::max(xd, 0.0) + std::log1p(std::exp(-std::abs(xd)));
+    const double ls = std::min(xd, 0.0) - std::log1p(std::exp(-std::abs(xd)));
+    worst_softplus =
+        std::max(worst_softplus, std::abs(kernels::softplus(xf) - sp) / std::abs(sp));
+    worst_log_sigmoid =
+        std::max(worst_log_sigmoid, std::abs(kernels::log_sigmoid(xf) - ls) / std::abs(ls));
+    const float y = std::exp(static_cast<float>(-std::abs(x)));
+    worst_log1p = std::max(worst_log1p, std::abs(kernels::log1p_via_log(y) - std::log1p(double{y})) /
+                                            std::log1p(double{y}));
+  }
+  constexpr double kUlp = std::numeric_limits<float>::epsilon();
+  EXPECT_LT(worst_log1p, 2 * kUlp);
+  EXPECT_LT(worst_softplus, 4 * kUlp);
+  EXPECT_LT(worst_log_sigmoid, 4 * kUlp);
+  EXPECT_EQ(kernels::log1p_via_log(1e-30f), 1e-30f);  // 1 + y rounds to 1: y itself
+  EXPECT_EQ(kernels::log1p_via_log(0.0), 0.0);
+}
+
+// The gradients' finite check tests the exponent bits block by block: an inf or a NaN is
+// found wherever it lies (first, last, inside or at the end of a block), in both dtypes,
+// and the largest finite numbers pass.
+TEST(NumericRules, TheFiniteCheckFindsEveryNonFiniteWherever) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const std::int64_t n = 3 * 4096 + 17;
+    for (std::int64_t at : std::vector<std::int64_t>{0, 1, 4095, 4096, 8191, n - 1}) {
+      for (double bad : {double{INFINITY}, double{-INFINITY}, double{NAN}}) {
+        std::vector<double> v(n, 1.5);
+        v[at] = bad;
+        const Tensor t = from_vector(v, {n}, TensorOptions{}.with_dtype(dtype));
+        EXPECT_FALSE(detail::all_finite(std::span<const Tensor>(&t, 1)))
+            << dtype << " " << bad << " at " << at;
+      }
+    }
+    const double big = dtype == kFloat32 ? std::numeric_limits<float>::max()
+                                         : std::numeric_limits<double>::max();
+    const Tensor ok = from_vector(std::vector<double>(n, -big), {n}, TensorOptions{}.with_dtype(dtype));
+    EXPECT_TRUE(detail::all_finite(std::span<const Tensor>(&ok, 1))) << dtype;
   }
 }
 
