@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ember/ember.hpp"
@@ -228,6 +229,32 @@ inline void report_rates(benchmark::State& state, Device d, std::int64_t batch, 
     state.counters["frac_of_copy_bw"] = ops * bytes / seconds / reference_copy_bytes_per_second(d);
   }
   if (batch > 1) state.counters["batch"] = static_cast<double>(batch);
+}
+
+// Times one epoch of `loader` per iteration, the consumer touching each batch on its device
+// as a step would. Returns the timed seconds, or a negative number after reporting the
+// benchmark as failed when batches went missing.
+inline double timed_loader_epochs(benchmark::State& state, Device d, data::DataLoader& loader) {
+  std::int64_t batches = 0;
+  const double seconds = timed_loop(state, d, 1, [&] {
+    for (const data::Batch& b : loader) {
+      benchmark::DoNotOptimize(b[0].data_ptr());
+      ++batches;
+    }
+  });
+  if (batches != state.iterations() * loader.size()) {
+    state.SkipWithError("DataLoader: batches lost");
+    return -1;
+  }
+  return seconds;
+}
+
+// Registers a benchmark timed by timed_loop (manual time), reported in milliseconds.
+template <typename... Args>
+benchmark::internal::Benchmark* register_ms(const std::string& name, Args&&... args) {
+  return benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
 }
 
 inline TensorOptions on(Device d) { return TensorOptions{}.with_device(d); }

@@ -67,22 +67,12 @@ void bm_loader(benchmark::State& state, Device d, int prefetch) {
       {randn({n, 784}), arange(static_cast<double>(n), TensorOptions{}.with_dtype(kInt64))});
   data::DataLoader loader(
       ds, {.batch_size = batch, .drop_last = true, .seed = 1, .device = d, .prefetch = prefetch});
-  // One epoch per iteration; the consumer touches each batch on its device, as a step would.
-  std::int64_t batches = 0;
-  const double seconds = timed_loop(state, d, 1, [&] {
-    for (const data::Batch& b : loader) {
-      benchmark::DoNotOptimize(b[0].data_ptr());
-      ++batches;
-    }
-  });
-  if (!validated(state, batches == state.iterations() * loader.size(),
-                 "DataLoader: batches lost")) {
-    return;
-  }
+  const double seconds = timed_loader_epochs(state, d, loader);
+  if (seconds < 0) return;
+  const auto batches = static_cast<double>(state.iterations() * loader.size());
   const double bytes_per_batch = static_cast<double>(batch) * (784 * 4 + 8 + 8);
   report_rates(state, d, loader.size(), seconds, static_cast<double>(batch), bytes_per_batch);
-  state.counters["batches_per_s"] =
-      benchmark::Counter(static_cast<double>(batches), benchmark::Counter::kIsRate);
+  state.counters["batches_per_s"] = benchmark::Counter(batches, benchmark::Counter::kIsRate);
 }
 
 void register_all(const std::vector<Backend>& backends) {
