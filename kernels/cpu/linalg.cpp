@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <mutex>
 #if EMBER_WITH_BLAS
 #include <cblas.h>
 #endif
@@ -47,6 +48,17 @@ struct GemmOperand {
 };
 
 #if EMBER_WITH_BLAS
+// The single-threaded OpenBLAS that Debian ships (and this build links) is built without
+// USE_LOCKING: its buffer pool is not safe for two calls at once, and concurrent products
+// were seen to return wrong values now and then (a few in a thousand for a 64 x 400 x 784
+// product on two threads). So products run one at a time in the process, each under this
+// lock and on one core; the launcher's other work still spreads over its threads.
+std::mutex& blas_mutex() {
+  static std::mutex m;
+  return m;
+}
+constexpr bool kConcurrentGemm = false;
+
 // c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS.
 void gemm(const float* a, bool a_row_major, std::int64_t lda, const float* b, bool b_row_major,
           std::int64_t ldb, float* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
@@ -63,6 +75,8 @@ void gemm(const double* a, bool a_row_major, std::int64_t lda, const double* b, 
               b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(n));
 }
 #else
+constexpr bool kConcurrentGemm = true;  // Eigen's products are reentrant
+
 // The same through Eigen's product (its kernels are compiled for the build's -march).
 template <typename T>
 void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
@@ -85,15 +99,25 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
 }
 #endif
 
-// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
-// spreads over the threads by matrix, one large product by bands of its output's rows, each
-// band one single-threaded product.
+// out[b] = a[b] @ b[b]. Through OpenBLAS: one product at a time (see blas_mutex). Through
+// Eigen, work items are (matrix, band of rows): a batch of small matrices spreads over the
+// threads by matrix, one large product by bands of its output's rows, each band one
+// single-threaded product.
 template <typename T>
 void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg) {
   const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a_arg.sizes[2];
   const GemmOperand<T> a(a_arg), b(b_arg);
   EMBER_CHECK(std::max({m, n, k, a.ld, b.ld}) <= INT_MAX, "matmul: sizes (", m, ", ", n, ", ", k,
               ") exceed the int range of the CPU's matrix product");
+  if constexpr (!kConcurrentGemm) {
+#if EMBER_WITH_BLAS
+    const std::lock_guard<std::mutex> lock(blas_mutex());
+    for (std::int64_t bi = 0; bi < batch; ++bi)
+      gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+           out.ptr<T>() + bi * m * n, m, n, k);
+    return;
+#endif
+  }
   const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
   // Bands per matrix: enough to give every thread work, none thinner than 16 rows or
   // lighter than the parallel grain.

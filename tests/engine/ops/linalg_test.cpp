@@ -2,6 +2,11 @@
 // 1-d operands and batch broadcasting, strided operands, gradients and errors.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "test_util.hpp"
 
 using namespace ember;
@@ -154,3 +159,40 @@ TEST(Large, BatchedMatmul) {
   expect_close(c, from_vector(naive_bmm(values(a), values(b), 8, 40, 30, 50), c.shape(), f64()),
                1e-11, 1e-11);
 }
+
+namespace ember::test {
+namespace {
+
+// Products from several threads at once (a service's request threads, and the CPU launcher's
+// own workers) give exactly the values one thread gets. The shapes are a VAE's layers, where
+// unsynchronized calls into a single-threaded BLAS were seen to go wrong.
+TEST(Matmul, ConcurrentProductsMatchOneThreadBitForBit) {
+  set_rng_seed(11);
+  struct Case {
+    Tensor a, b;
+    std::vector<float> expected;
+  };
+  std::vector<Case> cases;
+  for (const auto& [m, k, n] : std::vector<std::array<std::int64_t, 3>>{
+           {64, 400, 20}, {64, 784, 400}, {128, 20, 400}, {200, 64, 392}}) {
+    Case c{randn({m, k}), randn({n, k}).t(), {}};
+    {
+      const NumThreadsScope one(1);
+      c.expected = matmul(c.a, c.b).to_vector<float>();
+    }
+    cases.push_back(std::move(c));
+  }
+  std::atomic<int> mismatches{0};
+  auto work = [&] {
+    for (int r = 0; r < 60; ++r)
+      for (const Case& c : cases)
+        if (matmul(c.a, c.b).to_vector<float>() != c.expected) ++mismatches;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(work);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace ember::test
