@@ -227,10 +227,13 @@ void validate_param(const char* dist, const char* param, const Tensor& value,
                     const constraints::Constraint& constraint) {
   if (!validation_enabled() || constraint.check_all(value)) return;
   const Tensor ok = constraint.check(value);
-  std::string message =
-      concat(dist, ": parameter ", param, " must be ", constraint.name(), ", ",
-             describe_first_violation(value, ok), constraint_hint(value, constraint), " (",
-             __FILE__, ":", __LINE__, ")");
+  report_invalid_param(concat(dist, ": parameter ", param, " must be ", constraint.name(), ", ",
+                              describe_first_violation(value, ok),
+                              constraint_hint(value, constraint), " (", __FILE__, ":", __LINE__,
+                              ")"));
+}
+
+void report_invalid_param(std::string message) {
   if (!t_hold_arg_errors) throw ValueError(message);
   if (!t_held_arg_error) t_held_arg_error = std::move(message);
 }

@@ -243,6 +243,15 @@ TEST_F(ValidationTest, ANegativeScaleNamesItsSiteAndTheConstraint) {
   } catch (const ValueError& e) {
     EXPECT_EQ(std::string(e.what()).find("learnable"), std::string::npos) << e.what();
   }
+  auto bounds = [] { sample("loc", dist::Uniform(1.0, 0.0)); };
+  try {
+    Trace_ELBO().loss(model, bounds);
+    FAIL() << "no ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("site 'loc': Uniform: parameter low must be less", 0),
+              0u)
+        << e.what();
+  }
   auto unused = [] { (void)dist::Normal(0.0, -1.0); };
   try {
     Trace_ELBO().loss([] {}, unused);
