@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ember/ops.hpp"
@@ -83,6 +84,26 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
 // recorded with the implicit reparameterization gradient: grad_alpha = g * dx/dalpha, summed
 // back to alpha's shape.
 Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);
+
+// ---- argument errors held for their site (engine/distributions/distribution.cpp) ----
+
+// While one is alive on a thread (an ELBO runs a program under it, validation on), a
+// distribution built there with an invalid argument does not throw: the first such error is
+// held until the sample site the distribution goes to takes it and throws it with the
+// site's name; what no site takes is thrown by the ELBO when the program returns.
+class HeldArgErrors {
+ public:
+  HeldArgErrors();
+  ~HeldArgErrors();
+  HeldArgErrors(const HeldArgErrors&) = delete;
+  HeldArgErrors& operator=(const HeldArgErrors&) = delete;
+
+ private:
+  bool previous_;
+};
+bool arg_error_held();
+// Throws the held error, if any, as a ValueError with `prefix` in front ("site 'x': ").
+void throw_held_arg_error(const std::string& prefix);
 
 // ---- random (engine/random.cpp) ----
 

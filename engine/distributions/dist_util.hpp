@@ -36,6 +36,10 @@ Params make_params(const char* dist, std::initializer_list<NamedParam> params);
 void validate_param(const char* dist, const char* param, const Tensor& value,
                     const constraints::Constraint& constraint);
 
+// Throws ValueError(message) for a bad parameter, or holds it for the site the distribution
+// goes to while a HeldArgErrors is alive (engine/internal.hpp).
+void report_invalid_param(std::string message);
+
 // The first element (flat index and value) where ok is false, for error messages.
 std::string describe_first_violation(const Tensor& value, const Tensor& ok);
 

@@ -1,6 +1,8 @@
 // The distribution handle, the base defaults, the shape wrappers (Independent, Masked)
 // and the helpers every family uses.
+#include <optional>
 #include <sstream>
+#include <string>
 
 #include "engine/distributions/dist_util.hpp"
 #include "engine/distributions/wrappers.hpp"
@@ -185,12 +187,55 @@ std::string describe_first_violation(const Tensor& value, const Tensor& ok) {
   return os.str();
 }
 
+namespace {
+
+thread_local bool t_hold_arg_errors = false;
+thread_local std::optional<std::string> t_held_arg_error;
+
+// How a learnable parameter keeps to the constraint, for a value that is (or comes from) one.
+std::string constraint_hint(const Tensor& value, const constraints::Constraint& constraint) {
+  using constraints::Kind;
+  if (!value.requires_grad() || constraint.is_discrete() || constraint.kind() == Kind::Real ||
+      constraint.lower_tensor().defined() || constraint.upper_tensor().defined()) {
+    return "";
+  }
+  return " (a learnable parameter? declare it with constraints::" + constraint.name() + ")";
+}
+
+}  // namespace
+
+HeldArgErrors::HeldArgErrors() : previous_(t_hold_arg_errors) {
+  t_hold_arg_errors = true;
+  t_held_arg_error.reset();
+}
+
+HeldArgErrors::~HeldArgErrors() {
+  t_hold_arg_errors = previous_;
+  t_held_arg_error.reset();
+}
+
+bool arg_error_held() { return t_held_arg_error.has_value(); }
+
+void throw_held_arg_error(const std::string& prefix) {
+  if (!t_held_arg_error) return;
+  std::string message = prefix + *t_held_arg_error;
+  t_held_arg_error.reset();
+  throw ValueError(message);
+}
+
 void validate_param(const char* dist, const char* param, const Tensor& value,
                     const constraints::Constraint& constraint) {
   if (!validation_enabled() || constraint.check_all(value)) return;
   const Tensor ok = constraint.check(value);
-  EMBER_CHECK(false, dist, ": parameter ", param, " must be ", constraint.name(), ", ",
-              describe_first_violation(value, ok));
+  report_invalid_param(concat(dist, ": parameter ", param, " must be ", constraint.name(), ", ",
+                              describe_first_violation(value, ok),
+                              constraint_hint(value, constraint), " (", __FILE__, ":", __LINE__,
+                              ")"));
+}
+
+void report_invalid_param(std::string message) {
+  if (!t_hold_arg_errors) throw ValueError(message);
+  if (!t_held_arg_error) t_held_arg_error = std::move(message);
 }
 
 }  // namespace ember::detail

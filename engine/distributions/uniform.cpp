@@ -31,8 +31,9 @@ void validate_bounds(const Tensor& low, const Tensor& high, const Shape& batch) 
   }
   for (std::size_t d = 0; d < idx.size(); ++d) where << (d ? ", " : "") << idx[d];
   where << "]";
-  EMBER_CHECK(false, "Uniform: parameter low must be less than high, got low ", host(low)[first],
-              " and high ", host(high)[first], " at index ", where.str());
+  detail::report_invalid_param(detail::concat(
+      "Uniform: parameter low must be less than high, got low ", host(low)[first], " and high ",
+      host(high)[first], " at index ", where.str(), " (", __FILE__, ":", __LINE__, ")"));
 }
 
 }  // namespace

@@ -85,8 +85,10 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   Tensor total, last_elbo;
   detail::TracePair traces;
   const int runs = vectorized ? 1 : n;
+  const int nesting = vectorized ? -particle_plate->dim : options_.max_plate_nesting;
   for (int r = 0; r < runs; ++r) {
     traces = detail::trace_pair(model, guide, particle_plate);
+    if (validation_enabled()) detail::validate_traces(traces, nesting);
     for (const Trace* tr : {&traces.guide, &traces.model}) {
       for (const Site* s : tr->param_nodes()) {
         if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
@@ -186,7 +188,11 @@ NonFiniteSite first_nonfinite_site(const TracePair& traces) {
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
                      const std::optional<ParticlePlate>& particles) {
   // Under the particle plate (when vectorized) both programs draw all particles at once.
-  auto traced = [&particles](const std::function<void()>& program, const Trace* replayed) {
+  auto traced = [&particles](const std::function<void()>& program, const Trace* replayed,
+                             const char* role) {
+    // A distribution built with a bad argument throws at its sample site, which it names.
+    std::optional<HeldArgErrors> held;
+    if (validation_enabled()) held.emplace();
     handlers::TraceHandler tracer;
     std::optional<handlers::ReplayHandler> replay;
     if (replayed != nullptr) replay.emplace(*replayed);
@@ -196,17 +202,28 @@ TracePair trace_pair(const std::function<void()>& model, const std::function<voi
       opts.dim = particles->dim;
       plate.emplace("num_particles_vectorized", particles->size, opts);
     }
-    program();
+    auto throw_held = [role] {
+      if (arg_error_held()) throw_held_arg_error(std::string("the ") + role + ": ");
+    };
+    try {
+      program();
+    } catch (const Error&) {
+      // A later failure of an invalid distribution (a Cholesky of its bad matrix) gives way
+      // to the argument error it follows from.
+      throw_held();
+      throw;
+    }
+    throw_held();
     return tracer.take();
   };
   TracePair out;
   {
     PhaseClock clock(&PhaseTimes::guide);
-    out.guide = traced(guide, nullptr);
+    out.guide = traced(guide, nullptr, "guide");
   }
   {
     PhaseClock clock(&PhaseTimes::model);
-    out.model = traced(model, &out.guide);
+    out.model = traced(model, &out.guide, "model");
   }
   return out;
 }

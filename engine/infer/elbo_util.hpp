@@ -28,6 +28,15 @@ struct TracePair {
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
                      const std::optional<ParticlePlate>& particles = std::nullopt);
 
+// What validation checks in one estimate's traces (engine/infer/validation.cpp), as Pyro's
+// check_model_guide_match and check_site_shape. Throws where a site's shapes make the loss
+// wrong (a log-density broadcast over dims no plate owns, model and guide shapes that
+// disagree); warns (ember::warn) where names do not match (a guide site the model lacks, a
+// model latent the guide lacks, a guide site the model observes, a guide plate the model
+// lacks). max_plate_nesting: the plate dims allowed, the particles' plate included; dims
+// further left are not checked (-1: no limit).
+void validate_traces(const TracePair& traces, int max_plate_nesting);
+
 // The first non-finite element of t, as "value nan at index [2, 0]"; empty when every element
 // is finite. Reads t on the host: for naming a culprit once a check has failed.
 std::string first_nonfinite(const Tensor& t);

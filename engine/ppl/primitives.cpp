@@ -9,6 +9,7 @@
 #include "ember/error.hpp"
 #include "ember/nn/module.hpp"
 #include "ember/ops.hpp"
+#include "engine/internal.hpp"
 #include "engine/ppl/ppl_util.hpp"
 
 namespace ember {
@@ -104,6 +105,8 @@ Tensor sample(const std::string& name, const dist::Distribution& fn, const Sampl
     if (opts.obs.defined()) return opts.obs;
     return fn.has_rsample() ? fn.rsample() : fn.sample();
   }
+  // An argument error held back while `fn` was built is (almost always) this site's.
+  if (detail::arg_error_held()) detail::throw_held_arg_error("site '" + name + "': ");
   Message msg;
   msg.type = SiteType::Sample;
   msg.name = name;

@@ -16,8 +16,8 @@ const Tensor& Site::unscaled_log_prob() const {
   if (!unscaled_log_prob_.defined()) {
     try {
       unscaled_log_prob_ = fn.log_prob(value);
-    } catch (const Error& err) {
-      throw ValueError("site '" + name + "' (" + fn.name() + "): " + err.what());
+    } catch (const Error&) {
+      rethrow_with_prefix("site '" + name + "' (" + fn.name() + "): ");
     }
   }
   return unscaled_log_prob_;

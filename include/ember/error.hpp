@@ -2,6 +2,7 @@
 // Every user-facing failure derives from ember::Error and names the place at fault.
 #pragma once
 
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,19 @@ class IoError : public Error {
  public:
   using Error::Error;
 };
+
+// Rethrows the ember::Error being handled as its own type (ShapeError stays a ShapeError) with
+// `prefix` in front of its message. Call it inside a catch block only.
+[[noreturn]] void rethrow_with_prefix(const std::string& prefix);
+
+// Warnings: what is legal but most likely a mistake (where Pyro calls warnings.warn). Each goes
+// to the process's warning handler; the default one prints "ember: warning: <message>" to
+// std::cerr, each distinct message once per process.
+using WarningHandler = std::function<void(const std::string& message)>;
+void warn(const std::string& message);
+// Installs `handler` (nullptr: the default) for the whole process and returns the previous
+// one. A handler that throws turns warnings into errors (as Python's filterwarnings("error")).
+WarningHandler set_warning_handler(WarningHandler handler);
 
 namespace detail {
 

@@ -18,7 +18,7 @@ struct Site : Message {
 
   // log p(value) with the site's scale and mask applied (shape: the batch shape). Sample
   // sites only; a ValueError names the site otherwise. A log-density evaluation that
-  // fails is rethrown with the site's name in front.
+  // fails is rethrown, as the same error type, with the site's name in front.
   const Tensor& log_prob() const;
   // The same without scale and mask.
   const Tensor& unscaled_log_prob() const;

@@ -29,9 +29,10 @@ void model_with_bad_obs() {
          tensor({0.0, 1e200, 0.0}, f64()));
 }
 void guide_of_w() { sample("w", dist::Normal(param("m", scalar_tensor(0.0, f64())), 1.0)); }
-// The guide adds a factor of log 0 to its own log-density.
+// The guide adds factors of log 0 to its own log-density.
 void guide_with_bad_factor() {
   guide_of_w();
+  auto p = plate("vetoes", 2);
   factor("veto", log(zeros({2}, f64())));
 }
 
