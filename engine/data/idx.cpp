@@ -1,6 +1,7 @@
 // The IDX reader (Yann LeCun's format of the MNIST files), plain or gzip-compressed.
 #include "ember/data/idx.hpp"
 
+#include <algorithm>
 #include <new>
 
 #include "ember/error.hpp"
@@ -71,16 +72,19 @@ Tensor read_idx_from(detail::ByteSource& src, const IdxReadOptions& options) {
   src.read_exact(dims, 4 * static_cast<std::size_t>(ndim), "the dims");
   Shape shape;
   std::uint64_t numel = 1;
+  std::uint64_t extent = 1;  // the product of the nonzero dims
   for (int d = 0; d < ndim; ++d) {
     const std::uint64_t size = detail::get_be(dims + 4 * d, 4);
     shape.push_back(static_cast<std::int64_t>(size));
-    // Bounded so that the byte count (8 per element at most) fits an int64 too.
-    const auto next = detail::checked_mul(numel, size);
+    // Bounded so that the byte count (8 per element at most) fits an int64 too. The nonzero
+    // dims are bounded even when another dim is zero: a tensor's strides multiply them.
+    const auto next = detail::checked_mul(extent, std::max<std::uint64_t>(size, 1));
     if (!next || *next > static_cast<std::uint64_t>(INT64_MAX) / 8) {
       detail::fail_at(src.where(), kMagicBytes + 4 * d,
                       "the dims " + shape.str() + " hold more elements than can be addressed");
     }
-    numel = *next;
+    extent = *next;
+    numel *= size;
   }
   const DType dtype = options.dtype.value_or(detail::natural_dtype(type));
   if (!detail::converts_to(type, dtype)) {

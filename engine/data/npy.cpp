@@ -29,6 +29,7 @@ struct NpyHeader {
   bool fortran_order = false;
   Shape shape;
   std::uint64_t numel = 1;
+  std::uint64_t extent = 1;  // the product of the nonzero dims
 };
 
 // The header's dict literal, as numpy writes it (and Python 2's "3L" integers).
@@ -134,12 +135,15 @@ class HeaderParser {
       if (pos_ < text_.size() && text_[pos_] == 'L') ++pos_;  // Python 2's long integers
       if (h->shape.size() == kMaxRank) fail("more than " + std::to_string(kMaxRank) + " dims");
       h->shape.push_back(static_cast<std::int64_t>(dim));
-      const auto numel = checked_mul(h->numel, dim);
-      if (!numel || *numel > static_cast<std::uint64_t>(INT64_MAX)) {
+      // The nonzero dims are bounded even when another dim is zero: a tensor's strides
+      // multiply them.
+      const auto extent = checked_mul(h->extent, std::max<std::uint64_t>(dim, 1));
+      if (!extent || *extent > static_cast<std::uint64_t>(INT64_MAX)) {
         pos_ = start;
         fail("the shape's element count overflows");
       }
-      h->numel = *numel;
+      h->extent = *extent;
+      h->numel *= dim;
       if (peek() != ',') break;
       ++pos_;
     }

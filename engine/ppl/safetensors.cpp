@@ -257,6 +257,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
                         std::to_string(kMaxRank));
     }
     std::uint64_t numel = 1;
+    std::uint64_t extent = 1;  // the product of the nonzero dims
     for (const auto& d : *shape) {
       if (!d.is_number_unsigned())
         io_fail(path, where + "a shape entry is not a nonnegative integer");
@@ -264,6 +265,11 @@ SafetensorsFile read_safetensors(const std::string& path) {
       if (n > static_cast<std::uint64_t>(INT64_MAX)) io_fail(path, where + "a dim exceeds int64");
       e.shape.push_back(static_cast<std::int64_t>(n));
       numel = checked_mul(numel, n, path, where + "the number of elements");
+      // Bounded even when another dim is zero: a tensor's strides multiply the nonzero dims.
+      extent = checked_mul(extent, std::max<std::uint64_t>(n, 1), path, where + "the shape");
+      if (extent > static_cast<std::uint64_t>(INT64_MAX)) {
+        io_fail(path, where + "the shape's nonzero dims hold more elements than int64 counts");
+      }
     }
     const std::uint64_t nbytes =
         checked_mul(numel, element_size(e.dtype), path, where + "the size");

@@ -191,5 +191,18 @@ TEST(Npy, EveryFaultIsAnIoErrorNamingFileAndByte) {
   expect_io_error([&] { read_npy(dir.file("absent.npy")); }, {"absent.npy", "cannot open"});
 }
 
+// The fault fuzz/fuzz_idx found in the IDX reader: a zero dim made the element count 0, so
+// the other dims escaped the bound and the tensor's strides overflowed int64.
+TEST(Npy, AZeroDimDoesNotExemptTheOtherDimsFromTheBound) {
+  TempDir dir;
+  expect_refused(
+      dir, "NPY file",
+      {"zero dim",
+       npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296)}",
+                 ""),
+       {"element count overflows"}},
+      [](const std::string& path) { read_npy(path); });
+}
+
 }  // namespace
 }  // namespace ember::test

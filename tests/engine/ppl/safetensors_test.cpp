@@ -132,6 +132,15 @@ TEST(SafetensorsHostile, SizesThatOverflow) {
   expect_rejected(std::string(5, '\0'), {"truncated"});
 }
 
+// The fault fuzz/fuzz_idx found in the IDX reader: a zero dim made the element count 0, so
+// the other dims escaped the bound and the tensor's strides overflowed int64.
+TEST(SafetensorsHostile, AZeroDimDoesNotExemptTheOtherDimsFromTheBound) {
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[0,4294967296,4294967296],"
+                 "\"data_offsets\":[0,0]}}"),
+      {"the shape"});
+}
+
 TEST(SafetensorsHostile, OffsetsMustTileTheDataExactly) {
   const std::string two = "\"dtype\":\"F64\",\"shape\":[1]";
   // Overlap: both claim bytes 0..8 of 16 (the old check only summed the spans).
