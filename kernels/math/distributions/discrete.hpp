@@ -167,14 +167,17 @@ struct BernoulliLogitsLogProb {
   static constexpr int kParams = 1;
   EMBER_HD T operator()(T x, const T* prm, T* g) const {
     const T l = prm[0];
-    if (!(x >= T(0) && x <= T(1))) return out_of_support(g, kParams);
     // x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l), from one exp and one
     // log: e = exp(-|l|) gives softplus(l) = max(l, 0) + log1p(e) and sigmoid(l) as well.
-    const T e = ::exp(-::fabs(l));
+    // Without a branch (the support decides by selection), so the loop vectorizes; outside
+    // [0, 1] the result is out_of_support's: -inf with zero partials.
+    const bool in_support = x >= T(0) && x <= T(1);
+    const T e = exp_fast(-::fabs(l));
     const T sig = l >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
-    g[0] = l;
-    g[1] = x - sig;
-    return (x * l - (l > T(0) ? l : T(0))) - log1p_via_log(e);
+    const T lp = (x * l - (l > T(0) ? l : T(0))) - log1p_via_log(e);
+    g[0] = in_support ? l : T(0);
+    g[1] = in_support ? x - sig : T(0);
+    return in_support ? lp : -static_cast<T>(INFINITY);
   }
 };
 

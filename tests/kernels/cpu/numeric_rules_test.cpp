@@ -134,5 +134,25 @@ TEST(NumericRules, TheFiniteCheckFindsEveryNonFiniteWherever) {
   }
 }
 
+// The host's float exp and log (straight-line polynomials that vectorize) stay within 2 ulps
+// of the double result over the whole range they serve: exp over every argument whose result
+// is a normal float (and clamped beyond), log over [1, 2^64].
+TEST(NumericRules, FloatExpAndLogPolynomialsAreWithinTwoUlps) {
+  auto ulps = [](float got, double want) {
+    const double ulp = std::nextafter(static_cast<float>(want), INFINITY) - static_cast<float>(want);
+    return std::abs(static_cast<double>(got) - want) / ulp;
+  };
+  double worst_exp = 0, worst_log = 0;
+  for (float x = -87.0f; x < 88.5f; x += 0.000731f)
+    worst_exp = std::max(worst_exp, ulps(kernels::exp_float_poly(x), std::exp(double{x})));
+  for (float x = 1.0f; x < 1.8e19f; x *= 1.0001f)
+    if (x > 1.0f) worst_log = std::max(worst_log, ulps(kernels::log_float_poly(x), std::log(double{x})));
+  EXPECT_LE(worst_exp, 2.0);
+  EXPECT_LE(worst_log, 2.0);
+  EXPECT_EQ(kernels::log_float_poly(1.0f), 0.0f);
+  EXPECT_GT(kernels::exp_float_poly(-1000.0f), 0.0f);  // clamped, never 0 or a NaN
+  EXPECT_TRUE(std::isfinite(kernels::exp_float_poly(1000.0f)));
+}
+
 }  // namespace
 }  // namespace ember::test
