@@ -1,7 +1,8 @@
 // The core of effect handling, as Pyro's poutine runtime: every `sample`, `param` and
 // plate subsample becomes a Message that travels through the calling thread's stack of
 // handlers (Messengers), innermost first, is given a value by the default behaviour unless a
-// handler already did, and then travels back out (postprocess) through the handlers it met.
+// handler already did, and then goes to postprocess on the handlers it met, from the
+// outermost of them in (Pyro's order: a handler that stopped it and those inside it).
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,8 @@
 // destruction without doing anything itself; a constructor that throws leaves the stack (and
 // the plates' dims) as they were; a plate on the stack during its own construction changes
 // nothing; the per-iteration handlers (sequential plates, markov) enter only while iterated.
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -123,6 +125,45 @@ TEST_F(MessengerTest, PerIterationHandlersEnterOnlyWhileIterated) {
     }
     EXPECT_EQ(handler_stack().size(), 1u);
   }
+}
+
+
+// Records the order in which the handlers see a message, on the way in and in postprocess.
+class Recorder : public Messenger {
+ public:
+  Recorder(std::string name, std::vector<std::string>& log, bool stop = false)
+      : name_(std::move(name)), log_(log), stop_(stop) {}
+  void process_message(Message& msg) override {
+    log_.push_back("process " + name_);
+    if (stop_) msg.stop = true;
+  }
+  void postprocess_message(Message&) override { log_.push_back("postprocess " + name_); }
+
+ private:
+  std::string name_;
+  std::vector<std::string>& log_;
+  bool stop_;
+};
+
+// Pyro's apply_stack order: process from the innermost handler out, postprocess on the
+// handlers that saw the message from the outermost of them in; a handler that stops the
+// message hides it from the handlers outside it, in both passes.
+TEST_F(MessengerTest, ProcessRunsInnermostFirstAndPostprocessOutermostFirst) {
+  std::vector<std::string> log;
+  {
+    Recorder outer("outer", log), middle("middle", log), inner("inner", log);
+    sample("x", dist::Normal(0.0, 1.0));
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"process inner", "process middle", "process outer",
+                                           "postprocess outer", "postprocess middle",
+                                           "postprocess inner"}));
+  log.clear();
+  {
+    Recorder outer("outer", log), middle("middle", log, /*stop=*/true), inner("inner", log);
+    sample("x", dist::Normal(0.0, 1.0));
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"process inner", "process middle",
+                                           "postprocess middle", "postprocess inner"}));
 }
 
 }  // namespace
