@@ -114,7 +114,9 @@ Shape contiguous_strides(const Shape& shape) {
   std::int64_t acc = 1;
   for (int i = shape.size() - 1; i >= 0; --i) {
     s[i] = acc;
-    acc *= std::max<std::int64_t>(shape[i], 1);
+    // A zero dim leaves no elements, but the other dims' strides must still fit in int64.
+    EMBER_CHECK_SHAPE(!__builtin_mul_overflow(acc, std::max<std::int64_t>(shape[i], 1), &acc),
+                      "shape ", shape, " is too large: its strides overflow int64");
   }
   return s;
 }

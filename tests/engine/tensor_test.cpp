@@ -49,6 +49,18 @@ TEST(Creation, LikeFunctionsCopyDtypeAndShape) {
   EXPECT_EQ(sum(z).item(), 0.0);
 }
 
+// A zero dim makes an empty tensor, but the other dims still set its strides: shapes whose
+// strides would overflow int64 are refused with a ShapeError naming the shape, whatever
+// their element count.
+TEST(Creation, ShapesWhoseStridesOverflowAreRefused) {
+  const std::int64_t big = std::int64_t{1} << 32;
+  EMBER_EXPECT_THROW_WITH(empty({0, big, big}), ShapeError, "(0, 4294967296, 4294967296)",
+                          "overflow");
+  EMBER_EXPECT_THROW_WITH(zeros({big, 0, big}), ShapeError, "overflow");
+  EXPECT_EQ(empty({0, big}).numel(), 0);  // strides (big, 1) fit
+  EXPECT_EQ(empty({big, 0}).strides(), (Shape{1, 1}));
+}
+
 TEST(Creation, ScalarTensorIsZeroDim) {
   Tensor s = scalar_tensor(4.25, f64());
   EXPECT_EQ(s.dim(), 0);
