@@ -34,7 +34,8 @@ using Program = std::function<void(const Tensor&)>;
 
 struct VaeStep {
   explicit VaeStep(Device d)
-      : gen(0), vae({.z_dim = kZDim, .hidden = kHidden, .tensor_options = on(d), .gen = &gen}),
+      : gen(0),
+        vae({.z_dim = kZDim, .hidden = kHidden, .tensor_options = on(d), .gen = &gen}),
         svi([this](const Tensor& x) { vae.model(x); }, [this](const Tensor& x) { vae.guide(x); },
             optim::Adam({.lr = 1e-3}), Trace_ELBO(), {.param_store = &store}) {}
   Generator gen;
@@ -67,7 +68,8 @@ void bm_vae_step(benchmark::State& state, Device d, std::int64_t batch, int thre
   if (!validated(state, std::isfinite(loss) && loss > 0, "VaeStep: loss not finite and positive"))
     return;
   const profile::Counters before = profile::counters();
-  const double seconds = timed_loop(state, d, 1, [&] { benchmark::DoNotOptimize(double(s.svi.step(x))); });
+  const double seconds =
+      timed_loop(state, d, 1, [&] { benchmark::DoNotOptimize(double(s.svi.step(x))); });
   report_step(state, profile::counters() - before, seconds, batch);
 }
 
@@ -111,8 +113,8 @@ void bm_vae_loader(benchmark::State& state, Device d, std::int64_t batch) {
 void register_all(const std::vector<Backend>& backends) {
   for (const Backend& be : backends) {
     // The CPU at 1 and 2 threads (the peers' comparison points); a GPU at its default.
-    const std::vector<int> thread_counts = be.device.is_cpu() ? std::vector<int>{1, 2}
-                                                              : std::vector<int>{0};
+    const std::vector<int> thread_counts =
+        be.device.is_cpu() ? std::vector<int>{1, 2} : std::vector<int>{0};
     for (const std::int64_t batch : {128, 256}) {
       for (const int threads : thread_counts) {
         const std::string suffix =

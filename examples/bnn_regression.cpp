@@ -121,14 +121,14 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < grid.size(); i += 10) {
     const double x = grid[i], ax = std::abs(x);
     const char* where = ax >= 1 && ax <= 3 ? "data" : (ax < 1 ? "gap" : "beyond");
-    std::printf("%6.2f %9.3f %9.3f %9.3f %9.3f %7.3f  %s\n", x, truth(x), band.mean[i],
-                band.lo[i], band.hi[i], band.hi[i] - band.lo[i], where);
+    std::printf("%6.2f %9.3f %9.3f %9.3f %9.3f %7.3f  %s\n", x, truth(x), band.mean[i], band.lo[i],
+                band.hi[i], band.hi[i] - band.lo[i], where);
   }
 
   std::vector<double> truth_y;
   for (double x : grid) truth_y.push_back(truth(x));
-  data::Plot({.title = "BNN regression: posterior mean and 90% band", .x_label = "x",
-              .y_label = "y"})
+  data::Plot(
+      {.title = "BNN regression: posterior mean and 90% band", .x_label = "x", .y_label = "y"})
       .band(grid, band.lo, band.hi, {31, 119, 180}, 0.25)
       .line(grid, truth_y, {120, 120, 120}, 1.5)
       .line(grid, band.mean, {31, 119, 180}, 2.0)

@@ -100,8 +100,7 @@ fs::path find_idx(const fs::path& dir, const std::string& stem) {
 Tensor read_images(const fs::path& path) {
   const Tensor raw = data::read_idx(path.string(), {.dtype = kFloat32});
   if (raw.dim() != 3 || raw.size(1) * raw.size(2) != examples::kImagePixels)
-    throw IoError("vae: " + path.string() + " holds " + raw.shape().str() +
-                  ", not 28 x 28 images");
+    throw IoError("vae: " + path.string() + " holds " + raw.shape().str() + ", not 28 x 28 images");
   return raw.reshape({raw.size(0), examples::kImagePixels}) / 255.0;
 }
 
@@ -111,8 +110,7 @@ Images load(const Args& args) {
     images.train = read_images(find_idx(*args.data, "train-images-idx3-ubyte"));
     images.test = read_images(find_idx(*args.data, "t10k-images-idx3-ubyte"));
   } else {
-    const Tensor all =
-        read_images(fs::path(EMBER_DATA_DIR) / "mnist10k-images-idx3-ubyte.gz");
+    const Tensor all = read_images(fs::path(EMBER_DATA_DIR) / "mnist10k-images-idx3-ubyte.gz");
     std::vector<std::int64_t> train, test;
     for (std::int64_t i = 0; i < all.size(0); ++i) (i % 10 == 0 ? test : train).push_back(i);
     images.train = index_select(
@@ -185,7 +183,9 @@ int main(int argc, char** argv) {
     Generator sample_gen(3);
     data::write_png(args.out / "samples.png",
                     data::image_grid(vae.generate(64, &sample_gen).reshape({-1, 28, 28}), 8));
-    data::Plot({.title = "VAE: ELBO per image (blue: training, red: test)", .x_label = "epoch", .y_label = "ELBO"})
+    data::Plot({.title = "VAE: ELBO per image (blue: training, red: test)",
+                .x_label = "epoch",
+                .y_label = "ELBO"})
         .line(epochs, train_elbo, {31, 119, 180})
         .points(epochs, train_elbo, {31, 119, 180})
         .line(epochs, test_elbo, {214, 39, 40})

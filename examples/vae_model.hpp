@@ -26,11 +26,12 @@ class VaeEncoder : public nn::Module {
     Tensor loc, scale;
   };
   VaeEncoder(std::int64_t z_dim, std::int64_t hidden, const TensorOptions& opts, Generator* gen)
-      : fc1_(register_module("fc1", std::make_shared<nn::Linear>(kImagePixels, hidden, true, opts,
-                                                                  gen))),
-        fc21_(register_module("fc21", std::make_shared<nn::Linear>(hidden, z_dim, true, opts, gen))),
-        fc22_(register_module("fc22", std::make_shared<nn::Linear>(hidden, z_dim, true, opts, gen))) {
-  }
+      : fc1_(register_module("fc1",
+                             std::make_shared<nn::Linear>(kImagePixels, hidden, true, opts, gen))),
+        fc21_(
+            register_module("fc21", std::make_shared<nn::Linear>(hidden, z_dim, true, opts, gen))),
+        fc22_(register_module("fc22",
+                              std::make_shared<nn::Linear>(hidden, z_dim, true, opts, gen))) {}
 
   Out operator()(const Tensor& x) {
     const Tensor h = softplus((*fc1_)(x));
@@ -46,8 +47,8 @@ class VaeDecoder : public nn::Module {
  public:
   VaeDecoder(std::int64_t z_dim, std::int64_t hidden, const TensorOptions& opts, Generator* gen)
       : fc1_(register_module("fc1", std::make_shared<nn::Linear>(z_dim, hidden, true, opts, gen))),
-        fc21_(register_module("fc21", std::make_shared<nn::Linear>(hidden, kImagePixels, true, opts,
-                                                                   gen))) {}
+        fc21_(register_module(
+            "fc21", std::make_shared<nn::Linear>(hidden, kImagePixels, true, opts, gen))) {}
 
   Tensor forward(const Tensor& z) override { return (*fc21_)(softplus((*fc1_)(z))); }
 
@@ -76,8 +77,8 @@ class Vae {
     module("decoder", decoder_);
     auto data = plate("data", x.size(0));
     const Tensor z = sample(
-        "latent", dist::Normal(zeros({x.size(0), options_.z_dim}, options_.tensor_options), 1.0)
-                      .to_event(1));
+        "latent",
+        dist::Normal(zeros({x.size(0), options_.z_dim}, options_.tensor_options), 1.0).to_event(1));
     sample("obs", dist::Bernoulli::from_logits(decoder_(z)).validate_args(false).to_event(1), x);
   }
 

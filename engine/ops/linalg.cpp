@@ -116,9 +116,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
         // contiguous gradient instead of a strided one that would be copied.
         const bool transposed = a.dim() == 2 && b.dim() == 2 && b.size(1) > 1 &&
                                 b.strides()[0] == 1 && b.strides()[1] == b.size(0);
-        grads[1] = transposed
-                       ? matmul_nd(g.transpose(-2, -1), a.detach()).transpose(-2, -1)
-                       : sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
+        grads[1] = transposed ? matmul_nd(g.transpose(-2, -1), a.detach()).transpose(-2, -1)
+                              : sum_to(matmul_nd(a.detach().transpose(-2, -1), g), b.shape());
       }
       return grads;
     });

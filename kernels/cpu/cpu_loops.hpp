@@ -24,8 +24,8 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 // targets get the one baseline copy, and so do sanitizer builds: the copy is chosen by a
 // resolver that runs while the program is being loaded, before ThreadSanitizer's runtime
 // is up, and its instrumented code crashes there.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&  \
-    !defined(EMBER_CPU_ARCH_SET) && !defined(__SANITIZE_THREAD__) && \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(EMBER_CPU_ARCH_SET) && !defined(__SANITIZE_THREAD__) &&   \
     !defined(__SANITIZE_ADDRESS__)
 #define EMBER_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

@@ -82,9 +82,8 @@ bool all_finite_bits(const T* p, std::int64_t n) {
 bool launch_all_finite(CpuBackend&, std::span<const TensorArg> tensors) {
   for (const TensorArg& t : tensors) {
     bool finite = true;
-    dispatch_floating(t.dtype, "all_finite", [&]<typename T>() {
-      finite = all_finite_bits(t.ptr<const T>(), t.numel());
-    });
+    dispatch_floating(t.dtype, "all_finite",
+                      [&]<typename T>() { finite = all_finite_bits(t.ptr<const T>(), t.numel()); });
     if (!finite) return false;
   }
   return true;

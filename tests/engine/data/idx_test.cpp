@@ -154,8 +154,8 @@ TEST(Idx, EveryFaultIsAnIoErrorNamingFileAndByte) {
 // bound and the tensor's strides (their product) overflowed int64.
 TEST(Idx, AZeroDimDoesNotExemptTheOtherDimsFromTheBound) {
   TempDir dir;
-  const std::string crash("\0\0\x08\x04\0\0\0\0\0\0\0\0\xff\xff\xff\xff\xa1\0\0\x04\0\0\0\x04\0\0\0\0\0",
-                          29);
+  const std::string crash(
+      "\0\0\x08\x04\0\0\0\0\0\0\0\0\xff\xff\xff\xff\xa1\0\0\x04\0\0\0\x04\0\0\0\0\0", 29);
   expect_refused(dir, "IDX file",
                  {"zero dim", crash, {"byte 16", "more elements than can be addressed"}},
                  [](const std::string& path) { read_idx(path); });
