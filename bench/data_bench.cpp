@@ -88,11 +88,8 @@ void register_all(const std::vector<Backend>& backends) {
   }
   for (const Backend& be : backends) {
     for (const int prefetch : {0, 2}) {
-      benchmark::RegisterBenchmark(
-          bench_name("DataLoader", be, "128x784/prefetch" + std::to_string(prefetch)).c_str(),
-          bm_loader, be.device, prefetch)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
+      register_ms(bench_name("DataLoader", be, "128x784/prefetch" + std::to_string(prefetch)),
+                  bm_loader, be.device, prefetch);
     }
   }
 }

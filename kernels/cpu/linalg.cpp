@@ -57,8 +57,6 @@ std::mutex& blas_mutex() {
   static std::mutex m;
   return m;
 }
-constexpr bool kConcurrentGemm = false;
-
 // c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS.
 void gemm(const float* a, bool a_row_major, std::int64_t lda, const float* b, bool b_row_major,
           std::int64_t ldb, float* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
@@ -75,8 +73,6 @@ void gemm(const double* a, bool a_row_major, std::int64_t lda, const double* b, 
               b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(n));
 }
 #else
-constexpr bool kConcurrentGemm = true;  // Eigen's products are reentrant
-
 // The same through Eigen's product (its kernels are compiled for the build's -march).
 template <typename T>
 void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
@@ -109,15 +105,13 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
   const GemmOperand<T> a(a_arg), b(b_arg);
   EMBER_CHECK(std::max({m, n, k, a.ld, b.ld}) <= INT_MAX, "matmul: sizes (", m, ", ", n, ", ", k,
               ") exceed the int range of the CPU's matrix product");
-  if constexpr (!kConcurrentGemm) {
 #if EMBER_WITH_BLAS
-    const std::lock_guard<std::mutex> lock(blas_mutex());
-    for (std::int64_t bi = 0; bi < batch; ++bi)
-      gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-           out.ptr<T>() + bi * m * n, m, n, k);
-    return;
-#endif
-  }
+  const std::lock_guard<std::mutex> lock(blas_mutex());
+  for (std::int64_t bi = 0; bi < batch; ++bi)
+    gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+         out.ptr<T>() + bi * m * n, m, n, k);
+#else
+  // Eigen's products are reentrant: bands of rows run on the pool's threads.
   const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
   // Bands per matrix: enough to give every thread work, none thinner than 16 rows or
   // lighter than the parallel grain.
@@ -140,6 +134,7 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
                         out.ptr<T>() + bi * m * n + r0 * n, rows, n, k);
                  }
                });
+#endif
 }
 
 template <typename T>
