@@ -73,7 +73,7 @@ inline Tensor saved(const Tensor& out) { return out.detach(); }
 // backward weights them by the incoming gradient and sums back to each operand's shape in
 // one pass (mul_sum_to: no temporary for the product).
 Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value,
-                      std::initializer_list<Tensor> params);
+                      std::span<const Tensor> params);
 
 // A fresh tensor of draws of `op` (no autograd), its params broadcast to `shape`, from gen.
 Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device,

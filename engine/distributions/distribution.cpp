@@ -154,36 +154,58 @@ Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
     names += names.empty() ? p.name : std::string(", ") + p.name;
     out.tensors.push_back(std::move(t));
   }
+  std::size_t i = 0;
+  for (const auto& p : params) {
+    if (p.must_be) validate_param(dist, p.name, out.tensors[i], *p.must_be);
+    ++i;
+  }
   return out;
 }
 
-std::string describe_first_violation(const Tensor& value, const Tensor& ok) {
-  const Tensor bad = logical_not(ok).to(Device::cpu());
-  const auto flags = bad.to_vector<std::uint8_t>();
-  std::int64_t first = -1;
+Tensor enumerate_values(std::int64_t n, const Shape& batch, DType dtype, Device device,
+                        bool expand) {
+  Shape shape{n};
+  shape.resize(1 + batch.size(), 1);
+  const Tensor values = arange(0.0, static_cast<double>(n), 1.0,
+                               TensorOptions{}.with_dtype(dtype).with_device(device))
+                            .reshape(shape);
+  if (!expand) return values;
+  Shape full{n};
+  for (auto d : batch) full.push_back(d);
+  return values.expand(full);
+}
+
+std::int64_t first_violation(const Tensor& ok) {
+  const auto flags = logical_not(ok).to(Device::cpu()).flatten().to_vector<std::uint8_t>();
   for (std::size_t i = 0; i < flags.size(); ++i)
-    if (flags[i]) {
-      first = static_cast<std::int64_t>(i);
-      break;
-    }
-  std::ostringstream os;
-  if (first < 0) return "no violation";
-  // Map the flat index of the check's (batch) shape back to a multi-index.
-  std::vector<std::int64_t> idx(bad.dim());
-  std::int64_t rest = first;
-  for (int d = bad.dim() - 1; d >= 0; --d) {
-    idx[d] = rest % bad.shape()[d];
-    rest /= bad.shape()[d];
+    if (flags[i]) return static_cast<std::int64_t>(i);
+  return -1;
+}
+
+std::string format_index(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
   }
+  std::ostringstream os;
+  os << "[";
+  for (std::size_t i = 0; i < idx.size(); ++i) os << (i ? ", " : "") << idx[i];
+  os << "]";
+  return os.str();
+}
+
+std::string describe_first_violation(const Tensor& value, const Tensor& ok) {
+  const std::int64_t first = first_violation(ok);
+  if (first < 0) return "no violation";
+  std::ostringstream os;
   os << "got ";
-  if (bad.shape() == value.shape()) {
+  if (ok.shape() == value.shape()) {
     os << value.detach().to(kFloat64).flatten().to_vector<double>()[first];
   } else {
     os << "an invalid element";
   }
-  os << " at index [";
-  for (std::size_t i = 0; i < idx.size(); ++i) os << (i ? ", " : "") << idx[i];
-  os << "]";
+  os << " at index " << format_index(first, ok.shape());
   return os.str();
 }
 

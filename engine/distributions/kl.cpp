@@ -13,14 +13,10 @@
 #include <mutex>
 #include <utility>
 
-#include "ember/distributions/bernoulli.hpp"
-#include "ember/distributions/beta.hpp"
-#include "ember/distributions/categorical.hpp"
-#include "ember/distributions/dirichlet.hpp"
+#include "ember/distributions/continuous.hpp"
+#include "ember/distributions/discrete.hpp"
 #include "ember/distributions/gamma.hpp"
-#include "ember/distributions/log_normal.hpp"
 #include "ember/distributions/multivariate_normal.hpp"
-#include "ember/distributions/normal.hpp"
 #include "ember/linalg.hpp"
 #include "engine/distributions/wrappers.hpp"
 

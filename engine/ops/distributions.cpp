@@ -9,7 +9,7 @@
 namespace ember::detail {
 
 Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
-                      std::initializer_list<Tensor> params) {
+                      std::span<const Tensor> params) {
   const char* name = kernels::log_prob_family_name(family);
   EMBER_CHECK(static_cast<int>(params.size()) == kernels::log_prob_param_count(family),
               "internal: ", name, " log_prob takes ", kernels::log_prob_param_count(family),

@@ -1,0 +1,289 @@
+// The discrete families of kernels/math/distributions/discrete.hpp: Bernoulli, Binomial, Poisson
+// and Geometric scored by their fused log-pmfs (in probs or logits) and drawn by their samplers;
+// Categorical composed from tensor ops over its last dim.
+#include "ember/distributions/discrete.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "engine/distributions/dist_util.hpp"
+
+namespace ember::dist {
+
+using detail::FamilyImpl;
+using detail::ProbsOrLogitsImpl;
+using kernels::LogProbFamily;
+using kernels::SampleOp;
+
+// ------------------------------------------------------------------- Bernoulli ----
+
+class BernoulliImpl final : public ProbsOrLogitsImpl<BernoulliImpl> {
+ public:
+  using ProbsOrLogitsImpl::ProbsOrLogitsImpl;
+  // 1 where a uniform draw falls below probs.
+  Tensor sample(const Shape& sample_shape, Generator& gen) const override {
+    NoGradGuard no_grad;
+    return lt(standard_draws(SampleOp::Uniform, sample_shape, gen), probs()).to(dtype_);
+  }
+  Tensor mean() const override { return batched(probs()); }
+  Tensor variance() const override { return batched(p_times_q()); }
+  Tensor entropy() const override { return batched(trial_entropy()); }
+  constraints::Constraint support() const override { return constraints::boolean; }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand) const override {
+    return detail::enumerate_values(2, batch_shape_, dtype_, device_, expand);
+  }
+};
+
+Bernoulli::Bernoulli(const ParamArg& probs) {
+  impl_ =
+      detail::make_family<BernoulliImpl>("Bernoulli", LogProbFamily::Bernoulli,
+                                         {{"probs", probs, &constraints::unit_interval}}, false);
+}
+Bernoulli Bernoulli::from_logits(const ParamArg& logits) {
+  return Bernoulli(detail::make_family<BernoulliImpl>(
+      "Bernoulli", LogProbFamily::BernoulliLogits, {{"logits", logits, &constraints::real}}, true));
+}
+Tensor Bernoulli::probs() const { return as<BernoulliImpl>()->probs(); }
+Tensor Bernoulli::logits() const { return as<BernoulliImpl>()->logits(); }
+
+// -------------------------------------------------------------------- Binomial ----
+
+class BinomialImpl final : public ProbsOrLogitsImpl<BinomialImpl> {
+ public:
+  using ProbsOrLogitsImpl::ProbsOrLogitsImpl;
+  Tensor sample(const Shape& sample_shape, Generator& gen) const override {
+    NoGradGuard no_grad;
+    return detail::draw(SampleOp::Binomial, extended_shape(sample_shape), dtype_, device_,
+                        {total_count(), probs()}, gen);
+  }
+  Tensor mean() const override { return batched(total_count() * probs()); }
+  Tensor variance() const override { return batched(total_count() * p_times_q()); }
+  constraints::Constraint support() const override {
+    return constraints::integer_interval(
+        zeros({}, TensorOptions{}.with_dtype(dtype_).with_device(device_)), total_count());
+  }
+  bool has_enumerate_support() const override { return true; }
+  // 0..n, shared by the whole batch, so total_count must be one value (as in Pyro).
+  Tensor enumerate_support(bool expand) const override {
+    const auto counts = total_count().detach().to(kFloat64).flatten().to_vector<double>();
+    EMBER_CHECK(!counts.empty(), "Binomial.enumerate_support: the batch is empty");
+    for (double n : counts) {
+      EMBER_CHECK(n == counts[0],
+                  "Binomial.enumerate_support: total_count must be the same "
+                  "across the batch, got ",
+                  counts[0], " and ", n);
+    }
+    const auto n = static_cast<std::int64_t>(counts[0]);
+    return detail::enumerate_values(n + 1, batch_shape_, dtype_, device_, expand);
+  }
+
+  const Tensor& total_count() const { return param(0); }
+};
+
+namespace {
+
+std::shared_ptr<const BinomialImpl> make_binomial(const ParamArg& total_count, const char* name,
+                                                  const ParamArg& param, bool is_logits) {
+  return detail::make_family<BinomialImpl>(
+      "Binomial", is_logits ? LogProbFamily::BinomialLogits : LogProbFamily::Binomial,
+      {{"total_count", total_count, &constraints::nonnegative_integer},
+       {name, param, is_logits ? &constraints::real : &constraints::unit_interval}},
+      is_logits);
+}
+
+}  // namespace
+
+Binomial::Binomial(const ParamArg& total_count, const ParamArg& probs) {
+  impl_ = make_binomial(total_count, "probs", probs, false);
+}
+Binomial Binomial::from_logits(const ParamArg& total_count, const ParamArg& logits) {
+  return Binomial(make_binomial(total_count, "logits", logits, true));
+}
+Tensor Binomial::total_count() const { return as<BinomialImpl>()->total_count(); }
+Tensor Binomial::probs() const { return as<BinomialImpl>()->probs(); }
+Tensor Binomial::logits() const { return as<BinomialImpl>()->logits(); }
+
+// --------------------------------------------------------------------- Poisson ----
+
+class PoissonImpl final : public FamilyImpl<PoissonImpl> {
+ public:
+  using FamilyImpl::FamilyImpl;
+  // Inversion for small rates, PTRS for large ones.
+  Tensor sample(const Shape& sample_shape, Generator& gen) const override {
+    return detail::draw(SampleOp::Poisson, extended_shape(sample_shape), dtype_, device_, {rate()},
+                        gen);
+  }
+  Tensor mean() const override { return batched(rate()); }
+  Tensor variance() const override { return batched(rate()); }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+
+  const Tensor& rate() const { return param(0); }
+};
+
+// rate 0 always draws 0.
+Poisson::Poisson(const ParamArg& rate) {
+  impl_ = detail::make_family<PoissonImpl>("Poisson", LogProbFamily::Poisson,
+                                           {{"rate", rate, &constraints::nonnegative}});
+}
+Tensor Poisson::rate() const { return as<PoissonImpl>()->rate(); }
+
+// ------------------------------------------------------------------- Geometric ----
+
+class GeometricImpl final : public ProbsOrLogitsImpl<GeometricImpl> {
+ public:
+  using ProbsOrLogitsImpl::ProbsOrLogitsImpl;
+  // By the inverse CDF.
+  Tensor sample(const Shape& sample_shape, Generator& gen) const override {
+    NoGradGuard no_grad;
+    return detail::draw(SampleOp::Geometric, extended_shape(sample_shape), dtype_, device_,
+                        {probs()}, gen);
+  }
+  // (1 - p) / p, which is exp(-logits).
+  Tensor mean() const override {
+    return batched(is_logits_ ? exp(-given()) : (1.0 - given()) / given());
+  }
+  // (1 - p) / p^2.
+  Tensor variance() const override {
+    if (is_logits_) return batched(exp(-given()) / sigmoid(given()));
+    return batched((1.0 - given()) / square(given()));
+  }
+  // -(p log p + (1 - p) log(1 - p)) / p.
+  Tensor entropy() const override { return batched(trial_entropy() / probs()); }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+};
+
+Geometric::Geometric(const ParamArg& probs) {
+  auto impl =
+      detail::make_family<GeometricImpl>("Geometric", LogProbFamily::Geometric,
+                                         {{"probs", probs, &constraints::unit_interval}}, false);
+  // p = 0 never succeeds: no distribution over the counts.
+  detail::validate_param("Geometric", "probs", impl->probs(), constraints::positive);
+  impl_ = std::move(impl);
+}
+Geometric Geometric::from_logits(const ParamArg& logits) {
+  return Geometric(detail::make_family<GeometricImpl>(
+      "Geometric", LogProbFamily::GeometricLogits, {{"logits", logits, &constraints::real}}, true));
+}
+Tensor Geometric::probs() const { return as<GeometricImpl>()->probs(); }
+Tensor Geometric::logits() const { return as<GeometricImpl>()->logits(); }
+
+// ----------------------------------------------------------------- Categorical ----
+
+class CategoricalImpl final : public DistributionImpl {
+ public:
+  // `param` (batch + (K,)) is probs, or logits when is_logits.
+  CategoricalImpl(Tensor param, bool is_logits, const Shape& batch)
+      : DistributionImpl(batch, {}, param.dtype(), param.device()),
+        param_(std::move(param)),
+        is_logits_(is_logits) {}
+
+  std::string name() const override { return "Categorical"; }
+  Tensor sample(const Shape& sample_shape, Generator& gen) const override {
+    NoGradGuard no_grad;
+    const Tensor cdf = cumsum(probs(), -1);
+    Shape shape = extended_shape(sample_shape);
+    shape.push_back(1);
+    const Tensor u = detail::draw(kernels::SampleOp::Uniform, shape, dtype_, device_, {}, gen);
+    // The index of the first cdf entry >= u * total: scaling u by the computed total keeps a
+    // rounded-down last entry (or trailing zero-probability categories) from being drawn.
+    const Tensor total = cdf.narrow(-1, num_categories() - 1, 1);
+    return sum(lt(cdf, u * total), {-1});
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    const std::int64_t k = num_categories();
+    Shape shape = broadcast_shapes(value.shape(), batch_shape_, "Categorical.log_prob");
+    // Values outside 0..K-1 (possible only with validation off) read index 0 and give -inf.
+    const Tensor v = value.detach();
+    const Tensor ok = logical_and(logical_and(ge(v, 0.0), le(v, static_cast<double>(k - 1))),
+                                  eq(floor(v.to(dtype_)), v.to(dtype_)));
+    const Tensor index = where(ok, v.to(dtype_), 0.0).to(kInt64).expand(shape).unsqueeze(-1);
+    Shape table_shape = shape;
+    table_shape.push_back(k);
+    // From probs the log is taken after the gather: log(0) for an unchosen category would
+    // otherwise turn its zero gradient into nan.
+    const Tensor table = (is_logits_ ? logits() : probs()).expand(table_shape);
+    const Tensor picked = gather(table, -1, index).squeeze(-1);
+    return where(ok, is_logits_ ? picked : log(picked), -INFINITY);
+  }
+  Tensor mean() const override { return sum(probs() * categories(), {-1}); }
+  Tensor variance() const override {
+    const Tensor p = probs();
+    const Tensor m = sum(p * categories(), {-1}, true);
+    return sum(p * square(categories() - m), {-1});
+  }
+  // A zero-probability category contributes 0, with no nan in the gradient: from logits
+  // (-inf allowed) the log-probability is clamped to the lowest finite value, from probs
+  // the log is taken of 1 in its place.
+  Tensor entropy() const override {
+    const Tensor p = probs();
+    if (is_logits_) {
+      const double lowest = dtype_ == kFloat32 ? std::numeric_limits<float>::lowest()
+                                               : std::numeric_limits<double>::lowest();
+      return -sum(p * clamp_min(logits(), lowest), {-1});
+    }
+    return -sum(p * log(where(gt(p, 0.0), p, 1.0)), {-1});
+  }
+  constraints::Constraint support() const override {
+    return constraints::integer_interval(0.0, static_cast<double>(num_categories() - 1));
+  }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand) const override {
+    const std::int64_t k = num_categories();
+    return detail::enumerate_values(k, batch_shape_, kInt64, device_, expand);
+  }
+  std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
+    Shape full = batch;
+    full.push_back(num_categories());
+    return std::make_shared<CategoricalImpl>(param_.expand(full), is_logits_, batch);
+  }
+
+  // Computed per call rather than cached: a cached tensor would keep one graph's history,
+  // which a backward pass releases.
+  Tensor probs() const { return is_logits_ ? exp(logits()) : param_ / sum(param_, {-1}, true); }
+  Tensor logits() const {
+    return is_logits_ ? param_ - logsumexp(param_, {-1}, true) : log(probs());
+  }
+  std::int64_t num_categories() const { return param_.size(-1); }
+
+ private:
+  // 0, 1, ..., K-1 in the distribution's dtype.
+  Tensor categories() const {
+    return arange(0.0, static_cast<double>(num_categories()), 1.0,
+                  TensorOptions{}.with_dtype(dtype_).with_device(device_));
+  }
+
+  Tensor param_;
+  bool is_logits_;
+};
+
+namespace {
+
+detail::Params categorical_params(const char* name, const ParamArg& param) {
+  auto p = detail::make_params("Categorical", {{name, param}});
+  const Tensor& t = p.tensors[0];
+  EMBER_CHECK_SHAPE(t.dim() >= 1 && t.size(-1) >= 1, "Categorical: parameter ", name,
+                    " needs a last dim of at least one category, got shape ", t.shape());
+  p.batch_shape.resize(p.batch_shape.size() - 1);
+  return p;
+}
+
+}  // namespace
+
+Categorical::Categorical(const ParamArg& probs) {
+  auto p = categorical_params("probs", probs);
+  detail::validate_param("Categorical", "probs", p.tensors[0], constraints::simplex);
+  impl_ = std::make_shared<CategoricalImpl>(p.tensors[0], false, p.batch_shape);
+}
+
+Categorical Categorical::from_logits(const ParamArg& logits) {
+  auto p = categorical_params("logits", logits);
+  detail::validate_param("Categorical", "logits", p.tensors[0], constraints::real_vector);
+  return Categorical(std::make_shared<CategoricalImpl>(p.tensors[0], true, p.batch_shape));
+}
+
+Tensor Categorical::probs() const { return as<CategoricalImpl>()->probs(); }
+Tensor Categorical::logits() const { return as<CategoricalImpl>()->logits(); }
+std::int64_t Categorical::num_categories() const { return as<CategoricalImpl>()->num_categories(); }
+
+}  // namespace ember::dist
