@@ -1,5 +1,7 @@
 // The handler stack and apply_stack: the whole of Ember's effect handling, as minipyro's.
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 
 #include "ember/error.hpp"
 #include "ember/message.hpp"
@@ -16,15 +18,9 @@ thread_local std::vector<Messenger*> t_stack;
 }  // namespace
 
 const char* site_type_name(SiteType type) {
-  switch (type) {
-    case SiteType::Sample:
-      return "sample";
-    case SiteType::Param:
-      return "param";
-    case SiteType::Subsample:
-      return "subsample";
-  }
-  return "?";
+  constexpr const char* kNames[] = {"sample", "param", "subsample"};  // in SiteType's order
+  const auto i = static_cast<std::size_t>(type);
+  return i < std::size(kNames) ? kNames[i] : "?";
 }
 
 Messenger::Messenger() { enter(); }

@@ -18,6 +18,9 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ember/error.hpp"
@@ -85,32 +88,24 @@ void json_string(std::ostringstream& os, const std::string& s) {
   os << '"';
 }
 
+// Safetensors' codes of the dtypes Ember stores.
+constexpr std::pair<DType, std::string_view> kDtypeCodes[] = {
+    {DType::Float32, "F32"}, {DType::Float64, "F64"}, {DType::Int64, "I64"}, {DType::Bool, "BOOL"}};
+
 const char* dtype_code(DType d) {
-  switch (d) {
-    case DType::Float32:
-      return "F32";
-    case DType::Float64:
-      return "F64";
-    case DType::Int64:
-      return "I64";
-    case DType::Bool:
-      return "BOOL";
-  }
+  for (const auto& [dtype, code] : kDtypeCodes)
+    if (dtype == d) return code.data();
   return "?";
 }
 
 bool dtype_from_code(const std::string& code, DType* out) {
-  if (code == "F32")
-    *out = DType::Float32;
-  else if (code == "F64")
-    *out = DType::Float64;
-  else if (code == "I64")
-    *out = DType::Int64;
-  else if (code == "BOOL")
-    *out = DType::Bool;
-  else
-    return false;
-  return true;
+  for (const auto& [dtype, c] : kDtypeCodes) {
+    if (c == code) {
+      *out = dtype;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Element types a tensor can hold, and their promotion order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <ostream>
 
 namespace ember {
@@ -35,17 +37,9 @@ constexpr DType promote(DType a, DType b) {
 }
 
 constexpr const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::Bool:
-      return "bool";
-    case DType::Int64:
-      return "int64";
-    case DType::Float32:
-      return "float32";
-    case DType::Float64:
-      return "float64";
-  }
-  return "?";
+  constexpr const char* kNames[] = {"bool", "int64", "float32", "float64"};  // in DType's order
+  const auto i = static_cast<std::size_t>(t);
+  return i < std::size(kNames) ? kNames[i] : "?";
 }
 
 inline std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }

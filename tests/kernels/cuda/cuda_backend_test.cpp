@@ -25,15 +25,8 @@ enum class Layout {
 };
 
 const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::Contiguous:
-      return "contiguous";
-    case Layout::Transposed:
-      return "transposed";
-    case Layout::Strided:
-      return "strided";
-  }
-  return "?";
+  constexpr const char* kNames[] = {"contiguous", "transposed", "strided"};  // in Layout's order
+  return kNames[static_cast<int>(l)];
 }
 
 // One input of a case: float64 values (converted to the dtype under test), or an integer
