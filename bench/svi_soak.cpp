@@ -11,6 +11,8 @@
 #include <ember/ember.hpp>
 #include <fstream>
 
+#include "examples/coin.hpp"
+
 using namespace ember;
 
 namespace {
@@ -21,18 +23,6 @@ double resident_mib() {
   long total = 0, resident = 0;
   statm >> total >> resident;
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
-
-void model(const Tensor& flips) {
-  const Tensor f = sample("latent_fairness", dist::Beta(10.0, 10.0));
-  auto data = plate("data", flips.size(0));
-  sample("obs", dist::Bernoulli(f), flips);
-}
-
-void guide(const Tensor& flips) {
-  const Tensor a = param("alpha_q", 15.0, constraints::positive);
-  const Tensor b = param("beta_q", 15.0, constraints::positive);
-  sample("latent_fairness", dist::Beta(a, b));
 }
 
 }  // namespace
@@ -46,7 +36,8 @@ int main(int argc, char** argv) {
   }
   set_rng_seed(0);
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
-  SVI svi(model, guide, optim::Adam({.lr = 5e-4, .betas = {0.90, 0.999}}), Trace_ELBO());
+  SVI svi(coin::model, coin::guide, optim::Adam({.lr = 5e-4, .betas = {0.90, 0.999}}),
+          Trace_ELBO());
   const double at_start = resident_mib();
   // Warm-up: the allocator caches and the param store reach their steady state.
   const long warmup = steps / 10;

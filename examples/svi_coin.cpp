@@ -5,26 +5,17 @@
 #include <cstdio>
 #include <ember/ember.hpp>
 
+#include "examples/coin.hpp"
+
 using namespace ember;
-
-void model(const Tensor& flips) {
-  const Tensor f = sample("latent_fairness", dist::Beta(10.0, 10.0));
-  auto data = plate("data", flips.size(0));
-  sample("obs", dist::Bernoulli(f), flips);
-}
-
-void guide(const Tensor& flips) {
-  const Tensor a = param("alpha_q", 15.0, constraints::positive);
-  const Tensor b = param("beta_q", 15.0, constraints::positive);
-  sample("latent_fairness", dist::Beta(a, b));
-}
 
 int main(int argc, char** argv) {
   const int steps = argc > 1 ? std::atoi(argv[1]) : 5000;
   set_rng_seed(0);
   clear_param_store();
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
-  SVI svi(model, guide, optim::Adam({.lr = 5e-4, .betas = {0.90, 0.999}}), Trace_ELBO());
+  SVI svi(coin::model, coin::guide, optim::Adam({.lr = 5e-4, .betas = {0.90, 0.999}}),
+          Trace_ELBO());
   const RunResult r = svi.run(steps, flips);
 
   const double a = param("alpha_q").item(), b = param("beta_q").item();

@@ -1,5 +1,7 @@
 // Uses the installed Ember as a service would: a gradient checked against known values, then
-// the README's coin fitted by SVI in a store of its own, saved and loaded back.
+// a conjugate model fitted by SVI in a store of its own, saved and loaded back. The model:
+// mu ~ Normal(0, 1), x_i ~ Normal(mu, 1); for x = (0.5, 1.5, 1, 2) the exact posterior is
+// Normal(1, 1/sqrt(5)).
 #include <cmath>
 #include <cstdio>
 #include <ember/ember.hpp>
@@ -7,16 +9,16 @@
 
 using namespace ember;
 
-void model(const Tensor& flips) {
-  const Tensor f = sample("fairness", dist::Beta(10.0, 10.0));
-  auto data = plate("data", flips.size(0));
-  sample("obs", dist::Bernoulli(f), flips);
+void model(const Tensor& x) {
+  const Tensor mu = sample("mu", dist::Normal(0.0, 1.0));
+  auto data = plate("data", x.size(0));
+  sample("x", dist::Normal(mu, 1.0), x);
 }
 
-void guide(const Tensor& flips) {
-  const Tensor a = param("alpha_q", 15.0, constraints::positive);
-  const Tensor b = param("beta_q", 15.0, constraints::positive);
-  sample("fairness", dist::Beta(a, b));
+void guide(const Tensor&) {
+  const Tensor loc = param("loc", 0.0);
+  const Tensor scale = param("scale", 1.0, constraints::positive);
+  sample("mu", dist::Normal(loc, scale));
 }
 
 int main() {
@@ -28,25 +30,26 @@ int main() {
 
   set_rng_seed(1);
   ParamStore store;
-  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
+  const Tensor data = tensor({0.5, 1.5, 1.0, 2.0});
   SVI svi(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), {.param_store = &store});
   RunOptions quiet;
   quiet.progress = Progress::None;
-  svi.run(2000, quiet, flips);
-  const double a = store.get("alpha_q").item(), b = store.get("beta_q").item();
-  const bool fit_ok = std::abs(a / (a + b) - 16.0 / 30.0) < 0.03;
+  svi.run(2000, quiet, data);
+  const double loc = store.get("loc").item(), scale = store.get("scale").item();
+  // Within a quarter of the posterior sd: one-sample gradients keep Adam jittering there.
+  const bool fit_ok = std::abs(loc - 1.0) < 0.11 && std::abs(scale - 1.0 / std::sqrt(5.0)) < 0.08;
   const std::string path =
       (std::filesystem::temp_directory_path() / "ember_consumer.safetensors").string();
   store.save(path);
   ParamStore loaded;
   loaded.load(path);
-  const bool io_ok = std::abs(loaded.get("alpha_q").item() - a) < 1e-4 * a;
+  const bool io_ok = loaded.get("loc").item() == loc && loaded.get("scale").item() == scale;
 
   const bool ok = grad_ok && fit_ok && io_ok;
   std::printf(
-      "ember %s: grad %s, coin fairness %.3f (exact 0.533) %s, save/load %s, cuda built: "
-      "%d -> %s\n",
-      kVersion, grad_ok ? "ok" : "WRONG", a / (a + b), fit_ok ? "ok" : "WRONG",
+      "ember %s: grad %s, posterior %.3f +- %.3f (exact 1 +- 0.447) %s, save/load %s, cuda "
+      "built: %d -> %s\n",
+      kVersion, grad_ok ? "ok" : "WRONG", loc, scale, fit_ok ? "ok" : "WRONG",
       io_ok ? "ok" : "WRONG", cuda_built() ? 1 : 0, ok ? "ok" : "WRONG");
   return ok ? 0 : 1;
 }
