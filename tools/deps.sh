@@ -16,7 +16,7 @@ ember_missing_packages() {
   [ -f /usr/include/benchmark/benchmark.h ] || missing+=(libbenchmark-dev)
   local triplet
   triplet=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-  [ -f "/usr/include/${triplet}/openblas-serial/cblas.h" ] || missing+=(libopenblas-serial-dev)
+  [ -f "/usr/include/${triplet}/openblas-pthread/cblas.h" ] || missing+=(libopenblas-pthread-dev)
   echo "${missing[@]:-}"
 }
 

@@ -27,7 +27,8 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     !defined(EMBER_CPU_ARCH_SET) && !defined(__SANITIZE_THREAD__) &&   \
     !defined(__SANITIZE_ADDRESS__)
-#define EMBER_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define EMBER_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define EMBER_CPU_CLONES
 #endif

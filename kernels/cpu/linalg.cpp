@@ -1,6 +1,7 @@
 // Linear algebra on the CPU: batched matrix products through OpenBLAS (its kernels picked at
-// run time for the CPU) or, in a build without it, Eigen; Cholesky factors (Eigen's LLT) and
-// triangular solves (triangularView), one matrix per task across cores.
+// run time for the CPU) or, in a build without it, Eigen, in bands of rows across the pool;
+// Cholesky factors (Eigen's LLT) and triangular solves (triangularView), one matrix per task across
+// cores.
 #include "kernels/common/areas/linalg.hpp"
 
 #include <Eigen/Cholesky>
@@ -48,11 +49,22 @@ struct GemmOperand {
 };
 
 #if EMBER_WITH_BLAS
-// The single-threaded OpenBLAS that Debian ships (and this build links) is built without
-// USE_LOCKING: its buffer pool is not safe for two calls at once, and concurrent products
-// were seen to return wrong values now and then (a few in a thousand for a 64 x 400 x 784
-// product on two threads). So products run one at a time in the process, each under this
-// lock and on one core; the launcher's other work still spreads over its threads.
+// Whether two products may run at once. Debian's threaded OpenBLAS (pthreads) guards its
+// buffer pool with a lock, so products on several threads are safe; it is kept to one
+// thread a call (a process-wide setting, made once) so that a product's bands run on
+// Ember's own pool, as every other op does, instead of a second pool of spinning threads.
+// The serial build has no such lock (built without USE_LOCKING): concurrent products were
+// seen to return wrong values now and then (a few in a thousand for a 64 x 400 x 784
+// product on two threads), so with it products run one at a time, on one core each, under
+// blas_mutex.
+bool blas_reentrant() {
+  static const bool reentrant = [] {
+    if (openblas_get_parallel() == 0) return false;
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  return reentrant;
+}
 std::mutex& blas_mutex() {
   static std::mutex m;
   return m;
@@ -95,10 +107,10 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
 }
 #endif
 
-// out[b] = a[b] @ b[b]. Through OpenBLAS: one product at a time (see blas_mutex). Through
-// Eigen, work items are (matrix, band of rows): a batch of small matrices spreads over the
-// threads by matrix, one large product by bands of its output's rows, each band one
-// single-threaded product.
+// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
+// spreads over the pool's threads by matrix, one large product by bands of its output's rows,
+// each band one single-threaded product (Eigen's, or a reentrant OpenBLAS's; a serial
+// OpenBLAS takes the products one at a time, see blas_reentrant).
 template <typename T>
 void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg) {
   const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a_arg.sizes[2];
@@ -106,12 +118,14 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
   EMBER_CHECK(std::max({m, n, k, a.ld, b.ld}) <= INT_MAX, "matmul: sizes (", m, ", ", n, ", ", k,
               ") exceed the int range of the CPU's matrix product");
 #if EMBER_WITH_BLAS
-  const std::lock_guard<std::mutex> lock(blas_mutex());
-  for (std::int64_t bi = 0; bi < batch; ++bi)
-    gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-         out.ptr<T>() + bi * m * n, m, n, k);
-#else
-  // Eigen's products are reentrant: bands of rows run on the pool's threads.
+  if (!blas_reentrant()) {
+    const std::lock_guard<std::mutex> lock(blas_mutex());
+    for (std::int64_t bi = 0; bi < batch; ++bi)
+      gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+           out.ptr<T>() + bi * m * n, m, n, k);
+    return;
+  }
+#endif
   const std::int64_t flops = std::max<std::int64_t>(1, m * n * k);
   // Bands per matrix: enough to give every thread work, none thinner than 16 rows or
   // lighter than the parallel grain.
@@ -119,6 +133,8 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
       batch >= max_threads()
           ? 1
           : std::clamp<std::int64_t>(std::min(flops / kParallelGrain, m / 16), 1, max_threads());
+  // The split is fixed by the thread count, so a product's bits are the same run after run at
+  // one thread count (as a reduction's are); another count may change the last bits.
   const std::int64_t band_rows = (m + bands - 1) / bands;
   // Many tiny matrices (a batched 2x2 factor times a vector) run faster on one core: the
   // grain keeps a fork/join from costing more than the work.
@@ -134,7 +150,6 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
                         out.ptr<T>() + bi * m * n + r0 * n, rows, n, k);
                  }
                });
-#endif
 }
 
 template <typename T>

@@ -15,9 +15,18 @@ namespace ember::kernels::cpu {
 namespace {
 
 // How long an idle worker (or a caller waiting for the last tasks) spins before sleeping:
-// long enough to catch the next op of a step, short enough to be harmless to a loaded
-// machine.
-constexpr auto kSpin = std::chrono::microseconds(20);
+// long enough to span the serial host work between the parallel ops of a step, so that a
+// worker is not woken from sleep (tens of microseconds) op after op, short enough to be
+// harmless to a loaded machine. Measured on 2 cores, the VAE step (784-400-20, batch 256, 2
+// threads) took 7.0 ms with 20 us, 5.6 ms with 300 us, and no less with 1 ms.
+constexpr auto kSpin = std::chrono::microseconds(300);
+
+// One turn of a spin: a pause lets a hyperthread sibling run.
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 int env_threads(const char* name) {
   const char* v = std::getenv(name);
@@ -70,6 +79,7 @@ class Pool {
     const auto spin_until = std::chrono::steady_clock::now() + kSpin;
     while (remaining_.load(std::memory_order_acquire) != 0 &&
            std::chrono::steady_clock::now() < spin_until) {
+      spin_pause();
     }
     if (remaining_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -127,6 +137,7 @@ class Pool {
       const auto spin_until = std::chrono::steady_clock::now() + kSpin;
       while (published_.load(std::memory_order_acquire) == seen &&
              std::chrono::steady_clock::now() < spin_until) {
+        spin_pause();
       }
       Job job;
       {
