@@ -82,13 +82,40 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
         [&](std::int64_t b, std::int64_t e) { return reduce_range(zero, b, e); }, combine));
     return;
   }
-  parallel_for(geo.n_out,
-               std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.n_red)),
-               [&](std::int64_t b, std::int64_t e) {
-                 walk_range(geo.kept, b, e, [&](std::int64_t, const std::int64_t(&off)[N + 1]) {
-                   o[off[0]] = static_cast<T>(reduce_range(off + 1, 0, geo.n_red));
-                 });
-               });
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.n_red));
+  // Outputs along one contiguous kept dim, one reduced dim (a sum over a batch's rows): a
+  // band of outputs accumulates row after row, so the inner loop runs over contiguous
+  // elements and vectorizes. Each output still adds its inputs in order, as below.
+  bool columns = geo.kept.ndim == 1 && geo.reduced.ndim == 1;
+  for (int k = 0; k <= N; ++k) columns = columns && geo.kept.strides[k][0] == 1;
+  if (columns) {
+    parallel_for(geo.n_out, grain, [&](std::int64_t b, std::int64_t e) {
+      constexpr std::int64_t kBand = 512;
+      Acc acc[kBand];
+      const std::int64_t zero[N] = {};
+      for (std::int64_t j0 = b; j0 < e; j0 += kBand) {
+        const std::int64_t w = std::min(kBand, e - j0);
+        for (std::int64_t j = 0; j < w; ++j) acc[j] = AccCombine::identity();
+        for (std::int64_t i = 0; i < geo.n_red; ++i) {
+          std::int64_t row[N];
+          for (int q = 0; q < N; ++q) row[q] = i * geo.reduced.strides[q][0] + j0;
+          for (std::int64_t j = 0; j < w; ++j) {
+            std::int64_t r[N];
+            for (int q = 0; q < N; ++q) r[q] = row[q] + j;
+            acc[j] = combine(acc[j], static_cast<Acc>(load(zero, r)));
+          }
+        }
+        for (std::int64_t j = 0; j < w; ++j) o[j0 + j] = static_cast<T>(acc[j]);
+      }
+    });
+    return;
+  }
+  parallel_for(geo.n_out, grain, [&](std::int64_t b, std::int64_t e) {
+    walk_range(geo.kept, b, e, [&](std::int64_t, const std::int64_t(&off)[N + 1]) {
+      o[off[0]] = static_cast<T>(reduce_range(off + 1, 0, geo.n_red));
+    });
+  });
 }
 
 // Calls body(line offsets) for each line of args along dim, lines split across threads.
