@@ -3,6 +3,8 @@
 // device's launcher (detail::draw, engine/ops/distributions.cpp).
 #include "ember/random.hpp"
 
+#include <cstddef>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -135,6 +137,31 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
     out[static_cast<std::size_t>(i)] = vj;
   }
   return from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
+}
+
+Tensor full_range(std::int64_t size, Device device) {
+  const TensorOptions opts = TensorOptions{}.with_dtype(kInt64).with_device(device);
+  // On a GPU the range is one kernel on the caller's stream; a tensor shared between threads
+  // could be read on another stream before that kernel has run.
+  if (!device.is_cpu()) return arange(static_cast<double>(size), opts);
+  // The last few sizes asked for, most recent first: a model's plates ask for the same ones
+  // every step.
+  static std::mutex mutex;
+  static std::vector<Tensor> recent;
+  constexpr std::size_t kKept = 8;
+  const std::lock_guard<std::mutex> lock(mutex);
+  for (std::size_t i = 0; i < recent.size(); ++i) {
+    if (recent[i].size(0) == size) {
+      Tensor hit = recent[i];
+      recent.erase(recent.begin() + static_cast<std::ptrdiff_t>(i));
+      recent.insert(recent.begin(), hit);
+      return hit;
+    }
+  }
+  Tensor range = arange(static_cast<double>(size), opts);
+  recent.insert(recent.begin(), range);
+  if (recent.size() > kKept) recent.pop_back();
+  return range;
 }
 
 }  // namespace detail

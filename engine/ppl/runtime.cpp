@@ -83,8 +83,7 @@ void default_process_message(Message& msg) {
       if (!msg.value.defined()) {
         msg.value = msg.subsample_size < msg.plate_size
                         ? detail::random_subset(msg.plate_size, msg.subsample_size, msg.device)
-                        : arange(static_cast<double>(msg.plate_size),
-                                 TensorOptions{}.with_dtype(kInt64).with_device(msg.device));
+                        : detail::full_range(msg.plate_size, msg.device);
       }
       break;
   }

@@ -152,6 +152,30 @@ TEST_F(PrimitivesTest, APlateEnteredTwiceInOneRunKeepsItsSubsample) {
                           "two sites named 'data'");
 }
 
+// A plate that is not subsampled has the indices 0..n-1, built once: the next run of the
+// model gets the same tensor, not a new one (a million-row plate would otherwise write 8 MB
+// a step).
+TEST_F(PrimitivesTest, AFullPlateReusesItsIndices) {
+  Tensor first;
+  {
+    auto p = plate("data", 1000);
+    first = p.indices();
+  }
+  test::expect_values(first.narrow(0, 995, 5), {995, 996, 997, 998, 999});
+  EXPECT_EQ(first.size(0), 1000);
+  const profile::Counters before = profile::counters();
+  Tensor again;
+  {
+    auto p = plate("data", 1000);
+    again = p.indices();
+  }
+  EXPECT_EQ((profile::counters() - before).allocations, 0u);
+  EXPECT_EQ(again.data_ptr(), first.data_ptr());
+  auto other = plate("other", 999);
+  EXPECT_NE(other.indices().data_ptr(), first.data_ptr());
+  EXPECT_EQ(other.indices().size(0), 999);
+}
+
 // Each index should land in a subsample of k out of n with probability k / n.
 TEST_F(PrimitivesTest, SubsampleIndicesAreUniform) {
   const int n = 20, k = 5, rounds = 4000;
