@@ -10,6 +10,7 @@
 #include <atomic>
 #include <climits>
 #include <mutex>
+#include <type_traits>
 #if EMBER_WITH_BLAS
 #include <cblas.h>
 #endif
@@ -69,20 +70,41 @@ std::mutex& blas_mutex() {
   static std::mutex m;
   return m;
 }
-// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS.
-void gemm(const float* a, bool a_row_major, std::int64_t lda, const float* b, bool b_row_major,
-          std::int64_t ldb, float* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
-  cblas_sgemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
-              b_row_major ? CblasNoTrans : CblasTrans, static_cast<blasint>(rows),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda),
-              b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(n));
-}
-void gemm(const double* a, bool a_row_major, std::int64_t lda, const double* b, bool b_row_major,
-          std::int64_t ldb, double* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
-  cblas_dgemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
-              b_row_major ? CblasNoTrans : CblasTrans, static_cast<blasint>(rows),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a, static_cast<blasint>(lda),
-              b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(n));
+// OpenBLAS's entry points for one precision.
+struct Sblas {
+  static constexpr auto gemm = cblas_sgemm;
+  static constexpr auto gemv = cblas_sgemv;
+};
+struct Dblas {
+  static constexpr auto gemm = cblas_dgemm;
+  static constexpr auto gemv = cblas_dgemv;
+};
+template <typename T>
+using Blas = std::conditional_t<std::is_same_v<T, float>, Sblas, Dblas>;
+
+blasint bi(std::int64_t v) { return static_cast<blasint>(v); }
+
+// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS. A
+// matrix-vector product (n or rows is 1) goes to gemv, which streams the matrix once where
+// gemm would first copy it into packed panels (a regression's X @ w and X^T @ r).
+template <typename T>
+void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
+          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
+  if (n == 1) {
+    // c = A b; a column-major A is the row-major (k x rows) A^T, transposed.
+    Blas<T>::gemv(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
+                  bi(a_row_major ? rows : k), bi(a_row_major ? k : rows), T(1), a, bi(lda), b,
+                  bi(b_row_major ? ldb : 1), T(0), c, 1);
+  } else if (rows == 1) {
+    // c^T = B^T a^T.
+    Blas<T>::gemv(CblasRowMajor, b_row_major ? CblasTrans : CblasNoTrans, bi(b_row_major ? k : n),
+                  bi(b_row_major ? n : k), T(1), b, bi(ldb), a, bi(a_row_major ? 1 : lda), T(0), c,
+                  1);
+  } else {
+    Blas<T>::gemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
+                  b_row_major ? CblasNoTrans : CblasTrans, bi(rows), bi(n), bi(k), T(1), a, bi(lda),
+                  b, bi(ldb), T(0), c, bi(n));
+  }
 }
 #else
 // The same through Eigen's product (its kernels are compiled for the build's -march).

@@ -53,6 +53,37 @@ TEST(Matmul, VectorAndMatrixForms) {
   expect_values(matmul(bm.transpose(1, 2), v), {22, 28, 44, 56});
 }
 
+// A matrix times a vector (and a row vector times a matrix) takes the BLAS's gemv: every
+// layout of both operands (row-major, column-major, a strided vector) against a plain loop,
+// in both precisions, with bands of rows on two threads and on one.
+TEST(Matmul, MatrixVectorProductsInEveryLayout) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const double tol = dtype == kFloat32 ? 1e-5 : 1e-12;
+    const std::int64_t m = 300, k = 17;
+    for (const bool a_cols : {false, true}) {
+      const Tensor a =
+          a_cols ? random_normal({k, m}).to(dtype).t() : random_normal({m, k}).to(dtype);
+      // A contiguous column, and one of every other element (a row stride of 2).
+      for (const bool strided : {false, true}) {
+        const Tensor col = strided ? random_normal({k, 2}).to(dtype).narrow(1, 0, 1)
+                                   : random_normal({k, 1}).to(dtype);
+        const auto av = values(a.contiguous());
+        const auto cv = values(col.contiguous());
+        std::vector<double> ref(m, 0.0);
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = 0; j < k; ++j) ref[i] += av[i * k + j] * cv[j];
+        for (int threads : {1, 2}) {
+          const NumThreadsScope scope(threads);
+          expect_close(matmul(a, col).to(kFloat64), from_vector(ref, {m, 1}, f64()), tol, tol);
+          // (1, k) @ (k, m): the row vector on the left.
+          expect_close(matmul(col.t(), a.t()).to(kFloat64), from_vector(ref, {1, m}, f64()), tol,
+                       tol);
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, BatchedWithBroadcastBatchDims) {
   Tensor a = random_normal({2, 1, 3, 4});
   Tensor b = random_normal({5, 4, 2});
