@@ -34,9 +34,21 @@ def parse_args(library, extra=None):
     if extra is not None:
         extra(p)
     a = p.parse_args()
+    pin_threads(a.threads if a.device == "cpu" else 0)
     a.models = [m for m in MODELS if not a.only or m in a.only.split(",")]
     a.modes = MODES if a.mode == "both" else (a.mode,)
     return a
+
+
+def pin_threads(threads):
+    """Keeps the process (and every thread it starts) on `threads` cores, before any library
+    sizes its thread pools: whatever a library's own setting does, it then cannot use more.
+    0 leaves the process as it is."""
+    if threads <= 0 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if threads < len(cores):
+        os.sched_setaffinity(0, set(cores[:threads]))
 
 
 def steps_for(args, model):
@@ -82,6 +94,9 @@ def print_result(r):
         extra += f" compile_ms={r['compile_ms']:.1f}"
     if r.get("loss") is not None:
         extra += f" loss={r['loss']:.6g}"
+    if r.get("compiled_us_per_step") is not None:
+        extra += (f" compiled_us_per_step={r['compiled_us_per_step']:.1f}"
+                  f" compiled_compile_ms={r['compiled_compile_ms']:.1f}")
     print(f"{r['name']} {r['backend']} us_per_step={r['us_per_step']:.1f} "
           f"min={r['us_per_step_min']:.1f} steps={r['steps']} repeat={r['repeat']}{extra}",
           flush=True)

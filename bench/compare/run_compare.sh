@@ -32,8 +32,14 @@ if [[ ! -x "$bench" ]]; then
   exit 2
 fi
 
+# Every library is held to the same cores: Ember by its thread count and, where taskset is
+# there, by affinity; the Python scripts pin themselves (harness.pin_threads).
 thread_env=()
-if [[ "$threads" -gt 0 ]]; then thread_env=(OMP_NUM_THREADS="$threads"); fi
+pin=()
+if [[ "$threads" -gt 0 ]]; then
+  thread_env=(OMP_NUM_THREADS="$threads")
+  if command -v taskset >/dev/null; then pin=(taskset -c "0-$((threads - 1))"); fi
+fi
 
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) device=$device repeat=$repeat threads=$threads"
 echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -41,7 +47,7 @@ echo "== ember $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
      "$(git -C "$here" diff --quiet HEAD 2>/dev/null || echo '(working tree has changes)')"
 
 echo "== ember: svi_bench"
-env "${thread_env[@]}" "$bench" --benchmark_filter="BM_Svi.*/$device/" \
+env "${thread_env[@]}" "${pin[@]}" "$bench" --benchmark_filter="BM_Svi.*/$device/" \
   --benchmark_repetitions="$repeat" --benchmark_report_aggregates_only=true \
   --benchmark_min_time="$min_time" \
   --benchmark_out="$out/ember.json" --benchmark_out_format=json 2>&1 | tee "$out/ember.log"
