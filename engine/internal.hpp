@@ -112,8 +112,8 @@ void throw_held_arg_error(const std::string& prefix);
 Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device);
 
 // The indices 0..size-1 (int64) of a plate that is not subsampled. On the CPU the tensor is
-// shared, from a cache of the last few sizes, so a step does not rebuild it: callers must not
-// write to it.
+// shared, from the calling thread's cache of its last few sizes, so a step does not rebuild
+// it: callers must not write to it.
 Tensor full_range(std::int64_t size, Device device);
 
 }  // namespace ember::detail

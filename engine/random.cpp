@@ -4,7 +4,6 @@
 #include "ember/random.hpp"
 
 #include <cstddef>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -144,23 +143,20 @@ Tensor full_range(std::int64_t size, Device device) {
   // On a GPU the range is one kernel on the caller's stream; a tensor shared between threads
   // could be read on another stream before that kernel has run.
   if (!device.is_cpu()) return arange(static_cast<double>(size), opts);
-  // The last few sizes asked for, most recent first: a model's plates ask for the same ones
-  // every step.
-  static std::mutex mutex;
-  static std::vector<Tensor> recent;
+  // The calling thread's last few sizes (a model's plates ask for the same ones every step),
+  // the oldest replaced first; per thread, so the SVI path takes no lock.
   constexpr std::size_t kKept = 8;
-  const std::lock_guard<std::mutex> lock(mutex);
-  for (std::size_t i = 0; i < recent.size(); ++i) {
-    if (recent[i].size(0) == size) {
-      Tensor hit = recent[i];
-      recent.erase(recent.begin() + static_cast<std::ptrdiff_t>(i));
-      recent.insert(recent.begin(), hit);
-      return hit;
-    }
-  }
+  thread_local std::vector<Tensor> recent;
+  thread_local std::size_t next = 0;
+  for (const Tensor& t : recent)
+    if (t.size(0) == size) return t;
   Tensor range = arange(static_cast<double>(size), opts);
-  recent.insert(recent.begin(), range);
-  if (recent.size() > kKept) recent.pop_back();
+  if (recent.size() < kKept) {
+    recent.push_back(range);
+  } else {
+    recent[next] = range;
+    next = (next + 1) % kKept;
+  }
   return range;
 }
 

@@ -4,21 +4,16 @@
 
 #include <cmath>
 #include <numbers>
-#include <sstream>
 
 #include "engine/distributions/dist_util.hpp"
+#include "kernels/math/special.hpp"
 
 namespace ember::dist {
 
 using detail::FamilyImpl;
 using kernels::LogProbFamily;
 using kernels::SampleOp;
-
-namespace {
-
-const double kHalfLog2Pi = 0.5 * std::log(2.0 * std::numbers::pi);
-
-}  // namespace
+constexpr double kHalfLog2Pi = kernels::kLogSqrt2Pi<double>;
 
 // ---------------------------------------------------------------------- Normal ----
 

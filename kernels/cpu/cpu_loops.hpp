@@ -20,8 +20,8 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 // The hot element loops are compiled three times, for x86-64-v4 (AVX-512), for x86-64-v3
 // (AVX2: 8 floats a step) and for the baseline the library is built for, and the loader
 // picks the best copy the CPU can run (GCC's function multiversioning, an ifunc). A default
-// build thus reaches the machine's vector width without a -march that would exclude others. Clang and other
-// targets get the one baseline copy, and so do sanitizer builds: the copy is chosen by a
+// build thus reaches the machine's vector width without a -march that would exclude others. Clang
+// and other targets get the one baseline copy, and so do sanitizer builds: the copy is chosen by a
 // resolver that runs while the program is being loaded, before ThreadSanitizer's runtime
 // is up, and its instrumented code crashes there.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \

@@ -1,7 +1,7 @@
-// Linear algebra on the CPU: batched matrix products through OpenBLAS (its kernels picked at
-// run time for the CPU) or, in a build without it, Eigen, in bands of rows across the pool;
-// Cholesky factors (Eigen's LLT) and triangular solves (triangularView), one matrix per task across
-// cores.
+// Linear algebra on the CPU: batched matrix products in bands of rows across the pool, each
+// band through OpenBLAS (its kernels picked at run time for the CPU) or, in a build without
+// it, Eigen; Cholesky factors (Eigen's LLT) and triangular solves (triangularView), one
+// matrix per task across cores.
 #include "kernels/common/areas/linalg.hpp"
 
 #include <Eigen/Cholesky>
@@ -82,7 +82,7 @@ struct Dblas {
 template <typename T>
 using Blas = std::conditional_t<std::is_same_v<T, float>, Sblas, Dblas>;
 
-blasint bi(std::int64_t v) { return static_cast<blasint>(v); }
+blasint blas_int(std::int64_t v) { return static_cast<blasint>(v); }
 
 // c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS. A
 // matrix-vector product (n or rows is 1) goes to gemv, which streams the matrix once where
@@ -93,17 +93,17 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
   if (n == 1) {
     // c = A b; a column-major A is the row-major (k x rows) A^T, transposed.
     Blas<T>::gemv(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
-                  bi(a_row_major ? rows : k), bi(a_row_major ? k : rows), T(1), a, bi(lda), b,
-                  bi(b_row_major ? ldb : 1), T(0), c, 1);
+                  blas_int(a_row_major ? rows : k), blas_int(a_row_major ? k : rows), T(1), a,
+                  blas_int(lda), b, blas_int(b_row_major ? ldb : 1), T(0), c, 1);
   } else if (rows == 1) {
     // c^T = B^T a^T.
-    Blas<T>::gemv(CblasRowMajor, b_row_major ? CblasTrans : CblasNoTrans, bi(b_row_major ? k : n),
-                  bi(b_row_major ? n : k), T(1), b, bi(ldb), a, bi(a_row_major ? 1 : lda), T(0), c,
-                  1);
+    Blas<T>::gemv(CblasRowMajor, b_row_major ? CblasTrans : CblasNoTrans,
+                  blas_int(b_row_major ? k : n), blas_int(b_row_major ? n : k), T(1), b,
+                  blas_int(ldb), a, blas_int(a_row_major ? 1 : lda), T(0), c, 1);
   } else {
     Blas<T>::gemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
-                  b_row_major ? CblasNoTrans : CblasTrans, bi(rows), bi(n), bi(k), T(1), a, bi(lda),
-                  b, bi(ldb), T(0), c, bi(n));
+                  b_row_major ? CblasNoTrans : CblasTrans, blas_int(rows), blas_int(n), blas_int(k),
+                  T(1), a, blas_int(lda), b, blas_int(ldb), T(0), c, blas_int(n));
   }
 }
 #else

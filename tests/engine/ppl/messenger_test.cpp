@@ -127,7 +127,6 @@ TEST_F(MessengerTest, PerIterationHandlersEnterOnlyWhileIterated) {
   }
 }
 
-
 // Records the order in which the handlers see a message, on the way in and in postprocess.
 class Recorder : public Messenger {
  public:
@@ -162,8 +161,8 @@ TEST_F(MessengerTest, ProcessRunsInnermostFirstAndPostprocessOutermostFirst) {
     Recorder outer("outer", log), middle("middle", log, /*stop=*/true), inner("inner", log);
     sample("x", dist::Normal(0.0, 1.0));
   }
-  EXPECT_EQ(log, (std::vector<std::string>{"process inner", "process middle",
-                                           "postprocess middle", "postprocess inner"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"process inner", "process middle", "postprocess middle",
+                                           "postprocess inner"}));
 }
 
 }  // namespace
