@@ -210,15 +210,16 @@ bool in_elementwise_set(Kind kind, double x, double lo, double hi) {
   }
 }
 
-// Whether every x[i] satisfies `in`, branch-free within blocks so that the loop vectorizes.
+// Whether every x[i] satisfies `in`, branch-free within blocks so that the loop vectorizes
+// (into an unsigned flag: GCC does not vectorize a reduction into a bool).
 template <typename T, typename In>
 bool all_of_contiguous(const T* x, std::int64_t n, In in) {
   constexpr std::int64_t kBlock = 4096;
   for (std::int64_t lo = 0; lo < n; lo += kBlock) {
     const std::int64_t hi = std::min(n, lo + kBlock);
-    bool ok = true;
-    for (std::int64_t i = lo; i < hi; ++i) ok &= in(static_cast<double>(x[i]));
-    if (!ok) return false;
+    unsigned bad = 0;
+    for (std::int64_t i = lo; i < hi; ++i) bad |= static_cast<unsigned>(!in(x[i]));
+    if (bad != 0) return false;
   }
   return true;
 }
@@ -229,17 +230,20 @@ template <typename T>
 std::optional<bool> scan_contiguous(const T* x, std::int64_t n, Kind kind, double lo, double hi) {
   switch (kind) {
     case Kind::Real:
-      return all_of_contiguous(x, n, [](double v) { return v == v; });
+      return all_of_contiguous(x, n, [](T v) { return v == v; });
     case Kind::Positive:
-      return all_of_contiguous(x, n, [](double v) { return v > 0.0; });
+      return all_of_contiguous(x, n, [](T v) { return v > T(0); });
     case Kind::GreaterThan:
-      return all_of_contiguous(x, n, [lo](double v) { return v > lo; });
+      return all_of_contiguous(x, n, [lo](T v) { return static_cast<double>(v) > lo; });
     case Kind::GreaterThanEq:
-      return all_of_contiguous(x, n, [lo](double v) { return v >= lo; });
+      return all_of_contiguous(x, n, [lo](T v) { return static_cast<double>(v) >= lo; });
     case Kind::Interval:
-      return all_of_contiguous(x, n, [lo, hi](double v) { return v >= lo && v <= hi; });
+      return all_of_contiguous(x, n, [lo, hi](T v) {
+        const auto d = static_cast<double>(v);
+        return d >= lo && d <= hi;
+      });
     case Kind::Boolean:
-      return all_of_contiguous(x, n, [](double v) { return v == 0.0 || v == 1.0; });
+      return all_of_contiguous(x, n, [](T v) { return v == T(0) || v == T(1); });
     default:
       return std::nullopt;
   }

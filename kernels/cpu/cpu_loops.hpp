@@ -74,9 +74,24 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   f(std::int64_t{0}, n);
 }
 
+// body(i + j, base + j) for j in [0, run): a stretch of the innermost dim in which every
+// operand is contiguous (a row of a broadcast bias add, say), run as a flat loop that vectorizes.
+template <int N, typename Body>
+EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base)[N],
+                                     std::int64_t i, std::int64_t run) {
+  const Body local = body;
+  std::int64_t b[N];
+  for (int k = 0; k < N; ++k) b[k] = base[k];
+  for (std::int64_t j = 0; j < run; ++j) {
+    std::int64_t off[N];
+    for (int k = 0; k < N; ++k) off[k] = b[k] + j;
+    local(i + j, off);
+  }
+}
+
 // Calls body(i, offsets) for linear indices i in [begin, end) of the iteration space of
 // `calc`, where offsets[k] is operand k's element offset. The innermost dim runs as a tight
-// loop.
+// loop, a flat one where every operand is contiguous along it.
 template <int N, typename Body>
 void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end, Body&& body) {
   if (calc.ndim <= 1) {
@@ -100,12 +115,18 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
   calc.get(begin, base);
   std::int64_t i = begin;
   const std::int64_t inner = calc.sizes[0];
+  bool unit_inner = true;
+  for (int k = 0; k < N; ++k) unit_inner = unit_inner && calc.strides[k][0] == 1;
   while (i < end) {
     const std::int64_t run = std::min<std::int64_t>(inner - coord[0], end - i);
-    std::int64_t off[N];
-    for (std::int64_t j = 0; j < run; ++j) {
-      for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
-      body(i + j, off);
+    if (unit_inner) {
+      contiguous_run<N>(body, base, i, run);
+    } else {
+      std::int64_t off[N];
+      for (std::int64_t j = 0; j < run; ++j) {
+        for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
+        body(i + j, off);
+      }
     }
     i += run;
     if (i >= end) break;

@@ -24,7 +24,7 @@ inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
 template <typename T>
 inline constexpr T kLogPi = static_cast<T>(1.14472988584940017414);
 
-// exp and log of floats on the host as straight-line code (Cephes' polynomials, range
+// exp and log1p of floats on the host as straight-line code (Cephes' polynomials, range
 // reduction by bit manipulation, about 1 ulp): unlike calls into the C library, loops over
 // them vectorize. Double precision and device code use the math library.
 #if !defined(__CUDA_ARCH__)
@@ -47,29 +47,27 @@ inline __attribute__((always_inline)) float exp_float_poly(float x) {
   const std::int32_t h = ni >> 1;
   return p * std::bit_cast<float>((h + 127) << 23) * std::bit_cast<float>((ni - h + 127) << 23);
 }
-// For normal x > 0 (the callers pass x in [1, 2]).
-inline __attribute__((always_inline)) float log_float_poly(float x) {
-  const std::int32_t b = std::bit_cast<std::int32_t>(x);
-  std::int32_t e = ((b >> 23) & 0xff) - 126;
-  float m = std::bit_cast<float>((b & 0x007fffff) | 0x3f000000);  // in [0.5, 1)
-  const bool small = m < 0.707106781186547524f;
-  e = small ? e - 1 : e;
-  m = small ? m + m - 1.0f : m - 1.0f;
+// log(1 + y) for y in [0, 1] without a division: below sqrt(2) - 1 the argument of Cephes'
+// log1p polynomial is y itself, above it log(1 + y) = log 2 + log1p((y - 1) / 2), whose
+// argument is in (-0.293, 0] and nearly exact (within 1.4 ulps of the double result).
+inline __attribute__((always_inline)) float log1p_float_poly(float y) {
+  const bool big = y > 0.414213562373095049f;
+  const float m = big ? (y - 1.0f) * 0.5f : y;
+  const float fe = big ? 1.0f : 0.0f;
   const float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  const auto fe = static_cast<float>(e);
-  y += -2.12194440e-4f * fe;
-  y += -0.5f * z;
-  return m + y + 0.693359375f * fe;
+  float r = 7.0376836292e-2f;
+  r = r * m - 1.1514610310e-1f;
+  r = r * m + 1.1676998740e-1f;
+  r = r * m - 1.2420140846e-1f;
+  r = r * m + 1.4249322787e-1f;
+  r = r * m - 1.6668057665e-1f;
+  r = r * m + 2.0000714765e-1f;
+  r = r * m - 2.4999993993e-1f;
+  r = r * m + 3.3333331174e-1f;
+  r = r * m * z;
+  r += -2.12194440e-4f * fe;  // log 2 in two parts, the small one first
+  r += -0.5f * z;
+  return m + r + 0.693359375f * fe;
 }
 #endif
 
@@ -80,13 +78,6 @@ EMBER_HD T exp_fast(T x) {
 #endif
   return ::exp(x);
 }
-template <typename T>
-EMBER_HD T log_ge1_fast(T x) {  // x >= 1
-#if !defined(__CUDA_ARCH__)
-  if constexpr (std::is_same_v<T, float>) return log_float_poly(x);
-#endif
-  return ::log(x);
-}
 
 // 1 / (1 + exp(-x)) without overflow for any x.
 template <typename T>
@@ -95,22 +86,25 @@ EMBER_HD T sigmoid(T x) {
   return x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 
-// log(1 + y) for y >= 0 from one log: log(1 + y) rounded is corrected by the rounding error
-// of 1 + y (Goldberg's method), which keeps log1p's accuracy to a few ulps. glibc's log is
-// several times faster than its log1p, and log-densities of networks' outputs (softplus,
-// Bernoulli logits) call it once per element.
+// log(1 + y) for y in [0, 1], the log1p that softplus, log sigmoid and the Bernoulli logits
+// log-pmf take once per element. Host floats use the polynomial above (it vectorizes);
+// otherwise one log, corrected by the rounding error of 1 + y (Goldberg's method), which keeps
+// log1p's accuracy to a few ulps at a fraction of the math library's log1p time.
 template <typename T>
-EMBER_HD T log1p_via_log(T y) {
+EMBER_HD T log1p_unit(T y) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return log1p_float_poly(y);
+#endif
   const T u = T(1) + y;
   const T d = u - T(1);
-  const T q = log_ge1_fast(u) * (y / (d == T(0) ? T(1) : d));
+  const T q = ::log(u) * (y / (d == T(0) ? T(1) : d));
   return d == T(0) ? y : q;
 }
 
 // log(1 + exp(-|x|)), the shared term of softplus and log sigmoid: in (0, log 2].
 template <typename T>
 EMBER_HD T log1p_exp_neg_abs(T x) {
-  return log1p_via_log(exp_fast(-::fabs(x)));
+  return log1p_unit(exp_fast(-::fabs(x)));
 }
 
 // log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): finite for every x, no cancellation.

@@ -174,7 +174,7 @@ struct BernoulliLogitsLogProb {
     const bool in_support = x >= T(0) && x <= T(1);
     const T e = exp_fast(-::fabs(l));
     const T sig = l >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
-    const T lp = (x * l - (l > T(0) ? l : T(0))) - log1p_via_log(e);
+    const T lp = (x * l - (l > T(0) ? l : T(0))) - log1p_unit(e);
     g[0] = in_support ? l : T(0);
     g[1] = in_support ? x - sig : T(0);
     return in_support ? lp : -static_cast<T>(INFINITY);
