@@ -144,10 +144,12 @@ class Backend {
                                        std::int64_t* bad) = 0;
 
   // ---- linear algebra ----
-  // out[b] = a[b] @ b[b] over 3-d args (batch, rows, cols). Each matrix of a and b is either
-  // row-major (strides[2] == 1) or column-major (strides[1] == 1); batch stride may be 0
-  // (broadcast). out is contiguous. Floating dtypes.
-  virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) = 0;
+  // out[b] = a[b] @ b[b] over 3-d args (batch, rows, cols), or out[b] += a[b] @ b[b] with
+  // `accumulate` (a GEMM's beta = 1: a bias already in out costs no pass of its own). Each
+  // matrix of a and b is either row-major (strides[2] == 1) or column-major
+  // (strides[1] == 1); batch stride may be 0 (broadcast). out is contiguous. Floating dtypes.
+  virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                      bool accumulate) = 0;
 
   // ---- distributions (math in kernels/math/distributions) ----
   // One fused pass: out = log p(value | params) of `family`, and for each non-null

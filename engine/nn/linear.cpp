@@ -24,8 +24,7 @@ Tensor Linear::forward(const Tensor& input) {
   EMBER_CHECK_SHAPE(input.dim() >= 1 && input.size(-1) == weight_->size(1),
                     "Linear: input of shape ", input.shape(),
                     " does not end in in_features = ", weight_->size(1));
-  Tensor y = matmul(input, weight_->t());
-  return bias_ != nullptr ? y + *bias_ : y;
+  return linear(input, *weight_, bias_ != nullptr ? *bias_ : Tensor());
 }
 
 Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim,

@@ -1,4 +1,5 @@
-// matmul with NumPy semantics over the launchers' batched GEMM (cuBLAS / Eigen).
+// matmul with NumPy semantics, and linear (x W^T + b as one GEMM), over the launchers' batched
+// GEMM (cuBLAS / OpenBLAS or Eigen).
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -68,6 +69,24 @@ kernels::TensorArg as_batched(const Tensor& x, std::int64_t batch, Tensor& keep)
   return a;
 }
 
+// out (contiguous: the batch dims, then rows x cols) = a @ b, or += a @ b with `accumulate`;
+// a and b already expanded to the batch shape. No autograd.
+void gemm_into(Tensor& out, const Tensor& a, const Tensor& b, std::int64_t nbatch,
+               bool accumulate) {
+  Tensor keep_a, keep_b;
+  const auto aa = as_batched(a, nbatch, keep_a);
+  const auto bb = as_batched(b, nbatch, keep_b);
+  kernels::TensorArg oa = arg(out);
+  oa.ndim = 3;
+  oa.sizes[0] = nbatch;
+  oa.sizes[1] = aa.sizes[1];
+  oa.sizes[2] = bb.sizes[2];
+  oa.strides[0] = oa.sizes[1] * oa.sizes[2];
+  oa.strides[1] = oa.sizes[2];
+  oa.strides[2] = 1;
+  detail::backend(out).matmul(oa, aa, bb, accumulate);
+}
+
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const int na = a.dim(), nb = b.dim();
   const std::int64_t m = a.shape()[na - 2], k = a.shape()[na - 1];
@@ -90,19 +109,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     if (k == 0) {
       detail::backend(out).fill(arg(out), 0.0);
     } else {
-      const std::int64_t nbatch = batch.numel();
-      Tensor keep_a, keep_b;
-      const auto aa = as_batched(a.detach().expand(sa), nbatch, keep_a);
-      const auto bb = as_batched(b.detach().expand(sb), nbatch, keep_b);
-      kernels::TensorArg oa = arg(out);
-      oa.ndim = 3;
-      oa.sizes[0] = nbatch;
-      oa.sizes[1] = m;
-      oa.sizes[2] = n;
-      oa.strides[0] = m * n;
-      oa.strides[1] = n;
-      oa.strides[2] = 1;
-      detail::backend(out).matmul(oa, aa, bb);
+      gemm_into(out, a.detach().expand(sa), b.detach().expand(sb), batch.numel(), false);
     }
   }
   if (detail::needs_grad({&a, &b})) {
@@ -152,6 +159,46 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Tensor out = matmul_nd(a, b);
   if (vec_b) out = out.squeeze(-1);
   if (vec_a) out = out.squeeze(vec_b ? -1 : -2);
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  EMBER_CHECK_SHAPE(weight.dim() == 2, "linear: weight must be 2-d (out_features, in_features), ",
+                    "got shape ", weight.shape());
+  EMBER_CHECK_SHAPE(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input of shape ",
+                    x.shape(), " does not end in in_features = ", weight.size(1));
+  if (!bias.defined()) return matmul(x, weight.t());
+  EMBER_CHECK_SHAPE(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias of shape ",
+                    bias.shape(), " does not match out_features = ", weight.size(0));
+  detail::check_same_device("linear", x, weight);
+  detail::check_same_device("linear", x, bias);
+  if (x.dim() != 2) {
+    // Every leading dim is a row: (..., in) -> (rows, in) -> (..., out).
+    Shape shape = x.shape();
+    shape[shape.size() - 1] = weight.size(0);
+    return linear(x.reshape({-1, x.size(-1)}), weight, bias).reshape(shape);
+  }
+  DType t = promote(promote(x.dtype(), weight.dtype()), bias.dtype());
+  if (!is_floating(t)) t = kFloat32;
+  const Tensor a = x.to(t), w = weight.to(t), b = bias.to(t);
+  const std::int64_t rows = a.size(0), n = w.size(0);
+  // The bias broadcast into the output, then the product added to it by the GEMM (beta = 1):
+  // no pass of its own over the output for the bias, as PyTorch's addmm.
+  Tensor out = detail::make_tensor({rows, n}, t, a.device());
+  if (out.numel() > 0) {
+    detail::backend(out).copy(arg(out), detail::broadcast_arg(b.detach(), {rows, n}));
+    if (a.size(1) > 0) gemm_into(out, a.detach(), w.detach().t(), 1, true);
+  }
+  if (detail::needs_grad({&a, &w, &b})) {
+    detail::record("linear", {a, w, b}, out, [a, w, b](const Tensor& g) {
+      std::vector<Tensor> grads(3);
+      if (a.requires_grad()) grads[0] = matmul(g, w.detach());
+      // g^T a is (out, in): the weight's own layout, contiguous.
+      if (w.requires_grad()) grads[1] = matmul(g.t(), a.detach());
+      if (b.requires_grad()) grads[2] = sum(g, {0});
+      return grads;
+    });
+  }
   return out;
 }
 

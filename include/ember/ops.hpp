@@ -150,6 +150,10 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value 
 // NumPy matmul semantics: 1-d operands are promoted and the added dim removed, batch dims
 // broadcast. cuBLAS on the GPU, Eigen on the CPU.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// PyTorch's torch.nn.functional.linear: x W^T + b for x (..., in_features), weight
+// (out_features, in_features) and an optional bias (out_features), as one GEMM that adds the
+// product to the broadcast bias (addmm); with no bias, matmul(x, weight.t()).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- convolution ----
 struct Conv2dOptions {

@@ -112,7 +112,8 @@ class ScanArea : public virtual Backend {
 template <typename Impl>
 class LinalgArea : public virtual Backend {
  public:
-  void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
+  void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b,
+              bool accumulate) override;
   void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) override;
   void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                         bool transpose) override;

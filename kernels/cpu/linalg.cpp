@@ -84,41 +84,50 @@ using Blas = std::conditional_t<std::is_same_v<T, float>, Sblas, Dblas>;
 
 blasint blas_int(std::int64_t v) { return static_cast<blasint>(v); }
 
-// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n) through OpenBLAS. A
+// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n), or c += with `beta`
+// 1, through OpenBLAS. A
 // matrix-vector product (n or rows is 1) goes to gemv, which streams the matrix once where
 // gemm would first copy it into packed panels (a regression's X @ w and X^T @ r).
 template <typename T>
 void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
-          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
+          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k, T beta) {
   if (n == 1) {
     // c = A b; a column-major A is the row-major (k x rows) A^T, transposed.
     Blas<T>::gemv(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
                   blas_int(a_row_major ? rows : k), blas_int(a_row_major ? k : rows), T(1), a,
-                  blas_int(lda), b, blas_int(b_row_major ? ldb : 1), T(0), c, 1);
+                  blas_int(lda), b, blas_int(b_row_major ? ldb : 1), beta, c, 1);
   } else if (rows == 1) {
     // c^T = B^T a^T.
     Blas<T>::gemv(CblasRowMajor, b_row_major ? CblasTrans : CblasNoTrans,
                   blas_int(b_row_major ? k : n), blas_int(b_row_major ? n : k), T(1), b,
-                  blas_int(ldb), a, blas_int(a_row_major ? 1 : lda), T(0), c, 1);
+                  blas_int(ldb), a, blas_int(a_row_major ? 1 : lda), beta, c, 1);
   } else {
     Blas<T>::gemm(CblasRowMajor, a_row_major ? CblasNoTrans : CblasTrans,
                   b_row_major ? CblasNoTrans : CblasTrans, blas_int(rows), blas_int(n), blas_int(k),
-                  T(1), a, blas_int(lda), b, blas_int(ldb), T(0), c, blas_int(n));
+                  T(1), a, blas_int(lda), b, blas_int(ldb), beta, c, blas_int(n));
   }
 }
 #else
-// The same through Eigen's product (its kernels are compiled for the build's -march).
+// The same through Eigen's product (its kernels are compiled for the build's -march); beta is
+// 0 or 1.
 template <typename T>
 void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
-          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k) {
+          std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k, T beta) {
   using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
   using OuterStride = Eigen::OuterStride<Eigen::Dynamic>;
   Eigen::Map<RowMat<T>> cm(c, rows, n);
+  auto into_c = [&](const auto& product) {
+    if (beta == T(0)) {
+      cm.noalias() = product;
+    } else {
+      cm.noalias() += product;
+    }
+  };
   auto with_b = [&](const auto& am) {
     if (b_row_major) {
-      cm.noalias() = am * Eigen::Map<const RowMat<T>, 0, OuterStride>(b, k, n, OuterStride(ldb));
+      into_c(am * Eigen::Map<const RowMat<T>, 0, OuterStride>(b, k, n, OuterStride(ldb)));
     } else {
-      cm.noalias() = am * Eigen::Map<const ColMat, 0, OuterStride>(b, k, n, OuterStride(ldb));
+      into_c(am * Eigen::Map<const ColMat, 0, OuterStride>(b, k, n, OuterStride(ldb)));
     }
   };
   if (a_row_major) {
@@ -129,12 +138,14 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
 }
 #endif
 
-// out[b] = a[b] @ b[b]. Work items are (matrix, band of rows): a batch of small matrices
-// spreads over the pool's threads by matrix, one large product by bands of its output's rows,
-// each band one single-threaded product (Eigen's, or a reentrant OpenBLAS's; a serial
-// OpenBLAS takes the products one at a time, see blas_reentrant).
+// out[b] = a[b] @ b[b] (+= with accumulate). Work items are (matrix, band of rows): a batch of
+// small matrices spreads over the pool's threads by matrix, one large product by bands of its
+// output's rows, each band one single-threaded product (Eigen's, or a reentrant OpenBLAS's; a
+// serial OpenBLAS takes the products one at a time, see blas_reentrant).
 template <typename T>
-void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg) {
+void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg,
+                 bool accumulate) {
+  const T beta = accumulate ? T(1) : T(0);
   const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a_arg.sizes[2];
   const GemmOperand<T> a(a_arg), b(b_arg);
   EMBER_CHECK(std::max({m, n, k, a.ld, b.ld}) <= INT_MAX, "matmul: sizes (", m, ", ", n, ", ", k,
@@ -144,7 +155,7 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
     const std::lock_guard<std::mutex> lock(blas_mutex());
     for (std::int64_t bi = 0; bi < batch; ++bi)
       gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-           out.ptr<T>() + bi * m * n, m, n, k);
+           out.ptr<T>() + bi * m * n, m, n, k, beta);
     return;
   }
 #endif
@@ -169,7 +180,7 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
                    const std::int64_t rows = std::min(band_rows, m - r0);
                    if (rows <= 0) continue;
                    gemm(a.row(bi, r0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-                        out.ptr<T>() + bi * m * n + r0 * n, rows, n, k);
+                        out.ptr<T>() + bi * m * n + r0 * n, rows, n, k, beta);
                  }
                });
 }
@@ -219,8 +230,10 @@ void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const Tenso
 
 }  // namespace
 
-void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const TensorArg& b) {
-  dispatch_floating(out.dtype, "matmul", [&]<typename T>() { matmul_impl<T>(out, a, b); });
+void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                   bool accumulate) {
+  dispatch_floating(out.dtype, "matmul",
+                    [&]<typename T>() { matmul_impl<T>(out, a, b, accumulate); });
 }
 
 void launch_cholesky(CpuBackend&, const TensorArg& out, const TensorArg& in,

@@ -50,12 +50,13 @@ cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cubl
 }
 
 template <typename T>
-void run_matmul(DeviceContext& ctx, const TensorArg& out, const TensorArg& a, const TensorArg& b) {
+void run_matmul(DeviceContext& ctx, const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                bool accumulate) {
   const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
   EMBER_CHECK(batch <= INT_MAX && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, "matmul: sizes (",
               batch, ", ", m, ", ", n, ", ", k, ") exceed cuBLAS's int range");
   const GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
-  const T alpha = 1, beta = 0;
+  const T alpha = 1, beta = accumulate ? 1 : 0;
   ctx.with_cublas([&](cublasHandle_t handle) {
     // Column-major view: out^T (n x m) = b^T (n x k) * a^T (k x m).
     EMBER_CUBLAS_CHECK(gemm_strided_batched(
@@ -190,12 +191,13 @@ void run_triangular_solve(DeviceContext& ctx, const TensorArg& out, const Tensor
 
 }  // namespace
 
-void launch_matmul(CudaBackend& cuda, const TensorArg& out, const TensorArg& a,
-                   const TensorArg& b) {
+void launch_matmul(CudaBackend& cuda, const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                   bool accumulate) {
   DeviceContext& ctx = cuda.context();
   if (out.numel() == 0) return;
   const DeviceGuard guard(ctx.device());
-  dispatch_floating(out.dtype, "matmul", [&]<typename T>() { run_matmul<T>(ctx, out, a, b); });
+  dispatch_floating(out.dtype, "matmul",
+                    [&]<typename T>() { run_matmul<T>(ctx, out, a, b, accumulate); });
 }
 
 void launch_cholesky(CudaBackend& cuda, const TensorArg& out, const TensorArg& in,

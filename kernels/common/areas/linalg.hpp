@@ -8,8 +8,9 @@
 namespace ember::kernels {
 
 template <typename Impl>
-void LinalgArea<Impl>::matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b) {
-  launch_matmul(static_cast<Impl&>(*this), out, a, b);
+void LinalgArea<Impl>::matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                              bool accumulate) {
+  launch_matmul(static_cast<Impl&>(*this), out, a, b, accumulate);
 }
 
 template <typename Impl>

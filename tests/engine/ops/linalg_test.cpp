@@ -1,5 +1,6 @@
-// matmul (engine/ops/linalg.cpp over the launcher's batched GEMM): NumPy semantics for
-// 1-d operands and batch broadcasting, strided operands, gradients and errors.
+// matmul and linear (engine/ops/linalg.cpp over the launcher's batched GEMM): NumPy semantics
+// for 1-d operands and batch broadcasting, strided operands, the bias added by the GEMM,
+// gradients and errors.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -181,6 +182,72 @@ TEST(Matmul, Errors) {
   EMBER_EXPECT_THROW_WITH(matmul(zeros({2, 2, 3}), zeros({3, 3, 2})), ShapeError, "(2, 2, 3)",
                           "(3, 3, 2)");
   EMBER_EXPECT_THROW_WITH(matmul(scalar_tensor(1.0), zeros({2})), ShapeError, "()", "(2)");
+}
+
+// linear(x, W, b) = x W^T + b as one GEMM into the broadcast bias: the values of a plain loop
+// for every input rank (a vector, rows, a batch of rows), in both precisions and at sizes where
+// the product runs in bands on two threads; without a bias it is matmul(x, W^T).
+TEST(Linear, MatchesAPlainLoopForEveryInputRank) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const double tol = dtype == kFloat32 ? 2e-5 : 1e-12;
+    for (const Shape& xs : {Shape{7}, Shape{5, 7}, Shape{2, 3, 7}, Shape{300, 7}}) {
+      SCOPED_TRACE(::testing::Message() << dtype << " x " << xs);
+      const Tensor x = random_normal(xs).to(dtype), w = random_normal({4, 7}).to(dtype),
+                   b = random_normal({4}).to(dtype);
+      const NumThreadsScope threads(2);
+      const Tensor y = linear(x, w, b);
+      Shape ys = xs;
+      ys[ys.size() - 1] = 4;
+      ASSERT_EQ(y.shape(), ys);
+      EXPECT_EQ(y.dtype(), dtype);
+      const std::vector<double> xv = values(x), wv = values(w), bv = values(b), yv = values(y);
+      const std::int64_t rows = x.numel() / 7;
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t o = 0; o < 4; ++o) {
+          double want = bv[o];
+          for (std::int64_t i = 0; i < 7; ++i) want += xv[r * 7 + i] * wv[o * 7 + i];
+          EXPECT_NEAR(yv[r * 4 + o], want, tol * (1 + std::abs(want))) << r << ", " << o;
+        }
+      expect_close(linear(x, w), matmul(x, w.t()), 0, 0);
+    }
+  }
+  // No inner dim: the bias alone; no rows: an empty result.
+  expect_values(linear(zeros({2, 0}, f64()), zeros({3, 0}, f64()), tensor({1, 2, 3}, f64())),
+                {1, 2, 3, 1, 2, 3});
+  EXPECT_EQ(linear(zeros({0, 4}), zeros({3, 4}), zeros({3})).shape(), (Shape{0, 3}));
+  // The bias is read, never written: a bias of one row and a one-row input share no storage.
+  const Tensor bias = tensor({1.0, -1.0}, f64());
+  const Tensor once = linear(ones({1, 2}, f64()), ones({2, 2}, f64()), bias);
+  expect_values(once, {3, 1});
+  expect_values(bias, {1, -1});
+}
+
+TEST(Linear, Gradients) {
+  const auto f = [](const std::vector<Tensor>& v) { return linear(v[0], v[1], v[2]); };
+  for (const Shape& xs : {Shape{3}, Shape{2, 3}, Shape{2, 2, 3}}) {
+    SCOPED_TRACE(::testing::Message() << xs);
+    EMBER_EXPECT_GRAD(
+        f, {random_normal(xs, true), random_normal({4, 3}, true), random_normal({4}, true)});
+  }
+  // Each operand alone, a strided input, and no bias.
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 3}, true), random_normal({4, 3}), random_normal({4})});
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 3}), random_normal({4, 3}, true), random_normal({4})});
+  EMBER_EXPECT_GRAD(f, {random_normal({2, 3}), random_normal({4, 3}), random_normal({4}, true)});
+  const auto strided = [](const std::vector<Tensor>& v) { return linear(v[0].t(), v[1], v[2]); };
+  EMBER_EXPECT_GRAD(strided, {random_normal({3, 5}, true), random_normal({4, 3}, true),
+                              random_normal({4}, true)});
+  const auto no_bias = [](const std::vector<Tensor>& v) { return linear(v[0], v[1]); };
+  EMBER_EXPECT_GRAD(no_bias, {random_normal({2, 3}, true), random_normal({4, 3}, true)});
+}
+
+TEST(Linear, Errors) {
+  EMBER_EXPECT_THROW_WITH(linear(zeros({2, 3}), zeros({4, 2}), zeros({4})), ShapeError, "linear",
+                          "(2, 3)", "in_features = 2");
+  EMBER_EXPECT_THROW_WITH(linear(zeros({2, 3}), zeros({4, 3}), zeros({3})), ShapeError, "linear",
+                          "bias of shape (3)", "out_features = 4");
+  EMBER_EXPECT_THROW_WITH(linear(zeros({2, 3}), zeros({3}), zeros({3})), ShapeError, "linear",
+                          "weight must be 2-d", "(3)");
+  EMBER_EXPECT_THROW_WITH(linear(scalar_tensor(1.0), zeros({1, 1})), ShapeError, "linear", "()");
 }
 
 TEST(Large, BatchedMatmul) {

@@ -1,4 +1,5 @@
-// cholesky, triangular_solve and the multivariate normals on the CUDA backend against the CPU
+// linear (cuBLAS with beta = 1), cholesky, triangular_solve and the multivariate normals on
+// the CUDA backend against the CPU
 // backend: values and gradients in float64 and float32, and the same draws for the same seed,
 // within chain_tolerance.
 #include "cuda_harness.hpp"
@@ -22,6 +23,18 @@ Tensor random_lower(const Shape& batch, std::int64_t n) {
 }
 
 }  // namespace
+
+TEST(LinalgCuda, LinearAddsTheProductToTheBiasAsTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  for (DType dtype : {kFloat64, kFloat32}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tolerance tol = chain_tolerance(dtype);
+    const Tensor x = random_normal({3, 5, 7}).to(dtype), w = random_normal({4, 7}).to(dtype),
+                 b = random_normal({4}).to(dtype);
+    EXPECT_TRUE(
+        agree(linear(x.to(target()), w.to(target()), b.to(target())), linear(x, w, b), tol));
+  }
+}
 
 TEST(LinalgCuda, CholeskyMatchesCpu) {
   EMBER_REQUIRE_CUDA();
