@@ -202,6 +202,19 @@ kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape) {
   return a;
 }
 
+kernels::TensorArg operand_arg(const Tensor& t, const Shape& shape) {
+  bool one_element = t.numel() >= 1;
+  for (int d = 0; d < t.dim() && one_element; ++d)
+    one_element = t.shape()[d] == 1 || t.strides()[d] == 0;
+  if (!one_element || shape.numel() <= 1 || !t.device().is_cpu() || !is_floating(t.dtype())) {
+    return broadcast_arg(t, shape);
+  }
+  order_use(t);
+  const double value = t.dtype() == kFloat32 ? double{*static_cast<const float*>(t.data_ptr())}
+                                             : *static_cast<const double*>(t.data_ptr());
+  return kernels::scalar_arg(value, t.dtype());
+}
+
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   EMBER_CHECK_DEVICE(a.device() == b.device(), op, ": operands are on different devices (",
                      a.device(), " and ", b.device(), "); move one with .to(device)");

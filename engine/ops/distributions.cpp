@@ -43,9 +43,9 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
       grad_args[k] = arg(partials[k]);
       grad_ptrs[k] = &grad_args[k];
     }
-    if (k > 0) param_args[k - 1] = broadcast_arg(inputs[k], shape);
+    if (k > 0) param_args[k - 1] = operand_arg(inputs[k], shape);
   }
-  backend(out).log_prob(family, arg(out), broadcast_arg(inputs[0], shape), param_args, grad_ptrs);
+  backend(out).log_prob(family, arg(out), operand_arg(inputs[0], shape), param_args, grad_ptrs);
   bool any = false;
   for (const Tensor& p : partials) any = any || p.defined();
   if (any) {
@@ -79,7 +79,7 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   for (const Tensor& p : params) {
     check_same_device(kernels::sample_op_name(op), out, p);
     converted.push_back(p.detach().to(dtype));
-    args[converted.size() - 1] = broadcast_arg(converted.back(), shape);
+    args[converted.size() - 1] = operand_arg(converted.back(), shape);
   }
   backend(device).sample(op, arg(out), args, rng);
   return out;

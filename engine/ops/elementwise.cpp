@@ -50,7 +50,8 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   const bool compare = kernels::is_comparison(op);
   Tensor out = detail::make_tensor(shape, compare ? kBool : t, a.device());
-  detail::backend(a).binary(op, arg(out), broadcast_arg(a, shape), broadcast_arg(b, shape));
+  detail::backend(a).binary(op, arg(out), detail::operand_arg(a, shape),
+                            detail::operand_arg(b, shape));
   if (!compare && detail::needs_grad({&a, &b})) {
     EMBER_CHECK_DTYPE(is_floating(t), name, ": gradients need floating operands");
     const bool want_a = a.requires_grad(), want_b = b.requires_grad();
@@ -65,26 +66,26 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
                      });
       return out;
     }
-    detail::record(name, {a, b}, out,
-                   [op, a, b, y = detail::saved(out), want_a, want_b](const Tensor& g) {
-                     std::vector<Tensor> grads(2);
-                     Tensor ga, gb;
-                     kernels::TensorArg ga_arg, gb_arg;
-                     if (want_a) {
-                       ga = detail::make_tensor(g.shape(), g.dtype(), g.device());
-                       ga_arg = arg(ga);
-                     }
-                     if (want_b) {
-                       gb = detail::make_tensor(g.shape(), g.dtype(), g.device());
-                       gb_arg = arg(gb);
-                     }
-                     detail::backend(g).binary_backward(
-                         op, want_a ? &ga_arg : nullptr, want_b ? &gb_arg : nullptr, arg(g),
-                         broadcast_arg(a, g.shape()), broadcast_arg(b, g.shape()), arg(y));
-                     if (want_a) grads[0] = reduce_grad(ga, a);
-                     if (want_b) grads[1] = reduce_grad(gb, b);
-                     return grads;
-                   });
+    detail::record(
+        name, {a, b}, out, [op, a, b, y = detail::saved(out), want_a, want_b](const Tensor& g) {
+          std::vector<Tensor> grads(2);
+          Tensor ga, gb;
+          kernels::TensorArg ga_arg, gb_arg;
+          if (want_a) {
+            ga = detail::make_tensor(g.shape(), g.dtype(), g.device());
+            ga_arg = arg(ga);
+          }
+          if (want_b) {
+            gb = detail::make_tensor(g.shape(), g.dtype(), g.device());
+            gb_arg = arg(gb);
+          }
+          detail::backend(g).binary_backward(
+              op, want_a ? &ga_arg : nullptr, want_b ? &gb_arg : nullptr, arg(g),
+              detail::operand_arg(a, g.shape()), detail::operand_arg(b, g.shape()), arg(y));
+          if (want_a) grads[0] = reduce_grad(ga, a);
+          if (want_b) grads[1] = reduce_grad(gb, b);
+          return grads;
+        });
   }
   return out;
 }

@@ -51,6 +51,7 @@ inline TensorArg scalar_arg(double value, DType dtype) {
 template <int N>
 struct OffsetCalc {
   int ndim = 0;
+  unsigned scalars = 0;  // bit k: operand k is a scalar argument (stride 0 in every dim)
   std::int64_t sizes[kMaxRank] = {};
   std::int64_t strides[N][kMaxRank] = {};
 
@@ -71,6 +72,8 @@ struct OffsetCalc {
 template <int N>
 OffsetCalc<N> make_offset_calc(const TensorArg* const (&args)[N]) {
   OffsetCalc<N> c;
+  for (int k = 0; k < N; ++k)
+    if (args[k]->is_scalar()) c.scalars |= 1u << k;
   const TensorArg& shape_src = *args[0];
   // Walk from innermost (last) dim outwards.
   for (int d = shape_src.ndim - 1; d >= 0; --d) {

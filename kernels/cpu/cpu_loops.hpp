@@ -8,6 +8,7 @@
 #include <new>
 #include <type_traits>
 
+#include "ember/error.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 
@@ -33,10 +34,29 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 #define EMBER_CPU_CLONES
 #endif
 
+template <typename Body>
+concept AccumulatingBody = Body::kAccumulates;
+// A shared per-element body (kernels/common/elementwise_bodies.hpp) that reads and writes its
+// element alone; the lambdas of the reductions' walks are not.
+template <typename Body>
+concept IndependentBody = requires {
+  Body::kOperands;
+}
+&&!AccumulatingBody<Body>;
+
+// The flat loops below tell the compiler that no element depends on another (`ivdep`): an
+// elementwise body reads and writes element i alone (an output may be one of its inputs, at
+// the same offset), so stores through one operand need no run-time check against loads
+// through the others, which the vectorizer gives up on past a few operands (a log-density
+// with its partials has seven). Only such bodies run here: not those that accumulate into
+// indexed positions, nor the reductions' lambdas.
+
 // body(i, offsets) for i in [begin, end) of contiguous operands: every offset is i.
 template <int N, typename Body>
 EMBER_CPU_CLONES void flat_range(const Body& body, std::int64_t begin, std::int64_t end) {
+  static_assert(IndependentBody<Body>);
   const Body local = body;  // a local copy: stores cannot alias its pointers
+#pragma GCC ivdep
   for (std::int64_t i = begin; i < end; ++i) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = i;
@@ -79,9 +99,11 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
 template <int N, typename Body>
 EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base)[N],
                                      std::int64_t i, std::int64_t run) {
+  static_assert(IndependentBody<Body>);
   const Body local = body;
   std::int64_t b[N];
   for (int k = 0; k < N; ++k) b[k] = base[k];
+#pragma GCC ivdep
   for (std::int64_t j = 0; j < run; ++j) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = b[k] + j;
@@ -115,13 +137,14 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
   calc.get(begin, base);
   std::int64_t i = begin;
   const std::int64_t inner = calc.sizes[0];
-  bool unit_inner = true;
+  bool unit_inner = IndependentBody<std::remove_cvref_t<Body>>;
   for (int k = 0; k < N; ++k) unit_inner = unit_inner && calc.strides[k][0] == 1;
   while (i < end) {
     const std::int64_t run = std::min<std::int64_t>(inner - coord[0], end - i);
-    if (unit_inner) {
-      contiguous_run<N>(body, base, i, run);
-    } else {
+    if constexpr (IndependentBody<std::remove_cvref_t<Body>>) {
+      if (unit_inner) contiguous_run<N>(body, base, i, run);
+    }
+    if (!unit_inner) {
       std::int64_t off[N];
       for (std::int64_t j = 0; j < run; ++j) {
         for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
@@ -151,30 +174,54 @@ void walk(const OffsetCalc<N>& calc, std::int64_t n, Body&& body) {
                [&](std::int64_t begin, std::int64_t end) { walk_range(calc, begin, end, body); });
 }
 
-// True when every operand of the walk is contiguous and unbroadcast: a flat loop suffices.
+// True when every operand of the walk is contiguous and unbroadcast, or (with `scalars`) a
+// scalar argument: a flat loop suffices.
 template <int N>
-bool all_flat(const OffsetCalc<N>& calc) {
+bool all_flat(const OffsetCalc<N>& calc, bool scalars = false) {
   if (calc.ndim > 1) return false;
   if (calc.ndim == 0) return true;
   for (int k = 0; k < N; ++k)
-    if (calc.strides[k][0] != 1) return false;
+    if (calc.strides[k][0] != 1 && !(scalars && (calc.scalars >> k & 1u) != 0)) return false;
   return true;
 }
 
-template <typename Body>
-concept AccumulatingBody = Body::kAccumulates;
+// Elements per block of a flat loop with scalar operands: each scalar's slot holds this many
+// copies of its value, so within a block it is read with stride 1 like a tensor operand.
+inline constexpr std::int64_t kSplat = 64;
+
+// body(i, offsets) for i in [begin, end) of contiguous operands and scalar ones (the bits of
+// `scalars`), block by block: a tensor operand's offset is i, a scalar's its place in the
+// block, so every block is a flat loop that vectorizes.
+template <int N, typename Body>
+void flat_range_with_scalars(const Body& body, unsigned scalars, std::int64_t begin,
+                             std::int64_t end) {
+  for (std::int64_t lo = begin; lo < end; lo += kSplat) {
+    std::int64_t base[N];
+    for (int k = 0; k < N; ++k) base[k] = (scalars >> k & 1u) != 0 ? 0 : lo;
+    contiguous_run<N>(body, base, lo, std::min(kSplat, end - lo));
+  }
+}
 
 // The CPU launcher's loop for the shared elementwise bodies. Contiguous operands take a flat
 // loop in which every offset is the index itself (it vectorizes); bodies that accumulate
 // into indexed positions run on one thread, since repeated indices would race. A scalar
-// operand is read through a pointer to a slot of the loop (its walk gives it stride 0), so
-// element loops carry no branch on whether an operand is a scalar.
+// operand is read through a pointer to a slot of the loop, kSplat copies of its value, so
+// element loops carry no branch on whether an operand is a scalar: beside contiguous
+// operands it is read block by block with stride 1 (flat_range_with_scalars), in a strided
+// walk with stride 0.
 class Loop {
  public:
+  // Enough for the scalar operands of one body: a distribution's value and its parameters
+  // (kernels/cpu/distributions.cpp checks kMaxDistParams against it).
+  static constexpr int kSlots = 4;
+
   template <typename T>
   const T* scalar_slot(T value) {
-    static_assert(sizeof(T) <= sizeof(Slot));
-    return new (&slots_[used_++ % kSlots]) T(value);
+    static_assert(sizeof(T) <= sizeof(Slot) / kSplat);
+    EMBER_CHECK(used_ < kSlots, "a CPU kernel was given more than ", kSlots, " scalar operands");
+    T* slot = reinterpret_cast<T*>(slots_[used_++].bytes);
+    for (std::int64_t j = 0; j < kSplat; ++j) new (slot + j) T(value);
+    return slot;
   }
 
   template <int N, typename Body>
@@ -188,17 +235,21 @@ class Loop {
         });
         return;
       }
+      if (all_flat(calc, true)) {
+        parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+          flat_range_with_scalars<N>(body, calc.scalars, begin, end);
+        });
+        return;
+      }
       walk(calc, n, body);
     }
   }
 
  private:
-  // Enough for the scalar operands of one body (at most three).
-  static constexpr int kSlots = 4;
-  struct alignas(8) Slot {
-    unsigned char bytes[8];
+  struct alignas(64) Slot {
+    unsigned char bytes[8 * kSplat];
   };
-  Slot slots_[kSlots] = {};
+  Slot slots_[kSlots];
   int used_ = 0;
 };
 

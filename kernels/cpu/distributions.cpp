@@ -6,3 +6,6 @@
 #include "kernels/cpu/cpu_backend.hpp"
 
 template class ember::kernels::DistributionArea<ember::kernels::cpu::CpuBackend>;
+
+// A log-density's value and every parameter may be scalars, each in a slot of the loop.
+static_assert(1 + ember::kernels::kMaxDistParams <= ember::kernels::cpu::Loop::kSlots);

@@ -24,7 +24,7 @@ inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
 template <typename T>
 inline constexpr T kLogPi = static_cast<T>(1.14472988584940017414);
 
-// exp and log1p of floats on the host as straight-line code (Cephes' polynomials, range
+// exp, log and log1p of floats on the host as straight-line code (Cephes' polynomials, range
 // reduction by bit manipulation, about 1 ulp): unlike calls into the C library, loops over
 // them vectorize. Double precision and device code use the math library.
 #if !defined(__CUDA_ARCH__)
@@ -47,13 +47,9 @@ inline __attribute__((always_inline)) float exp_float_poly(float x) {
   const std::int32_t h = ni >> 1;
   return p * std::bit_cast<float>((h + 127) << 23) * std::bit_cast<float>((ni - h + 127) << 23);
 }
-// log(1 + y) for y in [0, 1] without a division: below sqrt(2) - 1 the argument of Cephes'
-// log1p polynomial is y itself, above it log(1 + y) = log 2 + log1p((y - 1) / 2), whose
-// argument is in (-0.293, 0] and nearly exact (within 1.4 ulps of the double result).
-inline __attribute__((always_inline)) float log1p_float_poly(float y) {
-  const bool big = y > 0.414213562373095049f;
-  const float m = big ? (y - 1.0f) * 0.5f : y;
-  const float fe = big ? 1.0f : 0.0f;
+// log(1 + m) + e log 2 for m in [sqrt(1/2) - 1, sqrt(2) - 1] (Cephes' polynomial), the core of
+// the float log and log1p below.
+inline __attribute__((always_inline)) float log_reduced_poly(float m, float e) {
   const float z = m * m;
   float r = 7.0376836292e-2f;
   r = r * m - 1.1514610310e-1f;
@@ -65,9 +61,31 @@ inline __attribute__((always_inline)) float log1p_float_poly(float y) {
   r = r * m - 2.4999993993e-1f;
   r = r * m + 3.3333331174e-1f;
   r = r * m * z;
-  r += -2.12194440e-4f * fe;  // log 2 in two parts, the small one first
+  r += -2.12194440e-4f * e;  // log 2 in two parts, the small one first
   r += -0.5f * z;
-  return m + r + 0.693359375f * fe;
+  return m + r + 0.693359375f * e;
+}
+// log(x) for every float: subnormals scaled into the normal range first, and zero (-inf),
+// negatives (NaN), inf and NaN chosen by selects, so that loops over it still vectorize.
+inline __attribute__((always_inline)) float log_float_poly(float x) {
+  const bool subnormal = x < 1.17549435e-38f;
+  const float xn = subnormal ? x * 16777216.0f : x;  // times 2^24
+  const std::int32_t b = std::bit_cast<std::int32_t>(xn);
+  std::int32_t e = ((b >> 23) & 0xff) - 126 - (subnormal ? 24 : 0);
+  float m = std::bit_cast<float>((b & 0x007fffff) | 0x3f000000);  // in [0.5, 1)
+  const bool small = m < 0.707106781186547524f;
+  e = small ? e - 1 : e;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  float r = log_reduced_poly(m, static_cast<float>(e));
+  r = x > 0.0f ? r : (x == 0.0f ? -INFINITY : NAN);
+  return x < INFINITY ? r : x;  // inf and NaN themselves
+}
+// log(1 + y) for y in [0, 1] without a division: below sqrt(2) - 1 the polynomial's argument
+// is y itself, above it log(1 + y) = log 2 + log1p((y - 1) / 2), whose argument is in
+// (-0.293, 0] and nearly exact (within 1.4 ulps of the double result).
+inline __attribute__((always_inline)) float log1p_float_poly(float y) {
+  const bool big = y > 0.414213562373095049f;
+  return log_reduced_poly(big ? (y - 1.0f) * 0.5f : y, big ? 1.0f : 0.0f);
 }
 #endif
 
@@ -77,6 +95,13 @@ EMBER_HD T exp_fast(T x) {
   if constexpr (std::is_same_v<T, float>) return exp_float_poly(x);
 #endif
   return ::exp(x);
+}
+template <typename T>
+EMBER_HD T log_fast(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return log_float_poly(x);
+#endif
+  return ::log(x);
 }
 
 // 1 / (1 + exp(-x)) without overflow for any x.

@@ -23,10 +23,10 @@ void DistributionArea<Impl>::log_prob(LogProbFamily family, const TensorArg& out
       using Body = LogProbBody<Family, T>;
       constexpr int P = Body::P;
       const TensorArg* args[Body::kOperands];
-      Body body{out.ptr<T>(), value.ptr<const T>(), {}, {}};
+      Body body{out.ptr<T>(), operand_ptr<T>(value, loop), {}, {}};
       args[0] = &out;
       args[1] = &value;
-      bind_params<T>(P, params, args + 2, body.params);
+      bind_params<T>(P, params, loop, args + 2, body.params);
       for (int k = 0; k <= P; ++k) {
         args[2 + P + k] = grads[k] ? grads[k] : &out;
         body.grads[k] = grads[k] ? grads[k]->ptr<T>() : nullptr;
@@ -46,7 +46,7 @@ void DistributionArea<Impl>::sample(SampleOp op, const TensorArg& out, const Ten
       const TensorArg* args[Body::kOperands];
       Body body{out.ptr<T>(), {}, rng};
       args[0] = &out;
-      bind_params<T>(Body::P, params, args + 1, body.params);
+      bind_params<T>(Body::P, params, loop, args + 1, body.params);
       run_over(loop, args, body);
     });
   });
@@ -63,7 +63,7 @@ void DistributionArea<Impl>::sample_grad(SampleGradOp op, const TensorArg& out,
       Body body{out.ptr<T>(), sample.ptr<const T>(), {}};
       args[0] = &out;
       args[1] = &sample;
-      bind_params<T>(Body::P, params, args + 2, body.params);
+      bind_params<T>(Body::P, params, loop, args + 2, body.params);
       run_over(loop, args, body);
     });
   });

@@ -22,7 +22,7 @@ struct NormalLogProb {
     g[0] = -z * inv;
     g[1] = z * inv;
     g[2] = (z * z - T(1)) * inv;
-    return T(-0.5) * z * z - ::log(scale) - kLogSqrt2Pi<T>;
+    return T(-0.5) * z * z - log_fast(scale) - kLogSqrt2Pi<T>;
   }
 };
 
@@ -152,8 +152,9 @@ struct ContinuousBernoulliLogProb {
     const double log_norm =
         a < 1e-4 ? kLog2<double> + ld * ld / 12.0 : ::log(a) - ::log(::fabs(::tanh(0.5 * ld)));
     const double l2 = ld * ld;
-    const double dlog_norm = a < 0.03 ? ld * (1.0 / 6.0 - l2 * (7.0 / 360.0 - l2 * (31.0 / 15120.0)))
-                                      : 1.0 / ld - 1.0 / ::sinh(ld);
+    const double dlog_norm = a < 0.03
+                                 ? ld * (1.0 / 6.0 - l2 * (7.0 / 360.0 - l2 * (31.0 / 15120.0)))
+                                 : 1.0 / ld - 1.0 / ::sinh(ld);
     const double xd = static_cast<double>(x);
     g[0] = l;
     g[1] = static_cast<T>(xd - sigmoid(ld) + dlog_norm);

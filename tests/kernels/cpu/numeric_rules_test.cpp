@@ -133,23 +133,36 @@ TEST(NumericRules, TheFiniteCheckFindsEveryNonFiniteWherever) {
   }
 }
 
-// The host's float exp and log1p (straight-line polynomials that vectorize) stay within 2
+// The host's float exp, log and log1p (straight-line polynomials that vectorize) stay within 2
 // ulps of the double result over the whole range they serve: exp over every argument whose
-// result is a normal float (and clamped beyond), log1p over [0, 1].
-TEST(NumericRules, FloatExpAndLog1pPolynomialsAreWithinTwoUlps) {
+// result is a normal float (and clamped beyond), log over every positive float, subnormals
+// included, with zero, negatives, inf and NaN as the C library has them; log1p over [0, 1].
+TEST(NumericRules, FloatExpLogAndLog1pPolynomialsAreWithinTwoUlps) {
   auto ulps = [](float got, double want) {
     const double ulp =
         std::nextafter(static_cast<float>(want), INFINITY) - static_cast<float>(want);
     return std::abs(static_cast<double>(got) - want) / ulp;
   };
-  double worst_exp = 0, worst_log1p = 0;
+  double worst_exp = 0, worst_log = 0, worst_log1p = 0;
   for (float x = -87.0f; x < 88.5f; x += 0.000731f)
     worst_exp = std::max(worst_exp, ulps(kernels::exp_float_poly(x), std::exp(double{x})));
   // Every float from 2^-20 to 1 in steps of 97 ulps: both branches and the seam at sqrt(2) - 1.
   for (float y = 0x1p-20f; y <= 1.0f; y = std::bit_cast<float>(std::bit_cast<std::int32_t>(y) + 97))
     worst_log1p = std::max(worst_log1p, ulps(kernels::log1p_float_poly(y), std::log1p(double{y})));
+  // Every float from the smallest subnormal up in steps of 9973 ulps (about 430,000 of them).
+  for (float x = std::numeric_limits<float>::denorm_min(); x < INFINITY;
+       x = std::bit_cast<float>(std::bit_cast<std::int32_t>(x) + 9973)) {
+    worst_log = std::max(worst_log, ulps(kernels::log_float_poly(x), std::log(double{x})));
+  }
   EXPECT_LE(worst_exp, 2.0);
+  EXPECT_LE(worst_log, 2.0);
   EXPECT_LE(worst_log1p, 2.0);
+  EXPECT_EQ(kernels::log_float_poly(1.0f), 0.0f);
+  EXPECT_EQ(kernels::log_float_poly(0.0f), -INFINITY);
+  EXPECT_EQ(kernels::log_float_poly(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(kernels::log_float_poly(-1.0f)));
+  EXPECT_TRUE(std::isnan(kernels::log_float_poly(-INFINITY)));
+  EXPECT_TRUE(std::isnan(kernels::log_float_poly(NAN)));
   EXPECT_EQ(kernels::log1p_float_poly(0.0f), 0.0f);
   EXPECT_EQ(kernels::log1p_float_poly(1e-30f), 1e-30f);
   EXPECT_EQ(kernels::log1p_float_poly(1.0f), static_cast<float>(std::log(2.0)));

@@ -1,0 +1,108 @@
+// How the CPU launcher's loops read their operands (kernels/cpu/cpu_loops.hpp): a one-element
+// operand spread over a large one (a scalar parameter, the seed of a sum's gradient) travels
+// by value and is read from the loop's slot in blocks beside the contiguous operands; rows
+// contiguous in every operand run as flat loops inside a strided walk. Whatever the path, the
+// bits are those of the same op on operands laid out in full.
+#include <cstdint>
+#include <vector>
+
+#include "engine/internal.hpp"
+#include "test_util.hpp"
+
+namespace ember::test {
+namespace {
+
+// Sizes around the loop's block (64 elements) and its parallel grain (32,768 elements).
+const std::vector<std::int64_t> kSizes = {1, 2, 63, 64, 65, 1000, 32769, 100003};
+
+void expect_same_bits(const Tensor& got, const Tensor& want) {
+  ASSERT_EQ(got.shape(), want.shape());
+  ASSERT_EQ(got.dtype(), want.dtype());
+  EXPECT_EQ(got.to(kFloat64).to_vector<double>(), want.to(kFloat64).to_vector<double>());
+}
+
+// x op s for a one-element s (0-d, a (1) tensor, a broadcast view of one element), on either
+// side, against the same op with s repeated in a contiguous tensor; with its gradients.
+TEST(CpuLoops, OneElementOperandsGiveTheBitsOfFullOnes) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    for (int threads : {1, 2}) {
+      const NumThreadsScope scope(threads);
+      for (std::int64_t n : kSizes) {
+        SCOPED_TRACE(::testing::Message() << dtype << ", " << threads << " threads, n = " << n);
+        const Tensor x = random_normal({n}).to(dtype);
+        const Tensor s = scalar_tensor(-0.7).to(dtype);
+        const Tensor full = s.expand({n}).contiguous();
+        for (const Tensor& one : {s, s.reshape({1}), s.expand({n})}) {
+          expect_same_bits(x * one, x * full);
+          expect_same_bits(one - x, full - x);
+          expect_same_bits(x / one, x / full);
+          expect_same_bits(maximum(one, x), maximum(full, x));
+        }
+        // d/dx sum(x * s) = s, through a one-element seed broadcast over n.
+        const Tensor xg = x.detach().requires_grad_();
+        sum(xg * s).backward();
+        expect_same_bits(xg.grad(), full);
+      }
+    }
+  }
+}
+
+// A log-density whose parameters are one element each (Normal(loc, 0.3) over a vector of
+// observations) gives the values and partials of the same density with the parameters laid
+// out in full, and draws with a one-element parameter equal those with a full one.
+TEST(CpuLoops, OneElementDistributionParametersGiveTheBitsOfFullOnes) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    for (std::int64_t n : kSizes) {
+      SCOPED_TRACE(::testing::Message() << dtype << ", n = " << n);
+      const Tensor y = random_normal({n}).to(dtype);
+      const Tensor loc = random_normal({n}).to(dtype);
+      const Tensor scale = scalar_tensor(0.3).to(dtype);
+      auto score = [&](const Tensor& l, const Tensor& sc) {
+        const Tensor lg = l.detach().requires_grad_(), sg = sc.detach().requires_grad_();
+        const Tensor lp = dist::Normal(lg, sg).log_prob(y);
+        sum(lp).backward();
+        return std::vector<Tensor>{lp.detach(), lg.grad(), sg.grad()};
+      };
+      const std::vector<Tensor> one = score(loc, scale);
+      const std::vector<Tensor> full = score(loc, scale.expand({n}).contiguous());
+      expect_same_bits(one[0], full[0]);
+      expect_same_bits(one[1], full[1]);
+      // The scale's gradient: n partials summed into one element, against the n partials of
+      // a full scale (summed here, perhaps in another order).
+      EXPECT_EQ(one[2].shape(), Shape{});
+      expect_close(one[2].to(kFloat64), sum(full[2]).to(kFloat64), 1e-5, 1e-6);
+      // A one-element value scored under full parameters.
+      const Tensor v = scalar_tensor(0.25).to(dtype);
+      expect_same_bits(dist::Normal(loc, scale).log_prob(v),
+                       dist::Normal(loc, scale).log_prob(v.expand({n}).contiguous()));
+
+      Generator a(11), b(11);
+      expect_same_bits(dist::Normal(loc, scale).sample({}, a),
+                       dist::Normal(loc, scale.expand({n}).contiguous()).sample({}, b));
+    }
+  }
+}
+
+// A broadcast bias added to rows (contiguous along the row in every operand, stride 0 down
+// the rows for the bias) and a broadcast column (stride 0 along the row) give a plain loop's
+// values.
+TEST(CpuLoops, StridedWalksWithContiguousRowsMatchAPlainLoop) {
+  const std::int64_t rows = 37, cols = 131;
+  const Tensor x = random_normal({rows, cols});
+  const Tensor bias = random_normal({cols});
+  const Tensor col = random_normal({rows, 1});
+  const std::vector<double> xv = values(x), bv = values(bias), cv = values(col);
+  const std::vector<double> by_row = values(x + bias), by_col = values(x * col);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      ASSERT_EQ(by_row[r * cols + c], xv[r * cols + c] + bv[c]) << r << ", " << c;
+      ASSERT_EQ(by_col[r * cols + c], xv[r * cols + c] * cv[r]) << r << ", " << c;
+    }
+  }
+  // A transposed operand: no dim is contiguous in both, the strided walk of before.
+  const std::vector<double> mixed = values(x.t().contiguous().t() + x);
+  for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(mixed[i], 2 * xv[i]) << i;
+}
+
+}  // namespace
+}  // namespace ember::test
