@@ -79,7 +79,7 @@ struct StudentTLogProb {
     g[2] = w * z * inv;
     g[3] = (w * z2 - T(1)) * inv;
     return ::lgamma(T(0.5) * (v + T(1))) - ::lgamma(T(0.5) * v) -
-           T(0.5) * (::log(v) + kLogPi<T>) - ::log(s) - T(0.5) * (v + T(1)) * t;
+           T(0.5) * (::log(v) + kLogPi<T>)-::log(s) - T(0.5) * (v + T(1)) * t;
   }
 };
 
@@ -112,7 +112,7 @@ struct StandardGammaSampler {
     T x = d;
     for (int k = 0; k < kMaxGammaProposals; ++k) {
       const auto round = static_cast<std::uint32_t>(2 * k + 1);
-      const T z = normal01<T>(rng, i, round);
+      const T z = normal01<T, false>(rng, i, round);
       T v = T(1) + c * z;
       if (v <= T(0)) continue;
       v = v * v * v;

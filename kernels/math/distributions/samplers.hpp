@@ -9,6 +9,7 @@
 
 #include "kernels/common/macros.hpp"
 #include "kernels/math/philox.hpp"
+#include "kernels/math/special.hpp"
 
 namespace ember::kernels {
 
@@ -21,7 +22,15 @@ struct RngState {
   std::uint64_t offset;
   const std::uint64_t* base = nullptr;
 
-  EMBER_HD std::uint64_t draw_offset() const { return base != nullptr ? *base + offset : offset; }
+  EMBER_HD std::uint64_t draw_offset() const {
+#if defined(__CUDA_ARCH__)
+    return base != nullptr ? *base + offset : offset;
+#else
+    // A load through a chosen pointer rather than a branch: host loops over draws vectorize.
+    static constexpr std::uint64_t kNoBase = 0;
+    return *(base != nullptr ? base : &kNoBase) + offset;
+#endif
+  }
 };
 
 // Both uniforms of one Philox block: element `i` in round `round` (independent of each
@@ -42,13 +51,18 @@ EMBER_HD T uniform01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
 
 // One standard normal for element `i` in round `round`, by Box-Muller on the block's two
 // uniforms (the cosine branch; the sine branch is not reused, so each element stays
-// independent of its neighbours' positions).
-template <typename T>
+// independent of its neighbours' positions). Host floats take log and cos as polynomials, so
+// that a loop of draws vectorizes; a sampler that draws inside a rejection loop, one element
+// at a time, passes kVectorMath = false for the C library's, faster there.
+template <typename T, bool kVectorMath = true>
 EMBER_HD T normal01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
   T u0, u1;
   uniform_pair<T>(rng, i, round, &u0, &u1);
-  const T two_pi = static_cast<T>(6.283185307179586476925);
-  return ::sqrt(T(-2) * ::log(u0)) * ::cos(two_pi * u1);
+  if constexpr (kVectorMath) {
+    return ::sqrt(T(-2) * log_fast(u0)) * cos_two_pi_fast(u1);
+  } else {
+    return ::sqrt(T(-2) * ::log(u0)) * ::cos(static_cast<T>(6.283185307179586476925) * u1);
+  }
 }
 
 // Sampler functors: operator()(params, rng, element) -> value. kParams parameters are read

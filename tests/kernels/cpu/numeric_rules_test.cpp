@@ -137,7 +137,8 @@ TEST(NumericRules, TheFiniteCheckFindsEveryNonFiniteWherever) {
 // ulps of the double result over the whole range they serve: exp over every argument whose
 // result is a normal float (and clamped beyond), log over every positive float, subnormals
 // included, with zero, negatives, inf and NaN as the C library has them; log1p over [0, 1].
-TEST(NumericRules, FloatExpLogAndLog1pPolynomialsAreWithinTwoUlps) {
+// cos(2 pi u) over [0, 1] stays within 2e-7 of it.
+TEST(NumericRules, FloatExpLogLog1pAndCosPolynomialsAreAccurate) {
   auto ulps = [](float got, double want) {
     const double ulp =
         std::nextafter(static_cast<float>(want), INFINITY) - static_cast<float>(want);
@@ -166,6 +167,21 @@ TEST(NumericRules, FloatExpLogAndLog1pPolynomialsAreWithinTwoUlps) {
   EXPECT_EQ(kernels::log1p_float_poly(0.0f), 0.0f);
   EXPECT_EQ(kernels::log1p_float_poly(1e-30f), 1e-30f);
   EXPECT_EQ(kernels::log1p_float_poly(1.0f), static_cast<float>(std::log(2.0)));
+  // cos(2 pi u), the Box-Muller angle, over every float u in [0, 1] in steps of 101 ulps
+  // and the points where its reduction switches branches.
+  double worst_cos = 0;
+  auto cos_error = [](float u) {
+    return std::abs(kernels::cos_two_pi_float_poly(u) - std::cos(6.283185307179586 * u));
+  };
+  for (float u = 0x1p-30f; u <= 1.0f;
+       u = std::bit_cast<float>(std::bit_cast<std::int32_t>(u) + 101))
+    worst_cos = std::max(worst_cos, cos_error(u));
+  for (float u : {0.0f, 0.125f, 0.25f, 0.375f, 0.5f, 0.625f, 0.75f, 0.875f, 1.0f})
+    worst_cos = std::max(worst_cos, cos_error(u));
+  EXPECT_LE(worst_cos, 2e-7);
+  EXPECT_EQ(kernels::cos_two_pi_float_poly(0.0f), 1.0f);
+  EXPECT_EQ(kernels::cos_two_pi_float_poly(0.5f), -1.0f);
+  EXPECT_EQ(kernels::cos_two_pi_float_poly(1.0f), 1.0f);
   EXPECT_GT(kernels::exp_float_poly(-1000.0f), 0.0f);  // clamped, never 0 or a NaN
   EXPECT_TRUE(std::isfinite(kernels::exp_float_poly(1000.0f)));
 }
