@@ -14,8 +14,17 @@
 #include "ember/tensor.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/common/tensor_arg.hpp"
+#include "kernels/cpu/host_allocator.hpp"
 
 namespace ember::detail {
+
+// A shared object in a small block from the calling thread's free lists: a small model's step
+// makes hundreds of tensors, storages and autograd nodes.
+template <typename T, typename... Args>
+std::shared_ptr<T> pooled(Args&&... args) {
+  return std::allocate_shared<T>(kernels::cpu::SmallBlockAllocator<T>{},
+                                 std::forward<Args>(args)...);
+}
 
 // A fresh contiguous tensor (uninitialized memory).
 Tensor make_tensor(const Shape& shape, DType dtype, Device device);

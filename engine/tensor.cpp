@@ -130,7 +130,7 @@ template <typename MakeStorage>
 Tensor make_contiguous(const Shape& shape, DType dtype, Device device, MakeStorage make_storage) {
   for (auto s : shape)
     EMBER_CHECK_SHAPE(s >= 0, "cannot create a tensor of shape ", shape, ": negative size");
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = pooled<TensorImpl>();
   impl->storage = make_storage(static_cast<std::size_t>(shape.numel()) * element_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
@@ -142,9 +142,8 @@ Tensor make_contiguous(const Shape& shape, DType dtype, Device device, MakeStora
 }  // namespace
 
 Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
-  return make_contiguous(shape, dtype, device, [device](std::size_t nbytes) {
-    return std::make_shared<Storage>(device, nbytes);
-  });
+  return make_contiguous(shape, dtype, device,
+                         [device](std::size_t nbytes) { return pooled<Storage>(device, nbytes); });
 }
 
 Tensor make_pinned_tensor(const Shape& shape, DType dtype, Device upload_device) {
@@ -155,7 +154,7 @@ Tensor make_pinned_tensor(const Shape& shape, DType dtype, Device upload_device)
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
                  std::int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = pooled<TensorImpl>();
   impl->storage = base.impl().storage;
   impl->offset = offset;
   impl->shape = shape;

@@ -1,8 +1,8 @@
 // The reverse sweep over the dynamic tape, grad mode, and recording of nodes.
-#include <unordered_map>
 #include <vector>
 
 #include "engine/autograd/node.hpp"
+#include "engine/internal.hpp"
 
 namespace ember {
 namespace {
@@ -37,7 +37,7 @@ void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, 
   }
   auto& impl = out.impl();
   impl.requires_grad = true;
-  impl.grad_fn = std::make_shared<autograd::Node>(name, std::move(edges), std::move(fn));
+  impl.grad_fn = pooled<autograd::Node>(name, std::move(edges), std::move(fn));
 }
 
 }  // namespace detail
@@ -68,6 +68,19 @@ void accumulate_leaf(detail::TensorImpl& leaf, Tensor g, const char* from) {
 
 }  // namespace
 
+namespace {
+
+// A thread's scratch for the sweep, reused so that a step's backward allocates no containers;
+// a sweep started inside another one (from a backward function) gets its own.
+struct Sweep {
+  std::vector<std::shared_ptr<Node>> reached;  // alive until the sweep ends
+  std::vector<Node*> stack;
+  bool busy = false;
+};
+thread_local Sweep t_sweep;
+
+}  // namespace
+
 void run_backward(const Tensor& root, const Tensor& seed) {
   NoGradGuard no_grad;  // gradients themselves are not recorded (first order only)
   const auto& root_fn = root.grad_fn();
@@ -75,34 +88,52 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     accumulate_leaf(root.impl(), seed, "seed");
     return;
   }
+  Sweep nested;
+  Sweep& sweep = t_sweep.busy ? nested : t_sweep;
+  sweep.busy = true;
+  std::vector<std::shared_ptr<Node>>& reached = sweep.reached;
+  std::vector<Node*>& stack = sweep.stack;
+  // Leaves every reached node as the sweep found it, however the sweep ends.
+  struct Reset {
+    Sweep& sweep;
+    ~Reset() {
+      for (const auto& n : sweep.reached) {
+        n->pending_ = -1;
+        n->grad_ = Tensor();
+      }
+      sweep.reached.clear();
+      sweep.stack.clear();
+      sweep.busy = false;
+    }
+  } reset{sweep};
   // Count, for each node, how many recorded consumers will send it a gradient.
-  std::unordered_map<Node*, int> pending;
-  std::vector<Node*> stack{root_fn.get()};
-  pending[root_fn.get()] = 0;
+  root_fn->pending_ = 0;
+  reached.push_back(root_fn);
+  stack.push_back(root_fn.get());
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->edges()) {
       if (!e.fn) continue;
-      auto [it, inserted] = pending.try_emplace(e.fn.get(), 0);
-      ++it->second;
-      if (inserted) stack.push_back(e.fn.get());
+      if (e.fn->pending_ < 0) {
+        e.fn->pending_ = 0;
+        reached.push_back(e.fn);
+        stack.push_back(e.fn.get());
+      }
+      ++e.fn->pending_;
     }
   }
-  // Keep nodes alive while the sweep runs even if tensors drop them.
-  std::unordered_map<Node*, std::shared_ptr<Node>> keep;
-  std::unordered_map<Node*, Tensor> grads;
-  grads[root_fn.get()] = seed;
-  keep[root_fn.get()] = root_fn;
-  std::vector<Node*> ready{root_fn.get()};
-  while (!ready.empty()) {
-    Node* n = ready.back();
-    ready.pop_back();
+  // Nodes whose gradients have all arrived, run one at a time (the stack, reused).
+  root_fn->grad_ = seed;
+  stack.push_back(root_fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
     // A node no gradient reached still passes through, so its inputs' counts drop.
     std::vector<Tensor> input_grads;
-    if (auto it = grads.find(n); it != grads.end()) {
-      Tensor g = std::move(it->second);
-      grads.erase(it);
+    if (n->grad_.defined()) {
+      const Tensor g = std::move(n->grad_);
+      n->grad_ = Tensor();
       input_grads = n->apply(g);
     }
     n->release();
@@ -112,9 +143,8 @@ void run_backward(const Tensor& root, const Tensor& seed) {
       const bool has_grad = i < input_grads.size() && input_grads[i].defined();
       if (e.fn) {
         Node* next = e.fn.get();
-        keep.try_emplace(next, e.fn);
-        if (has_grad) grads[next] = accumulate(grads[next], input_grads[i]);
-        if (--pending[next] == 0) ready.push_back(next);
+        if (has_grad) next->grad_ = accumulate(next->grad_, input_grads[i]);
+        if (--next->pending_ == 0) stack.push_back(next);
       } else if (e.leaf && has_grad) {
         accumulate_leaf(*e.leaf, input_grads[i], n->name());
       }

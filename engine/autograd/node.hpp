@@ -29,9 +29,14 @@ class Node {
   void release() { fn_ = nullptr; }
 
  private:
+  friend void run_backward(const Tensor& root, const Tensor& seed);
   const char* name_;
   std::vector<Edge> edges_;
   detail::BackwardFn fn_;
+  // The reverse sweep's state, kept here rather than in maps: the recorded consumers whose
+  // gradients have yet to arrive (-1: not reached by the sweep), and their sum so far.
+  int pending_ = -1;
+  Tensor grad_;
 };
 
 // Runs the reverse sweep from root with the given seed gradient.

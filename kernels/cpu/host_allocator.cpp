@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace ember::kernels::cpu {
 namespace {
@@ -43,12 +44,73 @@ void* fresh_block(std::size_t cls) {
   return ptr;
 }
 
+// The per-thread lists of small blocks, one per 64-byte class. Sanitizer builds keep none:
+// a block reused by another thread without malloc in between would hide use-after-free from
+// AddressSanitizer and look like a race to ThreadSanitizer.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSmallLists = false;
+#else
+constexpr bool kSmallLists = true;
+#endif
+constexpr std::size_t kSmallClasses = HostAllocator::kMaxSmallBytes / kAlign;
+
+struct SmallLists {
+  std::vector<void*> lists[kSmallClasses];
+  ~SmallLists();
+};
+// Set when the thread's lists are gone (thread exit): blocks freed after that by other
+// thread-local objects go back to malloc. A plain bool, readable to the end of the thread.
+thread_local bool t_small_lists_gone = false;
+thread_local SmallLists t_small_lists;
+
+SmallLists::~SmallLists() {
+  t_small_lists_gone = true;
+  for (auto& list : lists)
+    for (void* ptr : list) std::free(header_of(ptr).region);
+}
+
+std::vector<void*>* small_list(std::size_t cls) {
+  if (!kSmallLists || cls > HostAllocator::kMaxSmallBytes || t_small_lists_gone) return nullptr;
+  return &t_small_lists.lists[cls / kAlign - 1];
+}
+
 }  // namespace
 
 HostAllocator::~HostAllocator() { release_idle(); }
 
+std::size_t HostAllocator::small_blocks_idle_on_this_thread() {
+  std::size_t n = 0;
+  if (kSmallLists && !t_small_lists_gone)
+    for (const auto& list : t_small_lists.lists) n += list.size();
+  return n;
+}
+
+void* small_block_allocate(std::size_t nbytes) {
+  const std::size_t cls = size_class(nbytes);
+  if (std::vector<void*>* list = small_list(cls); list != nullptr && !list->empty()) {
+    void* ptr = list->back();
+    list->pop_back();
+    return ptr;
+  }
+  void* ptr = fresh_block(cls);
+  if (ptr == nullptr) throw std::bad_alloc();
+  return ptr;
+}
+
+void small_block_free(void* ptr) {
+  if (ptr == nullptr) return;
+  const Header h = header_of(ptr);
+  std::vector<void*>* list = small_list(h.cls);
+  if (list != nullptr && list->size() < HostAllocator::kSmallBlocksPerClass) {
+    list->push_back(ptr);
+    return;
+  }
+  std::free(h.region);
+}
+
 void* HostAllocator::allocate(std::size_t nbytes) {
   const std::size_t cls = size_class(nbytes);
+  if (cls <= kMaxSmallBytes) return small_block_allocate(nbytes);
   if (cls >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = idle_.find(cls);
@@ -71,6 +133,7 @@ void* HostAllocator::allocate(std::size_t nbytes) {
 void HostAllocator::deallocate(void* ptr) {
   if (ptr == nullptr) return;
   const Header h = header_of(ptr);
+  if (h.cls <= kMaxSmallBytes) return small_block_free(ptr);
   if (h.cls >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (idle_bytes_ + h.cls <= kMaxIdleBytes) {
