@@ -2,6 +2,8 @@
 // draws of a sampler, and Gamma(alpha, 1) draws with their implicit-reparameterization
 // gradient. The families (engine/distributions/) build on these as other code builds on sum
 // or matmul.
+#include <array>
+#include <span>
 #include <vector>
 
 #include "engine/internal.hpp"
@@ -27,34 +29,41 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
                         ")");
     }
   }
-  std::vector<Tensor> inputs{value_in.to(t)};
-  for (const Tensor& p : params) inputs.push_back(p.to(t));
+  // The value and the parameters, then the partials of those that need them (computed in the
+  // same pass as the value), in fixed arrays: no heap blocks beyond the tensors themselves.
+  constexpr int kMax = kernels::kMaxDistParams + 1;
+  std::array<Tensor, kMax> inputs;
+  struct Saved {  // what the backward keeps: the partials and the operands' shapes
+    int count = 0;
+    std::array<Tensor, kMax> partials;
+    std::array<Shape, kMax> shapes;
+  } ops;
+  inputs[ops.count++] = value_in.to(t);
+  for (const Tensor& p : params) inputs[ops.count++] = p.to(t);
   Tensor out = make_tensor(shape, t, value_in.device());
 
-  // Partials for the operands that need them, computed in the same pass as the value.
   const bool record = grad_enabled();
-  std::vector<Tensor> partials(inputs.size());
-  kernels::TensorArg grad_args[kernels::kMaxDistParams + 1];
-  const kernels::TensorArg* grad_ptrs[kernels::kMaxDistParams + 1] = {};
+  bool any = false;
+  kernels::TensorArg grad_args[kMax];
+  const kernels::TensorArg* grad_ptrs[kMax] = {};
   kernels::TensorArg param_args[kernels::kMaxDistParams];
-  for (std::size_t k = 0; k < inputs.size(); ++k) {
+  for (int k = 0; k < ops.count; ++k) {
+    ops.shapes[k] = inputs[k].shape();
     if (record && inputs[k].requires_grad()) {
-      partials[k] = make_tensor(shape, t, value_in.device());
-      grad_args[k] = arg(partials[k]);
+      ops.partials[k] = make_tensor(shape, t, value_in.device());
+      grad_args[k] = arg(ops.partials[k]);
       grad_ptrs[k] = &grad_args[k];
+      any = true;
     }
     if (k > 0) param_args[k - 1] = operand_arg(inputs[k], shape);
   }
   backend(out).log_prob(family, arg(out), operand_arg(inputs[0], shape), param_args, grad_ptrs);
-  bool any = false;
-  for (const Tensor& p : partials) any = any || p.defined();
   if (any) {
-    std::vector<Shape> shapes;
-    for (const Tensor& in : inputs) shapes.push_back(in.shape());
-    record_many(name, inputs, out, [partials, shapes](const Tensor& g) {
-      std::vector<Tensor> grads(partials.size());
-      for (std::size_t k = 0; k < partials.size(); ++k)
-        if (partials[k].defined()) grads[k] = mul_sum_to(g, partials[k], shapes[k]);
+    const std::span<const Tensor> recorded(inputs.data(), ops.count);
+    record_many(name, recorded, out, [ops = std::move(ops)](const Tensor& g) {
+      std::vector<Tensor> grads(ops.count);
+      for (int k = 0; k < ops.count; ++k)
+        if (ops.partials[k].defined()) grads[k] = mul_sum_to(g, ops.partials[k], ops.shapes[k]);
       return grads;
     });
   }
