@@ -7,6 +7,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ember/ops.hpp"
@@ -68,8 +70,60 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
 // The backward of one recorded op: output gradient -> one gradient per input, in input
-// order; an undefined Tensor where none flows.
-using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad)>;
+// order; an undefined Tensor where none flows. A move-only callable whose closure lives in a
+// small block of the thread's lists (kernels/cpu/host_allocator.hpp), as the tape's nodes do:
+// std::function would put most closures on the heap, one malloc per recorded op.
+class BackwardFn {
+ public:
+  BackwardFn() = default;
+  BackwardFn(std::nullptr_t) {}
+  template <typename F>
+  requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
+           std::is_invocable_r_v<std::vector<Tensor>, const std::decay_t<F>&, const Tensor&>)
+      BackwardFn(F&& f) {  // NOLINT: converts from any closure, as std::function does
+    using Fn = std::decay_t<F>;
+    void* block = kernels::cpu::small_block_allocate(sizeof(Fn));
+    try {
+      closure_ = new (block) Fn(std::forward<F>(f));
+    } catch (...) {
+      kernels::cpu::small_block_free(block);
+      throw;
+    }
+    call_ = [](const void* c, const Tensor& g) { return (*static_cast<const Fn*>(c))(g); };
+    destroy_ = [](void* c) {
+      static_cast<Fn*>(c)->~Fn();
+      kernels::cpu::small_block_free(c);
+    };
+  }
+  BackwardFn(BackwardFn&& other) noexcept { *this = std::move(other); }
+  BackwardFn& operator=(BackwardFn&& other) noexcept {
+    if (this != &other) {
+      reset();
+      closure_ = std::exchange(other.closure_, nullptr);
+      call_ = other.call_;
+      destroy_ = other.destroy_;
+    }
+    return *this;
+  }
+  BackwardFn& operator=(std::nullptr_t) {
+    reset();
+    return *this;
+  }
+  BackwardFn(const BackwardFn&) = delete;
+  BackwardFn& operator=(const BackwardFn&) = delete;
+  ~BackwardFn() { reset(); }
+
+  explicit operator bool() const { return closure_ != nullptr; }
+  std::vector<Tensor> operator()(const Tensor& grad) const { return call_(closure_, grad); }
+
+ private:
+  void reset() {
+    if (closure_ != nullptr) destroy_(std::exchange(closure_, nullptr));
+  }
+  void* closure_ = nullptr;
+  std::vector<Tensor> (*call_)(const void*, const Tensor&) = nullptr;
+  void (*destroy_)(void*) = nullptr;
+};
 
 // Makes `out` the result of a recorded op with these inputs (call only if needs_grad).
 // Save outputs in `fn` through saved(out), never `out` itself: a node holding its own

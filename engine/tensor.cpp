@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <iomanip>
 #include <sstream>
@@ -234,9 +235,9 @@ ValidationScope::ValidationScope(bool on) : previous_(t_validation) { t_validati
 ValidationScope::~ValidationScope() { t_validation = previous_; }
 
 // ------------------------------------------------------------------------- Tensor ----
-detail::TensorImpl& Tensor::impl() const {
-  EMBER_CHECK(impl_ != nullptr, "use of an undefined (default-constructed) Tensor");
-  return *impl_;
+void Tensor::throw_undefined() {
+  EMBER_CHECK(false, "use of an undefined (default-constructed) Tensor");
+  std::abort();  // not reached: the check throws
 }
 
 std::int64_t Tensor::size(int dim) const {
@@ -252,11 +253,6 @@ bool Tensor::is_contiguous() const {
     expected *= s[i];
   }
   return true;
-}
-
-void* Tensor::data_ptr() const {
-  auto& i = impl();
-  return static_cast<char*>(i.storage->data()) + i.offset * element_size(i.dtype);
 }
 
 template <typename T>

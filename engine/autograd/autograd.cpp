@@ -45,7 +45,7 @@ void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, 
 namespace autograd {
 
 std::vector<Tensor> Node::apply(const Tensor& grad) {
-  EMBER_CHECK(fn_ != nullptr, "backward through '", name_,
+  EMBER_CHECK(static_cast<bool>(fn_), "backward through '", name_,
               "' a second time: its saved tensors were released after the first backward");
   return fn_(grad);
 }

@@ -118,7 +118,10 @@ class Tensor {
   Device device() const { return impl().device; }
   bool is_contiguous() const;
   // Pointer to the first element (on the tensor's device).
-  void* data_ptr() const;
+  void* data_ptr() const {
+    const detail::TensorImpl& i = impl();
+    return static_cast<char*>(i.storage->data()) + i.offset * element_size(i.dtype);
+  }
   template <typename T>
   T* data() const;
 
@@ -177,10 +180,17 @@ class Tensor {
   }
   Tensor select(int dim, std::int64_t index) const;
 
-  detail::TensorImpl& impl() const;
+  // Every accessor goes through here: inline, with the error for an undefined tensor out of
+  // line.
+  detail::TensorImpl& impl() const {
+    if (impl_ == nullptr) [[unlikely]]
+      throw_undefined();
+    return *impl_;
+  }
   const std::shared_ptr<detail::TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
+  [[noreturn]] static void throw_undefined();
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 
