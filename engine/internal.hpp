@@ -50,9 +50,9 @@ kernels::TensorArg arg(const Tensor& t);
 kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);
 // As broadcast_arg, except that a floating CPU tensor of one element spread over more elements
 // (one element, or a view that repeats one: every stride 0) travels by value (a scalar
-// argument): the CPU loop then reads it from a slot beside the
-// contiguous operands in a flat loop that vectorizes, not through a stride-0 walk. For
-// operands of elementwise ops and of the distribution kernels.
+// argument): the CPU loop then reads it from a slot beside the contiguous operands in a flat
+// loop that vectorizes, not through a stride-0 walk. For operands of elementwise ops and of
+// the distribution kernels.
 kernels::TensorArg operand_arg(const Tensor& t, const Shape& shape);
 
 // sum_to(a * b, shape) in one pass over the broadcast operands, without the product's

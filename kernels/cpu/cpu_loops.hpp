@@ -39,10 +39,11 @@ concept AccumulatingBody = Body::kAccumulates;
 // A shared per-element body (kernels/common/elementwise_bodies.hpp) that reads and writes its
 // element alone; the lambdas of the reductions' walks are not.
 template <typename Body>
-concept IndependentBody = requires {
+concept HasOperands = requires {
   Body::kOperands;
-}
-&&!AccumulatingBody<Body>;
+};
+template <typename Body>
+concept IndependentBody = HasOperands<Body> && !AccumulatingBody<Body>;
 
 // The flat loops below tell the compiler that no element depends on another (`ivdep`): an
 // elementwise body reads and writes element i alone (an output may be one of its inputs, at
