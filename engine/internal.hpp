@@ -2,6 +2,7 @@
 // describing them to launchers, recording autograd nodes; and the distribution ops.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -69,8 +70,42 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 // True when grad mode is on and some input requires grad.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
-// The backward of one recorded op: output gradient -> one gradient per input, in input
-// order; an undefined Tensor where none flows. A move-only callable whose closure lives in a
+// What a backward function returns: one gradient per input, in input order (an undefined
+// Tensor where none flows). Up to four sit inline, so a recorded op's backward makes no heap
+// block for them; more (cat of many tensors) go to a vector.
+class Grads {
+ public:
+  Grads() = default;
+  explicit Grads(std::size_t n) {
+    if (n > kInline) more_.resize(n);
+    size_ = n;
+  }
+  Grads(std::initializer_list<Tensor> grads) : Grads(grads.size()) {
+    std::size_t k = 0;
+    for (const Tensor& g : grads) (*this)[k++] = g;
+  }
+  std::size_t size() const { return size_; }
+  Tensor& operator[](std::size_t k) { return size_ > kInline ? more_[k] : inline_[k]; }
+  const Tensor& operator[](std::size_t k) const { return size_ > kInline ? more_[k] : inline_[k]; }
+  void push_back(Tensor g) {
+    if (size_ == kInline) more_.assign(inline_.begin(), inline_.end());
+    if (size_ >= kInline) {
+      more_.push_back(std::move(g));
+    } else {
+      inline_[size_] = std::move(g);
+    }
+    ++size_;
+  }
+
+ private:
+  static constexpr std::size_t kInline = 4;
+  std::array<Tensor, kInline> inline_;
+  std::vector<Tensor> more_;
+  std::size_t size_ = 0;
+};
+
+// The backward of one recorded op: output gradient -> the gradients of its inputs (Grads).
+// A move-only callable whose closure lives in a
 // small block of the thread's lists (kernels/cpu/host_allocator.hpp), as the tape's nodes do:
 // std::function would put most closures on the heap, one malloc per recorded op.
 class BackwardFn {
@@ -79,7 +114,7 @@ class BackwardFn {
   BackwardFn(std::nullptr_t) {}
   template <typename F>
   requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
-           std::is_invocable_r_v<std::vector<Tensor>, const std::decay_t<F>&, const Tensor&>)
+           std::is_invocable_r_v<Grads, const std::decay_t<F>&, const Tensor&>)
       BackwardFn(F&& f) {  // NOLINT: converts from any closure, as std::function does
     using Fn = std::decay_t<F>;
     void* block = kernels::cpu::small_block_allocate(sizeof(Fn));
@@ -114,14 +149,14 @@ class BackwardFn {
   ~BackwardFn() { reset(); }
 
   explicit operator bool() const { return closure_ != nullptr; }
-  std::vector<Tensor> operator()(const Tensor& grad) const { return call_(closure_, grad); }
+  Grads operator()(const Tensor& grad) const { return call_(closure_, grad); }
 
  private:
   void reset() {
     if (closure_ != nullptr) destroy_(std::exchange(closure_, nullptr));
   }
   void* closure_ = nullptr;
-  std::vector<Tensor> (*call_)(const void*, const Tensor&) = nullptr;
+  Grads (*call_)(const void*, const Tensor&) = nullptr;
   void (*destroy_)(void*) = nullptr;
 };
 

@@ -270,7 +270,7 @@ Tensor Tensor::clone() const {
   Tensor out = detail::make_tensor(shape(), dtype(), device());
   detail::backend(*this).copy(detail::arg(out), detail::arg(*this));
   if (detail::needs_grad({this})) {
-    detail::record("clone", {*this}, out, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+    detail::record("clone", {*this}, out, [](const Tensor& g) { return detail::Grads{g}; });
   }
   return out;
 }
@@ -284,7 +284,7 @@ Tensor Tensor::to(DType target) const {
   if (is_floating(target) && is_floating(dtype()) && detail::needs_grad({this})) {
     const DType from = dtype();
     detail::record("to(dtype)", {*this}, out,
-                   [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+                   [from](const Tensor& g) { return detail::Grads{g.to(from)}; });
   }
   return out;
 }
@@ -329,7 +329,7 @@ Tensor Tensor::to(Device target, bool non_blocking) const {
   if (detail::needs_grad({this})) {
     const Device from = device();
     detail::record("to(device)", {*this}, out,
-                   [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+                   [from](const Tensor& g) { return detail::Grads{g.to(from)}; });
   }
   return out;
 }

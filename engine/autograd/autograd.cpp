@@ -44,7 +44,7 @@ void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, 
 
 namespace autograd {
 
-std::vector<Tensor> Node::apply(const Tensor& grad) {
+detail::Grads Node::apply(const Tensor& grad) {
   EMBER_CHECK(static_cast<bool>(fn_), "backward through '", name_,
               "' a second time: its saved tensors were released after the first backward");
   return fn_(grad);
@@ -130,7 +130,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Node* n = stack.back();
     stack.pop_back();
     // A node no gradient reached still passes through, so its inputs' counts drop.
-    std::vector<Tensor> input_grads;
+    detail::Grads input_grads;
     if (n->grad_.defined()) {
       const Tensor g = std::move(n->grad_);
       n->grad_ = Tensor();

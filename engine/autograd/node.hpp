@@ -24,7 +24,7 @@ class Node {
   const char* name() const { return name_; }
   const std::vector<Edge>& edges() const { return edges_; }
   // Gradients of the inputs; throws if the saved tensors were already released.
-  std::vector<Tensor> apply(const Tensor& grad);
+  detail::Grads apply(const Tensor& grad);
   // Frees the tensors saved for backward (the tape's memory).
   void release() { fn_ = nullptr; }
 

@@ -47,7 +47,7 @@ Tensor im2col(const Tensor& x, kernels::Im2colGeometry geo) {
       set_in_strides(into, gx);
       const Tensor gc = g.contiguous();
       if (gc.numel() > 0) detail::backend(gc).col2im(arg(gx), arg(gc), into);
-      return std::vector<Tensor>{gx};
+      return detail::Grads{gx};
     });
   }
   return col;

@@ -61,7 +61,7 @@ Tensor fused_log_prob(kernels::LogProbFamily family, const Tensor& value_in,
   if (any) {
     const std::span<const Tensor> recorded(inputs.data(), ops.count);
     record_many(name, recorded, out, [ops = std::move(ops)](const Tensor& g) {
-      std::vector<Tensor> grads(ops.count);
+      detail::Grads grads(ops.count);
       for (int k = 0; k < ops.count; ++k)
         if (ops.partials[k].defined()) grads[k] = mul_sum_to(g, ops.partials[k], ops.shapes[k]);
       return grads;
@@ -102,7 +102,7 @@ Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
     Tensor dx = make_tensor(xs.shape(), xs.dtype(), xs.device());
     const kernels::TensorArg params[] = {broadcast_arg(a, xs.shape())};
     backend(xs).sample_grad(kernels::SampleGradOp::StandardGamma, arg(dx), arg(xs), params);
-    return std::vector<Tensor>{sum_to(g * dx, a.shape())};
+    return detail::Grads{sum_to(g * dx, a.shape())};
   });
   return x;
 }

@@ -24,7 +24,7 @@ Tensor unary(UnaryOp op, const Tensor& input, double p0 = 0.0, double p1 = 0.0) 
                    [op, x, y = detail::saved(out), p0, p1](const Tensor& g) {
                      Tensor gx = detail::make_tensor(x.shape(), x.dtype(), x.device());
                      detail::backend(x).unary_backward(op, arg(gx), arg(g), arg(x), arg(y), p0, p1);
-                     return std::vector<Tensor>{gx};
+                     return detail::Grads{gx};
                    });
   }
   return out;
@@ -59,7 +59,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
       // Only the shapes are needed: the tape keeps neither operand alive.
       detail::record(name, {a, b}, out,
                      [op, sa = a.shape(), sb = b.shape(), want_a, want_b](const Tensor& g) {
-                       std::vector<Tensor> grads(2);
+                       detail::Grads grads(2);
                        if (want_a) grads[0] = sum_to(g, sa);
                        if (want_b) grads[1] = sum_to(op == BinaryOp::Add ? g : -g, sb);
                        return grads;
@@ -68,7 +68,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
     }
     detail::record(
         name, {a, b}, out, [op, a, b, y = detail::saved(out), want_a, want_b](const Tensor& g) {
-          std::vector<Tensor> grads(2);
+          detail::Grads grads(2);
           Tensor ga, gb;
           kernels::TensorArg ga_arg, gb_arg;
           if (want_a) {
@@ -106,8 +106,8 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x_in, double s, bool scalar_firs
   if (!compare && detail::needs_grad({&x})) {
     detail::record(name, {x}, out,
                    [op, x, s, scalar_first, y = detail::saved(out)](const Tensor& g) {
-                     if (op == BinaryOp::Add) return std::vector<Tensor>{g};
-                     if (op == BinaryOp::Sub) return std::vector<Tensor>{scalar_first ? -g : g};
+                     if (op == BinaryOp::Add) return detail::Grads{g};
+                     if (op == BinaryOp::Sub) return detail::Grads{scalar_first ? -g : g};
                      Tensor gx = detail::make_tensor(g.shape(), g.dtype(), g.device());
                      const kernels::TensorArg gx_arg = arg(gx);
                      const kernels::TensorArg sa = kernels::scalar_arg(s, g.dtype());
@@ -115,7 +115,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x_in, double s, bool scalar_firs
                      detail::backend(g).binary_backward(
                          op, scalar_first ? nullptr : &gx_arg, scalar_first ? &gx_arg : nullptr,
                          arg(g), scalar_first ? sa : xa, scalar_first ? xa : sa, arg(y));
-                     return std::vector<Tensor>{gx};
+                     return detail::Grads{gx};
                    });
   }
   return out;
@@ -202,7 +202,7 @@ Tensor where(const Tensor& cond_in, const Tensor& a_in, const Tensor& b_in) {
                            broadcast_arg(b, shape));
   if (detail::needs_grad({&a, &b})) {
     detail::record("where", {a, b}, out, [cond, a, b](const Tensor& g) {
-      std::vector<Tensor> grads(2);
+      detail::Grads grads(2);
       if (a.requires_grad()) grads[0] = sum_to(where(cond, g, 0.0), a.shape());
       if (b.requires_grad()) grads[1] = sum_to(where(cond, 0.0, g), b.shape());
       return grads;

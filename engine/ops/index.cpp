@@ -49,7 +49,7 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& index_in) {
     detail::record("index_select", {base}, out, [d, index, from = base.shape()](const Tensor& g) {
       Tensor gx = zeros(from, TensorOptions{}.with_dtype(g.dtype()).with_device(g.device()));
       if (g.numel() > 0) detail::backend(g).index_add(arg(gx), d, arg(index), arg(g));
-      return std::vector<Tensor>{gx};
+      return detail::Grads{gx};
     });
   }
   return x.dim() == 0 ? out.reshape(index_in.shape()) : out;
@@ -72,7 +72,7 @@ Tensor index_add(const Tensor& x, int dim, const Tensor& index_in, const Tensor&
   if (s.numel() > 0) detail::backend(x).index_add(arg(out), d, arg(index), arg(s));
   if (detail::needs_grad({&xt, &s})) {
     detail::record("index_add", {xt, s}, out, [d, index](const Tensor& g) {
-      return std::vector<Tensor>{g, index_select(g, d, index)};
+      return detail::Grads{g, index_select(g, d, index)};
     });
   }
   return out;
@@ -88,7 +88,7 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index) {
     detail::record("gather", {x}, out, [d, index, from = x.shape()](const Tensor& g) {
       Tensor gx = zeros(from, TensorOptions{}.with_dtype(g.dtype()).with_device(g.device()));
       if (g.numel() > 0) detail::backend(g).scatter_add(arg(gx), d, arg(index), arg(g));
-      return std::vector<Tensor>{gx};
+      return detail::Grads{gx};
     });
   }
   return out;
@@ -120,7 +120,7 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
         }
         gs = pad(gs, pads);
       }
-      return std::vector<Tensor>{g, gs};
+      return detail::Grads{g, gs};
     });
   }
   return out;

@@ -114,7 +114,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   }
   if (detail::needs_grad({&a, &b})) {
     detail::record("matmul", {a, b}, out, [a, b](const Tensor& g) {
-      std::vector<Tensor> grads(2);
+      detail::Grads grads(2);
       if (a.requires_grad())
         grads[0] = sum_to(matmul_nd(g, b.detach().transpose(-2, -1)), a.shape());
       if (b.requires_grad()) {
@@ -191,7 +191,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   if (detail::needs_grad({&a, &w, &b})) {
     detail::record("linear", {a, w, b}, out, [a, w, b](const Tensor& g) {
-      std::vector<Tensor> grads(3);
+      detail::Grads grads(3);
       if (a.requires_grad()) grads[0] = matmul(g, w.detach());
       // g^T a is (out, in): the weight's own layout, contiguous.
       if (w.requires_grad()) grads[1] = matmul(g.t(), a.detach());

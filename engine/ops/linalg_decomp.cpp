@@ -112,7 +112,7 @@ Tensor cholesky(const Tensor& a) {
       Tensor p = tril(matmul(l.transpose(-2, -1), g));
       p = 0.5 * (p + tril(p, -1).transpose(-2, -1));
       const Tensor left = triangular_solve(p, l, true, true);  // L^-T P
-      return std::vector<Tensor>{
+      return detail::Grads{
           triangular_solve(left.transpose(-2, -1), l, true, true).transpose(-2, -1)};
     });
   }
@@ -153,7 +153,7 @@ Tensor triangular_solve(const Tensor& b_in, const Tensor& l_in, bool lower, bool
   if (detail::needs_grad({&b, &l})) {
     detail::record("triangular_solve", {b, l}, out,
                    [b, l, x = detail::saved(out), lower, transpose](const Tensor& g) {
-                     std::vector<Tensor> grads(2);
+                     detail::Grads grads(2);
                      const Tensor lv = l.detach();
                      const Tensor gb = triangular_solve(g, lv, lower, !transpose);
                      if (b.requires_grad()) grads[0] = sum_to(gb, b.shape());

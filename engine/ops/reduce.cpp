@@ -77,7 +77,7 @@ Tensor extreme(ReduceOp op, const Tensor& x, const std::vector<int>& dims, bool 
             return d;
           }(),
           true);
-      return std::vector<Tensor>{g * hit / count};
+      return detail::Grads{g * hit / count};
     });
   }
   return finish(kept, x, mask, keepdim);
@@ -91,9 +91,8 @@ Tensor sum(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
   const auto mask = reduced_mask(x, dims, "sum");
   Tensor kept = reduce_raw(ReduceOp::Sum, x, mask);
   if (detail::needs_grad({&x})) {
-    detail::record("sum", {x}, kept, [shape = x.shape()](const Tensor& g) {
-      return std::vector<Tensor>{g.expand(shape)};
-    });
+    detail::record("sum", {x}, kept,
+                   [shape = x.shape()](const Tensor& g) { return detail::Grads{g.expand(shape)}; });
   }
   return finish(kept, x, mask, keepdim);
 }
@@ -163,8 +162,8 @@ Tensor softmax_family(const Tensor& x_in, int dim, bool take_log) {
   if (detail::needs_grad({&x})) {
     detail::record(name, {x}, out, [d, take_log, y = detail::saved(out)](const Tensor& g) {
       // log_softmax: g - softmax * sum(g); softmax: y * (g - sum(g * y)).
-      if (take_log) return std::vector<Tensor>{g - exp(y) * sum(g, {d}, true)};
-      return std::vector<Tensor>{y * (g - sum(g * y, {d}, true))};
+      if (take_log) return detail::Grads{g - exp(y) * sum(g, {d}, true)};
+      return detail::Grads{y * (g - sum(g * y, {d}, true))};
     });
   }
   return x0.dim() == 0 ? out.reshape({}) : out;
@@ -260,7 +259,7 @@ Tensor cumsum(const Tensor& x_in, int dim) {
   Tensor out = scan(kernels::ScanOp::Sum, x, d, false);
   if (detail::needs_grad({&x})) {
     detail::record("cumsum", {x}, out, [d](const Tensor& g) {
-      return std::vector<Tensor>{scan(kernels::ScanOp::Sum, g, d, true)};
+      return detail::Grads{scan(kernels::ScanOp::Sum, g, d, true)};
     });
   }
   return out;
@@ -275,7 +274,7 @@ Tensor cumprod(const Tensor& x_in, int dim) {
     detail::record("cumprod", {x}, out, [d, x](const Tensor& g) {
       Tensor gx = detail::make_tensor(x.shape(), x.dtype(), x.device());
       if (gx.numel() > 0) detail::backend(x).cumprod_backward(arg(gx), arg(g), arg(x), d);
-      return std::vector<Tensor>{gx};
+      return detail::Grads{gx};
     });
   }
   return out;

@@ -85,9 +85,8 @@ Tensor reshape_impl(const Tensor& x, const Shape& requested, bool allow_copy, co
     return reshape_impl(x.contiguous(), shape, false, op);
   }
   if (shape == x.shape()) return x;
-  return view_of(x, shape, *strides, x.impl().offset, op, [from = x.shape()](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(from)};
-  });
+  return view_of(x, shape, *strides, x.impl().offset, op,
+                 [from = x.shape()](const Tensor& g) { return detail::Grads{g.reshape(from)}; });
 }
 
 }  // namespace
@@ -103,7 +102,7 @@ Tensor Tensor::unsqueeze(int dim) const {
   s.insert(d, 1);
   st.insert(d, d < this->dim() ? strides()[d] * shape()[d] : 1);
   return view_of(*this, s, st, impl().offset, "unsqueeze",
-                 [d](const Tensor& g) { return std::vector<Tensor>{g.squeeze(d)}; });
+                 [d](const Tensor& g) { return detail::Grads{g.squeeze(d)}; });
 }
 
 Tensor Tensor::squeeze(int dim) const {
@@ -114,7 +113,7 @@ Tensor Tensor::squeeze(int dim) const {
   s.erase(d);
   st.erase(d);
   return view_of(*this, s, st, impl().offset, "squeeze",
-                 [d](const Tensor& g) { return std::vector<Tensor>{g.unsqueeze(d)}; });
+                 [d](const Tensor& g) { return detail::Grads{g.unsqueeze(d)}; });
 }
 
 Tensor Tensor::squeeze() const {
@@ -125,9 +124,8 @@ Tensor Tensor::squeeze() const {
     st.push_back(strides()[d]);
   }
   if (s.size() == dim()) return *this;
-  return view_of(*this, s, st, impl().offset, "squeeze", [from = shape()](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(from)};
-  });
+  return view_of(*this, s, st, impl().offset, "squeeze",
+                 [from = shape()](const Tensor& g) { return detail::Grads{g.reshape(from)}; });
 }
 
 Tensor Tensor::expand(const Shape& target) const {
@@ -153,9 +151,8 @@ Tensor Tensor::expand(const Shape& target) const {
     }
   }
   if (s == shape()) return *this;
-  return view_of(*this, s, st, impl().offset, "expand", [from = shape()](const Tensor& g) {
-    return std::vector<Tensor>{sum_to(g, from)};
-  });
+  return view_of(*this, s, st, impl().offset, "expand",
+                 [from = shape()](const Tensor& g) { return detail::Grads{sum_to(g, from)}; });
 }
 
 Tensor Tensor::transpose(int dim0, int dim1) const {
@@ -166,7 +163,7 @@ Tensor Tensor::transpose(int dim0, int dim1) const {
   std::swap(s[a], s[b]);
   std::swap(st[a], st[b]);
   return view_of(*this, s, st, impl().offset, "transpose",
-                 [a, b](const Tensor& g) { return std::vector<Tensor>{g.transpose(a, b)}; });
+                 [a, b](const Tensor& g) { return detail::Grads{g.transpose(a, b)}; });
 }
 
 Tensor Tensor::permute(const std::vector<int>& dims) const {
@@ -185,7 +182,7 @@ Tensor Tensor::permute(const std::vector<int>& dims) const {
     st[static_cast<int>(i)] = strides()[d];
   }
   return view_of(*this, s, st, impl().offset, "permute",
-                 [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
+                 [inverse](const Tensor& g) { return detail::Grads{g.permute(inverse)}; });
 }
 
 namespace {
@@ -214,7 +211,7 @@ Tensor Tensor::slice(int dim, std::int64_t start, std::int64_t end, std::int64_t
   st[d] = strides()[d] * step;
   return view_of(*this, s, st, impl().offset + start * strides()[d], "slice",
                  [d, start, end, step, from = shape()](const Tensor& g) {
-                   return std::vector<Tensor>{scatter_into_zeros(
+                   return detail::Grads{scatter_into_zeros(
                        g, from, [&](const Tensor& z) { return z.slice(d, start, end, step); })};
                  });
 }
@@ -267,7 +264,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
   if (grad) {
     // Every input is an edge; the node hands each its slice of g.
     detail::BackwardFn fn = [d, sizes](const Tensor& g) {
-      std::vector<Tensor> grads;
+      detail::Grads grads;
       std::int64_t off = 0;
       for (std::int64_t len : sizes) {
         grads.push_back(g.narrow(d, off, len));
@@ -320,7 +317,7 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value)
     std::vector<std::int64_t> neg(pads.size());
     std::transform(pads.begin(), pads.end(), neg.begin(), [](std::int64_t p) { return -p; });
     detail::record("pad", {x}, out,
-                   [neg](const Tensor& g) { return std::vector<Tensor>{pad(g, neg, 0.0)}; });
+                   [neg](const Tensor& g) { return detail::Grads{pad(g, neg, 0.0)}; });
   }
   return out;
 }

@@ -242,6 +242,11 @@ TEST(Cat, Gradients) {
   EMBER_EXPECT_GRAD(g, {random_normal({3, 3}, true)});
   const auto e = [](const std::vector<Tensor>& v) { return cat({v[0], v[1]}, 0); };
   EMBER_EXPECT_GRAD(e, {random_normal({0, 2}, true), random_normal({3, 2}, true)});
+  // More inputs than a backward keeps inline (four): every one still gets its slice.
+  const auto many = [](const std::vector<Tensor>& v) { return cat(v, 0); };
+  std::vector<Tensor> seven;
+  for (int k = 0; k < 7; ++k) seven.push_back(random_normal({k % 3 + 1, 2}, k != 3));
+  EMBER_EXPECT_GRAD(many, seven);
 }
 
 TEST(Cat, GradientsThroughMixedDtypes) {
