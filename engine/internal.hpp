@@ -70,39 +70,50 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 // True when grad mode is on and some input requires grad.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
-// What a backward function returns: one gradient per input, in input order (an undefined
-// Tensor where none flows). Up to four sit inline, so a recorded op's backward makes no heap
-// block for them; more (cat of many tensors) go to a vector.
-class Grads {
+// A sequence that keeps up to N elements inline and spills to a vector beyond: for the
+// tape's per-node lists (a node's edges, the gradients its backward returns), which have one
+// to four elements almost always and would otherwise cost a heap block each.
+template <typename T, std::size_t N>
+class InlineVector {
  public:
-  Grads() = default;
-  explicit Grads(std::size_t n) {
-    if (n > kInline) more_.resize(n);
+  InlineVector() = default;
+  explicit InlineVector(std::size_t n) {
+    if (n > N) more_.resize(n);
     size_ = n;
   }
-  Grads(std::initializer_list<Tensor> grads) : Grads(grads.size()) {
+  InlineVector(std::initializer_list<T> items) : InlineVector(items.size()) {
     std::size_t k = 0;
-    for (const Tensor& g : grads) (*this)[k++] = g;
+    for (const T& item : items) (*this)[k++] = item;
   }
   std::size_t size() const { return size_; }
-  Tensor& operator[](std::size_t k) { return size_ > kInline ? more_[k] : inline_[k]; }
-  const Tensor& operator[](std::size_t k) const { return size_ > kInline ? more_[k] : inline_[k]; }
-  void push_back(Tensor g) {
-    if (size_ == kInline) more_.assign(inline_.begin(), inline_.end());
-    if (size_ >= kInline) {
-      more_.push_back(std::move(g));
+  bool empty() const { return size_ == 0; }
+  T* begin() { return size_ > N ? more_.data() : inline_.data(); }
+  T* end() { return begin() + size_; }
+  const T* begin() const { return size_ > N ? more_.data() : inline_.data(); }
+  const T* end() const { return begin() + size_; }
+  T& operator[](std::size_t k) { return begin()[k]; }
+  const T& operator[](std::size_t k) const { return begin()[k]; }
+  void push_back(T item) {
+    if (size_ == N)
+      more_.assign(std::make_move_iterator(inline_.begin()),
+                   std::make_move_iterator(inline_.end()));
+    if (size_ >= N) {
+      more_.push_back(std::move(item));
     } else {
-      inline_[size_] = std::move(g);
+      inline_[size_] = std::move(item);
     }
     ++size_;
   }
 
  private:
-  static constexpr std::size_t kInline = 4;
-  std::array<Tensor, kInline> inline_;
-  std::vector<Tensor> more_;
+  std::array<T, N> inline_{};
+  std::vector<T> more_;
   std::size_t size_ = 0;
 };
+
+// What a backward function returns: one gradient per input, in input order (an undefined
+// Tensor where none flows).
+using Grads = InlineVector<Tensor, 4>;
 
 // The backward of one recorded op: output gradient -> the gradients of its inputs (Grads).
 // A move-only callable whose closure lives in a

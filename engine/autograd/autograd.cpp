@@ -23,8 +23,7 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, BackwardFn fn) {
-  std::vector<autograd::Edge> edges;
-  edges.reserve(inputs.size());
+  autograd::Edges edges;
   for (const Tensor& in : inputs) {
     autograd::Edge e;
     if (in.defined() && in.requires_grad()) {

@@ -16,13 +16,16 @@ struct Edge {
   bool active() const { return fn != nullptr || leaf != nullptr; }
 };
 
+// A node's edges, one per input of its op (inline up to four).
+using Edges = detail::InlineVector<Edge, 4>;
+
 class Node {
  public:
-  Node(const char* name, std::vector<Edge> edges, detail::BackwardFn fn)
+  Node(const char* name, Edges edges, detail::BackwardFn fn)
       : name_(name), edges_(std::move(edges)), fn_(std::move(fn)) {}
 
   const char* name() const { return name_; }
-  const std::vector<Edge>& edges() const { return edges_; }
+  const Edges& edges() const { return edges_; }
   // Gradients of the inputs; throws if the saved tensors were already released.
   detail::Grads apply(const Tensor& grad);
   // Frees the tensors saved for backward (the tape's memory).
@@ -31,7 +34,7 @@ class Node {
  private:
   friend void run_backward(const Tensor& root, const Tensor& seed);
   const char* name_;
-  std::vector<Edge> edges_;
+  Edges edges_;
   detail::BackwardFn fn_;
   // The reverse sweep's state, kept here rather than in maps: the recorded consumers whose
   // gradients have yet to arrive (-1: not reached by the sweep), and their sum so far.
