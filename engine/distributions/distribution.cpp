@@ -138,7 +138,7 @@ Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
                        t.device(), " but an earlier parameter is on ", out.device);
     if (is_floating(t.dtype())) out.dtype = promote(out.dtype, t.dtype());
   }
-  std::string names;
+  out.tensors.reserve(params.size());
   for (const auto& p : params) {
     Tensor t = p.arg.is_tensor()
                    ? p.arg.tensor().to(out.dtype)
@@ -148,10 +148,14 @@ Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
     try {
       out.batch_shape = broadcast_shapes(out.batch_shape, t.shape(), dist);
     } catch (const ShapeError&) {
+      std::string names;  // the parameters before this one
+      for (const auto& q : params) {
+        if (&q == &p) break;
+        names += names.empty() ? q.name : std::string(", ") + q.name;
+      }
       EMBER_CHECK_SHAPE(false, dist, ": parameter ", p.name, " of shape ", t.shape(),
                         " does not broadcast with ", names, " of shape ", before);
     }
-    names += names.empty() ? p.name : std::string(", ") + p.name;
     out.tensors.push_back(std::move(t));
   }
   std::size_t i = 0;

@@ -83,12 +83,14 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   EMBER_CHECK(static_cast<int>(params.size()) == kernels::sample_param_count(op),
               "internal: ", kernels::sample_op_name(op), " takes ", kernels::sample_param_count(op),
               " parameters, got ", params.size());
-  std::vector<Tensor> converted;  // alive until the launch is queued
+  std::array<Tensor, kernels::kMaxDistParams> converted;  // alive until the launch is queued
   kernels::TensorArg args[kernels::kMaxDistParams];
+  int k = 0;
   for (const Tensor& p : params) {
     check_same_device(kernels::sample_op_name(op), out, p);
-    converted.push_back(p.detach().to(dtype));
-    args[converted.size() - 1] = operand_arg(converted.back(), shape);
+    converted[k] = p.detach().to(dtype);
+    args[k] = operand_arg(converted[k], shape);
+    ++k;
   }
   backend(device).sample(op, arg(out), args, rng);
   return out;

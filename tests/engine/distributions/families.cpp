@@ -102,7 +102,8 @@ Family normal_family() {
                       },
                       {"scale", "[1]"}),
                   invalid_shape([] { dist::Normal(zeros({2}), ones({3})); },
-                                {"Normal", "(2)", "(3)"}),
+                                {"Normal", "parameter scale of shape (3)",
+                                 "does not broadcast with loc of shape (2)"}),
                   invalid_value([] { dist::Normal(0.0, 1.0).log_prob(tensor({NAN})); },
                                 {"Normal.log_prob", "support"})},
   };
@@ -520,6 +521,9 @@ Family student_t_family() {
                       {"scale", "-3", "[1]"}),
                   invalid_shape([] { dist::StudentT(ones({2}), ones({3}), 1.0); },
                                 {"StudentT", "(2)", "(3)"}),
+                  invalid_shape([] { dist::StudentT(ones({2}), 0.0, ones({3})); },
+                                {"StudentT", "parameter scale of shape (3)",
+                                 "does not broadcast with df, loc of shape (2)"}),
                   invalid_value([] { dist::StudentT(3.0).log_prob(tensor({NAN})); },
                                 {"StudentT.log_prob", "support"})},
   };
@@ -647,9 +651,8 @@ const Moments kContinuousBernoulliMoments{
     .mean = Expected{{0.3880141871111483, 0.5, 0.7442360647839458, 0.5001666667111111}},
     .variance =
         Expected{{0.0758978008069575, 1.0 / 12.0, 0.049825654507162975, 0.0833333166666582}},
-    .entropy = Expected{{-0.0764144528033586, 0.0, -0.38826611490414464, -1.6666676109280638e-07},
-                        1e-6,
-                        1e-12}};
+    .entropy = Expected{
+        {-0.0764144528033586, 0.0, -0.38826611490414464, -1.6666676109280638e-07}, 1e-6, 1e-12}};
 
 Family continuous_bernoulli_family() {
   const auto make = [](const Tensors& p) { return dist::ContinuousBernoulli(p[0]); };
@@ -674,8 +677,11 @@ Family continuous_bernoulli_family() {
       .moments = {kContinuousBernoulliMoments},
       .invalid = {invalid_value([] { dist::ContinuousBernoulli(1.5); },
                                 {"ContinuousBernoulli", "probs", "1.5"}),
-                  invalid_value([] { dist::ContinuousBernoulli(0.5).log_prob(tensor({0.5, 1.25})); },
-                                {"ContinuousBernoulli.log_prob", "1.25", "[1]"})},
+                  invalid_value(
+                      [] {
+                        dist::ContinuousBernoulli(0.5).log_prob(tensor({0.5, 1.25}));
+                      },
+                      {"ContinuousBernoulli.log_prob", "1.25", "[1]"})},
       .support = Support{.params = {scalar(0.3)}, .edge = Array{1.0}, .outside = {1.25}},
   };
 }
