@@ -41,10 +41,19 @@ const Tensor& Site::log_prob_sum() const {
   return log_prob_sum_;
 }
 
+std::ptrdiff_t Trace::position(const std::string& name) const {
+  if (sites_.size() < kIndexedFrom) {
+    for (std::size_t i = 0; i < sites_.size(); ++i)
+      if (sites_[i].name == name) return static_cast<std::ptrdiff_t>(i);
+    return -1;
+  }
+  auto it = index_.find(name);
+  return it == index_.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
+}
+
 void Trace::add(Site site) {
-  auto it = index_.find(site.name);
-  if (it != index_.end()) {
-    const Site& prior = sites_[it->second];
+  if (const std::ptrdiff_t at = position(site.name); at >= 0) {
+    const Site& prior = sites_[static_cast<std::size_t>(at)];
     // A plate entered twice records its (shared) indices once.
     if (site.type == SiteType::Subsample && prior.type == SiteType::Subsample &&
         site.plate_size == prior.plate_size && site.value.data_ptr() == prior.value.data_ptr()) {
@@ -55,15 +64,20 @@ void Trace::add(Site site) {
                 site_type_name(site.type), "); site names must be unique within a run");
     return;  // a param read twice: the first record stands
   }
-  index_.emplace(site.name, sites_.size());
+  if (sites_.empty()) sites_.reserve(8);
   sites_.push_back(std::move(site));
+  if (sites_.size() == kIndexedFrom) {
+    for (std::size_t i = 0; i < sites_.size(); ++i) index_.emplace(sites_[i].name, i);
+  } else if (sites_.size() > kIndexedFrom) {
+    index_.emplace(sites_.back().name, sites_.size() - 1);
+  }
 }
 
-bool Trace::contains(const std::string& name) const { return index_.count(name) != 0; }
+bool Trace::contains(const std::string& name) const { return position(name) >= 0; }
 
 const Site* Trace::find(const std::string& name) const {
-  auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &sites_[it->second];
+  const std::ptrdiff_t at = position(name);
+  return at < 0 ? nullptr : &sites_[static_cast<std::size_t>(at)];
 }
 
 const Site& Trace::at(const std::string& name) const {

@@ -71,6 +71,10 @@ class Trace {
   std::string format_shapes() const;
 
  private:
+  // The position of the site named `name`, or -1. A trace of a few sites is searched in order;
+  // past kIndexedFrom sites a hash index is kept (built then, at no cost to small traces).
+  std::ptrdiff_t position(const std::string& name) const;
+  static constexpr std::size_t kIndexedFrom = 16;
   std::vector<Site> sites_;
   std::unordered_map<std::string, std::size_t> index_;
 };

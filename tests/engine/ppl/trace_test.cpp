@@ -38,6 +38,33 @@ TEST(TraceTest, LookupsAndErrorsNameTheSite) {
   EMBER_EXPECT_THROW_WITH(pt.at("w").log_prob(), ValueError, "site 'w'", "param");
 }
 
+// Small traces are searched in order, larger ones through an index built as they grow: every
+// site is found by name at every size, in order of recording, and a repeated name is an
+// error on either side of the switch.
+TEST(TraceTest, LookupsHoldAtEverySize) {
+  for (int n : {1, 15, 16, 17, 40}) {
+    SCOPED_TRACE(n);
+    auto prog = [n] {
+      for (int i = 0; i < n; ++i) sample("x" + std::to_string(i), dist::Normal(0.0, 1.0));
+    };
+    const Trace tr = handlers::trace(prog).get_trace();
+    ASSERT_EQ(tr.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const std::string name = "x" + std::to_string(i);
+      ASSERT_TRUE(tr.contains(name)) << name;
+      EXPECT_EQ(tr.find(name), &tr.sites()[i]) << name;
+      EXPECT_EQ(tr.at(name).name, name);
+    }
+    EXPECT_FALSE(tr.contains("x" + std::to_string(n)));
+    auto twice = [n] {
+      for (int i = 0; i < n; ++i) sample("x" + std::to_string(i), dist::Normal(0.0, 1.0));
+      sample("x" + std::to_string(n - 1), dist::Normal(0.0, 1.0));
+    };
+    EMBER_EXPECT_THROW_WITH(handlers::trace(twice).get_trace(), ValueError,
+                            "two sites named 'x" + std::to_string(n - 1) + "'");
+  }
+}
+
 TEST(TraceTest, FormatShapesPrintsTheTable) {
   clear_param_store();
   auto prog = [] {
