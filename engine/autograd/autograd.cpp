@@ -62,7 +62,7 @@ void accumulate_leaf(detail::TensorImpl& leaf, Tensor g, const char* from) {
   if (leaf.grad && leaf.grad->defined())
     *leaf.grad = *leaf.grad + g;
   else
-    leaf.grad = std::make_shared<Tensor>(g);
+    leaf.grad = detail::pooled<Tensor>(g);
 }
 
 }  // namespace

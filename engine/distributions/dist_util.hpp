@@ -98,7 +98,7 @@ class FamilyImpl : public dist::DistributionImpl {
   }
   // A copy of the family (its other state included) over views of the parameters.
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
-    auto out = std::make_shared<Derived>(static_cast<const Derived&>(*this));
+    auto out = pooled<Derived>(static_cast<const Derived&>(*this));
     for (Tensor& p : out->params_) p = p.expand(batch);
     out->batch_shape_ = batch;
     return out;
@@ -154,7 +154,7 @@ class ProbsOrLogitsImpl : public FamilyImpl<Derived> {
 template <class Impl, class... Extra>
 std::shared_ptr<const Impl> make_family(const char* dist, kernels::LogProbFamily family,
                                         std::initializer_list<NamedParam> params, Extra... extra) {
-  return std::make_shared<const Impl>(dist, family, make_params(dist, params), extra...);
+  return pooled<Impl>(dist, family, make_params(dist, params), extra...);
 }
 
 }  // namespace ember::detail

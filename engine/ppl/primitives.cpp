@@ -131,11 +131,11 @@ Tensor sample(const std::string& name, const dist::Distribution& fn, const Tenso
 
 // ----------------------------------------------------------------------------- param ----
 ParamInit::ParamInit(const Tensor& t)
-    : fn_(std::make_shared<const std::function<Tensor()>>([t] { return t; })) {}
+    : fn_(detail::pooled<std::function<Tensor()>>([t] { return t; })) {}
 ParamInit::ParamInit(double v)
-    : fn_(std::make_shared<const std::function<Tensor()>>([v] { return scalar_tensor(v); })) {}
+    : fn_(detail::pooled<std::function<Tensor()>>([v] { return scalar_tensor(v); })) {}
 ParamInit::ParamInit(std::function<Tensor()> make)
-    : fn_(std::make_shared<const std::function<Tensor()>>(std::move(make))) {}
+    : fn_(detail::pooled<std::function<Tensor()>>(std::move(make))) {}
 
 Tensor param(const std::string& name, const ParamInit& init,
              const constraints::Constraint& constraint) {
