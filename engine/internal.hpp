@@ -53,7 +53,8 @@ kernels::TensorArg broadcast_arg(const Tensor& t, const Shape& shape);
 // (one element, or a view that repeats one: every stride 0) travels by value (a scalar
 // argument): the CPU loop then reads it from a slot beside the contiguous operands in a flat
 // loop that vectorizes, not through a stride-0 walk. For operands of elementwise ops and of
-// the distribution kernels.
+// the distribution kernels. The value is read when the op is issued: code that records ops to
+// replay them later must pass such operands through memory (broadcast_arg) instead.
 kernels::TensorArg operand_arg(const Tensor& t, const Shape& shape);
 
 // sum_to(a * b, shape) in one pass over the broadcast operands, without the product's
