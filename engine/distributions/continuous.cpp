@@ -13,7 +13,6 @@ namespace ember::dist {
 using detail::FamilyImpl;
 using kernels::LogProbFamily;
 using kernels::SampleOp;
-constexpr double kHalfLog2Pi = kernels::kLogSqrt2Pi<double>;
 
 // ---------------------------------------------------------------------- Normal ----
 
@@ -26,7 +25,9 @@ class NormalImpl final : public FamilyImpl<NormalImpl> {
   }
   Tensor mean() const override { return batched(loc()); }
   Tensor variance() const override { return batched(square(scale())); }
-  Tensor entropy() const override { return batched(log(scale()) + 0.5 + kHalfLog2Pi); }
+  Tensor entropy() const override {
+    return batched(log(scale()) + 0.5 + kernels::kLogSqrt2Pi<double>);
+  }
   constraints::Constraint support() const override { return constraints::real; }
 
   const Tensor& loc() const { return param(0); }
@@ -54,7 +55,9 @@ class LogNormalImpl final : public FamilyImpl<LogNormalImpl> {
     const Tensor s2 = square(scale());
     return batched(expm1(s2) * exp(2.0 * loc() + s2));
   }
-  Tensor entropy() const override { return batched(loc() + log(scale()) + 0.5 + kHalfLog2Pi); }
+  Tensor entropy() const override {
+    return batched(loc() + log(scale()) + 0.5 + kernels::kLogSqrt2Pi<double>);
+  }
   constraints::Constraint support() const override { return constraints::positive; }
 
   const Tensor& loc() const { return param(0); }

@@ -18,6 +18,8 @@ namespace ember::kernels {
 template <typename T>
 inline constexpr T kPi = static_cast<T>(3.14159265358979323846);
 template <typename T>
+inline constexpr T kTwoPi = static_cast<T>(6.28318530717958647692);
+template <typename T>
 inline constexpr T kLogSqrt2Pi = static_cast<T>(0.91893853320467274178);  // log(sqrt(2 pi))
 template <typename T>
 inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
@@ -89,7 +91,7 @@ inline __attribute__((always_inline)) float cos_two_pi_float_poly(float u) {
   const float b = a > 0.25f ? 0.5f - a : a;  // = s cos(2 pi b), b in [0, 1/4]
   const float s = a > 0.25f ? -1.0f : 1.0f;
   const bool high = b > 0.125f;  // cos(2 pi b) = sin(2 pi (1/4 - b))
-  const float x = (high ? 0.25f - b : b) * 6.28318530717958647692f;
+  const float x = (high ? 0.25f - b : b) * kTwoPi<float>;
   const float z = x * x;
   const float c =
       ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
@@ -125,7 +127,7 @@ EMBER_HD T cos_two_pi_fast(T u) {  // cos(2 pi u), u in [0, 1]
 #if !defined(__CUDA_ARCH__)
   if constexpr (std::is_same_v<T, float>) return cos_two_pi_float_poly(u);
 #endif
-  return ::cos(static_cast<T>(6.283185307179586476925) * u);
+  return ::cos(kTwoPi<T> * u);
 }
 
 // 1 / (1 + exp(-x)) without overflow for any x.

@@ -61,7 +61,7 @@ EMBER_HD T normal01(RngState rng, std::int64_t i, std::uint32_t round = 0) {
   if constexpr (kVectorMath) {
     return ::sqrt(T(-2) * log_fast(u0)) * cos_two_pi_fast(u1);
   } else {
-    return ::sqrt(T(-2) * ::log(u0)) * ::cos(static_cast<T>(6.283185307179586476925) * u1);
+    return ::sqrt(T(-2) * ::log(u0)) * ::cos(kTwoPi<T> * u1);
   }
 }
 
