@@ -84,10 +84,10 @@ using Blas = std::conditional_t<std::is_same_v<T, float>, Sblas, Dblas>;
 
 blasint blas_int(std::int64_t v) { return static_cast<blasint>(v); }
 
-// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n), or c += with `beta`
-// 1, through OpenBLAS. A
-// matrix-vector product (n or rows is 1) goes to gemv, which streams the matrix once where
-// gemm would first copy it into packed panels (a regression's X @ w and X^T @ r).
+// c (rows x n, row-major, contiguous) = a_rows (rows x k) @ b (k x n), or c += that product
+// with beta = 1, through OpenBLAS. A matrix-vector product (n or rows is 1) goes to gemv,
+// which streams the matrix once where gemm would first copy it into packed panels (a
+// regression's X @ w and X^T @ r).
 template <typename T>
 void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
           std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k, T beta) {
