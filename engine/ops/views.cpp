@@ -69,10 +69,13 @@ std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
   return new_strides;
 }
 
+// A view of base, recorded with the backward `fn` (a closure, made into a BackwardFn only
+// when the view needs a gradient).
+template <typename Fn>
 Tensor view_of(const Tensor& base, const Shape& shape, const Shape& strides, std::int64_t offset,
-               const char* name, detail::BackwardFn fn) {
+               const char* name, Fn&& fn) {
   Tensor out = detail::make_view(base, shape, strides, offset);
-  if (detail::needs_grad({&base})) detail::record(name, {base}, out, std::move(fn));
+  if (detail::needs_grad({&base})) detail::record(name, {base}, out, std::forward<Fn>(fn));
   return out;
 }
 
