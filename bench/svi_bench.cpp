@@ -7,7 +7,9 @@
 // (X read twice, six N-vectors) reaches.
 //
 // Variants: "fast" switches argument validation and SVI's finite check off (no host sync in
-// a step); "checked" keeps both on (the defaults a new user gets).
+// a step); "checked" keeps both on (the defaults a new user gets); "compiled" is "fast" with
+// SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
+// (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes).
 #include <cmath>
 #include <memory>
 #include <string>
@@ -20,14 +22,17 @@ namespace {
 struct Mode {
   std::string name;
   bool checked;
+  bool compiled;
 };
 
 // Runs `steps` SVI steps per timed iteration and reports what a step costs.
-template <typename Step>
-void run_steps(benchmark::State& state, Device d, bool checked, std::int64_t steps,
+template <typename Svi, typename Step>
+void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, std::int64_t steps,
                double bytes_per_step, Step&& step) {
+  const bool checked = mode.checked;
   set_validation_enabled(checked);
-  for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled
+  if (mode.compiled) svi.compile();
+  for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled, plan recorded
   profile::set_phase_timing(true);
   const profile::Counters before = profile::counters();
   const double seconds = timed_loop(state, d, steps, step);
@@ -50,10 +55,16 @@ void run_steps(benchmark::State& state, Device d, bool checked, std::int64_t ste
     state.counters["update"] = c.update_seconds / phases;
   }
   if (bytes_per_step > 0) report_rates(state, d, steps, seconds, 1.0, bytes_per_step);
+  if (mode.compiled) {
+    const CompileStats cs = svi.compile_stats();
+    state.counters["record_us"] = 1e6 * cs.last_recording_seconds;
+    state.counters["plan_calls"] = static_cast<double>(cs.calls_per_replay);
+  }
 }
 
 // ---- the coin (SVI Part I) ----
-void bm_coin(benchmark::State& state, Device d, bool checked) {
+void bm_coin(benchmark::State& state, Device d, const Mode& mode) {
+  const bool checked = mode.checked;
   const auto opts = on(d);
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}).to(d);
   const Tensor prior = full({}, 10.0, opts);
@@ -70,13 +81,14 @@ void bm_coin(benchmark::State& state, Device d, bool checked) {
   ParamStore store;
   SVI svi(model, guide, optim::Adam({.lr = 5e-4}), Trace_ELBO(),
           {.check_finite = checked, .param_store = &store});
-  run_steps(state, d, checked, d.is_cpu() ? 1 : 50, 0, [&] { svi.step(flips); });
+  run_steps(state, d, mode, svi, d.is_cpu() ? 1 : 50, 0, [&] { svi.step(flips); });
 }
 
 // ---- Bayesian linear regression ----
 constexpr std::int64_t kD = 16;
 
-void bm_blr(benchmark::State& state, Device d, std::int64_t n, bool checked) {
+void bm_blr(benchmark::State& state, Device d, std::int64_t n, const Mode& mode) {
+  const bool checked = mode.checked;
   const auto opts = on(d);
   Generator gen(7);
   const Tensor x = randn({n, kD}, opts, &gen);
@@ -104,7 +116,7 @@ void bm_blr(benchmark::State& state, Device d, std::int64_t n, bool checked) {
   // mean, the log-density, its partial, the partial times the seed and the mean's gradient.
   const double bytes = 4.0 * static_cast<double>(n) * (2.0 * kD + 6.0);
   const std::int64_t steps = d.is_cpu() ? 1 : (n >= 1000000 ? 10 : 50);
-  run_steps(state, d, checked, steps, bytes, [&] { svi.step(); });
+  run_steps(state, d, mode, svi, steps, bytes, [&] { svi.step(); });
 }
 
 // ---- the Dirichlet-process mixture (stick breaking, T = 6) ----
@@ -115,7 +127,8 @@ Tensor mix_weights(const Tensor& beta) {
   return pad(beta, {0, 1}, 1.0) * pad(rest, {1, 0}, 1.0);
 }
 
-void bm_dp_mixture(benchmark::State& state, Device d, bool checked) {
+void bm_dp_mixture(benchmark::State& state, Device d, const Mode& mode) {
+  const bool checked = mode.checked;
   const auto opts = on(d);
   Generator gen(3);
   constexpr std::int64_t n = 200;
@@ -166,27 +179,28 @@ void bm_dp_mixture(benchmark::State& state, Device d, bool checked) {
   ParamStore store;
   SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
           {.check_finite = checked, .param_store = &store});
-  run_steps(state, d, checked, d.is_cpu() ? 1 : 20, 0, [&] { svi.step(); });
+  run_steps(state, d, mode, svi, d.is_cpu() ? 1 : 20, 0, [&] { svi.step(); });
 }
 
 void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
     const Device d = be.device;
-    for (const Mode& m : {Mode{"fast", false}, Mode{"checked", true}}) {
+    for (const Mode& m : {Mode{"fast", false, false}, Mode{"checked", true, false},
+                          Mode{"compiled", false, true}}) {
       benchmark::RegisterBenchmark(bench_name("SviCoin", be, m.name).c_str(),
-                                   [d, m](benchmark::State& s) { bm_coin(s, d, m.checked); })
+                                   [d, m](benchmark::State& s) { bm_coin(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
       for (std::int64_t n : {std::int64_t{1000}, std::int64_t{1000000}}) {
         benchmark::RegisterBenchmark(
             bench_name("SviBayesLinReg", be, std::to_string(n) + "/" + m.name).c_str(),
-            [d, n, m](benchmark::State& s) { bm_blr(s, d, n, m.checked); })
+            [d, n, m](benchmark::State& s) { bm_blr(s, d, n, m); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
       }
       benchmark::RegisterBenchmark(bench_name("SviDpMixture", be, m.name).c_str(),
-                                   [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m.checked); })
+                                   [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }

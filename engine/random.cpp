@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 #include "kernels/math/philox.hpp"
 
@@ -111,20 +112,20 @@ void set_rng_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
 namespace detail {
 
-Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device) {
-  // A partial Fisher-Yates shuffle with the swaps kept sparse: O(subsample_size) work and
-  // memory whatever the size, drawn on the host from the thread's generator so that every
-  // device gets the same indices for the same seed.
-  Generator& gen = default_generator();
-  const std::uint64_t seed = gen.seed();
-  const std::uint64_t offset = gen.next_offset();
-  std::unordered_map<std::int64_t, std::int64_t> moved;
+namespace {
+
+// Draws subsample_size distinct indices of [0, size) into out: a partial Fisher-Yates
+// shuffle with the swaps kept sparse in `moved` (O(subsample_size) work and memory whatever
+// the size), element i from Philox counter i of (seed, offset).
+void draw_subset(std::int64_t size, std::int64_t subsample_size, std::uint64_t seed,
+                 std::uint64_t offset, std::unordered_map<std::int64_t, std::int64_t>& moved,
+                 std::int64_t* out) {
+  moved.clear();
   moved.reserve(static_cast<std::size_t>(subsample_size) * 2);
   auto at = [&](std::int64_t i) {
     auto it = moved.find(i);
     return it == moved.end() ? i : it->second;
   };
-  std::vector<std::int64_t> out(static_cast<std::size_t>(subsample_size));
   for (std::int64_t i = 0; i < subsample_size; ++i) {
     const kernels::Philox4 b = kernels::philox_block(seed, offset, static_cast<std::uint64_t>(i));
     const std::uint64_t r =
@@ -133,9 +134,58 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
     const std::int64_t j = i + static_cast<std::int64_t>((span * r) >> 64);
     const std::int64_t vj = at(j);
     moved[j] = at(i);
-    out[static_cast<std::size_t>(i)] = vj;
+    out[i] = vj;
   }
-  return from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
+}
+
+}  // namespace
+
+Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device) {
+  // Drawn on the host from the thread's generator so that every device gets the same indices
+  // for the same seed.
+  Generator& gen = default_generator();
+  const std::uint64_t seed = gen.seed();
+  const std::uint64_t offset = gen.next_offset();
+  std::unordered_map<std::int64_t, std::int64_t> moved;
+  std::vector<std::int64_t> out(static_cast<std::size_t>(subsample_size));
+  draw_subset(size, subsample_size, seed, offset, moved, out.data());
+  Recorder* rec = recorder();
+  if (rec == nullptr) {
+    return from_vector(out, {subsample_size},
+                       TensorOptions{}.with_dtype(kInt64).with_device(device));
+  }
+  // Recording a compiled step: a replay draws the indices afresh, at this draw's offset from
+  // the replay's position, into the same memory.
+  EMBER_CHECK_T(CompileError, &gen == &rec->generator(),
+                "SVI.compile: a subsample was drawn from a generator other than the one the "
+                "step began with (a seed handler inside the program?); a compiled step replays "
+                "draws of the thread's generator only");
+  Tensor t;
+  {
+    const PauseRecording pause;
+    t = from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
+  }
+  order_use(t);  // kept alive by the plan
+  struct Redraw {
+    std::int64_t size, subsample_size;
+    std::uint64_t rel;
+    const std::uint64_t* seed;
+    const std::uint64_t* base;
+    kernels::Backend* backend;
+    void* dst;
+    std::shared_ptr<std::vector<std::int64_t>> host;
+    std::shared_ptr<std::unordered_map<std::int64_t, std::int64_t>> moved;
+    void operator()() const {
+      draw_subset(size, subsample_size, *seed, *base + rel, *moved, host->data());
+      backend->copy_from_host(dst, host->data(), host->size() * sizeof(std::int64_t));
+    }
+  };
+  rec->add_host_call(Redraw{size, subsample_size, rec->relative_offset(offset), &rec->replay_seed(),
+                            &rec->replay_base(), &kernels::backend_for(device), t.data_ptr(),
+                            std::make_shared<std::vector<std::int64_t>>(std::move(out)),
+                            std::make_shared<std::unordered_map<std::int64_t, std::int64_t>>()},
+                     concat("subsample ", subsample_size, " of ", size));
+  return t;
 }
 
 Tensor full_range(std::int64_t size, Device device) {

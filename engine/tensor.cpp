@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/autograd/node.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 #include "kernels/common/counters.hpp"
 
@@ -77,7 +78,12 @@ class StreamUse {
   }
 };
 
-void order_use(const Tensor& t) { StreamUse::order(*t.impl().storage); }
+void order_use(const Tensor& t) {
+  const std::shared_ptr<Storage>& storage = t.impl().storage;
+  if (Recorder* r = recorder()) [[unlikely]]
+    r->retain(storage);
+  StreamUse::order(*storage);
+}
 
 }  // namespace detail
 
@@ -165,12 +171,11 @@ Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides,
   return Tensor(std::move(impl));
 }
 
-kernels::Backend& backend(const Tensor& t) {
-  ++kernels::t_event_counters.backend_calls;
-  return kernels::backend_for(t.device());
-}
+kernels::Backend& backend(const Tensor& t) { return backend(t.device()); }
 kernels::Backend& backend(Device d) {
   ++kernels::t_event_counters.backend_calls;
+  if (Recorder* r = recorder()) [[unlikely]]
+    return r->backend(d);
   return kernels::backend_for(d);
 }
 
@@ -212,6 +217,8 @@ kernels::TensorArg operand_arg(const Tensor& t, const Shape& shape) {
   order_use(t);
   const double value = t.dtype() == kFloat32 ? double{*static_cast<const float*>(t.data_ptr())}
                                              : *static_cast<const double*>(t.data_ptr());
+  if (Recorder* r = recorder()) [[unlikely]]
+    r->note_scalar_source(t.data_ptr(), t.dtype(), value);
   return kernels::scalar_arg(value, t.dtype());
 }
 
@@ -336,6 +343,8 @@ Tensor Tensor::to(Device target, bool non_blocking) const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
+  if (detail::recorder() != nullptr) [[unlikely]]
+    detail::throw_host_read();
   const DType want = dtype_of<T>::value;
   Tensor t = detach().to(want).contiguous();
   std::vector<T> out(static_cast<std::size_t>(t.numel()));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "engine/compile/plan.hpp"
 #include "engine/distributions/dist_util.hpp"
 #include "kernels/math/special.hpp"
 
@@ -208,6 +209,7 @@ Uniform::Uniform(const ParamArg& low, const ParamArg& high) {
                                                {{"low", low}, {"high", high}});
   // low < high elementwise, else a ValueError naming both values at the first offending index.
   if (validation_enabled()) {
+    const detail::PauseRecording checks_are_not_replayed;
     const Shape& batch = impl->batch_shape();
     const Tensor ok = lt(impl->low(), impl->high()).expand(batch);
     if (!all(ok)) {

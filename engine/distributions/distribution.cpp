@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/compile/plan.hpp"
 #include "engine/distributions/dist_util.hpp"
 #include "engine/distributions/wrappers.hpp"
 
@@ -69,6 +70,7 @@ Tensor Distribution::log_prob(const Tensor& value) const {
   EMBER_CHECK_DEVICE(value.device() == d.device(), d.name(), ".log_prob: value is on ",
                      value.device(), " but the distribution is on ", d.device());
   if (validates_args()) {
+    const detail::PauseRecording checks_are_not_replayed;
     if (!d.support().check_all(value)) {
       const Tensor ok = d.support().check(value);
       EMBER_CHECK(false, d.name(), ".log_prob: value outside the support ", d.support().name(),
@@ -251,7 +253,9 @@ void throw_held_arg_error(const std::string& prefix) {
 
 void validate_param(const char* dist, const char* param, const Tensor& value,
                     const constraints::Constraint& constraint) {
-  if (!validation_enabled() || constraint.check_all(value)) return;
+  if (!validation_enabled()) return;
+  const PauseRecording checks_are_not_replayed;
+  if (constraint.check_all(value)) return;
   const Tensor ok = constraint.check(value);
   report_invalid_param(concat(dist, ": parameter ", param, " must be ", constraint.name(), ", ",
                               describe_first_violation(value, ok),

@@ -11,6 +11,7 @@
 #include "ember/infer.hpp"
 #include "ember/ops.hpp"
 #include "ember/primitives.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/infer/elbo_util.hpp"
 #include "engine/internal.hpp"
 #include "engine/profile_util.hpp"
@@ -88,7 +89,10 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   const int nesting = vectorized ? -particle_plate->dim : options_.max_plate_nesting;
   for (int r = 0; r < runs; ++r) {
     traces = detail::trace_pair(model, guide, particle_plate);
-    if (validation_enabled()) detail::validate_traces(traces, nesting);
+    if (validation_enabled()) {
+      const detail::PauseRecording checks_are_not_replayed;
+      detail::validate_traces(traces, nesting);
+    }
     for (const Trace* tr : {&traces.guide, &traces.model}) {
       for (const Site* s : tr->param_nodes()) {
         if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);

@@ -13,14 +13,22 @@
 #include <sstream>
 
 #include "ember/ops.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/infer/elbo_util.hpp"
+#include "engine/internal.hpp"
+#include "engine/optim/optim_impl.hpp"
 #include "engine/profile_util.hpp"
 
 namespace ember {
 
 double LossValue::value() const {
+  if (has_value_) return value_;
   EMBER_CHECK(tensor_.defined(), "LossValue: no loss (default-constructed)");
   return tensor_.item();
+}
+
+Tensor LossValue::tensor() const {
+  return has_value_ ? scalar_tensor(value_, TensorOptions{}.with_dtype(kFloat64)) : tensor_;
 }
 
 namespace detail {
@@ -73,7 +81,15 @@ bool SVICore::check_finite(const ElboResult& r) {
   throw NonFiniteError(what.str(), culprit);
 }
 
-LossValue SVICore::step(const std::function<void()>& model, const std::function<void()>& guide) {
+SVICore::~SVICore() = default;
+SVICore::SVICore(SVICore&&) noexcept = default;
+
+LossValue SVICore::step(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
+  if (inputs != nullptr && compile_) return compiled_step(model, guide, *inputs);
+  return eager_step(model, guide);
+}
+
+LossValue SVICore::eager_step(FunctionRef model, FunctionRef guide) {
   const Scope scope(*this);
   ElboResult r = loss_->loss_and_grads(model, guide,
                                        options_.check_finite ? FiniteCheck::On : FiniteCheck::Off);
@@ -93,10 +109,195 @@ LossValue SVICore::step(const std::function<void()>& model, const std::function<
   return LossValue(r.loss);
 }
 
-LossValue SVICore::evaluate_loss(const std::function<void()>& model,
-                                 const std::function<void()>& guide) {
+LossValue SVICore::evaluate_loss(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
+  if (inputs != nullptr && compile_) return compiled_evaluate(model, guide, *inputs);
   const Scope scope(*this);
   return LossValue(loss_->loss(model, guide).loss);
+}
+
+// ------------------------------------------------------------ compiled steps ----
+namespace {
+
+// The loss of a replayed plan: on the CPU the number itself (no tensor made); on a device a
+// copy of the plan's buffer, which the next replay overwrites.
+LossValue replayed_loss(const Tensor& loss) {
+  if (!loss.device().is_cpu()) return LossValue(loss.clone());
+  return LossValue(loss.dtype() == kFloat32 ? double{*static_cast<const float*>(loss.data_ptr())}
+                                            : *static_cast<const double*>(loss.data_ptr()));
+}
+
+}  // namespace
+
+void StepInputs::add_tensor(const Tensor& t) {
+  EMBER_CHECK(t.defined(), "SVI.compile: argument ", count_, " of step() is an undefined Tensor");
+  mix(static_cast<std::uint64_t>(t.dtype()));
+  mix(static_cast<std::uint64_t>(t.device().is_cpu() ? 0 : 1 + t.device().index()));
+  mix(t.requires_grad() ? 1 : 0);
+  mix(static_cast<std::uint64_t>(t.dim()));
+  for (int d = 0; d < t.dim(); ++d) {
+    mix(static_cast<std::uint64_t>(t.shape()[d]));
+    mix(static_cast<std::uint64_t>(t.strides()[d]));
+  }
+  if (count_ < kInline) {
+    inline_[count_] = t;
+  } else {
+    more_.push_back(t);
+  }
+  ++count_;
+}
+
+void SVICore::compile(const CompileOptions& opts) {
+  EMBER_CHECK(opts.verify_every >= 0, "SVI.compile: verify_every must be >= 0 (0: never), got ",
+              opts.verify_every);
+  EMBER_CHECK(opts.max_plans >= 1, "SVI.compile: max_plans must be >= 1, got ", opts.max_plans);
+  compile_ = opts;
+  while (plans_.size() > opts.max_plans) plans_.erase(plans_.begin());
+}
+
+CompileStats SVICore::compile_stats() const {
+  CompileStats s = stats_;
+  s.plans = plans_.size();
+  s.retained_bytes = 0;
+  for (const CachedPlan& c : plans_) s.retained_bytes += c.plan->retained_bytes();
+  return s;
+}
+
+Plan* SVICore::find_plan(const StepInputs& inputs, bool train) {
+  const ParamStore& store = current_param_store();
+  for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+    if (it->key != inputs.key() || it->train != train) continue;
+    if (it->store != &store || it->store_version != store.version() ||
+        it->optimizer_generation != optimizer_->impl_->generation()) {
+      plans_.erase(it);  // recorded against parameters or state that are gone
+      return nullptr;
+    }
+    it->last_used = ++uses_;
+    stats_.calls_per_replay = it->plan->size();
+    return it->plan.get();
+  }
+  return nullptr;
+}
+
+void SVICore::keep_plan(const StepInputs& inputs, bool train, std::unique_ptr<Plan> plan,
+                        std::uint64_t store_version) {
+  if (plans_.size() >= compile_->max_plans) {
+    auto oldest = plans_.begin();
+    for (auto it = plans_.begin(); it != plans_.end(); ++it)
+      if (it->last_used < oldest->last_used) oldest = it;
+    plans_.erase(oldest);
+  }
+  stats_.calls_per_replay = plan->size();
+  plans_.push_back(CachedPlan{inputs.key(), train, std::move(plan), ++uses_, &current_param_store(),
+                              store_version, optimizer_->impl_->generation()});
+}
+
+LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const StepInputs& inputs) {
+  const Scope scope(*this);
+  Plan* plan = find_plan(inputs, true);
+  const std::int64_t every = compile_->verify_every;
+  const bool verify = plan != nullptr && every > 0 && (steps_ + 1) % every == 0;
+  Generator& gen = default_generator();
+
+  if (plan != nullptr && !verify) {
+    const std::uint64_t start = gen.offset();
+    if (!plan->replay(inputs, gen) && options_.check_finite) {
+      // Not finite: the step runs again eagerly from the same draws, which names the site or
+      // param at fault and throws or skips exactly as an eager step does. Nothing was updated.
+      gen.set_offset(start);
+      ++stats_.eager_steps;
+      return eager_step(model, guide);
+    }
+    plan->update()->issue();
+    ++steps_;
+    ++stats_.replays;
+    return replayed_loss(plan->loss());
+  }
+  if (plan == nullptr && steps_ == 0) {
+    // The first step makes the parameters and the optimizer state: recorded, it would make
+    // them again at every replay.
+    ++stats_.eager_steps;
+    return eager_step(model, guide);
+  }
+
+  // Record: an eager step through the recording backends.
+  const auto started = std::chrono::steady_clock::now();
+  const ParamStore& store = current_param_store();
+  const std::uint64_t version = store.version();
+  const std::int64_t generation = optimizer_->impl_->generation();
+  auto fresh = std::make_unique<Plan>();
+  std::optional<Recorder> rec;
+  rec.emplace(*fresh, inputs, gen);
+  ElboResult r = loss_->loss_and_grads(model, guide,
+                                       options_.check_finite ? FiniteCheck::On : FiniteCheck::Off);
+  rec->finish();
+  bool update = true;
+  try {
+    const PauseRecording diagnosis_is_not_replayed;
+    update = !options_.check_finite || check_finite(r);
+  } catch (...) {
+    for (const auto& p : r.params) p.param.zero_grad();
+    throw;
+  }
+  if (update) {
+    // Inside the recording: the gradients' conversions for the update are replayed too.
+    auto prepared = std::make_unique<PreparedUpdate>(optimizer_->impl_->prepare(r.params));
+    rec.reset();
+    prepared->issue();
+    fresh->set_update(std::move(prepared));
+  }
+  rec.reset();
+  for (const auto& p : r.params) p.param.zero_grad();
+  ++steps_;
+  fresh->set_loss(r.loss);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  if (verify) {
+    ++stats_.verifications;
+    if (auto diff = plan->difference(*fresh)) {
+      throw CompileError(concat("SVI.compile (verify_every = ", every, "): at step ", steps_ - 1,
+                                " the program's structure differs from its compiled plan: ", *diff,
+                                ". A compiled step must make the same kernel calls on the same "
+                                "shapes at every step with the same input shapes; pass what "
+                                "varies as an argument of step(), or do not compile"));
+    }
+  } else if (update && store.version() == version &&
+             optimizer_->impl_->generation() == generation) {
+    ++stats_.recordings;
+    stats_.last_recording_seconds = seconds;
+    keep_plan(inputs, true, std::move(fresh), version);
+  } else {
+    ++stats_.discarded;  // parameters were made while recording: record again next step
+  }
+  return replayed_loss(r.loss);  // the plan's buffer: the next replay overwrites it
+}
+
+LossValue SVICore::compiled_evaluate(FunctionRef model, FunctionRef guide,
+                                     const StepInputs& inputs) {
+  const Scope scope(*this);
+  Generator& gen = default_generator();
+  if (Plan* plan = find_plan(inputs, false)) {
+    plan->replay(inputs, gen);
+    ++stats_.replays;
+    return replayed_loss(plan->loss());
+  }
+  const ParamStore& store = current_param_store();
+  const std::uint64_t version = store.version();
+  auto fresh = std::make_unique<Plan>();
+  ElboResult r;
+  {
+    Recorder rec(*fresh, inputs, gen);
+    r = loss_->loss(model, guide);
+    rec.finish();
+  }
+  fresh->set_loss(r.loss);
+  if (store.version() == version) {
+    ++stats_.recordings;
+    keep_plan(inputs, false, std::move(fresh), version);
+  } else {
+    ++stats_.discarded;
+  }
+  return replayed_loss(r.loss);
 }
 
 namespace {
@@ -115,8 +316,8 @@ std::string clock_str(double seconds) {
 
 }  // namespace
 
-RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts,
-                       const std::function<void()>& model, const std::function<void()>& guide) {
+RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts, FunctionRef model,
+                       FunctionRef guide, const StepInputs* inputs) {
   EMBER_CHECK(num_steps >= 0, "SVI.run: num_steps must be nonnegative, got ", num_steps);
   using Clock = std::chrono::steady_clock;
   std::ostream& out = opts.out != nullptr ? *opts.out : std::cerr;
@@ -136,18 +337,19 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts,
   auto last_draw = start;
   std::vector<Tensor> pending;  // losses not read yet: read in batches, one sync each
   double smoothed = 0.0, weight = 0.0;
+  auto add_loss = [&](double x) {
+    result.losses.push_back(x);
+    if (std::isfinite(x)) {
+      smoothed = 0.98 * smoothed + 0.02 * x;
+      weight = 0.98 * weight + 0.02;
+    }
+  };
   auto resolve = [&] {
     if (pending.empty()) return;
     const std::vector<double> v = pending.size() == 1
                                       ? std::vector<double>{pending[0].item()}
                                       : stack(pending).to(kFloat64).to_vector<double>();
-    for (double x : v) {
-      result.losses.push_back(x);
-      if (std::isfinite(x)) {
-        smoothed = 0.98 * smoothed + 0.02 * x;
-        weight = 0.98 * weight + 0.02;
-      }
-    }
+    for (double x : v) add_loss(x);
     pending.clear();
   };
   auto report = [&](std::int64_t done, bool final) {
@@ -175,8 +377,13 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts,
   };
 
   for (std::int64_t i = 0; i < num_steps; ++i) {
-    const LossValue loss = step(model, guide);
-    pending.push_back(loss.tensor());
+    const LossValue loss = step(model, guide, inputs);
+    if (loss.is_number()) {
+      resolve();
+      add_loss(loss.value());
+    } else {
+      pending.push_back(loss.tensor());
+    }
     ++result.steps;
     const auto now = Clock::now();
     const bool last = i + 1 == num_steps;

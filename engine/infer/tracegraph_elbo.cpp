@@ -14,6 +14,7 @@
 #include "ember/nn/module.hpp"
 #include "ember/ops.hpp"
 #include "engine/infer/elbo_util.hpp"
+#include "engine/internal.hpp"
 
 namespace ember {
 namespace {
@@ -114,9 +115,11 @@ ELBO::Particle TraceGraph_ELBO::particle(const Trace& model_trace, const Trace& 
           avg.device() != downstream.device()) {
         avg = zeros_like(downstream);
       }
-      baseline = avg;
       NoGradGuard no_grad;
-      avg = (avg * cfg.baseline_beta + downstream * (1.0 - cfg.baseline_beta)).detach();
+      baseline = avg.clone();
+      // Updated in place: a compiled step's replay reads and writes the same memory.
+      const Tensor next = avg * cfg.baseline_beta + downstream.detach() * (1.0 - cfg.baseline_beta);
+      detail::backend(avg).copy(detail::arg(avg), detail::arg(next));
     }
     Tensor learned;
     if (cfg.nn_baseline) {

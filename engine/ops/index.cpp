@@ -1,5 +1,6 @@
 // Indexing ops: index_select, gather, scatter_add, index_add. Index tensors are int64 and
 // are bounds-checked while validation is on (a device sync on the GPU).
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 
 namespace ember {
@@ -12,6 +13,7 @@ void check_index(const char* op, const Tensor& x, const Tensor& index, int dim,
   detail::check_same_device(op, x, index);
   EMBER_CHECK_DTYPE(index.dtype() == kInt64, op, ": index must be int64, got ", index.dtype());
   if (!validation_enabled() || index.numel() == 0) return;
+  const detail::PauseRecording checks_are_not_replayed;
   std::int64_t bad = 0;
   EMBER_CHECK(!detail::backend(index).find_index_out_of_range(arg(index), bound, &bad), op,
               ": index ", bad, " is out of range for dim ", dim, " of size ", bound,

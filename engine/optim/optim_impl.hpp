@@ -123,11 +123,39 @@ class AlgorithmWith : public Algorithm {
   std::vector<Options> resolved_;
 };
 
+// One step's update over fixed parameters and gradients: the checks done, the state made and
+// the slots' pointers set once by OptimizerImpl::prepare; issue() applies it (the step
+// counts, the learning rate and the scalars computed afresh) as often as a compiled step
+// replays it.
+class PreparedUpdate {
+ public:
+  void issue();
+
+ private:
+  friend class OptimizerImpl;
+  struct Group {
+    DType dtype;
+    Device device;
+    std::vector<kernels::OptimSlot> slots;
+  };
+  struct Updated {
+    ParamState* state;
+    std::size_t group, slot;  // group == npos: an empty parameter (counted, not launched)
+  };
+  OptimizerImpl* owner_ = nullptr;
+  std::vector<ParamState*> listed_;
+  std::vector<Updated> updated_;
+  std::vector<Group> groups_;
+  std::vector<Tensor> grads_;  // the contiguous gradients the slots read
+};
+
 class OptimizerImpl {
  public:
   explicit OptimizerImpl(std::unique_ptr<Algorithm> algorithm) : algorithm_(std::move(algorithm)) {}
 
   void step(const std::vector<NamedTensor>& params);
+  // step() in two halves: every check and the state of new parameters, then the update.
+  PreparedUpdate prepare(const std::vector<NamedTensor>& params);
   void set_schedule(optim::LRSchedule schedule) {
     schedule_ = std::move(schedule);
     epoch_ = 0;
@@ -137,13 +165,17 @@ class OptimizerImpl {
   double lr(const std::string& name) const;
   std::int64_t step_count(const std::string& name) const;
   const char* name() const { return algorithm_->name(); }
+  // Bumped by load(): updates prepared before it point at replaced state.
+  std::int64_t generation() const { return generation_; }
   // The whole state as a safetensors file, and back (optim_state.cpp).
   void save(const std::string& path) const;
   void load(const std::string& path, Device device);
 
  private:
+  friend class PreparedUpdate;
   double effective_lr(const ParamState& s) const;
 
+  std::int64_t generation_ = 0;
   std::unique_ptr<Algorithm> algorithm_;
   std::unordered_map<std::string, ParamState> states_;
   optim::LRSchedule schedule_;

@@ -183,6 +183,7 @@ void OptimizerImpl::load(const std::string& path, Device device) {
     }
   }
   states_ = std::move(states);
+  ++generation_;
   epoch_ = epoch;
 }
 

@@ -18,28 +18,26 @@ struct Pending {
   Tensor grad;  // contiguous, of the parameter's dtype
 };
 
-// The parameters of one fused launch.
-struct Group {
-  DType dtype;
-  Device device;
-  std::vector<kernels::OptimSlot> slots;
-};
-
 std::string geometry(const Shape& shape, DType dtype, Device device) {
   return concat(shape, " ", dtype, " on ", device);
 }
 
+constexpr std::size_t kNoGroup = ~std::size_t{0};
+
 }  // namespace
 
-void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
+void OptimizerImpl::step(const std::vector<NamedTensor>& params) { prepare(params).issue(); }
+
+PreparedUpdate OptimizerImpl::prepare(const std::vector<NamedTensor>& params) {
   const NoGradGuard no_grad;
   const char* opt = algorithm_->name();
+  PreparedUpdate u;
+  u.owner_ = this;
 
   // Every check runs before any state changes: a step that throws updates nothing.
   std::unordered_set<std::string_view> names(params.size());
-  std::vector<ParamState*> listed;
   std::vector<Pending> pending;
-  listed.reserve(params.size());
+  u.listed_.reserve(params.size());
   pending.reserve(params.size());
   for (const NamedTensor& nt : params) {
     EMBER_CHECK(names.insert(nt.name).second, opt, ".step: parameter '", nt.name,
@@ -52,7 +50,7 @@ void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
       it = states_.emplace(nt.name, std::move(fresh)).first;
     }
     ParamState& state = it->second;
-    listed.push_back(&state);
+    u.listed_.push_back(&state);
 
     const Tensor& p = nt.param;
     Tensor g = p.grad();
@@ -79,48 +77,61 @@ void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
     pending.push_back({&state, &p, std::move(g)});
   }
 
-  for (ParamState* state : listed) ++state->calls;
-  std::vector<Group> groups;
-  for (Pending& u : pending) {
-    ParamState& state = *u.state;
-    const Tensor& p = *u.param;
+  for (Pending& pu : pending) {
+    ParamState& state = *pu.state;
+    const Tensor& p = *pu.param;
     if (state.updates == 0) {
       state.buffers = algorithm_->make_state(state.options, p);
       state.shape = p.shape();
       state.dtype = p.dtype();
       state.device = p.device();
     }
-    ++state.updates;
-    if (p.numel() == 0) continue;
+    if (p.numel() == 0) {
+      u.updated_.push_back({&state, kNoGroup, 0});
+      continue;
+    }
 
     kernels::OptimSlot slot{};
     ::ember::detail::order_use(p);
-    ::ember::detail::order_use(u.grad);
+    ::ember::detail::order_use(pu.grad);
     slot.param = p.data_ptr();
-    slot.grad = u.grad.data_ptr();
+    slot.grad = pu.grad.data_ptr();
     for (int k = 0; k < kernels::kMaxOptimStates; ++k) {
       const Tensor& b = state.buffers[static_cast<std::size_t>(k)];
       if (b.defined()) ::ember::detail::order_use(b);
       slot.state[k] = b.defined() ? b.data_ptr() : nullptr;
     }
     slot.numel = p.numel();
-    slot.scalars = algorithm_->scalars(state.options, effective_lr(state), state.updates);
 
-    Group* group = nullptr;
-    for (Group& g : groups) {
-      if (g.dtype == p.dtype() && g.device == p.device()) group = &g;
+    std::size_t group = kNoGroup;
+    for (std::size_t k = 0; k < u.groups_.size(); ++k) {
+      if (u.groups_[k].dtype == p.dtype() && u.groups_[k].device == p.device()) group = k;
     }
-    if (group == nullptr) {
-      group = &groups.emplace_back(Group{p.dtype(), p.device(), {}});
-      group->slots.reserve(pending.size());
+    if (group == kNoGroup) {
+      group = u.groups_.size();
+      u.groups_.push_back({p.dtype(), p.device(), {}});
+      u.groups_.back().slots.reserve(pending.size());
     }
-    group->slots.push_back(slot);
+    u.updated_.push_back({&state, group, u.groups_[group].slots.size()});
+    u.groups_[group].slots.push_back(slot);
+    u.grads_.push_back(std::move(pu.grad));
   }
+  return u;
+}
 
-  // The gradients' contiguous copies in `pending` outlive these calls; on a GPU their memory
+void PreparedUpdate::issue() {
+  for (ParamState* state : listed_) ++state->calls;
+  for (const Updated& up : updated_) {
+    ParamState& state = *up.state;
+    ++state.updates;
+    if (up.group == kNoGroup) continue;
+    groups_[up.group].slots[up.slot].scalars =
+        owner_->algorithm_->scalars(state.options, owner_->effective_lr(state), state.updates);
+  }
+  // The gradients' contiguous copies in grads_ outlive these calls; on a GPU their memory
   // goes back to the stream-ordered pool after the queued launches that read it.
-  for (const Group& g : groups) {
-    kernels::backend_for(g.device).optimizer_step(algorithm_->kind(), g.dtype, g.slots);
+  for (const Group& g : groups_) {
+    kernels::backend_for(g.device).optimizer_step(owner_->algorithm_->kind(), g.dtype, g.slots);
   }
 }
 

@@ -97,6 +97,7 @@ ParamStore::Entry ParamStore::get_or_create(const std::string& name,
   // init runs unlocked: it may itself read the store.
   Entry e = make_entry(name, init(), constraint);
   std::lock_guard<std::mutex> lock(mutex_);
+  version_.fetch_add(1, std::memory_order_acq_rel);
   return entries_.emplace(name, std::move(e)).first->second;  // another thread may have won
 }
 
@@ -151,16 +152,19 @@ void ParamStore::set(const std::string& name, const Tensor& constrained_value,
   Entry e = make_entry(name, constrained_value, constraint);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_[name] = std::move(e);
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::erase(const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.erase(name);
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::clear() {
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.clear();
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::save(const std::string& path) const {
@@ -224,6 +228,7 @@ void ParamStore::load(const std::string& path, Device device) {
   }
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [name, e] : loaded) entries_[name] = std::move(e);
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 ParamStore& default_param_store() {

@@ -9,6 +9,7 @@
 #include "ember/error.hpp"
 #include "ember/nn/module.hpp"
 #include "ember/ops.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 #include "engine/ppl/ppl_util.hpp"
 
@@ -73,6 +74,7 @@ Tensor plate_indices(const std::string& name, std::int64_t size, const PlateOpti
                       "': subsample indices must be 1-d with 1 to ", size, " entries, got shape ",
                       idx.shape());
     if (validation_enabled()) {
+      const detail::PauseRecording checks_are_not_replayed;
       EMBER_CHECK(all(logical_and(ge(idx, 0.0), lt(idx, static_cast<double>(size)))), "plate '",
                   name, "': subsample indices must lie in [0, ", size, ")");
     }

@@ -15,7 +15,8 @@
 
 namespace ember::detail {
 class OptimizerImpl;
-}
+class SVICore;
+}  // namespace ember::detail
 
 namespace ember::optim {
 
@@ -160,6 +161,7 @@ class Optimizer {
   explicit Optimizer(std::unique_ptr<detail::OptimizerImpl> impl);
 
  private:
+  friend class detail::SVICore;  // a compiled step prepares the update once and reissues it
   std::unique_ptr<detail::OptimizerImpl> impl_;
 };
 

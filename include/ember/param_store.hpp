@@ -6,6 +6,7 @@
 // A store may be shared between threads: its methods lock.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -54,8 +55,9 @@ class ParamStore {
   // safetensors.torch.load_file reads them by name), with the constraints in the header's
   // metadata; a constrained parameter's exact unconstrained leaf goes beside it as
   // "__ember_unconstrained__.<name>", so that a fit resumed from the file (with the
-  // optimizer's saved state, Optimizer::save) is bit-identical to one never stopped. The file is written beside `path` and renamed onto it, so a crash never leaves
-  // a half-written file where a good one was.
+  // optimizer's saved state, Optimizer::save) is bit-identical to one never stopped. The file is
+  // written beside `path` and renamed onto it, so a crash never leaves a half-written file where a
+  // good one was.
   void save(const std::string& path) const;
   // Loads a file written by save (or any safetensors file of F32/F64 tensors: those without
   // Ember's constraint metadata load as unconstrained reals; other dtypes are refused, as
@@ -64,9 +66,14 @@ class ParamStore {
   // throws an IoError naming the file and the fault, and leaves the store as it was.
   void load(const std::string& path, Device device = Device::cpu());
 
+  // Changes whenever a parameter is added, replaced, erased or loaded (not when one is
+  // updated in place): a compiled step re-records when the store it recorded with changed.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
  private:
   mutable std::mutex mutex_;
   std::map<std::string, Entry> entries_;
+  std::atomic<std::uint64_t> version_{0};
 };
 
 // The process-wide default store.

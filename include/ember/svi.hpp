@@ -7,6 +7,8 @@
 //   RunResult r = svi.run(5000, data);   // with a progress display and the loss history
 #pragma once
 
+#include <array>
+#include <bit>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -26,17 +28,32 @@
 
 namespace ember {
 
-// A loss as a 0-d tensor, read (and so synchronized with its device) only when asked.
+// A loss as a 0-d tensor, read (and so synchronized with its device) only when asked; or,
+// from a compiled CPU step, the number itself.
 class LossValue {
  public:
   LossValue() = default;
   explicit LossValue(Tensor t) : tensor_(std::move(t)) {}
+  explicit LossValue(double value) : value_(value), has_value_(true) {}
   double value() const;
   operator double() const { return value(); }  // NOLINT: reads like a number by design
-  const Tensor& tensor() const { return tensor_; }
+  // The loss as a 0-d tensor (a float64 CPU tensor made now where the loss is a number).
+  Tensor tensor() const;
+  // True when value() needs no read of a device.
+  bool is_number() const { return has_value_; }
 
  private:
   Tensor tensor_;
+  double value_ = 0.0;
+  bool has_value_ = false;
+};
+
+// A compiled step that cannot be recorded or replayed as it is: the program read a value on
+// the host while recording, drew from a generator other than the thread's, or changed its
+// structure under verify_every. The message says which and what to do.
+class CompileError : public ValueError {
+ public:
+  using ValueError::ValueError;
 };
 
 // A step whose loss or gradient was not finite; the message names the first site at fault.
@@ -65,6 +82,30 @@ struct SVIOptions {
   // and reading one fit's loss waits for that fit's work only. Results do not change: Ember
   // orders every use of a tensor shared with other streams. No effect on the CPU.
   bool own_stream = false;
+};
+
+// SVI::compile: record a step once and replay it (docs/compile.md).
+struct CompileOptions {
+  // Every this many steps (0: never) the step runs eagerly, recorded afresh, and its
+  // structure (the sequence of kernel calls and their operand geometry) is compared with the
+  // plan's: a difference throws CompileError naming the first call that differs.
+  std::int64_t verify_every = 0;
+  // Plans kept, one per input signature (the shapes, strides, dtypes and devices of the
+  // tensors passed to step(), the values of numbers passed); the least recently used goes.
+  std::size_t max_plans = 8;
+};
+
+// What compilation has done so far.
+struct CompileStats {
+  std::int64_t recordings = 0;        // steps recorded (each also ran as an eager step)
+  std::int64_t replays = 0;           // steps replayed from a plan
+  std::int64_t verifications = 0;     // verify_every steps
+  std::int64_t eager_steps = 0;       // steps that ran eagerly: the first, and fallbacks
+  std::int64_t discarded = 0;         // recordings dropped (parameters made while recording)
+  std::size_t plans = 0;              // plans cached now
+  std::size_t calls_per_replay = 0;   // recorded calls of the last plan used
+  std::size_t retained_bytes = 0;     // buffers kept alive by the cached plans
+  double last_recording_seconds = 0;  // the step that recorded the last plan
 };
 
 // What run() tells the callback after each step.
@@ -96,6 +137,57 @@ struct RunResult {
 
 namespace detail {
 
+class Plan;
+
+// A non-owning reference to a callable taking nothing: what step() hands the core without
+// allocating (a std::function made from it fits in its small buffer).
+class FunctionRef {
+ public:
+  template <typename F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef>)
+      FunctionRef(F&& f)  // NOLINT: converts from any callable, as std::function does
+      : object_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o) { (*static_cast<std::remove_reference_t<F>*>(o))(); }) {}
+  void operator()() const { call_(object_); }
+
+ private:
+  void* object_;
+  void (*call_)(void*);
+};
+
+// The tensors and numbers a step was called with: a compiled step's input slots, and the key
+// of its plan (the tensors' geometry, dtype and device; the numbers' values). Other argument
+// types are not part of the key: a compiled program must not depend on them.
+class StepInputs {
+ public:
+  template <typename T>
+  void add(const T& value) {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<U, Tensor>) {
+      add_tensor(value);
+    } else if constexpr (std::is_floating_point_v<U>) {
+      mix(std::bit_cast<std::uint64_t>(static_cast<double>(value)));
+    } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
+      mix(static_cast<std::uint64_t>(value));
+    }
+  }
+  std::size_t size() const { return count_; }
+  const Tensor& operator[](std::size_t k) const {
+    return k < kInline ? inline_[k] : more_[k - kInline];
+  }
+  std::uint64_t key() const { return key_; }
+
+ private:
+  static constexpr std::size_t kInline = 6;
+  void add_tensor(const Tensor& t);
+  void mix(std::uint64_t v) { key_ = (key_ ^ v) * 0x100000001b3ULL; }
+
+  std::array<Tensor, kInline> inline_;
+  std::vector<Tensor> more_;
+  std::size_t count_ = 0;
+  std::uint64_t key_ = 0xcbf29ce484222325ULL;
+};
+
 template <typename... Args>
 inline constexpr bool starts_with_run_options = false;
 template <typename First, typename... Rest>
@@ -107,10 +199,17 @@ class SVICore {
  public:
   SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<ELBO> loss,
           SVIOptions options);
-  LossValue step(const std::function<void()>& model, const std::function<void()>& guide);
-  LossValue evaluate_loss(const std::function<void()>& model, const std::function<void()>& guide);
-  RunResult run(std::int64_t num_steps, const RunOptions& opts, const std::function<void()>& model,
-                const std::function<void()>& guide);
+  ~SVICore();
+  SVICore(SVICore&&) noexcept;
+  // `inputs`: the step's arguments, for a compiled step (null when not compiled).
+  LossValue step(FunctionRef model, FunctionRef guide, const StepInputs* inputs = nullptr);
+  LossValue evaluate_loss(FunctionRef model, FunctionRef guide, const StepInputs* inputs = nullptr);
+  RunResult run(std::int64_t num_steps, const RunOptions& opts, FunctionRef model,
+                FunctionRef guide, const StepInputs* inputs = nullptr);
+
+  void compile(const CompileOptions& opts);
+  bool compiled() const { return compile_.has_value(); }
+  CompileStats compile_stats() const;
 
   optim::Optimizer& optimizer() { return *optimizer_; }
   ELBO& loss() { return *loss_; }
@@ -121,6 +220,13 @@ class SVICore {
   // When the ELBO's check found the loss or a gradient not finite, throws NonFiniteError
   // naming the culprit (or counts a skip); returns whether the update may go ahead.
   bool check_finite(const ElboResult& r);
+  LossValue eager_step(FunctionRef model, FunctionRef guide);
+  LossValue compiled_step(FunctionRef model, FunctionRef guide, const StepInputs& inputs);
+  LossValue compiled_evaluate(FunctionRef model, FunctionRef guide, const StepInputs& inputs);
+  // The cached plan for `inputs` (of a step when `train`, else of evaluate_loss), or null.
+  Plan* find_plan(const StepInputs& inputs, bool train);
+  void keep_plan(const StepInputs& inputs, bool train, std::unique_ptr<Plan> plan,
+                 std::uint64_t store_version);
 
   // While alive: the options' param store and (own_stream) this SVI's streams.
   class Scope {
@@ -138,6 +244,22 @@ class SVICore {
   std::shared_ptr<const std::vector<Stream>> streams_;  // own_stream: one per CUDA device
   std::int64_t steps_ = 0;
   std::int64_t skipped_ = 0;
+
+  // A plan and what it was recorded against: it is dropped when the param store it read
+  // changed (a parameter added, replaced or loaded) or the optimizer's state was loaded.
+  struct CachedPlan {
+    std::uint64_t key;
+    bool train;
+    std::unique_ptr<Plan> plan;
+    std::int64_t last_used;
+    const ParamStore* store;
+    std::uint64_t store_version;
+    std::int64_t optimizer_generation;
+  };
+  std::optional<CompileOptions> compile_;
+  std::vector<CachedPlan> plans_;
+  CompileStats stats_;
+  std::int64_t uses_ = 0;
 };
 
 }  // namespace detail
@@ -156,25 +278,48 @@ class SVI {
   // One gradient step; the loss of the step (an estimate of minus the ELBO).
   template <typename... Args>
   LossValue step(Args&&... args) {
-    return core_.step([&] { model_(args...); }, [&] { guide_(args...); });
+    auto model = [&] { model_(args...); };
+    auto guide = [&] { guide_(args...); };
+    if (!core_.compiled()) return core_.step(model, guide);
+    const detail::StepInputs inputs = inputs_of(args...);
+    return core_.step(model, guide, &inputs);
   }
   // The loss without a gradient step.
   template <typename... Args>
   LossValue evaluate_loss(Args&&... args) {
-    return core_.evaluate_loss([&] { model_(args...); }, [&] { guide_(args...); });
+    auto model = [&] { model_(args...); };
+    auto guide = [&] { guide_(args...); };
+    if (!core_.compiled()) return core_.evaluate_loss(model, guide);
+    const detail::StepInputs inputs = inputs_of(args...);
+    return core_.evaluate_loss(model, guide, &inputs);
   }
   // num_steps steps with a progress display, the loss history returned.
   template <typename... Args>
   requires(!detail::starts_with_run_options<Args...>) RunResult
       run(std::int64_t num_steps, Args&&... args) {
-    return core_.run(
-        num_steps, RunOptions{}, [&] { model_(args...); }, [&] { guide_(args...); });
+    return run(num_steps, RunOptions{}, std::forward<Args>(args)...);
   }
   template <typename... Args>
   RunResult run(std::int64_t num_steps, const RunOptions& opts, Args&&... args) {
-    return core_.run(
-        num_steps, opts, [&] { model_(args...); }, [&] { guide_(args...); });
+    auto model = [&] { model_(args...); };
+    auto guide = [&] { guide_(args...); };
+    if (!core_.compiled()) return core_.run(num_steps, opts, model, guide);
+    const detail::StepInputs inputs = inputs_of(args...);
+    return core_.run(num_steps, opts, model, guide, &inputs);
   }
+
+  // From now on, steps (and evaluate_loss) whose structure was seen before replay a plan of
+  // kernel calls recorded from an eager step, instead of running model and guide
+  // (docs/compile.md states the contract: the structure of model and guide may depend on the
+  // shapes of the tensors and the values of the numbers passed to step(), not on the values
+  // of tensors). Tensors passed to step() are the plan's inputs, rebound at every step;
+  // tensors the programs capture otherwise are constants of the plan.
+  SVI& compile(const CompileOptions& opts = {}) {
+    core_.compile(opts);
+    return *this;
+  }
+  bool compiled() const { return core_.compiled(); }
+  CompileStats compile_stats() const { return core_.compile_stats(); }
 
   optim::Optimizer& optimizer() { return core_.optimizer(); }
   ELBO& loss() { return core_.loss(); }
@@ -182,6 +327,13 @@ class SVI {
   std::int64_t skipped_steps() const { return core_.skipped_steps(); }
 
  private:
+  template <typename... Args>
+  static detail::StepInputs inputs_of(const Args&... args) {
+    detail::StepInputs inputs;
+    (inputs.add(args), ...);
+    return inputs;
+  }
+
   Model model_;
   Guide guide_;
   detail::SVICore core_;

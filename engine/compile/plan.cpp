@@ -1,0 +1,586 @@
+// Recording a step's backend calls into a Plan, and replaying them.
+#include "engine/compile/plan.hpp"
+
+#include <bit>
+#include <cstring>
+#include <sstream>
+
+#include "ember/error.hpp"
+#include "engine/internal.hpp"
+
+namespace ember::detail {
+
+thread_local Recorder* t_recorder = nullptr;
+
+namespace {
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) { return (h ^ v) * 0x100000001b3ULL; }
+
+std::uint64_t mix_double(std::uint64_t h, double v) {
+  return mix(h, std::bit_cast<std::uint64_t>(v));
+}
+
+std::string describe(const kernels::TensorArg& a) {
+  if (a.is_scalar()) return concat("scalar ", a.dtype);
+  std::ostringstream os;
+  os << a.dtype << " (";
+  for (int i = 0; i < a.ndim; ++i) os << (i ? ", " : "") << a.sizes[i];
+  os << ")";
+  return os.str();
+}
+
+}  // namespace
+
+void throw_host_read() {
+  throw CompileError(
+      "SVI.compile: the step read a tensor's value on the host while it was being recorded "
+      "(Tensor::item, to_vector, or a copy of a device tensor to the CPU, in the model, the guide "
+      "or a callback they run). A compiled step replays kernel calls only: values cannot steer "
+      "it. Compute the value outside step() and pass it in as a number, or run this SVI without "
+      "compile()");
+}
+
+// The backend a recording thread's ops see: each call runs on `inner` now, and is kept (its
+// operands copied into the plan) to run again at replay.
+class RecordingBackend final : public kernels::Backend {
+ public:
+  RecordingBackend(Recorder& rec, kernels::Backend& inner) : rec_(rec), b_(&inner) {}
+
+  // ---- memory: not recorded ----
+  void* allocate(std::size_t nbytes) override { return b_->allocate(nbytes); }
+  void deallocate(void* ptr, void* stream, bool shared) override {
+    b_->deallocate(ptr, stream, shared);
+  }
+  kernels::StreamControl* streams() override { return b_->streams(); }
+  void* allocate_pinned(std::size_t nbytes) override { return b_->allocate_pinned(nbytes); }
+  void deallocate_pinned(void* ptr, void* stream, bool shared) override {
+    b_->deallocate_pinned(ptr, stream, shared);
+  }
+  void copy_to_host(void* dst, const void* src, std::size_t nbytes) override {
+    (void)dst, (void)src, (void)nbytes;
+    throw_host_read();
+  }
+  void copy_from_host(void* dst, const void* src, std::size_t nbytes) override {
+    b_->copy_from_host(dst, src, nbytes);
+    void** d = rec_.keep_pointer(dst);
+    const void* s = rec_.host_source(src, nbytes);
+    void** sp = rec_.keep_pointer(const_cast<void*>(s));
+    add("copy_from_host", mix(0, nbytes),
+        [b = b_, d, sp, nbytes] { b->copy_from_host(*d, *sp, nbytes); });
+  }
+  void copy_from_host_async(void* dst, const void* src, std::size_t nbytes) override {
+    // The replayed copy reads the plan's source synchronously: no pinned block to track.
+    copy_from_host(dst, src, nbytes);
+  }
+  void synchronize() override {
+    b_->synchronize();
+    add("synchronize", 0, [b = b_] { b->synchronize(); });
+  }
+
+  // ---- creation and copies ----
+  void fill(const kernels::TensorArg& out, double value) override {
+    b_->fill(out, value);
+    auto* o = rec_.keep(&out);
+    add("fill " + describe(out), mix_double(h(*o), value),
+        [b = b_, o, value] { b->fill(*o, value); });
+  }
+  void fill_linear(const kernels::TensorArg& out, double start, double step) override {
+    b_->fill_linear(out, start, step);
+    auto* o = rec_.keep(&out);
+    add("fill_linear " + describe(out), mix_double(mix_double(h(*o), start), step),
+        [b = b_, o, start, step] { b->fill_linear(*o, start, step); });
+  }
+  void copy(const kernels::TensorArg& out, const kernels::TensorArg& in) override {
+    b_->copy(out, in);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    add("copy " + describe(in) + " -> " + describe(out), h(*o, *i),
+        [b = b_, o, i] { b->copy(*o, *i); });
+  }
+
+  // ---- elementwise ----
+  void unary(kernels::UnaryOp op, const kernels::TensorArg& out, const kernels::TensorArg& x,
+             double p0, double p1) override {
+    b_->unary(op, out, x, p0, p1);
+    auto* o = rec_.keep(&out);
+    auto* xa = rec_.keep(&x);
+    add(concat("unary ", kernels::unary_op_name(op), " ", describe(out)),
+        mix_double(mix_double(mix(h(*o, *xa), static_cast<std::uint64_t>(op)), p0), p1),
+        [b = b_, op, o, xa, p0, p1] { b->unary(op, *o, *xa, p0, p1); });
+  }
+  void unary_backward(kernels::UnaryOp op, const kernels::TensorArg& gx,
+                      const kernels::TensorArg& g, const kernels::TensorArg& x,
+                      const kernels::TensorArg& y, double p0, double p1) override {
+    b_->unary_backward(op, gx, g, x, y, p0, p1);
+    auto* a = rec_.keep(&gx);
+    auto* ga = rec_.keep(&g);
+    auto* xa = rec_.keep(&x);
+    auto* ya = rec_.keep(&y);
+    add(concat("unary_backward ", kernels::unary_op_name(op), " ", describe(gx)),
+        mix_double(mix_double(mix(h(*a, *ga, *xa, *ya), static_cast<std::uint64_t>(op)), p0), p1),
+        [b = b_, op, a, ga, xa, ya, p0, p1] { b->unary_backward(op, *a, *ga, *xa, *ya, p0, p1); });
+  }
+  void binary(kernels::BinaryOp op, const kernels::TensorArg& out, const kernels::TensorArg& a,
+              const kernels::TensorArg& b) override {
+    b_->binary(op, out, a, b);
+    auto* o = rec_.keep(&out);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    add(concat("binary ", kernels::binary_op_name(op), " ", describe(a), ", ", describe(b)),
+        mix(h(*o, *aa, *ba), static_cast<std::uint64_t>(op)),
+        [be = b_, op, o, aa, ba] { be->binary(op, *o, *aa, *ba); });
+  }
+  void binary_backward(kernels::BinaryOp op, const kernels::TensorArg* ga,
+                       const kernels::TensorArg* gb, const kernels::TensorArg& g,
+                       const kernels::TensorArg& a, const kernels::TensorArg& b,
+                       const kernels::TensorArg& y) override {
+    b_->binary_backward(op, ga, gb, g, a, b, y);
+    auto* gaa = ga != nullptr ? rec_.keep(ga) : nullptr;
+    auto* gba = gb != nullptr ? rec_.keep(gb) : nullptr;
+    auto* g2 = rec_.keep(&g);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    auto* ya = rec_.keep(&y);
+    std::uint64_t hash = mix(h(*g2, *aa, *ba, *ya), static_cast<std::uint64_t>(op));
+    hash = mix(hash, (gaa != nullptr ? 1u : 0u) | (gba != nullptr ? 2u : 0u));
+    add(concat("binary_backward ", kernels::binary_op_name(op), " ", describe(g)), hash,
+        [be = b_, op, gaa, gba, g2, aa, ba, ya] {
+          be->binary_backward(op, gaa, gba, *g2, *aa, *ba, *ya);
+        });
+  }
+  void where(const kernels::TensorArg& out, const kernels::TensorArg& cond,
+             const kernels::TensorArg& a, const kernels::TensorArg& b) override {
+    b_->where(out, cond, a, b);
+    auto* o = rec_.keep(&out);
+    auto* c = rec_.keep(&cond);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    add("where " + describe(out), h(*o, *c, *aa, *ba),
+        [be = b_, o, c, aa, ba] { be->where(*o, *c, *aa, *ba); });
+  }
+
+  // ---- reductions and scans ----
+  void reduce(kernels::ReduceOp op, const kernels::TensorArg& out,
+              const kernels::TensorArg& in) override {
+    b_->reduce(op, out, in);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    add("reduce " + describe(in) + " -> " + describe(out),
+        mix(h(*o, *i), static_cast<std::uint64_t>(op)),
+        [b = b_, op, o, i] { b->reduce(op, *o, *i); });
+  }
+  void reduce_product(const kernels::TensorArg& out, const kernels::TensorArg& a,
+                      const kernels::TensorArg& b) override {
+    b_->reduce_product(out, a, b);
+    auto* o = rec_.keep(&out);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    add("reduce_product " + describe(a) + " -> " + describe(out), h(*o, *aa, *ba),
+        [be = b_, o, aa, ba] { be->reduce_product(*o, *aa, *ba); });
+  }
+  void scan(kernels::ScanOp op, const kernels::TensorArg& out, const kernels::TensorArg& in,
+            int dim, bool reverse) override {
+    b_->scan(op, out, in, dim, reverse);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    add("scan " + describe(in),
+        mix(mix(mix(h(*o, *i), static_cast<std::uint64_t>(op)), static_cast<std::uint64_t>(dim)),
+            reverse),
+        [b = b_, op, o, i, dim, reverse] { b->scan(op, *o, *i, dim, reverse); });
+  }
+  void cumprod_backward(const kernels::TensorArg& gx, const kernels::TensorArg& g,
+                        const kernels::TensorArg& x, int dim) override {
+    b_->cumprod_backward(gx, g, x, dim);
+    auto* a = rec_.keep(&gx);
+    auto* ga = rec_.keep(&g);
+    auto* xa = rec_.keep(&x);
+    add("cumprod_backward " + describe(x), mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)),
+        [b = b_, a, ga, xa, dim] { b->cumprod_backward(*a, *ga, *xa, dim); });
+  }
+
+  // ---- indexing ----
+  void index_select(const kernels::TensorArg& out, const kernels::TensorArg& in, int dim,
+                    const kernels::TensorArg& index) override {
+    b_->index_select(out, in, dim, index);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    auto* x = rec_.keep(&index);
+    add("index_select " + describe(in), mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, i, dim, x] { b->index_select(*o, *i, dim, *x); });
+  }
+  void index_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
+                 const kernels::TensorArg& src) override {
+    b_->index_add(out, dim, index, src);
+    auto* o = rec_.keep(&out);
+    auto* x = rec_.keep(&index);
+    auto* s = rec_.keep(&src);
+    add("index_add " + describe(out), mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, dim, x, s] { b->index_add(*o, dim, *x, *s); });
+  }
+  void gather(const kernels::TensorArg& out, const kernels::TensorArg& in, int dim,
+              const kernels::TensorArg& index) override {
+    b_->gather(out, in, dim, index);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    auto* x = rec_.keep(&index);
+    add("gather " + describe(in), mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, i, dim, x] { b->gather(*o, *i, dim, *x); });
+  }
+  void scatter_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
+                   const kernels::TensorArg& src) override {
+    b_->scatter_add(out, dim, index, src);
+    auto* o = rec_.keep(&out);
+    auto* x = rec_.keep(&index);
+    auto* s = rec_.keep(&src);
+    add("scatter_add " + describe(out), mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, dim, x, s] { b->scatter_add(*o, dim, *x, *s); });
+  }
+  void im2col(const kernels::TensorArg& col, const kernels::TensorArg& in,
+              const kernels::Im2colGeometry& geo) override {
+    b_->im2col(col, in, geo);
+    auto* c = rec_.keep(&col);
+    auto* i = rec_.keep(&in);
+    add("im2col " + describe(in), h(*c, *i), [b = b_, c, i, geo] { b->im2col(*c, *i, geo); });
+  }
+  void col2im(const kernels::TensorArg& in, const kernels::TensorArg& col,
+              const kernels::Im2colGeometry& geo) override {
+    b_->col2im(in, col, geo);
+    auto* i = rec_.keep(&in);
+    auto* c = rec_.keep(&col);
+    add("col2im " + describe(in), h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); });
+  }
+  bool find_index_out_of_range(const kernels::TensorArg& index, std::int64_t bound,
+                               std::int64_t* bad) override {
+    const bool found = b_->find_index_out_of_range(index, bound, bad);
+    auto* x = rec_.keep(&index);
+    add("index check " + describe(index), mix(h(*x), static_cast<std::uint64_t>(bound)),
+        [b = b_, x, bound] {
+          std::int64_t v = 0;
+          EMBER_CHECK(!b->find_index_out_of_range(*x, bound, &v), "compiled step: index ", v,
+                      " is out of range for a dim of size ", bound);
+        });
+    return found;
+  }
+
+  // ---- linear algebra ----
+  void matmul(const kernels::TensorArg& out, const kernels::TensorArg& a,
+              const kernels::TensorArg& b, bool accumulate) override {
+    b_->matmul(out, a, b, accumulate);
+    auto* o = rec_.keep(&out);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    add("matmul " + describe(a) + " @ " + describe(b), mix(h(*o, *aa, *ba), accumulate),
+        [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); });
+  }
+
+  // ---- distributions ----
+  void log_prob(kernels::LogProbFamily family, const kernels::TensorArg& out,
+                const kernels::TensorArg& value, const kernels::TensorArg* params,
+                const kernels::TensorArg* const* grads) override {
+    b_->log_prob(family, out, value, params, grads);
+    const int n = kernels::log_prob_param_count(family);
+    auto* o = rec_.keep(&out);
+    auto* v = rec_.keep(&value);
+    auto* p = rec_.keep(params, static_cast<std::size_t>(n));
+    std::array<const kernels::TensorArg*, kernels::kMaxDistParams + 1> g{};
+    std::uint64_t hash = mix(h(*o, *v), static_cast<std::uint64_t>(family));
+    for (int k = 0; k < n; ++k) hash = h(p[k], hash);
+    for (int k = 0; k <= n; ++k) {
+      if (grads[k] != nullptr) {
+        g[static_cast<std::size_t>(k)] = rec_.keep(grads[k]);
+        hash = h(*g[static_cast<std::size_t>(k)], mix(hash, k));
+      }
+    }
+    add(concat("log_prob ", kernels::log_prob_family_name(family), " ", describe(out)), hash,
+        [b = b_, family, o, v, p, g] { b->log_prob(family, *o, *v, p, g.data()); });
+  }
+  void sample(kernels::SampleOp op, const kernels::TensorArg& out, const kernels::TensorArg* params,
+              kernels::RngState rng) override {
+    b_->sample(op, out, params, rng);
+    Generator& gen = rec_.generator();
+    EMBER_CHECK_T(CompileError,
+                  rng.base == nullptr && rng.seed == gen.seed() &&
+                      rec_.relative_offset(rng.offset) < rec_.relative_offset(gen.offset()),
+                  "SVI.compile: a ", kernels::sample_op_name(op),
+                  " draw came from a generator other than the calling thread's default one (an "
+                  "explicit Generator, a seed handler inside the program, or a generator that "
+                  "keeps its offset on a device); a compiled step replays draws of the thread's "
+                  "generator only");
+    const int n = kernels::sample_param_count(op);
+    auto* o = rec_.keep(&out);
+    auto* p = n > 0 ? rec_.keep(params, static_cast<std::size_t>(n)) : nullptr;
+    const std::uint64_t rel = rec_.relative_offset(rng.offset);
+    std::uint64_t hash = mix(mix(h(*o), static_cast<std::uint64_t>(op)), rel);
+    for (int k = 0; k < n; ++k) hash = h(p[k], hash);
+    const std::uint64_t* seed = &rec_.plan_.seed_;
+    const std::uint64_t* base = &rec_.plan_.base_;
+    add(concat("sample ", kernels::sample_op_name(op), " ", describe(out)), hash,
+        [b = b_, op, o, p, rel, seed, base] {
+          b->sample(op, *o, p, kernels::RngState{*seed, *base + rel, nullptr});
+        });
+  }
+  void sample_grad(kernels::SampleGradOp op, const kernels::TensorArg& out,
+                   const kernels::TensorArg& sample, const kernels::TensorArg* params) override {
+    b_->sample_grad(op, out, sample, params);
+    // Every sample gradient (StandardGamma's) takes one parameter.
+    auto* o = rec_.keep(&out);
+    auto* s = rec_.keep(&sample);
+    auto* p = rec_.keep(params, 1);
+    add("sample_grad " + describe(out), mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
+        [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); });
+  }
+
+  // ---- factorizations ----
+  void cholesky(const kernels::TensorArg& out, const kernels::TensorArg& in,
+                std::int64_t* first_failed) override {
+    b_->cholesky(out, in, first_failed);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    add("cholesky " + describe(in), h(*o, *i), [b = b_, o, i] {
+      std::int64_t failed = -1;
+      b->cholesky(*o, *i, &failed);
+      EMBER_CHECK(failed < 0, "cholesky (compiled step): the matrix at batch index ", failed,
+                  " of ", describe(*i), " is not positive definite");
+    });
+  }
+  void triangular_solve(const kernels::TensorArg& out, const kernels::TensorArg& l,
+                        const kernels::TensorArg& b, bool lower, bool transpose) override {
+    b_->triangular_solve(out, l, b, lower, transpose);
+    auto* o = rec_.keep(&out);
+    auto* la = rec_.keep(&l);
+    auto* ba = rec_.keep(&b);
+    add("triangular_solve " + describe(b), mix(mix(h(*o, *la, *ba), lower), transpose),
+        [be = b_, o, la, ba, lower, transpose] {
+          be->triangular_solve(*o, *la, *ba, lower, transpose);
+        });
+  }
+
+  // ---- optimizers and checks ----
+  void optimizer_step(kernels::OptimKind kind, DType dtype,
+                      std::span<const kernels::OptimSlot> slots) override {
+    b_->optimizer_step(kind, dtype, slots);
+    std::vector<kernels::OptimSlot> kept(slots.begin(), slots.end());
+    add(concat("optimizer_step ", kernels::optim_kind_name(kind)),
+        mix(static_cast<std::uint64_t>(kind), slots.size()),
+        [b = b_, kind, dtype, kept = std::move(kept)] { b->optimizer_step(kind, dtype, kept); });
+  }
+  bool all_finite(std::span<const kernels::TensorArg> tensors) override {
+    const bool finite = b_->all_finite(tensors);
+    auto* t = tensors.empty() ? nullptr : rec_.keep(tensors.data(), tensors.size());
+    const std::size_t n = tensors.size();
+    std::uint64_t hash = mix(0, n);
+    for (std::size_t k = 0; k < n; ++k) hash = h(t[k], hash);
+    bool* flag = &rec_.plan_.finite_;
+    add("finite check", hash, [b = b_, t, n, flag] {
+      if (!b->all_finite(std::span<const kernels::TensorArg>(t, n))) *flag = false;
+    });
+    return finite;
+  }
+
+ private:
+  // The structure hash of operands: geometry and dtype, and the values of scalars that are
+  // constants of the step (not those read again at replay).
+  std::uint64_t h(const kernels::TensorArg& a, std::uint64_t hash = 0) const {
+    hash = mix(hash, static_cast<std::uint64_t>(a.dtype) * 2 + (a.is_scalar() ? 1 : 0));
+    if (a.is_scalar()) {
+      return rec_.is_refreshed(&a) ? mix(hash, 7) : mix_double(hash, a.scalar);
+    }
+    hash = mix(hash, static_cast<std::uint64_t>(a.ndim));
+    for (int i = 0; i < a.ndim; ++i) hash = mix(mix(hash, a.sizes[i]), a.strides[i]);
+    return hash;
+  }
+  template <typename... More>
+  std::uint64_t h(const kernels::TensorArg& a, const kernels::TensorArg& b,
+                  const More&... more) const {
+    std::uint64_t hash = h(b, h(a));
+    ((hash = h(more, hash)), ...);
+    return hash;
+  }
+  template <typename F>
+  void add(std::string what, std::uint64_t hash, F&& run) {
+    rec_.add_call(std::function<void()>(std::forward<F>(run)), std::move(what), hash);
+  }
+
+  Recorder& rec_;
+  kernels::Backend* b_;
+};
+
+// ---------------------------------------------------------------------- Plan ----
+Plan::Plan() = default;
+Plan::~Plan() = default;
+
+bool Plan::replay(const StepInputs& inputs, Generator& gen) {
+  // Inputs whose memory moved since the last replay: every pointer into them follows.
+  for (std::size_t k = 0; k < bound_.size(); ++k) {
+    const void* now = inputs[k].data_ptr();
+    if (now == bound_[k]) continue;
+    for (const Patch& p : patches_) {
+      if (p.input == k) *p.where = static_cast<unsigned char*>(const_cast<void*>(now)) + p.delta;
+    }
+    bound_[k] = now;
+  }
+  seed_ = gen.seed();
+  base_ = gen.offset();
+  gen.set_offset(base_ + advance_);
+  finite_ = true;
+  for (const Call& c : calls_) {
+    for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
+      const Refresh& f = refreshes_[r];
+      f.arg->scalar = f.arg->dtype == kFloat32 ? double{*static_cast<const float*>(f.src)}
+                                               : *static_cast<const double*>(f.src);
+    }
+    c.run();
+  }
+  return finite_;
+}
+
+std::optional<std::string> Plan::difference(const Plan& other) const {
+  const std::size_t n = std::min(signature_.size(), other.signature_.size());
+  for (std::size_t k = 0; k < n; ++k) {
+    if (signature_[k] == other.signature_[k]) continue;
+    return concat("kernel call ", k, " of ", signature_.size(), " was `", descriptions_[k],
+                  "` when recorded and is now `", other.descriptions_[k], "`",
+                  descriptions_[k] == other.descriptions_[k]
+                      ? " (the same kind and shape; its strides, options or constants changed)"
+                      : "");
+  }
+  if (signature_.size() == other.signature_.size()) return std::nullopt;
+  return concat("the recorded step made ", signature_.size(), " kernel calls, the step now makes ",
+                other.signature_.size(), " (the first ", n, " agree)");
+}
+
+std::size_t Plan::retained_bytes() const {
+  std::size_t n = 0;
+  for (const auto& s : retained_) n += s->nbytes();
+  for (const auto& s : snapshots_) n += s.size();
+  return n;
+}
+
+// ------------------------------------------------------------------ Recorder ----
+Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
+    : plan_(plan), inputs_(inputs), gen_(gen), start_offset_(gen.offset()), previous_(t_recorder) {
+  plan_.bound_.resize(inputs.size());
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& t = inputs[k];
+    plan_.bound_[k] = t.data_ptr();
+    const Storage& s = *t.impl().storage;
+    const auto* begin = static_cast<const unsigned char*>(s.data());
+    ranges_.emplace(begin, Range{begin + s.nbytes(), k});
+  }
+  t_recorder = this;
+}
+
+Recorder::~Recorder() { t_recorder = previous_; }
+
+void Recorder::finish() {
+  plan_.advance_ = gen_.offset() - start_offset_;
+  finished_ = true;
+}
+
+kernels::Backend& Recorder::backend(Device device) {
+  for (auto& [d, b] : backends_)
+    if (d == device) return *b;
+  backends_.emplace_back(device,
+                         std::make_unique<RecordingBackend>(*this, kernels::backend_for(device)));
+  return *backends_.back().second;
+}
+
+void Recorder::retain(const std::shared_ptr<Storage>& storage) {
+  if (!retained_.insert(storage.get()).second) return;
+  const auto* begin = static_cast<const unsigned char*>(storage->data());
+  if (input_of(begin)) return;  // an input: bound afresh at every replay
+  ranges_.emplace(begin, Range{begin + storage->nbytes(), kNotInput});
+  plan_.retained_.push_back(storage);
+}
+
+std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const void* p) const {
+  const auto* q = static_cast<const unsigned char*>(p);
+  auto it = ranges_.upper_bound(q);
+  if (it == ranges_.begin()) return std::nullopt;
+  --it;
+  if (q >= it->second.end || it->second.input == kNotInput) return std::nullopt;
+  const std::size_t k = it->second.input;
+  return std::make_pair(k, q - static_cast<const unsigned char*>(inputs_[k].data_ptr()));
+}
+
+void Recorder::patch_if_input(void** where) {
+  if (*where == nullptr) return;
+  if (auto in = input_of(*where)) plan_.patches_.push_back({where, in->first, in->second});
+}
+
+void Recorder::note_scalar_source(const void* src, DType dtype, double value) {
+  scalar_sources_.push_back({src, dtype, value});
+}
+
+bool Recorder::is_refreshed(const kernels::TensorArg* a) const {
+  for (std::size_t r = refresh_begin_; r < plan_.refreshes_.size(); ++r)
+    if (plan_.refreshes_[r].arg == a) return true;
+  return false;
+}
+
+kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
+  plan_.args_.push_back(std::make_unique<kernels::TensorArg[]>(n));
+  kernels::TensorArg* out = plan_.args_.back().get();
+  for (std::size_t k = 0; k < n; ++k) {
+    out[k] = a[k];
+    if (!out[k].is_scalar()) {
+      patch_if_input(&out[k].data);
+      continue;
+    }
+    call_has_scalar_ = true;
+    // A scalar that operand_arg read from a one-element tensor: read it again at replay.
+    // Sources are matched in the order the operands were made, by dtype and value.
+    for (auto it = scalar_sources_.begin(); it != scalar_sources_.end(); ++it) {
+      if (it->dtype != out[k].dtype ||
+          std::bit_cast<std::uint64_t>(it->value) != std::bit_cast<std::uint64_t>(out[k].scalar)) {
+        continue;
+      }
+      plan_.refreshes_.push_back({&out[k], it->src});
+      patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src));
+      scalar_sources_.erase(it);
+      break;
+    }
+  }
+  return out;
+}
+
+void** Recorder::keep_pointer(void* p) {
+  plan_.pointers_.push_back(p);
+  void** where = &plan_.pointers_.back();
+  patch_if_input(where);
+  return where;
+}
+
+const void* Recorder::host_source(const void* src, std::size_t nbytes) {
+  const auto* q = static_cast<const unsigned char*>(src);
+  auto it = ranges_.upper_bound(q);
+  if (it != ranges_.begin()) {
+    --it;
+    if (q + nbytes <= it->second.end) return src;  // an input or a kept storage
+  }
+  plan_.snapshots_.emplace_back(q, q + nbytes);
+  return plan_.snapshots_.back().data();
+}
+
+void Recorder::add_call(std::function<void()> run, std::string what, std::uint64_t hash) {
+  const std::size_t end = plan_.refreshes_.size();
+  // A call with scalar operands consumed the sources noted for it, and any left were not
+  // operands of a call; sources survive calls without scalar operands (a conversion copy
+  // may come between the source and its use).
+  if (call_has_scalar_) scalar_sources_.clear();
+  call_has_scalar_ = false;
+  plan_.calls_.push_back({std::move(run), refresh_begin_, end});
+  refresh_begin_ = end;
+  plan_.descriptions_.push_back(std::move(what));
+  plan_.signature_.push_back(hash);
+}
+
+void Recorder::add_host_call(std::function<void()> call, std::string what) {
+  const std::uint64_t hash = std::hash<std::string>{}(what);
+  add_call(std::move(call), std::move(what), hash);
+}
+
+PauseRecording::PauseRecording() : saved_(t_recorder) { t_recorder = nullptr; }
+PauseRecording::~PauseRecording() { t_recorder = saved_; }
+
+}  // namespace ember::detail

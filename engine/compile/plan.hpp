@@ -1,0 +1,189 @@
+// Compiled steps: a step's backend calls recorded once, while the step runs eagerly, as a
+// plan that replays them without the model, the guide, the tape or any tensor: a flat loop
+// over kernel calls on buffers that the plan keeps alive. See docs/compile.md.
+//
+// What varies between replays is bound at replay time: the step's tensor inputs (the data
+// passed to step(), rebased where their storage moved), the random-number offset (each draw
+// at its offset relative to the generator's position when the step began), one-element
+// operands that the CPU loops take by value (read again from their memory just before the
+// call that uses them), subsample indices (drawn again on the host) and the optimizer's
+// scalars (its step count and learning rate).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "ember/random.hpp"
+#include "ember/svi.hpp"
+#include "ember/tensor.hpp"
+#include "engine/optim/optim_impl.hpp"
+#include "kernels/backend.hpp"
+
+namespace ember::detail {
+
+class RecordingBackend;
+
+class Plan {
+ public:
+  Plan();
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  // ---- replay ----
+  // Runs every recorded call with `inputs` bound and the draws placed after `gen`'s current
+  // position, which then advances as the recorded step advanced it. Returns false when a
+  // recorded finite check failed (the caller decides what that means; nothing was updated).
+  bool replay(const StepInputs& inputs, Generator& gen);
+  // The recorded loss, read from its buffer (after a replay).
+  const Tensor& loss() const { return loss_; }
+  // The optimizer update recorded with the step; null for a forward-only plan.
+  PreparedUpdate* update() { return update_.get(); }
+
+  // ---- what a recording leaves ----
+  void set_loss(Tensor loss) { loss_ = std::move(loss); }
+  void set_update(std::unique_ptr<PreparedUpdate> update) { update_ = std::move(update); }
+  std::size_t size() const { return calls_.size(); }
+  // One entry per recorded call: its kind and operand geometry.
+  const std::vector<std::string>& descriptions() const { return descriptions_; }
+  const std::vector<std::uint64_t>& signature() const { return signature_; }
+  // Where this plan's structure first differs from `other`'s; nullopt when they match.
+  std::optional<std::string> difference(const Plan& other) const;
+  // Bytes of the buffers the plan keeps alive.
+  std::size_t retained_bytes() const;
+
+ private:
+  friend class Recorder;
+  friend class RecordingBackend;
+
+  // An operand value a call takes by value, read from memory just before the call.
+  struct Refresh {
+    kernels::TensorArg* arg;
+    const void* src;
+  };
+  struct Call {
+    std::function<void()> run;
+    std::size_t refresh_begin, refresh_end;
+  };
+  // A pointer into the storage of input k, at `delta` bytes from its first element.
+  struct Patch {
+    void** where;
+    std::size_t input;
+    std::ptrdiff_t delta;
+  };
+
+  std::vector<Call> calls_;
+  // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
+  std::vector<std::unique_ptr<kernels::TensorArg[]>> args_;
+  std::deque<void*> pointers_;  // raw pointers of copies, patched like operands
+  std::deque<Refresh> refreshes_;
+  std::vector<Patch> patches_;
+  std::vector<std::shared_ptr<Storage>> retained_;
+  std::vector<std::vector<unsigned char>> snapshots_;  // host bytes uploaded as constants
+  std::vector<std::string> descriptions_;
+  std::vector<std::uint64_t> signature_;
+  std::vector<const void*> bound_;  // the first element of each input when last bound
+  Tensor loss_;
+  std::unique_ptr<PreparedUpdate> update_;
+  // Draws: seed and base offset of the step being replayed, the recorded step's advance.
+  std::uint64_t seed_ = 0, base_ = 0, advance_ = 0;
+  bool finite_ = true;
+};
+
+// Records the backend calls the calling thread makes into `plan` while alive (detail::backend
+// hands out recording backends). `inputs` are the step's input slots; `gen` the generator
+// whose draws the step makes.
+class Recorder {
+ public:
+  Recorder(Plan& plan, const StepInputs& inputs, Generator& gen);
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Ends the recording: the generator's advance is noted. Without it the plan is incomplete.
+  void finish();
+
+  kernels::Backend& backend(Device device);
+  // A storage whose memory a recorded call may touch: kept alive as long as the plan.
+  void retain(const std::shared_ptr<Storage>& storage);
+  // The value of a one-element tensor that operand_arg passes by value: the next recorded
+  // scalar operand equal to it reads it again from `src` at replay.
+  void note_scalar_source(const void* src, DType dtype, double value);
+  // Work the host does at replay between recorded calls (drawing subsample indices).
+  void add_host_call(std::function<void()> call, std::string what);
+  // Where draws of a replay start: (seed, offset of the recorded draw) at replay time.
+  const std::uint64_t& replay_seed() const { return plan_.seed_; }
+  std::uint64_t relative_offset(std::uint64_t offset) const { return offset - start_offset_; }
+  const std::uint64_t& replay_base() const { return plan_.base_; }
+  Generator& generator() { return gen_; }
+
+  // Recording-side helpers for the recording backend: copies of operands (n of them in a
+  // row) and of raw pointers that the plan owns, inputs patched and scalars refreshed.
+  kernels::TensorArg* keep(const kernels::TensorArg* a, std::size_t n = 1);
+  void** keep_pointer(void* p);
+  // True when `a` (kept for the call being recorded) is read again from memory at replay.
+  bool is_refreshed(const kernels::TensorArg* a) const;
+  void add_call(std::function<void()> run, std::string what, std::uint64_t hash);
+  // A host source of an upload: the memory of an input or a kept storage as it is at replay,
+  // else a copy of its bytes now (a constant).
+  const void* host_source(const void* src, std::size_t nbytes);
+
+ private:
+  friend class RecordingBackend;
+  struct Range {
+    const unsigned char* end;
+    std::size_t input;  // npos: a retained storage
+  };
+  static constexpr std::size_t kNotInput = ~std::size_t{0};
+  // The input slot holding `p`, and p's distance from that input's first element.
+  std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* p) const;
+  void patch_if_input(void** where);
+
+  Plan& plan_;
+  const StepInputs& inputs_;
+  Generator& gen_;
+  std::uint64_t start_offset_;
+  Recorder* previous_;
+  std::unordered_set<const Storage*> retained_;
+  std::map<const unsigned char*, Range> ranges_;  // by start: kept storages and inputs
+  struct ScalarSource {
+    const void* src;
+    DType dtype;
+    double value;
+  };
+  std::vector<ScalarSource> scalar_sources_;
+  std::size_t refresh_begin_ = 0;
+  bool call_has_scalar_ = false;
+  std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
+  bool finished_ = false;
+};
+
+// The calling thread's recorder; null when no step is being recorded.
+extern thread_local Recorder* t_recorder;
+inline Recorder* recorder() { return t_recorder; }
+
+// Throws the CompileError of a value read on the host while a step is being recorded.
+[[noreturn]] void throw_host_read();
+
+// While alive, the calling thread's ops run without being recorded (checks whose work a
+// replay skips: argument validation, the finite check's diagnosis).
+class PauseRecording {
+ public:
+  PauseRecording();
+  ~PauseRecording();
+  PauseRecording(const PauseRecording&) = delete;
+  PauseRecording& operator=(const PauseRecording&) = delete;
+
+ private:
+  Recorder* saved_;
+};
+
+}  // namespace ember::detail

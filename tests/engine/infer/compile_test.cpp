@@ -1,0 +1,380 @@
+// Compiled SVI steps: a replayed step equals the eager step bit for bit (loss history and
+// fitted parameters) for the same seed, across models, ELBOs, optimizers, subsampling,
+// particles and rebound data; a replay makes no tensor allocation; structure changes, host
+// reads and foreign generators raise CompileError; plans are cached per input shape.
+#include <cstring>
+#include <map>
+
+#include "test_util.hpp"
+
+namespace ember {
+namespace {
+
+using test::f64;
+
+struct Fit {
+  std::vector<double> losses;
+  std::map<std::string, std::vector<double>> params;
+  CompileStats stats;
+};
+
+// `steps` steps of SVI(model, guide, opt, loss) from seed 99 in a fresh store, compiled or
+// not; `args(i)` gives step i's arguments as a tuple.
+template <typename Model, typename Guide, typename Opt, typename Loss, typename ArgsAt>
+Fit fit(Model model, Guide guide, Opt opt, Loss loss, bool compiled, int steps, ArgsAt args,
+        SVIOptions options = {}) {
+  ParamStore store;
+  options.param_store = &store;
+  set_rng_seed(99);
+  SVI svi(model, guide, std::move(opt), std::move(loss), options);
+  if (compiled) svi.compile();
+  Fit f;
+  for (int i = 0; i < steps; ++i) {
+    f.losses.push_back(
+        std::apply([&](const auto&... a) { return svi.step(a...).value(); }, args(i)));
+  }
+  for (const std::string& name : store.names())
+    f.params[name] = store.get(name).to(kFloat64).flatten().template to_vector<double>();
+  f.stats = svi.compile_stats();
+  return f;
+}
+
+void expect_identical(const Fit& eager, const Fit& compiled) {
+  ASSERT_EQ(eager.losses.size(), compiled.losses.size());
+  for (std::size_t i = 0; i < eager.losses.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&eager.losses[i], &compiled.losses[i], sizeof(double)), 0)
+        << "step " << i << ": eager loss " << eager.losses[i] << ", compiled "
+        << compiled.losses[i];
+  }
+  ASSERT_EQ(eager.params.size(), compiled.params.size());
+  for (const auto& [name, values] : eager.params) {
+    ASSERT_TRUE(compiled.params.count(name)) << name;
+    const std::vector<double>& other = compiled.params.at(name);
+    ASSERT_EQ(values.size(), other.size()) << name;
+    for (std::size_t k = 0; k < values.size(); ++k)
+      EXPECT_EQ(values[k], other[k]) << "param " << name << "[" << k << "]";
+  }
+  // The compiled run did replay: it is not the eager path under another name.
+  EXPECT_GE(compiled.stats.recordings, 1);
+  EXPECT_GE(compiled.stats.replays, static_cast<std::int64_t>(eager.losses.size()) - 3);
+}
+
+auto no_args = [](int) { return std::tuple<>(); };
+
+// ---- the coin (float32, one-element params read by value in the CPU loops) ----
+void coin_model(const Tensor& flips) {
+  const Tensor prior = full({}, 10.0);
+  const Tensor f = sample("fairness", dist::Beta(prior, prior));
+  auto data = plate("data", flips.size(0));
+  sample("obs", dist::Bernoulli(f), flips);
+}
+void coin_guide(const Tensor&) {
+  const Tensor a = param("alpha_q", full({}, 15.0), constraints::positive);
+  const Tensor b = param("beta_q", full({}, 15.0), constraints::positive);
+  sample("fairness", dist::Beta(a, b));
+}
+
+TEST(CompileTest, CoinReplaysBitForBit) {
+  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
+  auto args = [&](int) { return std::make_tuple(flips); };
+  for (bool checked : {false, true}) {
+    const ValidationScope validation(checked);
+    const SVIOptions o{.check_finite = checked};
+    const Fit eager =
+        fit(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), false, 30, args, o);
+    const Fit compiled =
+        fit(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), true, 30, args, o);
+    expect_identical(eager, compiled);
+    EXPECT_EQ(compiled.stats.plans, 1u);
+    EXPECT_EQ(compiled.stats.recordings, 1);
+    EXPECT_EQ(compiled.stats.replays, 28);
+  }
+}
+
+// ---- Bayesian linear regression, data passed to step() and rebound every step ----
+struct Regression {
+  static constexpr std::int64_t kD = 4;
+  void model(const Tensor& x, const Tensor& y) const {
+    const Tensor w = sample("w", dist::Normal(zeros({kD}, f64()), 1.0).to_event(1));
+    const Tensor b = sample("b", dist::Normal(zeros({}, f64()), 10.0));
+    auto data = plate("data", x.size(0));
+    sample("y", dist::Normal(matmul(x, w) + b, 0.3), y);
+  }
+  void guide(const Tensor&, const Tensor&) const {
+    const Tensor w_loc = param("w_loc", zeros({kD}, f64()));
+    const Tensor w_scale = param("w_scale", full({kD}, 0.1, f64()), constraints::positive);
+    const Tensor b_loc = param("b_loc", zeros({}, f64()));
+    const Tensor b_scale = param("b_scale", full({}, 0.1, f64()), constraints::positive);
+    sample("w", dist::Normal(w_loc, w_scale).to_event(1));
+    sample("b", dist::Normal(b_loc, b_scale));
+  }
+};
+
+std::vector<std::pair<Tensor, Tensor>> batches(int count, std::int64_t n) {
+  Generator gen(5);
+  std::vector<std::pair<Tensor, Tensor>> out;
+  const Tensor w = linspace(-1.0, 1.0, Regression::kD, f64());
+  for (int i = 0; i < count; ++i) {
+    const Tensor x = randn({n, Regression::kD}, f64(), &gen);
+    out.emplace_back(x, matmul(x, w) + 0.5 + randn({n}, f64(), &gen) * 0.3);
+  }
+  return out;
+}
+
+TEST(CompileTest, RegressionWithDataReboundEveryStep) {
+  const Regression r;
+  const auto data = batches(5, 64);
+  auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
+  auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
+  // A new batch (new memory) each step: the plan's inputs follow the arguments.
+  auto args = [&](int i) { return std::make_tuple(data[i % 5].first, data[i % 5].second); };
+  const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 25, args);
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, args);
+  expect_identical(eager, compiled);
+  // Clones: equal values in other memory give the same losses as the originals.
+  auto cloned = [&](int i) {
+    return std::make_tuple(data[i % 5].first.clone(), data[i % 5].second.clone());
+  };
+  expect_identical(eager,
+                   fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, cloned));
+}
+
+TEST(CompileTest, ALastShortBatchRecordsAPlanOfItsOwn) {
+  const Regression r;
+  const auto full_batches = batches(3, 32);
+  const auto short_batch = batches(1, 7);
+  auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
+  auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
+  auto args = [&](int i) {
+    const auto& b = i % 4 == 3 ? short_batch[0] : full_batches[i % 4];
+    return std::make_tuple(b.first, b.second);
+  };
+  const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 24, args);
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 24, args);
+  expect_identical(eager, compiled);
+  EXPECT_EQ(compiled.stats.plans, 2u);
+}
+
+// ---- subsampling, particles, score-function sites and every optimizer ----
+TEST(CompileTest, SubsampledPlateDrawsFreshIndicesEachReplay) {
+  const auto data = batches(1, 200)[0];
+  const Regression r;
+  auto model = [&] {
+    const Tensor w = sample("w", dist::Normal(zeros({Regression::kD}, f64()), 1.0).to_event(1));
+    auto p = plate("data", 200, {.subsample_size = 16});
+    sample("y", dist::Normal(matmul(p.subsample(data.first), w), 0.3), p.subsample(data.second));
+  };
+  auto guide = [&] {
+    const Tensor loc = param("w_loc", zeros({Regression::kD}, f64()));
+    sample("w", dist::Normal(loc, 0.2).to_event(1));
+  };
+  const Fit eager = fit(model, guide, optim::SGD({.lr = 1e-3, .momentum = 0.9}), Trace_ELBO(),
+                        false, 20, no_args);
+  const Fit compiled =
+      fit(model, guide, optim::SGD({.lr = 1e-3, .momentum = 0.9}), Trace_ELBO(), true, 20, no_args);
+  expect_identical(eager, compiled);
+  // The indices differ between steps: the losses are not one value repeated.
+  EXPECT_NE(compiled.losses[10], compiled.losses[11]);
+}
+
+TEST(CompileTest, VectorizedParticlesAndEveryOptimizer) {
+  auto model = [] {
+    const Tensor z = sample("z", dist::Normal(zeros({3}, f64()), 1.0).to_event(1));
+    sample("x", dist::Normal(z, 0.5).to_event(1), tensor({0.3, -1.0, 2.0}, f64()));
+  };
+  auto guide = [] {
+    const Tensor loc = param("loc", zeros({3}, f64()));
+    const Tensor scale = param("scale", full({3}, 0.5, f64()), constraints::positive);
+    sample("z", dist::Normal(loc, scale).to_event(1));
+  };
+  const Trace_ELBO particles({.num_particles = 8, .vectorize_particles = true});
+  auto check = [&](auto make_opt) {
+    expect_identical(fit(model, guide, make_opt(), particles, false, 15, no_args),
+                     fit(model, guide, make_opt(), particles, true, 15, no_args));
+  };
+  check([] { return optim::SGD({.lr = 0.01}); });
+  check([] { return optim::Adam({.lr = 0.01}); });
+  check([] { return optim::ClippedAdam({.lr = 0.01, .clip_norm = 1.0, .lrd = 0.99}); });
+  check([] { return optim::Adagrad({.lr = 0.1}); });
+  check([] { return optim::RMSprop({.lr = 0.01}); });
+  // Sequential particles too.
+  const Trace_ELBO sequential({.num_particles = 3});
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.01}), sequential, false, 12, no_args),
+                   fit(model, guide, optim::Adam({.lr = 0.01}), sequential, true, 12, no_args));
+}
+
+// A score-function Categorical with a decaying-average baseline (TraceGraph_ELBO): the
+// baseline's state carries from replay to replay.
+TEST(CompileTest, ScoreFunctionSitesWithTraceGraphBaselines) {
+  const Tensor obs = tensor({0.2, 2.1, 1.9, -0.1}, f64());
+  const Tensor locs = tensor({0.0, 2.0}, f64());
+  auto model = [&] {
+    const Tensor w = sample("w", dist::Dirichlet(ones({2}, f64())));
+    auto p = plate("data", 4);
+    const Tensor z = sample("z", dist::Categorical(w));
+    sample("x", dist::Normal(index_select(locs, 0, z), 0.5), obs);
+  };
+  auto guide = [&] {
+    const Tensor conc = param("conc", ones({2}, f64()), constraints::positive);
+    const Tensor logits = param("logits", zeros({4, 2}, f64()));
+    sample("w", dist::Dirichlet(conc));
+    auto p = plate("data", 4);
+    SampleOptions opts;
+    opts.infer.baseline.use_decaying_avg_baseline = true;
+    sample("z", dist::Categorical::from_logits(logits), opts);
+  };
+  for (bool checked : {false, true}) {
+    const ValidationScope validation(checked);
+    const SVIOptions o{.check_finite = checked};
+    expect_identical(
+        fit(model, guide, optim::Adam({.lr = 0.05}), TraceGraph_ELBO(), false, 25, no_args, o),
+        fit(model, guide, optim::Adam({.lr = 0.05}), TraceGraph_ELBO(), true, 25, no_args, o));
+    expect_identical(
+        fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 25, no_args, o),
+        fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 25, no_args, o));
+  }
+}
+
+// ---- allocations, evaluate_loss, run() ----
+TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
+  ParamStore store;
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), {.param_store = &store});
+  svi.compile();
+  for (int i = 0; i < 3; ++i) svi.step(flips);
+  const profile::Counters before = profile::counters();
+  double sum = 0;
+  for (int i = 0; i < 20; ++i) sum += svi.step(flips).value();
+  const profile::Counters used = profile::counters() - before;
+  EXPECT_TRUE(std::isfinite(sum));
+  EXPECT_EQ(used.allocations, 0u);
+  EXPECT_EQ(svi.compile_stats().replays, 21);
+  EXPECT_GT(svi.compile_stats().calls_per_replay, 10u);
+  EXPECT_GT(svi.compile_stats().retained_bytes, 0u);
+  // The eager step of the same program allocates tensors.
+  SVI eager(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+            {.param_store = &store});
+  eager.step(flips);
+  const profile::Counters e0 = profile::counters();
+  eager.step(flips);
+  EXPECT_GT((profile::counters() - e0).allocations, 10u);
+}
+
+TEST(CompileTest, EvaluateLossAndRunReplayToo) {
+  const Tensor flips = tensor({1, 1, 1, 0, 0, 1, 1, 1, 0, 1});
+  for (bool compiled : {false, true}) {
+    ParamStore store;
+    set_rng_seed(7);
+    SVI svi(coin_model, coin_guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
+            {.param_store = &store});
+    if (compiled) svi.compile();
+    const RunResult r = svi.run(20, RunOptions{.progress = Progress::None}, flips);
+    std::vector<double> evals;
+    for (int i = 0; i < 5; ++i) evals.push_back(svi.evaluate_loss(flips).value());
+    static std::vector<double> first_losses, first_evals;
+    if (!compiled) {
+      first_losses = r.losses;
+      first_evals = evals;
+    } else {
+      EXPECT_EQ(r.losses, first_losses);
+      EXPECT_EQ(evals, first_evals);
+      EXPECT_EQ(svi.compile_stats().recordings, 2);  // one step plan, one evaluate plan
+    }
+  }
+}
+
+// ---- what a compiled step refuses ----
+TEST(CompileTest, VerifyEveryDetectsAChangedStructure) {
+  bool extra = false;
+  auto model = [&] {
+    const Tensor z = sample("z", dist::Normal(zeros({2}, f64()), 1.0).to_event(1));
+    sample("x", dist::Normal(extra ? z * 2.0 : z, 1.0).to_event(1), ones({2}, f64()));
+  };
+  auto guide = [] {
+    const Tensor loc = param("loc", zeros({2}, f64()));
+    sample("z", dist::Normal(loc, 1.0).to_event(1));
+  };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+  svi.compile({.verify_every = 5});
+  for (int i = 0; i < 8; ++i) svi.step();
+  EXPECT_GE(svi.compile_stats().verifications, 1);
+  extra = true;  // a captured flag: invisible to the plan's key
+  svi.step();    // step 9: replayed, the change unseen
+  EMBER_EXPECT_THROW_WITH(svi.step(), CompileError, "verify_every = 5",
+                          "differs from its compiled plan", "kernel call");
+}
+
+TEST(CompileTest, AHostReadWhileRecordingIsACompileError) {
+  auto model = [] {
+    const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
+    if (z.item() > 100.0) sample("never", dist::Normal(0.0, 1.0));  // a value steering it
+  };
+  auto guide = [] { sample("z", dist::Normal(param("loc", zeros({}, f64())), 1.0)); };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+  svi.compile();
+  svi.step();  // eager: the first step
+  EMBER_EXPECT_THROW_WITH(svi.step(), CompileError, "read a tensor's value on the host",
+                          "without compile()");
+}
+
+TEST(CompileTest, NonFiniteReplayFallsBackToTheEagerDiagnosis) {
+  auto model = [](const Tensor& s) {
+    const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
+    sample("x", dist::Normal(z, s), scalar_tensor(0.5, f64()));
+  };
+  auto guide = [](const Tensor&) {
+    sample("z", dist::Normal(param("loc", zeros({}, f64())), 1.0));
+  };
+  for (bool validate : {false, true}) {
+    const ValidationScope validation(validate);
+    ParamStore store;
+    SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+    svi.compile();
+    for (int i = 0; i < 4; ++i) svi.step(scalar_tensor(1.0, f64()));
+    // The same shapes, a value that makes the likelihood's log-density infinite: a replay
+    // skips validation but not the finite check, whose failure reruns the step eagerly, which
+    // raises what an eager step raises.
+    const Tensor zero = scalar_tensor(0.0, f64());
+    if (validate) {
+      EMBER_EXPECT_THROW_WITH(svi.step(zero), ValueError, "site 'x'", "scale must be positive");
+    } else {
+      EMBER_EXPECT_THROW_WITH(svi.step(zero), NonFiniteError, "SVI step 4", "'x'");
+    }
+    EXPECT_EQ(svi.compile_stats().eager_steps, 2);  // the first step and the diagnosis
+    EXPECT_EQ(svi.num_steps_taken(), 4);
+  }
+}
+
+TEST(CompileTest, ParamsSetFromOutsideAreReadByTheNextStep) {
+  ParamStore store;
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  auto run = [&](bool compiled) {
+    store.clear();
+    set_rng_seed(3);
+    SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+            {.param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<double> losses;
+    for (int i = 0; i < 6; ++i) losses.push_back(svi.step(flips).value());
+    store.set("alpha_q", full({}, 3.0), constraints::positive);  // new memory for the param
+    for (int i = 0; i < 6; ++i) losses.push_back(svi.step(flips).value());
+    return losses;
+  };
+  EXPECT_EQ(run(false), run(true));
+}
+
+TEST(CompileTest, CompileOptionsAreChecked) {
+  ParamStore store;
+  SVI svi(coin_model, coin_guide, optim::Adam(optim::AdamOptions{}), Trace_ELBO(),
+          {.param_store = &store});
+  EMBER_EXPECT_THROW_WITH(svi.compile({.verify_every = -1}), ValueError, "verify_every");
+  EMBER_EXPECT_THROW_WITH(svi.compile({.max_plans = 0}), ValueError, "max_plans");
+  EXPECT_FALSE(svi.compiled());
+  svi.compile();
+  EXPECT_TRUE(svi.compiled());
+}
+
+}  // namespace
+}  // namespace ember
