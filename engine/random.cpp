@@ -184,7 +184,9 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
                             &rec->replay_base(), &kernels::backend_for(device), t.data_ptr(),
                             std::make_shared<std::vector<std::int64_t>>(std::move(out)),
                             std::make_shared<std::unordered_map<std::int64_t, std::int64_t>>()},
-                     concat("subsample ", subsample_size, " of ", size));
+                     "subsample",
+                     static_cast<std::uint64_t>(size) * 0x9e3779b97f4a7c15ULL ^
+                         static_cast<std::uint64_t>(subsample_size));
   return t;
 }
 

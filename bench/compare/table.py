@@ -2,6 +2,8 @@
 # Merges svi_bench's Google Benchmark JSON with the JSON of pyro_svi.py and numpyro_svi.py
 # into one table: microseconds per SVI step and the ratios to Ember. A library whose file
 # is missing, or holds {"error": ...} (as run_compare.sh writes), shows that reason instead.
+# Ember's compiled steps (svi_bench's "compiled" mode: "fast" plus SVI::compile) sit in the
+# "fast" row, beside NumPyro's compiled loop.
 import argparse
 import json
 import os
@@ -10,7 +12,8 @@ import statistics
 import sys
 
 # BM_SviCoin/<backend>/<mode>, BM_SviBayesLinReg/<backend>/<n>/<mode>, BM_SviDpMixture/...
-EMBER_NAME = re.compile(r"^BM_Svi(Coin|BayesLinReg|DpMixture)/(\w+)/(?:(\d+)/)?(fast|checked)")
+EMBER_NAME = re.compile(
+    r"^BM_Svi(Coin|BayesLinReg|DpMixture)/(\w+)/(?:(\d+)/)?(fast|checked|compiled)")
 MODEL_OF = {"Coin": "coin", "BayesLinReg": "blr", "DpMixture": "dp_mixture"}
 ORDER = ["coin", "blr/1000", "blr/1000000", "dp_mixture", "dp_mixture_trace_elbo"]
 
@@ -78,7 +81,7 @@ def main():
     py = python_rows(pyro) if pyro else {}
     npy = python_rows(numpyro) if numpyro else {}
 
-    keys = set(e) | set(py) | set(npy)
+    keys = {k for k in set(e) | set(py) | set(npy) if k[1] != "compiled"}
     order = {m: i for i, m in enumerate(ORDER)}
     keys = sorted(keys, key=lambda k: (k[2], order.get(k[0], 99), k[1] != "fast"))
 
@@ -88,10 +91,11 @@ def main():
         r = rows.get(key)
         return fmt_us(r[field]) if r and r.get(field) is not None else "—"
 
-    print("| model | mode | backend | Ember µs/step | Pyro µs/step | NumPyro µs/step | "
-          "NumPyro compiled loop µs/step | Pyro / Ember | NumPyro / Ember | "
-          "NumPyro compiled / Ember | NumPyro first call (ms) |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | mode | backend | Ember µs/step | Ember compiled µs/step | Pyro µs/step | "
+          "NumPyro µs/step | NumPyro compiled loop µs/step | Pyro / Ember | NumPyro / Ember | "
+          "NumPyro compiled / Ember | NumPyro compiled / Ember compiled | "
+          "NumPyro first call (ms) |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     merged = []
     for key in keys:
         model, mode, backend = key
@@ -101,15 +105,17 @@ def main():
         # NumPyro's compiled loop (svi.run under one jit): timed in fast mode only.
         cv = npy[key].get("compiled_us_per_step") if key in npy else None
         compile_ms = npy[key].get("compile_ms") if key in npy else None
+        # Ember's compiled step: timed in fast mode only, as NumPyro's compiled loop.
+        ecv = e.get((model, "compiled", backend)) if mode == "fast" else None
         ember_cell = ember_why if ember_why is not None else fmt_us(ev)
-        print(f"| {model} | {mode} | {backend} | {ember_cell} | {cell(py, pyro_why, key)} | "
-              f"{cell(npy, numpyro_why, key)} | "
+        print(f"| {model} | {mode} | {backend} | {ember_cell} | {fmt_us(ecv)} | "
+              f"{cell(py, pyro_why, key)} | {cell(npy, numpyro_why, key)} | "
               f"{cell(npy, numpyro_why, key, 'compiled_us_per_step')} | "
               f"{fmt_ratio(pv, ev)} | {fmt_ratio(nv, ev)} | {fmt_ratio(cv, ev)} | "
-              f"{'—' if compile_ms is None else f'{compile_ms:,.0f}'} |")
+              f"{fmt_ratio(cv, ecv)} | {'—' if compile_ms is None else f'{compile_ms:,.0f}'} |")
         merged.append({"model": model, "mode": mode, "backend": backend, "ember_us": ev,
-                       "pyro_us": pv, "numpyro_us": nv, "numpyro_compiled_us": cv,
-                       "numpyro_compile_ms": compile_ms})
+                       "ember_compiled_us": ecv, "pyro_us": pv, "numpyro_us": nv,
+                       "numpyro_compiled_us": cv, "numpyro_compile_ms": compile_ms})
     for name, data in (("pyro", pyro), ("numpyro", numpyro)):
         if data:
             v = ", ".join(f"{k} {x}" for k, x in data["versions"].items())

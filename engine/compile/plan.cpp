@@ -1,6 +1,7 @@
 // Recording a step's backend calls into a Plan, and replaying them.
 #include "engine/compile/plan.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <sstream>
@@ -65,7 +66,7 @@ class RecordingBackend final : public kernels::Backend {
     void** d = rec_.keep_pointer(dst);
     const void* s = rec_.host_source(src, nbytes);
     void** sp = rec_.keep_pointer(const_cast<void*>(s));
-    add("copy_from_host", mix(0, nbytes),
+    add({"copy_from_host"}, mix(0, nbytes),
         [b = b_, d, sp, nbytes] { b->copy_from_host(*d, *sp, nbytes); });
   }
   void copy_from_host_async(void* dst, const void* src, std::size_t nbytes) override {
@@ -74,28 +75,26 @@ class RecordingBackend final : public kernels::Backend {
   }
   void synchronize() override {
     b_->synchronize();
-    add("synchronize", 0, [b = b_] { b->synchronize(); });
+    add({"synchronize"}, 0, [b = b_] { b->synchronize(); });
   }
 
   // ---- creation and copies ----
   void fill(const kernels::TensorArg& out, double value) override {
     b_->fill(out, value);
     auto* o = rec_.keep(&out);
-    add("fill " + describe(out), mix_double(h(*o), value),
-        [b = b_, o, value] { b->fill(*o, value); });
+    add({"fill", nullptr, o}, mix_double(h(*o), value), [b = b_, o, value] { b->fill(*o, value); });
   }
   void fill_linear(const kernels::TensorArg& out, double start, double step) override {
     b_->fill_linear(out, start, step);
     auto* o = rec_.keep(&out);
-    add("fill_linear " + describe(out), mix_double(mix_double(h(*o), start), step),
+    add({"fill_linear", nullptr, o}, mix_double(mix_double(h(*o), start), step),
         [b = b_, o, start, step] { b->fill_linear(*o, start, step); });
   }
   void copy(const kernels::TensorArg& out, const kernels::TensorArg& in) override {
     b_->copy(out, in);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add("copy " + describe(in) + " -> " + describe(out), h(*o, *i),
-        [b = b_, o, i] { b->copy(*o, *i); });
+    add({"copy", nullptr, i, o}, h(*o, *i), [b = b_, o, i] { b->copy(*o, *i); });
   }
 
   // ---- elementwise ----
@@ -104,7 +103,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->unary(op, out, x, p0, p1);
     auto* o = rec_.keep(&out);
     auto* xa = rec_.keep(&x);
-    add(concat("unary ", kernels::unary_op_name(op), " ", describe(out)),
+    add({"unary", kernels::unary_op_name(op), o},
         mix_double(mix_double(mix(h(*o, *xa), static_cast<std::uint64_t>(op)), p0), p1),
         [b = b_, op, o, xa, p0, p1] { b->unary(op, *o, *xa, p0, p1); });
   }
@@ -116,7 +115,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
     auto* ya = rec_.keep(&y);
-    add(concat("unary_backward ", kernels::unary_op_name(op), " ", describe(gx)),
+    add({"unary_backward", kernels::unary_op_name(op), a},
         mix_double(mix_double(mix(h(*a, *ga, *xa, *ya), static_cast<std::uint64_t>(op)), p0), p1),
         [b = b_, op, a, ga, xa, ya, p0, p1] { b->unary_backward(op, *a, *ga, *xa, *ya, p0, p1); });
   }
@@ -126,7 +125,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add(concat("binary ", kernels::binary_op_name(op), " ", describe(a), ", ", describe(b)),
+    add({"binary", kernels::binary_op_name(op), aa, ba},
         mix(h(*o, *aa, *ba), static_cast<std::uint64_t>(op)),
         [be = b_, op, o, aa, ba] { be->binary(op, *o, *aa, *ba); });
   }
@@ -143,7 +142,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* ya = rec_.keep(&y);
     std::uint64_t hash = mix(h(*g2, *aa, *ba, *ya), static_cast<std::uint64_t>(op));
     hash = mix(hash, (gaa != nullptr ? 1u : 0u) | (gba != nullptr ? 2u : 0u));
-    add(concat("binary_backward ", kernels::binary_op_name(op), " ", describe(g)), hash,
+    add({"binary_backward", kernels::binary_op_name(op), g2}, hash,
         [be = b_, op, gaa, gba, g2, aa, ba, ya] {
           be->binary_backward(op, gaa, gba, *g2, *aa, *ba, *ya);
         });
@@ -155,7 +154,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* c = rec_.keep(&cond);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add("where " + describe(out), h(*o, *c, *aa, *ba),
+    add({"where", nullptr, o}, h(*o, *c, *aa, *ba),
         [be = b_, o, c, aa, ba] { be->where(*o, *c, *aa, *ba); });
   }
 
@@ -165,8 +164,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->reduce(op, out, in);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add("reduce " + describe(in) + " -> " + describe(out),
-        mix(h(*o, *i), static_cast<std::uint64_t>(op)),
+    add({"reduce", nullptr, i, o}, mix(h(*o, *i), static_cast<std::uint64_t>(op)),
         [b = b_, op, o, i] { b->reduce(op, *o, *i); });
   }
   void reduce_product(const kernels::TensorArg& out, const kernels::TensorArg& a,
@@ -175,7 +173,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add("reduce_product " + describe(a) + " -> " + describe(out), h(*o, *aa, *ba),
+    add({"reduce_product", nullptr, aa, o}, h(*o, *aa, *ba),
         [be = b_, o, aa, ba] { be->reduce_product(*o, *aa, *ba); });
   }
   void scan(kernels::ScanOp op, const kernels::TensorArg& out, const kernels::TensorArg& in,
@@ -183,7 +181,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->scan(op, out, in, dim, reverse);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add("scan " + describe(in),
+    add({"scan", nullptr, i},
         mix(mix(mix(h(*o, *i), static_cast<std::uint64_t>(op)), static_cast<std::uint64_t>(dim)),
             reverse),
         [b = b_, op, o, i, dim, reverse] { b->scan(op, *o, *i, dim, reverse); });
@@ -194,7 +192,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* a = rec_.keep(&gx);
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
-    add("cumprod_backward " + describe(x), mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)),
+    add({"cumprod_backward", nullptr, xa}, mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)),
         [b = b_, a, ga, xa, dim] { b->cumprod_backward(*a, *ga, *xa, dim); });
   }
 
@@ -205,7 +203,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
-    add("index_select " + describe(in), mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+    add({"index_select", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
         [b = b_, o, i, dim, x] { b->index_select(*o, *i, dim, *x); });
   }
   void index_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
@@ -214,7 +212,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
-    add("index_add " + describe(out), mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+    add({"index_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
         [b = b_, o, dim, x, s] { b->index_add(*o, dim, *x, *s); });
   }
   void gather(const kernels::TensorArg& out, const kernels::TensorArg& in, int dim,
@@ -223,7 +221,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
-    add("gather " + describe(in), mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+    add({"gather", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
         [b = b_, o, i, dim, x] { b->gather(*o, *i, dim, *x); });
   }
   void scatter_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
@@ -232,7 +230,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
-    add("scatter_add " + describe(out), mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+    add({"scatter_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
         [b = b_, o, dim, x, s] { b->scatter_add(*o, dim, *x, *s); });
   }
   void im2col(const kernels::TensorArg& col, const kernels::TensorArg& in,
@@ -240,20 +238,20 @@ class RecordingBackend final : public kernels::Backend {
     b_->im2col(col, in, geo);
     auto* c = rec_.keep(&col);
     auto* i = rec_.keep(&in);
-    add("im2col " + describe(in), h(*c, *i), [b = b_, c, i, geo] { b->im2col(*c, *i, geo); });
+    add({"im2col", nullptr, i}, h(*c, *i), [b = b_, c, i, geo] { b->im2col(*c, *i, geo); });
   }
   void col2im(const kernels::TensorArg& in, const kernels::TensorArg& col,
               const kernels::Im2colGeometry& geo) override {
     b_->col2im(in, col, geo);
     auto* i = rec_.keep(&in);
     auto* c = rec_.keep(&col);
-    add("col2im " + describe(in), h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); });
+    add({"col2im", nullptr, i}, h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); });
   }
   bool find_index_out_of_range(const kernels::TensorArg& index, std::int64_t bound,
                                std::int64_t* bad) override {
     const bool found = b_->find_index_out_of_range(index, bound, bad);
     auto* x = rec_.keep(&index);
-    add("index check " + describe(index), mix(h(*x), static_cast<std::uint64_t>(bound)),
+    add({"index check", nullptr, x}, mix(h(*x), static_cast<std::uint64_t>(bound)),
         [b = b_, x, bound] {
           std::int64_t v = 0;
           EMBER_CHECK(!b->find_index_out_of_range(*x, bound, &v), "compiled step: index ", v,
@@ -269,7 +267,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add("matmul " + describe(a) + " @ " + describe(b), mix(h(*o, *aa, *ba), accumulate),
+    add({"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
         [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); });
   }
 
@@ -291,7 +289,7 @@ class RecordingBackend final : public kernels::Backend {
         hash = h(*g[static_cast<std::size_t>(k)], mix(hash, k));
       }
     }
-    add(concat("log_prob ", kernels::log_prob_family_name(family), " ", describe(out)), hash,
+    add({"log_prob", kernels::log_prob_family_name(family), o}, hash,
         [b = b_, family, o, v, p, g] { b->log_prob(family, *o, *v, p, g.data()); });
   }
   void sample(kernels::SampleOp op, const kernels::TensorArg& out, const kernels::TensorArg* params,
@@ -314,10 +312,9 @@ class RecordingBackend final : public kernels::Backend {
     for (int k = 0; k < n; ++k) hash = h(p[k], hash);
     const std::uint64_t* seed = &rec_.plan_.seed_;
     const std::uint64_t* base = &rec_.plan_.base_;
-    add(concat("sample ", kernels::sample_op_name(op), " ", describe(out)), hash,
-        [b = b_, op, o, p, rel, seed, base] {
-          b->sample(op, *o, p, kernels::RngState{*seed, *base + rel, nullptr});
-        });
+    add({"sample", kernels::sample_op_name(op), o}, hash, [b = b_, op, o, p, rel, seed, base] {
+      b->sample(op, *o, p, kernels::RngState{*seed, *base + rel, nullptr});
+    });
   }
   void sample_grad(kernels::SampleGradOp op, const kernels::TensorArg& out,
                    const kernels::TensorArg& sample, const kernels::TensorArg* params) override {
@@ -326,7 +323,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* s = rec_.keep(&sample);
     auto* p = rec_.keep(params, 1);
-    add("sample_grad " + describe(out), mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
+    add({"sample_grad", nullptr, o}, mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
         [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); });
   }
 
@@ -336,7 +333,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->cholesky(out, in, first_failed);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add("cholesky " + describe(in), h(*o, *i), [b = b_, o, i] {
+    add({"cholesky", nullptr, i}, h(*o, *i), [b = b_, o, i] {
       std::int64_t failed = -1;
       b->cholesky(*o, *i, &failed);
       EMBER_CHECK(failed < 0, "cholesky (compiled step): the matrix at batch index ", failed,
@@ -349,7 +346,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* la = rec_.keep(&l);
     auto* ba = rec_.keep(&b);
-    add("triangular_solve " + describe(b), mix(mix(h(*o, *la, *ba), lower), transpose),
+    add({"triangular_solve", nullptr, ba}, mix(mix(h(*o, *la, *ba), lower), transpose),
         [be = b_, o, la, ba, lower, transpose] {
           be->triangular_solve(*o, *la, *ba, lower, transpose);
         });
@@ -360,7 +357,7 @@ class RecordingBackend final : public kernels::Backend {
                       std::span<const kernels::OptimSlot> slots) override {
     b_->optimizer_step(kind, dtype, slots);
     std::vector<kernels::OptimSlot> kept(slots.begin(), slots.end());
-    add(concat("optimizer_step ", kernels::optim_kind_name(kind)),
+    add({"optimizer_step", kernels::optim_kind_name(kind)},
         mix(static_cast<std::uint64_t>(kind), slots.size()),
         [b = b_, kind, dtype, kept = std::move(kept)] { b->optimizer_step(kind, dtype, kept); });
   }
@@ -371,7 +368,7 @@ class RecordingBackend final : public kernels::Backend {
     std::uint64_t hash = mix(0, n);
     for (std::size_t k = 0; k < n; ++k) hash = h(t[k], hash);
     bool* flag = &rec_.plan_.finite_;
-    add("finite check", hash, [b = b_, t, n, flag] {
+    add({"finite check"}, hash, [b = b_, t, n, flag] {
       if (!b->all_finite(std::span<const kernels::TensorArg>(t, n))) *flag = false;
     });
     return finite;
@@ -397,8 +394,8 @@ class RecordingBackend final : public kernels::Backend {
     return hash;
   }
   template <typename F>
-  void add(std::string what, std::uint64_t hash, F&& run) {
-    rec_.add_call(std::function<void()>(std::forward<F>(run)), std::move(what), hash);
+  void add(const Plan::CallInfo& what, std::uint64_t hash, F&& run) {
+    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash);
   }
 
   Recorder& rec_;
@@ -434,15 +431,24 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   return finite_;
 }
 
+std::string Plan::describe_call(std::size_t k) const {
+  const CallInfo& c = infos_[k];
+  std::string s = c.kind;
+  if (c.op != nullptr) s += concat(" ", c.op);
+  if (c.first != nullptr) s += concat(" ", describe(*c.first));
+  if (c.second != nullptr) s += concat(", ", describe(*c.second));
+  return s;
+}
+
 std::optional<std::string> Plan::difference(const Plan& other) const {
   const std::size_t n = std::min(signature_.size(), other.signature_.size());
   for (std::size_t k = 0; k < n; ++k) {
     if (signature_[k] == other.signature_[k]) continue;
-    return concat("kernel call ", k, " of ", signature_.size(), " was `", descriptions_[k],
-                  "` when recorded and is now `", other.descriptions_[k], "`",
-                  descriptions_[k] == other.descriptions_[k]
-                      ? " (the same kind and shape; its strides, options or constants changed)"
-                      : "");
+    const std::string was = describe_call(k), now = other.describe_call(k);
+    return concat(
+        "kernel call ", k, " of ", signature_.size(), " was `", was, "` when recorded and is now `",
+        now, "`",
+        was == now ? " (the same kind and shape; its strides, options or constants changed)" : "");
   }
   if (signature_.size() == other.signature_.size()) return std::nullopt;
   return concat("the recorded step made ", signature_.size(), " kernel calls, the step now makes ",
@@ -519,8 +525,15 @@ bool Recorder::is_refreshed(const kernels::TensorArg* a) const {
 }
 
 kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
-  plan_.args_.push_back(std::make_unique<kernels::TensorArg[]>(n));
-  kernels::TensorArg* out = plan_.args_.back().get();
+  // From blocks of kArgBlock operands: a run of n stays contiguous (an operand array).
+  constexpr std::size_t kArgBlock = 64;
+  if (plan_.args_.empty() || plan_.args_used_ + n > plan_.args_capacity_) {
+    plan_.args_capacity_ = std::max(kArgBlock, n);
+    plan_.args_.push_back(std::make_unique<kernels::TensorArg[]>(plan_.args_capacity_));
+    plan_.args_used_ = 0;
+  }
+  kernels::TensorArg* out = plan_.args_.back().get() + plan_.args_used_;
+  plan_.args_used_ += n;
   for (std::size_t k = 0; k < n; ++k) {
     out[k] = a[k];
     if (!out[k].is_scalar()) {
@@ -562,7 +575,7 @@ const void* Recorder::host_source(const void* src, std::size_t nbytes) {
   return plan_.snapshots_.back().data();
 }
 
-void Recorder::add_call(std::function<void()> run, std::string what, std::uint64_t hash) {
+void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash) {
   const std::size_t end = plan_.refreshes_.size();
   // A call with scalar operands consumed the sources noted for it, and any left were not
   // operands of a call; sources survive calls without scalar operands (a conversion copy
@@ -571,13 +584,12 @@ void Recorder::add_call(std::function<void()> run, std::string what, std::uint64
   call_has_scalar_ = false;
   plan_.calls_.push_back({std::move(run), refresh_begin_, end});
   refresh_begin_ = end;
-  plan_.descriptions_.push_back(std::move(what));
+  plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);
 }
 
-void Recorder::add_host_call(std::function<void()> call, std::string what) {
-  const std::uint64_t hash = std::hash<std::string>{}(what);
-  add_call(std::move(call), std::move(what), hash);
+void Recorder::add_host_call(std::function<void()> call, const char* what, std::uint64_t hash) {
+  add_call(std::move(call), Plan::CallInfo{what}, mix(hash, 0x686f7374));
 }
 
 PauseRecording::PauseRecording() : saved_(t_recorder) { t_recorder = nullptr; }

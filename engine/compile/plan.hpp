@@ -52,9 +52,18 @@ class Plan {
   void set_loss(Tensor loss) { loss_ = std::move(loss); }
   void set_update(std::unique_ptr<PreparedUpdate> update) { update_ = std::move(update); }
   std::size_t size() const { return calls_.size(); }
-  // One entry per recorded call: its kind and operand geometry.
-  const std::vector<std::string>& descriptions() const { return descriptions_; }
+  // What recorded call k is: its kind, op and the geometry of its main operands.
+  std::string describe_call(std::size_t k) const;
+  // One structure hash per recorded call (kind, options, operand geometry and constants).
   const std::vector<std::uint64_t>& signature() const { return signature_; }
+
+  // What a recorded call is, kept for messages (formatted only when one is needed).
+  struct CallInfo {
+    const char* kind;
+    const char* op = nullptr;
+    const kernels::TensorArg* first = nullptr;  // operands the plan keeps
+    const kernels::TensorArg* second = nullptr;
+  };
   // Where this plan's structure first differs from `other`'s; nullopt when they match.
   std::optional<std::string> difference(const Plan& other) const;
   // Bytes of the buffers the plan keeps alive.
@@ -83,12 +92,13 @@ class Plan {
   std::vector<Call> calls_;
   // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
   std::vector<std::unique_ptr<kernels::TensorArg[]>> args_;
-  std::deque<void*> pointers_;  // raw pointers of copies, patched like operands
+  std::size_t args_used_ = 0, args_capacity_ = 0;  // of the last block
+  std::deque<void*> pointers_;                     // raw pointers of copies, patched like operands
   std::deque<Refresh> refreshes_;
   std::vector<Patch> patches_;
   std::vector<std::shared_ptr<Storage>> retained_;
   std::vector<std::vector<unsigned char>> snapshots_;  // host bytes uploaded as constants
-  std::vector<std::string> descriptions_;
+  std::vector<CallInfo> infos_;
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
   Tensor loss_;
@@ -118,7 +128,8 @@ class Recorder {
   // scalar operand equal to it reads it again from `src` at replay.
   void note_scalar_source(const void* src, DType dtype, double value);
   // Work the host does at replay between recorded calls (drawing subsample indices).
-  void add_host_call(std::function<void()> call, std::string what);
+  // `what` names it in messages (a static string); `hash` is its part of the signature.
+  void add_host_call(std::function<void()> call, const char* what, std::uint64_t hash);
   // Where draws of a replay start: (seed, offset of the recorded draw) at replay time.
   const std::uint64_t& replay_seed() const { return plan_.seed_; }
   std::uint64_t relative_offset(std::uint64_t offset) const { return offset - start_offset_; }
@@ -131,7 +142,7 @@ class Recorder {
   void** keep_pointer(void* p);
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
-  void add_call(std::function<void()> run, std::string what, std::uint64_t hash);
+  void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash);
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "examples/vae_model.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -233,6 +234,126 @@ TEST(CompileTest, ScoreFunctionSitesWithTraceGraphBaselines) {
         fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 25, no_args, o),
         fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 25, no_args, o));
   }
+}
+
+// The Dirichlet-process mixture of svi_bench and examples/dp_mixture.cpp (smaller): stick
+// breaking (cumprod, pad), a score-function Categorical, MultivariateNormal sites (Cholesky
+// solves), index_select by the drawn assignments; with and without validation.
+TEST(CompileTest, DirichletProcessMixtureReplaysBitForBit) {
+  constexpr std::int64_t kT = 3, kN = 20;
+  Generator data_gen(3);
+  const Tensor data = randn({kN, 2}, {}, &data_gen) + tensor({2.0, -1.0});
+  const Tensor eye2 = eye(2);
+  auto mix_weights = [](const Tensor& beta) {
+    return pad(beta, {0, 1}, 1.0) * pad(cumprod(1.0 - beta, -1), {1, 0}, 1.0);
+  };
+  auto model = [&] {
+    Tensor beta, mu;
+    {
+      auto p = plate("beta_plate", kT - 1);
+      beta = sample("beta", dist::Beta(ones({}), 0.5));
+    }
+    {
+      auto p = plate("mu_plate", kT);
+      mu = sample("mu", dist::MultivariateNormal(zeros({2}), eye2 * 2.0));
+    }
+    auto p = plate("data", kN);
+    const Tensor z = sample("z", dist::Categorical(mix_weights(beta)));
+    sample("obs", dist::MultivariateNormal(index_select(mu, 0, z), eye2), data);
+  };
+  auto guide = [&] {
+    const Tensor kappa = param("kappa", full({kT - 1}, 1.5), constraints::positive);
+    const Tensor tau = param("tau", tensor({{0.0, 0.0}, {1.0, 1.0}, {-1.0, 0.5}}));
+    const Tensor phi = param("phi", full({kN, kT}, 1.0 / kT), constraints::simplex);
+    {
+      auto p = plate("beta_plate", kT - 1);
+      sample("beta", dist::Beta(ones({kT - 1}), kappa));
+    }
+    {
+      auto p = plate("mu_plate", kT);
+      sample("mu", dist::MultivariateNormal(tau, eye2));
+    }
+    auto p = plate("data", kN);
+    sample("z", dist::Categorical(phi));
+  };
+  for (bool checked : {false, true}) {
+    const ValidationScope validation(checked);
+    const SVIOptions o{.check_finite = checked};
+    expect_identical(
+        fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 20, no_args, o),
+        fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 20, no_args, o));
+  }
+}
+
+// ---- the examples' programs: networks, data loaders, schedules ----
+// The VAE of examples/vae.cpp (smaller): nn modules in model and guide, batches rebound.
+TEST(CompileTest, VaeOfTheExampleReplaysBitForBit) {
+  auto run = [](bool compiled) {
+    ParamStore store;
+    set_rng_seed(21);
+    Generator init(4);
+    examples::Vae vae({.z_dim = 3, .hidden = 16, .gen = &init});
+    Generator data_gen(8);
+    std::vector<Tensor> images;
+    for (int i = 0; i < 3; ++i) images.push_back(rand({5, examples::kImagePixels}, {}, &data_gen));
+    SVI svi([&](const Tensor& x) { vae.model(x); }, [&](const Tensor& x) { vae.guide(x); },
+            optim::Adam({.lr = 1e-3}), Trace_ELBO(), {.param_store = &store});
+    if (compiled) svi.compile();
+    Fit f;
+    for (int i = 0; i < 12; ++i) f.losses.push_back(svi.step(images[i % 3]).value());
+    for (const std::string& name : store.names())
+      f.params[name] = store.get(name).to(kFloat64).flatten().to_vector<double>();
+    f.stats = svi.compile_stats();
+    return f;
+  };
+  expect_identical(run(false), run(true));
+}
+
+// examples/svi_part2.cpp: a DataLoader's batches and indices as step() arguments (the last
+// batch of an epoch shorter), a plate subsampled by those indices, an encoder network and
+// an ExponentialLR schedule stepped every epoch.
+TEST(CompileTest, DataLoaderBatchesIndicesAndAScheduleAsInSviPart2) {
+  constexpr std::int64_t n = 50;
+  Generator data_gen(2024);
+  const Tensor x = randn({n, 3}, f64(), &data_gen);
+  const Tensor a = tensor({1.0, -0.5, 0.8}, f64());
+  auto run = [&](bool compiled) {
+    ParamStore store;
+    set_rng_seed(0);
+    Generator init(7);
+    nn::Linear hidden(3, 8, true, f64(), &init), loc(8, 1, true, f64(), &init);
+    auto model = [&](const Tensor& batch, const Tensor& indices) {
+      const Tensor mu = param("mu", zeros({3}, f64()));
+      const Tensor sigma = param("sigma", full({}, 1.0, f64()), constraints::positive);
+      auto data = plate("data", n, {.subsample = indices});
+      const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0).expand({batch.size(0)}));
+      sample("x", dist::Normal(mu + z.unsqueeze(-1) * a, sigma).to_event(1), batch);
+    };
+    auto guide = [&](const Tensor& batch, const Tensor& indices) {
+      module("hidden", hidden);
+      module("loc", loc);
+      auto data = plate("data", n, {.subsample = indices});
+      sample("z", dist::Normal(loc(softplus(hidden(batch))).squeeze(-1), 0.5));
+    };
+    data::DataLoader loader(data::TensorDataset({x}),
+                            {.batch_size = 16, .seed = 11, .prefetch = 0});
+    SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+    svi.optimizer().set_schedule(optim::ExponentialLR{.gamma = 0.7});
+    if (compiled) svi.compile();
+    Fit f;
+    for (int epoch = 0; epoch < 4; ++epoch) {
+      for (const data::Batch& batch : loader)
+        f.losses.push_back(svi.step(batch[0], batch.indices).value());
+      svi.optimizer().schedule_step();
+    }
+    for (const std::string& name : store.names())
+      f.params[name] = store.get(name).to(kFloat64).flatten().to_vector<double>();
+    f.stats = svi.compile_stats();
+    return f;
+  };
+  const Fit compiled = run(true);
+  expect_identical(run(false), compiled);
+  EXPECT_EQ(compiled.stats.plans, 2u);  // batches of 16, and the last one of 2
 }
 
 // ---- allocations, evaluate_loss, run() ----

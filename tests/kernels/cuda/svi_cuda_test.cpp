@@ -10,7 +10,7 @@ TensorOptions on(Device d) { return TensorOptions{}.with_dtype(kFloat64).with_de
 
 // The coin, with a reparameterized or a score-function Beta guide, on `d`.
 std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint64_t seed,
-                                   bool own_stream = false) {
+                                   bool own_stream = false, bool compiled = false) {
   set_rng_seed(seed);
   ParamStore store;
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, on(d));
@@ -30,6 +30,7 @@ std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint6
   };
   SVI svi(model, guide, optim::Adam({.lr = 0.02}), TraceGraph_ELBO(),
           {.param_store = &store, .own_stream = own_stream});
+  if (compiled) svi.compile();
   double a = 0, b = 0;
   const int tail = steps / 3;
   for (int i = 0; i < steps; ++i) {
@@ -54,6 +55,45 @@ TEST(SviCuda, SameSeedSameParametersAsTheCpu) {
     EXPECT_NEAR(device.first, cpu.first, kFitRtol * cpu.first) << "reparam " << reparam;
     EXPECT_NEAR(device.second, cpu.second, kFitRtol * cpu.second) << "reparam " << reparam;
   }
+}
+
+// A compiled fit replays the eager fit's kernels on the device: the same numbers exactly, and
+// with validation and the finite check off a replayed step neither waits for the device nor
+// allocates more than its loss's copy.
+TEST(SviCuda, CompiledStepsReplayTheEagerStepsExactly) {
+  EMBER_REQUIRE_CUDA();
+  for (bool reparam : {true, false}) {
+    const auto eager = coin_fit(target(), reparam, 30, 5);
+    const auto compiled = coin_fit(target(), reparam, 30, 5, false, true);
+    EXPECT_EQ(compiled.first, eager.first) << "reparam " << reparam;
+    EXPECT_EQ(compiled.second, eager.second) << "reparam " << reparam;
+  }
+  const ValidationScope no_validation(false);
+  ParamStore store;
+  const Tensor flips = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
+  auto model = [&](const Tensor& x) {
+    const Tensor f = sample("fairness", dist::Beta(full({}, 10.0, on(target())), 10.0));
+    auto p = plate("data", x.size(0), {.device = target()});
+    sample("obs", dist::Bernoulli(f), x);
+  };
+  auto guide = [&](const Tensor&) {
+    const Tensor a = param("a", full({}, 15.0, on(target())), constraints::positive);
+    const Tensor b = param("b", full({}, 15.0, on(target())), constraints::positive);
+    sample("fairness", dist::Beta(a, b));
+  };
+  SVI svi(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  svi.compile();
+  for (int i = 0; i < 3; ++i) svi.step(flips);
+  const profile::Counters before = profile::counters();
+  std::vector<LossValue> losses;
+  for (int i = 0; i < 10; ++i) losses.push_back(svi.step(flips));
+  const profile::Counters used = profile::counters() - before;
+  EXPECT_EQ(used.host_syncs, 0u);
+  EXPECT_LE(used.allocations, 10u);
+  EXPECT_EQ(svi.compile_stats().replays, 11);
+  // Each step's loss is its own: the next replay does not overwrite it.
+  EXPECT_NE(losses[0].value(), losses[1].value());
 }
 
 // Fits on streams of their own, in threads of their own, give exactly what the same fits give
