@@ -186,7 +186,8 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
                             std::make_shared<std::unordered_map<std::int64_t, std::int64_t>>()},
                      "subsample",
                      static_cast<std::uint64_t>(size) * 0x9e3779b97f4a7c15ULL ^
-                         static_cast<std::uint64_t>(subsample_size));
+                         static_cast<std::uint64_t>(subsample_size),
+                     t.data_ptr());
   return t;
 }
 

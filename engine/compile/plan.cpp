@@ -5,8 +5,11 @@
 #include <bit>
 #include <cstring>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "ember/error.hpp"
+#include "ember/param_store.hpp"
 #include "engine/internal.hpp"
 
 namespace ember::detail {
@@ -66,6 +69,8 @@ class RecordingBackend final : public kernels::Backend {
     void** d = rec_.keep_pointer(dst);
     const void* s = rec_.host_source(src, nbytes);
     void** sp = rec_.keep_pointer(const_cast<void*>(s));
+    rec_.cur_reads_.push_back(s);
+    rec_.declare_writes({dst});
     add({"copy_from_host"}, mix(0, nbytes),
         [b = b_, d, sp, nbytes] { b->copy_from_host(*d, *sp, nbytes); });
   }
@@ -75,6 +80,8 @@ class RecordingBackend final : public kernels::Backend {
   }
   void synchronize() override {
     b_->synchronize();
+    rec_.declare_writes({});
+    rec_.declare_pinned();
     add({"synchronize"}, 0, [b = b_] { b->synchronize(); });
   }
 
@@ -142,6 +149,8 @@ class RecordingBackend final : public kernels::Backend {
     auto* ya = rec_.keep(&y);
     std::uint64_t hash = mix(h(*g2, *aa, *ba, *ya), static_cast<std::uint64_t>(op));
     hash = mix(hash, (gaa != nullptr ? 1u : 0u) | (gba != nullptr ? 2u : 0u));
+    rec_.declare_writes(
+        {gaa != nullptr ? gaa->data : nullptr, gba != nullptr ? gba->data : nullptr});
     add({"binary_backward", kernels::binary_op_name(op), g2}, hash,
         [be = b_, op, gaa, gba, g2, aa, ba, ya] {
           be->binary_backward(op, gaa, gba, *g2, *aa, *ba, *ya);
@@ -212,6 +221,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
+    rec_.declare_writes({o->data}, true);
     add({"index_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
         [b = b_, o, dim, x, s] { b->index_add(*o, dim, *x, *s); });
   }
@@ -230,6 +240,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
+    rec_.declare_writes({o->data}, true);
     add({"scatter_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
         [b = b_, o, dim, x, s] { b->scatter_add(*o, dim, *x, *s); });
   }
@@ -245,12 +256,15 @@ class RecordingBackend final : public kernels::Backend {
     b_->col2im(in, col, geo);
     auto* i = rec_.keep(&in);
     auto* c = rec_.keep(&col);
+    rec_.declare_writes({i->data}, true);
     add({"col2im", nullptr, i}, h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); });
   }
   bool find_index_out_of_range(const kernels::TensorArg& index, std::int64_t bound,
                                std::int64_t* bad) override {
     const bool found = b_->find_index_out_of_range(index, bound, bad);
     auto* x = rec_.keep(&index);
+    rec_.declare_writes({});
+    rec_.declare_pinned();
     add({"index check", nullptr, x}, mix(h(*x), static_cast<std::uint64_t>(bound)),
         [b = b_, x, bound] {
           std::int64_t v = 0;
@@ -267,6 +281,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
+    rec_.declare_writes({o->data}, accumulate);
     add({"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
         [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); });
   }
@@ -289,6 +304,9 @@ class RecordingBackend final : public kernels::Backend {
         hash = h(*g[static_cast<std::size_t>(k)], mix(hash, k));
       }
     }
+    rec_.declare_writes(
+        {o->data, g[0] != nullptr ? g[0]->data : nullptr, g[1] != nullptr ? g[1]->data : nullptr,
+         g[2] != nullptr ? g[2]->data : nullptr, g[3] != nullptr ? g[3]->data : nullptr});
     add({"log_prob", kernels::log_prob_family_name(family), o}, hash,
         [b = b_, family, o, v, p, g] { b->log_prob(family, *o, *v, p, g.data()); });
   }
@@ -312,6 +330,7 @@ class RecordingBackend final : public kernels::Backend {
     for (int k = 0; k < n; ++k) hash = h(p[k], hash);
     const std::uint64_t* seed = &rec_.plan_.seed_;
     const std::uint64_t* base = &rec_.plan_.base_;
+    rec_.declare_pinned();  // a fresh draw at every replay
     add({"sample", kernels::sample_op_name(op), o}, hash, [b = b_, op, o, p, rel, seed, base] {
       b->sample(op, *o, p, kernels::RngState{*seed, *base + rel, nullptr});
     });
@@ -357,6 +376,8 @@ class RecordingBackend final : public kernels::Backend {
                       std::span<const kernels::OptimSlot> slots) override {
     b_->optimizer_step(kind, dtype, slots);
     std::vector<kernels::OptimSlot> kept(slots.begin(), slots.end());
+    rec_.declare_writes({});
+    rec_.declare_pinned();
     add({"optimizer_step", kernels::optim_kind_name(kind)},
         mix(static_cast<std::uint64_t>(kind), slots.size()),
         [b = b_, kind, dtype, kept = std::move(kept)] { b->optimizer_step(kind, dtype, kept); });
@@ -368,6 +389,8 @@ class RecordingBackend final : public kernels::Backend {
     std::uint64_t hash = mix(0, n);
     for (std::size_t k = 0; k < n; ++k) hash = h(t[k], hash);
     bool* flag = &rec_.plan_.finite_;
+    rec_.declare_writes({});
+    rec_.declare_pinned();
     add({"finite check"}, hash, [b = b_, t, n, flag] {
       if (!b->all_finite(std::span<const kernels::TensorArg>(t, n))) *flag = false;
     });
@@ -538,6 +561,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
     out[k] = a[k];
     if (!out[k].is_scalar()) {
       patch_if_input(&out[k].data);
+      cur_reads_.push_back(out[k].data);
       continue;
     }
     call_has_scalar_ = true;
@@ -549,6 +573,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
         continue;
       }
       plan_.refreshes_.push_back({&out[k], it->src});
+      cur_reads_.push_back(it->src);
       patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src));
       scalar_sources_.erase(it);
       break;
@@ -571,8 +596,11 @@ const void* Recorder::host_source(const void* src, std::size_t nbytes) {
     --it;
     if (q + nbytes <= it->second.end) return src;  // an input or a kept storage
   }
-  plan_.snapshots_.emplace_back(q, q + nbytes);
-  return plan_.snapshots_.back().data();
+  // A constant: no call writes it (an empty one gets a byte, so that it has an address).
+  auto& copy = plan_.snapshots_.emplace_back(q, q + nbytes);
+  if (copy.empty()) copy.push_back(0);
+  ranges_.emplace(copy.data(), Range{copy.data() + copy.size(), kNotInput});
+  return copy.data();
 }
 
 void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash) {
@@ -582,13 +610,88 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   // may come between the source and its use).
   if (call_has_scalar_) scalar_sources_.clear();
   call_has_scalar_ = false;
+  // Without a declaration the call writes its first operand (every launcher's `out`) alone.
+  Access access;
+  access.pinned = cur_pinned_;
+  if (cur_declared_) {
+    access.writes = std::move(cur_writes_);
+    access.reads = std::move(cur_reads_);
+  } else if (!cur_reads_.empty()) {
+    access.writes.push_back(cur_reads_.front());
+    access.reads.assign(cur_reads_.begin() + 1, cur_reads_.end());
+  }
+  access_.push_back(std::move(access));
+  cur_reads_.clear();
+  cur_writes_.clear();
+  cur_declared_ = cur_pinned_ = false;
   plan_.calls_.push_back({std::move(run), refresh_begin_, end});
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);
 }
 
-void Recorder::add_host_call(std::function<void()> call, const char* what, std::uint64_t hash) {
+void Recorder::declare_writes(std::initializer_list<const void*> writes, bool rmw) {
+  cur_declared_ = true;
+  for (const void* w : writes) {
+    if (w == nullptr) continue;
+    cur_writes_.push_back(w);
+    if (!rmw) std::erase(cur_reads_, w);
+  }
+}
+
+void Recorder::hoist(std::span<const void* const> external) {
+  // Memory is named by the storage (kept or input) that holds it; unknown memory changes.
+  auto buffer = [&](const void* p) -> const unsigned char* {
+    const auto* q = static_cast<const unsigned char*>(p);
+    auto it = ranges_.upper_bound(q);
+    if (it == ranges_.begin()) return nullptr;
+    --it;
+    return q < it->second.end ? it->first : nullptr;
+  };
+  std::unordered_map<const unsigned char*, int> writers;
+  std::unordered_set<const unsigned char*> changing;
+  for (const auto& [start, range] : ranges_)
+    if (range.input != kNotInput) changing.insert(start);
+  for (const void* p : external)
+    if (const auto* b = buffer(p)) changing.insert(b);
+  for (const std::string& name : current_param_store().names()) {
+    if (const auto* b = buffer(current_param_store().unconstrained(name).data_ptr()))
+      changing.insert(b);
+  }
+  for (const Access& a : access_) {
+    for (const void* w : a.writes)
+      if (const auto* b = buffer(w)) ++writers[b];
+  }
+  std::unordered_set<const unsigned char*> made;  // written by hoisted calls
+  std::vector<bool> hoisted(access_.size(), false);
+  for (std::size_t k = 0; k < access_.size(); ++k) {
+    const Access& a = access_[k];
+    bool constant = !a.pinned && !a.writes.empty();
+    for (const void* r : a.reads) {
+      const auto* b = buffer(r);
+      constant =
+          constant && b != nullptr && !changing.count(b) && (writers[b] == 0 || made.count(b) != 0);
+    }
+    for (const void* w : a.writes) {
+      const auto* b = buffer(w);
+      constant = constant && b != nullptr && !changing.count(b) && writers[b] == 1;
+    }
+    for (const void* w : a.writes) {
+      if (const auto* b = buffer(w)) (constant ? made : changing).insert(b);
+    }
+    hoisted[k] = constant;
+  }
+  std::vector<Plan::Call> kept;
+  for (std::size_t k = 0; k < plan_.calls_.size(); ++k)
+    if (!hoisted[k]) kept.push_back(std::move(plan_.calls_[k]));
+  plan_.calls_ = std::move(kept);
+  plan_.hoisted_ = std::move(hoisted);
+}
+
+void Recorder::add_host_call(std::function<void()> call, const char* what, std::uint64_t hash,
+                             const void* writes) {
+  declare_writes({writes});
+  declare_pinned();
   add_call(std::move(call), Plan::CallInfo{what}, mix(hash, 0x686f7374));
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -51,7 +52,10 @@ class Plan {
   // ---- what a recording leaves ----
   void set_loss(Tensor loss) { loss_ = std::move(loss); }
   void set_update(std::unique_ptr<PreparedUpdate> update) { update_ = std::move(update); }
-  std::size_t size() const { return calls_.size(); }
+  // Recorded calls (infos) and the calls a replay runs (fewer when some were hoisted).
+  std::size_t size() const { return infos_.size(); }
+  std::size_t replayed_calls() const { return calls_.size(); }
+  bool hoisted(std::size_t k) const { return !hoisted_.empty() && hoisted_[k]; }
   // What recorded call k is: its kind, op and the geometry of its main operands.
   std::string describe_call(std::size_t k) const;
   // One structure hash per recorded call (kind, options, operand geometry and constants).
@@ -99,6 +103,7 @@ class Plan {
   std::vector<std::shared_ptr<Storage>> retained_;
   std::vector<std::vector<unsigned char>> snapshots_;  // host bytes uploaded as constants
   std::vector<CallInfo> infos_;
+  std::vector<bool> hoisted_;  // per recorded call: its result is the same at every replay
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
   Tensor loss_;
@@ -120,6 +125,13 @@ class Recorder {
 
   // Ends the recording: the generator's advance is noted. Without it the plan is incomplete.
   void finish();
+  // Drops from the replay the calls whose results cannot change between replays: those that
+  // read only memory no call of the plan or anything between replays writes (constants made
+  // in the step: a prior's zeros, an identity's masks), or that earlier such calls wrote, and
+  // write memory no other call writes. `external` is memory written between replays (the
+  // optimizer's parameters and state); the inputs, the param store's parameters and what
+  // draws and host calls write count as changing too.
+  void hoist(std::span<const void* const> external);
 
   kernels::Backend& backend(Device device);
   // A storage whose memory a recorded call may touch: kept alive as long as the plan.
@@ -129,7 +141,9 @@ class Recorder {
   void note_scalar_source(const void* src, DType dtype, double value);
   // Work the host does at replay between recorded calls (drawing subsample indices).
   // `what` names it in messages (a static string); `hash` is its part of the signature.
-  void add_host_call(std::function<void()> call, const char* what, std::uint64_t hash);
+  // It writes `writes` (it runs at every replay).
+  void add_host_call(std::function<void()> call, const char* what, std::uint64_t hash,
+                     const void* writes);
   // Where draws of a replay start: (seed, offset of the recorded draw) at replay time.
   const std::uint64_t& replay_seed() const { return plan_.seed_; }
   std::uint64_t relative_offset(std::uint64_t offset) const { return offset - start_offset_; }
@@ -143,6 +157,11 @@ class Recorder {
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
   void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash);
+  // What the next recorded call writes, when not just its first operand (`rmw`: it reads
+  // them too, as an accumulation does); `pinned`: it must run at every replay (a draw, a
+  // check, a host call).
+  void declare_writes(std::initializer_list<const void*> writes, bool rmw = false);
+  void declare_pinned() { cur_pinned_ = true; }
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);
@@ -173,6 +192,14 @@ class Recorder {
   std::vector<ScalarSource> scalar_sources_;
   std::size_t refresh_begin_ = 0;
   bool call_has_scalar_ = false;
+  // What each recorded call reads and writes (first elements of operands), for hoist().
+  struct Access {
+    std::vector<const void*> reads, writes;
+    bool pinned = false;
+  };
+  std::vector<Access> access_;
+  std::vector<const void*> cur_reads_, cur_writes_;
+  bool cur_declared_ = false, cur_pinned_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
   bool finished_ = false;
 };

@@ -162,6 +162,19 @@ CompileStats SVICore::compile_stats() const {
   return s;
 }
 
+std::string SVICore::describe_plans() const {
+  std::ostringstream os;
+  for (const CachedPlan& c : plans_) {
+    os << (c.train ? "step" : "evaluate_loss") << " plan, " << c.plan->size() << " calls recorded, "
+       << c.plan->replayed_calls() << " replayed, key " << std::hex << c.key << std::dec << ":\n";
+    for (std::size_t k = 0; k < c.plan->size(); ++k) {
+      os << "  " << k << (c.plan->hoisted(k) ? " (hoisted) " : " ") << c.plan->describe_call(k)
+         << "\n";
+    }
+  }
+  return os.str();
+}
+
 Plan* SVICore::find_plan(const StepInputs& inputs, bool train) {
   const ParamStore& store = current_param_store();
   for (auto it = plans_.begin(); it != plans_.end(); ++it) {
@@ -172,7 +185,7 @@ Plan* SVICore::find_plan(const StepInputs& inputs, bool train) {
       return nullptr;
     }
     it->last_used = ++uses_;
-    stats_.calls_per_replay = it->plan->size();
+    stats_.calls_per_replay = it->plan->replayed_calls();
     return it->plan.get();
   }
   return nullptr;
@@ -186,7 +199,7 @@ void SVICore::keep_plan(const StepInputs& inputs, bool train, std::unique_ptr<Pl
       if (it->last_used < oldest->last_used) oldest = it;
     plans_.erase(oldest);
   }
-  stats_.calls_per_replay = plan->size();
+  stats_.calls_per_replay = plan->replayed_calls();
   plans_.push_back(CachedPlan{inputs.key(), train, std::move(plan), ++uses_, &current_param_store(),
                               store_version, optimizer_->impl_->generation()});
 }
@@ -241,6 +254,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
   if (update) {
     // Inside the recording: the gradients' conversions for the update are replayed too.
     auto prepared = std::make_unique<PreparedUpdate>(optimizer_->impl_->prepare(r.params));
+    rec->hoist(prepared->written());
     rec.reset();
     prepared->issue();
     fresh->set_update(std::move(prepared));
@@ -289,6 +303,7 @@ LossValue SVICore::compiled_evaluate(FunctionRef model, FunctionRef guide,
     Recorder rec(*fresh, inputs, gen);
     r = loss_->loss(model, guide);
     rec.finish();
+    rec.hoist({});
   }
   fresh->set_loss(r.loss);
   if (store.version() == version) {

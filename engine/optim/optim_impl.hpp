@@ -130,6 +130,8 @@ class AlgorithmWith : public Algorithm {
 class PreparedUpdate {
  public:
   void issue();
+  // The memory issue() writes: every parameter and state buffer it updates.
+  std::vector<const void*> written() const;
 
  private:
   friend class OptimizerImpl;

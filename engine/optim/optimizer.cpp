@@ -119,6 +119,18 @@ PreparedUpdate OptimizerImpl::prepare(const std::vector<NamedTensor>& params) {
   return u;
 }
 
+std::vector<const void*> PreparedUpdate::written() const {
+  std::vector<const void*> out;
+  for (const Group& g : groups_) {
+    for (const kernels::OptimSlot& slot : g.slots) {
+      out.push_back(slot.param);
+      for (const void* st : slot.state)
+        if (st != nullptr) out.push_back(st);
+    }
+  }
+  return out;
+}
+
 void PreparedUpdate::issue() {
   for (ParamState* state : listed_) ++state->calls;
   for (const Updated& up : updated_) {

@@ -210,6 +210,7 @@ class SVICore {
   void compile(const CompileOptions& opts);
   bool compiled() const { return compile_.has_value(); }
   CompileStats compile_stats() const;
+  std::string describe_plans() const;
 
   optim::Optimizer& optimizer() { return *optimizer_; }
   ELBO& loss() { return *loss_; }
@@ -320,6 +321,8 @@ class SVI {
   }
   bool compiled() const { return core_.compiled(); }
   CompileStats compile_stats() const { return core_.compile_stats(); }
+  // The cached plans, one line per recorded call ("  12 binary Add float32 (1000), ...").
+  std::string describe_plans() const { return core_.describe_plans(); }
 
   optim::Optimizer& optimizer() { return core_.optimizer(); }
   ELBO& loss() { return core_.loss(); }

@@ -371,6 +371,12 @@ TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
   EXPECT_EQ(used.allocations, 0u);
   EXPECT_EQ(svi.compile_stats().replays, 21);
   EXPECT_GT(svi.compile_stats().calls_per_replay, 10u);
+  // The prior's constants (the fill of full({}, 10.0)) are made once, not at every replay;
+  // the draws, whose results change, are replayed.
+  const std::string plans = svi.describe_plans();
+  EXPECT_NE(plans.find("(hoisted) fill"), std::string::npos) << plans;
+  EXPECT_EQ(plans.find("(hoisted) sample"), std::string::npos) << plans;
+  EXPECT_NE(plans.find("sample StandardGamma"), std::string::npos) << plans;
   EXPECT_GT(svi.compile_stats().retained_bytes, 0u);
   // The eager step of the same program allocates tensors.
   SVI eager(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
