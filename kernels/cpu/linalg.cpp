@@ -208,22 +208,39 @@ void cholesky_impl(const TensorArg& out, const TensorArg& in, std::int64_t* firs
   *first_failed = failed.load() == batch ? -1 : failed.load();
 }
 
+// x = op(l)^-1 x for a triangular l (op: l or l^T).
+template <typename L, typename X>
+void solve_in_place(const L& lm, X& x, bool lower, bool transpose) {
+  // The transpose of a lower factor is upper triangular, and vice versa.
+  if (lower && !transpose) lm.template triangularView<Eigen::Lower>().solveInPlace(x);
+  if (lower && transpose) lm.transpose().template triangularView<Eigen::Upper>().solveInPlace(x);
+  if (!lower && !transpose) lm.template triangularView<Eigen::Upper>().solveInPlace(x);
+  if (!lower && transpose) lm.transpose().template triangularView<Eigen::Lower>().solveInPlace(x);
+}
+
 template <typename T>
 void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                            bool transpose) {
   const std::int64_t batch = out.sizes[0], n = out.sizes[1], k = out.sizes[2];
+  if (l.strides[0] == 0 && k == 1 && batch > 1) {
+    // One factor for a batch of vectors (a MultivariateNormal's scale_tril against a batch of
+    // values): one solve whose right-hand sides are the batch, the (batch, n) vectors seen as
+    // the columns of an n x batch matrix (Eigen's blocked kernel: a column's result may differ
+    // in the last bit from solving it alone).
+    using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+    using Stride = Eigen::OuterStride<Eigen::Dynamic>;
+    const Eigen::Map<const RowMat<T>> lm(l.ptr<const T>(), n, n);
+    Eigen::Map<ColMat, 0, Stride> x(out.ptr<T>(), n, batch, Stride(out.strides[0]));
+    x = Eigen::Map<const ColMat, 0, Stride>(b.ptr<const T>(), n, batch, Stride(b.strides[0]));
+    solve_in_place(lm, x, lower, transpose);
+    return;
+  }
   parallel_for(batch, grain_for(n * n * k), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       const Eigen::Map<const RowMat<T>> lm(l.ptr<const T>() + i * l.strides[0], n, n);
       Eigen::Map<RowMat<T>> x(out.ptr<T>() + i * out.strides[0], n, k);
       x = Eigen::Map<const RowMat<T>>(b.ptr<const T>() + i * b.strides[0], n, k);
-      // The transpose of a lower factor is upper triangular, and vice versa.
-      if (lower && !transpose) lm.template triangularView<Eigen::Lower>().solveInPlace(x);
-      if (lower && transpose)
-        lm.transpose().template triangularView<Eigen::Upper>().solveInPlace(x);
-      if (!lower && !transpose) lm.template triangularView<Eigen::Upper>().solveInPlace(x);
-      if (!lower && transpose)
-        lm.transpose().template triangularView<Eigen::Lower>().solveInPlace(x);
+      solve_in_place(lm, x, lower, transpose);
     }
   });
 }

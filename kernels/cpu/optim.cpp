@@ -15,10 +15,19 @@
 #include "kernels/common/dispatch.hpp"
 #include "kernels/common/op_lists.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_loops.hpp"
 
 namespace ember::kernels {
 namespace cpu {
 namespace {
+
+// One slot's elements [first, last), compiled for each vector width (cpu_loops.hpp): the
+// updates are elementwise with exact sqrt and division, so every width gives the same bits.
+template <typename Update, typename T>
+EMBER_CPU_CLONES void update_range(const Update& update, const SlotPointers<T>& ptr,
+                                   std::int64_t first, std::int64_t last) {
+  for (std::int64_t i = first; i < last; ++i) update(ptr, i);
+}
 
 template <typename Update, typename T>
 void step_impl(std::span<const OptimSlot> slots) {
@@ -36,7 +45,7 @@ void step_impl(std::span<const OptimSlot> slots) {
       const Update update(slots[k].scalars);
       const SlotPointers<T> ptr(slots[k]);
       const std::int64_t first = lo - begin[k], last = end - begin[k];
-      for (std::int64_t i = first; i < last; ++i) update(ptr, i);
+      update_range(update, ptr, first, last);
       lo = end;
     }
   });

@@ -107,6 +107,24 @@ TEST(TriangularSolve, BroadcastsBatchDims) {
   EXPECT_EQ(x1.shape(), (Shape{2, 5, 3, 2}));
   expect_close(matmul(l1, x1), b1, 1e-10, 1e-12);
 
+  // One L for a batch of vectors (a MultivariateNormal's scale_tril against a batch of
+  // values; one solve with the batch as its right-hand sides), every form: each vector as it
+  // would be alone, up to rounding.
+  for (bool lower : {true, false}) {
+    for (bool transpose : {false, true}) {
+      const Tensor l = random_triangular({}, 4, lower);
+      const Tensor b = random_normal({7, 4, 1});
+      const Tensor x = triangular_solve(b, l, lower, transpose);
+      EXPECT_EQ(x.shape(), (Shape{7, 4, 1}));
+      const Tensor op = transpose ? l.transpose(-2, -1) : l;
+      expect_close(matmul(op, x), b, 1e-10, 1e-12);
+      for (std::int64_t i = 0; i < 7; ++i) {
+        expect_close(x.narrow(0, i, 1), triangular_solve(b.narrow(0, i, 1), l, lower, transpose),
+                     1e-14, 1e-15);
+      }
+    }
+  }
+
   const Tensor l2 = random_triangular({4}, 3, true);
   const Tensor b2 = random_normal({3, 1});
   const Tensor x2 = triangular_solve(b2, l2);
