@@ -2,6 +2,9 @@
 // areas (each is instantiated in the file that defines its functions).
 #include "kernels/cpu/cpu_backend.hpp"
 
+#include <cstdint>
+#include <vector>
+
 namespace ember::kernels {
 
 Backend& cpu_backend() {
@@ -11,3 +14,69 @@ Backend& cpu_backend() {
 }
 
 }  // namespace ember::kernels
+
+namespace ember::kernels::cpu {
+
+namespace {
+
+// Largest operand densify copies (elements): beyond it the strided walk's cost is dominated
+// by memory traffic, which a copy would add to.
+constexpr std::int64_t kDenseMax = 1 << 16;
+// Operands of one call that densify may copy (a binary backward's a, b and y).
+constexpr int kDenseBuffers = 4;
+
+template <typename E>
+void fill_rows(const TensorArg& a, const TensorArg& out, E* dst) {
+  // Row r of out's shape (every dim but the innermost) holds one value of a, repeated.
+  const int nd = out.ndim;
+  const std::int64_t inner = out.sizes[nd - 1];
+  const std::int64_t rows = out.numel() / inner;
+  const E* src = static_cast<const E*>(a.data);
+  std::int64_t coord[kMaxRank] = {};
+  std::int64_t offset = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const E v = src[offset];
+    for (std::int64_t j = 0; j < inner; ++j) dst[r * inner + j] = v;
+    for (int d = nd - 2; d >= 0; --d) {
+      offset += a.strides[d];
+      if (++coord[d] < out.sizes[d]) break;
+      offset -= coord[d] * a.strides[d];
+      coord[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+TensorArg Loop::densify(const TensorArg& a, const TensorArg& out) {
+  const int nd = out.ndim;
+  if (a.is_scalar() || a.ndim != nd || nd < 2 || out.sizes[nd - 1] <= 1 || a.strides[nd - 1] != 0 ||
+      !out.is_contiguous() || out.numel() > kDenseMax || dense_used_ >= kDenseBuffers) {
+    return a;
+  }
+  thread_local std::vector<std::uint64_t> buffers[kDenseBuffers];
+  std::vector<std::uint64_t>& buffer = buffers[dense_used_++];
+  const std::size_t bytes = static_cast<std::size_t>(out.numel()) * element_size(a.dtype);
+  if (buffer.size() * sizeof(std::uint64_t) < bytes)
+    buffer.resize(bytes / sizeof(std::uint64_t) + 1);
+  switch (element_size(a.dtype)) {
+    case 1:
+      fill_rows(a, out, reinterpret_cast<std::uint8_t*>(buffer.data()));
+      break;
+    case 4:
+      fill_rows(a, out, reinterpret_cast<std::uint32_t*>(buffer.data()));
+      break;
+    case 8:
+      fill_rows(a, out, buffer.data());
+      break;
+    default:
+      return a;
+  }
+  TensorArg dense = out;
+  dense.data = buffer.data();
+  dense.dtype = a.dtype;
+  dense.scalar = 0.0;
+  return dense;
+}
+
+}  // namespace ember::kernels::cpu

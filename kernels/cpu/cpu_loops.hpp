@@ -225,6 +225,13 @@ class Loop {
     return slot;
   }
 
+  // An operand broadcast along the innermost dim of `out` (stride 0 there where out's
+  // innermost size is above 1), of at most kDenseMax elements, as a contiguous copy in a
+  // buffer of the calling thread: the op then runs as a flat loop that vectorizes instead of
+  // a walk element by element (a row's value against the row, as in x / x.sum(-1, true)).
+  // Any other operand is returned as it is. The values, and so the results, are the same.
+  TensorArg densify(const TensorArg& a, const TensorArg& out);
+
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
     if constexpr (AccumulatingBody<Body>) {
@@ -252,6 +259,7 @@ class Loop {
   };
   Slot slots_[kSlots];
   int used_ = 0;
+  int dense_used_ = 0;
 };
 
 }  // namespace ember::kernels::cpu

@@ -26,7 +26,11 @@ namespace {
 template <typename Update, typename T>
 EMBER_CPU_CLONES void update_range(const Update& update, const SlotPointers<T>& ptr,
                                    std::int64_t first, std::int64_t last) {
-  for (std::int64_t i = first; i < last; ++i) update(ptr, i);
+  const Update local = update;  // stores through the slot's pointers cannot alias these
+  const SlotPointers<T> p = ptr;
+  // Element i reads and writes index i of the param, its gradient and its state alone.
+#pragma GCC ivdep
+  for (std::int64_t i = first; i < last; ++i) local(p, i);
 }
 
 template <typename Update, typename T>

@@ -57,6 +57,9 @@ class Loop {
   const T* scalar_slot(T) const {
     return nullptr;
   }
+  // The CPU loop copies operands broadcast along the innermost dim; a GPU thread per element
+  // reads them where they are.
+  const TensorArg& densify(const TensorArg& a, const TensorArg&) const { return a; }
 
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {

@@ -104,5 +104,38 @@ TEST(CpuLoops, StridedWalksWithContiguousRowsMatchAPlainLoop) {
   for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(mixed[i], 2 * xv[i]) << i;
 }
 
+// An operand broadcast along the row (a row's sum against the row, x / x.sum(-1, true)) is
+// copied out in full for the loop (Loop::densify) up to 2^16 elements, read in place beyond:
+// either way the bits are those of the op on the full operand, forward and backward, for
+// floating, integer and comparison ops, with the column on either side, and with a column
+// that is itself broadcast (a (1, 1) one against rows).
+TEST(CpuLoops, OperandsBroadcastAlongTheRowGiveTheBitsOfFullOnes) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    for (std::int64_t rows : {3, 200, 70000}) {
+      SCOPED_TRACE(::testing::Message() << dtype << ", rows = " << rows);
+      const std::int64_t cols = 6;
+      const Tensor x = (random_normal({rows, cols}) + 3.0).to(dtype).requires_grad_();
+      const Tensor col = (random_normal({rows, 1}) + 3.0).to(dtype).requires_grad_();
+      const Tensor full = col.detach().expand({rows, cols}).contiguous().requires_grad_();
+      expect_same_bits(x / col, x / full);
+      expect_same_bits(col - x, full - x);
+      expect_same_bits(lt(x, col), lt(x, full));
+      const Tensor one = col.detach().narrow(0, 0, 1).expand({rows, 1});
+      expect_same_bits(x * one, x * one.expand({rows, cols}).contiguous());
+      // Backward: the column's gradient is the full operand's summed along the row.
+      const Tensor g = random_normal({rows, cols}).to(dtype);
+      (x / col).backward(g);
+      const Tensor gx = x.grad(), gcol = col.grad();
+      x.zero_grad();
+      (x / full).backward(g);
+      expect_same_bits(gx, x.grad());
+      expect_same_bits(gcol, sum(full.grad(), {-1}, true));
+    }
+  }
+  const Tensor i = arange(12.0, TensorOptions{}.with_dtype(kInt64)).reshape({4, 3});
+  const Tensor c = tensor({1.0, 2.0, 3.0, 4.0}).to(kInt64).reshape({4, 1});
+  expect_same_bits(i * c, i * c.expand({4, 3}).contiguous());
+}
+
 }  // namespace
 }  // namespace ember::test
