@@ -4,6 +4,7 @@
 // reads and foreign generators raise CompileError; plans are cached per input shape.
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "examples/vae_model.hpp"
 #include "test_util.hpp"
@@ -472,6 +473,57 @@ TEST(CompileTest, NonFiniteReplayFallsBackToTheEagerDiagnosis) {
     EXPECT_EQ(svi.compile_stats().eager_steps, 2);  // the first step and the diagnosis
     EXPECT_EQ(svi.num_steps_taken(), 4);
   }
+}
+
+TEST(CompileTest, SkipNonfiniteSkipsAReplayedStepAsAnEagerOne) {
+  auto model = [](const Tensor& s) {
+    const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
+    sample("x", dist::Normal(z, s), scalar_tensor(0.5, f64()));
+  };
+  auto guide = [](const Tensor&) {
+    sample("z", dist::Normal(param("loc", zeros({}, f64())), 1.0));
+  };
+  const ValidationScope no_validation(false);
+  auto run = [&](bool compiled) {
+    ParamStore store;
+    set_rng_seed(4);
+    SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+            {.skip_nonfinite = true, .param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<double> locs;
+    for (int i = 0; i < 9; ++i) {
+      svi.step(scalar_tensor(i % 4 == 3 ? 0.0 : 1.0, f64()));  // every fourth step: not finite
+      locs.push_back(store.get("loc").item());
+    }
+    EXPECT_EQ(svi.skipped_steps(), 2);
+    return locs;
+  };
+  EXPECT_EQ(run(false), run(true));
+}
+
+// Each thread compiles its own SVI over its own store: plans, recorders and generators are
+// per thread and per SVI, so threads give what the same fits give one after the other.
+TEST(CompileTest, FitsCompiledInThreadsMatchTheSameFitsInOneThread) {
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  auto fit_one = [&](std::uint64_t seed) {
+    ParamStore store;
+    set_rng_seed(seed);
+    SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+            {.param_store = &store});
+    svi.compile({.verify_every = 7});
+    std::vector<double> losses;
+    for (int i = 0; i < 40; ++i) losses.push_back(svi.step(flips).value());
+    losses.push_back(store.get("alpha_q").item());
+    return losses;
+  };
+  std::vector<std::vector<double>> alone;
+  for (std::uint64_t seed = 0; seed < 4; ++seed) alone.push_back(fit_one(seed));
+  std::vector<std::vector<double>> threaded(4);
+  std::vector<std::thread> threads;
+  for (std::uint64_t seed = 0; seed < 4; ++seed)
+    threads.emplace_back([&, seed] { threaded[seed] = fit_one(seed); });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(threaded, alone);
 }
 
 TEST(CompileTest, ParamsSetFromOutsideAreReadByTheNextStep) {
