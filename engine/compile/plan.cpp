@@ -11,6 +11,7 @@
 #include "ember/error.hpp"
 #include "ember/param_store.hpp"
 #include "engine/internal.hpp"
+#include "kernels/common/counters.hpp"
 
 namespace ember::detail {
 
@@ -443,6 +444,7 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   base_ = gen.offset();
   gen.set_offset(base_ + advance_);
   finite_ = true;
+  kernels::t_event_counters.backend_calls += calls_.size();
   for (const Call& c : calls_) {
     for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
       const Refresh& f = refreshes_[r];
