@@ -3,7 +3,9 @@
 // 32 rows drawn by a subsampled plate, fitted twice from the same seed: eagerly, and with
 // SVI::compile(), which records one step's kernel calls and replays them. The two fits agree
 // bit for bit (losses and parameters); the program prints both step times, what the recording
-// cost and the posterior next to the least-squares line.
+// cost and the posterior next to the least-squares line. Then ember::compile turns the
+// posterior predictive (draws of a, b and sigma from the fitted guide, then of y at new
+// waiting times) into a compiled function, called for a few waiting times.
 //
 //   svi_compiled [--steps N] [--verify-every K] [path/to/faithful.csv]
 #include <chrono>
@@ -24,7 +26,7 @@ constexpr std::int64_t kBatch = 32;
 
 struct Fit {
   std::vector<double> losses;
-  std::vector<double> params;  // a_loc, b_loc, sigma_loc (constrained values)
+  std::vector<double> params;  // a_loc, b_loc, s_loc, then a_scale, b_scale, s_scale
   double seconds = 0;
   CompileStats stats;
 };
@@ -58,7 +60,8 @@ Fit fit(const Tensor& w, const Tensor& y, int steps, bool compiled, std::int64_t
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) f.losses.push_back(svi.step(w, y).value());
   f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (const char* name : {"a_loc", "b_loc", "s_loc"}) f.params.push_back(store.get(name).item());
+  for (const char* name : {"a_loc", "b_loc", "s_loc", "a_scale", "b_scale", "s_scale"})
+    f.params.push_back(store.get(name).item());
   f.stats = svi.compile_stats();
   return f;
 }
@@ -120,6 +123,33 @@ int main(int argc, char** argv) {
     std::printf("posterior means: a %.3f b %.3f (per sd of waiting) sigma %.3f\n",
                 compiled.params[0], compiled.params[1], std::exp(compiled.params[2]));
     std::printf("least squares:   a %.3f b %.3f\n", y_mean, slope);
+
+    // The posterior predictive at waiting times `minutes` (a 1-d tensor): 4000 draws of the
+    // guide's (a, b, sigma) and of y given them; the mean and sd of y at each time.
+    const std::vector<double>& q = compiled.params;
+    auto predictive = [&](const Tensor& minutes) {
+      const std::int64_t draws = 4000;
+      const Tensor w_new = ((minutes - w_mean) / w_sd).unsqueeze(0);
+      const Tensor a = randn({draws, 1}, kF64) * q[3] + q[0];
+      const Tensor b = randn({draws, 1}, kF64) * q[4] + q[1];
+      const Tensor sigma = exp(randn({draws, 1}, kF64) * q[5] + q[2]);
+      const Tensor y_new = a + b * w_new + sigma * randn({draws, minutes.size(0)}, kF64);
+      const Tensor m = mean(y_new, {0});
+      return std::vector<Tensor>{m, sqrt(mean(square(y_new - m), {0}))};
+    };
+    auto compiled_predictive = compile(predictive);
+    for (double start : {50.0, 60.0, 70.0, 80.0}) {
+      const std::vector<Tensor> r = compiled_predictive(tensor({start, start + 5.0}, kF64));
+      std::printf(
+          "after %.0f and %.0f minutes of waiting: eruption %.2f +- %.2f and %.2f +- %.2f "
+          "minutes\n",
+          start, start + 5.0, r[0].to_vector<double>()[0], r[1].to_vector<double>()[0],
+          r[0].to_vector<double>()[1], r[1].to_vector<double>()[1]);
+    }
+    const CompileStats ps = compiled_predictive.stats();
+    std::printf("posterior predictive: %lld eager call, %lld recording, %lld replays\n",
+                static_cast<long long>(ps.eager_steps), static_cast<long long>(ps.recordings),
+                static_cast<long long>(ps.replays));
     return identical ? 0 : 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "svi_compiled: %s\n", e.what());

@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "ember/compile.hpp"
 #include "ember/random.hpp"
-#include "ember/svi.hpp"
 #include "ember/tensor.hpp"
 #include "engine/optim/optim_impl.hpp"
 #include "kernels/backend.hpp"
@@ -51,6 +51,9 @@ class Plan {
 
   // ---- what a recording leaves ----
   void set_loss(Tensor loss) { loss_ = std::move(loss); }
+  // A compiled function's results: buffers a replay writes.
+  void set_outputs(std::vector<Tensor> outputs) { outputs_ = std::move(outputs); }
+  const std::vector<Tensor>& outputs() const { return outputs_; }
   void set_update(std::unique_ptr<PreparedUpdate> update) { update_ = std::move(update); }
   // Recorded calls (infos) and the calls a replay runs (fewer when some were hoisted).
   std::size_t size() const { return infos_.size(); }
@@ -107,6 +110,7 @@ class Plan {
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
   Tensor loss_;
+  std::vector<Tensor> outputs_;
   std::unique_ptr<PreparedUpdate> update_;
   // Draws: seed and base offset of the step being replayed, the recorded step's advance.
   std::uint64_t seed_ = 0, base_ = 0, advance_ = 0;

@@ -1,6 +1,7 @@
 // The one header a user includes.
 #pragma once
 
+#include "ember/compile.hpp"
 #include "ember/data.hpp"
 #include "ember/device.hpp"
 #include "ember/distributions.hpp"

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "ember/compile.hpp"
 #include "ember/error.hpp"
 #include "ember/infer.hpp"
 #include "ember/optim.hpp"
@@ -48,14 +49,6 @@ class LossValue {
   bool has_value_ = false;
 };
 
-// A compiled step that cannot be recorded or replayed as it is: the program read a value on
-// the host while recording, drew from a generator other than the thread's, or changed its
-// structure under verify_every. The message says which and what to do.
-class CompileError : public ValueError {
- public:
-  using ValueError::ValueError;
-};
-
 // A step whose loss or gradient was not finite; the message names the first site at fault.
 class NonFiniteError : public ValueError {
  public:
@@ -82,30 +75,6 @@ struct SVIOptions {
   // and reading one fit's loss waits for that fit's work only. Results do not change: Ember
   // orders every use of a tensor shared with other streams. No effect on the CPU.
   bool own_stream = false;
-};
-
-// SVI::compile: record a step once and replay it (docs/compile.md).
-struct CompileOptions {
-  // Every this many steps (0: never) the step runs eagerly, recorded afresh, and its
-  // structure (the sequence of kernel calls and their operand geometry) is compared with the
-  // plan's: a difference throws CompileError naming the first call that differs.
-  std::int64_t verify_every = 0;
-  // Plans kept, one per input signature (the shapes, strides, dtypes and devices of the
-  // tensors passed to step(), the values of numbers passed); the least recently used goes.
-  std::size_t max_plans = 8;
-};
-
-// What compilation has done so far.
-struct CompileStats {
-  std::int64_t recordings = 0;        // steps recorded (each also ran as an eager step)
-  std::int64_t replays = 0;           // steps replayed from a plan
-  std::int64_t verifications = 0;     // verify_every steps
-  std::int64_t eager_steps = 0;       // steps that ran eagerly: the first, and fallbacks
-  std::int64_t discarded = 0;         // recordings dropped (parameters made while recording)
-  std::size_t plans = 0;              // plans cached now
-  std::size_t calls_per_replay = 0;   // recorded calls of the last plan used
-  std::size_t retained_bytes = 0;     // buffers kept alive by the cached plans
-  double last_recording_seconds = 0;  // the step that recorded the last plan
 };
 
 // What run() tells the callback after each step.
@@ -138,55 +107,6 @@ struct RunResult {
 namespace detail {
 
 class Plan;
-
-// A non-owning reference to a callable taking nothing: what step() hands the core without
-// allocating (a std::function made from it fits in its small buffer).
-class FunctionRef {
- public:
-  template <typename F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef>)
-      FunctionRef(F&& f)  // NOLINT: converts from any callable, as std::function does
-      : object_(const_cast<void*>(static_cast<const void*>(&f))),
-        call_([](void* o) { (*static_cast<std::remove_reference_t<F>*>(o))(); }) {}
-  void operator()() const { call_(object_); }
-
- private:
-  void* object_;
-  void (*call_)(void*);
-};
-
-// The tensors and numbers a step was called with: a compiled step's input slots, and the key
-// of its plan (the tensors' geometry, dtype and device; the numbers' values). Other argument
-// types are not part of the key: a compiled program must not depend on them.
-class StepInputs {
- public:
-  template <typename T>
-  void add(const T& value) {
-    using U = std::remove_cvref_t<T>;
-    if constexpr (std::is_same_v<U, Tensor>) {
-      add_tensor(value);
-    } else if constexpr (std::is_floating_point_v<U>) {
-      mix(std::bit_cast<std::uint64_t>(static_cast<double>(value)));
-    } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
-      mix(static_cast<std::uint64_t>(value));
-    }
-  }
-  std::size_t size() const { return count_; }
-  const Tensor& operator[](std::size_t k) const {
-    return k < kInline ? inline_[k] : more_[k - kInline];
-  }
-  std::uint64_t key() const { return key_; }
-
- private:
-  static constexpr std::size_t kInline = 6;
-  void add_tensor(const Tensor& t);
-  void mix(std::uint64_t v) { key_ = (key_ ^ v) * 0x100000001b3ULL; }
-
-  std::array<Tensor, kInline> inline_;
-  std::vector<Tensor> more_;
-  std::size_t count_ = 0;
-  std::uint64_t key_ = 0xcbf29ce484222325ULL;
-};
 
 template <typename... Args>
 inline constexpr bool starts_with_run_options = false;
@@ -282,7 +202,7 @@ class SVI {
     auto model = [&] { model_(args...); };
     auto guide = [&] { guide_(args...); };
     if (!core_.compiled()) return core_.step(model, guide);
-    const detail::StepInputs inputs = inputs_of(args...);
+    const detail::StepInputs inputs = detail::StepInputs::of(args...);
     return core_.step(model, guide, &inputs);
   }
   // The loss without a gradient step.
@@ -291,7 +211,7 @@ class SVI {
     auto model = [&] { model_(args...); };
     auto guide = [&] { guide_(args...); };
     if (!core_.compiled()) return core_.evaluate_loss(model, guide);
-    const detail::StepInputs inputs = inputs_of(args...);
+    const detail::StepInputs inputs = detail::StepInputs::of(args...);
     return core_.evaluate_loss(model, guide, &inputs);
   }
   // num_steps steps with a progress display, the loss history returned.
@@ -305,7 +225,7 @@ class SVI {
     auto model = [&] { model_(args...); };
     auto guide = [&] { guide_(args...); };
     if (!core_.compiled()) return core_.run(num_steps, opts, model, guide);
-    const detail::StepInputs inputs = inputs_of(args...);
+    const detail::StepInputs inputs = detail::StepInputs::of(args...);
     return core_.run(num_steps, opts, model, guide, &inputs);
   }
 
@@ -330,13 +250,6 @@ class SVI {
   std::int64_t skipped_steps() const { return core_.skipped_steps(); }
 
  private:
-  template <typename... Args>
-  static detail::StepInputs inputs_of(const Args&... args) {
-    detail::StepInputs inputs;
-    (inputs.add(args), ...);
-    return inputs;
-  }
-
   Model model_;
   Guide guide_;
   detail::SVICore core_;

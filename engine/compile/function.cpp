@@ -1,0 +1,149 @@
+// ember::compile: a function of tensors recorded once and replayed (docs/compile.md).
+#include <chrono>
+#include <sstream>
+
+#include "ember/compile.hpp"
+#include "ember/param_store.hpp"
+#include "ember/random.hpp"
+#include "engine/compile/plan.hpp"
+#include "engine/internal.hpp"
+
+namespace ember::detail {
+
+struct FunctionCore::Cached {
+  std::uint64_t key;
+  std::unique_ptr<Plan> plan;
+  std::int64_t last_used;
+  const ParamStore* store;
+  std::uint64_t store_version;
+};
+
+namespace {
+
+// Fresh tensors holding a replay's results: the plan's buffers are overwritten by the next.
+std::vector<Tensor> copies(const std::vector<Tensor>& outputs) {
+  std::vector<Tensor> out;
+  out.reserve(outputs.size());
+  for (const Tensor& t : outputs) out.push_back(t.clone());
+  return out;
+}
+
+void check_outputs(const std::vector<Tensor>& outputs) {
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    EMBER_CHECK(outputs[k].defined(), "ember::compile: output ", k,
+                " of the function is an undefined Tensor");
+  }
+}
+
+}  // namespace
+
+FunctionCore::FunctionCore(const CompileOptions& opts) : options_(opts) {
+  EMBER_CHECK(opts.verify_every >= 0, "ember::compile: verify_every must be >= 0 (0: never), got ",
+              opts.verify_every);
+  EMBER_CHECK(opts.max_plans >= 1, "ember::compile: max_plans must be >= 1, got ", opts.max_plans);
+}
+
+FunctionCore::~FunctionCore() = default;
+
+std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
+                                       const StepInputs& inputs) {
+  const NoGradGuard no_grad;
+  const ParamStore& store = current_param_store();
+  Generator& gen = default_generator();
+  ++calls_;
+  Plan* plan = nullptr;
+  for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+    if (it->key != inputs.key()) continue;
+    if (it->store != &store || it->store_version != store.version()) {
+      plans_.erase(it);  // recorded against parameters that are gone
+      break;
+    }
+    it->last_used = ++uses_;
+    plan = it->plan.get();
+    break;
+  }
+  const std::int64_t every = options_.verify_every;
+  const bool verify = plan != nullptr && every > 0 && calls_ % every == 0;
+  if (plan != nullptr && !verify) {
+    plan->replay(inputs, gen);
+    ++stats_.replays;
+    stats_.calls_per_replay = plan->replayed_calls();
+    return copies(plan->outputs());
+  }
+  if (plan == nullptr && stats_.eager_steps == 0) {
+    // The first call makes what the function makes once (parameters, caches).
+    ++stats_.eager_steps;
+    std::vector<Tensor> out = fn();
+    check_outputs(out);
+    return out;
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  const std::uint64_t version = store.version();
+  auto fresh = std::make_unique<Plan>();
+  std::vector<Tensor> out;
+  {
+    Recorder rec(*fresh, inputs, gen);
+    out = fn();
+    check_outputs(out);
+    for (Tensor& t : out) {
+      // An output that is (a view of) an input: a recorded copy, which a replay makes from
+      // that call's input.
+      for (std::size_t k = 0; k < inputs.size(); ++k)
+        if (t.impl().storage == inputs[k].impl().storage) t = t.clone();
+      order_use(t);  // kept alive by the plan
+    }
+    rec.finish();
+    rec.hoist({});
+  }
+  fresh->set_outputs(out);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (verify) {
+    ++stats_.verifications;
+    if (auto diff = plan->difference(*fresh)) {
+      throw CompileError(concat("ember::compile (verify_every = ", every, "): at call ", calls_,
+                                " the function's structure differs from its compiled plan: ", *diff,
+                                ". A compiled function must make the same kernel calls on the "
+                                "same shapes at every call with the same input shapes; pass what "
+                                "varies as an argument, or do not compile"));
+    }
+  } else if (store.version() == version) {
+    if (plans_.size() >= options_.max_plans) {
+      auto oldest = plans_.begin();
+      for (auto it = plans_.begin(); it != plans_.end(); ++it)
+        if (it->last_used < oldest->last_used) oldest = it;
+      plans_.erase(oldest);
+    }
+    ++stats_.recordings;
+    stats_.last_recording_seconds = seconds;
+    stats_.calls_per_replay = fresh->replayed_calls();
+    plans_.push_back(Cached{inputs.key(), std::move(fresh), ++uses_, &store, version});
+  } else {
+    ++stats_.discarded;
+  }
+  return copies(out);  // the recorded outputs are the plan's buffers now
+}
+
+CompileStats FunctionCore::stats() const {
+  CompileStats s = stats_;
+  s.plans = plans_.size();
+  s.retained_bytes = 0;
+  for (const Cached& c : plans_) s.retained_bytes += c.plan->retained_bytes();
+  return s;
+}
+
+std::string FunctionCore::describe_plans() const {
+  std::ostringstream os;
+  for (const Cached& c : plans_) {
+    os << "plan, " << c.plan->size() << " calls recorded, " << c.plan->replayed_calls()
+       << " replayed, key " << std::hex << c.key << std::dec << ":\n";
+    for (std::size_t k = 0; k < c.plan->size(); ++k) {
+      os << "  " << k << (c.plan->hoisted(k) ? " (hoisted) " : " ") << c.plan->describe_call(k)
+         << "\n";
+    }
+  }
+  return os.str();
+}
+
+}  // namespace ember::detail

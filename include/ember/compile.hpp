@@ -1,0 +1,188 @@
+// Compiled programs (docs/compile.md): a step of SVI (SVI::compile) or any function of
+// tensors (ember::compile) recorded once as the kernel calls it makes, then replayed without
+// running the program: no trace, tape, tensor or shape logic per call.
+//
+//   auto encode = compile([&](const Tensor& x) { return encoder(x).loc; });
+//   for (const data::Batch& batch : loader) codes.push_back(encode(batch[0]));
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ember/error.hpp"
+#include "ember/tensor.hpp"
+
+namespace ember {
+
+// A compiled program that cannot be recorded or replayed as it is: it read a value on the
+// host while recording, drew from a generator other than the thread's, or changed its
+// structure under verify_every. The message says which and what to do.
+class CompileError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
+struct CompileOptions {
+  // Every this many calls (0: never) the program runs eagerly, recorded afresh, and its
+  // structure (the sequence of kernel calls, their options, operand geometry and constants)
+  // is compared with the plan's: a difference throws CompileError naming the first call that
+  // differs.
+  std::int64_t verify_every = 0;
+  // Plans kept, one per input signature (the shapes, strides, dtypes and devices of the
+  // tensors passed, the values of numbers passed); the least recently used goes.
+  std::size_t max_plans = 8;
+};
+
+// What compilation has done so far.
+struct CompileStats {
+  std::int64_t recordings = 0;        // calls recorded (each also ran eagerly)
+  std::int64_t replays = 0;           // calls replayed from a plan
+  std::int64_t verifications = 0;     // verify_every calls
+  std::int64_t eager_steps = 0;       // calls that ran eagerly: the first, and fallbacks
+  std::int64_t discarded = 0;         // recordings dropped (parameters made while recording)
+  std::size_t plans = 0;              // plans cached now
+  std::size_t calls_per_replay = 0;   // kernel calls a replay of the last plan used makes
+  std::size_t retained_bytes = 0;     // buffers kept alive by the cached plans
+  double last_recording_seconds = 0;  // the call that recorded the last plan
+};
+
+namespace detail {
+
+class Plan;
+
+// A non-owning reference to a callable taking nothing: what a compiled call hands its core
+// without allocating (a std::function made from it fits in its small buffer).
+template <typename R>
+class FunctionRefOf {
+ public:
+  template <typename F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRefOf>)
+      FunctionRefOf(F&& f)  // NOLINT: converts from any callable, as std::function does
+      : object_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(); }) {}
+  R operator()() const { return call_(object_); }
+
+ private:
+  void* object_;
+  R (*call_)(void*);
+};
+using FunctionRef = FunctionRefOf<void>;
+
+// The tensors and numbers a call was made with: a compiled program's input slots, and the key
+// of its plan (the tensors' geometry, dtype and device; the numbers' values). Other argument
+// types are not part of the key: a compiled program must not depend on them.
+class StepInputs {
+ public:
+  template <typename T>
+  void add(const T& value) {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<U, Tensor>) {
+      add_tensor(value);
+    } else if constexpr (std::is_floating_point_v<U>) {
+      mix(std::bit_cast<std::uint64_t>(static_cast<double>(value)));
+    } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
+      mix(static_cast<std::uint64_t>(value));
+    }
+  }
+  template <typename... Args>
+  static StepInputs of(const Args&... args) {
+    StepInputs inputs;
+    (inputs.add(args), ...);
+    return inputs;
+  }
+  std::size_t size() const { return count_; }
+  const Tensor& operator[](std::size_t k) const {
+    return k < kInline ? inline_[k] : more_[k - kInline];
+  }
+  std::uint64_t key() const { return key_; }
+
+ private:
+  static constexpr std::size_t kInline = 6;
+  void add_tensor(const Tensor& t);
+  void mix(std::uint64_t v) { key_ = (key_ ^ v) * 0x100000001b3ULL; }
+
+  std::array<Tensor, kInline> inline_;
+  std::vector<Tensor> more_;
+  std::size_t count_ = 0;
+  std::uint64_t key_ = 0xcbf29ce484222325ULL;
+};
+
+// The part of CompiledFunction that does not depend on the function's type.
+class FunctionCore {
+ public:
+  explicit FunctionCore(const CompileOptions& opts);
+  ~FunctionCore();
+  FunctionCore(const FunctionCore&) = delete;
+  FunctionCore& operator=(const FunctionCore&) = delete;
+
+  // The outputs of fn for `inputs`: run eagerly, recorded, or replayed; a replay's outputs
+  // are fresh copies of the plan's buffers.
+  std::vector<Tensor> call(FunctionRefOf<std::vector<Tensor>> fn, const StepInputs& inputs);
+  CompileStats stats() const;
+  std::string describe_plans() const;
+
+ private:
+  struct Cached;
+  CompileOptions options_;
+  std::vector<Cached> plans_;
+  CompileStats stats_;
+  std::int64_t calls_ = 0, uses_ = 0;
+};
+
+}  // namespace detail
+
+// A function of tensors compiled for repeated calls: the first call with a new input
+// signature runs it eagerly, the second records its kernel calls, and later ones replay them
+// (the contract of docs/compile.md: the function's structure may depend on the shapes of the
+// tensors and the values of the numbers it is passed, not on tensor values; tensors it
+// captures otherwise are constants). It runs without autograd (a NoGradGuard): for inference,
+// an encoder's forward pass, a posterior predictive, a loss to monitor. F returns a Tensor or
+// a std::vector<Tensor>; each call returns tensors of its own.
+template <typename F>
+class CompiledFunction {
+ public:
+  explicit CompiledFunction(F fn, const CompileOptions& opts = {})
+      : fn_(std::move(fn)), core_(std::make_unique<detail::FunctionCore>(opts)) {}
+
+  template <typename... Args>
+  auto operator()(const Args&... args) {
+    using R = std::invoke_result_t<F&, const Args&...>;
+    static_assert(std::is_same_v<R, Tensor> || std::is_same_v<R, std::vector<Tensor>>,
+                  "ember::compile: the function must return a Tensor or a std::vector<Tensor>");
+    auto run = [&]() -> std::vector<Tensor> {
+      if constexpr (std::is_same_v<R, Tensor>) {
+        return {fn_(args...)};
+      } else {
+        return fn_(args...);
+      }
+    };
+    std::vector<Tensor> out = core_->call(run, detail::StepInputs::of(args...));
+    if constexpr (std::is_same_v<R, Tensor>) {
+      return out[0];
+    } else {
+      return out;
+    }
+  }
+
+  CompileStats stats() const { return core_->stats(); }
+  // The cached plans, one line per recorded call.
+  std::string describe_plans() const { return core_->describe_plans(); }
+
+ private:
+  F fn_;
+  std::unique_ptr<detail::FunctionCore> core_;
+};
+
+template <typename F>
+CompiledFunction<F> compile(F fn, const CompileOptions& opts = {}) {
+  return CompiledFunction<F>(std::move(fn), opts);
+}
+
+}  // namespace ember

@@ -1,0 +1,82 @@
+// ember::compile: a function of tensors recorded once and replayed gives the eager function's
+// bits for every input (rebound each call), draws, parameters that change between calls and
+// several outputs; new input shapes record new plans; structure changes and host reads raise
+// CompileError.
+#include "test_util.hpp"
+
+namespace ember {
+namespace {
+
+using test::f64;
+
+TEST(CompileFunction, ReplaysGiveTheEagerFunctionsBits) {
+  Generator init(3);
+  nn::Linear hidden(4, 8, true, f64(), &init), out(8, 2, true, f64(), &init);
+  auto f = [&](const Tensor& x) { return out(softplus(hidden(x))); };
+  auto compiled = compile(f);
+  Generator data(5);
+  for (int i = 0; i < 6; ++i) {
+    const Tensor x = randn({5, 4}, f64(), &data);  // new memory every call
+    const Tensor got = compiled(x);
+    const Tensor want = f(x);
+    EXPECT_EQ(got.to_vector<double>(), want.to_vector<double>()) << "call " << i;
+    EXPECT_FALSE(got.requires_grad());
+  }
+  EXPECT_EQ(compiled.stats().recordings, 1);
+  EXPECT_EQ(compiled.stats().replays, 4);
+  // Another batch size: a plan of its own.
+  const Tensor x3 = randn({3, 4}, f64(), &data);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(compiled(x3).to_vector<double>(), f(x3).to_vector<double>());
+  EXPECT_EQ(compiled.stats().plans, 2u);
+}
+
+TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {
+  ParamStore store;
+  const ParamStoreScope scope(store);
+  auto f = [](const Tensor& x) {
+    const Tensor w = param("w", full({3}, 0.5, f64()));
+    const Tensor noise = randn({3}, f64());
+    return std::vector<Tensor>{x * w + noise, sum(x * w), x};
+  };
+  auto compiled = compile(f);
+  set_rng_seed(11);
+  std::vector<std::vector<double>> eager;
+  for (int i = 0; i < 5; ++i) {
+    const Tensor x = full({3}, 1.0 + i, f64());
+    if (i == 3) store.unconstrained("w").data<double>()[0] = 2.0;  // changed in place
+    for (const Tensor& t : f(x)) eager.push_back(t.to_vector<double>());
+  }
+  store.set("w", full({3}, 0.5, f64()));
+  set_rng_seed(11);
+  std::vector<std::vector<double>> replayed;
+  for (int i = 0; i < 5; ++i) {
+    const Tensor x = full({3}, 1.0 + i, f64());
+    if (i == 3) store.unconstrained("w").data<double>()[0] = 2.0;
+    const std::vector<Tensor> outs = compiled(x);
+    ASSERT_EQ(outs.size(), 3u);
+    for (const Tensor& t : outs) replayed.push_back(t.to_vector<double>());
+  }
+  EXPECT_EQ(replayed, eager);
+  EXPECT_GE(compiled.stats().replays, 2);
+}
+
+TEST(CompileFunction, StructureChangesAndHostReadsAreCompileErrors) {
+  bool doubled = false;
+  auto f = [&](const Tensor& x) { return doubled ? x * 2.0 : x + 1.0; };
+  auto compiled = compile(f, {.verify_every = 4});
+  const Tensor x = ones({2}, f64());
+  for (int i = 0; i < 3; ++i) compiled(x);
+  doubled = true;
+  EMBER_EXPECT_THROW_WITH(compiled(x), CompileError, "verify_every = 4",
+                          "differs from its compiled plan");
+
+  auto reads = compile([](const Tensor& t) { return t * (sum(t).item() > 0 ? 1.0 : -1.0); });
+  reads(x);
+  EMBER_EXPECT_THROW_WITH(reads(x), CompileError, "read a tensor's value on the host");
+  EMBER_EXPECT_THROW_WITH(compile([](const Tensor& t) { return t; }, {.max_plans = 0}), ValueError,
+                          "max_plans");
+}
+
+}  // namespace
+}  // namespace ember
