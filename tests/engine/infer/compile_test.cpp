@@ -357,6 +357,107 @@ TEST(CompileTest, DataLoaderBatchesIndicesAndAScheduleAsInSviPart2) {
   EXPECT_EQ(compiled.stats.plans, 2u);  // batches of 16, and the last one of 2
 }
 
+// examples/bnn_regression.cpp: a network's weights as sample sites (sample_parameters) and
+// functional_call, an MLP with ReLU, data passed to step().
+TEST(CompileTest, BayesianNeuralNetworkOfTheExample) {
+  Generator init(7);
+  nn::MLP net({1, 8, 1}, {.tensor_options = f64(), .gen = &init});
+  Generator data(1);
+  const Tensor x = rand({12, 1}, f64(), &data) * 4.0 - 2.0;
+  const Tensor y = tanh(x).squeeze(-1) + randn({12}, f64(), &data) * 0.1;
+  auto model = [&](const Tensor& xs, const Tensor& ys) {
+    const nn::StateDict w = nn::sample_parameters(
+        "bnn", net,
+        [](const std::string&, const Tensor& p) { return dist::Normal(zeros_like(p), 1.0); });
+    auto plate_data = plate("data", xs.size(0));
+    sample("obs", dist::Normal(nn::functional_call(net, w, xs).squeeze(-1), 0.1), ys);
+  };
+  auto guide = [&](const Tensor&, const Tensor&) {
+    nn::sample_parameters("bnn", net, [](const std::string& path, const Tensor& p) {
+      const Tensor loc = param("loc." + path, p.detach().clone());
+      const Tensor scale = param("scale." + path, full_like(p, 0.01), constraints::positive);
+      return dist::Normal(loc, scale);
+    });
+  };
+  auto args = [&](int) { return std::make_tuple(x, y); };
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), false, 15, args),
+                   fit(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), true, 15, args));
+}
+
+// examples/svi_part3.cpp: a Beta guide without rsample (score function) with a decaying
+// baseline under TraceGraph_ELBO, Adam with other betas; examples/intro_inference.cpp: SGD with
+// momentum on a Normal guide of a conditioned model.
+TEST(CompileTest, SviPartThreeAndIntroInferenceOfTheExamples) {
+  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, f64());
+  auto model = [](const Tensor& fl) {
+    const Tensor f = sample("latent_fairness", dist::Beta(10.0, 10.0));
+    auto data = plate("data", fl.size(0));
+    sample("obs", dist::Bernoulli(f), fl);
+  };
+  auto guide = [](const Tensor&) {
+    const Tensor a = param("alpha_q", 15.0, constraints::positive);
+    const Tensor b = param("beta_q", 15.0, constraints::positive);
+    SampleOptions opts;
+    opts.infer.baseline.use_decaying_avg_baseline = true;
+    opts.infer.baseline.baseline_beta = 0.90;
+    sample("latent_fairness", dist::Beta(a, b).without_rsample(), opts);
+  };
+  auto args = [&](int) { return std::make_tuple(flips); };
+  auto adam = [] { return optim::Adam({.lr = 0.0005, .betas = {0.93, 0.999}}); };
+  expect_identical(fit(model, guide, adam(), TraceGraph_ELBO(), false, 30, args),
+                   fit(model, guide, adam(), TraceGraph_ELBO(), true, 30, args));
+
+  auto conditioned = [](double guess) {
+    const Tensor weight = sample("weight", dist::Normal(scalar_tensor(guess, f64()), 1.0));
+    sample("measurement", dist::Normal(weight, 0.75), scalar_tensor(9.5, f64()));
+  };
+  auto normal_guide = [](double guess) {
+    const Tensor a = param("a", scalar_tensor(guess, f64()));
+    const Tensor b = param("b", scalar_tensor(1.0, f64()), constraints::positive);
+    sample("weight", dist::Normal(a, b));
+  };
+  auto guess = [](int) { return std::make_tuple(8.5); };  // a number: part of the plan's key
+  auto sgd = [] { return optim::SGD({.lr = 0.001, .momentum = 0.1}); };
+  expect_identical(fit(conditioned, normal_guide, sgd(), Trace_ELBO(), false, 30, guess),
+                   fit(conditioned, normal_guide, sgd(), Trace_ELBO(), true, 30, guess));
+}
+
+// examples/amortized_encoder.cpp: an MLP encoder (nn::MLP with a softplus output activation)
+// in the guide and a plate subsampled by size (the example captures the data; here it is
+// passed to step()).
+TEST(CompileTest, AmortizedEncoderOfTheExample) {
+  constexpr std::int64_t kPoints = 60, kBatch = 12;
+  Generator data(3);
+  const Tensor a = tensor({1.0, -0.5, 0.8}, f64());
+  const Tensor x =
+      randn({kPoints}, f64(), &data).unsqueeze(1) * a + randn({kPoints, 3}, f64(), &data) * 0.3;
+  // The networks' weights are the store's parameters once module() lifts them: each fit
+  // starts from networks of its own.
+  auto run = [&](bool compiled) {
+    Generator gen(4);
+    nn::MLP hidden({3, 16}, {.output_activation = [](const Tensor& t) { return softplus(t); },
+                             .tensor_options = f64(),
+                             .gen = &gen});
+    nn::Linear loc(16, 1, true, f64(), &gen), scale(16, 1, true, f64(), &gen);
+    auto model = [&](const Tensor& xs) {
+      auto points = plate("points", kPoints, {.subsample_size = kBatch});
+      const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
+      sample("x", dist::Normal(z.unsqueeze(-1) * a, 0.3).to_event(1), points.subsample(xs));
+    };
+    auto guide = [&](const Tensor& xs) {
+      module("hidden", hidden);
+      module("loc", loc);
+      module("scale", scale);
+      auto points = plate("points", kPoints, {.subsample_size = kBatch});
+      const Tensor h = hidden(points.subsample(xs));
+      sample("z", dist::Normal(loc(h).squeeze(-1), softplus(scale(h)).squeeze(-1) + 1e-3));
+    };
+    auto args = [&](int) { return std::make_tuple(x); };
+    return fit(model, guide, optim::Adam({.lr = 0.005}), Trace_ELBO(), compiled, 20, args);
+  };
+  expect_identical(run(false), run(true));
+}
+
 // ---- allocations, evaluate_loss, run() ----
 TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
   ParamStore store;
