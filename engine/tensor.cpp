@@ -81,7 +81,7 @@ class StreamUse {
 void order_use(const Tensor& t) {
   const std::shared_ptr<Storage>& storage = t.impl().storage;
   if (Recorder* r = recorder()) [[unlikely]]
-    r->retain(storage);
+    r->retain(storage, t.requires_grad());
   StreamUse::order(*storage);
 }
 

@@ -47,6 +47,7 @@ FunctionCore::~FunctionCore() = default;
 
 std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
                                        const StepInputs& inputs) {
+  const std::lock_guard<std::mutex> lock(mutex_);
   const NoGradGuard no_grad;
   const ParamStore& store = current_param_store();
   Generator& gen = default_generator();
@@ -90,7 +91,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
       // An output that is (a view of) an input: a recorded copy, which a replay makes from
       // that call's input.
       for (std::size_t k = 0; k < inputs.size(); ++k)
-        if (t.impl().storage == inputs[k].impl().storage) t = t.clone();
+        if (inputs[k].defined() && t.impl().storage == inputs[k].impl().storage) t = t.clone();
       order_use(t);  // kept alive by the plan
     }
     rec.finish();
@@ -126,6 +127,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
 }
 
 CompileStats FunctionCore::stats() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
   CompileStats s = stats_;
   s.plans = plans_.size();
   s.retained_bytes = 0;
@@ -134,6 +136,7 @@ CompileStats FunctionCore::stats() const {
 }
 
 std::string FunctionCore::describe_plans() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
   std::ostringstream os;
   for (const Cached& c : plans_) {
     os << "plan, " << c.plan->size() << " calls recorded, " << c.plan->replayed_calls()

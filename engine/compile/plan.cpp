@@ -433,6 +433,7 @@ Plan::~Plan() = default;
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // Inputs whose memory moved since the last replay: every pointer into them follows.
   for (std::size_t k = 0; k < bound_.size(); ++k) {
+    if (!inputs[k].defined()) continue;
     const void* now = inputs[k].data_ptr();
     if (now == bound_[k]) continue;
     for (const Patch& p : patches_) {
@@ -493,6 +494,7 @@ Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
   plan_.bound_.resize(inputs.size());
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
+    if (!t.defined()) continue;  // an absent optional argument
     plan_.bound_[k] = t.data_ptr();
     const Storage& s = *t.impl().storage;
     const auto* begin = static_cast<const unsigned char*>(s.data());
@@ -516,7 +518,8 @@ kernels::Backend& Recorder::backend(Device device) {
   return *backends_.back().second;
 }
 
-void Recorder::retain(const std::shared_ptr<Storage>& storage) {
+void Recorder::retain(const std::shared_ptr<Storage>& storage, bool trained) {
+  if (trained) trained_.insert(static_cast<const unsigned char*>(storage->data()));
   if (!retained_.insert(storage.get()).second) return;
   const auto* begin = static_cast<const unsigned char*>(storage->data());
   if (input_of(begin)) return;  // an input: bound afresh at every replay
@@ -656,6 +659,7 @@ void Recorder::hoist(std::span<const void* const> external) {
     if (range.input != kNotInput) changing.insert(start);
   for (const void* p : external)
     if (const auto* b = buffer(p)) changing.insert(b);
+  for (const unsigned char* start : trained_) changing.insert(start);
   for (const std::string& name : current_param_store().names()) {
     if (const auto* b = buffer(current_param_store().unconstrained(name).data_ptr()))
       changing.insert(b);

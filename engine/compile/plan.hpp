@@ -139,7 +139,9 @@ class Recorder {
 
   kernels::Backend& backend(Device device);
   // A storage whose memory a recorded call may touch: kept alive as long as the plan.
-  void retain(const std::shared_ptr<Storage>& storage);
+  // `trained`: the tensor requires a gradient (a parameter, which an optimizer may update in
+  // place between replays): its memory counts as changing for hoist().
+  void retain(const std::shared_ptr<Storage>& storage, bool trained = false);
   // The value of a one-element tensor that operand_arg passes by value: the next recorded
   // scalar operand equal to it reads it again from `src` at replay.
   void note_scalar_source(const void* src, DType dtype, double value);
@@ -187,7 +189,8 @@ class Recorder {
   std::uint64_t start_offset_;
   Recorder* previous_;
   std::unordered_set<const Storage*> retained_;
-  std::map<const unsigned char*, Range> ranges_;  // by start: kept storages and inputs
+  std::unordered_set<const unsigned char*> trained_;  // storages of tensors requiring grad
+  std::map<const unsigned char*, Range> ranges_;      // by start: kept storages and inputs
   struct ScalarSource {
     const void* src;
     DType dtype;

@@ -129,7 +129,21 @@ LossValue replayed_loss(const Tensor& loss) {
 }  // namespace
 
 void StepInputs::add_tensor(const Tensor& t) {
-  EMBER_CHECK(t.defined(), "SVI.compile: argument ", count_, " of step() is an undefined Tensor");
+  if (!t.defined()) {
+    // An absent tensor (an optional argument): part of the key, not an input slot.
+    mix(0x756e646566696e65ULL);
+  } else {
+    add_defined(t);
+  }
+  if (count_ < kInline) {
+    inline_[count_] = t;
+  } else {
+    more_.push_back(t);
+  }
+  ++count_;
+}
+
+void StepInputs::add_defined(const Tensor& t) {
   mix(static_cast<std::uint64_t>(t.dtype()));
   mix(static_cast<std::uint64_t>(t.device().is_cpu() ? 0 : 1 + t.device().index()));
   mix(t.requires_grad() ? 1 : 0);
@@ -138,12 +152,6 @@ void StepInputs::add_tensor(const Tensor& t) {
     mix(static_cast<std::uint64_t>(t.shape()[d]));
     mix(static_cast<std::uint64_t>(t.strides()[d]));
   }
-  if (count_ < kInline) {
-    inline_[count_] = t;
-  } else {
-    more_.push_back(t);
-  }
-  ++count_;
 }
 
 void SVICore::compile(const CompileOptions& opts) {

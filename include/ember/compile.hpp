@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -106,6 +107,7 @@ class StepInputs {
  private:
   static constexpr std::size_t kInline = 6;
   void add_tensor(const Tensor& t);
+  void add_defined(const Tensor& t);
   void mix(std::uint64_t v) { key_ = (key_ ^ v) * 0x100000001b3ULL; }
 
   std::array<Tensor, kInline> inline_;
@@ -130,6 +132,8 @@ class FunctionCore {
 
  private:
   struct Cached;
+  mutable std::mutex
+      mutex_;  // calls from several threads take turns: a replay writes the plan's buffers
   CompileOptions options_;
   std::vector<Cached> plans_;
   CompileStats stats_;

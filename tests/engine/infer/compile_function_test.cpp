@@ -61,6 +61,29 @@ TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {
   EXPECT_GE(compiled.stats().replays, 2);
 }
 
+// A module trained outside the function (its weights updated in place between calls): what is
+// computed from the weights alone is not frozen at the recording, since they require grad.
+// Tensors captured without requiring grad are constants; an absent optional argument is part
+// of the key.
+TEST(CompileFunction, WeightsUpdatedInPlaceAndOptionalArguments) {
+  Generator init(2);
+  nn::Linear layer(3, 2, true, f64(), &init);
+  auto f = [&](const Tensor& x, const Tensor& offset) {
+    const Tensor y = layer(x) + sum(layer.weight());
+    return offset.defined() ? y + offset : y;
+  };
+  auto compiled = compile(f);
+  const Tensor x = ones({4, 3}, f64());
+  for (int i = 0; i < 5; ++i) {
+    layer.weight().data<double>()[0] += 0.25;  // as an optimizer step would
+    EXPECT_EQ(compiled(x, Tensor()).to_vector<double>(), f(x, Tensor()).to_vector<double>()) << i;
+  }
+  const Tensor offset = full({2}, 3.0, f64());
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(compiled(x, offset).to_vector<double>(), f(x, offset).to_vector<double>()) << i;
+  EXPECT_EQ(compiled.stats().plans, 2u);
+}
+
 TEST(CompileFunction, StructureChangesAndHostReadsAreCompileErrors) {
   bool doubled = false;
   auto f = [&](const Tensor& x) { return doubled ? x * 2.0 : x + 1.0; };
