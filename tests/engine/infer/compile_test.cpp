@@ -141,6 +141,24 @@ TEST(CompileTest, RegressionWithDataReboundEveryStep) {
                    fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, cloned));
 }
 
+// A factor that changes every step (an annealing schedule) passed as a 0-d tensor: an input
+// read at every replay, even where the CPU loops take it by value; one plan serves every step.
+TEST(CompileTest, AZeroDimTensorArgumentChangingEveryStep) {
+  auto model = [](const Tensor& beta) {
+    const Tensor z = sample("z", dist::Normal(zeros({3}), 1.0).to_event(1));
+    sample("x", dist::Normal(z * beta, 1.0).to_event(1), tensor({0.5, -1.0, 2.0}));
+  };
+  auto guide = [](const Tensor&) {
+    const Tensor loc = param("loc", zeros({3}));
+    sample("z", dist::Normal(loc, 0.5).to_event(1));
+  };
+  auto args = [](int i) { return std::make_tuple(scalar_tensor(0.1 * (i + 1))); };
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 20, args);
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 20, args),
+                   compiled);
+  EXPECT_EQ(compiled.stats.plans, 1u);
+}
+
 TEST(CompileTest, ALastShortBatchRecordsAPlanOfItsOwn) {
   const Regression r;
   const auto full_batches = batches(3, 32);
