@@ -157,8 +157,8 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
   // Recording a compiled step: a replay draws the indices afresh, at this draw's offset from
   // the replay's position, into the same memory.
   EMBER_CHECK_T(CompileError, &gen == &rec->generator(),
-                "SVI.compile: a subsample was drawn from a generator other than the one the "
-                "step began with (a seed handler inside the program?); a compiled step replays "
+                "compile: a subsample was drawn from a generator other than the one the "
+                "program began with (a seed handler inside it?); a compiled program replays "
                 "draws of the thread's generator only");
   Tensor t;
   {

@@ -38,11 +38,11 @@ std::string describe(const kernels::TensorArg& a) {
 
 void throw_host_read() {
   throw CompileError(
-      "SVI.compile: the step read a tensor's value on the host while it was being recorded "
-      "(Tensor::item, to_vector, or a copy of a device tensor to the CPU, in the model, the guide "
-      "or a callback they run). A compiled step replays kernel calls only: values cannot steer "
-      "it. Compute the value outside step() and pass it in as a number, or run this SVI without "
-      "compile()");
+      "compile: a compiled step or function read a tensor's value on the host while it was "
+      "being recorded (Tensor::item, to_vector, or a copy of a device tensor to the CPU, in the "
+      "model, the guide, the function or a callback they run). A compiled program replays "
+      "kernel calls only: values cannot steer it. Compute the value outside and pass it in as an "
+      "argument (a 0-d tensor, or a number), or run the program without compile()");
 }
 
 // The backend a recording thread's ops see: each call runs on `inner` now, and is kept (its
@@ -318,10 +318,10 @@ class RecordingBackend final : public kernels::Backend {
     EMBER_CHECK_T(CompileError,
                   rng.base == nullptr && rng.seed == gen.seed() &&
                       rec_.relative_offset(rng.offset) < rec_.relative_offset(gen.offset()),
-                  "SVI.compile: a ", kernels::sample_op_name(op),
+                  "compile: a ", kernels::sample_op_name(op),
                   " draw came from a generator other than the calling thread's default one (an "
                   "explicit Generator, a seed handler inside the program, or a generator that "
-                  "keeps its offset on a device); a compiled step replays draws of the thread's "
+                  "keeps its offset on a device); a compiled program replays draws of the thread's "
                   "generator only");
     const int n = kernels::sample_param_count(op);
     auto* o = rec_.keep(&out);
@@ -505,10 +505,7 @@ Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
 
 Recorder::~Recorder() { t_recorder = previous_; }
 
-void Recorder::finish() {
-  plan_.advance_ = gen_.offset() - start_offset_;
-  finished_ = true;
-}
+void Recorder::finish() { plan_.advance_ = gen_.offset() - start_offset_; }
 
 kernels::Backend& Recorder::backend(Device device) {
   for (auto& [d, b] : backends_)

@@ -127,7 +127,7 @@ class Recorder {
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
-  // Ends the recording: the generator's advance is noted. Without it the plan is incomplete.
+  // Ends the recording: the generator's advance (what a replay moves it by) is noted.
   void finish();
   // Drops from the replay the calls whose results cannot change between replays: those that
   // read only memory no call of the plan or anything between replays writes (constants made
@@ -208,7 +208,6 @@ class Recorder {
   std::vector<const void*> cur_reads_, cur_writes_;
   bool cur_declared_ = false, cur_pinned_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
-  bool finished_ = false;
 };
 
 // The calling thread's recorder; null when no step is being recorded.

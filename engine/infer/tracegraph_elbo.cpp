@@ -61,7 +61,7 @@ ELBO::Particle TraceGraph_ELBO::particle(const Trace& model_trace, const Trace& 
 
   // Descendants in the guide, from the last site backwards: desc[i] = {i} + desc of each
   // successor, as bit sets.
-  const std::size_t words = (ng + 63) / 64;
+  const std::size_t words = ng / 64 + 1;  // (ng + 63) / 64 would do; this cannot overflow
   std::vector<std::vector<std::uint64_t>> desc(ng, std::vector<std::uint64_t>(words, 0));
   for (std::size_t i = ng; i-- > 0;) {
     desc[i][i / 64] |= std::uint64_t{1} << (i % 64);

@@ -123,7 +123,7 @@ struct ReluOp {
 template <typename T>
 struct LgammaOp {
   T p0, p1;
-  EMBER_HD T fwd(T x) const { return ::lgamma(x); }
+  EMBER_HD T fwd(T x) const { return log_gamma(x); }
   EMBER_HD T bwd(T g, T x, T) const { return g * digamma(x); }
 };
 template <typename T>

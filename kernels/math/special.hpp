@@ -108,6 +108,23 @@ inline __attribute__((always_inline)) float log1p_float_poly(float y) {
 }
 #endif
 
+// log |Gamma(x)|. On the host through lgamma_r: the C library's lgamma stores the sign in the
+// global `signgam`, a data race when threads evaluate it at once (the CPU loops' pool, fits in
+// threads of a service). The device's lgamma keeps no such state.
+template <typename T>
+EMBER_HD T log_gamma(T x) {
+#if defined(__CUDA_ARCH__)
+  return ::lgamma(x);
+#else
+  int sign = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    return ::lgammaf_r(x, &sign);
+  } else {
+    return ::lgamma_r(static_cast<double>(x), &sign);
+  }
+#endif
+}
+
 template <typename T>
 EMBER_HD T exp_fast(T x) {
 #if !defined(__CUDA_ARCH__)

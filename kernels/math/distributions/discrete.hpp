@@ -35,7 +35,7 @@ EMBER_HD bool is_count(T x) {
 // used when total_count requires grad).
 template <typename T>
 EMBER_HD T log_choose(T n, T k) {
-  return ::lgamma(n + T(1)) - ::lgamma(k + T(1)) - ::lgamma(n - k + T(1));
+  return log_gamma(n + T(1)) - log_gamma(k + T(1)) - log_gamma(n - k + T(1));
 }
 
 // Both uniforms of one Philox block in T's precision, widened to double for the rejection
@@ -83,7 +83,7 @@ EMBER_HD double poisson_ptrs(double rate, RngState rng, std::int64_t i) {
     if (us >= 0.07 && v <= vr) return k;
     if (k < 0 || (us < 0.013 && v > us)) continue;
     if (::log(v) + log_inv_alpha - ::log(a / (us * us) + b) <=
-        -rate + k * loglam - ::lgamma(k + 1)) {
+        -rate + k * loglam - log_gamma(k + 1)) {
       return k;
     }
   }
@@ -115,7 +115,7 @@ EMBER_HD double binomial_btrs(double n, double p, RngState rng, std::int64_t i) 
   const double alpha = (2.83 + 5.1 / b) * spq;
   const double lpq = ::log(p / q);
   const double m = ::floor((n + 1) * p);
-  const double h = ::lgamma(m + 1) + ::lgamma(n - m + 1);
+  const double h = log_gamma(m + 1) + log_gamma(n - m + 1);
   for (std::uint32_t round = 0; round < kMaxRounds; ++round) {
     double u, v;
     uniform_pair_as_double<T>(rng, i, round, &u, &v);
@@ -125,7 +125,7 @@ EMBER_HD double binomial_btrs(double n, double p, RngState rng, std::int64_t i) 
     if (k < 0 || k > n) continue;
     if (us >= 0.07 && v <= vr) return k;
     if (::log(v * alpha / (a / (us * us) + b)) <=
-        h - ::lgamma(k + 1) - ::lgamma(n - k + 1) + (k - m) * lpq) {
+        h - log_gamma(k + 1) - log_gamma(n - k + 1) + (k - m) * lpq) {
       return k;
     }
   }
@@ -248,7 +248,7 @@ struct PoissonLogProb {
     }
     if (!(rate > 0.0)) return out_of_support(g, kParams);
     g[1] = static_cast<T>(x / rate - 1.0);
-    return static_cast<T>(x * ::log(rate) - rate - ::lgamma(x + 1.0));
+    return static_cast<T>(x * ::log(rate) - rate - log_gamma(x + 1.0));
   }
 };
 

@@ -37,7 +37,7 @@ struct GammaLogProb {
     g[0] = xm1_over(a, x) - b;
     g[1] = log_b + log_x - digamma(a);
     g[2] = a / b - x;
-    return a * log_b + xm1_log(a, x) - b * x - ::lgamma(a);
+    return a * log_b + xm1_log(a, x) - b * x - log_gamma(a);
   }
 };
 
@@ -56,8 +56,8 @@ struct BetaLogProb {
     g[0] = xm1_over(a, x) - xm1_over(b, y);
     g[1] = log_x - digamma(a) + psi_ab;
     g[2] = log_y - digamma(b) + psi_ab;
-    return xm1_log(a, x) + (b == T(1) ? T(0) : (b - T(1)) * log_y) - ::lgamma(a) - ::lgamma(b) +
-           ::lgamma(a + b);
+    return xm1_log(a, x) + (b == T(1) ? T(0) : (b - T(1)) * log_y) - log_gamma(a) - log_gamma(b) +
+           log_gamma(a + b);
   }
 };
 
@@ -78,7 +78,7 @@ struct StudentTLogProb {
         T(0.5) * (digamma(T(0.5) * (v + T(1))) - digamma(T(0.5) * v) - T(1) / v - t + w * z2 / v);
     g[2] = w * z * inv;
     g[3] = (w * z2 - T(1)) * inv;
-    return ::lgamma(T(0.5) * (v + T(1))) - ::lgamma(T(0.5) * v) -
+    return log_gamma(T(0.5) * (v + T(1))) - log_gamma(T(0.5) * v) -
            T(0.5) * (::log(v) + kLogPi<T>)-::log(s) - T(0.5) * (v + T(1)) * t;
   }
 };

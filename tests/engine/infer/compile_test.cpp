@@ -566,6 +566,21 @@ TEST(CompileTest, AHostReadWhileRecordingIsACompileError) {
                           "without compile()");
 }
 
+TEST(CompileTest, ADrawFromAnotherGeneratorIsACompileError) {
+  Generator own(5);
+  auto model = [&] {
+    const Tensor z = sample("z", dist::Normal(zeros({2}), 1.0).to_event(1));
+    sample("x", dist::Normal(z + randn({2}, {}, &own), 1.0).to_event(1), ones({2}));
+  };
+  auto guide = [] { sample("z", dist::Normal(param("loc", zeros({2})), 1.0).to_event(1)); };
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+  svi.compile();
+  svi.step();
+  EMBER_EXPECT_THROW_WITH(svi.step(), CompileError, "Normal draw came from a generator other than",
+                          "thread's generator only");
+}
+
 TEST(CompileTest, NonFiniteReplayFallsBackToTheEagerDiagnosis) {
   auto model = [](const Tensor& s) {
     const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
