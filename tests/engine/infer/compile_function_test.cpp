@@ -2,6 +2,8 @@
 // bits for every input (rebound each call), draws, parameters that change between calls and
 // several outputs; new input shapes record new plans; structure changes and host reads raise
 // CompileError.
+#include <thread>
+
 #include "test_util.hpp"
 
 namespace ember {
@@ -82,6 +84,33 @@ TEST(CompileFunction, WeightsUpdatedInPlaceAndOptionalArguments) {
   for (int i = 0; i < 4; ++i)
     EXPECT_EQ(compiled(x, offset).to_vector<double>(), f(x, offset).to_vector<double>()) << i;
   EXPECT_EQ(compiled.stats().plans, 2u);
+}
+
+// One compiled function shared by threads (a service's encoder): calls take turns, each
+// returns its own input's result.
+TEST(CompileFunction, CallsFromSeveralThreadsTakeTurns) {
+  Generator init(6);
+  nn::Linear layer(4, 3, true, f64(), &init);
+  auto f = [&](const Tensor& x) { return tanh(layer(x)); };
+  auto compiled = compile(f);
+  std::vector<Tensor> inputs, expected;
+  for (int t = 0; t < 4; ++t) {
+    inputs.push_back(full({5, 4}, 0.1 * (t + 1), f64()));
+    expected.push_back(f(inputs.back()));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        if (compiled(inputs[t]).to_vector<double>() != expected[t].to_vector<double>())
+          ++mismatches[t];
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+  EXPECT_GT(compiled.stats().replays, 150);
 }
 
 TEST(CompileFunction, StructureChangesAndHostReadsAreCompileErrors) {
