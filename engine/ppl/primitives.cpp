@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "ember/compile.hpp"
 #include "ember/distributions/delta.hpp"
 #include "ember/distributions/unit.hpp"
 #include "ember/error.hpp"
@@ -216,7 +217,27 @@ SequentialPlate::SequentialPlate(std::string name, std::int64_t size, PlateOptio
   frame_.dim = 0;
   indices_ = plate_indices(frame_.name, size, opts, &frame_.subsample_size);
   check_plate_size(frame_.name, size, frame_.subsample_size);
-  index_values_ = indices_.to_vector<std::int64_t>();
+  if (detail::recorder() == nullptr) {
+    index_values_ = indices_.to_vector<std::int64_t>();
+    return;
+  }
+  // Recording a compiled program: the indices steer the loop on the host, which a replay does
+  // not run again. Over the full range they are 0, 1, ..., size - 1 at every step (a constant);
+  // a subsample changes from step to step.
+  EMBER_CHECK_T(CompileError, frame_.subsample_size == size, "compile: sequential_plate '",
+                frame_.name, "' is subsampled (", frame_.subsample_size, " of ", size,
+                "): its indices steer a loop on the host, which a compiled program does not run "
+                "again; use a vectorized plate, or do not compile");
+  {
+    const detail::PauseRecording constant_indices;
+    index_values_ = indices_.to_vector<std::int64_t>();
+  }
+  for (std::int64_t i = 0; i < size; ++i) {
+    EMBER_CHECK_T(CompileError, index_values_[static_cast<std::size_t>(i)] == i,
+                  "compile: sequential_plate '", frame_.name,
+                  "' runs over a permutation of its range: its indices steer a loop on the host, "
+                  "which a compiled program does not run again; do not compile");
+  }
 }
 
 SequentialPlate::Iterator SequentialPlate::begin() {

@@ -566,6 +566,32 @@ TEST(CompileTest, AHostReadWhileRecordingIsACompileError) {
                           "without compile()");
 }
 
+// A sequential plate over its full range runs its host loop while recording; its indices are
+// the same at every step. A subsampled one is refused.
+TEST(CompileTest, SequentialPlatesOverTheFullRangeAndSubsampledOnes) {
+  const Tensor obs = tensor({0.3, -0.2, 1.1}, f64());
+  auto model = [&] {
+    const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, f64()), 1.0));
+    for (std::int64_t i : sequential_plate("points", 3))
+      sample("x_" + std::to_string(i), dist::Normal(mu, 0.5), obs.narrow(0, i, 1).squeeze(0));
+  };
+  auto guide = [] { sample("mu", dist::Normal(param("loc", scalar_tensor(0.0, f64())), 0.3)); };
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 12, no_args),
+                   fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 12, no_args));
+
+  auto subsampled = [&] {
+    const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, f64()), 1.0));
+    for (std::int64_t i : sequential_plate("points", 3, {.subsample_size = 2}))
+      sample("x_" + std::to_string(i), dist::Normal(mu, 0.5), obs.narrow(0, i, 1).squeeze(0));
+  };
+  ParamStore store;
+  SVI svi(subsampled, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), {.param_store = &store});
+  svi.compile();
+  svi.step();
+  EMBER_EXPECT_THROW_WITH(svi.step(), CompileError, "sequential_plate 'points' is subsampled",
+                          "vectorized plate");
+}
+
 TEST(CompileTest, ADrawFromAnotherGeneratorIsACompileError) {
   Generator own(5);
   auto model = [&] {
