@@ -3,8 +3,18 @@
 
 #include "ember/error.hpp"
 #include "ember/nn/layers.hpp"
+#include "engine/internal.hpp"
 
 namespace ember::nn {
+namespace {
+
+// buffer = value, in the buffer's memory (value converted to the buffer's dtype).
+void assign(const Tensor& buffer, const Tensor& value) {
+  detail::backend(buffer).copy(detail::arg(buffer), detail::broadcast_arg(value, buffer.shape()));
+}
+
+}  // namespace
+
 namespace {
 
 TensorOptions no_grad_options(const TensorOptions& opts) {
@@ -103,13 +113,14 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
     var = mean(square(input - mu), dims, true);
     if (is_training() && running_mean_ != nullptr) {
       NoGradGuard no_grad;
-      *num_batches_tracked_ = *num_batches_tracked_ + 1.0;
+      // In place, as torch does: a compiled step's replay reads and writes the same buffers.
+      assign(*num_batches_tracked_, *num_batches_tracked_ + 1.0);
       const double m =
           options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(num_batches_tracked());
       const double unbiased = static_cast<double>(n) / static_cast<double>(n - 1);
-      *running_mean_ = (*running_mean_ * (1.0 - m) + mu.detach().reshape({num_features_}) * m);
-      *running_var_ =
-          (*running_var_ * (1.0 - m) + var.detach().reshape({num_features_}) * (unbiased * m));
+      assign(*running_mean_, *running_mean_ * (1.0 - m) + mu.detach().reshape({num_features_}) * m);
+      assign(*running_var_,
+             *running_var_ * (1.0 - m) + var.detach().reshape({num_features_}) * (unbiased * m));
     }
   } else {
     mu = running_mean_->reshape(stat_shape);

@@ -476,6 +476,36 @@ TEST(CompileTest, AmortizedEncoderOfTheExample) {
   expect_identical(run(false), run(true));
 }
 
+// A BatchNorm1d in training mode inside the guide: its running statistics carry from replay to
+// replay (they are updated in place), as they do from step to step.
+TEST(CompileTest, BatchNormRunningStatisticsCarryAcrossReplays) {
+  Generator data(9);
+  const Tensor x = randn({16, 3}, f64(), &data);
+  auto run = [&](bool compiled) {
+    Generator init(2);
+    nn::Linear layer(3, 4, true, f64(), &init);
+    nn::BatchNorm1d norm(4, {.momentum = 0.2}, f64());
+    auto model = [&](const Tensor& xs) {
+      auto p = plate("data", xs.size(0));
+      sample("z", dist::Normal(zeros({}, f64()), 1.0).expand({xs.size(0)}));
+    };
+    auto guide = [&](const Tensor& xs) {
+      module("layer", layer);
+      auto p = plate("data", xs.size(0));
+      sample("z", dist::Normal(sum(norm(layer(xs)), {-1}) * 0.1, 1.0));
+    };
+    Fit f = fit(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(), compiled, 10,
+                [&](int) { return std::make_tuple(x); });
+    f.params["running_mean"] = norm.running_mean().to_vector<double>();
+    f.params["running_var"] = norm.running_var().to_vector<double>();
+    f.params["batches"] = {static_cast<double>(norm.num_batches_tracked())};
+    return f;
+  };
+  const Fit compiled = run(true);
+  expect_identical(run(false), compiled);
+  EXPECT_EQ(compiled.params.at("batches")[0], 10.0);
+}
+
 // ---- allocations, evaluate_loss, run() ----
 TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
   ParamStore store;
