@@ -47,6 +47,7 @@ FunctionCore::~FunctionCore() = default;
 
 std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
                                        const StepInputs& inputs) {
+  inputs.check_visible("ember::compile");
   const std::lock_guard<std::mutex> lock(mutex_);
   const NoGradGuard no_grad;
   const ParamStore& store = current_param_store();

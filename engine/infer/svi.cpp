@@ -84,8 +84,21 @@ bool SVICore::check_finite(const ElboResult& r) {
 SVICore::~SVICore() = default;
 SVICore::SVICore(SVICore&&) noexcept = default;
 
+void StepInputs::check_visible(const char* where) const {
+  if (opaque_ < 0) return;
+  throw CompileError(concat(
+      where, ": argument ", opaque_,
+      " is of a type whose tensors a compiled program cannot see (it sees Tensor, "
+      "std::vector<Tensor>, a DataLoader batch, numbers and strings); tensors inside it would "
+      "be read as constants, the same at every replay. Pass the tensors themselves, or do not "
+      "compile"));
+}
+
 LossValue SVICore::step(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
-  if (inputs != nullptr && compile_) return compiled_step(model, guide, *inputs);
+  if (inputs != nullptr && compile_) {
+    inputs->check_visible("SVI.compile");
+    return compiled_step(model, guide, *inputs);
+  }
   return eager_step(model, guide);
 }
 
@@ -110,7 +123,10 @@ LossValue SVICore::eager_step(FunctionRef model, FunctionRef guide) {
 }
 
 LossValue SVICore::evaluate_loss(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
-  if (inputs != nullptr && compile_) return compiled_evaluate(model, guide, *inputs);
+  if (inputs != nullptr && compile_) {
+    inputs->check_visible("SVI.compile");
+    return compiled_evaluate(model, guide, *inputs);
+  }
   const Scope scope(*this);
   return LossValue(loss_->loss(model, guide).loss);
 }

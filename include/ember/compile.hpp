@@ -8,11 +8,13 @@
 
 #include <array>
 #include <bit>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -76,9 +78,26 @@ class FunctionRefOf {
 };
 using FunctionRef = FunctionRefOf<void>;
 
+template <typename T>
+struct IsVector : std::false_type {};
+template <typename T, typename A>
+struct IsVector<std::vector<T, A>> : std::true_type {};
+template <typename T>
+struct IsReferenceWrapper : std::false_type {};
+template <typename T>
+struct IsReferenceWrapper<std::reference_wrapper<T>> : std::true_type {};
+// A batch of a DataLoader (data::Batch): its tensors and its indices.
+template <typename T>
+concept BatchLike = requires(const T& b) {
+  { b.tensors } -> std::convertible_to<const std::vector<Tensor>&>;
+  { b.indices } -> std::convertible_to<const Tensor&>;
+};
+
 // The tensors and numbers a call was made with: a compiled program's input slots, and the key
-// of its plan (the tensors' geometry, dtype and device; the numbers' values). Other argument
-// types are not part of the key: a compiled program must not depend on them.
+// of its plan (the tensors' geometry, dtype and device; the numbers' and strings' values).
+// Tensors are seen as arguments, in a std::vector, or in a DataLoader's batch; an argument of
+// another type (a struct holding tensors, a callable) is opaque: a compiled call refuses it,
+// since tensors inside it would be read as constants.
 class StepInputs {
  public:
   template <typename T>
@@ -90,12 +109,26 @@ class StepInputs {
       mix(std::bit_cast<std::uint64_t>(static_cast<double>(value)));
     } else if constexpr (std::is_integral_v<U> || std::is_enum_v<U>) {
       mix(static_cast<std::uint64_t>(value));
+    } else if constexpr (std::is_convertible_v<const U&, std::string_view>) {
+      mix(std::hash<std::string_view>{}(std::string_view(value)));
+    } else if constexpr (std::is_same_v<U, std::nullptr_t>) {
+      mix(0);
+    } else if constexpr (IsReferenceWrapper<U>::value) {
+      add(value.get());
+    } else if constexpr (IsVector<U>::value) {
+      mix(value.size());
+      for (const auto& item : value) add(item);
+    } else if constexpr (BatchLike<U>) {
+      add(value.tensors);
+      add(value.indices);
+    } else if (opaque_ < 0) {
+      opaque_ = arguments_;
     }
   }
   template <typename... Args>
   static StepInputs of(const Args&... args) {
     StepInputs inputs;
-    (inputs.add(args), ...);
+    ((inputs.add(args), ++inputs.arguments_), ...);
     return inputs;
   }
   std::size_t size() const { return count_; }
@@ -103,6 +136,8 @@ class StepInputs {
     return k < kInline ? inline_[k] : more_[k - kInline];
   }
   std::uint64_t key() const { return key_; }
+  // Throws CompileError naming the first argument of a type whose tensors cannot be seen.
+  void check_visible(const char* where) const;
 
  private:
   static constexpr std::size_t kInline = 6;
@@ -114,6 +149,8 @@ class StepInputs {
   std::vector<Tensor> more_;
   std::size_t count_ = 0;
   std::uint64_t key_ = 0xcbf29ce484222325ULL;
+  int arguments_ = 0;  // the argument being added
+  int opaque_ = -1;    // the first opaque argument
 };
 
 // The part of CompiledFunction that does not depend on the function's type.

@@ -622,6 +622,53 @@ TEST(CompileTest, SequentialPlatesOverTheFullRangeAndSubsampledOnes) {
                           "vectorized plate");
 }
 
+// Tensors inside a std::vector or a DataLoader batch are inputs; an argument of a type whose
+// tensors cannot be seen is refused rather than read as a constant.
+TEST(CompileTest, ArgumentsInVectorsAndBatchesAreInputsOpaqueOnesAreRefused) {
+  const auto data = batches(4, 32);
+  const Regression r;
+  auto model = [&](const std::vector<Tensor>& xy) { r.model(xy[0], xy[1]); };
+  auto guide = [&](const std::vector<Tensor>& xy) { r.guide(xy[0], xy[1]); };
+  auto args = [&](int i) {
+    return std::make_tuple(std::vector<Tensor>{data[i % 4].first, data[i % 4].second});
+  };
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 12, args),
+                   fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args));
+
+  const Tensor x = data[0].first, y = data[0].second;
+  auto batch_model = [&](const data::Batch& b) { r.model(b[0], b[1]); };
+  auto batch_guide = [&](const data::Batch& b) { r.guide(b[0], b[1]); };
+  auto run = [&](bool compiled) {
+    data::DataLoader loader(data::TensorDataset({x, y}),
+                            {.batch_size = 8, .seed = 1, .prefetch = 0});  // the same epochs
+    ParamStore store;
+    set_rng_seed(5);
+    SVI svi(batch_model, batch_guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
+            {.param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<double> losses;
+    for (int epoch = 0; epoch < 3; ++epoch)
+      for (const data::Batch& b : loader) losses.push_back(svi.step(b).value());
+    return losses;
+  };
+  EXPECT_EQ(run(false), run(true));
+
+  struct Holder {
+    Tensor x, y;
+  };
+  auto opaque_model = [&](const Holder& h) { r.model(h.x, h.y); };
+  auto opaque_guide = [&](const Holder& h) { r.guide(h.x, h.y); };
+  ParamStore store;
+  SVI svi(opaque_model, opaque_guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
+          {.param_store = &store});
+  svi.step(Holder{x, y});  // eager: fine
+  svi.compile();
+  EMBER_EXPECT_THROW_WITH(svi.step(Holder{x, y}), CompileError, "argument 0", "cannot see",
+                          "Pass the tensors themselves");
+  EMBER_EXPECT_THROW_WITH(compile([](const Holder& h) { return h.x; })(Holder{x, y}), CompileError,
+                          "ember::compile: argument 0");
+}
+
 TEST(CompileTest, ADrawFromAnotherGeneratorIsACompileError) {
   Generator own(5);
   auto model = [&] {
