@@ -34,6 +34,14 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 #define EMBER_CPU_CLONES
 #endif
 
+// GCC's "no loop-carried dependence" hint for the loops below; clang does not know the pragma
+// (and warns), so it gets none.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EMBER_IVDEP _Pragma("GCC ivdep")
+#else
+#define EMBER_IVDEP
+#endif
+
 template <typename Body>
 concept AccumulatingBody = Body::kAccumulates;
 // A shared per-element body (kernels/common/elementwise_bodies.hpp) that reads and writes its
@@ -57,7 +65,7 @@ template <int N, typename Body>
 EMBER_CPU_CLONES void flat_range(const Body& body, std::int64_t begin, std::int64_t end) {
   static_assert(IndependentBody<Body>);
   const Body local = body;  // a local copy: stores cannot alias its pointers
-#pragma GCC ivdep
+EMBER_IVDEP
   for (std::int64_t i = begin; i < end; ++i) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = i;
@@ -104,7 +112,7 @@ EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base
   const Body local = body;
   std::int64_t b[N];
   for (int k = 0; k < N; ++k) b[k] = base[k];
-#pragma GCC ivdep
+EMBER_IVDEP
   for (std::int64_t j = 0; j < run; ++j) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = b[k] + j;
