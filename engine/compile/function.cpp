@@ -138,16 +138,9 @@ CompileStats FunctionCore::stats() const {
 
 std::string FunctionCore::describe_plans() const {
   const std::lock_guard<std::mutex> lock(mutex_);
-  std::ostringstream os;
-  for (const Cached& c : plans_) {
-    os << "plan, " << c.plan->size() << " calls recorded, " << c.plan->replayed_calls()
-       << " replayed, key " << std::hex << c.key << std::dec << ":\n";
-    for (std::size_t k = 0; k < c.plan->size(); ++k) {
-      os << "  " << k << (c.plan->hoisted(k) ? " (hoisted) " : " ") << c.plan->describe_call(k)
-         << "\n";
-    }
-  }
-  return os.str();
+  std::string out;
+  for (const Cached& c : plans_) out += c.plan->listing("plan", c.key);
+  return out;
 }
 
 }  // namespace ember::detail

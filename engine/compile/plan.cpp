@@ -466,6 +466,15 @@ std::string Plan::describe_call(std::size_t k) const {
   return s;
 }
 
+std::string Plan::listing(const std::string& title, std::uint64_t key) const {
+  std::ostringstream os;
+  os << title << ", " << size() << " calls recorded, " << replayed_calls() << " replayed, key "
+     << std::hex << key << std::dec << ":\n";
+  for (std::size_t k = 0; k < size(); ++k)
+    os << "  " << k << (hoisted(k) ? " (hoisted) " : " ") << describe_call(k) << "\n";
+  return os.str();
+}
+
 std::optional<std::string> Plan::difference(const Plan& other) const {
   const std::size_t n = std::min(signature_.size(), other.signature_.size());
   for (std::size_t k = 0; k < n; ++k) {

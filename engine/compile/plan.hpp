@@ -61,6 +61,9 @@ class Plan {
   bool hoisted(std::size_t k) const { return !hoisted_.empty() && hoisted_[k]; }
   // What recorded call k is: its kind, op and the geometry of its main operands.
   std::string describe_call(std::size_t k) const;
+  // The plan for a listing: "<title>, N calls recorded, M replayed, key K:" and one line per
+  // recorded call, hoisted ones marked.
+  std::string listing(const std::string& title, std::uint64_t key) const;
   // One structure hash per recorded call (kind, options, operand geometry and constants).
   const std::vector<std::uint64_t>& signature() const { return signature_; }
 

@@ -187,16 +187,10 @@ CompileStats SVICore::compile_stats() const {
 }
 
 std::string SVICore::describe_plans() const {
-  std::ostringstream os;
-  for (const CachedPlan& c : plans_) {
-    os << (c.train ? "step" : "evaluate_loss") << " plan, " << c.plan->size() << " calls recorded, "
-       << c.plan->replayed_calls() << " replayed, key " << std::hex << c.key << std::dec << ":\n";
-    for (std::size_t k = 0; k < c.plan->size(); ++k) {
-      os << "  " << k << (c.plan->hoisted(k) ? " (hoisted) " : " ") << c.plan->describe_call(k)
-         << "\n";
-    }
-  }
-  return os.str();
+  std::string out;
+  for (const CachedPlan& c : plans_)
+    out += c.plan->listing(c.train ? "step plan" : "evaluate_loss plan", c.key);
+  return out;
 }
 
 Plan* SVICore::find_plan(const StepInputs& inputs, bool train) {
@@ -279,7 +273,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
     // Inside the recording: the gradients' conversions for the update are replayed too.
     auto prepared = std::make_unique<PreparedUpdate>(optimizer_->impl_->prepare(r.params));
     rec->hoist(prepared->written());
-    rec.reset();
+    rec.reset();  // the update itself is issued, not recorded: a replay issues it afresh
     prepared->issue();
     fresh->set_update(std::move(prepared));
   }

@@ -98,8 +98,7 @@ ParamState parse(const std::string& path, const std::string& key, const std::str
     ++seen;
   }
   if (seen != 4) fail(path, "metadata '" + key + "': expected calls, updates, dtype and shape");
-  if (s.updates > s.calls)
-    fail(path, "metadata '" + key + "': more updates than step calls");
+  if (s.updates > s.calls) fail(path, "metadata '" + key + "': more updates than step calls");
   return s;
 }
 

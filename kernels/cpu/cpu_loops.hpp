@@ -65,7 +65,7 @@ template <int N, typename Body>
 EMBER_CPU_CLONES void flat_range(const Body& body, std::int64_t begin, std::int64_t end) {
   static_assert(IndependentBody<Body>);
   const Body local = body;  // a local copy: stores cannot alias its pointers
-EMBER_IVDEP
+  EMBER_IVDEP
   for (std::int64_t i = begin; i < end; ++i) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = i;
@@ -112,7 +112,7 @@ EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base
   const Body local = body;
   std::int64_t b[N];
   for (int k = 0; k < N; ++k) b[k] = base[k];
-EMBER_IVDEP
+  EMBER_IVDEP
   for (std::int64_t j = 0; j < run; ++j) {
     std::int64_t off[N];
     for (int k = 0; k < N; ++k) off[k] = b[k] + j;

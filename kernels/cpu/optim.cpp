@@ -29,7 +29,7 @@ EMBER_CPU_CLONES void update_range(const Update& update, const SlotPointers<T>& 
   const Update local = update;  // stores through the slot's pointers cannot alias these
   const SlotPointers<T> p = ptr;
   // Element i reads and writes index i of the param, its gradient and its state alone.
-EMBER_IVDEP
+  EMBER_IVDEP
   for (std::int64_t i = first; i < last; ++i) local(p, i);
 }
 
