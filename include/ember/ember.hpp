@@ -1,6 +1,7 @@
 // The one header a user includes.
 #pragma once
 
+#include "ember/autoguide.hpp"
 #include "ember/compile.hpp"
 #include "ember/data.hpp"
 #include "ember/device.hpp"
@@ -8,6 +9,7 @@
 #include "ember/dtype.hpp"
 #include "ember/error.hpp"
 #include "ember/handlers.hpp"
+#include "ember/importance.hpp"
 #include "ember/infer.hpp"
 #include "ember/kl.hpp"
 #include "ember/linalg.hpp"
@@ -16,10 +18,12 @@
 #include "ember/ops.hpp"
 #include "ember/optim.hpp"
 #include "ember/param_store.hpp"
+#include "ember/predictive.hpp"
 #include "ember/primitives.hpp"
 #include "ember/profile.hpp"
 #include "ember/shape.hpp"
 #include "ember/stream.hpp"
+#include "ember/summary.hpp"
 #include "ember/svi.hpp"
 #include "ember/tensor.hpp"
 #include "ember/threads.hpp"
