@@ -10,6 +10,7 @@
 #include "ember/distributions.hpp"
 #include "ember/error.hpp"
 #include "ember/linalg.hpp"
+#include "ember/nn/init.hpp"
 #include "ember/ops.hpp"
 #include "ember/param_store.hpp"
 #include "ember/primitives.hpp"
@@ -399,6 +400,19 @@ ValueMap AutoGuideCore::unpack(const Tensor& flat) const {
   return out;
 }
 
+void AutoGuideCore::check_quantiles(const std::vector<double>& qs) const {
+  require_ready("quantiles");
+  EMBER_CHECK(!qs.empty(), kind_, ".quantiles: no quantile asked for");
+  for (double q : qs) {
+    EMBER_CHECK(q > 0 && q < 1, kind_, ".quantiles: each quantile must lie in (0, 1), got ", q);
+  }
+}
+
+void AutoGuideCore::check_count(std::int64_t n) const {
+  require_ready("sample_posterior");
+  EMBER_CHECK(n >= 1, kind_, ".sample_posterior: num_samples must be at least 1, got ", n);
+}
+
 namespace {
 
 // ------------------------------------------------------------------ local guides ----
@@ -464,28 +478,6 @@ class DeltaCore final : public LocalCore {
  private:
   Tensor value(const LatentSite& s) const { return fitted_param(kind_, param_name(s.name)); }
 };
-
-// Checks shared by the summaries.
-void check_quantiles_of(const std::string& kind, const std::vector<double>& qs) {
-  EMBER_CHECK(!qs.empty(), kind, ".quantiles: no quantile asked for");
-  for (double q : qs) {
-    EMBER_CHECK(q > 0 && q < 1, kind, ".quantiles: each quantile must lie in (0, 1), got ", q);
-  }
-}
-
-}  // namespace
-
-void AutoGuideCore::check_quantiles(const std::vector<double>& qs) const {
-  require_ready("quantiles");
-  check_quantiles_of(kind_, qs);
-}
-
-void AutoGuideCore::check_count(std::int64_t n) const {
-  require_ready("sample_posterior");
-  EMBER_CHECK(n >= 1, kind_, ".sample_posterior: num_samples must be at least 1, got ", n);
-}
-
-namespace {
 
 // The Normal family's summaries from unconstrained locations and standard deviations.
 ValueMap normal_quantiles(const LatentSite& s, const Tensor& loc, const Tensor& sd,
@@ -783,6 +775,144 @@ class LaplaceCore final : public JointCore {
   Tensor flat_sd() const override { return zeros_like(flat_loc()); }
 };
 
+// An inverse autoregressive flow (Kingma et al. 2016) over the flat latents: base draws
+// u0 ~ N(0, I) pass through num_transforms affine autoregressive layers, each
+// x <- sigma * x + (1 - sigma) * m with (m, logit sigma) from a masked network (MADE, Germain
+// et al. 2015) of x's earlier coordinates (Pyro's stable AffineAutoregressive, sigmoid bias
+// 2), the order reversed between layers; then a learned location is added. The flow's
+// log-determinant is carried by a point-mass auxiliary site, so the guide's density is exact.
+class IafCore final : public JointCore {
+ public:
+  explicit IafCore(AutoGuideOptions o) : JointCore("AutoIAFNormal", std::move(o)) {}
+
+  ValueMap forward() override {
+    SampleOptions aux;
+    aux.infer.is_auxiliary = true;
+    const Tensor u0 = sample("_" + prefix_ + "_base", base(), aux);
+    const auto [x, ladj] = flow(u0, [this](const std::string& part, const ParamInit& init) {
+      return param(param_name(part), init);
+    });
+    sample("_" + prefix_ + "_jacobian", dist::Delta(ladj.detach(), neg(ladj)), aux);
+    return emit(x);
+  }
+  ValueMap median() const override {
+    require_ready("median");
+    const NoGradGuard no_grad;
+    return unpack(fitted_flow(zeros({latent_dim_}, flat_options())));
+  }
+  ValueMap quantiles(const std::vector<double>& qs) const override {
+    check_quantiles(qs);
+    // No closed form: the empirical quantiles of draws, per element.
+    const NoGradGuard no_grad;
+    constexpr std::int64_t kDraws = 4000;
+    const Tensor draws =
+        fitted_flow(base().sample({kDraws})).to(Device::cpu()).to(kFloat64).contiguous();
+    const std::vector<double> v = draws.to_vector<double>();
+    std::vector<double> out(qs.size() * static_cast<std::size_t>(latent_dim_));
+    std::vector<double> column(kDraws);
+    for (std::int64_t j = 0; j < latent_dim_; ++j) {
+      for (std::int64_t i = 0; i < kDraws; ++i) column[i] = v[i * latent_dim_ + j];
+      std::sort(column.begin(), column.end());
+      for (std::size_t k = 0; k < qs.size(); ++k) {
+        const double pos = qs[k] * (kDraws - 1);
+        const auto lo = static_cast<std::int64_t>(std::floor(pos));
+        const std::int64_t hi = std::min(lo + 1, kDraws - 1);
+        out[k * latent_dim_ + j] = column[lo] + (pos - lo) * (column[hi] - column[lo]);
+      }
+    }
+    return unpack(
+        from_vector(out, {static_cast<std::int64_t>(qs.size()), latent_dim_}, flat_options()));
+  }
+  ValueMap sample_posterior(std::int64_t n) const override {
+    check_count(n);
+    const NoGradGuard no_grad;
+    return unpack(fitted_flow(base().sample({n})));
+  }
+  dist::Distribution get_posterior() const override {
+    throw ValueError(kind_ +
+                     ": a flow has no closed-form posterior here; draw from it with "
+                     "sample_posterior()");
+  }
+
+ protected:
+  void prepare() override {
+    JointCore::prepare();
+    EMBER_CHECK(options_.num_transforms >= 1, kind_, ": num_transforms must be at least 1, got ",
+                options_.num_transforms);
+    EMBER_CHECK(options_.hidden_dim >= 0, kind_, ": hidden_dim must be nonnegative, got ",
+                options_.hidden_dim);
+    const std::int64_t n = latent_dim_;
+    hidden_ = options_.hidden_dim > 0 ? options_.hidden_dim : 3 * n + 10;
+    // MADE degrees: inputs 1..n, hidden units cycling through 1..max(1, n - 1); a hidden unit
+    // sees inputs of degree <= its own, an output of degree d sees hidden units below d.
+    std::vector<double> in_mask(static_cast<std::size_t>(hidden_ * n));
+    std::vector<double> out_mask(static_cast<std::size_t>(2 * n * hidden_));
+    for (std::int64_t k = 0; k < hidden_; ++k) {
+      const std::int64_t degree = k % std::max<std::int64_t>(1, n - 1) + 1;
+      for (std::int64_t i = 0; i < n; ++i) in_mask[k * n + i] = degree >= i + 1 ? 1.0 : 0.0;
+      for (std::int64_t j = 0; j < 2 * n; ++j) {
+        out_mask[j * hidden_ + k] = (j % n) + 1 > degree ? 1.0 : 0.0;
+      }
+    }
+    in_mask_ = from_vector(in_mask, {hidden_, n}, flat_options());
+    out_mask_ = from_vector(out_mask, {2 * n, hidden_}, flat_options());
+    std::vector<std::int64_t> reversed(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) reversed[i] = n - 1 - i;
+    reverse_ = from_vector(reversed, {n}, TensorOptions{kInt64, flat_options().device});
+  }
+  // Not used: forward, the summaries and the sampler are the flow's own.
+  dist::Distribution flat_posterior() override { return base(); }
+  dist::Distribution fitted_posterior() const override { return base(); }
+  Tensor flat_loc() const override { return fitted("loc"); }
+  Tensor flat_sd() const override { return ones_like(flat_loc()); }
+
+ private:
+  using ParamFn = std::function<Tensor(const std::string&, const ParamInit&)>;
+
+  dist::Distribution base() const {
+    return dist::Normal(zeros({latent_dim_}, flat_options()), 1.0).to_event(1);
+  }
+  // u0 through the flow, and the log-determinant of the map (batch shape).
+  std::pair<Tensor, Tensor> flow(const Tensor& u0, const ParamFn& get) const {
+    const std::int64_t n = latent_dim_;
+    const TensorOptions o = flat_options();
+    Tensor x = u0, ladj;
+    for (int t = 0; t < options_.num_transforms; ++t) {
+      const std::string layer = "arn." + std::to_string(t) + ".";
+      const double in_bound = 1.0 / std::sqrt(static_cast<double>(n));
+      const double out_bound = 1.0 / std::sqrt(static_cast<double>(hidden_));
+      const Tensor w1 = get(layer + "w1", [&] {
+        return nn::init::uniform({hidden_, n}, -in_bound, in_bound, o);
+      });
+      const Tensor b1 =
+          get(layer + "b1", [&] { return nn::init::uniform({hidden_}, -in_bound, in_bound, o); });
+      // The output layer starts small, so that each layer starts near x -> sigmoid(2) x.
+      const Tensor w2 = get(layer + "w2", [&] {
+        return nn::init::uniform({2 * n, hidden_}, -0.01 * out_bound, 0.01 * out_bound, o);
+      });
+      const Tensor b2 = get(layer + "b2", [&] { return zeros({2 * n}, o); });
+      const Tensor h = relu(linear(x, mul(w1, in_mask_), b1));
+      const Tensor out = linear(h, mul(w2, out_mask_), b2);
+      const Tensor m = out.slice(-1, 0, n);
+      const Tensor logit = add(out.slice(-1, n, 2 * n), 2.0);
+      const Tensor sigma = sigmoid(logit);
+      x = add(mul(sigma, x), mul(sub(1.0, sigma), m));
+      const Tensor step = sum(log_sigmoid(logit), {-1});
+      ladj = ladj.defined() ? add(ladj, step) : step;
+      if (t + 1 < options_.num_transforms) x = index_select(x, -1, reverse_);
+    }
+    const Tensor loc = get("loc", [this] { return init_loc(); });
+    return {add(x, loc), ladj};
+  }
+  Tensor fitted_flow(const Tensor& u0) const {
+    return flow(u0, [this](const std::string& part, const ParamInit&) { return fitted(part); })
+        .first;
+  }
+
+  std::int64_t hidden_ = 0;
+  Tensor in_mask_, out_mask_, reverse_;
+};
+
 }  // namespace
 
 std::shared_ptr<AutoGuideCore> make_auto_delta(AutoGuideOptions o) {
@@ -799,6 +929,9 @@ std::shared_ptr<AutoGuideCore> make_auto_multivariate_normal(AutoGuideOptions o)
 }
 std::shared_ptr<AutoGuideCore> make_auto_low_rank_multivariate_normal(AutoGuideOptions o) {
   return std::make_shared<LowRankCore>(std::move(o));
+}
+std::shared_ptr<AutoGuideCore> make_auto_iaf_normal(AutoGuideOptions o) {
+  return std::make_shared<IafCore>(std::move(o));
 }
 std::shared_ptr<AutoGuideCore> make_auto_laplace(AutoGuideOptions o) {
   return std::make_shared<LaplaceCore>(std::move(o));

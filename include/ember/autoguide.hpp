@@ -10,7 +10,8 @@
 // Local guides (AutoDelta, AutoNormal, AutoDiagonalNormal) keep one set of parameters per
 // latent element, so local latents inside subsampled plates work as with hand-written guides:
 // the guide draws the mini-batch and selects its parameters. Joint guides
-// (AutoMultivariateNormal, AutoLowRankMultivariateNormal, AutoLaplaceApproximation) keep the
+// (AutoMultivariateNormal, AutoLowRankMultivariateNormal, AutoIAFNormal,
+// AutoLaplaceApproximation) keep the
 // unconstrained latents flattened into one vector, drawn by one sample site; they need every
 // latent at full size (no subsampled plate). Constrained supports are reached through
 // transforms::biject_to; discrete latents are refused (hide them with handlers::block and
@@ -78,6 +79,10 @@ struct AutoGuideOptions {
   double init_scale = 0.1;
   // AutoLowRankMultivariateNormal's rank (0: ceil(sqrt(latent dim))).
   int rank = 0;
+  // AutoIAFNormal: the flow's layers, and the hidden units of each layer's masked network
+  // (0: 3 * latent dim + 10).
+  int num_transforms = 2;
+  std::int64_t hidden_dim = 0;
   // The prefix of the parameters' names (empty: the guide's name, as "AutoNormal").
   std::string prefix;
 };
@@ -163,6 +168,7 @@ std::shared_ptr<AutoGuideCore> make_auto_normal(AutoGuideOptions options);
 std::shared_ptr<AutoGuideCore> make_auto_diagonal_normal(AutoGuideOptions options);
 std::shared_ptr<AutoGuideCore> make_auto_multivariate_normal(AutoGuideOptions options);
 std::shared_ptr<AutoGuideCore> make_auto_low_rank_multivariate_normal(AutoGuideOptions options);
+std::shared_ptr<AutoGuideCore> make_auto_iaf_normal(AutoGuideOptions options);
 std::shared_ptr<AutoGuideCore> make_auto_laplace(AutoGuideOptions options);
 // The Laplace approximation at the fitted MAP of `laplace` (an AutoLaplaceApproximation
 // core): a multivariate normal core whose parameters are set in the current store.
@@ -261,6 +267,18 @@ class AutoLowRankMultivariateNormal : public AutoGuide<Model> {
       : AutoGuide<Model>(std::move(model),
                          detail::make_auto_low_rank_multivariate_normal(std::move(options))) {}
   dist::Distribution get_posterior() const { return this->core_->get_posterior(); }
+};
+
+// A normalizing flow over the flat unconstrained latents: N(0, I) draws through
+// num_transforms inverse autoregressive layers (masked networks of hidden_dim units, Pyro's
+// stable affine form), plus a location started at the init strategy's point (parameters
+// "AutoIAFNormal.arn.<layer>.{w1,b1,w2,b2}", "AutoIAFNormal.loc"). median() is the image of
+// the base's median, quantiles() empirical (4000 draws).
+template <typename Model>
+class AutoIAFNormal : public AutoGuide<Model> {
+ public:
+  explicit AutoIAFNormal(Model model, AutoGuideOptions options = {})
+      : AutoGuide<Model>(std::move(model), detail::make_auto_iaf_normal(std::move(options))) {}
 };
 
 // Statistical Rethinking's quap: fit as a MAP (a point mass at "AutoLaplaceApproximation.loc"

@@ -3,6 +3,7 @@
 // the low-rank guide within its rank, AutoDelta a MAP, Laplace the analytic Hessian), local
 // latents in subsampled plates, the init strategies, AutoGuideList, and the errors.
 #include <cmath>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -138,6 +139,27 @@ TEST_F(AutoGuideTest, AutoLowRankMultivariateNormalRecoversACovarianceWithinItsR
                   0.2 * std::abs(want.select(0, i).select(0, i).item()));
     }
   }
+}
+
+TEST_F(AutoGuideTest, AutoIAFNormalRecoversACorrelatedGaussian) {
+  const Correlated c;
+  auto guide = autoguide::AutoIAFNormal(correlated);
+  fit(correlated, guide, 2500, 0.01, 32, c.a, c.y);
+  // The flow's draws: their mean and covariance against the exact posterior's.
+  const Tensor w = guide.sample_posterior(20000).at("w");
+  const Tensor m = ember::mean(w, {0});
+  const Tensor centred = sub(w, m);
+  const Tensor cov = div(matmul(centred.t(), centred), 20000.0);
+  const Tensor want = c.cov();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NEAR(m.select(0, i).item(), c.mean().select(0, i).item(), 0.05);
+    for (int j = 0; j < 2; ++j) {
+      EXPECT_NEAR(cov.select(0, i).select(0, j).item(), want.select(0, i).select(0, j).item(),
+                  0.15 * want.select(0, i).select(0, i).item());
+    }
+  }
+  EXPECT_EQ(guide.quantiles({0.5}).at("w").shape(), Shape({1, 2}));
+  EXPECT_THROW(guide.core().get_posterior(), ValueError);
 }
 
 // lambda ~ Gamma(a, b), x_i ~ Poisson(lambda): the posterior is Gamma(a + sum(x), b + n).
@@ -376,6 +398,30 @@ TEST_F(AutoGuideTest, FitsAreReproducibleForASeed) {
   };
   const Tensor a = run(), b = run();
   test::expect_close(a, b, 0, 0);
+}
+
+// One guide object fitted in two threads at once, each with its own store and seed: each fit
+// equals the same fit run alone.
+TEST_F(AutoGuideTest, OneGuideFitsInSeveralThreadsAtOnce) {
+  auto guide = autoguide::AutoMultivariateNormal(two_latents);
+  const Tensor x = tensor({0.3, 0.9, 1.4}, f64());
+  auto fit_in = [&](ParamStore& store, std::uint64_t seed) {
+    handlers::SeedHandler seeded(seed);
+    SVI svi(two_latents, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), {.param_store = &store});
+    for (int i = 0; i < 200; ++i) svi.step(x);
+    return store.get("AutoMultivariateNormal.loc").clone();
+  };
+  guide.setup(x);  // the prototype draws from the generator once, before any fit
+  ParamStore alone_a, alone_b, a, b;
+  const Tensor want_a = fit_in(alone_a, 1), want_b = fit_in(alone_b, 2);
+  Tensor got_a, got_b;
+  std::thread ta([&] { got_a = fit_in(a, 1); });
+  std::thread tb([&] { got_b = fit_in(b, 2); });
+  ta.join();
+  tb.join();
+  test::expect_close(got_a, want_a, 0, 0);
+  test::expect_close(got_b, want_b, 0, 0);
+  EXPECT_FALSE(all(eq(got_a, got_b)));
 }
 
 TEST_F(AutoGuideTest, CompiledStepsOfAnAutoguideEqualEagerOnes) {
