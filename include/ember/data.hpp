@@ -1,5 +1,5 @@
-// Data: readers for CSV, NumPy (.npy, .npz) and IDX (MNIST) files, mini-batch loading, and
-// PNG images, image grids and line plots (ember::data). docs/data.md is the guide.
+// Data: readers for CSV, NumPy (.npy, .npz), safetensors and IDX (MNIST) files, mini-batch
+// loading, and PNG images, image grids and line plots (ember::data). docs/data.md is the guide.
 #pragma once
 
 #include "ember/data/csv.hpp"
@@ -8,3 +8,4 @@
 #include "ember/data/loader.hpp"
 #include "ember/data/npy.hpp"
 #include "ember/data/plot.hpp"
+#include "ember/data/safetensors.hpp"

@@ -114,6 +114,12 @@ TEST_F(PredictiveTest, AnAutoguideServesAsTheGuide) {
   const std::string path = ::testing::TempDir() + "predictive.npz";
   data::write_npz(path, std::map<std::string, Tensor>(draws.begin(), draws.end()));
   EXPECT_EQ(data::read_npz(path).at("y").shape(), Shape({500, 3}));
+  // And as safetensors, read back bit for bit.
+  const std::string st = ::testing::TempDir() + "predictive.safetensors";
+  data::write_safetensors(st, std::map<std::string, Tensor>(draws.begin(), draws.end()));
+  const std::map<std::string, Tensor> back = data::read_safetensors(st);
+  test::expect_close(back.at("y"), draws.at("y"), 0, 0);
+  test::expect_close(back.at("twice"), draws.at("twice"), 0, 0);
 }
 
 TEST_F(PredictiveTest, ErrorsNameTheSite) {
