@@ -1,7 +1,8 @@
 // End-to-end SVI steps per second: the coin of SVI Part I (host dispatch bound), Bayesian
 // linear regression with a Normal guide at N = 10^3 and 10^6 (D = 16; memory bound at the
 // large size), and the Dirichlet-process mixture of Pyro's tutorial (T = 6, N = 200, a
-// score-function Categorical guide). Each reports, per step, the time spent in guide, model,
+// score-function Categorical guide), and NumPyro's benchmark logistic regression (N = 1000, D = 10)
+// with an AutoNormal guide. Each reports, per step, the time spent in guide, model,
 // loss, backward and update, the tensor allocations, launcher calls, CUDA kernel launches and
 // host syncs, and for the regression the fraction of copy bandwidth that its least traffic
 // (X read twice, six N-vectors) reaches.
@@ -195,6 +196,29 @@ void bm_dp_mixture(benchmark::State& state, Device d, const Mode& mode) {
   run_steps(state, d, mode, svi, d.is_cpu() ? 1 : 20, 0, [&] { svi.step(); });
 }
 
+// ---- logistic regression with AutoNormal (NumPyro's benchmark model, N = 1000, D = 10) ----
+void bm_autonormal_logreg(benchmark::State& state, Device d, const Mode& mode) {
+  const bool checked = mode.checked;
+  const auto opts = on(d);
+  constexpr std::int64_t n = 1000, dim = 10;
+  Generator gen(5);
+  const Tensor x = randn({n, dim}, opts, &gen);
+  const Tensor true_coefs = linspace(-1.0, 1.0, dim, opts);
+  const Tensor labels = dist::Bernoulli::from_logits(matmul(x, true_coefs)).sample({}, gen);
+  const Tensor zero = zeros({dim}, opts);
+  auto model = [&] {
+    const Tensor coefs = sample("coefs", dist::Normal(zero, 1.0).to_event(1));
+    const Tensor intercept = sample("intercept", dist::Normal(zeros({}, opts), 10.0));
+    auto data = plate("data", n, {.device = d});
+    sample("obs", dist::Bernoulli::from_logits(matmul(x, coefs) + intercept), labels);
+  };
+  auto guide = autoguide::AutoNormal(model);
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), Trace_ELBO(),
+          {.check_finite = checked, .param_store = &store});
+  run_steps(state, d, mode, svi, d.is_cpu() ? 1 : 50, 0, [&] { svi.step(); });
+}
+
 void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
@@ -214,6 +238,10 @@ void register_all(const std::vector<Backend>& backends) {
       }
       benchmark::RegisterBenchmark(bench_name("SviDpMixture", be, m.name).c_str(),
                                    [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name("SviAutoNormalLogReg", be, m.name).c_str(),
+                                   [d, m](benchmark::State& s) { bm_autonormal_logreg(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }

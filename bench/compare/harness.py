@@ -9,14 +9,15 @@ import sys
 import time
 
 # The models, in svi_bench's order; names mirror BM_SviCoin/<backend>/<mode>,
-# BM_SviBayesLinReg/<backend>/<n>/<mode> and BM_SviDpMixture/<backend>/<mode>.
-MODELS = ("coin", "blr/1000", "blr/1000000", "dp_mixture")
+# BM_SviBayesLinReg/<backend>/<n>/<mode>, BM_SviDpMixture/<backend>/<mode> and
+# BM_SviAutoNormalLogReg/<backend>/<mode>.
+MODELS = ("coin", "blr/1000", "blr/1000000", "dp_mixture", "autonormal_logreg")
 MODES = ("fast", "checked")
 
 
 def parse_args(library, extra=None):
     p = argparse.ArgumentParser(
-        description=f"{library}: the four SVI benchmarks of bench/svi_bench.cpp")
+        description=f"{library}: the SVI benchmarks of bench/svi_bench.cpp")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--steps", type=int, default=200,
                    help="timed steps per repeat (coin, blr/1000, dp_mixture)")

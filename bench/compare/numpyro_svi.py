@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# NumPyro's figures for bench/svi_bench.cpp: the same four models, guides, data shapes and
+# NumPyro's figures for bench/svi_bench.cpp: the same five models, guides, data shapes and
 # Adam learning rates, through numpyro.infer.SVI in its two forms:
 #   per step  a jit-compiled `svi.update` called once a step (the whole step, guide + model +
 #             gradient + Adam, is one XLA program), as a training loop that looks at each
@@ -51,6 +51,7 @@ import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.infer import SVI, Trace_ELBO, TraceGraph_ELBO  # noqa: E402
+from numpyro.infer.autoguide import AutoNormal  # noqa: E402
 from numpyro.optim import Adam  # noqa: E402
 
 D = 16  # regression features
@@ -139,9 +140,26 @@ def dp_mixture():
     return model, guide, 0.05, (data,)
 
 
+def autonormal_logreg():
+    """NumPyro's benchmark logistic regression (N = 1000, D = 10) with an AutoNormal guide."""
+    kx, ky = jax.random.split(jax.random.PRNGKey(5))
+    x = jax.random.normal(kx, (1000, 10))
+    labels = dist.Bernoulli(logits=x @ jnp.linspace(-1.0, 1.0, 10)).sample(ky)
+
+    def model(x, labels):
+        coefs = numpyro.sample("coefs", dist.Normal(jnp.zeros(10), 1.0).to_event(1))
+        intercept = numpyro.sample("intercept", dist.Normal(0.0, 10.0))
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample("obs", dist.Bernoulli(logits=x @ coefs + intercept), obs=labels)
+
+    return model, AutoNormal(model), 0.01, (x, labels)
+
+
 def build(name):
     if name == "coin":
         return coin()
+    if name == "autonormal_logreg":
+        return autonormal_logreg()
     if name.startswith("blr/"):
         return blr(int(name.split("/")[1]))
     return dp_mixture()

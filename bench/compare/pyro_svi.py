@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Pyro's figures for bench/svi_bench.cpp: the same four models, guides, data shapes, Adam
+# Pyro's figures for bench/svi_bench.cpp: the same five models, guides, data shapes, Adam
 # learning rates and Trace_ELBO, timed per SVI step. "fast" turns Pyro's validation off;
 # "checked" keeps it on and checks that each step's loss is finite.
 import math
@@ -14,6 +14,7 @@ import pyro  # noqa: E402
 import pyro.distributions as dist  # noqa: E402
 from pyro.distributions import constraints  # noqa: E402
 from pyro.infer import SVI, Trace_ELBO  # noqa: E402
+from pyro.infer.autoguide import AutoNormal  # noqa: E402
 from pyro.optim import Adam  # noqa: E402
 
 D = 16  # regression features
@@ -108,9 +109,29 @@ def dp_mixture(dev):
     return model, guide, 0.05, ()
 
 
+def autonormal_logreg(dev):
+    """NumPyro's benchmark logistic regression (N = 1000, D = 10) with an AutoNormal guide."""
+    g = torch.Generator(device=dev).manual_seed(5)
+    x = torch.randn(1000, 10, device=dev, generator=g)
+    logits = x @ torch.linspace(-1.0, 1.0, 10, device=dev)
+    labels = torch.bernoulli(torch.sigmoid(logits), generator=g)
+    zero = torch.zeros(10, device=dev)
+    zero0 = torch.zeros((), device=dev)
+
+    def model():
+        coefs = pyro.sample("coefs", dist.Normal(zero, 1.0).to_event(1))
+        intercept = pyro.sample("intercept", dist.Normal(zero0, 10.0))
+        with pyro.plate("data", 1000, device=dev):
+            pyro.sample("obs", dist.Bernoulli(logits=x @ coefs + intercept), obs=labels)
+
+    return model, AutoNormal(model), 0.01, ()
+
+
 def build(model_name, dev):
     if model_name == "coin":
         return coin(dev)
+    if model_name == "autonormal_logreg":
+        return autonormal_logreg(dev)
     if model_name.startswith("blr/"):
         return blr(dev, int(model_name.split("/")[1]))
     return dp_mixture(dev)

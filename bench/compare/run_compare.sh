@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ember's svi_bench next to the same four SVI benchmarks in Pyro and NumPyro, on one backend,
+# Ember's svi_bench next to the same five SVI benchmarks in Pyro and NumPyro, on one backend,
 # and the table of all three (see docs/benchmarks.md, "SVI against Pyro and NumPyro").
 #
 #   bench/compare/run_compare.sh [BUILD_DIR]      # BUILD_DIR holds bench/svi_bench (default: build)
