@@ -6,6 +6,7 @@
 #include <span>
 #include <sstream>
 
+#include "ember/enumerate.hpp"
 #include "ember/error.hpp"
 #include "ember/handlers.hpp"
 #include "ember/infer.hpp"
@@ -78,6 +79,9 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   if (!grads) no_grad.emplace();
   std::optional<detail::ParticlePlate> particle_plate;
   if (vectorized) particle_plate = detail::ParticlePlate{n, -(plate_nesting(model, guide) + 1)};
+  // Enumeration dims start left of the plates (and of the particles' plate).
+  const int enum_first_dim =
+      enumerates() ? -(plate_nesting(model, guide) + (vectorized ? 2 : 1)) : 0;
 
   using detail::PhaseClock;
   using detail::PhaseTimes;
@@ -86,9 +90,11 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   Tensor total, last_elbo;
   detail::TracePair traces;
   const int runs = vectorized ? 1 : n;
-  const int nesting = vectorized ? -particle_plate->dim : options_.max_plate_nesting;
+  const int nesting = vectorized     ? -particle_plate->dim
+                      : enumerates() ? plate_nesting(model, guide)
+                                     : options_.max_plate_nesting;
   for (int r = 0; r < runs; ++r) {
-    traces = detail::trace_pair(model, guide, particle_plate);
+    traces = detail::trace_pair(model, guide, particle_plate, enum_first_dim);
     if (validation_enabled()) {
       const detail::PauseRecording checks_are_not_replayed;
       detail::validate_traces(traces, nesting);
@@ -190,14 +196,17 @@ NonFiniteSite first_nonfinite_site(const TracePair& traces) {
 }
 
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
-                     const std::optional<ParticlePlate>& particles) {
+                     const std::optional<ParticlePlate>& particles, int enum_first_dim) {
   // Under the particle plate (when vectorized) both programs draw all particles at once.
-  auto traced = [&particles](const std::function<void()>& program, const Trace* replayed,
-                             const char* role) {
+  auto traced = [&particles, enum_first_dim](const std::function<void()>& program,
+                                             const Trace* replayed, const char* role) {
     // A distribution built with a bad argument throws at its sample site, which it names.
     std::optional<HeldArgErrors> held;
     if (validation_enabled()) held.emplace();
     handlers::TraceHandler tracer;
+    // Outside the replay, so that a site the guide gives is not enumerated.
+    std::optional<handlers::EnumHandler> enumerate;
+    if (replayed != nullptr && enum_first_dim != 0) enumerate.emplace(enum_first_dim);
     std::optional<handlers::ReplayHandler> replay;
     if (replayed != nullptr) replay.emplace(*replayed);
     std::optional<Plate> plate;

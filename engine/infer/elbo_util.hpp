@@ -25,8 +25,10 @@ struct TracePair {
   Trace guide;
   Trace model;
 };
+// enum_first_dim (negative): run the model under enumeration from that dim (0: not).
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
-                     const std::optional<ParticlePlate>& particles = std::nullopt);
+                     const std::optional<ParticlePlate>& particles = std::nullopt,
+                     int enum_first_dim = 0);
 
 // What validation checks in one estimate's traces (engine/infer/validation.cpp), as Pyro's
 // check_model_guide_match and check_site_shape. Throws where a site's shapes make the loss

@@ -172,7 +172,10 @@ void check_model_guide_match(const TracePair& traces, int nesting) {
     }
   }
   for (const Site& m : traces.model) {
-    if (m.is_stochastic() && !traces.guide.contains(m.name)) model_only.push_back(&m);
+    // An enumerated site is summed out in the model: no guide site is expected.
+    if (m.is_stochastic() && m.infer.enum_dim == 0 && !traces.guide.contains(m.name)) {
+      model_only.push_back(&m);
+    }
   }
   for (const Site* g : guide_only) {
     warn("guide site '" + g->name + "' is not in the model: the model has no sample site of " +

@@ -7,6 +7,7 @@
 #include "ember/device.hpp"
 #include "ember/distributions.hpp"
 #include "ember/dtype.hpp"
+#include "ember/enumerate.hpp"
 #include "ember/error.hpp"
 #include "ember/handlers.hpp"
 #include "ember/importance.hpp"

@@ -79,6 +79,9 @@ class ELBO {
   };
   virtual Particle particle(const Trace& model_trace, const Trace& guide_trace,
                             bool want_surrogate) = 0;
+  // Whether the model runs under enumeration (its Enumerate::Parallel sites take all their
+  // values, at dims left of the plates and of the particles' plate).
+  virtual bool enumerates() const { return false; }
 
   // Σ model log p + Σ over reparameterized guide sites of -log q: the pathwise part of every
   // estimator's surrogate.
@@ -105,6 +108,25 @@ class Trace_ELBO : public ELBO {  // NOLINT(readability-identifier-naming): Pyro
  protected:
   Particle particle(const Trace& model_trace, const Trace& guide_trace,
                     bool want_surrogate) override;
+};
+
+// Trace_ELBO with the model's enumerated discrete sites (infer.enumerate, config_enumerate)
+// summed out exactly (Pyro's TraceEnum_ELBO): the model's log-density is contracted over
+// their values by tensor variable elimination across plates (Obermeyer et al. 2019), and
+// along markov scopes step by step (linear in the chain's length). The gradient of a summed
+// site has no score-function variance. Guide sites are drawn as in Trace_ELBO (a
+// non-reparameterized one gets a score-function term weighted by the whole estimate);
+// enumeration in the guide is refused. ElboOptions::max_plate_nesting fixes where the
+// enumeration dims start (-1: found by tracing the programs once).
+class TraceEnum_ELBO : public ELBO {  // NOLINT(readability-identifier-naming)
+ public:
+  explicit TraceEnum_ELBO(ElboOptions options = {}) : ELBO(options) {}
+  const char* name() const override { return "TraceEnum_ELBO"; }
+
+ protected:
+  Particle particle(const Trace& model_trace, const Trace& guide_trace,
+                    bool want_surrogate) override;
+  bool enumerates() const override { return true; }
 };
 
 // KL(q || p) in closed form for latent sites whose guide and prior pair has one (see

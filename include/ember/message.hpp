@@ -63,11 +63,20 @@ struct BaselineConfig {
   }
 };
 
+// How TraceEnum_ELBO treats a discrete latent site (Pyro's infer={"enumerate": ...}).
+enum class Enumerate {
+  None,      // drawn (and scored by the score function in a guide)
+  Parallel,  // every value at once, along a dim of its own left of the plates: summed out
+};
+
 // Per-site inference options.
 struct InferConfig {
   BaselineConfig baseline;
   bool is_auxiliary = false;   // factor sites
   bool deterministic = false;  // deterministic sites
+  Enumerate enumerate = Enumerate::None;
+  // Set by the enumeration handler: the (negative) dim that holds the site's values.
+  int enum_dim = 0;
   // Set by uncondition: the value the site was observed at.
   bool was_observed = false;
   Tensor obs;

@@ -1,0 +1,430 @@
+// TraceEnum_ELBO and infer_discrete: the model's log-density contracted over its enumerated
+// sites. Factors (sites' log-densities) that depend on no enumerated site are summed
+// directly; the others go to tensor variable elimination (Obermeyer et al. 2019): the plate
+// sets ("ordinals") are taken from the most plated down; at each, the enumerated variables
+// local to it are eliminated (logsumexp, or max for a MAP), then the plates it has beyond its
+// parent are summed out (a product of probabilities). Along a markov scope the factors of a
+// step are added in step order and a variable is eliminated as soon as no later step reads it,
+// so a chain costs O(T K^(h+1)) and its dims can be reused.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "ember/enumerate.hpp"
+#include "ember/error.hpp"
+#include "ember/infer.hpp"
+#include "ember/ops.hpp"
+#include "engine/infer/elbo_util.hpp"
+
+namespace ember {
+namespace detail {
+namespace {
+
+using Ordinal = std::set<std::string>;
+
+std::string describe(const Ordinal& o) {
+  if (o.empty()) return "no plate";
+  std::string s;
+  for (const std::string& p : o) s += (s.empty() ? "" : ", ") + p;
+  return "plates {" + s + "}";
+}
+
+// An enumerated site.
+struct Var {
+  const Site* site;
+  int dim;
+  std::int64_t size;
+  Ordinal ordinal;
+  std::int64_t step;  // markov step, -1 outside any
+  int history;
+};
+
+// A log-density term: a tensor over batch dims, the variables it holds (dim -> var index),
+// the plates it lies in, and its markov step.
+struct Term {
+  Tensor log;
+  std::map<int, std::size_t> vars;
+  Ordinal ordinal;
+  std::int64_t step = -1;
+};
+
+Ordinal ordinal_of(const Site& s) {
+  Ordinal o;
+  for (const PlateFrame& f : s.cond_indep_stack) {
+    if (f.vectorized()) o.insert(f.name);
+  }
+  return o;
+}
+
+bool has_dim(const Tensor& t, int dim) { return t.dim() >= -dim && t.size(dim) > 1; }
+
+enum class Reduce { LogSumExp, Max };
+
+class Eliminator {
+ public:
+  Eliminator(std::vector<Var> vars, std::map<std::string, PlateFrame> plates, Reduce reduce,
+             bool record)
+      : vars_(std::move(vars)), plates_(std::move(plates)), reduce_(reduce), record_(record) {}
+
+  // What eliminating a variable saw: the scores over its dim (the others alive in `vars`).
+  struct Record {
+    std::size_t var;
+    Tensor scores;
+    std::map<int, std::size_t> vars;
+  };
+  const std::vector<Record>& records() const { return records_; }
+  const std::vector<Var>& vars() const { return vars_; }
+
+  // The variables a site's log-density holds, by dim.
+  std::map<int, std::size_t> vars_of(const Site& s, const Tensor& log) const {
+    std::map<int, std::size_t> out;
+    const std::int64_t step = s.markov_step;
+    const Ordinal ordinal = ordinal_of(s);
+    for (std::size_t i = 0; i < vars_.size(); ++i) {
+      const Var& v = vars_[i];
+      if (!has_dim(log, v.dim)) continue;
+      // A dim reused along a chain holds, for a factor of step t, the variable of a step in
+      // [t - h, t].
+      if (v.step >= 0 && !(step >= v.step && step <= v.step + v.history)) continue;
+      auto [it, fresh] = out.emplace(v.dim, i);
+      EMBER_CHECK(fresh, "TraceEnum_ELBO: site '", s.name, "' reads dim ", v.dim,
+                  ", which enumerated sites '", vars_[it->second].site->name, "' and '",
+                  v.site->name, "' both hold at its step");
+      EMBER_CHECK(std::includes(ordinal.begin(), ordinal.end(), v.ordinal.begin(), v.ordinal.end()),
+                  "TraceEnum_ELBO: site '", s.name, "' (", describe(ordinal),
+                  ") depends on enumerated site '", v.site->name, "' (", describe(v.ordinal),
+                  "), which lies in a plate it does not");
+    }
+    for (int d = -1; d >= -log.dim(); --d) {
+      if (log.size(d) <= 1 || out.contains(d)) continue;
+      bool plate_dim = false;
+      for (const PlateFrame& f : s.cond_indep_stack) plate_dim = plate_dim || f.dim == d;
+      EMBER_CHECK_SHAPE(plate_dim, "TraceEnum_ELBO: the log-density of site '", s.name,
+                        "' has size ", log.size(d), " at dim ", d,
+                        ", which no plate and no enumerated site it may read owns (shape ",
+                        log.shape(), ")");
+    }
+    return out;
+  }
+
+  // The log of the sum (or the max) over every variable of the product of the terms.
+  Tensor contract(std::vector<Term> terms) {
+    while (true) {
+      std::optional<Ordinal> leaf;
+      for (const Term& t : terms) {
+        if (!t.ordinal.empty() && (!leaf || t.ordinal.size() > leaf->size())) leaf = t.ordinal;
+      }
+      if (!leaf) break;
+      std::vector<Term> here, rest;
+      for (Term& t : terms) (t.ordinal == *leaf ? here : rest).push_back(std::move(t));
+      terms = std::move(rest);
+      const Ordinal parent = parent_of(*leaf, terms);
+      for (Term& t : eliminate_local(*leaf, std::move(here))) {
+        terms.push_back(sum_plates(std::move(t), *leaf, parent));
+      }
+    }
+    Tensor total;
+    for (Term& t : eliminate_local(Ordinal{}, std::move(terms))) {
+      EMBER_CHECK(t.vars.empty(), "TraceEnum_ELBO: enumerated variables were left over");
+      const Tensor s = sum(t.log);
+      total = total.defined() ? add(total, s) : s;
+    }
+    return total;
+  }
+
+ private:
+  // The largest ordinal strictly inside `leaf` that a remaining term or a variable has.
+  Ordinal parent_of(const Ordinal& leaf, const std::vector<Term>& terms) const {
+    Ordinal best;
+    auto consider = [&](const Ordinal& o) {
+      if (o.size() < leaf.size() && o.size() > best.size() &&
+          std::includes(leaf.begin(), leaf.end(), o.begin(), o.end())) {
+        best = o;
+      }
+    };
+    for (const Term& t : terms) consider(t.ordinal);
+    for (const Var& v : vars_) consider(v.ordinal);
+    return best;
+  }
+
+  static Term add_terms(Term a, const Term& b) {
+    if (!a.log.defined()) return b;
+    a.log = add(a.log, b.log);
+    for (const auto& [d, v] : b.vars) a.vars.emplace(d, v);
+    return a;
+  }
+
+  void eliminate(Term& t, std::size_t var) {
+    const int dim = vars_[var].dim;
+    if (record_) records_.push_back({var, t.log, t.vars});
+    t.log = reduce_ == Reduce::Max ? max(t.log, {dim}, true) : logsumexp(t.log, {dim}, true);
+    t.vars.erase(dim);
+  }
+
+  // Eliminates the variables whose ordinal is `ordinal` from its terms.
+  std::vector<Term> eliminate_local(const Ordinal& ordinal, std::vector<Term> terms) {
+    std::set<std::size_t> local;
+    bool chain = false;
+    for (const Term& t : terms) {
+      for (const auto& [d, v] : t.vars) {
+        if (vars_[v].ordinal != ordinal) continue;
+        local.insert(v);
+        chain = chain || vars_[v].step >= 0;
+      }
+    }
+    if (local.empty()) return terms;
+    std::map<std::int64_t, std::vector<Term>> by_step;
+    for (Term& t : terms) by_step[t.step].push_back(std::move(t));
+    Term acc;
+    if (!chain) {
+      EMBER_CHECK(by_step.size() == 1, "TraceEnum_ELBO: enumerated site '",
+                  vars_[*local.begin()].site->name,
+                  "' is read by factors of several markov steps in ", describe(ordinal),
+                  "; enumerate it inside the markov scope");
+      for (const Term& t : by_step.begin()->second) acc = add_terms(std::move(acc), t);
+    } else {
+      // Along the chain: a variable of step s is eliminated once step s + h is in.
+      for (auto& [step, group] : by_step) {
+        for (const Term& t : group) acc = add_terms(std::move(acc), t);
+        if (step < 0) continue;
+        for (std::size_t v : local) {
+          if (vars_[v].step >= 0 && vars_[v].step + vars_[v].history == step &&
+              acc.vars.contains(vars_[v].dim) && acc.vars.at(vars_[v].dim) == v) {
+            eliminate(acc, v);
+          }
+        }
+      }
+    }
+    // What is left, latest first (a chain's end before its start).
+    std::vector<std::size_t> left;
+    for (const auto& [d, v] : acc.vars) {
+      if (local.contains(v)) left.push_back(v);
+    }
+    std::sort(left.begin(), left.end(), std::greater<>());
+    for (std::size_t v : left) eliminate(acc, v);
+    acc.ordinal = ordinal;
+    acc.step = -1;
+    return {std::move(acc)};
+  }
+
+  // Sums the plates of `leaf` that `parent` lacks: each element's log-density adds (times
+  // the plate's subsample scale); a term constant along a plate counts once per element.
+  Term sum_plates(Term t, const Ordinal& leaf, const Ordinal& parent) const {
+    for (const std::string& name : leaf) {
+      if (parent.contains(name)) continue;
+      const PlateFrame& f = plates_.at(name);
+      const double scale = static_cast<double>(f.size) / static_cast<double>(f.subsample_size);
+      if (has_dim(t.log, f.dim)) {
+        t.log = mul(sum(t.log, {f.dim}, true), scale);
+      } else {
+        t.log = mul(t.log, scale * static_cast<double>(f.subsample_size));
+      }
+    }
+    t.ordinal = parent;
+    return t;
+  }
+
+  std::vector<Var> vars_;
+  std::map<std::string, PlateFrame> plates_;
+  Reduce reduce_;
+  bool record_;
+  std::vector<Record> records_;
+};
+
+// The model's enumerated sites, its terms for the eliminator, and the sum of the factors
+// that read no enumerated site.
+struct Split {
+  std::vector<Var> vars;
+  std::map<std::string, PlateFrame> plates;
+  std::vector<const Site*> factor_sites;
+  Tensor direct;
+};
+
+Split split_model(const Trace& model_trace) {
+  Split out;
+  for (const Site& s : model_trace) {
+    if (!s.is_sample()) continue;
+    for (const PlateFrame& f : s.cond_indep_stack) {
+      if (f.vectorized()) out.plates.emplace(f.name, f);
+    }
+    if (s.infer.enum_dim == 0) continue;
+    out.vars.push_back(
+        {&s, s.infer.enum_dim, s.value.size(0), ordinal_of(s), s.markov_step, s.markov_history});
+  }
+  return out;
+}
+
+// The subsample scale a site's plates give it; an enumerated factor must carry exactly that.
+double plate_scale(const Site& s) {
+  double scale = 1.0;
+  for (const PlateFrame& f : s.cond_indep_stack) {
+    if (f.vectorized() && f.subsample_size != f.size) {
+      scale *= static_cast<double>(f.size) / static_cast<double>(f.subsample_size);
+    }
+  }
+  return scale;
+}
+
+// Splits the model's factors: those reading enumerated sites become terms, the others are
+// summed (scaled) into `direct`.
+std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, Tensor& direct,
+                              const char* who) {
+  std::vector<Term> terms;
+  for (const Site& s : model_trace) {
+    if (!s.is_sample()) continue;
+    Tensor log = s.unscaled_log_prob();
+    if (s.mask.defined()) log = where(s.mask, log, 0.0);
+    std::map<int, std::size_t> vars = elim.vars_of(s, log);
+    if (vars.empty()) {
+      const Tensor t = s.log_prob_sum();
+      direct = direct.defined() ? add(direct, t) : t;
+      continue;
+    }
+    const double expected = plate_scale(s);
+    EMBER_CHECK(std::abs(s.scale - expected) <= 1e-12 * expected, who, ": site '", s.name,
+                "' reads an enumerated site and has scale ", s.scale,
+                " beyond its plates' subsampling (", expected,
+                "); a scale handler cannot act inside an enumerated sum");
+    terms.push_back({log, std::move(vars), ordinal_of(s), s.markov_step});
+  }
+  return terms;
+}
+
+}  // namespace
+}  // namespace detail
+
+ELBO::Particle TraceEnum_ELBO::particle(const Trace& model_trace, const Trace& guide_trace,
+                                        bool want_surrogate) {
+  for (const Site& g : guide_trace) {
+    EMBER_CHECK(
+        (g.infer.enum_dim == 0 && g.infer.enumerate == Enumerate::None) || !g.is_stochastic(),
+        "TraceEnum_ELBO: guide site '", g.name,
+        "' is marked for enumeration; enumeration in the guide is not supported: "
+        "enumerate the site in the model (leave it out of the guide)");
+  }
+  detail::Split split = detail::split_model(model_trace);
+  detail::Eliminator elim(split.vars, split.plates, detail::Reduce::LogSumExp, false);
+  Tensor direct;
+  std::vector<detail::Term> terms = detail::model_terms(model_trace, elim, direct, name());
+  Tensor log_p = terms.empty() ? Tensor() : elim.contract(std::move(terms));
+  if (direct.defined()) log_p = log_p.defined() ? add(log_p, direct) : direct;
+  if (!log_p.defined()) log_p = scalar_tensor(0.0);
+
+  // The guide: -log q of its sites; pathwise where reparameterized.
+  Tensor log_q_all, log_q_path;
+  for (const Site& g : guide_trace) {
+    if (!g.is_sample()) continue;
+    const Tensor t = g.log_prob_sum();
+    log_q_all = log_q_all.defined() ? add(log_q_all, t) : t;
+    if (g.is_observed || g.fn.has_rsample()) {
+      log_q_path = log_q_path.defined() ? add(log_q_path, t) : t;
+    }
+  }
+  Tensor elbo = log_q_all.defined() ? sub(log_p, log_q_all) : log_p;
+  Particle p{elbo.detach(), Tensor()};
+  if (!want_surrogate) return p;
+  Tensor surrogate = log_q_path.defined() ? sub(log_p, log_q_path) : log_p;
+  for (const Site* s : score_sites(guide_trace)) {
+    surrogate = add(surrogate, detail::score_term(*s, p.elbo));
+  }
+  p.surrogate = surrogate;
+  return p;
+}
+
+namespace detail {
+
+handlers::ValueMap infer_discrete_values(const std::function<void()>& model,
+                                         const std::function<void()>& guide,
+                                         const InferDiscreteOptions& options) {
+  EMBER_CHECK(options.temperature == 0 || options.temperature == 1,
+              "infer_discrete: temperature must be 0 (MAP) or 1 (a posterior draw), got ",
+              options.temperature);
+  const NoGradGuard no_grad;
+  const std::function<void()> no_guide = [] {};
+  const std::function<void()>& g = guide ? guide : no_guide;
+  int nesting = options.max_plate_nesting;
+  if (nesting < 0) {
+    const handlers::BlockHandler hide_from_outer_handlers;
+    const TracePair first = trace_pair(model, g);
+    nesting = 0;
+    for (const Trace* tr : {&first.guide, &first.model}) {
+      for (const Site& s : *tr) {
+        for (const PlateFrame& f : s.cond_indep_stack) {
+          if (f.vectorized()) nesting = std::max(nesting, -f.dim);
+        }
+      }
+    }
+  }
+  const TracePair traces = trace_pair(model, g, std::nullopt, -(nesting + 1));
+  Split split = split_model(traces.model);
+  EMBER_CHECK(!split.vars.empty(), "infer_discrete: the model has no enumerated site (mark its ",
+              "discrete sites with infer.enumerate or wrap it in config_enumerate)");
+  Eliminator elim(split.vars, split.plates,
+                  options.temperature == 0 ? Reduce::Max : Reduce::LogSumExp, true);
+  Tensor direct;
+  std::vector<Term> terms = model_terms(traces.model, elim, direct, "infer_discrete");
+  elim.contract(std::move(terms));
+
+  // Backwards through the eliminations: each variable takes its best (or a drawn) value
+  // given the values of those eliminated after it.
+  const std::vector<Var>& vars = elim.vars();
+  std::map<std::size_t, Tensor> index;  // var -> int64 index, size 1 at every enum dim
+  const auto& records = elim.records();
+  for (auto r = records.rbegin(); r != records.rend(); ++r) {
+    Tensor scores = r->scores;
+    for (const auto& [d, u] : r->vars) {
+      if (u == r->var) continue;
+      Tensor idx = index.at(u);
+      while (idx.dim() > scores.dim()) idx = idx.squeeze(0);
+      while (idx.dim() < scores.dim()) idx = idx.unsqueeze(0);
+      Shape target = broadcast_shapes(scores.shape(), idx.shape(), "infer_discrete");
+      scores = scores.expand(target).contiguous();
+      target[target.size() + d] = 1;
+      scores = gather(scores, d, idx.expand(target).contiguous());
+    }
+    const Var& v = vars[r->var];
+    if (options.temperature == 1) {
+      // Gumbel-max: argmax(scores + Gumbel noise) is a draw from softmax(scores).
+      const Tensor u = clamp(rand(scores.shape(), TensorOptions{scores.dtype(), scores.device()}),
+                             1e-12, 1 - 1e-7);
+      scores = sub(scores, log(neg(log(u))));
+    }
+    const Tensor best = max(scores, {v.dim}, true);
+    Shape at_dim = Shape::filled(-v.dim, 1);
+    at_dim[0] = v.size;
+    const Tensor positions =
+        arange(0.0, static_cast<double>(v.size), 1.0, TensorOptions{kInt64, scores.device()})
+            .reshape(at_dim);
+    const Tensor candidate =
+        where(ge(scores, best), positions.to(kFloat64), static_cast<double>(v.size));
+    index[r->var] = min(candidate, {v.dim}, true).to(kInt64);
+  }
+
+  handlers::ValueMap out;
+  for (std::size_t i = 0; i < vars.size(); ++i) {
+    const Var& v = vars[i];
+    // The site's own batch dims: its distribution's, less the enumeration dims of the sites
+    // it reads (left of the plates).
+    const Shape fn_batch = v.site->fn.batch_shape();
+    Shape batch;
+    for (int k = std::max(0, fn_batch.size() - nesting); k < fn_batch.size(); ++k) {
+      batch.push_back(fn_batch[k]);
+    }
+    Tensor idx = index.at(i);
+    Shape full = Shape::filled(idx.dim(), 1);
+    for (int k = 0; k < batch.size(); ++k) full[full.size() - batch.size() + k] = batch[k];
+    idx = idx.expand(full).contiguous().reshape(batch);
+    // The support's values at those positions (the enumerated value tensor holds them).
+    const Tensor support = v.site->value.reshape({v.size, -1});
+    const Tensor values = index_rows(support, idx.reshape({-1}));
+    Shape shape = batch;
+    for (auto e : v.site->fn.event_shape()) shape.push_back(e);
+    out.emplace(v.site->name, values.reshape(shape));
+  }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace ember

@@ -1,0 +1,62 @@
+// The enumeration handlers (ember/enumerate.hpp): which sites are enumerated, and the dims
+// their values take.
+#include "ember/enumerate.hpp"
+
+#include "ember/error.hpp"
+#include "ember/ops.hpp"
+
+namespace ember {
+
+Tensor index_rows(const Tensor& x, const Tensor& index) {
+  EMBER_CHECK_SHAPE(x.dim() >= 1, "index_rows: x must have a dim to index, got shape ", x.shape());
+  EMBER_CHECK_DTYPE(index.dtype() == kInt64, "index_rows: the index must be int64, got ",
+                    index.dtype());
+  Shape shape = index.shape();
+  for (int d = 1; d < x.dim(); ++d) shape.push_back(x.size(d));
+  return index_select(x, 0, index.reshape({-1})).reshape(shape);
+}
+
+namespace handlers {
+
+void ConfigEnumerateHandler::process_message(Message& msg) {
+  if (msg.type != SiteType::Sample || msg.is_observed || msg.infer.is_auxiliary) return;
+  if (msg.infer.enumerate != Enumerate::None || !msg.fn.has_enumerate_support()) return;
+  msg.infer.enumerate = how_;
+}
+
+EnumHandler::EnumHandler(int first_available_dim) : next_dim_(first_available_dim) {
+  EMBER_CHECK(first_available_dim < 0, "enumerate: first_available_dim must be negative, got ",
+              first_available_dim);
+}
+
+int EnumHandler::allocate(const Message& msg) {
+  if (msg.markov_step < 0) return next_dim_--;
+  // Inside a markov scope: the k-th enumerated site of step t shares its dim with that of
+  // step t - (h + 1), which no factor of step t or later reads.
+  const int k = per_step_[msg.markov_step]++;
+  const std::pair<std::int64_t, int> key{msg.markov_step % (msg.markov_history + 1), k};
+  auto it = markov_dims_.find(key);
+  if (it == markov_dims_.end()) it = markov_dims_.emplace(key, next_dim_--).first;
+  return it->second;
+}
+
+void EnumHandler::process_message(Message& msg) {
+  if (msg.type != SiteType::Sample || msg.done || msg.is_observed || msg.value.defined()) return;
+  if (msg.infer.enumerate != Enumerate::Parallel) return;
+  EMBER_CHECK(msg.fn.has_enumerate_support(), "enumerate: site '", msg.name, "' (", msg.fn.name(),
+              ") has no finite support to enumerate");
+  const int dim = allocate(msg);
+  const Tensor support = msg.fn.enumerate_support(false);
+  Shape shape{support.size(0)};
+  for (int i = 1; i < -dim; ++i) shape.push_back(1);
+  for (auto e : msg.fn.event_shape()) shape.push_back(e);
+  EMBER_CHECK_SHAPE(support.numel() == shape.numel(), "enumerate: site '", msg.name,
+                    "': its support of shape ", support.shape(),
+                    " varies over the batch; enumeration needs one support for every element");
+  msg.value = support.reshape(shape);
+  msg.infer.enum_dim = dim;
+  msg.done = true;
+}
+
+}  // namespace handlers
+}  // namespace ember

@@ -1,0 +1,349 @@
+// Enumeration: TraceEnum_ELBO's loss equals minus the exact log marginal likelihood computed
+// by brute force (mixtures, a global discrete site over a plate, nested plates, HMMs along
+// markov scopes, subsampling), its gradients match finite differences of that marginal, and
+// infer_discrete equals the brute-force MAP and posterior frequencies.
+#include <cmath>
+#include <functional>
+
+#include "test_util.hpp"
+
+namespace ember {
+namespace {
+
+using test::f64;
+
+class EnumTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clear_param_store();
+    set_rng_seed(2024);
+  }
+};
+
+double log_normal(double x, double mu, double sd) {
+  return -0.5 * std::pow((x - mu) / sd, 2) - std::log(sd) - 0.5 * std::log(2 * M_PI);
+}
+double logsumexp(const std::vector<double>& v) {
+  double m = -INFINITY;
+  for (double x : v) m = std::max(m, x);
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+// -loss of TraceEnum_ELBO for a model without latents in the guide.
+double enum_log_marginal(const std::function<void()>& model, int nesting) {
+  TraceEnum_ELBO elbo({.max_plate_nesting = nesting});
+  return -elbo.loss(model, [] {}).loss.item();
+}
+
+const std::vector<double> kX = {-1.2, 0.3, 2.5, 1.9, -0.4};
+
+// z_i ~ Categorical(w), x_i ~ Normal(locs[z_i], 1).
+void mixture(const Tensor& w, const Tensor& locs) {
+  auto data = plate("data", 5);
+  const Tensor z =
+      sample("z", dist::Categorical(w), SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+  sample("x", dist::Normal(index_rows(locs, z), 1.0), tensor({-1.2, 0.3, 2.5, 1.9, -0.4}, f64()));
+}
+
+double mixture_brute(const std::vector<double>& w, const std::vector<double>& locs) {
+  double total = 0;
+  for (double x : kX) {
+    std::vector<double> terms;
+    for (std::size_t k = 0; k < w.size(); ++k)
+      terms.push_back(std::log(w[k]) + log_normal(x, locs[k], 1));
+    total += logsumexp(terms);
+  }
+  return total;
+}
+
+TEST_F(EnumTest, MixtureLossIsTheExactLogMarginal) {
+  const Tensor w = tensor({0.2, 0.5, 0.3}, f64()), locs = tensor({-1.0, 0.5, 2.0}, f64());
+  EXPECT_NEAR(enum_log_marginal([&] { mixture(w, locs); }, 1),
+              mixture_brute({0.2, 0.5, 0.3}, {-1.0, 0.5, 2.0}), 1e-10);
+}
+
+TEST_F(EnumTest, ConfigEnumerateMarksEveryDiscreteSite) {
+  const Tensor w = tensor({0.4, 0.6}, f64()), locs = tensor({-1.0, 1.5}, f64());
+  auto plain = [&] {
+    auto data = plate("data", 5);
+    const Tensor z = sample("z", dist::Categorical(w));
+    sample("x", dist::Normal(index_rows(locs, z), 1.0), tensor({-1.2, 0.3, 2.5, 1.9, -0.4}, f64()));
+  };
+  EXPECT_NEAR(enum_log_marginal(config_enumerate(plain), 1), mixture_brute({0.4, 0.6}, {-1.0, 1.5}),
+              1e-10);
+}
+
+// A global switch c ~ Bernoulli(0.3) chooses the mixture weights of every point.
+TEST_F(EnumTest, AGlobalDiscreteSiteOverAPlate) {
+  const Tensor weights = tensor({{0.9, 0.1}, {0.2, 0.8}}, f64());
+  const Tensor locs = tensor({-1.0, 2.0}, f64());
+  auto model = [&] {
+    const Tensor c = sample("c", dist::Bernoulli(scalar_tensor(0.3, f64())),
+                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    auto data = plate("data", 5);
+    const Tensor z = sample("z", dist::Categorical(index_rows(weights, c.to(kInt64))),
+                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    sample("x", dist::Normal(index_rows(locs, z), 1.0), tensor({-1.2, 0.3, 2.5, 1.9, -0.4}, f64()));
+  };
+  std::vector<double> by_c;
+  const double pc[2] = {0.7, 0.3};
+  const double w[2][2] = {{0.9, 0.1}, {0.2, 0.8}};
+  for (int c = 0; c < 2; ++c) {
+    double s = std::log(pc[c]);
+    for (double x : kX) {
+      s += logsumexp(
+          {std::log(w[c][0]) + log_normal(x, -1, 1), std::log(w[c][1]) + log_normal(x, 2, 1)});
+    }
+    by_c.push_back(s);
+  }
+  EXPECT_NEAR(enum_log_marginal(model, 1), logsumexp(by_c), 1e-10);
+}
+
+// Two groups (plate "a"), each with its own z_a ~ Bernoulli(0.4), three points each (plate
+// "b" inside): x_ab ~ Normal(mu[z_a], 1).
+TEST_F(EnumTest, NestedPlates) {
+  const Tensor x = tensor({{0.1, -0.5, 0.4}, {2.2, 1.7, 2.9}}, f64());
+  const Tensor mu = tensor({0.0, 2.0}, f64());
+  auto model = [&] {
+    auto a = plate("a", 2, {.dim = -2});
+    const Tensor z = sample("z", dist::Bernoulli(scalar_tensor(0.4, f64())),
+                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    auto b = plate("b", 3, {.dim = -1});
+    sample("x", dist::Normal(index_rows(mu, z.to(kInt64)), 1.0), x);
+  };
+  const std::vector<std::vector<double>> xs = {{0.1, -0.5, 0.4}, {2.2, 1.7, 2.9}};
+  double want = 0;
+  for (const auto& row : xs) {
+    std::vector<double> by_z;
+    for (int z = 0; z < 2; ++z) {
+      double s = std::log(z == 1 ? 0.4 : 0.6);
+      for (double v : row) s += log_normal(v, z == 1 ? 2.0 : 0.0, 1);
+      by_z.push_back(s);
+    }
+    want += logsumexp(by_z);
+  }
+  EXPECT_NEAR(enum_log_marginal(model, 2), want, 1e-10);
+}
+
+// A two-state HMM along a markov scope: z_t ~ Categorical(trans[z_{t-1}]), x_t ~ N(locs[z_t], 1).
+const std::vector<double> kSeq = {-0.8, -1.1, 1.9, 2.3, 2.1, -0.9, 0.2, 1.8};
+void hmm(const Tensor& trans, const Tensor& locs, std::int64_t steps) {
+  Tensor z = scalar_tensor(0.0, TensorOptions{kInt64});
+  for (std::int64_t t : markov(steps)) {
+    z = sample("z_" + std::to_string(t), dist::Categorical(index_rows(trans, z)),
+               SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    sample("x_" + std::to_string(t), dist::Normal(index_rows(locs, z), 1.0),
+           scalar_tensor(kSeq[t], f64()));
+  }
+}
+
+double hmm_brute(const double trans[2][2], const double locs[2], int steps) {
+  std::vector<double> paths;
+  for (int code = 0; code < (1 << steps); ++code) {
+    double s = 0;
+    int prev = 0;
+    for (int t = 0; t < steps; ++t) {
+      const int z = (code >> t) & 1;
+      s += std::log(trans[prev][z]) + log_normal(kSeq[t], locs[z], 1);
+      prev = z;
+    }
+    paths.push_back(s);
+  }
+  return logsumexp(paths);
+}
+
+TEST_F(EnumTest, HmmAlongAMarkovScopeIsTheExactMarginal) {
+  const double trans[2][2] = {{0.8, 0.2}, {0.3, 0.7}};
+  const double locs[2] = {-1.0, 2.0};
+  const Tensor t = tensor({{0.8, 0.2}, {0.3, 0.7}}, f64()), l = tensor({-1.0, 2.0}, f64());
+  for (int steps : {1, 2, 5, 8}) {
+    EXPECT_NEAR(enum_log_marginal([&] { hmm(t, l, steps); }, 0), hmm_brute(trans, locs, steps),
+                1e-9)
+        << steps << " steps";
+  }
+}
+
+TEST_F(EnumTest, AnHmmReusesItsDimsAlongTheChain) {
+  // Two dims serve a chain of any length (history 1): the model's values never have more.
+  const Tensor t = tensor({{0.8, 0.2}, {0.3, 0.7}}, f64()), l = tensor({-1.0, 2.0}, f64());
+  handlers::TraceHandler tracer;
+  {
+    handlers::EnumHandler enumerate(-1);
+    hmm(t, l, 8);
+  }
+  for (const Site& s : tracer.trace()) {
+    if (s.infer.enum_dim != 0) {
+      EXPECT_GE(s.infer.enum_dim, -2) << s.name;
+    }
+  }
+}
+
+// Subsampling: each point's log marginal scaled by size / subsample size.
+TEST_F(EnumTest, SubsampledPlateScalesEachPointsMarginal) {
+  const Tensor w = tensor({0.2, 0.8}, f64()), locs = tensor({-1.0, 2.0}, f64());
+  const Tensor x = tensor({-1.2, 0.3, 2.5, 1.9, -0.4}, f64());
+  auto model = [&] {
+    auto data = plate("data", 5, {.subsample = test::index_tensor({1, 3})});
+    const Tensor z = sample("z", dist::Categorical(w),
+                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    sample("x", dist::Normal(index_rows(locs, z), 1.0), data.subsample(x));
+  };
+  double want = 0;
+  for (double v : {0.3, 1.9}) {
+    want += logsumexp({std::log(0.2) + log_normal(v, -1, 1), std::log(0.8) + log_normal(v, 2, 1)});
+  }
+  EXPECT_NEAR(enum_log_marginal(model, 1), 2.5 * want, 1e-10);
+}
+
+// The gradient of the enumerated loss is the exact marginal's: finite differences of the
+// brute force in float64, with respect to the mixture's locations (params of the model).
+TEST_F(EnumTest, GradientsAreTheExactMarginals) {
+  auto model = [] {
+    const Tensor w = param("w", tensor({0.3, 0.7}, f64()), constraints::simplex);
+    const Tensor locs = param("locs", tensor({-0.5, 1.5}, f64()));
+    mixture(w, locs);
+  };
+  TraceEnum_ELBO elbo({.max_plate_nesting = 1});
+  elbo.loss_and_grads(model, [] {});
+  const Tensor grad = get_param_store().unconstrained("locs").grad();
+  const double h = 1e-6;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<double> up = {-0.5, 1.5}, down = up;
+    up[k] += h;
+    down[k] -= h;
+    const double fd = -(mixture_brute({0.3, 0.7}, up) - mixture_brute({0.3, 0.7}, down)) / (2 * h);
+    EXPECT_NEAR(grad.select(0, k).item(), fd, 1e-6) << k;
+  }
+}
+
+// SVI with an enumerated model fits a mixture's locations (no score-function noise).
+TEST_F(EnumTest, SviFitsAMixtureWithEnumeratedAssignments) {
+  auto model = [] {
+    const Tensor locs = param("locs", tensor({-0.5, 0.5}, f64()));
+    auto data = plate("data", 6);
+    const Tensor z = sample("z", dist::Categorical(tensor({0.5, 0.5}, f64())),
+                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    sample("x", dist::Normal(index_rows(locs, z), 0.3),
+           tensor({-2.1, -1.9, -2.0, 3.0, 3.1, 2.9}, f64()));
+  };
+  SVI svi(
+      model, [] {}, optim::Adam({.lr = 0.1}), TraceEnum_ELBO({.max_plate_nesting = 1}));
+  for (int i = 0; i < 300; ++i) svi.step();
+  const Tensor locs = param("locs");
+  EXPECT_NEAR(locs.select(0, 0).item(), -2.0, 0.05);
+  EXPECT_NEAR(locs.select(0, 1).item(), 3.0, 0.05);
+}
+
+TEST_F(EnumTest, InferDiscreteMapIsTheBruteForceViterbiPath) {
+  const double trans[2][2] = {{0.8, 0.2}, {0.3, 0.7}};
+  const double locs[2] = {-1.0, 2.0};
+  const Tensor t = tensor({{0.8, 0.2}, {0.3, 0.7}}, f64()), l = tensor({-1.0, 2.0}, f64());
+  const int steps = 8;
+  int best = 0;
+  double best_score = -INFINITY;
+  for (int code = 0; code < (1 << steps); ++code) {
+    double s = 0;
+    int prev = 0;
+    for (int k = 0; k < steps; ++k) {
+      const int z = (code >> k) & 1;
+      s += std::log(trans[prev][z]) + log_normal(kSeq[k], locs[z], 1);
+      prev = z;
+    }
+    if (s > best_score) {
+      best_score = s;
+      best = code;
+    }
+  }
+  const handlers::ValueMap map =
+      infer_discrete([&] { hmm(t, l, steps); }, {.temperature = 0, .max_plate_nesting = 0})();
+  for (int k = 0; k < steps; ++k) {
+    EXPECT_EQ(map.at("z_" + std::to_string(k)).item(), (best >> k) & 1) << "step " << k;
+  }
+}
+
+TEST_F(EnumTest, InferDiscreteMapOfAMixtureIsEachPointsBestComponent) {
+  const Tensor w = tensor({0.2, 0.5, 0.3}, f64()), locs = tensor({-1.0, 0.5, 2.0}, f64());
+  const handlers::ValueMap map =
+      infer_discrete([&] { mixture(w, locs); }, {.temperature = 0, .max_plate_nesting = 1})();
+  const Tensor z = map.at("z");
+  ASSERT_EQ(z.shape(), Shape({5}));
+  const double wv[3] = {0.2, 0.5, 0.3}, lv[3] = {-1.0, 0.5, 2.0};
+  for (std::size_t i = 0; i < kX.size(); ++i) {
+    int best = 0;
+    for (int k = 1; k < 3; ++k) {
+      if (std::log(wv[k]) + log_normal(kX[i], lv[k], 1) >
+          std::log(wv[best]) + log_normal(kX[i], lv[best], 1)) {
+        best = k;
+      }
+    }
+    EXPECT_EQ(z.select(0, static_cast<std::int64_t>(i)).item(), best) << i;
+  }
+}
+
+// Posterior draws of a three-step chain: the frequency of each path against its exact
+// posterior probability.
+TEST_F(EnumTest, SlowInferDiscreteDrawsFollowThePosterior) {
+  const double trans[2][2] = {{0.8, 0.2}, {0.3, 0.7}};
+  const double locs[2] = {-1.0, 2.0};
+  const Tensor t = tensor({{0.8, 0.2}, {0.3, 0.7}}, f64()), l = tensor({-1.0, 2.0}, f64());
+  constexpr int kSteps = 3, kDraws = 4000;
+  std::vector<double> logp(1 << kSteps);
+  for (int code = 0; code < (1 << kSteps); ++code) {
+    double s = 0;
+    int prev = 0;
+    for (int k = 0; k < kSteps; ++k) {
+      const int z = (code >> k) & 1;
+      s += std::log(trans[prev][z]) + log_normal(kSeq[k], locs[z], 1);
+      prev = z;
+    }
+    logp[code] = s;
+  }
+  const double norm = logsumexp(logp);
+  std::vector<int> counts(1 << kSteps, 0);
+  auto draw =
+      infer_discrete([&] { hmm(t, l, kSteps); }, {.temperature = 1, .max_plate_nesting = 0});
+  for (int i = 0; i < kDraws; ++i) {
+    const handlers::ValueMap v = draw();
+    int code = 0;
+    for (int k = 0; k < kSteps; ++k)
+      code |= static_cast<int>(v.at("z_" + std::to_string(k)).item()) << k;
+    ++counts[code];
+  }
+  for (int code = 0; code < (1 << kSteps); ++code) {
+    const double p = std::exp(logp[code] - norm);
+    EXPECT_NEAR(counts[code] / double(kDraws), p, 4 * std::sqrt(p * (1 - p) / kDraws) + 1e-3)
+        << "path " << code;
+  }
+}
+
+TEST_F(EnumTest, ErrorsNameTheSite) {
+  auto guide = [] {
+    sample("z", dist::Bernoulli(scalar_tensor(0.5, f64())),
+           SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+  };
+  auto model = [] { sample("z", dist::Bernoulli(scalar_tensor(0.5, f64()))); };
+  try {
+    TraceEnum_ELBO({.max_plate_nesting = 0}).loss(model, guide);
+    ADD_FAILURE() << "no exception";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("'z'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("guide"), std::string::npos) << e.what();
+  }
+  auto continuous = [] {
+    sample("y", dist::Normal(scalar_tensor(0.0, f64()), 1.0),
+           SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+  };
+  try {
+    TraceEnum_ELBO({.max_plate_nesting = 0}).loss(continuous, [] {});
+    ADD_FAILURE() << "no exception";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("'y'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(infer_discrete([] { sample("a", dist::Normal(scalar_tensor(0.0, f64()), 1.0)); })(),
+               ValueError);
+}
+
+}  // namespace
+}  // namespace ember
