@@ -54,6 +54,46 @@ Tensor usable_mean(const Site& site) {
   return Tensor();
 }
 
+// Whether biject_to(support) maps each element on its own, increasingly: then the quantiles
+// of the unconstrained marginals map to those of the constrained ones.
+bool monotone_elementwise(const LatentSite& s) {
+  switch (s.support.kind()) {
+    case constraints::Kind::Real:
+    case constraints::Kind::Positive:
+    case constraints::Kind::GreaterThan:
+    case constraints::Kind::GreaterThanEq:
+    case constraints::Kind::Interval:
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr std::int64_t kQuantileDraws = 4000;
+
+// Per element of draws (S, ...), the quantiles qs by linear interpolation between order
+// statistics (NumPy's default), stacked along a new leading dim; computed on the host.
+Tensor empirical_quantiles(const Tensor& draws, const std::vector<double>& qs) {
+  const Tensor d = draws.to(Device::cpu()).to(kFloat64).contiguous();
+  const std::int64_t s = d.size(0);
+  const std::int64_t n = d.numel() / s;
+  const std::vector<double> v = d.to_vector<double>();
+  std::vector<double> out(qs.size() * static_cast<std::size_t>(n)), column(s);
+  for (std::int64_t j = 0; j < n; ++j) {
+    for (std::int64_t i = 0; i < s; ++i) column[i] = v[i * n + j];
+    std::sort(column.begin(), column.end());
+    for (std::size_t k = 0; k < qs.size(); ++k) {
+      const double pos = qs[k] * static_cast<double>(s - 1);
+      const auto lo = static_cast<std::int64_t>(std::floor(pos));
+      const std::int64_t hi = std::min(lo + 1, s - 1);
+      out[k * n + j] = column[lo] + (pos - static_cast<double>(lo)) * (column[hi] - column[lo]);
+    }
+  }
+  Shape shape{static_cast<std::int64_t>(qs.size())};
+  for (int i = 1; i < d.dim(); ++i) shape.push_back(d.size(i));
+  return from_vector(out, shape, options_of(draws));
+}
+
 // The standard normal quantile: Acklam's rational approximation refined by one Halley step.
 double normal_icdf(double p) {
   static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
@@ -400,6 +440,26 @@ ValueMap AutoGuideCore::unpack(const Tensor& flat) const {
   return out;
 }
 
+ValueMap AutoGuideCore::quantiles(const std::vector<double>& qs) const {
+  check_quantiles(qs);
+  const NoGradGuard no_grad;
+  ValueMap out = marginal_quantiles(qs);
+  // Where a guide has no closed form, or the site's transform does not act elementwise and
+  // increasingly (the simplex, Cholesky factors), the empirical quantiles of draws.
+  bool need_draws = false;
+  for (const LatentSite& s : sites_) {
+    need_draws = need_draws || !out.contains(s.name) || !monotone_elementwise(s);
+  }
+  if (!need_draws) return out;
+  const ValueMap draws = sample_posterior(kQuantileDraws);
+  for (const LatentSite& s : sites_) {
+    if (!out.contains(s.name) || !monotone_elementwise(s)) {
+      out.insert_or_assign(s.name, empirical_quantiles(draws.at(s.name), qs));
+    }
+  }
+  return out;
+}
+
 void AutoGuideCore::check_quantiles(const std::vector<double>& qs) const {
   require_ready("quantiles");
   EMBER_CHECK(!qs.empty(), kind_, ".quantiles: no quantile asked for");
@@ -444,8 +504,7 @@ class DeltaCore final : public LocalCore {
     for (const LatentSite& s : sites_) out.emplace(s.name, value(s));
     return out;
   }
-  ValueMap quantiles(const std::vector<double>& qs) const override {
-    check_quantiles(qs);
+  ValueMap marginal_quantiles(const std::vector<double>& qs) const override {
     ValueMap out;
     for (const LatentSite& s : sites_) {
       const Tensor v = value(s);
@@ -497,8 +556,7 @@ class NormalCore final : public LocalCore {
     for (const LatentSite& s : sites_) out.emplace(s.name, s.transform.forward(loc(s)));
     return out;
   }
-  ValueMap quantiles(const std::vector<double>& qs) const override {
-    check_quantiles(qs);
+  ValueMap marginal_quantiles(const std::vector<double>& qs) const override {
     ValueMap out;
     for (const LatentSite& s : sites_) out.merge(normal_quantiles(s, loc(s), scale(s), qs));
     return out;
@@ -561,8 +619,7 @@ class JointCore : public AutoGuideCore {
     const NoGradGuard no_grad;
     return unpack(flat_loc());
   }
-  ValueMap quantiles(const std::vector<double>& qs) const override {
-    check_quantiles(qs);
+  ValueMap marginal_quantiles(const std::vector<double>& qs) const override {
     const NoGradGuard no_grad;
     const Tensor loc = flat_loc(), sd = flat_sd();
     std::vector<Tensor> rows;
@@ -800,29 +857,8 @@ class IafCore final : public JointCore {
     const NoGradGuard no_grad;
     return unpack(fitted_flow(zeros({latent_dim_}, flat_options())));
   }
-  ValueMap quantiles(const std::vector<double>& qs) const override {
-    check_quantiles(qs);
-    // No closed form: the empirical quantiles of draws, per element.
-    const NoGradGuard no_grad;
-    constexpr std::int64_t kDraws = 4000;
-    const Tensor draws =
-        fitted_flow(base().sample({kDraws})).to(Device::cpu()).to(kFloat64).contiguous();
-    const std::vector<double> v = draws.to_vector<double>();
-    std::vector<double> out(qs.size() * static_cast<std::size_t>(latent_dim_));
-    std::vector<double> column(kDraws);
-    for (std::int64_t j = 0; j < latent_dim_; ++j) {
-      for (std::int64_t i = 0; i < kDraws; ++i) column[i] = v[i * latent_dim_ + j];
-      std::sort(column.begin(), column.end());
-      for (std::size_t k = 0; k < qs.size(); ++k) {
-        const double pos = qs[k] * (kDraws - 1);
-        const auto lo = static_cast<std::int64_t>(std::floor(pos));
-        const std::int64_t hi = std::min(lo + 1, kDraws - 1);
-        out[k * latent_dim_ + j] = column[lo] + (pos - lo) * (column[hi] - column[lo]);
-      }
-    }
-    return unpack(
-        from_vector(out, {static_cast<std::int64_t>(qs.size()), latent_dim_}, flat_options()));
-  }
+  // No closed form: the base's quantiles draw them empirically.
+  ValueMap marginal_quantiles(const std::vector<double>&) const override { return {}; }
   ValueMap sample_posterior(std::int64_t n) const override {
     check_count(n);
     const NoGradGuard no_grad;

@@ -124,8 +124,10 @@ class AutoGuideCore {
   virtual ValueMap forward() = 0;
   // Constrained posterior medians at full plate sizes.
   virtual ValueMap median() const = 0;
-  // Per site, the marginal quantiles qs stacked along a new leading dim.
-  virtual ValueMap quantiles(const std::vector<double>& qs) const = 0;
+  // Per site, the marginal quantiles qs stacked along a new leading dim: the guide's own
+  // (marginal_quantiles) where its transform acts elementwise and increasingly, else the
+  // empirical quantiles of 4000 draws.
+  ValueMap quantiles(const std::vector<double>& qs) const;
   // `num_samples` draws of every latent site from the fitted guide (full plate sizes),
   // stacked along a new leading dim.
   virtual ValueMap sample_posterior(std::int64_t num_samples) const = 0;
@@ -145,6 +147,8 @@ class AutoGuideCore {
   virtual void prepare() {}
   void require_ready(const char* what) const;
   void check_quantiles(const std::vector<double>& qs) const;
+  // The marginal quantiles in closed form, by site (sites left out are drawn empirically).
+  virtual ValueMap marginal_quantiles(const std::vector<double>& qs) const = 0;
   void check_count(std::int64_t num_samples) const;
   void mark_ready();
   const LatentSite& site(const std::string& name) const;

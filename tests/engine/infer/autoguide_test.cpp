@@ -255,6 +255,25 @@ TEST_F(AutoGuideTest, AutoNormalReachesAConstrainedSupport) {
   EXPECT_EQ(p.support().kind(), constraints::Kind::Interval);
 }
 
+// A simplex site's coordinates do not map one by one: its quantiles are drawn empirically,
+// so each coordinate's are ordered and lie inside (0, 1).
+TEST_F(AutoGuideTest, QuantilesOfASimplexSiteAreOrderedPerCoordinate) {
+  auto model = [] {
+    const Tensor w = sample("w", dist::Dirichlet(tensor({2.0, 3.0, 4.0}, f64())));
+    sample("k", dist::Categorical(w), scalar_tensor(1.0, TensorOptions{kInt64}));
+  };
+  auto guide = autoguide::AutoNormal(model, AutoGuideOptions{.init_scale = 0.5});
+  guide();
+  const Tensor q = guide.quantiles({0.05, 0.5, 0.95}).at("w");
+  ASSERT_EQ(q.shape(), Shape({3, 3}));
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_LT(q.select(0, 0).select(0, k).item(), q.select(0, 1).select(0, k).item()) << k;
+    EXPECT_LT(q.select(0, 1).select(0, k).item(), q.select(0, 2).select(0, k).item()) << k;
+    EXPECT_GT(q.select(0, 0).select(0, k).item(), 0.0);
+    EXPECT_LT(q.select(0, 2).select(0, k).item(), 1.0);
+  }
+}
+
 TEST_F(AutoGuideTest, GuideParametersHavePyroNames) {
   auto guide = autoguide::AutoNormal(coin);
   guide(tensor({1, 0}, f64()));
