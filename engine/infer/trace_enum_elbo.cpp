@@ -66,7 +66,17 @@ class Eliminator {
  public:
   Eliminator(std::vector<Var> vars, std::map<std::string, PlateFrame> plates, Reduce reduce,
              bool record)
-      : vars_(std::move(vars)), plates_(std::move(plates)), reduce_(reduce), record_(record) {}
+      : vars_(std::move(vars)), plates_(std::move(plates)), reduce_(reduce), record_(record) {
+    for (std::size_t i = 0; i < vars_.size(); ++i) {
+      const Var& v = vars_[i];
+      if (v.step < 0) {
+        outside_chains_[v.dim].push_back(i);
+      } else {
+        by_dim_and_step_.emplace(std::make_pair(v.dim, v.step), i);
+        max_history_ = std::max(max_history_, v.history);
+      }
+    }
+  }
 
   // What eliminating a variable saw: the scores over its dim (the others alive in `vars`).
   struct Record {
@@ -77,17 +87,16 @@ class Eliminator {
   const std::vector<Record>& records() const { return records_; }
   const std::vector<Var>& vars() const { return vars_; }
 
-  // The variables a site's log-density holds, by dim.
+  // The variables a site's log-density holds, by dim: at each of its dims left of the
+  // plates, the variable outside any chain that owns it, or the chain's variable of a step
+  // the site may read (a dim reused along a chain holds, for a factor of step t, the
+  // variable of a step in [t - h, t]).
   std::map<int, std::size_t> vars_of(const Site& s, const Tensor& log) const {
     std::map<int, std::size_t> out;
     const std::int64_t step = s.markov_step;
     const Ordinal ordinal = ordinal_of(s);
-    for (std::size_t i = 0; i < vars_.size(); ++i) {
+    auto take = [&](std::size_t i) {
       const Var& v = vars_[i];
-      if (!has_dim(log, v.dim)) continue;
-      // A dim reused along a chain holds, for a factor of step t, the variable of a step in
-      // [t - h, t].
-      if (v.step >= 0 && !(step >= v.step && step <= v.step + v.history)) continue;
       auto [it, fresh] = out.emplace(v.dim, i);
       EMBER_CHECK(fresh, "TraceEnum_ELBO: site '", s.name, "' reads dim ", v.dim,
                   ", which enumerated sites '", vars_[it->second].site->name, "' and '",
@@ -96,6 +105,19 @@ class Eliminator {
                   "TraceEnum_ELBO: site '", s.name, "' (", describe(ordinal),
                   ") depends on enumerated site '", v.site->name, "' (", describe(v.ordinal),
                   "), which lies in a plate it does not");
+    };
+    for (int d = -1; d >= -log.dim(); --d) {
+      if (log.size(d) <= 1) continue;
+      if (auto it = outside_chains_.find(d); it != outside_chains_.end()) {
+        for (std::size_t i : it->second) take(i);
+      }
+      if (step < 0) continue;
+      for (std::int64_t past = step - max_history_; past <= step; ++past) {
+        auto it = by_dim_and_step_.find({d, past});
+        if (it != by_dim_and_step_.end() && step <= past + vars_[it->second].history) {
+          take(it->second);
+        }
+      }
     }
     for (int d = -1; d >= -log.dim(); --d) {
       if (log.size(d) <= 1 || out.contains(d)) continue;
@@ -186,14 +208,17 @@ class Eliminator {
       for (const Term& t : by_step.begin()->second) acc = add_terms(std::move(acc), t);
     } else {
       // Along the chain: a variable of step s is eliminated once step s + h is in.
+      std::map<std::int64_t, std::vector<std::size_t>> due;
+      for (std::size_t v : local) {
+        if (vars_[v].step >= 0) due[vars_[v].step + vars_[v].history].push_back(v);
+      }
       for (auto& [step, group] : by_step) {
         for (const Term& t : group) acc = add_terms(std::move(acc), t);
-        if (step < 0) continue;
-        for (std::size_t v : local) {
-          if (vars_[v].step >= 0 && vars_[v].step + vars_[v].history == step &&
-              acc.vars.contains(vars_[v].dim) && acc.vars.at(vars_[v].dim) == v) {
-            eliminate(acc, v);
-          }
+        auto it = due.find(step);
+        if (step < 0 || it == due.end()) continue;
+        for (std::size_t v : it->second) {
+          auto held = acc.vars.find(vars_[v].dim);
+          if (held != acc.vars.end() && held->second == v) eliminate(acc, v);
         }
       }
     }
@@ -227,6 +252,9 @@ class Eliminator {
   }
 
   std::vector<Var> vars_;
+  std::map<int, std::vector<std::size_t>> outside_chains_;               // dim -> variables
+  std::map<std::pair<int, std::int64_t>, std::size_t> by_dim_and_step_;  // chain variables
+  int max_history_ = 0;
   std::map<std::string, PlateFrame> plates_;
   Reduce reduce_;
   bool record_;

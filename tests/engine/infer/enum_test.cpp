@@ -127,6 +127,9 @@ TEST_F(EnumTest, NestedPlates) {
   EXPECT_NEAR(enum_log_marginal(model, 2), want, 1e-10);
 }
 
+// One-hot rows of a two-valued index: shaped index.shape + (2, 1), for picking a row.
+Tensor one_hot(const Tensor& index) { return index_rows(eye(2, f64()), index).unsqueeze(-1); }
+
 // A two-state HMM along a markov scope: z_t ~ Categorical(trans[z_{t-1}]), x_t ~ N(locs[z_t], 1).
 const std::vector<double> kSeq = {-0.8, -1.1, 1.9, 2.3, 2.1, -0.9, 0.2, 1.8};
 void hmm(const Tensor& trans, const Tensor& locs, std::int64_t steps) {
@@ -163,6 +166,42 @@ TEST_F(EnumTest, HmmAlongAMarkovScopeIsTheExactMarginal) {
                 1e-9)
         << steps << " steps";
   }
+}
+
+// A second-order chain (history 2): z_t ~ Categorical(trans[z_{t-2}, z_{t-1}]).
+TEST_F(EnumTest, ASecondOrderChain) {
+  const double p[2][2][2] = {{{0.9, 0.1}, {0.4, 0.6}}, {{0.3, 0.7}, {0.5, 0.5}}};
+  const Tensor trans = tensor({0.9, 0.1, 0.4, 0.6, 0.3, 0.7, 0.5, 0.5}, f64()).reshape({2, 2, 2});
+  const Tensor locs = tensor({-1.0, 2.0}, f64());
+  const int steps = 6;
+  auto model = [&] {
+    Tensor prev2 = scalar_tensor(0.0, TensorOptions{kInt64});
+    Tensor prev1 = prev2;
+    for (std::int64_t t : markov(steps, 2)) {
+      const Tensor rows = index_rows(trans, prev2);  // (..., 2, 2)
+      // rows[..., prev1, :]: the row of each prev1 value.
+      const Tensor probs = sum(mul(rows, one_hot(prev1)), {-2});
+      const Tensor z = sample("z_" + std::to_string(t), dist::Categorical(probs),
+                              SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+      sample("x_" + std::to_string(t), dist::Normal(index_rows(locs, z), 1.0),
+             scalar_tensor(kSeq[t], f64()));
+      prev2 = prev1;
+      prev1 = z;
+    }
+  };
+  std::vector<double> paths;
+  for (int code = 0; code < (1 << steps); ++code) {
+    double s = 0;
+    int a = 0, b = 0;
+    for (int t = 0; t < steps; ++t) {
+      const int z = (code >> t) & 1;
+      s += std::log(p[a][b][z]) + log_normal(kSeq[t], z == 1 ? 2.0 : -1.0, 1);
+      a = b;
+      b = z;
+    }
+    paths.push_back(s);
+  }
+  EXPECT_NEAR(enum_log_marginal(model, 0), logsumexp(paths), 1e-9);
 }
 
 TEST_F(EnumTest, AnHmmReusesItsDimsAlongTheChain) {
