@@ -2,7 +2,8 @@
 // linear regression with a Normal guide at N = 10^3 and 10^6 (D = 16; memory bound at the
 // large size), and the Dirichlet-process mixture of Pyro's tutorial (T = 6, N = 200, a
 // score-function Categorical guide), and NumPyro's benchmark logistic regression (N = 1000, D = 10)
-// with an AutoNormal guide. Each reports, per step, the time spent in guide, model,
+// with an AutoNormal guide, and an HMM (T = 1000, K = 16) whose states TraceEnum_ELBO sums
+// out along a markov scope. Each reports, per step, the time spent in guide, model,
 // loss, backward and update, the tensor allocations, launcher calls, CUDA kernel launches and
 // host syncs, and for the regression the fraction of copy bandwidth that its least traffic
 // (X read twice, six N-vectors) reaches.
@@ -219,6 +220,40 @@ void bm_autonormal_logreg(benchmark::State& state, Device d, const Mode& mode) {
   run_steps(state, d, mode, svi, d.is_cpu() ? 1 : 50, 0, [&] { svi.step(); });
 }
 
+// ---- an HMM with its states enumerated (T = 1000 steps, K = 16 states) ----
+constexpr std::int64_t kHmmSteps = 1000, kHmmStates = 16;
+
+void bm_hmm_enum(benchmark::State& state, Device d, const Mode& mode) {
+  const bool checked = mode.checked;
+  const auto opts = on(d);
+  Generator gen(11);
+  // Data from a sticky chain: state means 0..15, unit noise.
+  const Tensor states = arange(0.0, static_cast<double>(kHmmSteps), 1.0, opts);
+  const Tensor x = floor(states / 100.0) + randn({kHmmSteps}, opts, &gen);
+  auto model = [&] {
+    const Tensor trans = param(
+        "trans",
+        [&] {
+          return full({kHmmStates, kHmmStates}, 1.0 / kHmmStates, opts);
+        },
+        constraints::simplex);
+    const Tensor locs =
+        param("locs", [&] { return arange(0.0, static_cast<double>(kHmmStates), 1.0, opts); });
+    // The chain starts from state 0 (z_{-1} = 0).
+    Tensor z = zeros({}, TensorOptions{kInt64, d});
+    for (std::int64_t t : markov(kHmmSteps)) {
+      z = sample("z_" + std::to_string(t), dist::Categorical(index_rows(trans, z)),
+                 SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+      sample("x_" + std::to_string(t), dist::Normal(index_rows(locs, z), 1.0), x.select(0, t));
+    }
+  };
+  auto guide = [] {};
+  ParamStore store;
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), TraceEnum_ELBO({.max_plate_nesting = 0}),
+          {.check_finite = checked, .param_store = &store});
+  run_steps(state, d, mode, svi, 1, 0, [&] { svi.step(); });
+}
+
 void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
@@ -242,6 +277,10 @@ void register_all(const std::vector<Backend>& backends) {
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(bench_name("SviAutoNormalLogReg", be, m.name).c_str(),
                                    [d, m](benchmark::State& s) { bm_autonormal_logreg(s, d, m); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(bench_name("SviHmmEnum", be, m.name).c_str(),
+                                   [d, m](benchmark::State& s) { bm_hmm_enum(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }

@@ -10,8 +10,10 @@ import time
 
 # The models, in svi_bench's order; names mirror BM_SviCoin/<backend>/<mode>,
 # BM_SviBayesLinReg/<backend>/<n>/<mode>, BM_SviDpMixture/<backend>/<mode> and
-# BM_SviAutoNormalLogReg/<backend>/<mode>.
-MODELS = ("coin", "blr/1000", "blr/1000000", "dp_mixture", "autonormal_logreg")
+# BM_SviAutoNormalLogReg/<backend>/<mode> and BM_SviHmmEnum/<backend>/<mode>.
+MODELS = ("coin", "blr/1000", "blr/1000000", "dp_mixture", "autonormal_logreg", "hmm_enum")
+# The slow steps (seconds in Pyro): timed over --steps-large steps, warmed up by two.
+LARGE = ("blr/1000000", "hmm_enum")
 MODES = ("fast", "checked")
 
 
@@ -22,7 +24,7 @@ def parse_args(library, extra=None):
     p.add_argument("--steps", type=int, default=200,
                    help="timed steps per repeat (coin, blr/1000, dp_mixture)")
     p.add_argument("--steps-large", type=int, default=10,
-                   help="timed steps per repeat for blr/1000000")
+                   help="timed steps per repeat for blr/1000000 and hmm_enum")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps before timing")
     p.add_argument("--repeat", type=int, default=5,
                    help="timed repeats; the reported figure is their median")
@@ -53,7 +55,11 @@ def pin_threads(threads):
 
 
 def steps_for(args, model):
-    return args.steps_large if model == "blr/1000000" else args.steps
+    return args.steps_large if model in LARGE else args.steps
+
+
+def warmup_for(args, model):
+    return min(args.warmup, 2) if model == "hmm_enum" else args.warmup
 
 
 def time_steps(step, sync, steps, warmup, repeat):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Pyro's figures for bench/svi_bench.cpp: the same five models, guides, data shapes, Adam
+# Pyro's figures for bench/svi_bench.cpp: the same six models, guides, data shapes, Adam
 # learning rates and Trace_ELBO, timed per SVI step. "fast" turns Pyro's validation off;
 # "checked" keeps it on and checks that each step's loss is finite.
 import math
@@ -13,7 +13,7 @@ import torch  # noqa: E402
 import pyro  # noqa: E402
 import pyro.distributions as dist  # noqa: E402
 from pyro.distributions import constraints  # noqa: E402
-from pyro.infer import SVI, Trace_ELBO  # noqa: E402
+from pyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO  # noqa: E402
 from pyro.infer.autoguide import AutoNormal  # noqa: E402
 from pyro.optim import Adam  # noqa: E402
 
@@ -127,11 +127,36 @@ def autonormal_logreg(dev):
     return model, AutoNormal(model), 0.01, ()
 
 
+def hmm_enum(dev):
+    """An HMM (T = 1000 steps, K = 16 states) whose states TraceEnum_ELBO sums out along a
+    markov chain; the transition matrix and state means are params of the model."""
+    T, K = 1000, 16
+    g = torch.Generator(device=dev).manual_seed(11)
+    x = torch.floor(torch.arange(T, device=dev, dtype=torch.float32) / 100.0) + \
+        torch.randn(T, device=dev, generator=g)
+
+    def model():
+        trans = pyro.param("trans", torch.full((K, K), 1.0 / K, device=dev),
+                           constraint=constraints.simplex)
+        locs = pyro.param("locs", torch.arange(K, device=dev, dtype=torch.float32))
+        z = 0  # the chain starts from state 0 (z_{-1} = 0)
+        for t in pyro.markov(range(T)):
+            z = pyro.sample(f"z_{t}", dist.Categorical(trans[z]), infer={"enumerate": "parallel"})
+            pyro.sample(f"x_{t}", dist.Normal(locs[z], 1.0), obs=x[t])
+
+    def guide():
+        pass
+
+    return model, guide, 0.01, ()
+
+
 def build(model_name, dev):
     if model_name == "coin":
         return coin(dev)
     if model_name == "autonormal_logreg":
         return autonormal_logreg(dev)
+    if model_name == "hmm_enum":
+        return hmm_enum(dev)
     if model_name.startswith("blr/"):
         return blr(dev, int(model_name.split("/")[1]))
     return dp_mixture(dev)
@@ -153,7 +178,8 @@ def main():
             pyro.enable_validation(checked)
             pyro.clear_param_store()
             model, guide, lr, data = build(model_name, dev)
-            svi = SVI(model, guide, Adam({"lr": lr}), Trace_ELBO())
+            elbo = TraceEnum_ELBO(max_plate_nesting=0) if model_name == "hmm_enum" else Trace_ELBO()
+            svi = SVI(model, guide, Adam({"lr": lr}), elbo)
             last = [float("nan")]
 
             def step():
@@ -163,7 +189,8 @@ def main():
                     raise RuntimeError(f"{model_name}: loss is {last[0]}")
 
             steps = harness.steps_for(args, model_name)
-            samples = harness.time_steps(step, sync, steps, args.warmup, args.repeat)
+            samples = harness.time_steps(step, sync, steps, harness.warmup_for(args, model_name),
+                                         args.repeat)
             r = harness.result(args, model_name, mode, args.device, samples, steps, loss=last[0])
             harness.print_result(r)
             results.append(r)
