@@ -1,6 +1,7 @@
 // Reductions over dims (sum, mean, max, min, logsumexp) and scans (cumsum, cumprod).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/internal.hpp"
 
@@ -120,9 +121,13 @@ Tensor logsumexp(const Tensor& x_in, const std::vector<int>& dims, bool keepdim)
     const Shape shape = keepdim ? keepdim_shape(x, mask) : dropped_shape(x, mask);
     return full(shape, -INFINITY, TensorOptions{}.with_dtype(x.dtype()).with_device(x.device()));
   }
-  // Shift by the (detached) max for stability; an all -inf or inf slice shifts by 0.
+  // Shift by the (detached) max for stability, held inside the dtype's finite range: a slice
+  // of -inf (or one holding +inf) shifts by the largest finite value, which leaves its -inf
+  // (or +inf) result as it is, in one kernel where a finiteness test would take three.
   const Tensor m = reduce_raw(ReduceOp::Max, x.detach(), mask);
-  const Tensor shift = where(isfinite(m), m, 0.0);
+  const double largest = x.dtype() == kFloat64 ? std::numeric_limits<double>::max()
+                                               : std::numeric_limits<float>::max();
+  const Tensor shift = clamp(m, -largest, largest);
   std::vector<int> all_dims;
   for (int d = 0; d < x.dim(); ++d)
     if (mask[d]) all_dims.push_back(d);
