@@ -17,61 +17,18 @@
 #include <string>
 #include <vector>
 
+#include "examples/dp_mixture_model.hpp"
+
 using namespace ember;
 
 namespace {
 
-constexpr std::int64_t kT = 6;  // the truncation: at most T clusters
-// float64 rather than the tutorial's float32: for small kappa, Beta(1, kappa) puts a few
-// percent of its draws within float32 rounding of 1 (about 3% at kappa = 0.2), where the
-// sticks' log-densities are steep; float64 resolves them.
-const TensorOptions kOpts = TensorOptions{}.with_dtype(kFloat64);
+using dp::kOpts;
+using dp::kT;
+using dp::mix_weights;
 
-// Stick-breaking: weight_k = beta_k * prod_{j<k} (1 - beta_j); the last takes what is left.
-Tensor mix_weights(const Tensor& beta) {
-  const Tensor beta1m_cumprod = cumprod(1.0 - beta, -1);
-  return pad(beta, {0, 1}, 1.0) * pad(beta1m_cumprod, {1, 0}, 1.0);
-}
-
-void model(const Tensor& data, double alpha) {
-  Tensor beta, mu;
-  {
-    auto beta_plate = plate("beta_plate", kT - 1);
-    beta = sample("beta", dist::Beta(scalar_tensor(1.0, kOpts), alpha));
-  }
-  {
-    // MultivariateNormal(0, 5 I), given by its Cholesky factor sqrt(5) I.
-    auto mu_plate = plate("mu_plate", kT);
-    mu = sample("mu", dist::MultivariateNormal(zeros({2}, kOpts), eye(2, kOpts) * std::sqrt(5.0)));
-  }
-  auto data_plate = plate("data", data.size(0));
-  const Tensor z = sample("z", dist::Categorical(mix_weights(beta)));
-  sample("obs", dist::MultivariateNormal(index_select(mu, 0, z), eye(2, kOpts)), data);
-}
-
-void guide(const Tensor& data) {
-  const std::int64_t n = data.size(0);
-  // The initializers run only when the parameter is new (after clear_param_store()).
-  const Tensor kappa = param(
-      "kappa", [] { return dist::Uniform(scalar_tensor(0.0, kOpts), 2.0).sample({kT - 1}); },
-      constraints::positive);
-  const Tensor tau = param("tau", [] {
-    return dist::MultivariateNormal(zeros({2}, kOpts), eye(2, kOpts) * std::sqrt(3.0)).sample({kT});
-  });
-  const Tensor phi = param(
-      "phi", [n] { return dist::Dirichlet(full({kT}, 1.0 / kT, kOpts)).sample({n}); },
-      constraints::simplex);
-  {
-    auto beta_plate = plate("beta_plate", kT - 1);
-    sample("beta", dist::Beta(ones({kT - 1}, kOpts), kappa));
-  }
-  {
-    auto mu_plate = plate("mu_plate", kT);
-    sample("mu", dist::MultivariateNormal(tau, eye(2, kOpts)));
-  }
-  auto data_plate = plate("data", n);
-  sample("z", dist::Categorical(phi));
-}
+void model(const Tensor& data, double alpha) { dp::model(data, alpha); }
+void guide(const Tensor& data) { dp::guide(data); }
 
 struct Dataset {
   std::string label;
@@ -84,14 +41,7 @@ struct Dataset {
 // The tutorial's synthetic data: 50 points around each of (-8, -8), (8, 8), (1.5, 2),
 // (-0.5, 1), unit covariance.
 Dataset synthetic_data(std::uint64_t seed) {
-  Generator gen(seed);
-  const double centers[4][2] = {{-8, -8}, {8, 8}, {1.5, 2}, {-0.5, 1}};
-  std::vector<Tensor> parts;
-  for (const auto& c : centers) {
-    parts.push_back(
-        dist::MultivariateNormal(tensor({c[0], c[1]}, kOpts), eye(2, kOpts)).sample({50}, gen));
-  }
-  return {"synthetic data, 4 clusters", cat(parts, 0), {}, {}, {}};
+  return {"synthetic data, 4 clusters", dp::synthetic_points(seed), {}, {}, {}};
 }
 
 // Old Faithful (eruption length, waiting time; data/faithful.csv), each column standardized:

@@ -15,72 +15,13 @@
 #include <vector>
 
 #include "ember/ember.hpp"
+#include "examples/dp_mixture_model.hpp"
 
 using namespace ember;
 
 namespace {
 
-constexpr std::int64_t kT = 6;  // the truncation
-const TensorOptions kOpts = TensorOptions{}.with_dtype(kFloat64);
 constexpr double kAlpha = 0.1;
-
-Tensor mix_weights(const Tensor& beta) {
-  return pad(beta, {0, 1}, 1.0) * pad(cumprod(1.0 - beta, -1), {1, 0}, 1.0);
-}
-
-// The model; `enumerate`: z summed out rather than drawn by the guide.
-void model(const Tensor& data, bool enumerate) {
-  Tensor beta, mu;
-  {
-    auto sticks = plate("beta_plate", kT - 1);
-    beta = sample("beta", dist::Beta(scalar_tensor(1.0, kOpts), kAlpha));
-  }
-  {
-    auto means = plate("mu_plate", kT);
-    mu = sample("mu", dist::MultivariateNormal(zeros({2}, kOpts), eye(2, kOpts) * std::sqrt(5.0)));
-  }
-  auto points = plate("data", data.size(0));
-  SampleOptions opts;
-  if (enumerate) opts.infer.enumerate = Enumerate::Parallel;
-  const Tensor z = sample("z", dist::Categorical(mix_weights(beta)), opts);
-  sample("obs", dist::MultivariateNormal(index_rows(mu, z), eye(2, kOpts)), data);
-}
-
-// The tutorial's guide; with `enumerate` it leaves z to the model.
-void guide(const Tensor& data, bool enumerate) {
-  const std::int64_t n = data.size(0);
-  const Tensor kappa = param(
-      "kappa", [] { return dist::Uniform(scalar_tensor(0.0, kOpts), 2.0).sample({kT - 1}); },
-      constraints::positive);
-  const Tensor tau = param("tau", [] {
-    return dist::MultivariateNormal(zeros({2}, kOpts), eye(2, kOpts) * std::sqrt(3.0)).sample({kT});
-  });
-  {
-    auto sticks = plate("beta_plate", kT - 1);
-    sample("beta", dist::Beta(ones({kT - 1}, kOpts), kappa));
-  }
-  {
-    auto means = plate("mu_plate", kT);
-    sample("mu", dist::MultivariateNormal(tau, eye(2, kOpts)));
-  }
-  if (enumerate) return;
-  const Tensor phi = param(
-      "phi", [n] { return dist::Dirichlet(full({kT}, 1.0 / kT, kOpts)).sample({n}); },
-      constraints::simplex);
-  auto points = plate("data", n);
-  sample("z", dist::Categorical(phi));
-}
-
-Tensor synthetic_data(std::uint64_t seed) {
-  Generator gen(seed);
-  const double centers[4][2] = {{-8, -8}, {8, 8}, {1.5, 2}, {-0.5, 1}};
-  std::vector<Tensor> parts;
-  for (const auto& c : centers) {
-    parts.push_back(
-        dist::MultivariateNormal(tensor({c[0], c[1]}, kOpts), eye(2, kOpts)).sample({50}, gen));
-  }
-  return cat(parts, 0);
-}
 
 struct Fit {
   double loss_sd;         // of the loss estimate at the initial point
@@ -92,8 +33,8 @@ struct Fit {
 Fit run(const Tensor& data, bool enumerate, int steps, std::uint64_t seed) {
   clear_param_store();
   set_rng_seed(seed);
-  auto m = [&] { model(data, enumerate); };
-  auto g = [&] { guide(data, enumerate); };
+  auto m = [&] { dp::model(data, kAlpha, enumerate); };
+  auto g = [&] { dp::guide(data, enumerate); };
   std::unique_ptr<ELBO> elbo;
   if (enumerate) {
     elbo = std::make_unique<TraceEnum_ELBO>(ElboOptions{.max_plate_nesting = 1});
@@ -175,7 +116,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const Tensor data = synthetic_data(seed);
+    const Tensor data = dp::synthetic_points(seed);
     const Fit sf = run(data, false, steps, seed);
     const Fit en = run(data, true, steps, seed);
     auto final_mean = [](const Fit& f) {
