@@ -150,6 +150,17 @@ class Backend {
   // (strides[1] == 1); batch stride may be 0 (broadcast). out is contiguous. Floating dtypes.
   virtual void matmul(const TensorArg& out, const TensorArg& a, const TensorArg& b,
                       bool accumulate) = 0;
+  // out[i] = log(exp(a[i]) @ exp(b[i])) over contiguous 3-d args (batch, rows, inner),
+  // (batch, inner, cols) and (batch, rows, cols), each element's terms shifted by their max
+  // (kernels/math/log_matmul.hpp); with max_plus, max over the inner dim of a + b instead (the
+  // max-product semiring). Floating dtypes.
+  virtual void log_matmul_exp(const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                              bool max_plus) = 0;
+  // Its gradients, into contiguous ga (as a) and gb (as b): ga[i, m, k] = sum_n g[i, m, n]
+  // exp(a[i, m, k] + b[i, k, n] - out[i, m, n]), and gb likewise summed over m.
+  virtual void log_matmul_exp_backward(const TensorArg& ga, const TensorArg& gb, const TensorArg& g,
+                                       const TensorArg& a, const TensorArg& b,
+                                       const TensorArg& out) = 0;
 
   // ---- distributions (math in kernels/math/distributions) ----
   // One fused pass: out = log p(value | params) of `family`, and for each non-null

@@ -286,6 +286,33 @@ class RecordingBackend final : public kernels::Backend {
     add({"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
         [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); });
   }
+  void log_matmul_exp(const kernels::TensorArg& out, const kernels::TensorArg& a,
+                      const kernels::TensorArg& b, bool max_plus) override {
+    b_->log_matmul_exp(out, a, b, max_plus);
+    auto* o = rec_.keep(&out);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    rec_.declare_writes({o->data});
+    add({"log_matmul_exp", max_plus ? "max_plus" : nullptr, aa, ba}, mix(h(*o, *aa, *ba), max_plus),
+        [be = b_, o, aa, ba, max_plus] { be->log_matmul_exp(*o, *aa, *ba, max_plus); });
+  }
+  void log_matmul_exp_backward(const kernels::TensorArg& ga, const kernels::TensorArg& gb,
+                               const kernels::TensorArg& g, const kernels::TensorArg& a,
+                               const kernels::TensorArg& b,
+                               const kernels::TensorArg& out) override {
+    b_->log_matmul_exp_backward(ga, gb, g, a, b, out);
+    auto* gaa = rec_.keep(&ga);
+    auto* gba = rec_.keep(&gb);
+    auto* g2 = rec_.keep(&g);
+    auto* aa = rec_.keep(&a);
+    auto* ba = rec_.keep(&b);
+    auto* o = rec_.keep(&out);
+    rec_.declare_writes({gaa->data, gba->data});
+    add({"log_matmul_exp_backward", nullptr, g2}, h(*gaa, *gba, *g2, *aa, *ba, *o),
+        [be = b_, gaa, gba, g2, aa, ba, o] {
+          be->log_matmul_exp_backward(*gaa, *gba, *g2, *aa, *ba, *o);
+        });
+  }
 
   // ---- distributions ----
   void log_prob(kernels::LogProbFamily family, const kernels::TensorArg& out,

@@ -15,6 +15,7 @@
 #include "ember/enumerate.hpp"
 #include "ember/error.hpp"
 #include "ember/infer.hpp"
+#include "ember/linalg.hpp"
 #include "ember/ops.hpp"
 #include "engine/infer/elbo_util.hpp"
 
@@ -199,13 +200,14 @@ class Eliminator {
     if (local.empty()) return terms;
     std::map<std::int64_t, std::vector<Term>> by_step;
     for (Term& t : terms) by_step[t.step].push_back(std::move(t));
-    Term acc;
+    // The terms are kept apart (their sum is meant) until a variable they hold is eliminated.
+    std::vector<Term> pieces;
     if (!chain) {
       EMBER_CHECK(by_step.size() == 1, "TraceEnum_ELBO: enumerated site '",
                   vars_[*local.begin()].site->name,
                   "' is read by factors of several markov steps in ", describe(ordinal),
                   "; enumerate it inside the markov scope");
-      for (const Term& t : by_step.begin()->second) acc = add_terms(std::move(acc), t);
+      pieces = std::move(by_step.begin()->second);
     } else {
       // Along the chain: a variable of step s is eliminated once step s + h is in.
       std::map<std::int64_t, std::vector<std::size_t>> due;
@@ -213,25 +215,108 @@ class Eliminator {
         if (vars_[v].step >= 0) due[vars_[v].step + vars_[v].history].push_back(v);
       }
       for (auto& [step, group] : by_step) {
-        for (const Term& t : group) acc = add_terms(std::move(acc), t);
+        for (Term& t : group) pieces.push_back(std::move(t));
         auto it = due.find(step);
         if (step < 0 || it == due.end()) continue;
-        for (std::size_t v : it->second) {
-          auto held = acc.vars.find(vars_[v].dim);
-          if (held != acc.vars.end() && held->second == v) eliminate(acc, v);
-        }
+        for (std::size_t v : it->second) eliminate_from(pieces, v);
       }
     }
     // What is left, latest first (a chain's end before its start).
-    std::vector<std::size_t> left;
-    for (const auto& [d, v] : acc.vars) {
-      if (local.contains(v)) left.push_back(v);
+    std::set<std::size_t, std::greater<>> left;
+    for (const Term& p : pieces) {
+      for (const auto& [d, v] : p.vars) {
+        if (local.contains(v)) left.insert(v);
+      }
     }
-    std::sort(left.begin(), left.end(), std::greater<>());
-    for (std::size_t v : left) eliminate(acc, v);
+    for (std::size_t v : left) eliminate_from(pieces, v);
+    Term acc;
+    for (const Term& p : pieces) acc = add_terms(std::move(acc), p);
     acc.ordinal = ordinal;
     acc.step = -1;
     return {std::move(acc)};
+  }
+
+  // Eliminates variable v from pieces whose sum is meant: the pieces that hold it are summed
+  // and reduced over its dim, the others pass. In a sum-product without records the last two
+  // meet in one log-space matrix product (log_matmul_exp), so their sum is never formed.
+  void eliminate_from(std::vector<Term>& pieces, std::size_t v) {
+    const int dim = vars_[v].dim;
+    std::vector<Term> with, rest;
+    for (Term& p : pieces) {
+      auto it = p.vars.find(dim);
+      (it != p.vars.end() && it->second == v ? with : rest).push_back(std::move(p));
+    }
+    if (!with.empty()) {
+      Term t;
+      if (reduce_ == Reduce::LogSumExp && !record_ && with.size() >= 2) {
+        for (std::size_t i = 0; i + 1 < with.size(); ++i) t = add_terms(std::move(t), with[i]);
+        t = contract_pair(t, with.back(), v);
+      } else {
+        for (const Term& p : with) t = add_terms(std::move(t), p);
+        eliminate(t, v);
+      }
+      rest.push_back(std::move(t));
+    }
+    pieces = std::move(rest);
+  }
+
+  // log sum over v's dim of exp(p + q), as a batched log-space matrix product: the dims both
+  // vary along are the batch, those only p varies along the rows, only q's the columns.
+  Term contract_pair(const Term& p_term, const Term& q_term, std::size_t v) const {
+    Tensor p = p_term.log, q = q_term.log;
+    const int rank = std::max(p.dim(), q.dim());
+    while (p.dim() < rank) p = p.unsqueeze(0);
+    while (q.dim() < rank) q = q.unsqueeze(0);
+    const int d = rank + vars_[v].dim;
+    std::vector<int> batch, rows, cols, ones;
+    Shape out_shape;
+    for (int i = 0; i < rank; ++i) {
+      const std::int64_t sp = p.size(i), sq = q.size(i);
+      out_shape.push_back(i == d ? 1 : std::max(sp, sq));
+      if (i == d) continue;
+      if (sp > 1 && sq > 1) {
+        batch.push_back(i);
+      } else if (sp > 1) {
+        rows.push_back(i);
+      } else if (sq > 1) {
+        cols.push_back(i);
+      } else {
+        ones.push_back(i);
+      }
+    }
+    auto numel_of = [](const Tensor& t, const std::vector<int>& dims) {
+      std::int64_t n = 1;
+      for (int i : dims) n *= t.size(i);
+      return n;
+    };
+    auto joined = [](std::initializer_list<const std::vector<int>*> parts) {
+      std::vector<int> out;
+      for (const auto* part : parts) out.insert(out.end(), part->begin(), part->end());
+      return out;
+    };
+    const std::vector<int> at_d{d};
+    const std::int64_t nb = numel_of(p, batch), m = numel_of(p, rows), n = numel_of(q, cols);
+    const std::int64_t k = p.size(d);
+    const Tensor p3 = p.permute(joined({&batch, &rows, &at_d, &cols, &ones})).reshape({nb, m, k});
+    const Tensor q3 = q.permute(joined({&batch, &at_d, &cols, &rows, &ones})).reshape({nb, k, n});
+    // (nb, m, n) holds the dims batch, rows, cols in that order: back to ascending dims.
+    const std::vector<int> order = joined({&batch, &rows, &cols});
+    Shape ordered;
+    for (int i : order) ordered.push_back(out_shape[i]);
+    std::vector<int> back(order.size());
+    std::vector<int> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      back[i] = static_cast<int>(std::find(order.begin(), order.end(), sorted[i]) - order.begin());
+    }
+    Term out;
+    out.log = log_matmul_exp(p3, q3).reshape(ordered).permute(back).reshape(out_shape);
+    out.vars = p_term.vars;
+    for (const auto& [dv, var] : q_term.vars) out.vars.emplace(dv, var);
+    out.vars.erase(vars_[v].dim);
+    out.ordinal = p_term.ordinal;
+    out.step = p_term.step;
+    return out;
   }
 
   // Sums the plates of `leaf` that `parent` lacks: each element's log-density adds (times

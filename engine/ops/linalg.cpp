@@ -1,6 +1,7 @@
 // matmul with NumPy semantics, and linear (x W^T + b as one GEMM), over the launchers' batched
 // GEMM (cuBLAS / OpenBLAS or Eigen).
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -200,6 +201,74 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     });
   }
   return out;
+}
+
+namespace {
+
+// The log-space product of a (..., m, k) and b (..., k, n), batch dims broadcast; max_plus:
+// the max-product one, unrecorded.
+Tensor log_matmul(const Tensor& a_in, const Tensor& b_in, bool max_plus, const char* name) {
+  detail::check_same_device(name, a_in, b_in);
+  EMBER_CHECK_SHAPE(a_in.dim() >= 2 && b_in.dim() >= 2, name,
+                    ": operands need at least two dims, got ", a_in.shape(), " and ", b_in.shape());
+  EMBER_CHECK_SHAPE(a_in.size(-1) == b_in.size(-2), name, ": shapes ", a_in.shape(), " and ",
+                    b_in.shape(), " are not aligned (", a_in.size(-1), " != ", b_in.size(-2), ")");
+  DType t = promote(a_in.dtype(), b_in.dtype());
+  if (!is_floating(t)) t = kFloat32;
+  const Tensor a = a_in.to(t), b = b_in.to(t);
+  const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  Shape batch_a, batch_b;
+  for (int d = 0; d < a.dim() - 2; ++d) batch_a.push_back(a.size(d));
+  for (int d = 0; d < b.dim() - 2; ++d) batch_b.push_back(b.size(d));
+  const Shape batch = broadcast_shapes(batch_a, batch_b, name);
+  const std::int64_t nb = batch.numel();
+  Shape sa = batch, sb = batch, so = batch;
+  sa.push_back(m);
+  sa.push_back(k);
+  sb.push_back(k);
+  sb.push_back(n);
+  so.push_back(m);
+  so.push_back(n);
+  const Tensor a3 = a.detach().expand(sa).contiguous().reshape({nb, m, k});
+  const Tensor b3 = b.detach().expand(sb).contiguous().reshape({nb, k, n});
+  Tensor out3 = detail::make_tensor({nb, m, n}, t, a.device());
+  if (out3.numel() > 0) {
+    if (k == 0) {
+      detail::backend(out3).fill(arg(out3), -INFINITY);  // an empty sum or max
+    } else {
+      detail::backend(out3).log_matmul_exp(arg(out3), arg(a3), arg(b3), max_plus);
+    }
+  }
+  Tensor out = out3.reshape(so);
+  if (!max_plus && detail::needs_grad({&a, &b})) {
+    detail::record(name, {a, b}, out, [a, b, a3, b3, out3, sa, sb](const Tensor& g) {
+      const Tensor g3 = g.contiguous().reshape(out3.shape());
+      Tensor ga3 = detail::make_tensor(a3.shape(), a3.dtype(), a3.device());
+      Tensor gb3 = detail::make_tensor(b3.shape(), b3.dtype(), b3.device());
+      if (a3.numel() > 0 && b3.numel() > 0) {
+        detail::backend(out3).log_matmul_exp_backward(arg(ga3), arg(gb3), arg(g3), arg(a3), arg(b3),
+                                                      arg(out3));
+      } else {
+        if (ga3.numel() > 0) detail::backend(ga3).fill(arg(ga3), 0.0);
+        if (gb3.numel() > 0) detail::backend(gb3).fill(arg(gb3), 0.0);
+      }
+      detail::Grads grads(2);
+      if (a.requires_grad()) grads[0] = sum_to(ga3.reshape(sa), a.shape());
+      if (b.requires_grad()) grads[1] = sum_to(gb3.reshape(sb), b.shape());
+      return grads;
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor log_matmul_exp(const Tensor& a, const Tensor& b) {
+  return log_matmul(a, b, false, "log_matmul_exp");
+}
+
+Tensor max_plus_matmul(const Tensor& a, const Tensor& b) {
+  return log_matmul(a, b, true, "max_plus_matmul");
 }
 
 }  // namespace ember

@@ -1,6 +1,6 @@
 // Differentiable matrix decompositions and triangular solves over batched (..., n, n)
-// matrices: Cholesky factors, triangular solves and the triangle masks they need. cuSOLVER
-// and cuBLAS on the GPU, Eigen on the CPU.
+// matrices: Cholesky factors, triangular solves and the triangle masks they need (cuSOLVER
+// and cuBLAS on the GPU, Eigen on the CPU); and the log-space and max-plus matrix products.
 #pragma once
 
 #include <cstdint>
@@ -31,5 +31,15 @@ Tensor diagonal(const Tensor& x);
 
 // The n x n identity matrix.
 Tensor eye(std::int64_t n, const TensorOptions& opts = {});
+
+// The log-space matrix product: out[..., i, j] = log sum_k exp(a[..., i, k] + b[..., k, j])
+// for a (..., m, k) and b (..., k, n), batch dims broadcast; each element's terms are shifted
+// by their max, so float32 neither overflows nor underflows, and -inf entries are zeros of the
+// product. Differentiable. One kernel (and one for its gradient) on the CPU and the GPU: how
+// an enumerated chain's forward algorithm takes a step.
+Tensor log_matmul_exp(const Tensor& a, const Tensor& b);
+// The max-plus product: out[..., i, j] = max_k (a[..., i, k] + b[..., k, j]) (Viterbi's step).
+// Not recorded for gradients.
+Tensor max_plus_matmul(const Tensor& a, const Tensor& b);
 
 }  // namespace ember

@@ -108,7 +108,8 @@ class ScanArea : public virtual Backend {
                         int dim) override;
 };
 
-// Linear algebra: launch_matmul, launch_cholesky, launch_triangular_solve.
+// Linear algebra: launch_matmul, launch_cholesky, launch_triangular_solve, and the log-space
+// product launch_log_matmul_exp / launch_log_matmul_exp_backward.
 template <typename Impl>
 class LinalgArea : public virtual Backend {
  public:
@@ -117,6 +118,11 @@ class LinalgArea : public virtual Backend {
   void cholesky(const TensorArg& out, const TensorArg& in, std::int64_t* first_failed) override;
   void triangular_solve(const TensorArg& out, const TensorArg& l, const TensorArg& b, bool lower,
                         bool transpose) override;
+  void log_matmul_exp(const TensorArg& out, const TensorArg& a, const TensorArg& b,
+                      bool max_plus) override;
+  void log_matmul_exp_backward(const TensorArg& ga, const TensorArg& gb, const TensorArg& g,
+                               const TensorArg& a, const TensorArg& b,
+                               const TensorArg& out) override;
 };
 
 // The multi-tensor passes of a step: launch_optimizer_step (per-element updates in

@@ -11,6 +11,9 @@
 #include <climits>
 #include <mutex>
 #include <type_traits>
+#include <vector>
+
+#include "kernels/math/log_matmul.hpp"
 #if EMBER_WITH_BLAS
 #include <cblas.h>
 #endif
@@ -263,6 +266,73 @@ void launch_triangular_solve(CpuBackend&, const TensorArg& out, const TensorArg&
                              const TensorArg& b, bool lower, bool transpose) {
   dispatch_floating(out.dtype, "triangular_solve",
                     [&]<typename T>() { triangular_solve_impl<T>(out, l, b, lower, transpose); });
+}
+
+// One output element per (batch, row, col); the rows split across the pool. Each batch's b is
+// read transposed (copied once per batch), so that every element's terms lie contiguous.
+void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a,
+                           const TensorArg& b, bool max_plus) {
+  dispatch_floating(out.dtype, "log_matmul_exp", [&]<typename T>() {
+    const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+    const T* ap = a.ptr<const T>();
+    const T* bp = b.ptr<const T>();
+    T* op = out.ptr<T>();
+    parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
+      std::vector<T> bt(static_cast<std::size_t>(n * k));
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T* bi = bp + i * k * n;
+        for (std::int64_t r = 0; r < k; ++r) {
+          for (std::int64_t c = 0; c < n; ++c) bt[c * k + r] = bi[r * n + c];
+        }
+        for (std::int64_t row = 0; row < m; ++row) {
+          const T* a_row = ap + (i * m + row) * k;
+          T* o_row = op + (i * m + row) * n;
+          for (std::int64_t j = 0; j < n; ++j) {
+            o_row[j] = log_matmul_exp_entry(a_row, 1, bt.data() + j * k, 1, k, max_plus);
+          }
+        }
+      }
+    });
+  });
+}
+
+// Each term's weight g[m, n] exp(a[m, k] + b[k, n] - out[m, n]) is taken once and added to
+// both gradients (ga over n, gb over m); the batches split across the pool.
+void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const TensorArg& gb,
+                                    const TensorArg& g, const TensorArg& a, const TensorArg& b,
+                                    const TensorArg& out) {
+  dispatch_floating(out.dtype, "log_matmul_exp backward", [&]<typename T>() {
+    const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+    const T* ap = a.ptr<const T>();
+    const T* bp = b.ptr<const T>();
+    const T* gp = g.ptr<const T>();
+    const T* op = out.ptr<const T>();
+    T* gap = ga.ptr<T>();
+    T* gbp = gb.ptr<T>();
+    parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T* bi = bp + i * k * n;
+        T* gbi = gbp + i * k * n;
+        std::fill(gbi, gbi + k * n, T(0));
+        for (std::int64_t r = 0; r < m; ++r) {
+          const T* g_row = gp + (i * m + r) * n;
+          const T* o_row = op + (i * m + r) * n;
+          for (std::int64_t c = 0; c < k; ++c) {
+            const T a_rc = ap[(i * m + r) * k + c];
+            const T* b_row = bi + c * n;
+            T* gb_row = gbi + c * n;
+            T sum = T(0);
+            for (std::int64_t j = 0; j < n; ++j) {
+              const T w = g_row[j] * log_matmul_exp_weight(a_rc + b_row[j], o_row[j]);
+              sum += w;
+              gb_row[j] += w;
+            }
+            gap[(i * m + r) * k + c] = sum;
+          }
+        }
+      }
+    });
+  });
 }
 
 }  // namespace cpu

@@ -14,6 +14,7 @@
 #include "kernels/common/areas/linalg.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
+#include "kernels/math/log_matmul.hpp"
 
 namespace ember::kernels {
 namespace cuda {
@@ -189,7 +190,81 @@ void run_triangular_solve(DeviceContext& ctx, const TensorArg& out, const Tensor
   });
 }
 
+// One thread per output element of the log-space product (the body the CPU runs).
+template <typename T>
+__global__ void log_matmul_exp_kernel(std::int64_t batch, std::int64_t m, std::int64_t n,
+                                      std::int64_t k, const T* a, const T* b, T* out,
+                                      bool max_plus) {
+  const std::int64_t total = batch * m * n;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += step) {
+    const std::int64_t row = e / n, j = e % n, i = row / m;
+    out[e] = log_matmul_exp_entry(a + row * k, std::int64_t{1}, b + i * k * n + j, n, k, max_plus);
+  }
+}
+
+// One thread per element (i, r, c) of a gradient: the term x[i, r, c] against a line of y
+// and a line of g and out, each line's start set by (r, c) through its strides.
+struct GradLines {
+  std::int64_t x_batch, x_row;                 // x[i, r, c] = x[i * x_batch + r * x_row + c]
+  std::int64_t y_batch, y_r, y_c, y_step;      // the line of y
+  std::int64_t go_batch, go_r, go_c, go_step;  // the lines of g and out
+};
+
+template <typename T>
+__global__ void log_matmul_exp_grad_kernel(std::int64_t batch, std::int64_t rows, std::int64_t cols,
+                                           std::int64_t len, GradLines l, const T* x, const T* y,
+                                           const T* g, const T* out, T* grad) {
+  const std::int64_t total = batch * rows * cols;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += step) {
+    const std::int64_t i = e / (rows * cols), r = (e / cols) % rows, c = e % cols;
+    const std::int64_t go = i * l.go_batch + r * l.go_r + c * l.go_c;
+    grad[e] = log_matmul_exp_grad_a(x[i * l.x_batch + r * l.x_row + c],
+                                    y + i * l.y_batch + r * l.y_r + c * l.y_c, l.y_step, g + go,
+                                    l.go_step, out + go, l.go_step, len);
+  }
+}
+
 }  // namespace
+
+void launch_log_matmul_exp(CudaBackend& cuda, const TensorArg& out, const TensorArg& a,
+                           const TensorArg& b, bool max_plus) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(out.dtype, "log_matmul_exp", [&]<typename T>() {
+    log_matmul_exp_kernel<T><<<grid_for(out.numel()), kBlockSize, 0, ctx.stream()>>>(
+        out.sizes[0], out.sizes[1], out.sizes[2], a.sizes[2], a.ptr<const T>(), b.ptr<const T>(),
+        out.ptr<T>(), max_plus);
+    EMBER_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void launch_log_matmul_exp_backward(CudaBackend& cuda, const TensorArg& ga, const TensorArg& gb,
+                                    const TensorArg& g, const TensorArg& a, const TensorArg& b,
+                                    const TensorArg& out) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  const std::int64_t batch = out.sizes[0], m = out.sizes[1], n = out.sizes[2], k = a.sizes[2];
+  dispatch_floating(out.dtype, "log_matmul_exp backward", [&]<typename T>() {
+    // ga[i, r, c] (r < m, c < k) runs over b's row c and g's (out's) row r.
+    const GradLines lines_a{m * k, k, k * n, 0, n, 1, m * n, n, 0, 1};
+    log_matmul_exp_grad_kernel<T><<<grid_for(ga.numel()), kBlockSize, 0, ctx.stream()>>>(
+        batch, m, k, n, lines_a, a.ptr<const T>(), b.ptr<const T>(), g.ptr<const T>(),
+        out.ptr<const T>(), ga.ptr<T>());
+    EMBER_CUDA_LAUNCH_CHECK();
+    // gb[i, r, c] (r < k, c < n) runs over a's column r and g's (out's) column c.
+    const GradLines lines_b{k * n, n, m * k, 1, 0, k, m * n, 0, 1, n};
+    log_matmul_exp_grad_kernel<T><<<grid_for(gb.numel()), kBlockSize, 0, ctx.stream()>>>(
+        batch, k, n, m, lines_b, b.ptr<const T>(), a.ptr<const T>(), g.ptr<const T>(),
+        out.ptr<const T>(), gb.ptr<T>());
+    EMBER_CUDA_LAUNCH_CHECK();
+  });
+}
 
 void launch_matmul(CudaBackend& cuda, const TensorArg& out, const TensorArg& a, const TensorArg& b,
                    bool accumulate) {

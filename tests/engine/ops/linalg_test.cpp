@@ -295,5 +295,64 @@ TEST(Matmul, ConcurrentProductsMatchOneAtATimeBitForBit) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+// ------------------------------------------------------------- log-space products ----
+// The composed reference: logsumexp over k of a[..., i, k, None] + b[..., None, k, j].
+Tensor log_matmul_reference(const Tensor& a, const Tensor& b) {
+  return logsumexp(add(a.unsqueeze(-1), b.unsqueeze(-3)), {-2});
+}
+
+TEST(LogMatmulExp, MatchesTheComposedLogsumexpWithBroadcastBatches) {
+  const Tensor a = random_normal({2, 3, 4}), b = random_normal({4, 5});
+  expect_close(log_matmul_exp(a, b), log_matmul_reference(a, b), 1e-12, 1e-12);
+  const Tensor c = random_normal({3, 1, 2, 6}), d = random_normal({4, 6, 3});
+  expect_close(log_matmul_exp(c, d), log_matmul_reference(c, d), 1e-12, 1e-12);
+  EXPECT_EQ(log_matmul_exp(c, d).shape(), Shape({3, 4, 2, 3}));
+}
+
+TEST(LogMatmulExp, StableInFloat32AtLargeMagnitudes) {
+  // Entries near -1000 (far past exp's float32 range) and near +80.
+  for (double shift : {-1000.0, 80.0}) {
+    const Tensor a64 = add(random_normal({3, 4}), shift), b64 = random_normal({4, 2});
+    const Tensor want = log_matmul_reference(a64, b64);
+    const Tensor got = log_matmul_exp(a64.to(kFloat32), b64.to(kFloat32));
+    EXPECT_TRUE(all(isfinite(got))) << got;
+    expect_close(got.to(kFloat64), want, 1e-6, 1e-3);
+  }
+}
+
+TEST(LogMatmulExp, MinusInfinityIsAZeroOfTheProduct) {
+  const double inf = INFINITY;
+  const Tensor a = tensor({{0.0, -inf}, {-inf, -inf}}, f64());
+  const Tensor b = tensor({{1.0, -inf}, {2.0, 3.0}}, f64());
+  const Tensor out = log_matmul_exp(a, b);
+  EXPECT_NEAR(out.select(0, 0).select(0, 0).item(), 1.0, 1e-12);
+  EXPECT_EQ(out.select(0, 0).select(0, 1).item(), -inf);  // every term -inf
+  EXPECT_EQ(out.select(0, 1).select(0, 0).item(), -inf);
+  // Its gradient has no NaN where an output is -inf.
+  const Tensor al = a.clone().requires_grad_(), bl = b.clone().requires_grad_();
+  const Tensor y = log_matmul_exp(al, bl);
+  sum(where(isfinite(y), y, 0.0)).backward();
+  EXPECT_TRUE(all(logical_not(isnan(al.grad()))));
+  EXPECT_TRUE(all(logical_not(isnan(bl.grad()))));
+}
+
+TEST(LogMatmulExp, GradientsMatchCentralDifferences) {
+  const auto f = [](const std::vector<Tensor>& v) { return log_matmul_exp(v[0], v[1]); };
+  EXPECT_TRUE(grad_check(f, {random_normal({2, 3, 4}, true), random_normal({4, 2}, true)}));
+  EXPECT_TRUE(grad_check(f, {random_normal({1, 3}, true), random_normal({2, 3, 5}, true)}));
+}
+
+TEST(MaxPlusMatmul, IsTheMaxOfTheSums) {
+  const Tensor a = random_normal({2, 3, 4}), b = random_normal({2, 4, 5});
+  expect_close(max_plus_matmul(a, b), max(add(a.unsqueeze(-1), b.unsqueeze(-3)), {-2}), 0, 0);
+}
+
+TEST(LogMatmulExp, ShapeErrorsNameBothShapes) {
+  EMBER_EXPECT_THROW_WITH(log_matmul_exp(random_normal({2, 3}), random_normal({4, 2})), ShapeError,
+                          "log_matmul_exp", "(2, 3)", "(4, 2)");
+  EMBER_EXPECT_THROW_WITH(max_plus_matmul(random_normal({3}), random_normal({3, 2})), ShapeError,
+                          "max_plus_matmul");
+}
+
 }  // namespace
 }  // namespace ember::test

@@ -711,6 +711,18 @@ TEST(CudaMatmul, ShapesLayoutsAndBatchBroadcast) {
   expect_same_as_cpu("matmul k = 0", mm, {{random_normal({3, 0})}, {random_normal({0, 2})}});
 }
 
+TEST(CudaMatmul, LogSpaceAndMaxPlusProductsMatchTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  const auto lme = [](const auto& v) { return log_matmul_exp(v[0], v[1]); };
+  for (const auto& [sa, sb] : std::vector<std::pair<Shape, Shape>>{
+           {{3, 4}, {4, 5}}, {{2, 3, 4}, {4, 5}}, {{2, 1, 3, 16}, {5, 16, 16}}}) {
+    expect_same_as_cpu("log_matmul_exp " + sa.str() + " @ " + sb.str(), lme,
+                       {{random_normal(sa)}, {random_normal(sb)}});
+  }
+  expect_same_as_cpu("max_plus_matmul", [](const auto& v) { return max_plus_matmul(v[0], v[1]); },
+                     {{random_normal({2, 3, 4})}, {random_normal({2, 4, 5})}});
+}
+
 TEST(CudaMatmul, ConcurrentThreadsShareTheDevice) {
   EMBER_REQUIRE_CUDA();
   const Tensor a = random_normal({64, 32}), b = random_normal({32, 48});
