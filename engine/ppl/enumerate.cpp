@@ -46,6 +46,11 @@ void EnumHandler::process_message(Message& msg) {
   EMBER_CHECK(msg.fn.has_enumerate_support(), "enumerate: site '", msg.name, "' (", msg.fn.name(),
               ") has no finite support to enumerate");
   const int dim = allocate(msg);
+  EMBER_CHECK_SHAPE(-dim + static_cast<int>(msg.fn.event_shape().size()) <= kMaxRank,
+                    "enumerate: site '", msg.name, "' would take dim ", dim,
+                    ", past the tensor rank limit of ", kMaxRank,
+                    ": every site enumerated outside a markov scope takes a dim of its own; put "
+                    "repeated sites in a markov scope (markov(n)), whose steps reuse their dims");
   const Tensor support = msg.fn.enumerate_support(false);
   Shape shape{support.size(0)};
   for (int i = 1; i < -dim; ++i) shape.push_back(1);

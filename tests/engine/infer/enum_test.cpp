@@ -303,7 +303,8 @@ TEST_F(EnumTest, VectorizedParticlesMatchSequentialOnes) {
     const double w = std::exp(-0.5 * u * u);
     double lp = log_normal(s, 0, 1) - log_normal(s, 0.2, 0.3);
     for (double v : kX) {
-      lp += logsumexp({std::log(0.4) + log_normal(v, -1 + s, 1), std::log(0.6) + log_normal(v, 2 + s, 1)});
+      lp += logsumexp(
+          {std::log(0.4) + log_normal(v, -1 + s, 1), std::log(0.6) + log_normal(v, 2 + s, 1)});
     }
     expected += w * lp;
     weight_sum += w;
@@ -329,7 +330,8 @@ TEST_F(EnumTest, CompiledStepsEqualEagerOnes) {
                scalar_tensor(kSeq[t], f64()));
       }
     };
-    SVI svi(model, [] {}, optim::Adam({.lr = 0.05}), TraceEnum_ELBO({.max_plate_nesting = 0}));
+    SVI svi(
+        model, [] {}, optim::Adam({.lr = 0.05}), TraceEnum_ELBO({.max_plate_nesting = 0}));
     if (compiled) svi.compile({});
     std::vector<double> losses;
     for (int i = 0; i < 20; ++i) losses.push_back(svi.step());
@@ -439,6 +441,17 @@ TEST_F(EnumTest, SlowInferDiscreteDrawsFollowThePosterior) {
     EXPECT_NEAR(counts[code] / double(kDraws), p, 4 * std::sqrt(p * (1 - p) / kDraws) + 1e-3)
         << "path " << code;
   }
+}
+
+TEST_F(EnumTest, TooManyEnumeratedSitesOutsideAChainAreNamed) {
+  auto model = [] {
+    for (int i = 0; i < 12; ++i) {
+      sample("c_" + std::to_string(i), dist::Bernoulli(scalar_tensor(0.5, f64())),
+             SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    }
+  };
+  EMBER_EXPECT_THROW_WITH(TraceEnum_ELBO({.max_plate_nesting = 0}).loss(model, [] {}), ShapeError,
+                          "'c_10'", "rank limit", "markov");
 }
 
 TEST_F(EnumTest, ErrorsNameTheSite) {
