@@ -206,6 +206,13 @@ class CategoricalImpl final : public DistributionImpl {
     const Tensor picked = gather(table, -1, index).squeeze(-1);
     return where(ok, is_logits_ ? picked : log(picked), -INFINITY);
   }
+  // Every category's log-probability at once: the normalized table, categories first.
+  Tensor log_prob_of_support() const override {
+    const Tensor table = is_logits_ ? logits() : log(probs());
+    std::vector<int> order{table.dim() - 1};
+    for (int d = 0; d + 1 < table.dim(); ++d) order.push_back(d);
+    return table.permute(order);
+  }
   Tensor mean() const override { return sum(probs() * categories(), {-1}); }
   Tensor variance() const override {
     const Tensor p = probs();

@@ -39,6 +39,13 @@ Tensor DistributionImpl::enumerate_support(bool) const {
   not_available("enumerate_support (its support is not finite)");
 }
 
+Tensor DistributionImpl::log_prob_of_support() const {
+  const Tensor lp = log_prob(enumerate_support(false));
+  Shape shape{lp.size(0)};
+  for (auto d : batch_shape_) shape.push_back(d);
+  return lp.expand(shape);
+}
+
 // ------------------------------------------------------------------ the handle ----
 const DistributionImpl& Distribution::impl() const {
   EMBER_CHECK(impl_ != nullptr, "use of an undefined (default-constructed) Distribution");

@@ -380,6 +380,27 @@ double plate_scale(const Site& s) {
   return scale;
 }
 
+// An enumerated site's own log-density: every value of its support scored at once (the
+// family's log_prob_of_support, (K,) + batch), the values' axis moved to the site's
+// enumeration dim, where the batch (which may hold other sites' dims, left of or beside its
+// own) has size 1.
+Tensor enumerated_log_prob(const Site& s) {
+  const Tensor lp = s.fn.log_prob_of_support();
+  const int r = lp.dim() - 1, d = s.infer.enum_dim;
+  const int rank = std::max(r, -d);
+  Shape padded{lp.size(0)};
+  for (int i = r; i < rank; ++i) padded.push_back(1);
+  for (int i = 1; i <= r; ++i) padded.push_back(lp.size(i));
+  const int at = rank + d;  // the enumeration dim's index among the batch's
+  if (padded[at + 1] != 1) return s.unscaled_log_prob();
+  std::vector<int> order;
+  for (int i = 0; i < rank; ++i) order.push_back(i == at ? 0 : i + 1);
+  order.push_back(at + 1);
+  Shape out;
+  for (int i = 0; i < rank; ++i) out.push_back(i == at ? lp.size(0) : padded[i + 1]);
+  return lp.reshape(padded).permute(order).reshape(out);
+}
+
 // Splits the model's factors: those reading enumerated sites become terms, the others are
 // summed (scaled) into `direct`.
 std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, Tensor& direct,
@@ -387,7 +408,7 @@ std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, 
   std::vector<Term> terms;
   for (const Site& s : model_trace) {
     if (!s.is_sample()) continue;
-    Tensor log = s.unscaled_log_prob();
+    Tensor log = s.infer.enum_dim != 0 ? enumerated_log_prob(s) : s.unscaled_log_prob();
     if (s.mask.defined()) log = where(s.mask, log, 0.0);
     std::map<int, std::size_t> vars = elim.vars_of(s, log);
     if (vars.empty()) {

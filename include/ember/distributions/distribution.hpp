@@ -56,6 +56,10 @@ class DistributionImpl {
   // All values of a finite discrete support, shaped (n,) + (1,) * batch rank, or expanded to
   // (n,) + batch_shape.
   virtual Tensor enumerate_support(bool expand) const;
+  // log_prob of every value of a finite support at once, shaped (n,) + batch_shape: what
+  // enumerate_support(false)'s values score, computed without reading them where the family
+  // can (a Categorical's normalized log-probabilities, moved to the front).
+  virtual Tensor log_prob_of_support() const;
   // The same family over a larger batch shape (its parameters broadcast, as views).
   virtual std::shared_ptr<const DistributionImpl> expand(const Shape& batch_shape) const = 0;
 
@@ -114,6 +118,7 @@ class Distribution {
   constraints::Constraint support() const { return impl().support(); }
   bool has_enumerate_support() const { return impl().has_enumerate_support(); }
   Tensor enumerate_support(bool expand = true) const { return impl().enumerate_support(expand); }
+  Tensor log_prob_of_support() const { return impl().log_prob_of_support(); }
 
   // Broadcasts the batch shape to `batch_shape`.
   Distribution expand(const Shape& batch_shape) const;

@@ -443,6 +443,18 @@ TEST_F(EnumTest, SlowInferDiscreteDrawsFollowThePosterior) {
   }
 }
 
+// Scoring every support value at once equals log_prob of the enumerated values.
+TEST_F(EnumTest, LogProbOfSupportMatchesTheSupportsLogProb) {
+  const std::vector<dist::Distribution> families = {
+      dist::Categorical(tensor({{0.2, 0.3, 0.5}, {0.6, 0.1, 0.3}}, f64())),
+      dist::Categorical::from_logits(tensor({{0.5, -1.0}, {2.0, 0.0}, {0.1, 0.1}}, f64())),
+      dist::Bernoulli(tensor({0.25, 0.9}, f64())), dist::Binomial(4.0, tensor({0.3, 0.6}, f64()))};
+  for (const dist::Distribution& d : families) {
+    const Tensor want = d.log_prob(d.enumerate_support(false));
+    test::expect_close(d.log_prob_of_support(), want, 1e-12, 1e-12);
+  }
+}
+
 TEST_F(EnumTest, TooManyEnumeratedSitesOutsideAChainAreNamed) {
   auto model = [] {
     for (int i = 0; i < 12; ++i) {
