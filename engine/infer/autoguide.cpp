@@ -15,27 +15,18 @@
 #include "ember/param_store.hpp"
 #include "ember/primitives.hpp"
 #include "ember/random.hpp"
+#include "ember/summary.hpp"
 
 namespace ember::autoguide {
 namespace {
 
 TensorOptions options_of(const Tensor& t) { return TensorOptions{t.dtype(), t.device()}; }
 
-// The elementwise median over dim 0, taken on the host in float64.
+// The elementwise median over dim 0 (infer::quantiles, on the host in float64), undefined when a
+// draw is not finite.
 Tensor median_over_draws(const Tensor& draws) {
-  const Tensor d = draws.to(Device::cpu()).to(kFloat64).contiguous();
-  const std::int64_t s = d.size(0);
-  const std::int64_t n = d.numel() / s;
-  const std::vector<double> v = d.to_vector<double>();
-  std::vector<double> out(static_cast<std::size_t>(n)), column(static_cast<std::size_t>(s));
-  for (std::int64_t j = 0; j < n; ++j) {
-    for (std::int64_t i = 0; i < s; ++i) column[i] = v[i * n + j];
-    std::sort(column.begin(), column.end());
-    out[j] = s % 2 == 1 ? column[s / 2] : 0.5 * (column[s / 2 - 1] + column[s / 2]);
-  }
-  Shape shape;
-  for (int i = 1; i < d.dim(); ++i) shape.push_back(d.size(i));
-  return from_vector(out, shape, options_of(draws));
+  if (!all(isfinite(draws))) return Tensor();
+  return infer::quantiles(draws, {0.5}).select(0, 0).to(draws.dtype()).to(draws.device());
 }
 
 bool usable(const Site& site, const Tensor& value) {
@@ -70,29 +61,6 @@ bool monotone_elementwise(const LatentSite& s) {
 }
 
 constexpr std::int64_t kQuantileDraws = 4000;
-
-// Per element of draws (S, ...), the quantiles qs by linear interpolation between order
-// statistics (NumPy's default), stacked along a new leading dim; computed on the host.
-Tensor empirical_quantiles(const Tensor& draws, const std::vector<double>& qs) {
-  const Tensor d = draws.to(Device::cpu()).to(kFloat64).contiguous();
-  const std::int64_t s = d.size(0);
-  const std::int64_t n = d.numel() / s;
-  const std::vector<double> v = d.to_vector<double>();
-  std::vector<double> out(qs.size() * static_cast<std::size_t>(n)), column(s);
-  for (std::int64_t j = 0; j < n; ++j) {
-    for (std::int64_t i = 0; i < s; ++i) column[i] = v[i * n + j];
-    std::sort(column.begin(), column.end());
-    for (std::size_t k = 0; k < qs.size(); ++k) {
-      const double pos = qs[k] * static_cast<double>(s - 1);
-      const auto lo = static_cast<std::int64_t>(std::floor(pos));
-      const std::int64_t hi = std::min(lo + 1, s - 1);
-      out[k * n + j] = column[lo] + (pos - static_cast<double>(lo)) * (column[hi] - column[lo]);
-    }
-  }
-  Shape shape{static_cast<std::int64_t>(qs.size())};
-  for (int i = 1; i < d.dim(); ++i) shape.push_back(d.size(i));
-  return from_vector(out, shape, options_of(draws));
-}
 
 // The standard normal quantile: Acklam's rational approximation refined by one Halley step.
 double normal_icdf(double p) {
@@ -315,10 +283,7 @@ AutoGuideCore::AutoGuideCore(std::string kind, AutoGuideOptions options)
 
 AutoGuideCore::~AutoGuideCore() = default;
 
-bool AutoGuideCore::ready() const {
-  const std::lock_guard lock(mutex_);
-  return ready_;
-}
+bool AutoGuideCore::ready() const { return ready_.load(std::memory_order_acquire); }
 
 void AutoGuideCore::require_ready(const char* what) const {
   EMBER_CHECK(ready(), kind_, ".", what,
@@ -339,7 +304,7 @@ const LatentSite& AutoGuideCore::site(const std::string& name) const {
 
 void AutoGuideCore::setup(const std::function<void()>& model) {
   const std::lock_guard lock(mutex_);
-  if (ready_) return;
+  if (ready()) return;
   Trace prototype;
   std::unordered_set<std::string> explicit_plates;
   {
@@ -405,7 +370,7 @@ void AutoGuideCore::setup(const std::function<void()>& model) {
     latent_dim_ = 0;
     throw;
   }
-  ready_ = true;
+  ready_.store(true, std::memory_order_release);
 }
 
 dist::Distribution AutoGuideCore::get_posterior() const {
@@ -454,7 +419,8 @@ ValueMap AutoGuideCore::quantiles(const std::vector<double>& qs) const {
   const ValueMap draws = sample_posterior(kQuantileDraws);
   for (const LatentSite& s : sites_) {
     if (!out.contains(s.name) || !monotone_elementwise(s)) {
-      out.insert_or_assign(s.name, empirical_quantiles(draws.at(s.name), qs));
+      const Tensor& d = draws.at(s.name);
+      out.insert_or_assign(s.name, infer::quantiles(d, qs).to(d.dtype()).to(d.device()));
     }
   }
   return out;
@@ -973,10 +939,7 @@ std::shared_ptr<AutoGuideCore> make_auto_laplace(AutoGuideOptions o) {
   return std::make_shared<LaplaceCore>(std::move(o));
 }
 
-void AutoGuideCore::mark_ready() {
-  const std::lock_guard lock(mutex_);
-  ready_ = true;
-}
+void AutoGuideCore::mark_ready() { ready_.store(true, std::memory_order_release); }
 
 // The gradient of the negative log joint in unconstrained space, -(log p(x, T(u)) +
 // log|det dT/du|), at the flat float64 vector u: the model runs blocked, its latents

@@ -58,17 +58,8 @@ int ELBO::plate_nesting(const std::function<void()>& model, const std::function<
   if (max_plate_nesting_ >= 0) return max_plate_nesting_;
   // One traced run of each, as Pyro's guess_max_plate_nesting.
   NoGradGuard no_grad;
-  const detail::TracePair traces = detail::trace_pair(model, guide);
-  int nesting = 0;
-  for (const Trace* tr : {&traces.guide, &traces.model}) {
-    for (const Site& s : *tr) {
-      for (const PlateFrame& f : s.cond_indep_stack) {
-        if (f.vectorized()) nesting = std::max(nesting, -f.dim);
-      }
-    }
-  }
-  max_plate_nesting_ = nesting;
-  return nesting;
+  max_plate_nesting_ = detail::plate_nesting_of(detail::trace_pair(model, guide));
+  return max_plate_nesting_;
 }
 
 ElboResult ELBO::run(const std::function<void()>& model, const std::function<void()>& guide,
@@ -193,6 +184,18 @@ NonFiniteSite first_nonfinite_site(const TracePair& traces) {
     }
   }
   return {};
+}
+
+int plate_nesting_of(const TracePair& traces) {
+  int nesting = 0;
+  for (const Trace* tr : {&traces.guide, &traces.model}) {
+    for (const Site& s : *tr) {
+      for (const PlateFrame& f : s.cond_indep_stack) {
+        if (f.vectorized()) nesting = std::max(nesting, -f.dim);
+      }
+    }
+  }
+  return nesting;
 }
 
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,

@@ -25,6 +25,10 @@ struct TracePair {
   Trace guide;
   Trace model;
 };
+// The plate dims the programs' vectorized plates use: the largest -dim over their sites'
+// plates (0 with none), as Pyro's guess_max_plate_nesting reads a traced run.
+int plate_nesting_of(const TracePair& traces);
+
 // enum_first_dim (negative): run the model under enumeration from that dim (0: not).
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
                      const std::optional<ParticlePlate>& particles = std::nullopt,

@@ -10,6 +10,7 @@
 #include "ember/ops.hpp"
 #include "ember/primitives.hpp"
 #include "ember/trace.hpp"
+#include "engine/infer/elbo_util.hpp"
 
 namespace ember::detail {
 namespace {
@@ -24,22 +25,9 @@ Trace traced(const std::function<void()>& fn) {
   return tracer.take();
 }
 
-int plate_nesting(const Trace& tr) {
-  int nesting = 0;
-  for (const Site& s : tr) {
-    for (const PlateFrame& f : s.cond_indep_stack) {
-      if (f.vectorized()) nesting = std::max(nesting, -f.dim);
-    }
-  }
-  return nesting;
-}
-
 // One run: the guide (if any) under trace, then the model under the handlers that give it
 // the posterior's latents; `sample_plate` wraps both when the draws run at once.
-struct Run {
-  Trace guide;
-  Trace model;
-};
+using Run = TracePair;
 Run run_once(const std::function<void()>& model, const PredictiveSource& source,
              const ValueMap* given, const PredictiveOptions& o,
              const std::optional<std::pair<std::int64_t, int>>& sample_plate) {
@@ -149,9 +137,7 @@ ValueMap predictive_draws(const std::function<void()>& model, const PredictiveSo
   }
 
   // At once: every latent and predicted site gains the sample dim at -(nesting + 1).
-  const int nesting = o.max_plate_nesting >= 0
-                          ? o.max_plate_nesting
-                          : std::max(plate_nesting(proto.model), plate_nesting(proto.guide));
+  const int nesting = o.max_plate_nesting >= 0 ? o.max_plate_nesting : plate_nesting_of(proto);
   const int dim = -(nesting + 1);
   ValueMap given;
   if (source.samples != nullptr) {

@@ -346,13 +346,10 @@ class Eliminator {
   std::vector<Record> records_;
 };
 
-// The model's enumerated sites, its terms for the eliminator, and the sum of the factors
-// that read no enumerated site.
+// The model's enumerated sites and the plates its sites lie in.
 struct Split {
   std::vector<Var> vars;
   std::map<std::string, PlateFrame> plates;
-  std::vector<const Site*> factor_sites;
-  Tensor direct;
 };
 
 Split split_model(const Trace& model_trace) {
@@ -481,15 +478,7 @@ handlers::ValueMap infer_discrete_values(const std::function<void()>& model,
   int nesting = options.max_plate_nesting;
   if (nesting < 0) {
     const handlers::BlockHandler hide_from_outer_handlers;
-    const TracePair first = trace_pair(model, g);
-    nesting = 0;
-    for (const Trace* tr : {&first.guide, &first.model}) {
-      for (const Site& s : *tr) {
-        for (const PlateFrame& f : s.cond_indep_stack) {
-          if (f.vectorized()) nesting = std::max(nesting, -f.dim);
-        }
-      }
-    }
+    nesting = plate_nesting_of(trace_pair(model, g));
   }
   const TracePair traces = trace_pair(model, g, std::nullopt, -(nesting + 1));
   Split split = split_model(traces.model);

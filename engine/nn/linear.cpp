@@ -49,9 +49,7 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim,
 Tensor Embedding::forward(const Tensor& indices) {
   EMBER_CHECK_DTYPE(indices.dtype() == kInt64, "Embedding: indices must be int64, got ",
                     indices.dtype());
-  Shape shape = indices.shape();
-  shape.push_back(weight_->size(1));
-  Tensor out = index_select(*weight_, 0, indices.reshape({-1})).reshape(shape);
+  const Tensor out = index_rows(*weight_, indices);
   if (!padding_idx_) return out;
   // The padding row's lookups keep their value but pass no gradient.
   const Tensor pad = eq(indices, static_cast<double>(*padding_idx_)).unsqueeze(-1);

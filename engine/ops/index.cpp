@@ -38,6 +38,15 @@ void check_gather_shapes(const char* op, const Tensor& x, const Tensor& index, i
 
 }  // namespace
 
+Tensor index_rows(const Tensor& x, const Tensor& index) {
+  EMBER_CHECK_SHAPE(x.dim() >= 1, "index_rows: x must have a dim to index, got shape ", x.shape());
+  EMBER_CHECK_DTYPE(index.dtype() == kInt64, "index_rows: the index must be int64, got ",
+                    index.dtype());
+  Shape shape = index.shape();
+  for (int d = 1; d < x.dim(); ++d) shape.push_back(x.size(d));
+  return index_select(x, 0, index.reshape({-1})).reshape(shape);
+}
+
 Tensor index_select(const Tensor& x, int dim, const Tensor& index_in) {
   const int d = wrap_dim(dim, x.dim(), "index_select");
   const Tensor index = as_vector_index(index_in, "index_select");

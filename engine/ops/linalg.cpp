@@ -88,23 +88,33 @@ void gemm_into(Tensor& out, const Tensor& a, const Tensor& b, std::int64_t nbatc
   detail::backend(out).matmul(oa, aa, bb, accumulate);
 }
 
+// The shapes of a batched product of a (..., m, k) and b (..., k, n): the broadcast batch, and
+// batch + (m, k), batch + (k, n), batch + (m, n).
+struct BatchedShapes {
+  Shape batch, a, b, out;
+};
+BatchedShapes batched_product_shapes(const Tensor& a, const Tensor& b, const char* op) {
+  Shape batch_a, batch_b;
+  for (int d = 0; d < a.dim() - 2; ++d) batch_a.push_back(a.size(d));
+  for (int d = 0; d < b.dim() - 2; ++d) batch_b.push_back(b.size(d));
+  BatchedShapes s;
+  s.batch = broadcast_shapes(batch_a, batch_b, op);
+  s.a = s.b = s.out = s.batch;
+  const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  s.a.push_back(m);
+  s.a.push_back(k);
+  s.b.push_back(k);
+  s.b.push_back(n);
+  s.out.push_back(m);
+  s.out.push_back(n);
+  return s;
+}
+
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
-  const int na = a.dim(), nb = b.dim();
-  const std::int64_t m = a.shape()[na - 2], k = a.shape()[na - 1];
-  const std::int64_t k2 = b.shape()[nb - 2], n = b.shape()[nb - 1];
+  const std::int64_t k = a.size(-1), k2 = b.size(-2);
   EMBER_CHECK_SHAPE(k == k2, "matmul: shapes ", a.shape(), " and ", b.shape(), " are not aligned (",
                     k, " != ", k2, ")");
-  Shape batch_a, batch_b;
-  for (int d = 0; d < na - 2; ++d) batch_a.push_back(a.shape()[d]);
-  for (int d = 0; d < nb - 2; ++d) batch_b.push_back(b.shape()[d]);
-  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  Shape sa = batch, sb = batch, so = batch;
-  sa.push_back(m);
-  sa.push_back(k);
-  sb.push_back(k);
-  sb.push_back(n);
-  so.push_back(m);
-  so.push_back(n);
+  const auto [batch, sa, sb, so] = batched_product_shapes(a, b, "matmul");
   Tensor out = detail::make_tensor(so, a.dtype(), a.device());
   if (out.numel() > 0) {
     if (k == 0) {
@@ -217,18 +227,8 @@ Tensor log_matmul(const Tensor& a_in, const Tensor& b_in, bool max_plus, const c
   if (!is_floating(t)) t = kFloat32;
   const Tensor a = a_in.to(t), b = b_in.to(t);
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
-  Shape batch_a, batch_b;
-  for (int d = 0; d < a.dim() - 2; ++d) batch_a.push_back(a.size(d));
-  for (int d = 0; d < b.dim() - 2; ++d) batch_b.push_back(b.size(d));
-  const Shape batch = broadcast_shapes(batch_a, batch_b, name);
+  const auto [batch, sa, sb, so] = batched_product_shapes(a, b, name);
   const std::int64_t nb = batch.numel();
-  Shape sa = batch, sb = batch, so = batch;
-  sa.push_back(m);
-  sa.push_back(k);
-  sb.push_back(k);
-  sb.push_back(n);
-  so.push_back(m);
-  so.push_back(n);
   const Tensor a3 = a.detach().expand(sa).contiguous().reshape({nb, m, k});
   const Tensor b3 = b.detach().expand(sb).contiguous().reshape({nb, k, n});
   Tensor out3 = detail::make_tensor({nb, m, n}, t, a.device());

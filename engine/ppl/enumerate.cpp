@@ -5,18 +5,7 @@
 #include "ember/error.hpp"
 #include "ember/ops.hpp"
 
-namespace ember {
-
-Tensor index_rows(const Tensor& x, const Tensor& index) {
-  EMBER_CHECK_SHAPE(x.dim() >= 1, "index_rows: x must have a dim to index, got shape ", x.shape());
-  EMBER_CHECK_DTYPE(index.dtype() == kInt64, "index_rows: the index must be int64, got ",
-                    index.dtype());
-  Shape shape = index.shape();
-  for (int d = 1; d < x.dim(); ++d) shape.push_back(x.size(d));
-  return index_select(x, 0, index.reshape({-1})).reshape(shape);
-}
-
-namespace handlers {
+namespace ember::handlers {
 
 void ConfigEnumerateHandler::process_message(Message& msg) {
   if (msg.type != SiteType::Sample || msg.is_observed || msg.infer.is_auxiliary) return;
@@ -63,5 +52,4 @@ void EnumHandler::process_message(Message& msg) {
   msg.done = true;
 }
 
-}  // namespace handlers
-}  // namespace ember
+}  // namespace ember::handlers

@@ -22,6 +22,7 @@
 // threads; each thread reads its own current store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -163,8 +164,9 @@ class AutoGuideCore {
   std::unordered_set<std::string> explicit_plates_;
 
  private:
-  mutable std::mutex mutex_;
-  bool ready_ = false;
+  std::mutex mutex_;  // held while the prototype runs
+  // Set once the prototype has run (sites_ is then read-only); read on every call unlocked.
+  std::atomic<bool> ready_{false};
 };
 
 std::shared_ptr<AutoGuideCore> make_auto_delta(AutoGuideOptions options);
@@ -209,6 +211,9 @@ class AutoGuide {
   dist::Distribution posterior(const std::string& site) const {
     return core_->site_posterior(site);
   }
+  // The joint guides' posterior over the flat unconstrained latents (sites() order, each
+  // site's elements row-major); the per-site guides and the flow throw a ValueError.
+  dist::Distribution get_posterior() const { return core_->get_posterior(); }
   const std::vector<LatentSite>& sites() const { return core_->sites(); }
   std::int64_t latent_dim() const { return core_->latent_dim(); }
   const std::string& prefix() const { return core_->prefix(); }
@@ -245,7 +250,6 @@ class AutoDiagonalNormal : public AutoGuide<Model> {
  public:
   explicit AutoDiagonalNormal(Model model, AutoGuideOptions options = {})
       : AutoGuide<Model>(std::move(model), detail::make_auto_diagonal_normal(std::move(options))) {}
-  dist::Distribution get_posterior() const { return this->core_->get_posterior(); }
 };
 
 // A full-covariance Gaussian over the flat unconstrained latents ("AutoMultivariateNormal.loc",
@@ -258,7 +262,6 @@ class AutoMultivariateNormal : public AutoGuide<Model> {
                          detail::make_auto_multivariate_normal(std::move(options))) {}
   AutoMultivariateNormal(Model model, std::shared_ptr<detail::AutoGuideCore> core)
       : AutoGuide<Model>(std::move(model), std::move(core)) {}
-  dist::Distribution get_posterior() const { return this->core_->get_posterior(); }
 };
 
 // A Gaussian whose covariance is W W^T + diag(D), W of rank options.rank
@@ -270,7 +273,6 @@ class AutoLowRankMultivariateNormal : public AutoGuide<Model> {
   explicit AutoLowRankMultivariateNormal(Model model, AutoGuideOptions options = {})
       : AutoGuide<Model>(std::move(model),
                          detail::make_auto_low_rank_multivariate_normal(std::move(options))) {}
-  dist::Distribution get_posterior() const { return this->core_->get_posterior(); }
 };
 
 // A normalizing flow over the flat unconstrained latents: N(0, I) draws through
@@ -295,7 +297,6 @@ class AutoLaplaceApproximation : public AutoGuide<Model> {
  public:
   explicit AutoLaplaceApproximation(Model model, AutoGuideOptions options = {})
       : AutoGuide<Model>(std::move(model), detail::make_auto_laplace(std::move(options))) {}
-  dist::Distribution get_posterior() const { return this->core_->get_posterior(); }
 
   // The Laplace approximation, as an AutoMultivariateNormal whose parameters
   // ("<prefix>.laplace.loc", ".scale_tril") are set in the current store. `step`: the

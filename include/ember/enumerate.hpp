@@ -22,11 +22,6 @@
 
 namespace ember {
 
-// x's entries along dim 0 at `index` (int64, any shape): shaped index.shape + x.shape[1:]
-// (NumPy's x[index]; Pyro's Vindex for one leading index). How a model reads a table at an
-// enumerated value: Normal(index_rows(locs, z), 1) for z of shape (K, 1).
-Tensor index_rows(const Tensor& x, const Tensor& index);
-
 namespace handlers {
 
 // Marks the latent sample sites with a finite support (has_enumerate_support) that reach it

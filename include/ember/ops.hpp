@@ -132,6 +132,10 @@ Tensor cumprod(const Tensor& x, int dim);
 // ---- indexing (index tensors are int64) ----
 // Picks entries index[i] of x along dim.
 Tensor index_select(const Tensor& x, int dim, const Tensor& index);
+// x's entries along dim 0 at `index` (any shape): shaped index.shape + x.shape[1:] (NumPy's
+// x[index]; an embedding lookup; Pyro's Vindex for one leading index, as a model reads a table
+// at an enumerated value: Normal(index_rows(locs, z), 1) for z of shape (K, 1)).
+Tensor index_rows(const Tensor& x, const Tensor& index);
 // out[i][j] = x[index[i][j]][j] for dim 0 (as torch.gather); out has index's shape.
 Tensor gather(const Tensor& x, int dim, const Tensor& index);
 // A copy of x with src added at index along dim (as torch.scatter_add).

@@ -159,7 +159,7 @@ TEST_F(AutoGuideTest, AutoIAFNormalRecoversACorrelatedGaussian) {
     }
   }
   EXPECT_EQ(guide.quantiles({0.5}).at("w").shape(), Shape({1, 2}));
-  EXPECT_THROW(guide.core().get_posterior(), ValueError);
+  EXPECT_THROW(guide.get_posterior(), ValueError);
 }
 
 // lambda ~ Gamma(a, b), x_i ~ Poisson(lambda): the posterior is Gamma(a + sum(x), b + n).
