@@ -227,8 +227,12 @@ Tensor log_matmul(const Tensor& a_in, const Tensor& b_in, bool max_plus, const c
   if (!is_floating(t)) t = kFloat32;
   const Tensor a = a_in.to(t), b = b_in.to(t);
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
-  const auto [batch, sa, sb, so] = batched_product_shapes(a, b, name);
-  const std::int64_t nb = batch.numel();
+  // Named, not bound: the gradient's closure keeps the operands' shapes (clang before 16 does
+  // not capture structured bindings).
+  const BatchedShapes shapes = batched_product_shapes(a, b, name);
+  const Shape& sa = shapes.a;
+  const Shape& sb = shapes.b;
+  const std::int64_t nb = shapes.batch.numel();
   const Tensor a3 = a.detach().expand(sa).contiguous().reshape({nb, m, k});
   const Tensor b3 = b.detach().expand(sb).contiguous().reshape({nb, k, n});
   Tensor out3 = detail::make_tensor({nb, m, n}, t, a.device());
@@ -239,24 +243,25 @@ Tensor log_matmul(const Tensor& a_in, const Tensor& b_in, bool max_plus, const c
       detail::backend(out3).log_matmul_exp(arg(out3), arg(a3), arg(b3), max_plus);
     }
   }
-  Tensor out = out3.reshape(so);
+  Tensor out = out3.reshape(shapes.out);
   if (!max_plus && detail::needs_grad({&a, &b})) {
-    detail::record(name, {a, b}, out, [a, b, a3, b3, out3, sa, sb](const Tensor& g) {
-      const Tensor g3 = g.contiguous().reshape(out3.shape());
-      Tensor ga3 = detail::make_tensor(a3.shape(), a3.dtype(), a3.device());
-      Tensor gb3 = detail::make_tensor(b3.shape(), b3.dtype(), b3.device());
-      if (a3.numel() > 0 && b3.numel() > 0) {
-        detail::backend(out3).log_matmul_exp_backward(arg(ga3), arg(gb3), arg(g3), arg(a3), arg(b3),
-                                                      arg(out3));
-      } else {
-        if (ga3.numel() > 0) detail::backend(ga3).fill(arg(ga3), 0.0);
-        if (gb3.numel() > 0) detail::backend(gb3).fill(arg(gb3), 0.0);
-      }
-      detail::Grads grads(2);
-      if (a.requires_grad()) grads[0] = sum_to(ga3.reshape(sa), a.shape());
-      if (b.requires_grad()) grads[1] = sum_to(gb3.reshape(sb), b.shape());
-      return grads;
-    });
+    detail::record(name, {a, b}, out,
+                   [a, b, a3, b3, out3, sa = shapes.a, sb = shapes.b](const Tensor& g) {
+                     const Tensor g3 = g.contiguous().reshape(out3.shape());
+                     Tensor ga3 = detail::make_tensor(a3.shape(), a3.dtype(), a3.device());
+                     Tensor gb3 = detail::make_tensor(b3.shape(), b3.dtype(), b3.device());
+                     if (a3.numel() > 0 && b3.numel() > 0) {
+                       detail::backend(out3).log_matmul_exp_backward(arg(ga3), arg(gb3), arg(g3),
+                                                                     arg(a3), arg(b3), arg(out3));
+                     } else {
+                       if (ga3.numel() > 0) detail::backend(ga3).fill(arg(ga3), 0.0);
+                       if (gb3.numel() > 0) detail::backend(gb3).fill(arg(gb3), 0.0);
+                     }
+                     detail::Grads grads(2);
+                     if (a.requires_grad()) grads[0] = sum_to(ga3.reshape(sa), a.shape());
+                     if (b.requires_grad()) grads[1] = sum_to(gb3.reshape(sb), b.shape());
+                     return grads;
+                   });
   }
   return out;
 }
