@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <ember/ember.hpp>
@@ -21,6 +22,18 @@ namespace ember::test {
 inline std::mt19937& rng() {
   static std::mt19937 gen(20240611);
   return gen;
+}
+
+// Reference values in plain double arithmetic, for brute-force marginals.
+inline double log_normal(double x, double mu, double sd) {
+  return -0.5 * std::pow((x - mu) / sd, 2) - std::log(sd) - 0.5 * std::log(2 * M_PI);
+}
+inline double logsumexp(const std::vector<double>& v) {
+  double m = -INFINITY;
+  for (double x : v) m = std::max(m, x);
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
 }
 
 inline TensorOptions f64(bool requires_grad = false) {

@@ -84,8 +84,16 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   const int nesting = vectorized     ? -particle_plate->dim
                       : enumerates() ? plate_nesting(model, guide)
                                      : options_.max_plate_nesting;
-  for (int r = 0; r < runs; ++r) {
-    traces = detail::trace_pair(model, guide, particle_plate, enum_first_dim);
+  // Under enumeration each particle is one run per combination of the guide's sequentially
+  // enumerated sites' values (one run when it has none).
+  handlers::SequentialEnumHandler::Schedule schedule;
+  const detail::EnumSetup enumerate{enum_first_dim, enumerates(),
+                                    enumerates() ? &schedule : nullptr};
+  bool last = false;
+  for (int r = 0; !last;) {
+    traces = detail::trace_pair(model, guide, particle_plate, enumerate);
+    if (!schedule.advance()) ++r;
+    last = r == runs;
     if (validation_enabled()) {
       const detail::PauseRecording checks_are_not_replayed;
       detail::validate_traces(traces, nesting);
@@ -109,8 +117,8 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     }
     total = total.defined() ? total + p.elbo : p.elbo;
     last_elbo = p.elbo;
-    // A particle is checked while its traces are alive; the last one below, with the rest.
-    if (check == FiniteCheck::On && r + 1 < runs) {
+    // A run is checked while its traces are alive; the last one below, with the rest.
+    if (check == FiniteCheck::On && !last) {
       record_check(out, std::span<const Tensor>(&p.elbo, 1), p.elbo, traces);
     }
   }
@@ -199,17 +207,21 @@ int plate_nesting_of(const TracePair& traces) {
 }
 
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
-                     const std::optional<ParticlePlate>& particles, int enum_first_dim) {
+                     const std::optional<ParticlePlate>& particles, const EnumSetup& enumerate) {
   // Under the particle plate (when vectorized) both programs draw all particles at once.
-  auto traced = [&particles, enum_first_dim](const std::function<void()>& program,
-                                             const Trace* replayed, const char* role) {
+  auto traced = [&particles, &enumerate](const std::function<void()>& program,
+                                         const Trace* replayed, int enum_dim, const char* role) {
     // A distribution built with a bad argument throws at its sample site, which it names.
     std::optional<HeldArgErrors> held;
     if (validation_enabled()) held.emplace();
     handlers::TraceHandler tracer;
     // Outside the replay, so that a site the guide gives is not enumerated.
-    std::optional<handlers::EnumHandler> enumerate;
-    if (replayed != nullptr && enum_first_dim != 0) enumerate.emplace(enum_first_dim);
+    std::optional<handlers::EnumHandler> parallel;
+    if (enum_dim != 0) parallel.emplace(enum_dim);
+    std::optional<handlers::SequentialEnumHandler> sequential;
+    if (replayed == nullptr && enumerate.schedule != nullptr) {
+      sequential.emplace(*enumerate.schedule);
+    }
     std::optional<handlers::ReplayHandler> replay;
     if (replayed != nullptr) replay.emplace(*replayed);
     std::optional<Plate> plate;
@@ -235,11 +247,14 @@ TracePair trace_pair(const std::function<void()>& model, const std::function<voi
   TracePair out;
   {
     PhaseClock clock(&PhaseTimes::guide);
-    out.guide = traced(guide, nullptr, "guide");
+    out.guide = traced(guide, nullptr, enumerate.guide ? enumerate.first_dim : 0, "guide");
   }
   {
     PhaseClock clock(&PhaseTimes::model);
-    out.model = traced(model, &out.guide, "model");
+    // The model's enumeration dims start left of the guide's.
+    int model_dim = enumerate.first_dim;
+    for (const Site& s : out.guide) model_dim = std::min(model_dim, s.infer.enum_dim - 1);
+    out.model = traced(model, &out.guide, enumerate.first_dim == 0 ? 0 : model_dim, "model");
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/enumerate.hpp"
 #include "ember/infer.hpp"
 #include "ember/trace.hpp"
 
@@ -29,10 +30,20 @@ struct TracePair {
 // plates (0 with none), as Pyro's guess_max_plate_nesting reads a traced run.
 int plate_nesting_of(const TracePair& traces);
 
-// enum_first_dim (negative): run the model under enumeration from that dim (0: not).
+// How the two runs enumerate discrete sites (TraceEnum_ELBO, infer_discrete).
+struct EnumSetup {
+  // Negative: the model's Enumerate::Parallel sites take dims from here leftwards; 0: no
+  // enumeration.
+  int first_dim = 0;
+  // The guide's Enumerate::Parallel sites too (from first_dim; the model's then start left of
+  // the guide's), and its Enumerate::Sequential sites from `schedule`.
+  bool guide = false;
+  handlers::SequentialEnumHandler::Schedule* schedule = nullptr;
+};
+
 TracePair trace_pair(const std::function<void()>& model, const std::function<void()>& guide,
                      const std::optional<ParticlePlate>& particles = std::nullopt,
-                     int enum_first_dim = 0);
+                     const EnumSetup& enumerate = {});
 
 // What validation checks in one estimate's traces (engine/infer/validation.cpp), as Pyro's
 // check_model_guide_match and check_site_shape. Throws where a site's shapes make the loss

@@ -65,9 +65,15 @@ enum class Reduce { LogSumExp, Max };
 
 class Eliminator {
  public:
+  // `kept`: the guide's enumerated sites, whose dims the model's factors may hold and the
+  // contraction keeps (their expectation under the guide is taken afterwards).
   Eliminator(std::vector<Var> vars, std::map<std::string, PlateFrame> plates, Reduce reduce,
-             bool record)
-      : vars_(std::move(vars)), plates_(std::move(plates)), reduce_(reduce), record_(record) {
+             bool record, std::vector<Var> kept = {})
+      : vars_(std::move(vars)),
+        kept_(std::move(kept)),
+        plates_(std::move(plates)),
+        reduce_(reduce),
+        record_(record) {
     for (std::size_t i = 0; i < vars_.size(); ++i) {
       const Var& v = vars_[i];
       if (v.step < 0) {
@@ -120,8 +126,15 @@ class Eliminator {
         }
       }
     }
+    for (const Var& g : kept_) {
+      if (!has_dim(log, g.dim)) continue;
+      EMBER_CHECK(std::includes(ordinal.begin(), ordinal.end(), g.ordinal.begin(), g.ordinal.end()),
+                  "TraceEnum_ELBO: site '", s.name, "' (", describe(ordinal),
+                  ") depends on guide-enumerated site '", g.site->name, "' (", describe(g.ordinal),
+                  "), which lies in a plate it does not");
+    }
     for (int d = -1; d >= -log.dim(); --d) {
-      if (log.size(d) <= 1 || out.contains(d)) continue;
+      if (log.size(d) <= 1 || out.contains(d) || kept_dim(d)) continue;
       bool plate_dim = false;
       for (const PlateFrame& f : s.cond_indep_stack) plate_dim = plate_dim || f.dim == d;
       EMBER_CHECK_SHAPE(plate_dim, "TraceEnum_ELBO: the log-density of site '", s.name,
@@ -132,8 +145,13 @@ class Eliminator {
     return out;
   }
 
-  // The log of the sum (or the max) over every variable of the product of the terms.
-  Tensor contract(std::vector<Term> terms) {
+  // Sums (or maximizes) the product of the terms over every variable: what is left is a list
+  // of log-density terms that hold no variable, each at the plates (ordinal) where the last
+  // variable it held was eliminated, scaled for the plates summed on the way. Their sum over
+  // every element (see sum_plates) is the log of the sum; with guide-enumerated sites kept, a
+  // term still varies along their dims.
+  std::vector<Term> contract(std::vector<Term> terms) {
+    std::vector<Term> done;
     while (true) {
       std::optional<Ordinal> leaf;
       for (const Term& t : terms) {
@@ -145,16 +163,36 @@ class Eliminator {
       terms = std::move(rest);
       const Ordinal parent = parent_of(*leaf, terms);
       for (Term& t : eliminate_local(*leaf, std::move(here))) {
+        if (t.vars.empty()) {
+          done.push_back(std::move(t));
+          continue;
+        }
+        check_kept_stay(t, *leaf, parent);
         terms.push_back(sum_plates(std::move(t), *leaf, parent));
       }
     }
-    Tensor total;
     for (Term& t : eliminate_local(Ordinal{}, std::move(terms))) {
       EMBER_CHECK(t.vars.empty(), "TraceEnum_ELBO: enumerated variables were left over");
-      const Tensor s = sum(t.log);
-      total = total.defined() ? add(total, s) : s;
+      done.push_back(std::move(t));
     }
-    return total;
+    return done;
+  }
+
+  // Sums the plates of `leaf` that `parent` lacks: each element's log-density adds (times
+  // the plate's subsample scale); a term constant along a plate counts once per element.
+  Term sum_plates(Term t, const Ordinal& leaf, const Ordinal& parent) const {
+    for (const std::string& name : leaf) {
+      if (parent.contains(name)) continue;
+      const PlateFrame& f = plates_.at(name);
+      const double scale = static_cast<double>(f.size) / static_cast<double>(f.subsample_size);
+      if (has_dim(t.log, f.dim)) {
+        t.log = mul(sum(t.log, {f.dim}, true), scale);
+      } else {
+        t.log = mul(t.log, scale * static_cast<double>(f.subsample_size));
+      }
+    }
+    t.ordinal = parent;
+    return t;
   }
 
  private:
@@ -229,11 +267,11 @@ class Eliminator {
       }
     }
     for (std::size_t v : left) eliminate_from(pieces, v);
-    Term acc;
-    for (const Term& p : pieces) acc = add_terms(std::move(acc), p);
-    acc.ordinal = ordinal;
-    acc.step = -1;
-    return {std::move(acc)};
+    for (Term& p : pieces) {
+      p.ordinal = ordinal;
+      p.step = -1;
+    }
+    return pieces;
   }
 
   // Eliminates variable v from pieces whose sum is meant: the pieces that hold it are summed
@@ -319,24 +357,29 @@ class Eliminator {
     return out;
   }
 
-  // Sums the plates of `leaf` that `parent` lacks: each element's log-density adds (times
-  // the plate's subsample scale); a term constant along a plate counts once per element.
-  Term sum_plates(Term t, const Ordinal& leaf, const Ordinal& parent) const {
-    for (const std::string& name : leaf) {
-      if (parent.contains(name)) continue;
-      const PlateFrame& f = plates_.at(name);
-      const double scale = static_cast<double>(f.size) / static_cast<double>(f.subsample_size);
-      if (has_dim(t.log, f.dim)) {
-        t.log = mul(sum(t.log, {f.dim}, true), scale);
-      } else {
-        t.log = mul(t.log, scale * static_cast<double>(f.subsample_size));
+  bool kept_dim(int d) const {
+    return std::any_of(kept_.begin(), kept_.end(), [d](const Var& g) { return g.dim == d; });
+  }
+
+  // A term still holding a variable is summed over the plates of `leaf` beyond `parent` before
+  // that variable is eliminated: a guide-enumerated site local to those plates would need
+  // every combination of its values across them.
+  void check_kept_stay(const Term& t, const Ordinal& leaf, const Ordinal& parent) const {
+    for (const Var& g : kept_) {
+      if (!has_dim(t.log, g.dim)) continue;
+      for (const std::string& plate : g.ordinal) {
+        EMBER_CHECK(!leaf.contains(plate) || parent.contains(plate),
+                    "TraceEnum_ELBO: guide-enumerated site '", g.site->name, "' in plate '", plate,
+                    "' meets model-enumerated site '", vars_[t.vars.begin()->second].site->name,
+                    "', which lies outside that plate: the sum over the plate would need every "
+                    "combination of the guide site's values; enumerate both in the model, or "
+                    "both in the guide");
       }
     }
-    t.ordinal = parent;
-    return t;
   }
 
   std::vector<Var> vars_;
+  std::vector<Var> kept_;
   std::map<int, std::vector<std::size_t>> outside_chains_;               // dim -> variables
   std::map<std::pair<int, std::int64_t>, std::size_t> by_dim_and_step_;  // chain variables
   int max_history_ = 0;
@@ -346,20 +389,25 @@ class Eliminator {
   std::vector<Record> records_;
 };
 
-// The model's enumerated sites and the plates its sites lie in.
+// The model's enumerated sites (those the guide does not give) and the plates the sites of
+// both programs lie in.
 struct Split {
   std::vector<Var> vars;
   std::map<std::string, PlateFrame> plates;
 };
 
-Split split_model(const Trace& model_trace) {
+Split split_model(const Trace& model_trace, const Trace& guide_trace) {
   Split out;
-  for (const Site& s : model_trace) {
-    if (!s.is_sample()) continue;
-    for (const PlateFrame& f : s.cond_indep_stack) {
-      if (f.vectorized()) out.plates.emplace(f.name, f);
+  for (const Trace* tr : {&model_trace, &guide_trace}) {
+    for (const Site& s : *tr) {
+      if (!s.is_sample()) continue;
+      for (const PlateFrame& f : s.cond_indep_stack) {
+        if (f.vectorized()) out.plates.emplace(f.name, f);
+      }
     }
-    if (s.infer.enum_dim == 0) continue;
+  }
+  for (const Site& s : model_trace) {
+    if (!s.is_sample() || s.infer.enum_dim == 0 || guide_trace.contains(s.name)) continue;
     out.vars.push_back(
         {&s, s.infer.enum_dim, s.value.size(0), ordinal_of(s), s.markov_step, s.markov_history});
   }
@@ -398,10 +446,10 @@ Tensor enumerated_log_prob(const Site& s) {
   return lp.reshape(padded).permute(order).reshape(out);
 }
 
-// Splits the model's factors: those reading enumerated sites become terms, the others are
-// summed (scaled) into `direct`.
-std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, Tensor& direct,
-                              const char* who) {
+// Splits the model's factors: those reading the model's enumerated sites become terms, the
+// others are costs of their own (`direct`).
+std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim,
+                              std::vector<const Site*>& direct, const char* who) {
   std::vector<Term> terms;
   for (const Site& s : model_trace) {
     if (!s.is_sample()) continue;
@@ -409,8 +457,7 @@ std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, 
     if (s.mask.defined()) log = where(s.mask, log, 0.0);
     std::map<int, std::size_t> vars = elim.vars_of(s, log);
     if (vars.empty()) {
-      const Tensor t = s.log_prob_sum();
-      direct = direct.defined() ? add(direct, t) : t;
+      direct.push_back(&s);
       continue;
     }
     const double expected = plate_scale(s);
@@ -423,45 +470,154 @@ std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim, 
   return terms;
 }
 
+// The expectation under the guide of the estimate's log-density terms (Pyro's Dice): each
+// term, at its plates, weighted by the product of the factors of the guide sites whose
+// plates are among its own: the probabilities of enumerated sites' values (the term summed
+// over them) and, for sites drawn without rsample, exp(log q - stopgrad(log q)), which is 1
+// but whose gradient is the score function. A sequentially enumerated site weights the terms
+// in its plates by its value's probability; the others, counted once per value, are divided
+// by its number of values.
+class Expectation {
+ public:
+  explicit Expectation(const Trace& guide_trace, bool want_surrogate) {
+    for (const Site& g : guide_trace) {
+      if (!g.is_stochastic()) continue;
+      if (g.infer.enum_dim != 0) {
+        EMBER_CHECK(g.markov_step < 0, "TraceEnum_ELBO: guide site '", g.name,
+                    "' is enumerated inside a markov scope; enumerate a chain's sites in the "
+                    "model, where the chain is contracted step by step");
+        enumerated_.push_back({&g, g.infer.enum_dim, g.value.size(0), ordinal_of(g), -1, 0});
+        factors_.push_back({masked_log_q(g), ordinal_of(g)});
+        weighted_ = true;
+      } else if (g.infer.enum_total > 0) {
+        factors_.push_back({masked_log_q(g), ordinal_of(g)});
+        sequential_.push_back({ordinal_of(g), g.infer.enum_total});
+        weighted_ = true;
+      } else if (want_surrogate && !g.fn.has_rsample()) {
+        const Tensor lq = masked_log_q(g);
+        factors_.push_back({sub(lq, lq.detach()), ordinal_of(g)});
+      }
+    }
+  }
+  // The guide's enumerated sites, whose dims the model's factors may hold.
+  const std::vector<Var>& enumerated() const { return enumerated_; }
+
+  // Adds the expectation of a term at `ordinal` (scaled by `scale`, over every element of its
+  // plates). `site`: the site the term is the log-density of, for its cached sum.
+  void add_term(const Tensor& log, const Ordinal& ordinal, double scale,
+                const std::map<std::string, PlateFrame>& plates, const Site* site = nullptr) {
+    Tensor w = weight(ordinal);
+    Tensor e;
+    if (!w.defined()) {
+      e = site != nullptr ? site->log_prob_sum() : sum(log);
+      e = count_constant_plates(e, log, ordinal, plates);
+    } else {
+      for (const Var& g : enumerated_) {
+        if (has_dim(w, g.dim) && !has_dim(log, g.dim)) w = sum(w, {g.dim}, true);
+      }
+      // A value the guide never takes weighs nothing, however unlikely the model finds it.
+      const Tensor c = weighted_ ? where(gt(w, 0.0), log, 0.0) : log;
+      const Tensor prod = mul(w, c);
+      e = count_constant_plates(sum(prod), prod, ordinal, plates);
+    }
+    if (scale != 1.0) e = mul(e, scale);
+    double repeats = 1.0;
+    for (const auto& [o, total] : sequential_) {
+      if (!std::includes(ordinal.begin(), ordinal.end(), o.begin(), o.end())) {
+        repeats *= static_cast<double>(total);
+      }
+    }
+    if (repeats != 1.0) e = mul(e, 1.0 / repeats);
+    total_ = total_.defined() ? add(total_, e) : e;
+  }
+
+  Tensor total() const { return total_.defined() ? total_ : scalar_tensor(0.0); }
+
+ private:
+  struct Factor {
+    Tensor log;
+    Ordinal ordinal;
+  };
+
+  static Tensor masked_log_q(const Site& g) {
+    const Tensor& lq = g.unscaled_log_prob();
+    return g.mask.defined() ? where(g.mask, lq, 0.0) : lq;
+  }
+
+  // exp(the sum of the factors within `ordinal`), undefined when there are none.
+  Tensor weight(const Ordinal& ordinal) {
+    auto it = weights_.find(ordinal);
+    if (it != weights_.end()) return it->second;
+    Tensor log_w;
+    for (const Factor& f : factors_) {
+      if (!std::includes(ordinal.begin(), ordinal.end(), f.ordinal.begin(), f.ordinal.end())) {
+        continue;
+      }
+      log_w = log_w.defined() ? add(log_w, f.log) : f.log;
+    }
+    const Tensor w = log_w.defined() ? exp(log_w) : Tensor();
+    weights_.emplace(ordinal, w);
+    return w;
+  }
+
+  // sum(t) counts a term constant along one of its plates once; each element counts.
+  static Tensor count_constant_plates(Tensor total, const Tensor& t, const Ordinal& ordinal,
+                                      const std::map<std::string, PlateFrame>& plates) {
+    double count = 1.0;
+    for (const std::string& name : ordinal) {
+      const PlateFrame& f = plates.at(name);
+      if (!has_dim(t, f.dim)) count *= static_cast<double>(f.subsample_size);
+    }
+    return count == 1.0 ? total : mul(total, count);
+  }
+
+  std::vector<Var> enumerated_;
+  std::vector<Factor> factors_;
+  std::vector<std::pair<Ordinal, std::int64_t>> sequential_;
+  bool weighted_ = false;  // some factor is a probability, not a score function
+  std::map<Ordinal, Tensor> weights_;
+  Tensor total_;
+};
+
 }  // namespace
 }  // namespace detail
 
 ELBO::Particle TraceEnum_ELBO::particle(const Trace& model_trace, const Trace& guide_trace,
                                         bool want_surrogate) {
-  for (const Site& g : guide_trace) {
-    EMBER_CHECK(
-        (g.infer.enum_dim == 0 && g.infer.enumerate == Enumerate::None) || !g.is_stochastic(),
-        "TraceEnum_ELBO: guide site '", g.name,
-        "' is marked for enumeration; enumeration in the guide is not supported: "
-        "enumerate the site in the model (leave it out of the guide)");
+  for (const Site& s : model_trace) {
+    EMBER_CHECK(!s.is_stochastic() || s.infer.enumerate != Enumerate::Sequential ||
+                    guide_trace.contains(s.name),
+                "TraceEnum_ELBO: model site '", s.name,
+                "' is marked Enumerate::Sequential; sequential enumeration is for guide sites: "
+                "enumerate it in the model with Enumerate::Parallel");
   }
-  detail::Split split = detail::split_model(model_trace);
-  detail::Eliminator elim(split.vars, split.plates, detail::Reduce::LogSumExp, false);
-  Tensor direct;
+  detail::Expectation expectation(guide_trace, want_surrogate);
+  detail::Split split = detail::split_model(model_trace, guide_trace);
+  detail::Eliminator elim(split.vars, split.plates, detail::Reduce::LogSumExp, false,
+                          expectation.enumerated());
+  std::vector<const Site*> direct;
   std::vector<detail::Term> terms = detail::model_terms(model_trace, elim, direct, name());
-  Tensor log_p = terms.empty() ? Tensor() : elim.contract(std::move(terms));
-  if (direct.defined()) log_p = log_p.defined() ? add(log_p, direct) : direct;
-  if (!log_p.defined()) log_p = scalar_tensor(0.0);
-
-  // The guide: -log q of its sites; pathwise where reparameterized.
-  Tensor log_q_all, log_q_path;
-  for (const Site& g : guide_trace) {
-    if (!g.is_sample()) continue;
-    const Tensor t = g.log_prob_sum();
-    log_q_all = log_q_all.defined() ? add(log_q_all, t) : t;
-    if (g.is_observed || g.fn.has_rsample()) {
-      log_q_path = log_q_path.defined() ? add(log_q_path, t) : t;
+  for (const Site* s : direct) {
+    expectation.add_term(s->log_prob(), detail::ordinal_of(*s), 1.0, split.plates, s);
+  }
+  if (!terms.empty()) {
+    for (const detail::Term& t : elim.contract(std::move(terms))) {
+      // The scale of the plates not summed yet (those summed were scaled on the way).
+      double scale = 1.0;
+      for (const std::string& plate : t.ordinal) {
+        const PlateFrame& f = split.plates.at(plate);
+        scale *= static_cast<double>(f.size) / static_cast<double>(f.subsample_size);
+      }
+      expectation.add_term(t.log, t.ordinal, scale, split.plates);
     }
   }
-  Tensor elbo = log_q_all.defined() ? sub(log_p, log_q_all) : log_p;
-  Particle p{elbo.detach(), Tensor()};
-  if (!want_surrogate) return p;
-  Tensor surrogate = log_q_path.defined() ? sub(log_p, log_q_path) : log_p;
-  for (const Site* s : score_sites(guide_trace)) {
-    surrogate = add(surrogate, detail::score_term(*s, p.elbo));
+  // The guide's -log q, pathwise where reparameterized.
+  for (const Site& g : guide_trace) {
+    if (!g.is_sample()) continue;
+    expectation.add_term(neg(g.log_prob()), detail::ordinal_of(g), 1.0, split.plates);
   }
-  p.surrogate = surrogate;
-  return p;
+  const Tensor elbo = expectation.total();
+  return {elbo.detach(), want_surrogate ? elbo : Tensor()};
 }
 
 namespace detail {
@@ -480,13 +636,14 @@ handlers::ValueMap infer_discrete_values(const std::function<void()>& model,
     const handlers::BlockHandler hide_from_outer_handlers;
     nesting = plate_nesting_of(trace_pair(model, g));
   }
-  const TracePair traces = trace_pair(model, g, std::nullopt, -(nesting + 1));
-  Split split = split_model(traces.model);
+  const TracePair traces =
+      trace_pair(model, g, std::nullopt, EnumSetup{.first_dim = -(nesting + 1)});
+  Split split = split_model(traces.model, traces.guide);
   EMBER_CHECK(!split.vars.empty(), "infer_discrete: the model has no enumerated site (mark its ",
               "discrete sites with infer.enumerate or wrap it in config_enumerate)");
   Eliminator elim(split.vars, split.plates,
                   options.temperature == 0 ? Reduce::Max : Reduce::LogSumExp, true);
-  Tensor direct;
+  std::vector<const Site*> direct;
   std::vector<Term> terms = model_terms(traces.model, elim, direct, "infer_discrete");
   elim.contract(std::move(terms));
 

@@ -2,6 +2,8 @@
 // their values take.
 #include "ember/enumerate.hpp"
 
+#include <algorithm>
+
 #include "ember/error.hpp"
 #include "ember/ops.hpp"
 
@@ -50,6 +52,50 @@ void EnumHandler::process_message(Message& msg) {
   msg.value = support.reshape(shape);
   msg.infer.enum_dim = dim;
   msg.done = true;
+}
+
+SequentialEnumHandler::SequentialEnumHandler(Schedule& schedule) : schedule_(schedule) {
+  schedule_.next_ = 0;
+}
+
+void SequentialEnumHandler::process_message(Message& msg) {
+  if (msg.type != SiteType::Sample || msg.done || msg.is_observed || msg.value.defined()) return;
+  if (msg.infer.enumerate != Enumerate::Sequential) return;
+  EMBER_CHECK(msg.fn.has_enumerate_support(), "enumerate: site '", msg.name, "' (", msg.fn.name(),
+              ") has no finite support to enumerate");
+  const Shape batch = msg.fn.batch_shape();
+  EMBER_CHECK_SHAPE(batch.numel() == 1, "enumerate: site '", msg.name,
+                    "' is marked Enumerate::Sequential but has batch shape ", batch, " (",
+                    batch.numel(),
+                    " elements); a sequentially enumerated site takes one value "
+                    "per run: enumerate it in parallel (Enumerate::Parallel) instead");
+  const Tensor support = msg.fn.enumerate_support(false);
+  const std::int64_t total = support.size(0);
+  auto& choices = schedule_.choices_;
+  if (schedule_.next_ < choices.size()) {
+    EMBER_CHECK(choices[schedule_.next_].site == msg.name, "enumerate: sequential site '", msg.name,
+                "' comes where an earlier run with the same values met site '",
+                choices[schedule_.next_].site, "'; the program must be deterministic given them");
+  } else {
+    choices.push_back({msg.name, 0, total});
+  }
+  const std::int64_t index = choices[schedule_.next_++].index;
+  Shape shape = batch;
+  for (auto e : msg.fn.event_shape()) shape.push_back(e);
+  msg.value = support.select(0, index).reshape(shape);
+  msg.infer.enum_total = total;
+  msg.done = true;
+}
+
+bool SequentialEnumHandler::Schedule::advance() {
+  choices_.resize(std::min(choices_.size(), next_));
+  while (!choices_.empty() && choices_.back().index + 1 == choices_.back().total) {
+    choices_.pop_back();
+  }
+  next_ = 0;
+  if (choices_.empty()) return false;
+  ++choices_.back().index;
+  return true;
 }
 
 }  // namespace ember::handlers

@@ -3,8 +3,10 @@
 // config_enumerate) and fit with TraceEnum_ELBO (ember/infer.hpp): each such site takes all
 // its values at once, along a dim of its own to the left of the plates, and the ELBO sums
 // them out exactly by tensor variable elimination over the plates, and along markov chains
-// in linear time. infer_discrete then gives the MAP assignment (Viterbi) or posterior draws
-// of those sites.
+// in linear time. A guide's sites can be enumerated too (Enumerate::Parallel, or
+// Enumerate::Sequential for one value per run): the estimate is then the exact expectation
+// over their values. infer_discrete gives the MAP assignment (Viterbi) or posterior draws of
+// the model's enumerated sites.
 //
 //   auto model = config_enumerate(gmm);                   // every discrete site enumerated
 //   SVI svi(model, guide, optim::Adam({.lr = 0.05}), TraceEnum_ELBO({.max_plate_nesting = 1}));
@@ -16,6 +18,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "ember/handlers.hpp"
 #include "ember/message.hpp"
@@ -50,6 +53,37 @@ class EnumHandler : public Messenger {
   int next_dim_;
   std::map<std::pair<std::int64_t, int>, int> markov_dims_;  // (step mod (h + 1), k) -> dim
   std::map<std::int64_t, int> per_step_;                     // enumerated sites seen per step
+};
+
+// Gives every latent sample site marked Enumerate::Sequential that reaches it without a value
+// one value of its support per run, from a Schedule that walks every combination of those
+// sites' values depth first across runs (which sites a run meets may depend on the values
+// before them, as Pyro's queue of traces). Such a site takes one value at a time, so it must
+// have a single element (batch shape of one element); TraceEnum_ELBO runs the guide under it.
+class SequentialEnumHandler : public Messenger {
+ public:
+  class Schedule {
+   public:
+    // Moves to the next combination; false once every one has been run.
+    bool advance();
+    // How many sites the last run met.
+    std::size_t sites() const { return next_; }
+
+   private:
+    friend class SequentialEnumHandler;
+    struct Choice {
+      std::string site;
+      std::int64_t index, total;
+    };
+    std::vector<Choice> choices_;
+    std::size_t next_ = 0;  // the choice the next site of a run takes
+  };
+
+  explicit SequentialEnumHandler(Schedule& schedule);
+  void process_message(Message& msg) override;
+
+ private:
+  Schedule& schedule_;
 };
 
 template <typename F>

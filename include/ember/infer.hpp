@@ -110,14 +110,16 @@ class Trace_ELBO : public ELBO {  // NOLINT(readability-identifier-naming): Pyro
                     bool want_surrogate) override;
 };
 
-// Trace_ELBO with the model's enumerated discrete sites (infer.enumerate, config_enumerate)
-// summed out exactly (Pyro's TraceEnum_ELBO): the model's log-density is contracted over
-// their values by tensor variable elimination across plates (Obermeyer et al. 2019), and
-// along markov scopes step by step (linear in the chain's length). The gradient of a summed
-// site has no score-function variance. Guide sites are drawn as in Trace_ELBO (a
-// non-reparameterized one gets a score-function term weighted by the whole estimate);
-// enumeration in the guide is refused. ElboOptions::max_plate_nesting fixes where the
-// enumeration dims start (-1: found by tracing the programs once).
+// Trace_ELBO with enumerated discrete sites (infer.enumerate, config_enumerate) summed out
+// exactly (Pyro's TraceEnum_ELBO). The model's are contracted over their values by tensor
+// variable elimination across plates (Obermeyer et al. 2019), and along markov scopes step by
+// step (linear in the chain's length). The guide's parallel ones are summed over, weighted by
+// their probabilities; its sequential ones take one value per run of guide and model, each run
+// weighted the same way. The estimate is the expectation under the guide of what is left
+// (Pyro's Dice): a gradient through a summed site has no score-function variance, and a guide
+// site drawn without rsample gets a score-function term weighted by the terms in its plates.
+// ElboOptions::max_plate_nesting fixes where the enumeration dims start (-1: found by tracing
+// the programs once). See docs/enumerate.md.
 class TraceEnum_ELBO : public ELBO {  // NOLINT(readability-identifier-naming)
  public:
   explicit TraceEnum_ELBO(ElboOptions options = {}) : ELBO(options) {}

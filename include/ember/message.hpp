@@ -67,6 +67,9 @@ struct BaselineConfig {
 enum class Enumerate {
   None,      // drawn (and scored by the score function in a guide)
   Parallel,  // every value at once, along a dim of its own left of the plates: summed out
+  // Guide sites only: one value per run of guide and model, each run weighted by the value's
+  // probability (for a site with one element: a global switch, a model choice)
+  Sequential,
 };
 
 // Per-site inference options.
@@ -77,6 +80,8 @@ struct InferConfig {
   Enumerate enumerate = Enumerate::None;
   // Set by the enumeration handler: the (negative) dim that holds the site's values.
   int enum_dim = 0;
+  // Set by sequential enumeration: how many values the site takes, one per run (0: not).
+  std::int64_t enum_total = 0;
   // Set by uncondition: the value the site was observed at.
   bool was_observed = false;
   Tensor obs;
