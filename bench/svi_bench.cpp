@@ -223,7 +223,8 @@ void bm_autonormal_logreg(benchmark::State& state, Device d, const Mode& mode) {
 // ---- an HMM with its states enumerated (T = 1000 steps, K = 16 states) ----
 constexpr std::int64_t kHmmSteps = 1000, kHmmStates = 16;
 
-void bm_hmm_enum(benchmark::State& state, Device d, const Mode& mode) {
+void bm_hmm_enum(benchmark::State& state, Device d, const Mode& mode,
+                 ChainScan scan = ChainScan::Auto) {
   const bool checked = mode.checked;
   const auto opts = on(d);
   Generator gen(11);
@@ -249,7 +250,7 @@ void bm_hmm_enum(benchmark::State& state, Device d, const Mode& mode) {
   };
   auto guide = [] {};
   ParamStore store;
-  SVI svi(model, guide, optim::Adam({.lr = 0.01}), TraceEnum_ELBO({.max_plate_nesting = 0}),
+  SVI svi(model, guide, optim::Adam({.lr = 0.01}), TraceEnum_ELBO({.max_plate_nesting = 0}, scan),
           {.check_finite = checked, .param_store = &store});
   run_steps(state, d, mode, svi, 1, 0, [&] { svi.step(); });
 }
@@ -283,6 +284,18 @@ void register_all(const std::vector<Backend>& backends) {
                                    [d, m](benchmark::State& s) { bm_hmm_enum(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
+      // The chain's two contractions side by side (Auto above picks the parallel scan on a
+      // GPU, the sequential one on the CPU).
+      if (m.checked) continue;
+      for (const auto& named : {std::pair{ChainScan::Sequential, "sequential"},
+                                std::pair{ChainScan::Parallel, "parallel"}}) {
+        const ChainScan scan = named.first;
+        benchmark::RegisterBenchmark(
+            bench_name("SviHmmEnumScan", be, std::string(named.second) + "/" + m.name).c_str(),
+            [d, m, scan](benchmark::State& s) { bm_hmm_enum(s, d, m, scan); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
 }

@@ -67,13 +67,15 @@ class Eliminator {
  public:
   // `kept`: the guide's enumerated sites, whose dims the model's factors may hold and the
   // contraction keeps (their expectation under the guide is taken afterwards).
+  // `scan`: how a chain is contracted in a sum-product without records.
   Eliminator(std::vector<Var> vars, std::map<std::string, PlateFrame> plates, Reduce reduce,
-             bool record, std::vector<Var> kept = {})
+             bool record, std::vector<Var> kept = {}, ChainScan scan = ChainScan::Sequential)
       : vars_(std::move(vars)),
         kept_(std::move(kept)),
         plates_(std::move(plates)),
         reduce_(reduce),
-        record_(record) {
+        record_(record),
+        scan_(scan) {
     for (std::size_t i = 0; i < vars_.size(); ++i) {
       const Var& v = vars_[i];
       if (v.step < 0) {
@@ -246,6 +248,8 @@ class Eliminator {
                   "' is read by factors of several markov steps in ", describe(ordinal),
                   "; enumerate it inside the markov scope");
       pieces = std::move(by_step.begin()->second);
+    } else if (std::optional<std::vector<Term>> scanned = parallel_scan(ordinal, local, by_step)) {
+      return std::move(*scanned);
     } else {
       // Along the chain: a variable of step s is eliminated once step s + h is in.
       std::map<std::int64_t, std::vector<std::size_t>> due;
@@ -357,6 +361,116 @@ class Eliminator {
     return out;
   }
 
+  // A chain of one variable per step (history 1, all of one size K) contracted by a parallel
+  // scan: each step's terms summed into its transition matrix (batch..., K, K), rows the
+  // previous step's variable, columns its own; the T - 1 matrices multiplied pairwise in
+  // log2(T) rounds of batched log_matmul_exp; the first step's vector times the product,
+  // summed over the last variable. Nothing when the scan does not apply (scan_ or the chain's
+  // shape), and the caller contracts step by step.
+  std::optional<std::vector<Term>> parallel_scan(
+      const Ordinal& ordinal, const std::set<std::size_t>& local,
+      const std::map<std::int64_t, std::vector<Term>>& by_step) const {
+    if (reduce_ != Reduce::LogSumExp || record_ || scan_ == ChainScan::Sequential) {
+      return std::nullopt;
+    }
+    std::map<std::int64_t, std::size_t> var_at;  // step -> its variable
+    for (std::size_t v : local) {
+      const Var& var = vars_[v];
+      if (var.step < 0 || var.history != 1 || var.size != vars_[*local.begin()].size ||
+          !var_at.emplace(var.step, v).second) {
+        return std::nullopt;
+      }
+    }
+    const std::int64_t first = var_at.begin()->first;
+    const auto steps = static_cast<std::int64_t>(var_at.size());
+    if (steps < 2 || var_at.rbegin()->first - first + 1 != steps) return std::nullopt;
+    const Tensor& any_log = by_step.begin()->second.front().log;
+    if (scan_ == ChainScan::Auto && (any_log.device().type() != DeviceType::CUDA || steps < 64)) {
+      return std::nullopt;
+    }
+    // Each step's terms may read its own and the previous step's variable, and any variable
+    // of an outer plate set (a batch dim, held on by the result).
+    std::vector<Tensor> step_logs(static_cast<std::size_t>(steps));
+    std::vector<Term> out(1);
+    for (const auto& [step, group] : by_step) {
+      for (const Term& t : group) {
+        bool reads_local = false;
+        for (const auto& [d, v] : t.vars) {
+          if (!local.contains(v)) {
+            out[0].vars.emplace(d, v);
+            continue;
+          }
+          reads_local = true;
+          if (step < first || (v != var_at.at(step) && (step == first || v != var_at.at(step - 1)))) {
+            return std::nullopt;
+          }
+        }
+        if (!reads_local) {
+          out.push_back(t);
+          out.back().ordinal = ordinal;
+          out.back().step = -1;
+          continue;
+        }
+        Tensor& acc = step_logs[static_cast<std::size_t>(step - first)];
+        acc = acc.defined() ? add(acc, t.log) : t.log;
+      }
+    }
+    const std::int64_t k = vars_[var_at.at(first)].size;
+    const int dim_a = vars_[var_at.at(first)].dim, dim_b = vars_[var_at.at(first + 1)].dim;
+    int rank = std::max(-dim_a, -dim_b);
+    for (const Tensor& l : step_logs) {
+      if (l.defined()) rank = std::max(rank, l.dim());
+    }
+    // The batch: every dim but the chain's two, broadcast over the steps.
+    std::vector<int> batch_dims;
+    for (int i = 0; i < rank; ++i) {
+      if (i != rank + dim_a && i != rank + dim_b) batch_dims.push_back(i);
+    }
+    Shape batch;
+    for (int i : batch_dims) {
+      std::int64_t n = 1;
+      for (const Tensor& l : step_logs) {
+        if (l.defined() && l.dim() >= rank - i) n = std::max(n, l.size(i - rank));
+      }
+      batch.push_back(n);
+    }
+    const std::int64_t nb = batch.numel();
+    // Step s as (nb, rows, K): rows the previous variable's values (1 for the first step).
+    auto as_matrix = [&](std::int64_t s) {
+      const int cur = rank + vars_[var_at.at(first + s)].dim;
+      const int prev = cur == rank + dim_a ? rank + dim_b : rank + dim_a;
+      Tensor l = step_logs[static_cast<std::size_t>(s)];
+      if (!l.defined()) l = zeros({}, TensorOptions{any_log.dtype(), any_log.device()});
+      while (l.dim() < rank) l = l.unsqueeze(0);
+      Shape full(l.shape());
+      for (std::size_t j = 0; j < batch_dims.size(); ++j) full[batch_dims[j]] = batch[j];
+      full[cur] = k;
+      full[prev] = s == 0 ? 1 : k;
+      std::vector<int> order = batch_dims;
+      order.push_back(prev);
+      order.push_back(cur);
+      return l.expand(full).permute(order).reshape({nb, s == 0 ? 1 : k, k});
+    };
+    std::vector<Tensor> mats;
+    for (std::int64_t s = 1; s < steps; ++s) mats.push_back(as_matrix(s).unsqueeze(0));
+    Tensor m = cat(mats, 0);  // (T - 1, nb, K, K)
+    while (m.size(0) > 1) {
+      const std::int64_t n = m.size(0), half = n / 2;
+      const Tensor even = m.slice(0, 0, 2 * half, 2).reshape({half * nb, k, k});
+      const Tensor odd = m.slice(0, 1, 2 * half, 2).reshape({half * nb, k, k});
+      Tensor paired = log_matmul_exp(even, odd).reshape({half, nb, k, k});
+      if (n % 2 == 1) paired = cat({paired, m.slice(0, n - 1, n)}, 0);
+      m = paired;
+    }
+    const Tensor alpha = log_matmul_exp(as_matrix(0), m.reshape({nb, k, k}));  // (nb, 1, K)
+    Shape out_shape = Shape::filled(rank, 1);
+    for (std::size_t j = 0; j < batch_dims.size(); ++j) out_shape[batch_dims[j]] = batch[j];
+    out[0].log = logsumexp(alpha, {1, 2}).reshape(out_shape);
+    out[0].ordinal = ordinal;
+    out[0].step = -1;
+    return out;
+  }
+
   bool kept_dim(int d) const {
     return std::any_of(kept_.begin(), kept_.end(), [d](const Var& g) { return g.dim == d; });
   }
@@ -386,6 +500,7 @@ class Eliminator {
   std::map<std::string, PlateFrame> plates_;
   Reduce reduce_;
   bool record_;
+  ChainScan scan_;
   std::vector<Record> records_;
 };
 
@@ -594,7 +709,7 @@ ELBO::Particle TraceEnum_ELBO::particle(const Trace& model_trace, const Trace& g
   detail::Expectation expectation(guide_trace, want_surrogate);
   detail::Split split = detail::split_model(model_trace, guide_trace);
   detail::Eliminator elim(split.vars, split.plates, detail::Reduce::LogSumExp, false,
-                          expectation.enumerated());
+                          expectation.enumerated(), scan_);
   std::vector<const Site*> direct;
   std::vector<detail::Term> terms = detail::model_terms(model_trace, elim, direct, name());
   for (const Site* s : direct) {

@@ -120,15 +120,26 @@ class Trace_ELBO : public ELBO {  // NOLINT(readability-identifier-naming): Pyro
 // site drawn without rsample gets a score-function term weighted by the terms in its plates.
 // ElboOptions::max_plate_nesting fixes where the enumeration dims start (-1: found by tracing
 // the programs once). See docs/enumerate.md.
+// How TraceEnum_ELBO contracts a markov chain of enumerated sites (history 1, one site per
+// step): step by step (the forward algorithm: T log-space vector-matrix products in a row),
+// or by a parallel scan (the T transition matrices multiplied pairwise in log2(T) rounds of
+// batched log-space matrix products: K times the arithmetic, but few, wide launches instead of
+// T dependent ones). Auto: the parallel scan for chains of at least 64 steps on a GPU.
+enum class ChainScan { Auto, Sequential, Parallel };
+
 class TraceEnum_ELBO : public ELBO {  // NOLINT(readability-identifier-naming)
  public:
-  explicit TraceEnum_ELBO(ElboOptions options = {}) : ELBO(options) {}
+  explicit TraceEnum_ELBO(ElboOptions options = {}, ChainScan scan = ChainScan::Auto)
+      : ELBO(options), scan_(scan) {}
   const char* name() const override { return "TraceEnum_ELBO"; }
 
  protected:
   Particle particle(const Trace& model_trace, const Trace& guide_trace,
                     bool want_surrogate) override;
   bool enumerates() const override { return true; }
+
+ private:
+  ChainScan scan_;
 };
 
 // KL(q || p) in closed form for latent sites whose guide and prior pair has one (see

@@ -165,6 +165,64 @@ TEST(SviCuda, SlowNormalNormalAndGammaPoissonOnTheDevice) {
   }
 }
 
+// Enumeration on the device: an HMM over a plate of sequences, its emissions shifted by a
+// global enumerated switch, contracted on the GPU by the parallel scan (ChainScan::Auto picks
+// it for 100 steps there) and, for a guide-enumerated mixture, the expectation over the
+// guide's values: the CPU's step-by-step loss and gradients.
+std::vector<double> enumerated_loss_and_grads(Device d, ChainScan scan) {
+  set_rng_seed(11);
+  ParamStore store;
+  const std::int64_t n = 6, steps = 100;
+  std::vector<double> values;
+  for (std::int64_t i = 0; i < n * steps; ++i) values.push_back(3.0 * std::sin(0.7 * i));
+  const Tensor x = from_vector(values, {n, steps}, on(d));
+  auto model = [&] {
+    const Tensor trans = param("trans", tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}},
+                                               on(d)),
+                               constraints::simplex);
+    const Tensor locs = param("locs", tensor({-2.0, 0.5, 3.0}, on(d)));
+    const Tensor g = sample("g", dist::Bernoulli(full({}, 0.4, on(d))));
+    const Tensor shift = index_rows(tensor({0.0, 0.7}, on(d)), g.to(kInt64));
+    auto seqs = plate("seqs", n, {.dim = -1, .device = d});
+    const Tensor c = sample("c", dist::Categorical(tensor({0.5, 0.5}, on(d))));
+    Tensor z = zeros({n}, TensorOptions{kInt64, d});
+    for (std::int64_t t : markov(steps)) {
+      z = sample("z_" + std::to_string(t), dist::Categorical(index_rows(trans, z)),
+                 SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+      const Tensor loc = add(add(index_rows(locs, z), shift), mul(c.to(kFloat64), 0.3));
+      sample("x_" + std::to_string(t), dist::Normal(loc, 0.5), x.select(1, t));
+    }
+  };
+  auto guide = [&] {
+    const Tensor a = param("a", full({}, 0.2, on(d)));
+    sample("g", dist::Bernoulli::from_logits(a),
+           SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+    const Tensor logits = param("logits", zeros({n, 2}, on(d)));
+    auto seqs = plate("seqs", n, {.dim = -1, .device = d});
+    sample("c", dist::Categorical::from_logits(logits),
+           SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+  };
+  const ParamStoreScope scoped(store);
+  TraceEnum_ELBO elbo({.max_plate_nesting = 1}, scan);
+  std::vector<double> out{elbo.loss_and_grads(model, guide).loss.item()};
+  for (const char* name : {"trans", "locs", "a", "logits"}) {
+    for (double g : store.unconstrained(name).grad().to(Device::cpu()).to_vector<double>()) {
+      out.push_back(g);
+    }
+  }
+  return out;
+}
+
+TEST(SviCuda, EnumeratedChainsAndGuidesMatchTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  const std::vector<double> cpu = enumerated_loss_and_grads(Device::cpu(), ChainScan::Sequential);
+  const std::vector<double> device = enumerated_loss_and_grads(target(), ChainScan::Auto);
+  ASSERT_EQ(cpu.size(), device.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_NEAR(device[i], cpu[i], 1e-9 * (1 + std::abs(cpu[i]))) << "entry " << i;
+  }
+}
+
 TEST(SviCuda, AFastStepDoesNotWaitOnTheDevice) {
   EMBER_REQUIRE_CUDA();
   const Device d = target();
