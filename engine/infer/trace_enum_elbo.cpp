@@ -401,7 +401,8 @@ class Eliminator {
             continue;
           }
           reads_local = true;
-          if (step < first || (v != var_at.at(step) && (step == first || v != var_at.at(step - 1)))) {
+          if (step < first ||
+              (v != var_at.at(step) && (step == first || v != var_at.at(step - 1)))) {
             return std::nullopt;
           }
         }

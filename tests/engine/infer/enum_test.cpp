@@ -22,7 +22,6 @@ class EnumTest : public ::testing::Test {
   }
 };
 
-
 // -loss of TraceEnum_ELBO for a model without latents in the guide.
 double enum_log_marginal(const std::function<void()>& model, int nesting) {
   TraceEnum_ELBO elbo({.max_plate_nesting = nesting});
@@ -215,15 +214,14 @@ TEST_F(EnumTest, AnHmmReusesItsDimsAlongTheChain) {
 // shifts: the switch is a batch dim of the chain's contraction.
 void switched_hmm(const Tensor& x, DType dtype) {
   const TensorOptions o{dtype};
-  const Tensor trans = param("trans",
-                             tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}}, o),
-                             constraints::simplex);
+  const Tensor trans =
+      param("trans", tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}}, o),
+            constraints::simplex);
   const Tensor locs = param("locs", tensor({-2.0, 0.5, 3.0}, o));
-  const Tensor shift =
-      index_rows(tensor({0.0, 0.7}, o),
-                 sample("g", dist::Bernoulli(scalar_tensor(0.4, o)),
-                        SampleOptions{.infer = {.enumerate = Enumerate::Parallel}})
-                     .to(kInt64));
+  const Tensor shift = index_rows(tensor({0.0, 0.7}, o),
+                                  sample("g", dist::Bernoulli(scalar_tensor(0.4, o)),
+                                         SampleOptions{.infer = {.enumerate = Enumerate::Parallel}})
+                                      .to(kInt64));
   auto seqs = plate("seqs", x.size(0), {.dim = -1});
   Tensor z = zeros({x.size(0)}, TensorOptions{kInt64});
   for (std::int64_t t : markov(x.size(1))) {

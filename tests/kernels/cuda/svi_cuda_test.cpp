@@ -177,9 +177,9 @@ std::vector<double> enumerated_loss_and_grads(Device d, ChainScan scan) {
   for (std::int64_t i = 0; i < n * steps; ++i) values.push_back(3.0 * std::sin(0.7 * i));
   const Tensor x = from_vector(values, {n, steps}, on(d));
   auto model = [&] {
-    const Tensor trans = param("trans", tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}},
-                                               on(d)),
-                               constraints::simplex);
+    const Tensor trans =
+        param("trans", tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}}, on(d)),
+              constraints::simplex);
     const Tensor locs = param("locs", tensor({-2.0, 0.5, 3.0}, on(d)));
     const Tensor g = sample("g", dist::Bernoulli(full({}, 0.4, on(d))));
     const Tensor shift = index_rows(tensor({0.0, 0.7}, on(d)), g.to(kInt64));
