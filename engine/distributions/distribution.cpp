@@ -179,9 +179,10 @@ Tensor enumerate_values(std::int64_t n, const Shape& batch, DType dtype, Device 
                         bool expand) {
   Shape shape{n};
   shape.resize(1 + batch.size(), 1);
-  const Tensor values = arange(0.0, static_cast<double>(n), 1.0,
-                               TensorOptions{}.with_dtype(dtype).with_device(device))
-                            .reshape(shape);
+  const Tensor run = arange(0.0, static_cast<double>(n), 1.0,
+                            TensorOptions{}.with_dtype(dtype).with_device(device));
+  if (dtype == kInt64) run.impl().storage->mark_iota();
+  const Tensor values = run.reshape(shape);
   if (!expand) return values;
   Shape full{n};
   for (auto d : batch) full.push_back(d);

@@ -50,6 +50,11 @@ class Storage {
   bool is_pinned() const { return pinned_; }
   // The device that allocated this memory: device(), or the upload target of pinned memory.
   Device allocator_device() const { return allocator_device_; }
+  // Whether the memory holds the int64 run 0, 1, ..., n - 1 that nothing writes afterwards
+  // (an enumerated support, marked by its maker): index_rows reads an index over it as the
+  // identity, a view of the table instead of a gather.
+  bool holds_iota() const { return iota_; }
+  void mark_iota() { iota_ = true; }
 
  private:
   friend class detail::StreamUse;
@@ -58,6 +63,7 @@ class Storage {
   Device device_;
   Device allocator_device_;
   bool pinned_ = false;
+  bool iota_ = false;
   std::atomic<void*> stream_{nullptr};  // the last user's stream (opaque to the engine)
   std::atomic<bool> shared_{false};     // used by more than one stream
 };

@@ -59,6 +59,30 @@ TEST(IndexSelect, GradientsAccumulateOverRepeatedIndices) {
   EMBER_EXPECT_GRAD(empty, {random_normal({3, 2}, true)});
 }
 
+// index_rows by an enumerated support (0..K-1 in order, over all K rows) is the table itself,
+// a view of it, with the gather's values and gradients; a part of such a support is an
+// ordinary index.
+TEST(IndexRows, AnEnumeratedSupportPicksTheTableAsAView) {
+  const Tensor support = dist::Categorical(full({3}, 1.0 / 3, f64())).enumerate_support(false);
+  const Tensor z = support.reshape({3, 1});
+  const Tensor x = grid();
+  const Tensor r = index_rows(x, z);
+  EXPECT_EQ(r.shape(), (Shape{3, 1, 4}));
+  expect_values(r, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  EXPECT_EQ(r.data_ptr(), x.data_ptr());
+  // The same values as a gather by an index that is not a support.
+  expect_close(r, index_rows(x, index_tensor({0, 1, 2}).reshape({3, 1})), 0, 0);
+  const auto f = [&z](const std::vector<Tensor>& v) { return index_rows(v[0], z); };
+  EMBER_EXPECT_GRAD(f, {random_normal({3, 2}, true)});
+  // Rows 1 and 2 of the support: an offset view, gathered.
+  const Tensor part = index_rows(x, support.slice(0, 1, 3));
+  EXPECT_NE(part.data_ptr(), x.data_ptr());
+  expect_values(part, {4, 5, 6, 7, 8, 9, 10, 11});
+  // A support of 3 values over a table of 4 rows: rows 0..2, gathered.
+  const Tensor taller = arange(16.0, f64()).reshape({4, 4});
+  expect_values(index_rows(taller, support), {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+}
+
 TEST(IndexSelect, Errors) {
   Tensor x = grid();
   EMBER_EXPECT_THROW_WITH(index_select(x, 0, index_tensor({0, 3})), ValueError, "index 3", "size 3",
