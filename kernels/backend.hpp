@@ -116,9 +116,14 @@ class Backend {
   // Inclusive scan along dim (reverse: from the end). out is contiguous, in any strides.
   virtual void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
                     bool reverse) = 0;
-  // Exact gradient of cumprod along dim (no division, so zeros are handled).
-  virtual void cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
-                                int dim) = 0;
+  // The gradient gx (contiguous) of a line op along dim from g and the op's input x:
+  // Cumprod's exactly, with no division (zeros in x are handled); LogNormalize's,
+  // g / x - sum(g) / sum(x).
+  virtual void line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g,
+                             const TensorArg& x, int dim) = 0;
+  // out = log(in) - log(sum of in along dim), each line in one pass (a Categorical's table
+  // of log-probabilities from unnormalized probabilities); out contiguous. Floating dtypes.
+  virtual void log_normalize(const TensorArg& out, const TensorArg& in, int dim) = 0;
 
   // ---- indexing (index: int64; bounds already checked by the engine) ----
   // out = in with dim `dim` replaced by index's length: out[.., i, ..] = in[.., index[i], ..].

@@ -196,14 +196,24 @@ class RecordingBackend final : public kernels::Backend {
             reverse),
         [b = b_, op, o, i, dim, reverse] { b->scan(op, *o, *i, dim, reverse); });
   }
-  void cumprod_backward(const kernels::TensorArg& gx, const kernels::TensorArg& g,
-                        const kernels::TensorArg& x, int dim) override {
-    b_->cumprod_backward(gx, g, x, dim);
+  void line_backward(kernels::LineGrad op, const kernels::TensorArg& gx,
+                     const kernels::TensorArg& g, const kernels::TensorArg& x, int dim) override {
+    b_->line_backward(op, gx, g, x, dim);
     auto* a = rec_.keep(&gx);
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
-    add({"cumprod_backward", nullptr, xa}, mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)),
-        [b = b_, a, ga, xa, dim] { b->cumprod_backward(*a, *ga, *xa, dim); });
+    add({op == kernels::LineGrad::Cumprod ? "cumprod_backward" : "log_normalize_backward", nullptr,
+         xa},
+        mix(mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
+        [b = b_, op, a, ga, xa, dim] { b->line_backward(op, *a, *ga, *xa, dim); });
+  }
+  void log_normalize(const kernels::TensorArg& out, const kernels::TensorArg& in,
+                     int dim) override {
+    b_->log_normalize(out, in, dim);
+    auto* o = rec_.keep(&out);
+    auto* i = rec_.keep(&in);
+    add({"log_normalize", nullptr, i}, mix(h(*o, *i), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, i, dim] { b->log_normalize(*o, *i, dim); });
   }
 
   // ---- indexing ----

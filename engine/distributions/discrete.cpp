@@ -208,7 +208,7 @@ class CategoricalImpl final : public DistributionImpl {
   }
   // Every category's log-probability at once: the normalized table, categories first.
   Tensor log_prob_of_support() const override {
-    const Tensor table = is_logits_ ? logits() : log(probs());
+    const Tensor table = logits();
     std::vector<int> order{table.dim() - 1};
     for (int d = 0; d + 1 < table.dim(); ++d) order.push_back(d);
     return table.permute(order);
@@ -249,7 +249,7 @@ class CategoricalImpl final : public DistributionImpl {
   // which a backward pass releases.
   Tensor probs() const { return is_logits_ ? exp(logits()) : param_ / sum(param_, {-1}, true); }
   Tensor logits() const {
-    return is_logits_ ? param_ - logsumexp(param_, {-1}, true) : log(probs());
+    return is_logits_ ? param_ - logsumexp(param_, {-1}, true) : log_normalize(param_, -1);
   }
   std::int64_t num_categories() const { return param_.size(-1); }
 

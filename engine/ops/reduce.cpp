@@ -270,6 +270,25 @@ Tensor cumsum(const Tensor& x_in, int dim) {
   return out;
 }
 
+Tensor log_normalize(const Tensor& p, int dim) {
+  EMBER_CHECK_DTYPE(is_floating(p.dtype()), "log_normalize: p must be floating, got ", p.dtype());
+  EMBER_CHECK_SHAPE(p.dim() > 0, "log_normalize: p needs a dim to normalize along, got shape ",
+                    p.shape());
+  const int d = wrap_dim(dim, p.dim(), "log_normalize");
+  Tensor out = detail::make_tensor(p.shape(), p.dtype(), p.device());
+  if (out.numel() > 0) detail::backend(p).log_normalize(arg(out), arg(p), d);
+  if (detail::needs_grad({&p})) {
+    detail::record("log_normalize", {p}, out, [d, p](const Tensor& g) {
+      Tensor gp = detail::make_tensor(p.shape(), p.dtype(), p.device());
+      if (gp.numel() > 0)
+        detail::backend(p).line_backward(kernels::LineGrad::LogNormalize, arg(gp), arg(g), arg(p),
+                                         d);
+      return detail::Grads{gp};
+    });
+  }
+  return out;
+}
+
 Tensor cumprod(const Tensor& x_in, int dim) {
   const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
   if (x.dim() == 0) return x.clone();
@@ -278,7 +297,8 @@ Tensor cumprod(const Tensor& x_in, int dim) {
   if (detail::needs_grad({&x})) {
     detail::record("cumprod", {x}, out, [d, x](const Tensor& g) {
       Tensor gx = detail::make_tensor(x.shape(), x.dtype(), x.device());
-      if (gx.numel() > 0) detail::backend(x).cumprod_backward(arg(gx), arg(g), arg(x), d);
+      if (gx.numel() > 0)
+        detail::backend(x).line_backward(kernels::LineGrad::Cumprod, arg(gx), arg(g), arg(x), d);
       return detail::Grads{gx};
     });
   }

@@ -122,6 +122,10 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& dims = {}, bool keepdi
 // {0, -1000} exactly). Each is one recorded node with its analytic backward.
 Tensor softmax(const Tensor& x, int dim);
 Tensor log_softmax(const Tensor& x, int dim);
+// log(p / sum(p, dim)): log-probabilities from unnormalized probabilities (a Categorical's
+// table), each line along dim in one kernel and its gradient, g / p - sum(g) / sum(p), in one
+// more. A zero in p gives -inf.
+Tensor log_normalize(const Tensor& p, int dim);
 // Sums x down to `shape` (the inverse of broadcasting x from shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

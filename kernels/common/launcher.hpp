@@ -99,13 +99,15 @@ class ReduceArea : public virtual Backend {
   void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
 };
 
-// Scans along a dim: launch_scan, launch_cumprod_backward (line bodies: reduce_bodies.hpp).
+// Line ops along a dim: launch_scan, launch_log_normalize and launch_line_backward (line
+// bodies: reduce_bodies.hpp).
 template <typename Impl>
 class ScanArea : public virtual Backend {
  public:
   void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim, bool reverse) override;
-  void cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
-                        int dim) override;
+  void line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g, const TensorArg& x,
+                     int dim) override;
+  void log_normalize(const TensorArg& out, const TensorArg& in, int dim) override;
 };
 
 // Linear algebra: launch_matmul, launch_cholesky, launch_triangular_solve, and the log-space

@@ -3,9 +3,11 @@
 // and passes on the GPU).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/common/macros.hpp"
+#include "kernels/math/elementwise_ops.hpp"
 
 namespace ember::kernels {
 
@@ -59,6 +61,41 @@ EMBER_HD void cumprod_backward_line(T* gx, std::int64_t sgx, const T* g, std::in
   for (std::int64_t k = 0; k < len; ++k) {
     gx[k * sgx] *= prefix;
     prefix *= x[k * sx];
+  }
+}
+
+// log(x_k) - log(sum_i x_i) along one line: the log-probabilities of a table of unnormalized
+// probabilities (a zero gives -inf; a sum of zero, nan).
+template <typename T>
+EMBER_HD void log_normalize_line(T* out, std::int64_t so, const T* x, std::int64_t sx,
+                                 std::int64_t len) {
+  T s = T(0);
+  for (std::int64_t k = 0; k < len; ++k) s += x[k * sx];
+  const T log_s = ::log(s);
+  for (std::int64_t k = 0; k < len; ++k) out[k * so] = ::log(x[k * sx]) - log_s;
+}
+
+// Its gradient along one line: gx_k = g_k / x_k - (sum_i g_i) / (sum_i x_i).
+template <typename T>
+EMBER_HD void log_normalize_backward_line(T* gx, std::int64_t sgx, const T* g, std::int64_t sg,
+                                          const T* x, std::int64_t sx, std::int64_t len) {
+  T sum_g = T(0), sum_x = T(0);
+  for (std::int64_t k = 0; k < len; ++k) {
+    sum_g += g[k * sg];
+    sum_x += x[k * sx];
+  }
+  const T shared = sum_g / sum_x;
+  for (std::int64_t k = 0; k < len; ++k) gx[k * sgx] = g[k * sg] / x[k * sx] - shared;
+}
+
+// The gradient body of `op` along one line.
+template <typename T>
+EMBER_HD void line_backward_line(LineGrad op, T* gx, std::int64_t sgx, const T* g, std::int64_t sg,
+                                 const T* x, std::int64_t sx, std::int64_t len) {
+  if (op == LineGrad::Cumprod) {
+    cumprod_backward_line(gx, sgx, g, sg, x, sx, len);
+  } else {
+    log_normalize_backward_line(gx, sgx, g, sg, x, sx, len);
   }
 }
 

@@ -159,16 +159,29 @@ void launch_scan(CpuBackend&, ScanOp op, const TensorArg& out, const TensorArg& 
   });
 }
 
-void launch_cumprod_backward(CpuBackend&, const TensorArg& gx, const TensorArg& g,
-                             const TensorArg& x, int dim) {
-  dispatch_floating(gx.dtype, "cumprod backward", [&]<typename T>() {
-    const TensorArg* args[3] = {&gx, &g, &x};
-    const LineGeometry<3> geo = line_geometry(args, dim);
-    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
-      cumprod_backward_line(gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
-                            geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
+void launch_log_normalize(CpuBackend&, const TensorArg& out, const TensorArg& in, int dim) {
+  dispatch_floating(out.dtype, "log_normalize", [&]<typename T>() {
+    const TensorArg* args[2] = {&out, &in};
+    const LineGeometry<2> geo = line_geometry(args, dim);
+    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[2]) {
+      log_normalize_line(out.ptr<T>() + off[0], geo.strides[0], in.ptr<const T>() + off[1],
+                         geo.strides[1], geo.len);
     });
   });
+}
+
+void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const TensorArg& g,
+                          const TensorArg& x, int dim) {
+  dispatch_floating(
+      gx.dtype, op == LineGrad::Cumprod ? "cumprod backward" : "log_normalize backward",
+      [&]<typename T>() {
+        const TensorArg* args[3] = {&gx, &g, &x};
+        const LineGeometry<3> geo = line_geometry(args, dim);
+        for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
+          line_backward_line(op, gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
+                             geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
+        });
+      });
 }
 
 }  // namespace cpu

@@ -189,20 +189,45 @@ void run_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, int
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-// One thread per line, with the line body the CPU runs.
+// One thread per line, with the line bodies the CPU runs.
 template <typename T>
-__global__ void cumprod_backward_kernel(LineGeometry<3> geo, T* gx, const T* g, const T* x) {
+__global__ void log_normalize_kernel(LineGeometry<2> geo, T* out, const T* in) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       line < geo.n_lines; line += step) {
+    std::int64_t off[2];
+    geo.lines.get(line, off);
+    log_normalize_line(out + off[0], geo.strides[0], in + off[1], geo.strides[1], geo.len);
+  }
+}
+
+template <typename T>
+__global__ void line_backward_kernel(LineGrad op, LineGeometry<3> geo, T* gx, const T* g,
+                                     const T* x) {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        line < geo.n_lines; line += step) {
     std::int64_t off[3];
     geo.lines.get(line, off);
-    cumprod_backward_line(gx + off[0], geo.strides[0], g + off[1], geo.strides[1], x + off[2],
-                          geo.strides[2], geo.len);
+    line_backward_line(op, gx + off[0], geo.strides[0], g + off[1], geo.strides[1], x + off[2],
+                       geo.strides[2], geo.len);
   }
 }
 
 }  // namespace
+
+void launch_log_normalize(CudaBackend& cuda, const TensorArg& out, const TensorArg& in, int dim) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(out.dtype, "log_normalize", [&]<typename T>() {
+    const TensorArg* args[2] = {&out, &in};
+    const LineGeometry<2> geo = line_geometry(args, dim);
+    log_normalize_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+        geo, out.ptr<T>(), in.ptr<const T>());
+    EMBER_CUDA_LAUNCH_CHECK();
+  });
+}
 
 void launch_scan(CudaBackend& cuda, ScanOp op, const TensorArg& out, const TensorArg& in, int dim,
                  bool reverse) {
@@ -215,18 +240,20 @@ void launch_scan(CudaBackend& cuda, ScanOp op, const TensorArg& out, const Tenso
   });
 }
 
-void launch_cumprod_backward(CudaBackend& cuda, const TensorArg& gx, const TensorArg& g,
-                             const TensorArg& x, int dim) {
+void launch_line_backward(CudaBackend& cuda, LineGrad op, const TensorArg& gx, const TensorArg& g,
+                          const TensorArg& x, int dim) {
   DeviceContext& ctx = cuda.context();
   if (gx.numel() == 0) return;
   const DeviceGuard guard(ctx.device());
-  dispatch_floating(gx.dtype, "cumprod backward", [&]<typename T>() {
-    const TensorArg* args[3] = {&gx, &g, &x};
-    const LineGeometry<3> geo = line_geometry(args, dim);
-    cumprod_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-        geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
-    EMBER_CUDA_LAUNCH_CHECK();
-  });
+  dispatch_floating(
+      gx.dtype, op == LineGrad::Cumprod ? "cumprod backward" : "log_normalize backward",
+      [&]<typename T>() {
+        const TensorArg* args[3] = {&gx, &g, &x};
+        const LineGeometry<3> geo = line_geometry(args, dim);
+        line_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+            op, geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
+        EMBER_CUDA_LAUNCH_CHECK();
+      });
 }
 
 }  // namespace cuda

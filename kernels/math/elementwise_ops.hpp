@@ -403,4 +403,7 @@ struct MinReduce {
 
 enum class ScanOp : std::uint8_t { Sum, Prod };
 
+// The line ops whose gradient is a line op of (g, x): cumprod and log_normalize.
+enum class LineGrad : std::uint8_t { Cumprod, LogNormalize };
+
 }  // namespace ember::kernels

@@ -1,6 +1,6 @@
-// The definitions of ScanArea, which forwards to the launcher's launch_scan and
-// launch_cumprod_backward (kernels/common/launcher.hpp), included only by the
-// launcher source file that instantiates it.
+// The definitions of ScanArea, which forwards to the launcher's launch_scan,
+// launch_log_normalize and launch_line_backward (kernels/common/launcher.hpp), included only
+// by the launcher source file that instantiates it.
 #pragma once
 
 #include "kernels/common/launcher.hpp"
@@ -14,9 +14,14 @@ void ScanArea<Impl>::scan(ScanOp op, const TensorArg& out, const TensorArg& in, 
 }
 
 template <typename Impl>
-void ScanArea<Impl>::cumprod_backward(const TensorArg& gx, const TensorArg& g, const TensorArg& x,
-                                      int dim) {
-  launch_cumprod_backward(static_cast<Impl&>(*this), gx, g, x, dim);
+void ScanArea<Impl>::log_normalize(const TensorArg& out, const TensorArg& in, int dim) {
+  launch_log_normalize(static_cast<Impl&>(*this), out, in, dim);
+}
+
+template <typename Impl>
+void ScanArea<Impl>::line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g,
+                                   const TensorArg& x, int dim) {
+  launch_line_backward(static_cast<Impl&>(*this), op, gx, g, x, dim);
 }
 
 }  // namespace ember::kernels

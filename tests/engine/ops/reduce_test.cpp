@@ -94,6 +94,28 @@ TEST(Reduce, LogsumexpValuesAndStability) {
   EXPECT_NEAR(logsumexp(small).item(), -1000 + std::log(2.0), 1e-12);
 }
 
+// log_normalize(p, dim) = log(p / sum(p, dim)), one kernel and one for its gradient.
+TEST(Reduce, LogNormalizeIsTheLogOfTheNormalizedTable) {
+  const Tensor p = uniform({3, 4, 5}, 0.1, 2.0);
+  for (int dim : {0, 1, 2, -1}) {
+    SCOPED_TRACE(dim);
+    expect_close(log_normalize(p, dim), log(div(p, sum(p, {dim}, true))), 1e-14, 1e-14);
+    const auto f = [dim](const std::vector<Tensor>& v) { return log_normalize(v[0], dim); };
+    EMBER_EXPECT_GRAD(f, {uniform({3, 4, 5}, 0.5, 2.0, true)});
+  }
+  // Strided input: a transposed, expanded table.
+  const auto strided = [](const std::vector<Tensor>& v) {
+    return log_normalize(v[0].expand({6, 4}).t(), 0);
+  };
+  EMBER_EXPECT_GRAD(strided, {uniform({1, 4}, 0.5, 2.0, true)});
+  // A zero probability is -inf; float32 agrees with float64.
+  const Tensor z = log_normalize(tensor({0.0, 1.0, 3.0}, f64()), 0);
+  expect_values(z, {-INFINITY, std::log(0.25), std::log(0.75)});
+  expect_close(log_normalize(p.to(kFloat32), -1).to(kFloat64), log_normalize(p, -1), 1e-6, 1e-6);
+  EXPECT_THROW(log_normalize(scalar_tensor(1.0, f64()), 0), ShapeError);
+  EXPECT_THROW(log_normalize(tensor({1.0, 2.0}, TensorOptions{kInt64}), 0), DTypeError);
+}
+
 TEST(Reduce, LogsumexpGradientIsSoftmax) {
   Tensor x = tensor({1000.0, 1001.0, -INFINITY}, f64(true));
   logsumexp(x).backward();

@@ -512,6 +512,21 @@ TEST(CudaScan, CumsumCumprodAlongEveryDim) {
                      {{zeros({0, 4})}});
 }
 
+TEST(CudaScan, LogNormalizeAlongEveryDim) {
+  EMBER_REQUIRE_CUDA();
+  for (int dim : {0, 1, 2, -1}) {
+    expect_same_as_cpu("log_normalize " + std::to_string(dim),
+                       [dim](const auto& v) { return log_normalize(v[0], dim); },
+                       {{uniform({3, 4, 5}, 0.1, 2.0)}});
+  }
+  // Expanded (stride 0) and transposed inputs.
+  expect_same_as_cpu("log_normalize strided",
+                     [](const auto& v) {
+                       return log_normalize(v[0].expand({6, 4}).t(), 0);
+                     },
+                     {{uniform({1, 4}, 0.1, 2.0)}});
+}
+
 TEST(CudaScan, LongLinesTakeEveryPath) {
   EMBER_REQUIRE_CUDA();
   // One line of 2^20 (cub::DeviceScan, forward for the value and reverse for the cumsum
