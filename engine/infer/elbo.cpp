@@ -228,7 +228,7 @@ TracePair trace_pair(const std::function<void()>& model, const std::function<voi
     if (particles) {
       PlateOptions opts;
       opts.dim = particles->dim;
-      plate.emplace("num_particles_vectorized", particles->size, opts);
+      plate.emplace(kParticlesPlate, particles->size, opts);
     }
     auto throw_held = [role] {
       if (arg_error_held()) throw_held_arg_error(std::string("the ") + role + ": ");

@@ -64,6 +64,12 @@ void SequentialEnumHandler::process_message(Message& msg) {
   EMBER_CHECK(msg.fn.has_enumerate_support(), "enumerate: site '", msg.name, "' (", msg.fn.name(),
               ") has no finite support to enumerate");
   const Shape batch = msg.fn.batch_shape();
+  for (const PlateFrame& f : msg.cond_indep_stack) {
+    EMBER_CHECK_SHAPE(f.name != kParticlesPlate || f.size == 1, "enumerate: site '", msg.name,
+                      "' is marked Enumerate::Sequential, which takes one value per run "
+                      "for every particle: draw the particles one by one (vectorize_particles "
+                      "off) or enumerate the site in parallel");
+  }
   EMBER_CHECK_SHAPE(batch.numel() == 1, "enumerate: site '", msg.name,
                     "' is marked Enumerate::Sequential but has batch shape ", batch, " (",
                     batch.numel(),

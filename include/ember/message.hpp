@@ -30,6 +30,9 @@ enum class SiteType {
 };
 const char* site_type_name(SiteType type);
 
+// The name of the plate of vectorized particles (ElboOptions::vectorize_particles), as Pyro's.
+inline constexpr char kParticlesPlate[] = "num_particles_vectorized";
+
 // One plate a site lies in (Pyro's CondIndepStackFrame). A vectorized plate owns a batch dim
 // counted from the right; a sequential one has no dim and counts its iterations.
 struct PlateFrame {

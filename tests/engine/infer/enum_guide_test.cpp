@@ -86,6 +86,34 @@ TEST_F(EnumGuideTest, GuideEnumeratedAssignmentsGiveTheExactExpectation) {
   }
 }
 
+// In a subsampled plate each point's expectation is scaled by size / subsample size; the
+// guide's probabilities weigh the points unscaled.
+TEST_F(EnumGuideTest, SubsampledGuideEnumerationScalesEachPoint) {
+  const Tensor batch = test::index_tensor({1, 3});
+  auto model = [&batch] {
+    const Tensor locs = param("locs", tensor({-0.5, 1.5}, f64()));
+    auto data = plate("data", 5, {.subsample = batch});
+    const Tensor z = sample("z", dist::Categorical(tensor({0.3, 0.7}, f64())));
+    sample("x", dist::Normal(index_rows(locs, z), 1.0),
+           data.subsample(from_vector(kX, {5}, f64())));
+  };
+  auto guide = [&batch] {
+    const Tensor logits = param("logits", from_vector(kLogits, {5, 2}, f64()));
+    auto data = plate("data", 5, {.subsample = batch});
+    sample("z", dist::Categorical::from_logits(data.subsample(logits)), kParallel);
+  };
+  double want = 0;
+  for (int i : {1, 3}) {
+    const std::vector<double> q = softmax({kLogits[2 * i], kLogits[2 * i + 1]});
+    for (int k = 0; k < 2; ++k) {
+      want += 2.5 * q[k] *
+              (std::log(kW[k]) + log_normal(kX[i], k == 0 ? -0.5 : 1.5, 1) - std::log(q[k]));
+    }
+  }
+  EXPECT_NEAR(-TraceEnum_ELBO({.max_plate_nesting = 1}).loss(model, guide).loss.item(), want,
+              1e-12);
+}
+
 // A global switch c enumerated in the guide, each point's z_i enumerated in the model:
 // Σ_c q(c) [log p(c) - log q(c) + Σ_i log Σ_z w[c][z] N(x_i; locs[z], 1)].
 const double kWeights[2][2] = {{0.2, 0.8}, {0.9, 0.1}};
@@ -301,6 +329,15 @@ TEST_F(EnumGuideTest, WhatCannotBeSummedIsNamed) {
         sample("s", dist::Bernoulli(scalar_tensor(0.5, f64())), kSequential);
       },
       1, {"'s'", "(3)", "Parallel"});
+  // With vectorized particles a sequential site would take one value for every particle.
+  try {
+    TraceEnum_ELBO({.num_particles = 4, .vectorize_particles = true, .max_plate_nesting = 0})
+        .loss([] { sample("s", dist::Bernoulli(scalar_tensor(0.5, f64()))); },
+              [] { sample("s", dist::Bernoulli(scalar_tensor(0.5, f64())), kSequential); });
+    ADD_FAILURE() << "no exception";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("vectorize_particles"), std::string::npos) << e.what();
+  }
   // A guide-enumerated site local to a plate cannot meet a model-enumerated global one.
   expect_error(
       [] {
