@@ -124,6 +124,18 @@ class Backend {
   // out = log(in) - log(sum of in along dim), each line in one pass (a Categorical's table
   // of log-probabilities from unnormalized probabilities); out contiguous. Floating dtypes.
   virtual void log_normalize(const TensorArg& out, const TensorArg& in, int dim) = 0;
+  // A Categorical's log-probability of `value` along the last dim of `table` (probabilities,
+  // normalized or not; or logits): log(table[v] / sum(table)) or table[v] - logsumexp(table),
+  // -inf where v is not an integer in 0..K-1. All args have the table's sizes; out and value
+  // are stride 0 along the last dim (one entry per line); value int64 or the table's dtype.
+  virtual void categorical_log_prob(const TensorArg& out, const TensorArg& table,
+                                    const TensorArg& value, bool logits) = 0;
+  // Its gradient into gtable (contiguous, the table's sizes) from g (stride 0 along the last
+  // dim, as out): probs g ([j == v] / table[v] - 1 / sum), logits g ([j == v] - softmax_j);
+  // zero for a value out of range.
+  virtual void categorical_log_prob_backward(const TensorArg& gtable, const TensorArg& g,
+                                             const TensorArg& table, const TensorArg& value,
+                                             bool logits) = 0;
 
   // ---- indexing (index: int64; bounds already checked by the engine) ----
   // out = in with dim `dim` replaced by index's length: out[.., i, ..] = in[.., index[i], ..].

@@ -207,6 +207,30 @@ class RecordingBackend final : public kernels::Backend {
         mix(mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
         [b = b_, op, a, ga, xa, dim] { b->line_backward(op, *a, *ga, *xa, dim); });
   }
+  void categorical_log_prob(const kernels::TensorArg& out, const kernels::TensorArg& table,
+                            const kernels::TensorArg& value, bool logits) override {
+    b_->categorical_log_prob(out, table, value, logits);
+    auto* o = rec_.keep(&out);
+    auto* t = rec_.keep(&table);
+    auto* v = rec_.keep(&value);
+    add({"categorical_log_prob", logits ? "logits" : nullptr, t},
+        mix(h(*o, *t, *v), static_cast<std::uint64_t>(logits)),
+        [b = b_, o, t, v, logits] { b->categorical_log_prob(*o, *t, *v, logits); });
+  }
+  void categorical_log_prob_backward(const kernels::TensorArg& gtable, const kernels::TensorArg& g,
+                                     const kernels::TensorArg& table,
+                                     const kernels::TensorArg& value, bool logits) override {
+    b_->categorical_log_prob_backward(gtable, g, table, value, logits);
+    auto* gt = rec_.keep(&gtable);
+    auto* ga = rec_.keep(&g);
+    auto* t = rec_.keep(&table);
+    auto* v = rec_.keep(&value);
+    add({"categorical_log_prob_backward", logits ? "logits" : nullptr, t},
+        mix(h(*gt, *ga, *t, *v), static_cast<std::uint64_t>(logits)),
+        [b = b_, gt, ga, t, v, logits] {
+          b->categorical_log_prob_backward(*gt, *ga, *t, *v, logits);
+        });
+  }
   void log_normalize(const kernels::TensorArg& out, const kernels::TensorArg& in,
                      int dim) override {
     b_->log_normalize(out, in, dim);

@@ -190,21 +190,37 @@ class CategoricalImpl final : public DistributionImpl {
     const Tensor total = cdf.narrow(-1, num_categories() - 1, 1);
     return sum(lt(cdf, u * total), {-1});
   }
+  // One kernel for each line's normalizer, the pick and its log, and one for the gradient
+  // (the table given as probabilities or logits, normalized in the same pass). Values outside
+  // 0..K-1 or not integers (possible only with validation off) give -inf and no gradient.
   Tensor log_prob(const Tensor& value) const override {
-    const std::int64_t k = num_categories();
-    Shape shape = broadcast_shapes(value.shape(), batch_shape_, "Categorical.log_prob");
-    // Values outside 0..K-1 (possible only with validation off) read index 0 and give -inf.
-    const Tensor v = value.detach();
-    const Tensor ok = logical_and(logical_and(ge(v, 0.0), le(v, static_cast<double>(k - 1))),
-                                  eq(floor(v.to(dtype_)), v.to(dtype_)));
-    const Tensor index = where(ok, v.to(dtype_), 0.0).to(kInt64).expand(shape).unsqueeze(-1);
-    Shape table_shape = shape;
-    table_shape.push_back(k);
-    // From probs the log is taken after the gather: log(0) for an unchosen category would
-    // otherwise turn its zero gradient into nan.
-    const Tensor table = (is_logits_ ? logits() : probs()).expand(table_shape);
-    const Tensor picked = gather(table, -1, index).squeeze(-1);
-    return where(ok, is_logits_ ? picked : log(picked), -INFINITY);
+    using detail::arg;
+    const Shape shape = broadcast_shapes(value.shape(), batch_shape_, "Categorical.log_prob");
+    Shape lines = shape;
+    lines.push_back(num_categories());
+    const Tensor table = param_.expand(lines);
+    Tensor v = value.detach();
+    if (v.dtype() != kInt64 && v.dtype() != dtype_) v = v.to(dtype_);
+    if (v.device() != device_) v = v.to(device_);
+    const Tensor v_lines = v.expand(shape).unsqueeze(-1).expand(lines);
+    Tensor out = detail::make_tensor(shape, dtype_, device_);
+    const bool logits = is_logits_;
+    if (out.numel() > 0) {
+      detail::backend(table).categorical_log_prob(arg(out.unsqueeze(-1).expand(lines)), arg(table),
+                                                  arg(v_lines), logits);
+    }
+    if (detail::needs_grad({&table})) {
+      detail::record(
+          "Categorical.log_prob", {table}, out, [table, v_lines, lines, logits](const Tensor& g) {
+            Tensor gt = detail::make_tensor(lines, table.dtype(), table.device());
+            if (gt.numel() > 0) {
+              detail::backend(table).categorical_log_prob_backward(
+                  arg(gt), arg(g.unsqueeze(-1).expand(lines)), arg(table), arg(v_lines), logits);
+            }
+            return detail::Grads{gt};
+          });
+    }
+    return out;
   }
   // Every category's log-probability at once: the normalized table, categories first.
   Tensor log_prob_of_support() const override {

@@ -36,6 +36,13 @@ void dispatch_all(DType t, F&& f) {
   dispatch_types<float, double, std::int64_t, std::uint8_t>(t, "copy", "a known dtype", f);
 }
 
+// An index operand that is int64 or the floating dtype T of the data it indexes (a
+// Categorical's value): f<std::int64_t>() or f<T>(), with a DTypeError naming `what` else.
+template <typename T, typename F>
+void dispatch_index_or(DType t, const char* what, F&& f) {
+  dispatch_types<std::int64_t, T>(t, what, "int64 or the data's dtype", f);
+}
+
 // Accumulator of a reduction: double for float32 on the CPU keeps long sums accurate.
 template <typename T>
 struct HostAcc {

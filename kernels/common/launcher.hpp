@@ -99,8 +99,8 @@ class ReduceArea : public virtual Backend {
   void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
 };
 
-// Line ops along a dim: launch_scan, launch_log_normalize and launch_line_backward (line
-// bodies: reduce_bodies.hpp).
+// Line ops along a dim: launch_scan, launch_log_normalize, launch_line_backward and
+// launch_categorical_log_prob(_backward) (line bodies: reduce_bodies.hpp).
 template <typename Impl>
 class ScanArea : public virtual Backend {
  public:
@@ -108,6 +108,11 @@ class ScanArea : public virtual Backend {
   void line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g, const TensorArg& x,
                      int dim) override;
   void log_normalize(const TensorArg& out, const TensorArg& in, int dim) override;
+  void categorical_log_prob(const TensorArg& out, const TensorArg& table, const TensorArg& value,
+                            bool logits) override;
+  void categorical_log_prob_backward(const TensorArg& gtable, const TensorArg& g,
+                                     const TensorArg& table, const TensorArg& value,
+                                     bool logits) override;
 };
 
 // Linear algebra: launch_matmul, launch_cholesky, launch_triangular_solve, and the log-space

@@ -88,6 +88,60 @@ EMBER_HD void log_normalize_backward_line(T* gx, std::int64_t sgx, const T* g, s
   for (std::int64_t k = 0; k < len; ++k) gx[k * sgx] = g[k * sg] / x[k * sx] - shared;
 }
 
+// The category a Categorical's value names, or -1 when it is not an integer in 0..len-1.
+template <typename V>
+EMBER_HD std::int64_t category_of(V v, std::int64_t len) {
+  if (!(v >= V(0) && v <= V(len - 1))) return -1;  // also a nan
+  const auto k = static_cast<std::int64_t>(v);
+  return static_cast<V>(k) == v ? k : -1;
+}
+
+// The log-normalizer of one line of a Categorical's table: log(sum p) for probabilities,
+// logsumexp for logits (shifted by the max; -inf for a line of -inf).
+template <typename T>
+EMBER_HD T categorical_log_norm(const T* table, std::int64_t st, std::int64_t len, bool logits) {
+  if (!logits) {
+    T s = T(0);
+    for (std::int64_t j = 0; j < len; ++j) s += table[j * st];
+    return ::log(s);
+  }
+  T m = T(-INFINITY);
+  for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
+  if (m == T(-INFINITY)) return m;
+  T s = T(0);
+  for (std::int64_t j = 0; j < len; ++j) s += ::exp(table[j * st] - m);
+  return m + ::log(s);
+}
+
+// log p(v) of one line: log(table[v]) - log(sum) or table[v] - logsumexp; -inf out of range.
+template <typename T, typename V>
+EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64_t len, V v,
+                                     bool logits) {
+  const std::int64_t k = category_of(v, len);
+  if (k < 0) return T(-INFINITY);
+  const T picked = table[k * st];
+  return (logits ? picked : ::log(picked)) - categorical_log_norm(table, st, len, logits);
+}
+
+// Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities,
+// g ([j == v] - softmax_j) for logits; zeros for a value out of range.
+template <typename T, typename V>
+EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, const T* table,
+                                                 std::int64_t st, std::int64_t len, V v,
+                                                 bool logits) {
+  const std::int64_t k = category_of(v, len);
+  if (k < 0) {
+    for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = T(0);
+    return;
+  }
+  const T norm = categorical_log_norm(table, st, len, logits);
+  for (std::int64_t j = 0; j < len; ++j) {
+    const T shared = logits ? ::exp(table[j * st] - norm) : ::exp(-norm);
+    gt[j * sgt] = -g * shared;
+  }
+  gt[k * sgt] += logits ? g : g / table[k * st];
+}
+
 // The gradient body of `op` along one line.
 template <typename T>
 EMBER_HD void line_backward_line(LineGrad op, T* gx, std::int64_t sgx, const T* g, std::int64_t sg,

@@ -184,6 +184,38 @@ void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const T
       });
 }
 
+void launch_categorical_log_prob(CpuBackend&, const TensorArg& out, const TensorArg& table,
+                                 const TensorArg& value, bool logits) {
+  dispatch_floating(out.dtype, "Categorical.log_prob", [&]<typename T>() {
+    dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
+      const TensorArg* args[3] = {&out, &table, &value};
+      const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
+      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
+        out.ptr<T>()[off[0]] =
+            categorical_log_prob_line(table.ptr<const T>() + off[1], geo.strides[1], geo.len,
+                                      value.ptr<const V>()[off[2]], logits);
+      });
+    });
+  });
+}
+
+void launch_categorical_log_prob_backward(CpuBackend&, const TensorArg& gtable, const TensorArg& g,
+                                          const TensorArg& table, const TensorArg& value,
+                                          bool logits) {
+  dispatch_floating(gtable.dtype, "Categorical.log_prob backward", [&]<typename T>() {
+    dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
+      const TensorArg* args[4] = {&gtable, &g, &table, &value};
+      const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
+      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[4]) {
+        categorical_log_prob_backward_line(gtable.ptr<T>() + off[0], geo.strides[0],
+                                           g.ptr<const T>()[off[1]], table.ptr<const T>() + off[2],
+                                           geo.strides[2], geo.len, value.ptr<const V>()[off[3]],
+                                           logits);
+      });
+    });
+  });
+}
+
 }  // namespace cpu
 
 template class ReduceArea<cpu::CpuBackend>;

@@ -214,7 +214,68 @@ __global__ void line_backward_kernel(LineGrad op, LineGeometry<3> geo, T* gx, co
   }
 }
 
+template <typename T, typename V>
+__global__ void categorical_log_prob_kernel(LineGeometry<3> geo, T* out, const T* table,
+                                            const V* value, bool logits) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       line < geo.n_lines; line += step) {
+    std::int64_t off[3];
+    geo.lines.get(line, off);
+    out[off[0]] =
+        categorical_log_prob_line(table + off[1], geo.strides[1], geo.len, value[off[2]], logits);
+  }
+}
+
+template <typename T, typename V>
+__global__ void categorical_log_prob_backward_kernel(LineGeometry<4> geo, T* gtable, const T* g,
+                                                     const T* table, const V* value, bool logits) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       line < geo.n_lines; line += step) {
+    std::int64_t off[4];
+    geo.lines.get(line, off);
+    categorical_log_prob_backward_line(gtable + off[0], geo.strides[0], g[off[1]], table + off[2],
+                                       geo.strides[2], geo.len, value[off[3]], logits);
+  }
+}
+
 }  // namespace
+
+void launch_categorical_log_prob(CudaBackend& cuda, const TensorArg& out, const TensorArg& table,
+                                 const TensorArg& value, bool logits) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(out.dtype, "Categorical.log_prob", [&]<typename T>() {
+    dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
+      const TensorArg* args[3] = {&out, &table, &value};
+      const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
+      categorical_log_prob_kernel<T, V><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+          geo, out.ptr<T>(), table.ptr<const T>(), value.ptr<const V>(), logits);
+      EMBER_CUDA_LAUNCH_CHECK();
+    });
+  });
+}
+
+void launch_categorical_log_prob_backward(CudaBackend& cuda, const TensorArg& gtable,
+                                          const TensorArg& g, const TensorArg& table,
+                                          const TensorArg& value, bool logits) {
+  DeviceContext& ctx = cuda.context();
+  if (gtable.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(gtable.dtype, "Categorical.log_prob backward", [&]<typename T>() {
+    dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
+      const TensorArg* args[4] = {&gtable, &g, &table, &value};
+      const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
+      categorical_log_prob_backward_kernel<T, V>
+          <<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+              geo, gtable.ptr<T>(), g.ptr<const T>(), table.ptr<const T>(), value.ptr<const V>(),
+              logits);
+      EMBER_CUDA_LAUNCH_CHECK();
+    });
+  });
+}
 
 void launch_log_normalize(CudaBackend& cuda, const TensorArg& out, const TensorArg& in, int dim) {
   DeviceContext& ctx = cuda.context();

@@ -1,6 +1,7 @@
 // The definitions of ScanArea, which forwards to the launcher's launch_scan,
-// launch_log_normalize and launch_line_backward (kernels/common/launcher.hpp), included only
-// by the launcher source file that instantiates it.
+// launch_log_normalize, launch_line_backward and launch_categorical_log_prob(_backward)
+// (kernels/common/launcher.hpp), included only by the launcher source file that instantiates
+// it.
 #pragma once
 
 #include "kernels/common/launcher.hpp"
@@ -16,6 +17,19 @@ void ScanArea<Impl>::scan(ScanOp op, const TensorArg& out, const TensorArg& in, 
 template <typename Impl>
 void ScanArea<Impl>::log_normalize(const TensorArg& out, const TensorArg& in, int dim) {
   launch_log_normalize(static_cast<Impl&>(*this), out, in, dim);
+}
+
+template <typename Impl>
+void ScanArea<Impl>::categorical_log_prob(const TensorArg& out, const TensorArg& table,
+                                          const TensorArg& value, bool logits) {
+  launch_categorical_log_prob(static_cast<Impl&>(*this), out, table, value, logits);
+}
+
+template <typename Impl>
+void ScanArea<Impl>::categorical_log_prob_backward(const TensorArg& gtable, const TensorArg& g,
+                                                   const TensorArg& table, const TensorArg& value,
+                                                   bool logits) {
+  launch_categorical_log_prob_backward(static_cast<Impl&>(*this), gtable, g, table, value, logits);
 }
 
 template <typename Impl>
