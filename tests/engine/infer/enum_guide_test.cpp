@@ -156,6 +156,20 @@ TEST_F(EnumGuideTest, GuideAndModelEnumerationMix) {
   }
 }
 
+// config_enumerate marks the guide's discrete sites the same way as the site option.
+TEST_F(EnumGuideTest, ConfigEnumerateMarksGuideSitesSequentialOrParallel) {
+  auto plain = [] {
+    sample("c", dist::Bernoulli::from_logits(param("a", scalar_tensor(0.4, f64()))));
+  };
+  for (Enumerate how : {Enumerate::Parallel, Enumerate::Sequential}) {
+    clear_param_store();
+    const double loss = TraceEnum_ELBO({.max_plate_nesting = 1})
+                            .loss(switch_model, config_enumerate(plain, how))
+                            .loss.item();
+    EXPECT_NEAR(-loss, switch_elbo(0.4), 1e-12);
+  }
+}
+
 // At the exact posterior of the switch the estimate is the log marginal itself.
 TEST_F(EnumGuideTest, TheExactPosteriorGuideGivesTheLogMarginal) {
   std::vector<double> joint;
