@@ -281,17 +281,34 @@ struct DivOp {
   EMBER_HD T da(T g, T, T b, T) const { return g / b; }
   EMBER_HD T db(T g, T a, T b, T) const { return -g * a / (b * b); }
 };
+// a^b for floats. The exponents -2 to 3 that models use most (squares, reciprocals, the
+// gradient of a square) are products and quotients, as in PyTorch: exact where the result is
+// representable (integers stay integers), and the same on the CPU and the GPU, whose pow
+// functions differ by an ulp or two (CUDA's pow(-3.0, 1.0) is -2.9999999999999996).
+template <typename T>
+EMBER_HD T float_pow(T a, T b) {
+  if (b == T(2)) return a * a;
+  if (b == T(1)) return a;
+  if (b == T(0)) return T(1);
+  if (b == T(-1)) return T(1) / a;
+  if (b == T(3)) return a * a * a;
+  if (b == T(-2)) return T(1) / (a * a);
+  return ::pow(a, b);
+}
+
 template <typename T>
 struct PowOp {
   EMBER_HD T fwd(T a, T b) const {
     if constexpr (std::is_integral_v<T>) {
       return int_pow(a, b);
     } else {
-      return ::pow(a, b);
+      return float_pow(a, b);
     }
   }
   // Exponent 0 has zero gradient everywhere (also at a = 0), as in PyTorch.
-  EMBER_HD T da(T g, T a, T b, T) const { return b == T(0) ? T(0) : g * b * ::pow(a, b - T(1)); }
+  EMBER_HD T da(T g, T a, T b, T) const {
+    return b == T(0) ? T(0) : g * b * float_pow(a, b - T(1));
+  }
   // a = 0 with b >= 0 gives zero rather than 0 * -inf.
   EMBER_HD T db(T g, T a, T b, T y) const {
     return (a == T(0) && b >= T(0)) ? T(0) : g * y * ::log(a);

@@ -26,6 +26,25 @@ inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
 template <typename T>
 inline constexpr T kLogPi = static_cast<T>(1.14472988584940017414);
 
+// cos(2 pi u) for u in [0, 1] as s cos(x) (high false) or s sin(x) (high true), with
+// x = 2 pi b, b in [0, 1/8], by the symmetries of the cosine. Every step of the reduction is
+// exact (Sterbenz's lemma), so the one rounding is that of 2 pi b: the result is accurate
+// relative to its size even next to the zeros at u = 1/4 and 3/4, where cos(2 pi u) of the
+// rounded product 2 pi u is not (its relative error there grows like 1e-7 / |cos|, which a
+// Cauchy draw, a ratio of normals, turns into a large one).
+template <typename T>
+struct TwoPiTurn {
+  T x, sign;
+  bool high;
+  EMBER_HD explicit TwoPiTurn(T u) {
+    const T a = u > T(0.5) ? T(1) - u : u;     // cos(2 pi u) = cos(2 pi a), a in [0, 1/2]
+    const T b = a > T(0.25) ? T(0.5) - a : a;  // = s cos(2 pi b), b in [0, 1/4]
+    sign = a > T(0.25) ? T(-1) : T(1);
+    high = b > T(0.125);  // cos(2 pi b) = sin(2 pi (1/4 - b))
+    x = (high ? T(0.25) - b : b) * kTwoPi<T>;
+  }
+};
+
 // exp, log, log1p and cos(2 pi u) of floats on the host as straight-line code (Cephes' polynomials,
 // range reduction by bit manipulation, about 1 ulp): unlike calls into the C library, loops over
 // them vectorize. Double precision and device code use the math library.
@@ -84,14 +103,11 @@ inline __attribute__((always_inline)) float log_float_poly(float x) {
 }
 // cos(2 pi u) for u in [0, 1] (a Box-Muller angle): by the symmetries of the cosine, s cos(x)
 // or s sin(x) with x = 2 pi b, b in [0, 1/8], both from Cephes' polynomials for |x| <= pi/4
-// and chosen by selects; within 2e-7 of the double result. Every step of the reduction is
-// exact (Sterbenz's lemma), so the one rounding is that of 2 pi b.
+// and chosen by selects; within 2e-7 of the double result (see TwoPiTurn).
 inline __attribute__((always_inline)) float cos_two_pi_float_poly(float u) {
-  const float a = u > 0.5f ? 1.0f - u : u;   // cos(2 pi u) = cos(2 pi a), a in [0, 1/2]
-  const float b = a > 0.25f ? 0.5f - a : a;  // = s cos(2 pi b), b in [0, 1/4]
-  const float s = a > 0.25f ? -1.0f : 1.0f;
-  const bool high = b > 0.125f;  // cos(2 pi b) = sin(2 pi (1/4 - b))
-  const float x = (high ? 0.25f - b : b) * kTwoPi<float>;
+  const TwoPiTurn<float> t(u);
+  const float x = t.x, s = t.sign;
+  const bool high = t.high;
   const float z = x * x;
   const float c =
       ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
@@ -139,12 +155,15 @@ EMBER_HD T log_fast(T x) {
 #endif
   return ::log(x);
 }
+// cos(2 pi u), u in [0, 1], by the reduction of TwoPiTurn on both sides, so that the CPU and
+// the GPU agree to a few ulps relative to the result everywhere.
 template <typename T>
-EMBER_HD T cos_two_pi_fast(T u) {  // cos(2 pi u), u in [0, 1]
+EMBER_HD T cos_two_pi_fast(T u) {
 #if !defined(__CUDA_ARCH__)
   if constexpr (std::is_same_v<T, float>) return cos_two_pi_float_poly(u);
 #endif
-  return ::cos(kTwoPi<T> * u);
+  const TwoPiTurn<T> t(u);
+  return t.sign * (t.high ? ::sin(t.x) : ::cos(t.x));
 }
 
 // 1 / (1 + exp(-x)) without overflow for any x.

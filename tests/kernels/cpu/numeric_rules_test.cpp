@@ -3,6 +3,7 @@
 // the code the GPU runs: integer division by zero and INT64_MIN / -1, saturating float to
 // int64 conversion with NaN to 0, bool conversion, arange without a fused multiply-add, and
 // scans and reductions that repeat bit for bit.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -69,6 +70,78 @@ TEST(NumericRules, ArangeRoundsTheProductAndTheSumSeparately) {
   EXPECT_LT(values[3], 1.0);
   EXPECT_EQ(arange(0.1, 2.0, 0.3, f64()).to(kInt64).to_vector<std::int64_t>(),
             (std::vector<std::int64_t>{0, 0, 0, 0, 1, 1, 1}));
+}
+
+// The exponents -2 to 3 are products and quotients, rounded as written, rather than the math
+// library's pow, which differs between the CPU and the GPU by an ulp or two (CUDA's
+// pow(-3.0, 1.0) is -2.9999999999999996): integer powers of integers stay exact.
+// v^b for b in -2..3 as the products and quotients the rule names, in v's own type.
+template <typename T>
+T small_power(T v, double b) {
+  const T sq = v * v;
+  if (b == -2) return T(1) / sq;
+  if (b == -1) return T(1) / v;
+  if (b == 0) return T(1);
+  if (b == 1) return v;
+  return b == 2 ? sq : sq * v;
+}
+
+TEST(NumericRules, SmallIntegerPowersAreProductsAndQuotients) {
+  for (const DType dtype : {kFloat64, kFloat32}) {
+    const Tensor a = uniform({257}, -3.0, 3.0, false, dtype);
+    const std::vector<double> x = a.to(kFloat64).to_vector<double>();
+    for (const double b : {-2.0, -1.0, 0.0, 1.0, 2.0, 3.0}) {
+      const std::vector<double> got = pow(a, full({257}, b, TensorOptions{}.with_dtype(dtype)))
+                                          .to(kFloat64)
+                                          .to_vector<double>();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double want = dtype == kFloat32 ? double{small_power(static_cast<float>(x[i]), b)}
+                                              : small_power(x[i], b);
+        ASSERT_EQ(got[i], want) << dtype_name(dtype) << " pow(" << x[i] << ", " << b << ")";
+      }
+    }
+  }
+  const Tensor base = from_vector(std::vector<double>{-3, -2, 5, 0.5}, {4}, f64());
+  EXPECT_EQ(pow(base, full({4}, 3.0, f64())).to_vector<double>(),
+            (std::vector<double>{-27, -8, 125, 0.125}));
+  EXPECT_EQ(pow(base, full({4}, -1.0, f64())).to_vector<double>(),
+            (std::vector<double>{-1.0 / 3.0, -0.5, 0.2, 2}));
+  EXPECT_EQ(pow(full({1}, NAN, f64()), full({1}, 0.0, f64())).item(), 1.0);
+  EXPECT_EQ(pow(full({1}, -0.0, f64()), full({1}, -1.0, f64())).item(), -INFINITY);
+}
+
+// cos(2 pi u), the Box-Muller angle, next to its zeros at u = 1/4 and 3/4: accurate relative
+// to its size in both dtypes (the float polynomial of the CPU, and sin or cos of the reduced
+// angle that the GPU and double draws take). cos of the rounded product 2 pi u would be off
+// by 1e-16 / |cos| relative there (2e-5 at u = 1/4 + 2^-40), and a Cauchy draw, a ratio of
+// normals, would differ between the CPU and the GPU by as much.
+TEST(NumericRules, CosTwoPiIsAccurateRelativeToItsSizeNextToItsZeros) {
+  constexpr long double kTwoPiL = 6.283185307179586476925286766559005768L;
+  double worst_double = 0, worst_float = 0;
+  for (const double zero : {0.25, 0.75}) {
+    for (int k = 3; k <= 60; ++k) {  // |d| <= 1/8: u stays in [1/8, 7/8]
+      for (const double side : {-1.0, 1.0}) {
+        const double d = side * std::ldexp(1.0, -k);
+        const double u = zero + d;  // exact for k <= 52; rounded beyond, then d is u - zero
+        const long double du = static_cast<long double>(u) - zero;
+        const long double ref = (zero == 0.25 ? -1 : 1) * std::sin(kTwoPiL * du);
+        if (ref == 0) continue;
+        const double got = kernels::cos_two_pi_fast(u);
+        worst_double = std::max(worst_double, static_cast<double>(std::abs((got - ref) / ref)));
+        const float uf = static_cast<float>(u);
+        const long double duf = static_cast<long double>(uf) - zero;
+        const long double reff = (zero == 0.25 ? -1 : 1) * std::sin(kTwoPiL * duf);
+        if (reff == 0) continue;
+        const float gotf = kernels::cos_two_pi_fast(uf);
+        worst_float = std::max(worst_float, static_cast<double>(std::abs((gotf - reff) / reff)));
+      }
+    }
+  }
+  EXPECT_LE(worst_double, 4 * std::numeric_limits<double>::epsilon());
+  EXPECT_LE(worst_float, 4 * std::numeric_limits<float>::epsilon());
+  EXPECT_EQ(kernels::cos_two_pi_fast(0.5), -1.0);
+  EXPECT_EQ(kernels::cos_two_pi_fast(1.0), 1.0);
+  EXPECT_EQ(kernels::cos_two_pi_fast(0.0), 1.0);
 }
 
 // The CPU splits long work between threads; how it splits and combines depends on the shape
