@@ -11,7 +11,10 @@
 // Variants: "fast" switches argument validation and SVI's finite check off (no host sync in
 // a step); "checked" keeps both on (the defaults a new user gets); "compiled" is "fast" with
 // SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
-// (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes).
+// (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes;
+// on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
+// them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
+// graphs), and the regression runs at N = 10^7 too.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -26,6 +29,7 @@ struct Mode {
   std::string name;
   bool checked;
   bool compiled;
+  bool graphs = true;  // compiled on a GPU: replays in CUDA Graphs
 };
 
 // Runs `steps` SVI steps per timed iteration and reports what a step costs.
@@ -34,7 +38,11 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
                double bytes_per_step, Step&& step) {
   const bool checked = mode.checked;
   set_validation_enabled(checked);
-  if (mode.compiled) svi.compile();
+  if (mode.compiled) {
+    CompileOptions opts;
+    opts.cuda_graphs = mode.graphs;
+    svi.compile(opts);
+  }
   for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled, plan recorded
   const profile::Counters before = profile::counters();
   const double seconds = timed_loop(state, d, steps, step);
@@ -74,6 +82,9 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     const CompileStats cs = svi.compile_stats();
     state.counters["record_us"] = 1e6 * cs.last_recording_seconds;
     state.counters["plan_calls"] = static_cast<double>(cs.calls_per_replay);
+    state.counters["graphs"] = static_cast<double>(cs.graphs_per_replay);
+    state.counters["graph_calls"] = static_cast<double>(cs.graph_calls_per_replay);
+    if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }
 }
 
@@ -259,13 +270,19 @@ void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
     const Device d = be.device;
-    for (const Mode& m : {Mode{"fast", false, false}, Mode{"checked", true, false},
-                          Mode{"compiled", false, true}}) {
+    std::vector<Mode> modes = {
+        {"fast", false, false}, {"checked", true, false}, {"compiled", false, true}};
+    // On a GPU, compiled replays with every kernel launched alone beside those in graphs.
+    if (d.is_cuda()) modes.push_back({"compiled_launches", false, true, false});
+    // The regression at 10^7 rows (640 MB of X) on a GPU only: a CPU step takes a second.
+    std::vector<std::int64_t> rows = {1000, 1000000};
+    if (d.is_cuda()) rows.push_back(10000000);
+    for (const Mode& m : modes) {
       benchmark::RegisterBenchmark(bench_name("SviCoin", be, m.name).c_str(),
                                    [d, m](benchmark::State& s) { bm_coin(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
-      for (std::int64_t n : {std::int64_t{1000}, std::int64_t{1000000}}) {
+      for (const std::int64_t n : rows) {
         benchmark::RegisterBenchmark(
             bench_name("SviBayesLinReg", be, std::to_string(n) + "/" + m.name).c_str(),
             [d, n, m](benchmark::State& s) { bm_blr(s, d, n, m); })

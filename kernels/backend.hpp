@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "ember/device.hpp"
 #include "kernels/common/geometry.hpp"
@@ -44,6 +45,16 @@ class StreamControl {
   // The host waits for `stream`'s queued work / for every stream of Ember's on the device.
   virtual void synchronize(void* stream) = 0;
   virtual void synchronize_all() = 0;
+
+  // CUDA Graphs. begin_capture: the calling thread's work on its current stream is captured
+  // (thread-local mode: other threads are not affected) instead of run. end_capture: the
+  // captured work as an executable graph, or null when the capture failed, with `why` set
+  // and the error cleared. A graph runs on the calling thread's current stream; one launched
+  // while in flight is freed when it ends.
+  virtual void begin_capture() = 0;
+  virtual void* end_capture(std::string* why) noexcept = 0;
+  virtual void launch_graph(void* graph) = 0;
+  virtual void destroy_graph(void* graph) noexcept = 0;
 };
 
 // Per-thread streams for every device (process-wide; off by default): each host thread

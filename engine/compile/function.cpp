@@ -69,7 +69,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
   if (plan != nullptr && !verify) {
     plan->replay(inputs, gen);
     ++stats_.replays;
-    stats_.calls_per_replay = plan->replayed_calls();
+    note_replay(stats_, *plan);
     return copies(plan->outputs());
   }
   if (plan == nullptr && stats_.eager_steps == 0) {
@@ -83,6 +83,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
   const auto started = std::chrono::steady_clock::now();
   const std::uint64_t version = store.version();
   auto fresh = std::make_unique<Plan>();
+  fresh->set_graphs(options_.cuda_graphs);
   std::vector<Tensor> out;
   {
     Recorder rec(*fresh, inputs, gen);

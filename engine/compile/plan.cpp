@@ -72,6 +72,7 @@ class RecordingBackend final : public kernels::Backend {
     void** sp = rec_.keep_pointer(const_cast<void*>(s));
     rec_.cur_reads_.push_back(s);
     rec_.declare_writes({dst});
+    rec_.declare_host();  // from pageable memory: the host waits
     add({"copy_from_host"}, mix(0, nbytes),
         [b = b_, d, sp, nbytes] { b->copy_from_host(*d, *sp, nbytes); });
   }
@@ -414,6 +415,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->cholesky(out, in, first_failed);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
+    rec_.declare_host();  // the factorization's error check reads a flag on the host
     add({"cholesky", nullptr, i}, h(*o, *i), [b = b_, o, i] {
       std::int64_t failed = -1;
       b->cholesky(*o, *i, &failed);
@@ -480,7 +482,7 @@ class RecordingBackend final : public kernels::Backend {
   }
   template <typename F>
   void add(const Plan::CallInfo& what, std::uint64_t hash, F&& run) {
-    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash);
+    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash, b_->streams());
   }
 
   Recorder& rec_;
@@ -489,10 +491,12 @@ class RecordingBackend final : public kernels::Backend {
 
 // ---------------------------------------------------------------------- Plan ----
 Plan::Plan() = default;
-Plan::~Plan() = default;
+Plan::~Plan() { drop_graphs(false); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
-  // Inputs whose memory moved since the last replay: every pointer into them follows.
+  // Inputs whose memory moved since the last replay: every pointer into them follows, and
+  // graphs captured with the old pointers are captured again.
+  bool moved = false;
   for (std::size_t k = 0; k < bound_.size(); ++k) {
     if (!inputs[k].defined()) continue;
     const void* now = inputs[k].data_ptr();
@@ -501,21 +505,95 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
       if (p.input == k) *p.where = static_cast<unsigned char*>(const_cast<void*>(now)) + p.delta;
     }
     bound_[k] = now;
+    moved = true;
   }
+  if (moved) drop_graphs(true);
+  if (!segments_built_) build_segments();
   seed_ = gen.seed();
   base_ = gen.offset();
   gen.set_offset(base_ + advance_);
   finite_ = true;
+  graphs_launched_ = graph_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
-  for (const Call& c : calls_) {
-    for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
-      const Refresh& f = refreshes_[r];
-      f.arg->scalar = f.arg->dtype == kFloat32 ? double{*static_cast<const float*>(f.src)}
-                                               : *static_cast<const double*>(f.src);
-    }
-    c.run();
+  std::size_t k = 0;
+  for (Segment& g : segments_) {
+    for (; k < g.begin; ++k) run_call(calls_[k]);
+    run_segment(g);
+    k = g.end;
   }
+  for (; k < calls_.size(); ++k) run_call(calls_[k]);
   return finite_;
+}
+
+void Plan::run_call(const Call& c) {
+  for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
+    const Refresh& f = refreshes_[r];
+    f.arg->scalar = f.arg->dtype == kFloat32 ? double{*static_cast<const float*>(f.src)}
+                                             : *static_cast<const double*>(f.src);
+  }
+  c.run();
+}
+
+void Plan::build_segments() {
+  segments_built_ = true;
+  if (!graphs_on_) return;
+  for (std::size_t k = 0; k < calls_.size();) {
+    kernels::StreamControl* device = calls_[k].graph_device;
+    std::size_t end = k + 1;
+    bool reads_inputs = calls_[k].reads_inputs;
+    while (device != nullptr && end < calls_.size() && calls_[end].graph_device == device) {
+      reads_inputs = reads_inputs || calls_[end].reads_inputs;
+      ++end;
+    }
+    // One call gains nothing from a graph: a graph launch costs about what a kernel's does.
+    if (device != nullptr && end - k >= 2) segments_.push_back({k, end, device, reads_inputs});
+    k = end;
+  }
+}
+
+void Plan::run_segment(Segment& g) {
+  if (g.graph == nullptr && g.captures <= kMaxRecaptures && capture_error_.empty()) {
+    ++g.captures;
+    std::string why;
+    void* graph = nullptr;
+    try {
+      g.device->begin_capture();
+    } catch (const std::exception& e) {
+      why = concat("the capture did not begin: ", e.what());
+    }
+    if (why.empty()) {
+      // Captured, not run: the graph runs the calls once it is launched below.
+      try {
+        for (std::size_t k = g.begin; k < g.end; ++k) run_call(calls_[k]);
+      } catch (const std::exception& e) {
+        why = concat("a call failed while captured: ", e.what());
+      }
+      graph = g.device->end_capture(why.empty() ? &why : nullptr);
+    }
+    if (graph != nullptr && why.empty()) {
+      g.graph = graph;
+    } else {
+      g.device->destroy_graph(graph);
+      // Given up for this plan: its calls are launched one by one from now on.
+      capture_error_ = why;
+      drop_graphs(false);
+    }
+  }
+  if (g.graph == nullptr) {
+    for (std::size_t k = g.begin; k < g.end; ++k) run_call(calls_[k]);
+    return;
+  }
+  g.device->launch_graph(g.graph);
+  ++graphs_launched_;
+  graph_calls_ += g.end - g.begin;
+}
+
+void Plan::drop_graphs(bool only_input_readers) {
+  for (Segment& g : segments_) {
+    if (g.graph == nullptr || (only_input_readers && !g.reads_inputs)) continue;
+    g.device->destroy_graph(g.graph);
+    g.graph = nullptr;
+  }
 }
 
 std::string Plan::describe_call(std::size_t k) const {
@@ -675,8 +753,13 @@ const void* Recorder::host_source(const void* src, std::size_t nbytes) {
   return copy.data();
 }
 
-void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash) {
+void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
+                        kernels::StreamControl* device) {
   const std::size_t end = plan_.refreshes_.size();
+  // Into a graph only what takes the same arguments at every replay.
+  const bool graphable = device != nullptr && !cur_pinned_ && !cur_host_ && end == refresh_begin_;
+  const bool reads_inputs = plan_.patches_.size() > patch_begin_;
+  patch_begin_ = plan_.patches_.size();
   // A call with scalar operands consumed the sources noted for it, and any left were not
   // operands of a call; sources survive calls without scalar operands (a conversion copy
   // may come between the source and its use).
@@ -695,8 +778,9 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   access_.push_back(std::move(access));
   cur_reads_.clear();
   cur_writes_.clear();
-  cur_declared_ = cur_pinned_ = false;
-  plan_.calls_.push_back({std::move(run), refresh_begin_, end});
+  cur_declared_ = cur_pinned_ = cur_host_ = false;
+  plan_.calls_.push_back(
+      {std::move(run), refresh_begin_, end, graphable ? device : nullptr, reads_inputs});
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);

@@ -49,6 +49,17 @@ class Plan {
   // The optimizer update recorded with the step; null for a forward-only plan.
   PreparedUpdate* update() { return update_.get(); }
 
+  // ---- CUDA Graphs ----
+  // On a CUDA device, each run of two or more consecutive calls that take the same arguments
+  // at every replay is captured as a CUDA Graph at its first replay and relaunched after
+  // (docs/compile.md, "The GPU"). Off: every call is launched on its own.
+  void set_graphs(bool on) { graphs_on_ = on; }
+  // What the last replay launched: graphs, and recorded calls run inside them.
+  std::size_t graphs_launched() const { return graphs_launched_; }
+  std::size_t graph_calls() const { return graph_calls_; }
+  // Why capture was given up for this plan (empty while it works or was never tried).
+  const std::string& capture_error() const { return capture_error_; }
+
   // ---- what a recording leaves ----
   void set_loss(Tensor loss) { loss_ = std::move(loss); }
   // A compiled function's results: buffers a replay writes.
@@ -91,7 +102,26 @@ class Plan {
   struct Call {
     std::function<void()> run;
     std::size_t refresh_begin, refresh_end;
+    // Non-null when the call may be captured in a graph on this device: a kernel launch whose
+    // arguments are the same at every replay (no draw, no scalar read again, no host work);
+    // `reads_inputs`: unless the step's inputs moved.
+    kernels::StreamControl* graph_device = nullptr;
+    bool reads_inputs = false;
   };
+  // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
+  // reads the step's inputs is captured again when they move, up to kMaxRecaptures times.
+  struct Segment {
+    std::size_t begin, end;
+    kernels::StreamControl* device;
+    bool reads_inputs;
+    void* graph = nullptr;
+    int captures = 0;
+  };
+  static constexpr int kMaxRecaptures = 3;
+  void run_call(const Call& c);
+  void build_segments();
+  void run_segment(Segment& g);
+  void drop_graphs(bool only_input_readers);
   // A pointer into the storage of input k, at `delta` bytes from its first element.
   struct Patch {
     void** where;
@@ -100,6 +130,10 @@ class Plan {
   };
 
   std::vector<Call> calls_;
+  std::vector<Segment> segments_;
+  bool graphs_on_ = true, segments_built_ = false;
+  std::size_t graphs_launched_ = 0, graph_calls_ = 0;
+  std::string capture_error_;
   // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
   std::vector<std::unique_ptr<kernels::TensorArg[]>> args_;
   std::size_t args_used_ = 0, args_capacity_ = 0;  // of the last block
@@ -165,12 +199,17 @@ class Recorder {
   void** keep_pointer(void* p);
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
-  void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash);
+  // `device`: the streams of the device the call runs on (null on the CPU).
+  void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
+                kernels::StreamControl* device = nullptr);
   // What the next recorded call writes, when not just its first operand (`rmw`: it reads
   // them too, as an accumulation does); `pinned`: it must run at every replay (a draw, a
   // check, a host call).
   void declare_writes(std::initializer_list<const void*> writes, bool rmw = false);
   void declare_pinned() { cur_pinned_ = true; }
+  // The next recorded call waits for the host or works on host memory (a copy from the host,
+  // an error check): it never goes into a CUDA Graph.
+  void declare_host() { cur_host_ = true; }
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);
@@ -200,7 +239,7 @@ class Recorder {
     double value;
   };
   std::vector<ScalarSource> scalar_sources_;
-  std::size_t refresh_begin_ = 0;
+  std::size_t refresh_begin_ = 0, patch_begin_ = 0;
   bool call_has_scalar_ = false;
   // What each recorded call reads and writes (first elements of operands), for hoist().
   struct Access {
@@ -209,9 +248,17 @@ class Recorder {
   };
   std::vector<Access> access_;
   std::vector<const void*> cur_reads_, cur_writes_;
-  bool cur_declared_ = false, cur_pinned_ = false;
+  bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
 };
+
+// What the replay just made of `plan` tells the stats: calls, graphs, a capture given up.
+inline void note_replay(CompileStats& stats, const Plan& plan) {
+  stats.calls_per_replay = plan.replayed_calls();
+  stats.graphs_per_replay = plan.graphs_launched();
+  stats.graph_calls_per_replay = plan.graph_calls();
+  if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();
+}
 
 // The calling thread's recorder; null when no step is being recorded.
 extern thread_local Recorder* t_recorder;

@@ -231,7 +231,9 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
 
   if (plan != nullptr && !verify) {
     const std::uint64_t start = gen.offset();
-    if (!plan->replay(inputs, gen) && options_.check_finite) {
+    const bool finite = plan->replay(inputs, gen);
+    note_replay(stats_, *plan);
+    if (!finite && options_.check_finite) {
       // Not finite: the step runs again eagerly from the same draws, which names the site or
       // param at fault and throws or skips exactly as an eager step does. Nothing was updated.
       gen.set_offset(start);
@@ -256,6 +258,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
   const std::uint64_t version = store.version();
   const std::int64_t generation = optimizer_->impl_->generation();
   auto fresh = std::make_unique<Plan>();
+  fresh->set_graphs(compile_->cuda_graphs);
   std::optional<Recorder> rec;
   rec.emplace(*fresh, inputs, gen);
   ElboResult r = loss_->loss_and_grads(model, guide,
@@ -310,12 +313,14 @@ LossValue SVICore::compiled_evaluate(FunctionRef model, FunctionRef guide,
   Generator& gen = default_generator();
   if (Plan* plan = find_plan(inputs, false)) {
     plan->replay(inputs, gen);
+    note_replay(stats_, *plan);
     ++stats_.replays;
     return replayed_loss(plan->loss());
   }
   const ParamStore& store = current_param_store();
   const std::uint64_t version = store.version();
   auto fresh = std::make_unique<Plan>();
+  fresh->set_graphs(compile_->cuda_graphs);
   ElboResult r;
   {
     Recorder rec(*fresh, inputs, gen);

@@ -41,6 +41,9 @@ struct CompileOptions {
   // Plans kept, one per input signature (the shapes, strides, dtypes and devices of the
   // tensors passed, the values of numbers passed); the least recently used goes.
   std::size_t max_plans = 8;
+  // On a CUDA device, replay the runs of kernel calls whose arguments never change as CUDA
+  // Graphs (one launch each instead of one per kernel). Off: every kernel is launched alone.
+  bool cuda_graphs = true;
 };
 
 // What compilation has done so far.
@@ -54,6 +57,13 @@ struct CompileStats {
   std::size_t calls_per_replay = 0;   // kernel calls a replay of the last plan used makes
   std::size_t retained_bytes = 0;     // buffers kept alive by the cached plans
   double last_recording_seconds = 0;  // the call that recorded the last plan
+  // The last replay on a CUDA device: graphs launched, and the recorded calls inside them
+  // (the rest, calls_per_replay - graph_calls_per_replay, were launched one by one).
+  std::size_t graphs_per_replay = 0;
+  std::size_t graph_calls_per_replay = 0;
+  // Why CUDA Graph capture was given up for a plan (empty when it never was); its calls are
+  // then launched one by one, with the same results.
+  std::string capture_error;
 };
 
 namespace detail {

@@ -187,6 +187,41 @@ void DeviceContext::synchronize_all() {
   for (cudaStream_t s : all_streams()) EMBER_CUDA_SYNC(s);
 }
 
+void DeviceContext::begin_capture() {
+  ensure_init();
+  const DeviceGuard guard(device_);
+  EMBER_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
+}
+
+void* DeviceContext::end_capture(std::string* why) noexcept {
+  const DeviceSwitch on_device(device_);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t err = cudaStreamEndCapture(stream(), &graph);
+  const char* step = "cudaStreamEndCapture";
+  if (err == cudaSuccess) {
+    step = "cudaGraphInstantiate";
+    err = cudaGraphInstantiate(&exec, graph, 0);
+  }
+  if (graph != nullptr) (void)cudaGraphDestroy(graph);
+  if (err == cudaSuccess) return exec;
+  if (why != nullptr) *why = std::string(step) + ": " + cudaGetErrorString(err);
+  (void)cudaGetLastError();  // a failed capture is reported here, not by the next launch
+  return nullptr;
+}
+
+void DeviceContext::launch_graph(void* graph) {
+  const DeviceGuard guard(device_);
+  EMBER_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream()));
+  ++t_event_counters.kernel_launches;
+}
+
+void DeviceContext::destroy_graph(void* graph) noexcept {
+  if (graph == nullptr) return;
+  const DeviceSwitch on_device(device_);
+  (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+}
+
 void* DeviceContext::allocate(std::size_t nbytes) {
   const cudaStream_t s = stream();
   const DeviceGuard guard(device_);

@@ -114,6 +114,10 @@ class DeviceContext final : public StreamControl {
   void wait(void* stream) override;
   void synchronize(void* stream) override;
   void synchronize_all() override;
+  void begin_capture() override;
+  void* end_capture(std::string* why) noexcept override;
+  void launch_graph(void* graph) override;
+  void destroy_graph(void* graph) noexcept override;
 
   // Calls f(handle) with the handle bound to the stream, holding its lock: cuBLAS and
   // cuSOLVER handles are not thread-safe.

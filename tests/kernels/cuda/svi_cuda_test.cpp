@@ -8,9 +8,11 @@ namespace {
 
 TensorOptions on(Device d) { return TensorOptions{}.with_dtype(kFloat64).with_device(d); }
 
-// The coin, with a reparameterized or a score-function Beta guide, on `d`.
+// The coin, with a reparameterized or a score-function Beta guide, on `d`; compiled with
+// `compiled` when given.
 std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint64_t seed,
-                                   bool own_stream = false, bool compiled = false) {
+                                   bool own_stream = false,
+                                   const CompileOptions* compiled = nullptr) {
   set_rng_seed(seed);
   ParamStore store;
   const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, on(d));
@@ -30,7 +32,7 @@ std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint6
   };
   SVI svi(model, guide, optim::Adam({.lr = 0.02}), TraceGraph_ELBO(),
           {.param_store = &store, .own_stream = own_stream});
-  if (compiled) svi.compile();
+  if (compiled != nullptr) svi.compile(*compiled);
   double a = 0, b = 0;
   const int tail = steps / 3;
   for (int i = 0; i < steps; ++i) {
@@ -41,6 +43,23 @@ std::pair<double, double> coin_fit(Device d, bool reparam, int steps, std::uint6
     }
   }
   return {a, b};
+}
+
+// The coin with its flips passed to each step, a reparameterized Beta guide and Adam, no
+// finite check.
+void data_coin_model(const Tensor& x) {
+  const Tensor f = sample("fairness", dist::Beta(full({}, 10.0, on(target())), 10.0));
+  auto p = plate("data", x.size(0), {.device = target()});
+  sample("obs", dist::Bernoulli(f), x);
+}
+void data_coin_guide(const Tensor&) {
+  const Tensor a = param("a", full({}, 15.0, on(target())), constraints::positive);
+  const Tensor b = param("b", full({}, 15.0, on(target())), constraints::positive);
+  sample("fairness", dist::Beta(a, b));
+}
+auto data_coin_svi(ParamStore& store) {
+  return SVI(data_coin_model, data_coin_guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
+             {.check_finite = false, .param_store = &store});
 }
 
 // The device's last-ulp differences (see chain_tolerance) compound over thirty steps of
@@ -57,32 +76,28 @@ TEST(SviCuda, SameSeedSameParametersAsTheCpu) {
   }
 }
 
-// A compiled fit replays the eager fit's kernels on the device: the same numbers exactly, and
-// with validation and the finite check off a replayed step neither waits for the device nor
-// allocates more than its loss's copy.
+// A compiled fit replays the eager fit's kernels on the device, in CUDA Graphs or launched one
+// by one: the same numbers exactly. With validation and the finite check off a replayed step
+// neither waits for the device nor allocates more than its loss's copy, and most of its calls
+// run inside graphs.
 TEST(SviCuda, CompiledStepsReplayTheEagerStepsExactly) {
   EMBER_REQUIRE_CUDA();
+  CompileOptions graphs, one_by_one;
+  one_by_one.cuda_graphs = false;
   for (bool reparam : {true, false}) {
     const auto eager = coin_fit(target(), reparam, 30, 5);
-    const auto compiled = coin_fit(target(), reparam, 30, 5, false, true);
-    EXPECT_EQ(compiled.first, eager.first) << "reparam " << reparam;
-    EXPECT_EQ(compiled.second, eager.second) << "reparam " << reparam;
+    for (const CompileOptions* opts : {&graphs, &one_by_one}) {
+      const auto compiled = coin_fit(target(), reparam, 30, 5, false, opts);
+      EXPECT_EQ(compiled.first, eager.first)
+          << "reparam " << reparam << ", graphs " << opts->cuda_graphs;
+      EXPECT_EQ(compiled.second, eager.second)
+          << "reparam " << reparam << ", graphs " << opts->cuda_graphs;
+    }
   }
   const ValidationScope no_validation(false);
   ParamStore store;
   const Tensor flips = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
-  auto model = [&](const Tensor& x) {
-    const Tensor f = sample("fairness", dist::Beta(full({}, 10.0, on(target())), 10.0));
-    auto p = plate("data", x.size(0), {.device = target()});
-    sample("obs", dist::Bernoulli(f), x);
-  };
-  auto guide = [&](const Tensor&) {
-    const Tensor a = param("a", full({}, 15.0, on(target())), constraints::positive);
-    const Tensor b = param("b", full({}, 15.0, on(target())), constraints::positive);
-    sample("fairness", dist::Beta(a, b));
-  };
-  SVI svi(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
-          {.check_finite = false, .param_store = &store});
+  auto svi = data_coin_svi(store);
   svi.compile();
   for (int i = 0; i < 3; ++i) svi.step(flips);
   const profile::Counters before = profile::counters();
@@ -91,9 +106,44 @@ TEST(SviCuda, CompiledStepsReplayTheEagerStepsExactly) {
   const profile::Counters used = profile::counters() - before;
   EXPECT_EQ(used.host_syncs, 0u);
   EXPECT_LE(used.allocations, 10u);
-  EXPECT_EQ(svi.compile_stats().replays, 11);
+  const CompileStats stats = svi.compile_stats();
+  EXPECT_EQ(stats.replays, 11);
   // Each step's loss is its own: the next replay does not overwrite it.
   EXPECT_NE(losses[0].value(), losses[1].value());
+  EXPECT_EQ(stats.capture_error, "");
+  if (target().is_cuda()) {  // the CPU playing the device has no graphs
+    EXPECT_GE(stats.graphs_per_replay, 1u);
+    EXPECT_GE(2 * stats.graph_calls_per_replay, stats.calls_per_replay) << svi.describe_plans();
+    // A graph is one launch; the draws, the update and the loss's copy launch on their own.
+    EXPECT_LE(used.kernel_launches, 10 * (stats.calls_per_replay - stats.graph_calls_per_replay +
+                                          stats.graphs_per_replay + 4));
+  }
+}
+
+// Data passed to a compiled step at a new address each step (alternating between two data
+// sets): graphs that read it are captured again (then, past a few moves, launched one by one),
+// so every step reads its own data: the losses are those of the calls launched one by one.
+TEST(SviCuda, CompiledGraphsFollowDataThatMoves) {
+  EMBER_REQUIRE_CUDA();
+  const ValidationScope no_validation(false);
+  const Tensor first = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
+  const Tensor second = tensor({0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, on(target()));
+  auto fit = [&](bool graphs) {
+    set_rng_seed(17);
+    ParamStore store;
+    auto svi = data_coin_svi(store);
+    CompileOptions opts;
+    opts.cuda_graphs = graphs;
+    svi.compile(opts);
+    std::vector<double> losses;
+    for (int i = 0; i < 14; ++i) {
+      const Tensor x = (i % 2 == 0 ? first : second).clone();  // new memory every step
+      losses.push_back(svi.step(x).value());
+    }
+    EXPECT_EQ(svi.compile_stats().capture_error, "");
+    return losses;
+  };
+  EXPECT_EQ(fit(true), fit(false));
 }
 
 // Fits on streams of their own, in threads of their own, give exactly what the same fits give
