@@ -13,7 +13,7 @@ import sys
 
 # BM_SviCoin/<backend>/<mode>, BM_SviBayesLinReg/<backend>/<n>/<mode>, BM_SviDpMixture/...
 EMBER_NAME = re.compile(
-    r"^BM_Svi(Coin|BayesLinReg|DpMixture|AutoNormalLogReg|HmmEnum)/(\w+)/(?:(\d+)/)?(fast|checked|compiled)")
+    r"^BM_Svi(Coin|BayesLinReg|DpMixture|AutoNormalLogReg|HmmEnum)/(\w+)/(?:(\d+)/)?(fast|checked|compiled)(?:/|$)")
 MODEL_OF = {"Coin": "coin", "BayesLinReg": "blr", "DpMixture": "dp_mixture",
             "AutoNormalLogReg": "autonormal_logreg", "HmmEnum": "hmm_enum"}
 ORDER = ["coin", "blr/1000", "blr/1000000", "dp_mixture", "dp_mixture_trace_elbo",
