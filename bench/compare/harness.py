@@ -95,7 +95,16 @@ def result(args, model, mode, backend, samples, steps, **extra):
     return r
 
 
+def failed_result(model, mode, backend, exc):
+    """The row of a model whose run raised: the table shows it as failed, the others run."""
+    return {"name": f"{model}/{mode}", "model": model, "mode": mode, "backend": backend,
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:200]}
+
+
 def print_result(r):
+    if "error" in r:
+        print(f"{r['name']} {r['backend']} failed: {r['error']}", flush=True)
+        return
     extra = ""
     if r.get("compile_ms") is not None:
         extra += f" compile_ms={r['compile_ms']:.1f}"

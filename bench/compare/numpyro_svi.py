@@ -274,7 +274,10 @@ def main():
                 rows.append(("dp_mixture_trace_elbo", Trace_ELBO))
         for row, elbo_cls in rows:
             for mode in args.modes:
-                r = run_one(args, row, model_name, mode, elbo_cls(), backend)
+                try:
+                    r = run_one(args, row, model_name, mode, elbo_cls(), backend)
+                except Exception as exc:  # noqa: BLE001 -- one model's failure is its row's
+                    r = harness.failed_result(row, mode, backend, exc)
                 harness.print_result(r)
                 results.append(r)
     numpyro.enable_validation(False)

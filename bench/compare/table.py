@@ -91,6 +91,8 @@ def main():
         if why is not None:
             return why
         r = rows.get(key)
+        if r and "error" in r:
+            return "failed (see log)"
         return fmt_us(r[field]) if r and r.get(field) is not None else "—"
 
     print("| model | mode | backend | Ember µs/step | Ember compiled µs/step | Pyro µs/step | "
@@ -102,8 +104,8 @@ def main():
     for key in keys:
         model, mode, backend = key
         ev = e.get(key)
-        pv = py[key]["us_per_step"] if key in py else None
-        nv = npy[key]["us_per_step"] if key in npy else None
+        pv = py[key].get("us_per_step") if key in py else None
+        nv = npy[key].get("us_per_step") if key in npy else None
         # NumPyro's compiled loop (svi.run under one jit): timed in fast mode only.
         cv = npy[key].get("compiled_us_per_step") if key in npy else None
         compile_ms = npy[key].get("compile_ms") if key in npy else None
