@@ -13,10 +13,14 @@
 # fetches the C++ sources at build time) hold Google Benchmark's C++ sources, so the Debian
 # binary is the default; .carry/benchmark/NEEDS records the glibc and libstdc++ symbol
 # versions it needs on the GPU machine.
+#   .carry/wheels/       pure-Python wheels from PyPI for bench/compare on the GPU machine, which
+#                        has PyTorch, JAX and NumPyro but not Pyro or funsor (NumPyro's
+#                        enumeration needs it): pyro-ppl, pyro-api, funsor and what they need.
+#                        Skipped, with a message, when pip cannot reach PyPI (WHEELS=0: never).
 # Links are copied as files (a device run may not carry links). .carry/ is git-ignored; the
 # working tree that travels plus .carry/ must stay under 64 MiB, which this checks.
 # Usage: tools/prepare_gpu_carry.sh
-#   (env: GTEST_SRC, EIGEN_INCLUDE, EIGEN_CMAKE, ZLIB_INCLUDE, ZLIB_STATIC, GBENCH_SRC)
+#   (env: GTEST_SRC, EIGEN_INCLUDE, EIGEN_CMAKE, ZLIB_INCLUDE, ZLIB_STATIC, GBENCH_SRC, WHEELS)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -99,6 +103,20 @@ record_needs() {
 if [[ -d "${carry}/benchmark" ]]; then
   record_needs "$(find "${carry}/benchmark/lib" -name 'libbenchmark.so.*.*' | head -n 1)" \
     "${carry}/benchmark/NEEDS"
+fi
+
+# Pyro and funsor for bench/compare (run_compare.sh installs them from here when the machine's
+# Python lacks them). Pure Python: one wheel serves every platform.
+if [[ "${WHEELS:-1}" != 0 ]]; then
+  wheels=(pyro-ppl pyro-api funsor multipledispatch makefun opt-einsum tqdm)
+  if python3 -m pip download -q --no-deps --only-binary=:all: -d "${carry}/wheels" \
+      "${wheels[@]}" >/dev/null 2>&1; then
+    echo "wheels: $(cd "${carry}/wheels" && ls | tr '\n' ' ')"
+  else
+    rm -rf "${carry}/wheels"
+    echo "wheels: not downloaded (pip could not reach PyPI); bench/compare on the GPU machine" \
+      "will show Pyro as not installed and skip NumPyro's HMM"
+  fi
 fi
 
 # What a device run sends: the tracked and untracked-not-ignored files, plus .carry/.

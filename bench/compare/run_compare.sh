@@ -8,7 +8,9 @@
 # STEPS and STEPS_LARGE (timed steps per Python repeat; default 200 and 10, the latter for the
 # N = 10^6 regression), THREADS (CPU threads for every library, 0 = each library's default;
 # default 1 on the CPU), PYTHON (default python3), EMBER_MIN_TIME (seconds per svi_bench
-# repetition, default 0.5), OUT (where the JSON and logs go; default BUILD_DIR/compare).
+# repetition, default 0.5), OUT (where the JSON and logs go; default BUILD_DIR/compare),
+# WHEELS (wheels of Pyro and funsor to install into OUT when the Python lacks them; default
+# .carry/wheels, which tools/prepare_gpu_carry.sh makes for the GPU machine).
 # A library that does not import, or whose script fails, is shown as such in the table; the
 # exit status is non-zero only when svi_bench itself fails.
 set -u
@@ -55,6 +57,20 @@ rc=${PIPESTATUS[0]}
 if [[ $rc -ne 0 ]]; then
   echo "run_compare: svi_bench failed (exit $rc)" >&2
   exit "$rc"
+fi
+
+# Pyro and funsor, where the machine's Python lacks them, from the wheels that
+# tools/prepare_gpu_carry.sh carries (WHEELS: another folder of wheels), installed into OUT.
+wheels="${WHEELS:-$here/../../.carry/wheels}"
+if ! "$python" -c "import pyro, funsor" >/dev/null 2>&1 && compgen -G "$wheels/*.whl" >/dev/null; then
+  site="$out/site-packages"
+  if "$python" -m pip install -q --no-index --no-deps --no-compile --target "$site" \
+      "$wheels"/*.whl >"$out/wheels.log" 2>&1; then
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+    echo "== python: installed $(ls "$wheels" | wc -l) wheels from $wheels into $site"
+  else
+    echo "== python: the wheels in $wheels did not install (see $out/wheels.log)"
+  fi
 fi
 
 # $1 library, $2 module that must import, $3 script
