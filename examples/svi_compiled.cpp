@@ -5,9 +5,11 @@
 // bit for bit (losses and parameters); the program prints both step times, what the recording
 // cost and the posterior next to the least-squares line. Then ember::compile turns the
 // posterior predictive (draws of a, b and sigma from the fitted guide, then of y at new
-// waiting times) into a compiled function, called for a few waiting times.
+// waiting times) into a compiled function, called for a few waiting times. With --device cuda
+// everything runs on the first GPU, where the replays launch runs of kernels as CUDA Graphs
+// (the program prints how many and how much of the step they hold).
 //
-//   svi_compiled [--steps N] [--verify-every K] [path/to/faithful.csv]
+//   svi_compiled [--steps N] [--verify-every K] [--device cpu|cuda] [path/to/faithful.csv]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,7 +23,6 @@ using namespace ember;
 
 namespace {
 
-const TensorOptions kF64 = TensorOptions{}.with_dtype(kFloat64);
 constexpr std::int64_t kBatch = 32;
 
 struct Fit {
@@ -32,13 +33,14 @@ struct Fit {
 };
 
 // y = a + b * w + noise(sigma), w the standardized waiting time.
-Fit fit(const Tensor& w, const Tensor& y, int steps, bool compiled, std::int64_t verify_every) {
+Fit fit(const Tensor& w, const Tensor& y, int steps, bool compiled, std::int64_t verify_every,
+        const TensorOptions& kF64) {
   const std::int64_t n = w.size(0);
   auto model = [&](const Tensor& wait, const Tensor& length) {
     const Tensor a = sample("a", dist::Normal(scalar_tensor(0.0, kF64), 10.0));
     const Tensor b = sample("b", dist::Normal(scalar_tensor(0.0, kF64), 10.0));
     const Tensor sigma = sample("sigma", dist::LogNormal(scalar_tensor(0.0, kF64), 1.0));
-    auto rows = plate("rows", n, {.subsample_size = kBatch});
+    auto rows = plate("rows", n, {.subsample_size = kBatch, .device = kF64.device});
     sample("y", dist::Normal(a + b * rows.subsample(wait), sigma), rows.subsample(length));
   };
   auto guide = [&](const Tensor&, const Tensor&) {
@@ -69,7 +71,7 @@ Fit fit(const Tensor& w, const Tensor& y, int steps, bool compiled, std::int64_t
 [[noreturn]] void usage(const char* problem) {
   std::fprintf(stderr,
                "svi_compiled: %s\nusage: svi_compiled [--steps N] [--verify-every K] "
-               "[path/to/faithful.csv]\n",
+               "[--device cpu|cuda] [path/to/faithful.csv]\n",
                problem);
   std::exit(2);
 }
@@ -80,11 +82,15 @@ int main(int argc, char** argv) {
   int steps = 4000;
   std::int64_t verify_every = 1000;
   std::string path = std::string(EMBER_DATA_DIR) + "/faithful.csv";
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
       steps = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--verify-every") == 0 && i + 1 < argc) {
       verify_every = std::atoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
+      device_name = argv[++i];
+      if (device_name != "cpu" && device_name != "cuda") usage("--device must be cpu or cuda");
     } else if (argv[i][0] == '-') {
       usage((std::string("unknown option ") + argv[i]).c_str());
     } else {
@@ -94,14 +100,16 @@ int main(int argc, char** argv) {
   if (steps < 2) usage("--steps must be at least 2");
 
   try {
+    const Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
+    const TensorOptions kF64 = TensorOptions{}.with_dtype(kFloat64).with_device(device);
     const data::CsvTable table = data::read_csv(path, {.dtype = kFloat64});
-    const Tensor waiting = table["waiting"], y = table["eruptions"];
+    const Tensor waiting = table["waiting"].to(device), y = table["eruptions"].to(device);
     const double w_mean = mean(waiting).item();
     const double w_sd = std::sqrt(mean(square(waiting - w_mean)).item());
     const Tensor w = (waiting - w_mean) / w_sd;
 
-    const Fit eager = fit(w, y, steps, false, 0);
-    const Fit compiled = fit(w, y, steps, true, verify_every);
+    const Fit eager = fit(w, y, steps, false, 0, kF64);
+    const Fit compiled = fit(w, y, steps, true, verify_every, kF64);
     bool identical = eager.losses == compiled.losses && eager.params == compiled.params;
     std::printf("%lld eruptions, batches of %lld, %d steps\n", static_cast<long long>(w.size(0)),
                 static_cast<long long>(kBatch), steps);
@@ -114,6 +122,13 @@ int main(int argc, char** argv) {
         static_cast<long long>(compiled.stats.recordings),
         1e6 * compiled.stats.last_recording_seconds,
         static_cast<long long>(compiled.stats.verifications));
+    if (device.is_cuda()) {
+      std::printf("on %s: %zu CUDA Graphs per replay hold %zu of its %zu kernel calls%s%s\n",
+                  device_name.c_str(), compiled.stats.graphs_per_replay,
+                  compiled.stats.graph_calls_per_replay, compiled.stats.calls_per_replay,
+                  compiled.stats.capture_error.empty() ? "" : "; capture given up: ",
+                  compiled.stats.capture_error.c_str());
+    }
     std::printf("%s\n", identical ? "identical losses and parameters"
                                   : "the compiled fit DIFFERS from the eager one");
 
