@@ -3,6 +3,7 @@
 // device's launcher (detail::draw, engine/ops/distributions.cpp).
 #include "ember/random.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <sstream>
 #include <string>
@@ -138,6 +139,17 @@ void draw_subset(std::int64_t size, std::int64_t subsample_size, std::uint64_t s
   }
 }
 
+// Host indices on `device`. On a GPU they go up from page-locked memory, queued on the
+// calling thread's stream: the host does not wait for the device, as a copy from pageable
+// memory would make it.
+Tensor indices_on(const std::vector<std::int64_t>& host, Device device) {
+  const Shape shape = {static_cast<std::int64_t>(host.size())};
+  if (device.is_cpu()) return from_vector(host, shape, TensorOptions{}.with_dtype(kInt64));
+  Tensor pinned = make_pinned_tensor(shape, kInt64, device);
+  std::copy(host.begin(), host.end(), static_cast<std::int64_t*>(pinned.data_ptr()));
+  return pinned.to(device, /*non_blocking=*/true);
+}
+
 }  // namespace
 
 Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device device) {
@@ -150,10 +162,7 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
   std::vector<std::int64_t> out(static_cast<std::size_t>(subsample_size));
   draw_subset(size, subsample_size, seed, offset, moved, out.data());
   Recorder* rec = recorder();
-  if (rec == nullptr) {
-    return from_vector(out, {subsample_size},
-                       TensorOptions{}.with_dtype(kInt64).with_device(device));
-  }
+  if (rec == nullptr) return indices_on(out, device);
   // Recording a compiled step: a replay draws the indices afresh, at this draw's offset from
   // the replay's position, into the same memory.
   EMBER_CHECK_T(CompileError, &gen == &rec->generator(),
@@ -163,7 +172,7 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
   Tensor t;
   {
     const PauseRecording pause;
-    t = from_vector(out, {subsample_size}, TensorOptions{}.with_dtype(kInt64).with_device(device));
+    t = indices_on(out, device);
   }
   order_use(t);  // kept alive by the plan
   struct Redraw {
@@ -173,16 +182,27 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
     const std::uint64_t* base;
     kernels::Backend* backend;
     void* dst;
-    std::shared_ptr<std::vector<std::int64_t>> host;
     std::shared_ptr<std::unordered_map<std::int64_t, std::int64_t>> moved;
+    // Drawn into a page-locked block and uploaded on the current stream without a host wait;
+    // the block returns to its cache once the stream has run the copy.
     void operator()() const {
-      draw_subset(size, subsample_size, *seed, *base + rel, *moved, host->data());
-      backend->copy_from_host(dst, host->data(), host->size() * sizeof(std::int64_t));
+      const std::size_t nbytes = static_cast<std::size_t>(subsample_size) * sizeof(std::int64_t);
+      void* block = backend->allocate_pinned(nbytes);
+      kernels::StreamControl* streams = backend->streams();
+      void* stream = streams != nullptr ? streams->current() : nullptr;
+      try {
+        draw_subset(size, subsample_size, *seed, *base + rel, *moved,
+                    static_cast<std::int64_t*>(block));
+        backend->copy_from_host_async(dst, block, nbytes);
+      } catch (...) {
+        backend->deallocate_pinned(block, stream, false);
+        throw;
+      }
+      backend->deallocate_pinned(block, stream, false);
     }
   };
   rec->add_host_call(Redraw{size, subsample_size, rec->relative_offset(offset), &rec->replay_seed(),
                             &rec->replay_base(), &kernels::backend_for(device), t.data_ptr(),
-                            std::make_shared<std::vector<std::int64_t>>(std::move(out)),
                             std::make_shared<std::unordered_map<std::int64_t, std::int64_t>>()},
                      "subsample",
                      static_cast<std::uint64_t>(size) * 0x9e3779b97f4a7c15ULL ^

@@ -307,5 +307,53 @@ TEST(SviCuda, AFastStepDoesNotWaitOnTheDevice) {
   expect_close(store.get("loc").to(Device::cpu()), ones({16}), 0, 0.1);
 }
 
+// A subsampled plate on the device: its indices, drawn on the host, go up from page-locked
+// memory without a host wait, eagerly and in compiled replays; the device's fit draws the CPU's
+// indices (the same losses to the device's rounding), and the compiled fit equals the eager one.
+TEST(SviCuda, SubsampledStepsDrawTheCpusIndicesWithoutWaiting) {
+  EMBER_REQUIRE_CUDA();
+  const ValidationScope no_validation(false);
+  auto fit = [](Device d, bool compiled, profile::Counters* used) {
+    set_rng_seed(23);
+    ParamStore store;
+    const TensorOptions o = on(d);
+    const Tensor x = arange(0.0, 100.0, 1.0, o) / 50.0 - 1.0;
+    const Tensor y = 2.0 * x + 0.5;
+    auto model = [&](const Tensor& xs, const Tensor& ys) {
+      const Tensor w = sample("w", dist::Normal(full({}, 0.0, o), 3.0));
+      auto rows = plate("rows", 100, {.subsample_size = 10, .device = d});
+      sample("y", dist::Normal(w * rows.subsample(xs) + 0.5, 0.3), rows.subsample(ys));
+    };
+    auto guide = [&](const Tensor&, const Tensor&) {
+      const Tensor loc = param("loc", full({}, 0.0, o));
+      const Tensor scale = param("scale", full({}, 1.0, o), constraints::positive);
+      sample("w", dist::Normal(loc, scale));
+    };
+    SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+            {.check_finite = false, .param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<LossValue> pending;
+    for (int i = 0; i < 3; ++i) pending.push_back(svi.step(x, y));
+    synchronize(d);
+    const profile::Counters before = profile::counters();
+    for (int i = 0; i < 20; ++i) pending.push_back(svi.step(x, y));
+    if (used != nullptr) *used = profile::counters() - before;
+    std::vector<double> losses;
+    for (const LossValue& l : pending) losses.push_back(l.value());
+    losses.push_back(store.get("loc").item());
+    return losses;
+  };
+  profile::Counters eager_used, compiled_used;
+  const std::vector<double> cpu = fit(Device::cpu(), false, nullptr);
+  const std::vector<double> eager = fit(target(), false, &eager_used);
+  const std::vector<double> compiled = fit(target(), true, &compiled_used);
+  EXPECT_EQ(eager_used.host_syncs, 0u);
+  EXPECT_EQ(compiled_used.host_syncs, 0u);
+  EXPECT_EQ(compiled, eager);
+  ASSERT_EQ(eager.size(), cpu.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_NEAR(eager[i], cpu[i], 1e-9 * (1 + std::abs(cpu[i]))) << "entry " << i;
+}
+
 }  // namespace
 }  // namespace ember::test
