@@ -183,13 +183,19 @@ Tensor random_subset(std::int64_t size, std::int64_t subsample_size, Device devi
     kernels::Backend* backend;
     void* dst;
     std::shared_ptr<std::unordered_map<std::int64_t, std::int64_t>> moved;
-    // Drawn into a page-locked block and uploaded on the current stream without a host wait;
-    // the block returns to its cache once the stream has run the copy.
+    // On the CPU, drawn into the indices' own memory. On a GPU, drawn into a page-locked block
+    // and uploaded on the current stream without a host wait; the block returns to its cache
+    // once the stream has run the copy.
     void operator()() const {
+      kernels::StreamControl* streams = backend->streams();
+      if (streams == nullptr) {
+        draw_subset(size, subsample_size, *seed, *base + rel, *moved,
+                    static_cast<std::int64_t*>(dst));
+        return;
+      }
       const std::size_t nbytes = static_cast<std::size_t>(subsample_size) * sizeof(std::int64_t);
       void* block = backend->allocate_pinned(nbytes);
-      kernels::StreamControl* streams = backend->streams();
-      void* stream = streams != nullptr ? streams->current() : nullptr;
+      void* stream = streams->current();
       try {
         draw_subset(size, subsample_size, *seed, *base + rel, *moved,
                     static_cast<std::int64_t*>(block));

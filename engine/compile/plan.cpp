@@ -490,7 +490,7 @@ class RecordingBackend final : public kernels::Backend {
 };
 
 // ---------------------------------------------------------------------- Plan ----
-Plan::Plan() = default;
+Plan::Plan(bool graphs) : graphs_on_(graphs) {}
 Plan::~Plan() { drop_graphs(false); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {

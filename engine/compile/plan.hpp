@@ -34,7 +34,8 @@ class RecordingBackend;
 
 class Plan {
  public:
-  Plan();
+  // `graphs`: on a CUDA device, replay runs of calls as CUDA Graphs (CompileOptions).
+  explicit Plan(bool graphs);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -50,10 +51,9 @@ class Plan {
   PreparedUpdate* update() { return update_.get(); }
 
   // ---- CUDA Graphs ----
-  // On a CUDA device, each run of two or more consecutive calls that take the same arguments
-  // at every replay is captured as a CUDA Graph at its first replay and relaunched after
-  // (docs/compile.md, "The GPU"). Off: every call is launched on its own.
-  void set_graphs(bool on) { graphs_on_ = on; }
+  // On a CUDA device (and with graphs on), each run of two or more consecutive calls that take
+  // the same arguments at every replay is captured as a CUDA Graph at its first replay and
+  // relaunched after (docs/compile.md, "The GPU").
   // What the last replay launched: graphs, and recorded calls run inside them.
   std::size_t graphs_launched() const { return graphs_launched_; }
   std::size_t graph_calls() const { return graph_calls_; }
@@ -131,7 +131,7 @@ class Plan {
 
   std::vector<Call> calls_;
   std::vector<Segment> segments_;
-  bool graphs_on_ = true, segments_built_ = false;
+  bool graphs_on_, segments_built_ = false;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0;
   std::string capture_error_;
   // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
