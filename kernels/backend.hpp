@@ -49,10 +49,14 @@ class StreamControl {
   // CUDA Graphs. begin_capture: the calling thread's work on its current stream is captured
   // (thread-local mode: other threads are not affected) instead of run. end_capture: the
   // captured work as an executable graph, or null when the capture failed, with `why` set
-  // and the error cleared. A graph runs on the calling thread's current stream; one launched
-  // while in flight is freed when it ends.
+  // and the error cleared. With `update` (a graph end_capture returned before, now owned by
+  // this call), the captured work replaces update's in place when only the kernels' arguments
+  // differ, without a new instantiation, and `update` is returned; else update is destroyed
+  // and a new graph made. Launches already queued run what they were queued with. A graph
+  // runs on the calling thread's current stream; one launched while in flight is freed when
+  // it ends.
   virtual void begin_capture() = 0;
-  virtual void* end_capture(std::string* why) noexcept = 0;
+  virtual void* end_capture(std::string* why, void* update) noexcept = 0;
   virtual void launch_graph(void* graph) = 0;
   virtual void destroy_graph(void* graph) noexcept = 0;
 };

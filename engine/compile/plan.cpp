@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "ember/error.hpp"
 #include "ember/param_store.hpp"
@@ -49,7 +50,8 @@ void throw_host_read() {
 // operands copied into the plan) to run again at replay.
 class RecordingBackend final : public kernels::Backend {
  public:
-  RecordingBackend(Recorder& rec, kernels::Backend& inner) : rec_(rec), b_(&inner) {}
+  RecordingBackend(Recorder& rec, kernels::Backend& inner, Device device)
+      : rec_(rec), b_(&inner), device_(device) {}
 
   // ---- memory: not recorded ----
   void* allocate(std::size_t nbytes) override { return b_->allocate(nbytes); }
@@ -392,10 +394,10 @@ class RecordingBackend final : public kernels::Backend {
     std::uint64_t hash = mix(mix(h(*o), static_cast<std::uint64_t>(op)), rel);
     for (int k = 0; k < n; ++k) hash = h(p[k], hash);
     const std::uint64_t* seed = &rec_.plan_.seed_;
-    const std::uint64_t* base = &rec_.plan_.base_;
-    rec_.declare_pinned();  // a fresh draw at every replay
+    const std::uint64_t* base = rec_.plan_.draw_base(device_, b_->streams());
+    rec_.declare_draw();  // a fresh draw at every replay
     add({"sample", kernels::sample_op_name(op), o}, hash, [b = b_, op, o, p, rel, seed, base] {
-      b->sample(op, *o, p, kernels::RngState{*seed, *base + rel, nullptr});
+      b->sample(op, *o, p, kernels::RngState{*seed, rel, base});
     });
   }
   void sample_grad(kernels::SampleGradOp op, const kernels::TensorArg& out,
@@ -487,11 +489,12 @@ class RecordingBackend final : public kernels::Backend {
 
   Recorder& rec_;
   kernels::Backend* b_;
+  Device device_;
 };
 
 // ---------------------------------------------------------------------- Plan ----
 Plan::Plan(bool graphs) : graphs_on_(graphs) {}
-Plan::~Plan() { drop_graphs(false); }
+Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // Inputs whose memory moved since the last replay: every pointer into them follows, and
@@ -507,11 +510,14 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
     bound_[k] = now;
     moved = true;
   }
-  if (moved) drop_graphs(true);
+  if (moved) {
+    for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
+  }
   if (!segments_built_) build_segments();
   seed_ = gen.seed();
   base_ = gen.offset();
   gen.set_offset(base_ + advance_);
+  set_draw_bases();
   finite_ = true;
   graphs_launched_ = graph_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
@@ -540,26 +546,34 @@ void Plan::build_segments() {
   for (std::size_t k = 0; k < calls_.size();) {
     kernels::StreamControl* device = calls_[k].graph_device;
     std::size_t end = k + 1;
-    bool reads_inputs = calls_[k].reads_inputs;
+    bool reads_inputs = calls_[k].reads_inputs, draws = calls_[k].draws;
     while (device != nullptr && end < calls_.size() && calls_[end].graph_device == device) {
       reads_inputs = reads_inputs || calls_[end].reads_inputs;
+      draws = draws || calls_[end].draws;
       ++end;
     }
     // One call gains nothing from a graph: a graph launch costs about what a kernel's does.
-    if (device != nullptr && end - k >= 2) segments_.push_back({k, end, device, reads_inputs});
+    if (device != nullptr && end - k >= 2)
+      segments_.push_back({k, end, device, reads_inputs, draws});
     k = end;
   }
 }
 
 void Plan::run_segment(Segment& g) {
-  if (g.graph == nullptr && g.captures <= kMaxRecaptures && capture_error_.empty()) {
-    ++g.captures;
+  // Captured again: data that moved, or draws under a new seed (their offset the graph reads
+  // from the device); the graph updated in place where it can be.
+  const bool recapture = g.graph == nullptr || g.stale || (g.draws && g.seed != seed_);
+  if (recapture && capture_error_.empty() &&
+      (g.graph != nullptr || g.instantiations < kMaxInstantiations)) {
     std::string why;
     void* graph = nullptr;
+    void* previous = std::exchange(g.graph, nullptr);
     try {
       g.device->begin_capture();
     } catch (const std::exception& e) {
       why = concat("the capture did not begin: ", e.what());
+      g.device->destroy_graph(previous);
+      previous = nullptr;
     }
     if (why.empty()) {
       // Captured, not run: the graph runs the calls once it is launched below.
@@ -568,15 +582,23 @@ void Plan::run_segment(Segment& g) {
       } catch (const std::exception& e) {
         why = concat("a call failed while captured: ", e.what());
       }
-      graph = g.device->end_capture(why.empty() ? &why : nullptr);
+      graph = g.device->end_capture(why.empty() ? &why : nullptr, previous);
     }
     if (graph != nullptr && why.empty()) {
+      if (graph == previous) {
+        ++updates_;
+      } else {
+        ++g.instantiations;
+        ++instantiations_;
+      }
       g.graph = graph;
+      g.stale = false;
+      g.seed = seed_;
     } else {
       g.device->destroy_graph(graph);
       // Given up for this plan: its calls are launched one by one from now on.
       capture_error_ = why;
-      drop_graphs(false);
+      drop_graphs();
     }
   }
   if (g.graph == nullptr) {
@@ -588,11 +610,37 @@ void Plan::run_segment(Segment& g) {
   graph_calls_ += g.end - g.begin;
 }
 
-void Plan::drop_graphs(bool only_input_readers) {
+void Plan::drop_graphs() {
   for (Segment& g : segments_) {
-    if (g.graph == nullptr || (only_input_readers && !g.reads_inputs)) continue;
     g.device->destroy_graph(g.graph);
     g.graph = nullptr;
+  }
+}
+
+const std::uint64_t* Plan::draw_base(Device device, kernels::StreamControl* streams) {
+  if (streams == nullptr) return &base_;
+  for (const DrawBase& d : draw_bases_)
+    if (d.device == device) return static_cast<const std::uint64_t*>(d.word.data_ptr());
+  const PauseRecording pause;  // made now, set at every replay: not a recorded call
+  draw_bases_.push_back(
+      {device, zeros({}, TensorOptions{}.with_dtype(kInt64).with_device(device))});
+  return static_cast<const std::uint64_t*>(draw_bases_.back().word.data_ptr());
+}
+
+void Plan::set_draw_bases() {
+  // A launch that takes base_ by value, queued before the replay's draws; a double holds
+  // integers below 2^53 exactly, a larger base is set in two exact parts.
+  constexpr std::uint64_t kExact = std::uint64_t{1} << 53, kLow = (std::uint64_t{1} << 32) - 1;
+  for (const DrawBase& d : draw_bases_) {
+    const kernels::TensorArg word = arg(d.word);
+    kernels::Backend& b = backend(d.word);
+    if (base_ < kExact) {
+      b.fill(word, static_cast<double>(base_));
+      continue;
+    }
+    b.fill(word, static_cast<double>(base_ & ~kLow));
+    b.binary(kernels::BinaryOp::Add, word, word,
+             kernels::scalar_arg(static_cast<double>(base_ & kLow), kInt64));
   }
 }
 
@@ -658,8 +706,8 @@ void Recorder::finish() { plan_.advance_ = gen_.offset() - start_offset_; }
 kernels::Backend& Recorder::backend(Device device) {
   for (auto& [d, b] : backends_)
     if (d == device) return *b;
-  backends_.emplace_back(device,
-                         std::make_unique<RecordingBackend>(*this, kernels::backend_for(device)));
+  backends_.emplace_back(
+      device, std::make_unique<RecordingBackend>(*this, kernels::backend_for(device), device));
   return *backends_.back().second;
 }
 
@@ -757,7 +805,8 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
                         kernels::StreamControl* device) {
   const std::size_t end = plan_.refreshes_.size();
   // Into a graph only what takes the same arguments at every replay.
-  const bool graphable = device != nullptr && !cur_pinned_ && !cur_host_ && end == refresh_begin_;
+  const bool graphable =
+      device != nullptr && (!cur_pinned_ || cur_draw_) && !cur_host_ && end == refresh_begin_;
   const bool reads_inputs = plan_.patches_.size() > patch_begin_;
   patch_begin_ = plan_.patches_.size();
   // A call with scalar operands consumed the sources noted for it, and any left were not
@@ -778,9 +827,10 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   access_.push_back(std::move(access));
   cur_reads_.clear();
   cur_writes_.clear();
-  cur_declared_ = cur_pinned_ = cur_host_ = false;
+  const bool draws = cur_draw_;
+  cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = false;
   plan_.calls_.push_back(
-      {std::move(run), refresh_begin_, end, graphable ? device : nullptr, reads_inputs});
+      {std::move(run), refresh_begin_, end, graphable ? device : nullptr, reads_inputs, draws});
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);

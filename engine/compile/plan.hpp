@@ -4,7 +4,8 @@
 //
 // What varies between replays is bound at replay time: the step's tensor inputs (the data
 // passed to step(), rebased where their storage moved), the random-number offset (each draw
-// at its offset relative to the generator's position when the step began), one-element
+// at its offset relative to the generator's position when the step began: read by the kernels
+// from memory the plan sets before each replay, so that draws go into CUDA Graphs), one-element
 // operands that the CPU loops take by value (read again from their memory just before the
 // call that uses them), subsample indices (drawn again on the host) and the optimizer's
 // scalars (its step count and learning rate).
@@ -57,6 +58,9 @@ class Plan {
   // What the last replay launched: graphs, and recorded calls run inside them.
   std::size_t graphs_launched() const { return graphs_launched_; }
   std::size_t graph_calls() const { return graph_calls_; }
+  // Over all replays: graphs instantiated, and graphs captured again and updated in place.
+  std::size_t graph_instantiations() const { return instantiations_; }
+  std::size_t graph_updates() const { return updates_; }
   // Why capture was given up for this plan (empty while it works or was never tried).
   const std::string& capture_error() const { return capture_error_; }
 
@@ -107,21 +111,32 @@ class Plan {
     // `reads_inputs`: unless the step's inputs moved.
     kernels::StreamControl* graph_device = nullptr;
     bool reads_inputs = false;
+    // A draw: its seed is captured with it (the offset is read from the device's draw base).
+    bool draws = false;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
-  // reads the step's inputs is captured again when they move, up to kMaxRecaptures times.
+  // reads the step's inputs is captured again when they move (`stale`), and one that draws
+  // when the seed changes, and its graph updated in place; a graph that cannot be updated
+  // is instantiated anew, up to kMaxInstantiations times in all.
   struct Segment {
     std::size_t begin, end;
     kernels::StreamControl* device;
-    bool reads_inputs;
+    bool reads_inputs, draws;
     void* graph = nullptr;
-    int captures = 0;
+    bool stale = false;
+    int instantiations = 0;
+    std::uint64_t seed = 0;  // the generator's seed its draws were captured with
   };
-  static constexpr int kMaxRecaptures = 3;
+  static constexpr int kMaxInstantiations = 4;
   void run_call(const Call& c);
   void build_segments();
   void run_segment(Segment& g);
-  void drop_graphs(bool only_input_readers);
+  void drop_graphs();
+  // Where a draw on `device` reads the offset a replay's draws start from: base_ itself on the
+  // CPU; on a GPU a word of device memory that each replay sets to base_ before its first
+  // call, which kernels in graphs read when they run (made while recording, on first use).
+  const std::uint64_t* draw_base(Device device, kernels::StreamControl* streams);
+  void set_draw_bases();
   // A pointer into the storage of input k, at `delta` bytes from its first element.
   struct Patch {
     void** where;
@@ -132,7 +147,7 @@ class Plan {
   std::vector<Call> calls_;
   std::vector<Segment> segments_;
   bool graphs_on_, segments_built_ = false;
-  std::size_t graphs_launched_ = 0, graph_calls_ = 0;
+  std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;
   std::string capture_error_;
   // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
   std::vector<std::unique_ptr<kernels::TensorArg[]>> args_;
@@ -151,6 +166,12 @@ class Plan {
   std::unique_ptr<PreparedUpdate> update_;
   // Draws: seed and base offset of the step being replayed, the recorded step's advance.
   std::uint64_t seed_ = 0, base_ = 0, advance_ = 0;
+  // Per GPU that draws: the word its draws read base_ from (a 0-d int64 tensor).
+  struct DrawBase {
+    Device device;
+    Tensor word;
+  };
+  std::vector<DrawBase> draw_bases_;
   bool finite_ = true;
 };
 
@@ -210,6 +231,8 @@ class Recorder {
   // The next recorded call waits for the host or works on host memory (a copy from the host,
   // an error check): it never goes into a CUDA Graph.
   void declare_host() { cur_host_ = true; }
+  // The next recorded call draws (pinned, its arguments fixed but for the captured seed).
+  void declare_draw() { cur_pinned_ = cur_draw_ = true; }
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);
@@ -248,7 +271,7 @@ class Recorder {
   };
   std::vector<Access> access_;
   std::vector<const void*> cur_reads_, cur_writes_;
-  bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false;
+  bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false, cur_draw_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
 };
 
@@ -257,6 +280,8 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.calls_per_replay = plan.replayed_calls();
   stats.graphs_per_replay = plan.graphs_launched();
   stats.graph_calls_per_replay = plan.graph_calls();
+  stats.graph_instantiations = plan.graph_instantiations();
+  stats.graph_updates = plan.graph_updates();
   if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();
 }
 

@@ -61,6 +61,10 @@ struct CompileStats {
   // (the rest, calls_per_replay - graph_calls_per_replay, were launched one by one).
   std::size_t graphs_per_replay = 0;
   std::size_t graph_calls_per_replay = 0;
+  // The last plan used, over all its replays: graphs instantiated, and graphs captured again
+  // and updated in place (its inputs moved, or a new seed) without a new instantiation.
+  std::size_t graph_instantiations = 0;
+  std::size_t graph_updates = 0;
   // Why CUDA Graph capture was given up for a plan (empty when it never was); its calls are
   // then launched one by one, with the same results.
   std::string capture_error;

@@ -193,12 +193,21 @@ void DeviceContext::begin_capture() {
   EMBER_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
 }
 
-void* DeviceContext::end_capture(std::string* why) noexcept {
+void* DeviceContext::end_capture(std::string* why, void* update) noexcept {
   const DeviceSwitch on_device(device_);
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
   cudaError_t err = cudaStreamEndCapture(stream(), &graph);
   const char* step = "cudaStreamEndCapture";
+  if (err == cudaSuccess && update != nullptr) {
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(update), graph, &info) == cudaSuccess) {
+      (void)cudaGraphDestroy(graph);
+      return update;
+    }
+    (void)cudaGetLastError();  // not updatable (its shape changed): instantiated anew below
+  }
+  if (update != nullptr) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(update));
   if (err == cudaSuccess) {
     step = "cudaGraphInstantiate";
     err = cudaGraphInstantiate(&exec, graph, 0);

@@ -115,7 +115,7 @@ class DeviceContext final : public StreamControl {
   void synchronize(void* stream) override;
   void synchronize_all() override;
   void begin_capture() override;
-  void* end_capture(std::string* why) noexcept override;
+  void* end_capture(std::string* why, void* update) noexcept override;
   void launch_graph(void* graph) override;
   void destroy_graph(void* graph) noexcept override;
 

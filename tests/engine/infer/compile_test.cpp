@@ -93,6 +93,26 @@ TEST(CompileTest, CoinReplaysBitForBit) {
   }
 }
 
+// A replay's draws start where the generator stands when it begins: a new seed, or draws made
+// between steps, move them as they move the eager step's.
+TEST(CompileTest, DrawsFollowReseedsAndDrawsBetweenSteps) {
+  const Tensor flips = tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
+  auto args = [&](int i) {
+    if (i % 4 == 3) set_rng_seed(100 + static_cast<std::uint64_t>(i));
+    if (i % 4 == 1) (void)randn({7});
+    return std::make_tuple(flips);
+  };
+  const Fit eager =
+      fit(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), false, 12, args);
+  const Fit compiled =
+      fit(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), true, 12, args);
+  expect_identical(eager, compiled);
+  // Not the losses of a fit without the reseeds and draws.
+  const Fit plain = fit(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), true, 12,
+                        [&](int) { return std::make_tuple(flips); });
+  EXPECT_NE(plain.losses, compiled.losses);
+}
+
 // ---- Bayesian linear regression, data passed to step() and rebound every step ----
 struct Regression {
   static constexpr std::int64_t kD = 4;

@@ -112,17 +112,43 @@ TEST(SviCuda, CompiledStepsReplayTheEagerStepsExactly) {
   EXPECT_NE(losses[0].value(), losses[1].value());
   EXPECT_EQ(stats.capture_error, "");
   if (target().is_cuda()) {  // the CPU playing the device has no graphs
-    EXPECT_GE(stats.graphs_per_replay, 1u);
-    EXPECT_GE(2 * stats.graph_calls_per_replay, stats.calls_per_replay) << svi.describe_plans();
-    // A graph is one launch; the draws, the update and the loss's copy launch on their own.
-    EXPECT_LE(used.kernel_launches, 10 * (stats.calls_per_replay - stats.graph_calls_per_replay +
-                                          stats.graphs_per_replay + 4));
+    // Every call of the plan runs inside one graph, the draws too (they read their offset from
+    // the device): a launch for the graph, one that sets the draws' offset, and the update's
+    // and the loss's own.
+    EXPECT_EQ(stats.graphs_per_replay, 1u) << svi.describe_plans();
+    EXPECT_EQ(stats.graph_calls_per_replay, stats.calls_per_replay) << svi.describe_plans();
+    EXPECT_LE(used.kernel_launches, 10u * 6);
   }
 }
 
+// Draws in graphs start where the generator stands at each replay: a new seed captures them
+// again, and draws made between steps move their offset. A compiled fit reseeded and drawn
+// from between its steps gives the eager fit's losses and parameters exactly.
+TEST(SviCuda, CompiledDrawsFollowReseedsAndDrawsBetweenSteps) {
+  EMBER_REQUIRE_CUDA();
+  const ValidationScope no_validation(false);
+  const Tensor flips = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
+  auto fit = [&](bool compiled) {
+    set_rng_seed(5);
+    ParamStore store;
+    auto svi = data_coin_svi(store);
+    if (compiled) svi.compile();
+    std::vector<double> losses;
+    for (int i = 0; i < 12; ++i) {
+      if (i % 4 == 3) set_rng_seed(100 + i);
+      if (i % 4 == 1) (void)randn({7}, on(target()));
+      losses.push_back(svi.step(flips).value());
+    }
+    EXPECT_EQ(svi.compile_stats().capture_error, "");
+    return std::make_pair(losses, store.get("a").item());
+  };
+  EXPECT_EQ(fit(true), fit(false));
+}
+
 // Data passed to a compiled step at a new address each step (alternating between two data
-// sets): graphs that read it are captured again (then, past a few moves, launched one by one),
-// so every step reads its own data: the losses are those of the calls launched one by one.
+// sets): graphs that read it are captured again and updated in place, so every step reads its
+// own data (the losses are those of the calls launched one by one) and the graph stays in use,
+// instantiated once.
 TEST(SviCuda, CompiledGraphsFollowDataThatMoves) {
   EMBER_REQUIRE_CUDA();
   const ValidationScope no_validation(false);
@@ -136,11 +162,21 @@ TEST(SviCuda, CompiledGraphsFollowDataThatMoves) {
     opts.cuda_graphs = graphs;
     svi.compile(opts);
     std::vector<double> losses;
+    std::vector<Tensor> kept;
     for (int i = 0; i < 14; ++i) {
-      const Tensor x = (i % 2 == 0 ? first : second).clone();  // new memory every step
+      // New memory every step: the copies stay alive, so none reuses an earlier one's block.
+      const Tensor& x = kept.emplace_back((i % 2 == 0 ? first : second).clone());
       losses.push_back(svi.step(x).value());
     }
-    EXPECT_EQ(svi.compile_stats().capture_error, "");
+    const CompileStats stats = svi.compile_stats();
+    EXPECT_EQ(stats.capture_error, "");
+    if (graphs && target().is_cuda()) {
+      EXPECT_EQ(stats.graphs_per_replay, 1u) << svi.describe_plans();
+      EXPECT_EQ(stats.graph_instantiations, 1u);
+      // Step 0 makes the params, step 1 records, step 2 captures: 11 replays then move the data.
+      EXPECT_EQ(stats.replays, 12);
+      EXPECT_EQ(stats.graph_updates, 11u);
+    }
     return losses;
   };
   EXPECT_EQ(fit(true), fit(false));
