@@ -5,8 +5,9 @@
 // with an AutoNormal guide, and an HMM (T = 1000, K = 16) whose states TraceEnum_ELBO sums
 // out along a markov scope. Each reports, per step, the time spent in guide, model,
 // loss, backward and update, the tensor allocations, launcher calls, CUDA kernel launches and
-// host syncs, and for the regression the fraction of copy bandwidth that its least traffic
-// (X read twice, six N-vectors) reaches.
+// host syncs, the heap allocations (`heap_allocs`: calls of the global operator new, which this
+// program replaces with a counting one over malloc), and for the regression the fraction of copy
+// bandwidth that its least traffic (X read twice, six N-vectors) reaches.
 //
 // Variants: "fast" switches argument validation and SVI's finite check off (no host sync in
 // a step); "checked" keeps both on (the defaults a new user gets); "compiled" is "fast" with
@@ -16,11 +17,35 @@
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "bench/bench_util.hpp"
+
+namespace {
+std::atomic<std::uint64_t> g_heap_allocs{0};
+}  // namespace
+
+// Every plain `new` of the program, counted: what a step costs in heap blocks.
+void* operator new(std::size_t n) {
+  g_heap_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+// GCC cannot tell that these free what the operator new above took from malloc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace ember::bench {
 namespace {
@@ -45,7 +70,9 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
   }
   for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled, plan recorded
   const profile::Counters before = profile::counters();
+  const std::uint64_t heap_before = g_heap_allocs.load(std::memory_order_relaxed);
   const double seconds = timed_loop(state, d, steps, step);
+  const std::uint64_t heap = g_heap_allocs.load(std::memory_order_relaxed) - heap_before;
   profile::Counters c = profile::counters() - before;
   const double n = static_cast<double>(state.iterations()) * static_cast<double>(steps);
   // The phases' shares from extra steps after the timed ones: their clocks (a few reads of
@@ -65,6 +92,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
   set_validation_enabled(true);
   state.counters["us_per_step"] = 1e6 * seconds / n;
   state.counters["allocs"] = static_cast<double>(c.allocations) / n;
+  state.counters["heap_allocs"] = static_cast<double>(heap) / n;
   state.counters["calls"] = static_cast<double>(c.backend_calls) / n;
   state.counters["launches"] = static_cast<double>(c.kernel_launches) / n;
   state.counters["syncs"] = static_cast<double>(c.host_syncs) / n;

@@ -158,6 +158,8 @@ class OptimizerImpl {
   void step(const std::vector<NamedTensor>& params);
   // step() in two halves: every check and the state of new parameters, then the update.
   PreparedUpdate prepare(const std::vector<NamedTensor>& params);
+  // The same into `u`, whose vectors are reused.
+  void prepare_into(const std::vector<NamedTensor>& params, PreparedUpdate& u);
   void set_schedule(optim::LRSchedule schedule) {
     schedule_ = std::move(schedule);
     epoch_ = 0;
@@ -176,12 +178,21 @@ class OptimizerImpl {
  private:
   friend class PreparedUpdate;
   double effective_lr(const ParamState& s) const;
+  // A parameter a step updates, after the checks.
+  struct Pending {
+    ParamState* state;
+    const Tensor* param;
+    Tensor grad;  // contiguous, of the parameter's dtype
+  };
 
   std::int64_t generation_ = 0;
   std::unique_ptr<Algorithm> algorithm_;
   std::unordered_map<std::string, ParamState> states_;
   optim::LRSchedule schedule_;
   std::int64_t epoch_ = 0;
+  // step()'s update and list of pending parameters, kept for their capacity.
+  PreparedUpdate scratch_;
+  std::vector<Pending> pending_;
 };
 
 // The impl of an optimizer with one options struct for every parameter (checked now), or

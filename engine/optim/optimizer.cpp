@@ -11,13 +11,6 @@
 namespace ember::detail {
 namespace {
 
-// A parameter this step updates, after the checks.
-struct Pending {
-  ParamState* state;
-  const Tensor* param;
-  Tensor grad;  // contiguous, of the parameter's dtype
-};
-
 std::string geometry(const Shape& shape, DType dtype, Device device) {
   return concat(shape, " ", dtype, " on ", device);
 }
@@ -26,22 +19,66 @@ constexpr std::size_t kNoGroup = ~std::size_t{0};
 
 }  // namespace
 
-void OptimizerImpl::step(const std::vector<NamedTensor>& params) { prepare(params).issue(); }
+void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
+  // Into the kept update, whose vectors keep their capacity: a step of the same parameters
+  // takes no heap block.
+  prepare_into(params, scratch_);
+  scratch_.issue();
+  scratch_.grads_.clear();
+}
 
 PreparedUpdate OptimizerImpl::prepare(const std::vector<NamedTensor>& params) {
+  PreparedUpdate u;
+  prepare_into(params, u);
+  return u;
+}
+
+namespace {
+
+// True when a name is listed twice: a scan for a few parameters, a hash set for many.
+bool has_duplicate(const std::vector<NamedTensor>& params, std::string* which) {
+  constexpr std::size_t kScanned = 32;
+  if (params.size() <= kScanned) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (params[i].name != params[j].name) continue;
+        *which = params[i].name;
+        return true;
+      }
+    }
+    return false;
+  }
+  std::unordered_set<std::string_view> names(params.size());
+  for (const NamedTensor& nt : params) {
+    if (names.insert(nt.name).second) continue;
+    *which = nt.name;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void OptimizerImpl::prepare_into(const std::vector<NamedTensor>& params, PreparedUpdate& u) {
   const NoGradGuard no_grad;
   const char* opt = algorithm_->name();
-  PreparedUpdate u;
   u.owner_ = this;
+  u.listed_.clear();
+  u.updated_.clear();
+  u.grads_.clear();
+  for (PreparedUpdate::Group& g : u.groups_) g.slots.clear();
 
   // Every check runs before any state changes: a step that throws updates nothing.
-  std::unordered_set<std::string_view> names(params.size());
-  std::vector<Pending> pending;
+  std::string twice;
+  EMBER_CHECK(!has_duplicate(params, &twice), opt, ".step: parameter '", twice,
+              "' is listed twice");
+  std::vector<Pending>& pending = pending_;
+  pending.clear();
   u.listed_.reserve(params.size());
+  u.updated_.reserve(params.size());
+  u.grads_.reserve(params.size());
   pending.reserve(params.size());
   for (const NamedTensor& nt : params) {
-    EMBER_CHECK(names.insert(nt.name).second, opt, ".step: parameter '", nt.name,
-                "' is listed twice");
     EMBER_CHECK(nt.param.defined(), opt, ".step: parameter '", nt.name, "' is undefined");
     auto it = states_.find(nt.name);
     if (it == states_.end()) {
@@ -116,7 +153,7 @@ PreparedUpdate OptimizerImpl::prepare(const std::vector<NamedTensor>& params) {
     u.groups_[group].slots.push_back(slot);
     u.grads_.push_back(std::move(pu.grad));
   }
-  return u;
+  pending.clear();  // no tensor held past the step
 }
 
 std::vector<const void*> PreparedUpdate::written() const {
@@ -143,6 +180,8 @@ void PreparedUpdate::issue() {
   // The gradients' contiguous copies in grads_ outlive these calls; on a GPU their memory
   // goes back to the stream-ordered pool after the queued launches that read it.
   for (const Group& g : groups_) {
+    // A kept update may hold a group that this step's parameters left empty.
+    if (g.slots.empty()) continue;
     kernels::backend_for(g.device).optimizer_step(owner_->algorithm_->kind(), g.dtype, g.slots);
   }
 }

@@ -3,21 +3,20 @@
 // on the parameters, in float32 and float64; then convergence, per-parameter options,
 // parameters that join late or have no gradient, schedules, and the argument checks.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <tuple>
 #include <cstdint>
 #include <ember/ember.hpp>
 #include <ember/optim.hpp>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <numbers>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "test_util.hpp"
@@ -393,6 +392,34 @@ TEST(Optim, MixedDtypesAndEmptyParameters) {
   EXPECT_EQ(opt.step_count("e"), 1);
 }
 
+// Steps whose parameter lists change (a dtype group present, then absent, then back; a
+// parameter without a gradient) update what each lists, as fresh optimizers stepping the
+// same lists do.
+TEST(Optim, StepsWithChangingParameterListsUpdateWhatEachLists) {
+  auto run = [](bool one_optimizer) {
+    const Tensor d = tensor({1.0, -1.0}, test::f64(true));
+    const Tensor f = tensor({1.0, -1.0}, TensorOptions{}.with_requires_grad());
+    std::unique_ptr<SGD> kept = std::make_unique<SGD>(SGDOptions{.lr = 0.1});
+    const std::vector<std::vector<NamedTensor>> lists = {
+        {{"d", d}, {"f", f}}, {{"f", f}}, {{"d", d}}, {{"f", f}, {"d", d}}};
+    for (const auto& list : lists) {
+      set_grad(d, tensor({1.0, 2.0}, test::f64()));
+      set_grad(f, tensor({3.0, 4.0}));
+      if (!one_optimizer) kept = std::make_unique<SGD>(SGDOptions{.lr = 0.1});
+      kept->step(list);
+    }
+    return std::make_pair(d.to_vector<double>(), f.to(kFloat64).to_vector<double>());
+  };
+  const auto [d, f] = run(true);
+  EXPECT_EQ(d, run(false).first);
+  EXPECT_EQ(f, run(false).second);
+  // Each listed with a gradient three times of the four.
+  EXPECT_NEAR(d[0], 1.0 - 0.3, 1e-12);
+  EXPECT_NEAR(d[1], -1.0 - 0.6, 1e-12);
+  EXPECT_NEAR(f[0], 1.0 - 0.9, 1e-6);
+  EXPECT_NEAR(f[1], -1.0 - 1.2, 1e-6);
+}
+
 TEST(Optim, NonContiguousGradientIsMadeContiguous) {
   SGD opt(SGDOptions{.lr = 1.0});
   const Tensor x = zeros({2, 3}, test::f64(true));
@@ -538,6 +565,12 @@ TEST(Optim, InvalidParametersThrow) {
   const Tensor a = tensor({1.0, 2.0}, test::f64(true));
   set_grad(a, tensor({1.0, 1.0}, test::f64()));
   EMBER_EXPECT_THROW_WITH(opt.step({{"a", a}, {"a", a}}), ValueError, "SGD", "'a'", "twice");
+  // Among many parameters too, and nothing is updated.
+  std::vector<NamedTensor> many;
+  for (int k = 0; k < 40; ++k) many.push_back({"p" + std::to_string(k), a});
+  many.push_back({"p17", a});
+  EMBER_EXPECT_THROW_WITH(opt.step(many), ValueError, "SGD", "'p17'", "twice");
+  test::expect_values(a, {1.0, 2.0}, 0, 0);
   EMBER_EXPECT_THROW_WITH(opt.step({{"u", Tensor()}}), ValueError, "'u'", "undefined");
 
   // A leaf that is a transposed view: not contiguous, so it cannot be updated in place.
