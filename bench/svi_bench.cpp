@@ -12,7 +12,8 @@
 // Variants: "fast" switches argument validation and SVI's finite check off (no host sync in
 // a step); "checked" keeps both on (the defaults a new user gets); "compiled" is "fast" with
 // SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
-// (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes;
+// (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes,
+// `bound_calls` those of them that ran bound on the CPU;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too.
@@ -112,6 +113,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     state.counters["plan_calls"] = static_cast<double>(cs.calls_per_replay);
     state.counters["graphs"] = static_cast<double>(cs.graphs_per_replay);
     state.counters["graph_calls"] = static_cast<double>(cs.graph_calls_per_replay);
+    state.counters["bound_calls"] = static_cast<double>(cs.bound_calls_per_replay);
     if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }
 }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -94,6 +95,17 @@ class Backend {
   // copy is staged and the host may wait).
   virtual void copy_from_host_async(void* dst, const void* src, std::size_t nbytes) = 0;
   virtual void synchronize() = 0;
+
+  // ---- calls bound once ----
+  // Runs `call`, one call of this launcher's, and returns its work bound for running again
+  // with the same operands in the same memory, its dispatch, shape logic and operand setup
+  // done; empty where the launcher cannot bind it (the default: none). The CPU binds an
+  // elementwise loop over operands that are all in memory (kernels/cpu/cpu_loops.hpp).
+  // Compiled steps replay bound calls (engine/compile/plan.cpp).
+  virtual std::function<void()> run_bound(const std::function<void()>& call) {
+    call();
+    return {};
+  }
 
   // ---- creation and copies ----
   virtual void fill(const TensorArg& out, double value) = 0;

@@ -93,19 +93,23 @@ class RecordingBackend final : public kernels::Backend {
   void fill(const kernels::TensorArg& out, double value) override {
     b_->fill(out, value);
     auto* o = rec_.keep(&out);
-    add({"fill", nullptr, o}, mix_double(h(*o), value), [b = b_, o, value] { b->fill(*o, value); });
+    add(
+        {"fill", nullptr, o}, mix_double(h(*o), value), [b = b_, o, value] { b->fill(*o, value); },
+        true);
   }
   void fill_linear(const kernels::TensorArg& out, double start, double step) override {
     b_->fill_linear(out, start, step);
     auto* o = rec_.keep(&out);
-    add({"fill_linear", nullptr, o}, mix_double(mix_double(h(*o), start), step),
-        [b = b_, o, start, step] { b->fill_linear(*o, start, step); });
+    add(
+        {"fill_linear", nullptr, o}, mix_double(mix_double(h(*o), start), step),
+        [b = b_, o, start, step] { b->fill_linear(*o, start, step); }, true);
   }
   void copy(const kernels::TensorArg& out, const kernels::TensorArg& in) override {
     b_->copy(out, in);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add({"copy", nullptr, i, o}, h(*o, *i), [b = b_, o, i] { b->copy(*o, *i); });
+    add(
+        {"copy", nullptr, i, o}, h(*o, *i), [b = b_, o, i] { b->copy(*o, *i); }, true);
   }
 
   // ---- elementwise ----
@@ -114,9 +118,10 @@ class RecordingBackend final : public kernels::Backend {
     b_->unary(op, out, x, p0, p1);
     auto* o = rec_.keep(&out);
     auto* xa = rec_.keep(&x);
-    add({"unary", kernels::unary_op_name(op), o},
+    add(
+        {"unary", kernels::unary_op_name(op), o},
         mix_double(mix_double(mix(h(*o, *xa), static_cast<std::uint64_t>(op)), p0), p1),
-        [b = b_, op, o, xa, p0, p1] { b->unary(op, *o, *xa, p0, p1); });
+        [b = b_, op, o, xa, p0, p1] { b->unary(op, *o, *xa, p0, p1); }, true);
   }
   void unary_backward(kernels::UnaryOp op, const kernels::TensorArg& gx,
                       const kernels::TensorArg& g, const kernels::TensorArg& x,
@@ -126,9 +131,11 @@ class RecordingBackend final : public kernels::Backend {
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
     auto* ya = rec_.keep(&y);
-    add({"unary_backward", kernels::unary_op_name(op), a},
+    add(
+        {"unary_backward", kernels::unary_op_name(op), a},
         mix_double(mix_double(mix(h(*a, *ga, *xa, *ya), static_cast<std::uint64_t>(op)), p0), p1),
-        [b = b_, op, a, ga, xa, ya, p0, p1] { b->unary_backward(op, *a, *ga, *xa, *ya, p0, p1); });
+        [b = b_, op, a, ga, xa, ya, p0, p1] { b->unary_backward(op, *a, *ga, *xa, *ya, p0, p1); },
+        true);
   }
   void binary(kernels::BinaryOp op, const kernels::TensorArg& out, const kernels::TensorArg& a,
               const kernels::TensorArg& b) override {
@@ -136,9 +143,10 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add({"binary", kernels::binary_op_name(op), aa, ba},
+    add(
+        {"binary", kernels::binary_op_name(op), aa, ba},
         mix(h(*o, *aa, *ba), static_cast<std::uint64_t>(op)),
-        [be = b_, op, o, aa, ba] { be->binary(op, *o, *aa, *ba); });
+        [be = b_, op, o, aa, ba] { be->binary(op, *o, *aa, *ba); }, true);
   }
   void binary_backward(kernels::BinaryOp op, const kernels::TensorArg* ga,
                        const kernels::TensorArg* gb, const kernels::TensorArg& g,
@@ -155,10 +163,12 @@ class RecordingBackend final : public kernels::Backend {
     hash = mix(hash, (gaa != nullptr ? 1u : 0u) | (gba != nullptr ? 2u : 0u));
     rec_.declare_writes(
         {gaa != nullptr ? gaa->data : nullptr, gba != nullptr ? gba->data : nullptr});
-    add({"binary_backward", kernels::binary_op_name(op), g2}, hash,
+    add(
+        {"binary_backward", kernels::binary_op_name(op), g2}, hash,
         [be = b_, op, gaa, gba, g2, aa, ba, ya] {
           be->binary_backward(op, gaa, gba, *g2, *aa, *ba, *ya);
-        });
+        },
+        true);
   }
   void where(const kernels::TensorArg& out, const kernels::TensorArg& cond,
              const kernels::TensorArg& a, const kernels::TensorArg& b) override {
@@ -167,8 +177,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* c = rec_.keep(&cond);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add({"where", nullptr, o}, h(*o, *c, *aa, *ba),
-        [be = b_, o, c, aa, ba] { be->where(*o, *c, *aa, *ba); });
+    add(
+        {"where", nullptr, o}, h(*o, *c, *aa, *ba),
+        [be = b_, o, c, aa, ba] { be->where(*o, *c, *aa, *ba); }, true);
   }
 
   // ---- reductions and scans ----
@@ -372,8 +383,9 @@ class RecordingBackend final : public kernels::Backend {
     rec_.declare_writes(
         {o->data, g[0] != nullptr ? g[0]->data : nullptr, g[1] != nullptr ? g[1]->data : nullptr,
          g[2] != nullptr ? g[2]->data : nullptr, g[3] != nullptr ? g[3]->data : nullptr});
-    add({"log_prob", kernels::log_prob_family_name(family), o}, hash,
-        [b = b_, family, o, v, p, g] { b->log_prob(family, *o, *v, p, g.data()); });
+    add(
+        {"log_prob", kernels::log_prob_family_name(family), o}, hash,
+        [b = b_, family, o, v, p, g] { b->log_prob(family, *o, *v, p, g.data()); }, true);
   }
   void sample(kernels::SampleOp op, const kernels::TensorArg& out, const kernels::TensorArg* params,
               kernels::RngState rng) override {
@@ -407,8 +419,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* s = rec_.keep(&sample);
     auto* p = rec_.keep(params, 1);
-    add({"sample_grad", nullptr, o}, mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
-        [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); });
+    add(
+        {"sample_grad", nullptr, o}, mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
+        [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); }, true);
   }
 
   // ---- factorizations ----
@@ -482,9 +495,11 @@ class RecordingBackend final : public kernels::Backend {
     ((hash = h(more, hash)), ...);
     return hash;
   }
+  // `bindable`: the call is one loop of the launcher's, which may bind it (Backend::run_bound).
   template <typename F>
-  void add(const Plan::CallInfo& what, std::uint64_t hash, F&& run) {
-    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash, b_->streams());
+  void add(const Plan::CallInfo& what, std::uint64_t hash, F&& run, bool bindable = false) {
+    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash, b_->streams(),
+                  bindable ? b_ : nullptr);
   }
 
   Recorder& rec_;
@@ -512,6 +527,13 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   }
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
+    // Bound calls hold the pointers they were bound with: bound again from the patched ones.
+    for (Call& c : calls_) {
+      if (c.reads_inputs && c.bound) {
+        c.bound = nullptr;
+        c.binder = c.rebinder;
+      }
+    }
   }
   if (!segments_built_) build_segments();
   seed_ = gen.seed();
@@ -519,7 +541,7 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   gen.set_offset(base_ + advance_);
   set_draw_bases();
   finite_ = true;
-  graphs_launched_ = graph_calls_ = 0;
+  graphs_launched_ = graph_calls_ = bound_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
   std::size_t k = 0;
   for (Segment& g : segments_) {
@@ -531,7 +553,19 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   return finite_;
 }
 
-void Plan::run_call(const Call& c) {
+void Plan::run_call(Call& c) {
+  if (c.bound) {
+    c.bound();
+    ++bound_calls_;
+    return;
+  }
+  if (c.binder != nullptr) {
+    // Run through the launcher once more, and bound if it can be: later replays skip its
+    // dispatch, shape logic and operand setup.
+    c.bound = c.binder->run_bound(c.run);
+    if (!c.bound) c.binder = nullptr;
+    return;
+  }
   for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
     const Refresh& f = refreshes_[r];
     f.arg->scalar = f.arg->dtype == kFloat32 ? double{*static_cast<const float*>(f.src)}
@@ -802,7 +836,7 @@ const void* Recorder::host_source(const void* src, std::size_t nbytes) {
 }
 
 void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
-                        kernels::StreamControl* device) {
+                        kernels::StreamControl* device, kernels::Backend* bind_with) {
   const std::size_t end = plan_.refreshes_.size();
   // Into a graph only what takes the same arguments at every replay.
   const bool graphable =
@@ -829,8 +863,17 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   cur_writes_.clear();
   const bool draws = cur_draw_;
   cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = false;
-  plan_.calls_.push_back(
-      {std::move(run), refresh_begin_, end, graphable ? device : nullptr, reads_inputs, draws});
+  // Bound on the CPU alone, and only a call that reads nothing again at replay.
+  kernels::Backend* binder = device == nullptr && end == refresh_begin_ ? bind_with : nullptr;
+  plan_.calls_.push_back({std::move(run),
+                          refresh_begin_,
+                          end,
+                          graphable ? device : nullptr,
+                          reads_inputs,
+                          draws,
+                          binder,
+                          binder,
+                          {}});
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);

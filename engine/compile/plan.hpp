@@ -58,6 +58,8 @@ class Plan {
   // What the last replay launched: graphs, and recorded calls run inside them.
   std::size_t graphs_launched() const { return graphs_launched_; }
   std::size_t graph_calls() const { return graph_calls_; }
+  // Calls of the last replay that ran bound (on the CPU).
+  std::size_t bound_calls() const { return bound_calls_; }
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -113,6 +115,11 @@ class Plan {
     bool reads_inputs = false;
     // A draw: its seed is captured with it (the offset is read from the device's draw base).
     bool draws = false;
+    // The launcher that may bind the call (Backend::run_bound), and the call bound by it at
+    // the first replay (bound again after its inputs moved); null/empty: run as recorded.
+    kernels::Backend* binder = nullptr;
+    kernels::Backend* rebinder = nullptr;
+    std::function<void()> bound;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
   // reads the step's inputs is captured again when they move (`stale`), and one that draws
@@ -128,7 +135,7 @@ class Plan {
     std::uint64_t seed = 0;  // the generator's seed its draws were captured with
   };
   static constexpr int kMaxInstantiations = 4;
-  void run_call(const Call& c);
+  void run_call(Call& c);
   void build_segments();
   void run_segment(Segment& g);
   void drop_graphs();
@@ -148,6 +155,7 @@ class Plan {
   std::vector<Segment> segments_;
   bool graphs_on_, segments_built_ = false;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;
+  std::size_t bound_calls_ = 0;
   std::string capture_error_;
   // Operands, in blocks whose addresses stay put: calls, refreshes and patches point in.
   std::vector<std::unique_ptr<kernels::TensorArg[]>> args_;
@@ -221,8 +229,9 @@ class Recorder {
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
   // `device`: the streams of the device the call runs on (null on the CPU).
+  // `bind_with`: a launcher that may bind the call (Backend::run_bound).
   void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
-                kernels::StreamControl* device = nullptr);
+                kernels::StreamControl* device = nullptr, kernels::Backend* bind_with = nullptr);
   // What the next recorded call writes, when not just its first operand (`rmw`: it reads
   // them too, as an accumulation does); `pinned`: it must run at every replay (a draw, a
   // check, a host call).
@@ -280,6 +289,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.calls_per_replay = plan.replayed_calls();
   stats.graphs_per_replay = plan.graphs_launched();
   stats.graph_calls_per_replay = plan.graph_calls();
+  stats.bound_calls_per_replay = plan.bound_calls();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();

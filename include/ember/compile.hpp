@@ -61,6 +61,9 @@ struct CompileStats {
   // (the rest, calls_per_replay - graph_calls_per_replay, were launched one by one).
   std::size_t graphs_per_replay = 0;
   std::size_t graph_calls_per_replay = 0;
+  // The last replay on the CPU: recorded calls run bound (their loop, geometry and operands
+  // set up once, at the first replay; Backend::run_bound), the rest through the launcher.
+  std::size_t bound_calls_per_replay = 0;
   // The last plan used, over all its replays: graphs instantiated, and graphs captured again
   // and updated in place (its inputs moved, or a new seed) without a new instantiation.
   std::size_t graph_instantiations = 0;

@@ -3,6 +3,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace ember::kernels {
@@ -16,6 +17,22 @@ Backend& cpu_backend() {
 }  // namespace ember::kernels
 
 namespace ember::kernels::cpu {
+
+thread_local BindSink* t_bind_sink = nullptr;
+
+std::function<void()> CpuBackend::run_bound(const std::function<void()>& call) {
+  BindSink sink;
+  BindSink* const saved = std::exchange(t_bind_sink, &sink);
+  try {
+    call();
+  } catch (...) {
+    t_bind_sink = saved;
+    throw;
+  }
+  t_bind_sink = saved;
+  if (sink.runs != 1 || !sink.bindable) return {};
+  return std::move(sink.bound);
+}
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <new>
 #include <type_traits>
 
@@ -211,6 +212,38 @@ void flat_range_with_scalars(const Body& body, unsigned scalars, std::int64_t be
   }
 }
 
+// A loop that a run of the CPU launcher offers to bind (Backend::run_bound): the first run
+// of the call, with the loop, its geometry and its body copied into `bound`. A call binds
+// when it ran exactly one loop, and that loop reads no scalar slot and no densified copy
+// (memory of the Loop object and of the thread, which later calls reuse).
+struct BindSink {
+  std::function<void()> bound;
+  int runs = 0;
+  bool bindable = true;
+};
+// The calling thread's sink while a call is being bound; null otherwise.
+extern thread_local BindSink* t_bind_sink;
+
+template <int N, typename Body>
+void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
+  if constexpr (AccumulatingBody<Body>) {
+    walk_range(calc, 0, n, body);
+  } else {
+    if (all_flat(calc)) {
+      parallel_for(n, kParallelGrain,
+                   [&](std::int64_t begin, std::int64_t end) { flat_range<N>(body, begin, end); });
+      return;
+    }
+    if (all_flat(calc, true)) {
+      parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+        flat_range_with_scalars<N>(body, calc.scalars, begin, end);
+      });
+      return;
+    }
+    walk(calc, n, body);
+  }
+}
+
 // The CPU launcher's loop for the shared elementwise bodies. Contiguous operands take a flat
 // loop in which every offset is the index itself (it vectorizes); bodies that accumulate
 // into indexed positions run on one thread, since repeated indices would race. A scalar
@@ -240,25 +273,19 @@ class Loop {
   // Any other operand is returned as it is. The values, and so the results, are the same.
   TensorArg densify(const TensorArg& a, const TensorArg& out);
 
+  // A value-initialized Loop would zero its slots on every call; they are written before use.
+  Loop() noexcept {}  // NOLINT(modernize-use-equals-default)
+
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
-    if constexpr (AccumulatingBody<Body>) {
-      walk_range(calc, 0, n, body);
-    } else {
-      if (all_flat(calc)) {
-        parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-          flat_range<N>(body, begin, end);
-        });
-        return;
+    if (BindSink* sink = t_bind_sink; sink != nullptr) {
+      if (++sink->runs == 1 && used_ == 0 && dense_used_ == 0) {
+        sink->bound = [n, calc, body] { run_loop(n, calc, body); };
+      } else {
+        sink->bindable = false;
       }
-      if (all_flat(calc, true)) {
-        parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-          flat_range_with_scalars<N>(body, calc.scalars, begin, end);
-        });
-        return;
-      }
-      walk(calc, n, body);
     }
+    run_loop(n, calc, body);
   }
 
  private:
