@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -212,10 +213,20 @@ void flat_range_with_scalars(const Body& body, unsigned scalars, std::int64_t be
   }
 }
 
+// The scalar operands of one loop: kSplat copies of each value (see Loop).
+inline constexpr int kScalarSlots = 4;
+struct alignas(64) ScalarSlot {
+  unsigned char bytes[8 * kSplat];
+};
+struct ScalarSlots {
+  ScalarSlot at[kScalarSlots];
+};
+
 // A loop that a run of the CPU launcher offers to bind (Backend::run_bound): the first run
-// of the call, with the loop, its geometry and its body copied into `bound`. A call binds
-// when it ran exactly one loop, and that loop reads no scalar slot and no densified copy
-// (memory of the Loop object and of the thread, which later calls reuse).
+// of the call, with the loop, its geometry and its body copied into `bound`, and the slots
+// of its scalar operands, which a loop takes from the heap while a call is being bound, kept
+// alive with it. A call binds when it ran exactly one loop and that loop reads no densified
+// copy (memory of the thread, which later calls reuse).
 struct BindSink {
   std::function<void()> bound;
   int runs = 0;
@@ -255,13 +266,16 @@ class Loop {
  public:
   // Enough for the scalar operands of one body: a distribution's value and its parameters
   // (kernels/cpu/distributions.cpp checks kMaxDistParams against it).
-  static constexpr int kSlots = 4;
+  static constexpr int kSlots = kScalarSlots;
 
   template <typename T>
   const T* scalar_slot(T value) {
-    static_assert(sizeof(T) <= sizeof(Slot) / kSplat);
+    static_assert(sizeof(T) <= sizeof(ScalarSlot) / kSplat);
     EMBER_CHECK(used_ < kSlots, "a CPU kernel was given more than ", kSlots, " scalar operands");
-    T* slot = reinterpret_cast<T*>(slots_[used_++].bytes);
+    // While a call is being bound its slots outlive the call: the bound loop reads them.
+    if (t_bind_sink != nullptr && !bound_slots_) bound_slots_ = std::make_shared<ScalarSlots>();
+    ScalarSlot& s = bound_slots_ ? bound_slots_->at[used_++] : slots_[used_++];
+    T* slot = reinterpret_cast<T*>(s.bytes);
     for (std::int64_t j = 0; j < kSplat; ++j) new (slot + j) T(value);
     return slot;
   }
@@ -279,8 +293,8 @@ class Loop {
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
     if (BindSink* sink = t_bind_sink; sink != nullptr) {
-      if (++sink->runs == 1 && used_ == 0 && dense_used_ == 0) {
-        sink->bound = [n, calc, body] { run_loop(n, calc, body); };
+      if (++sink->runs == 1 && dense_used_ == 0) {
+        sink->bound = [n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); };
       } else {
         sink->bindable = false;
       }
@@ -289,10 +303,8 @@ class Loop {
   }
 
  private:
-  struct alignas(64) Slot {
-    unsigned char bytes[8 * kSplat];
-  };
-  Slot slots_[kSlots];
+  ScalarSlot slots_[kSlots];
+  std::shared_ptr<ScalarSlots> bound_slots_;
   int used_ = 0;
   int dense_used_ = 0;
 };
