@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -288,6 +289,14 @@ template <typename Register>
 int bench_main(int argc, char** argv, Register&& register_all) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // What multiplies matrices on the CPU, and whether its kernels fit the CPU: a figure from
+  // OpenBLAS's fallback kernels is no figure of this machine (ember::cpu_matmul_info).
+  const CpuMatmulInfo matmul = cpu_matmul_info();
+  benchmark::AddCustomContext("cpu_matmul", matmul.library);
+  if (!matmul.advice.empty()) {
+    benchmark::AddCustomContext("cpu_matmul_advice", matmul.advice);
+    std::fprintf(stderr, "warning: %s\n", matmul.advice.c_str());
+  }
   register_all(backends());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

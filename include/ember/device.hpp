@@ -42,6 +42,21 @@ bool cuda_built();
 // Number of usable CUDA devices; 0 without a GPU, a driver or the CUDA backend.
 int cuda_device_count();
 inline bool cuda_available() { return cuda_device_count() > 0; }
+// What runs the CPU's matrix products. OpenBLAS picks its kernels for the CPU when the
+// process loads it; a release older than the CPU may not know it and fall back to kernels far
+// older than the CPU can run (OpenBLAS 0.3.21 runs its SSE3 "Prescott" kernels on Intel's
+// 5th-generation Xeons: the regression's matrix-vector products at N = 10^3 take twice as
+// long). `advice` then names the OPENBLAS_CORETYPE to set in the process's environment before
+// it starts; it is empty when the kernels use the CPU's vector width, and in a build without
+// OpenBLAS (Eigen, compiled for the build's instruction set).
+struct CpuMatmulInfo {
+  std::string library;  // "OpenBLAS 0.3.21 ... (its build configuration)", or "Eigen 3.4.0"
+  std::string
+      kernels;         // OpenBLAS's kernels for this CPU ("Haswell"), or Eigen's SIMD ("SSE, SSE2")
+  std::string advice;  // empty, or what to set and why
+};
+CpuMatmulInfo cpu_matmul_info();
+
 // Waits until all of Ember's queued work on the device, on every stream, is done (no-op on
 // the CPU).
 void synchronize(Device device);

@@ -8,8 +8,11 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <climits>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include <cblas.h>
 #endif
 
+#include "ember/device.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 
@@ -340,3 +344,56 @@ void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const Tens
 template class LinalgArea<cpu::CpuBackend>;
 
 }  // namespace ember::kernels
+
+namespace ember {
+namespace {
+
+#if EMBER_WITH_BLAS && defined(__x86_64__)
+// The widest of OpenBLAS's x86 kernel sets that this CPU can run, named as OPENBLAS_CORETYPE
+// names them, or "" for a CPU without AVX2 (where every choice OpenBLAS makes fits).
+std::string_view widest_coretype() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16")) return "Cooperlake";
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return "";
+}
+
+// Whether OpenBLAS's kernels `core` use AVX2 or wider (Zen's are Haswell's).
+bool wide_coretype(std::string_view core) {
+  static constexpr std::string_view kWide[] = {"haswell", "zen", "skylakex", "cooperlake",
+                                               "sapphirerapids"};
+  std::string lower(core);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(std::begin(kWide), std::end(kWide), lower) != std::end(kWide);
+}
+#endif
+
+}  // namespace
+
+CpuMatmulInfo cpu_matmul_info() {
+  CpuMatmulInfo info;
+#if EMBER_WITH_BLAS
+  info.library = openblas_get_config();
+  info.kernels = openblas_get_corename();
+#if defined(__x86_64__)
+  const std::string_view widest = widest_coretype();
+  if (!widest.empty() && !wide_coretype(info.kernels)) {
+    info.advice = detail::concat(
+        "OpenBLAS runs its ", info.kernels,
+        " kernels, older than this CPU can run: set OPENBLAS_CORETYPE=", widest,
+        " in the environment before the process starts for kernels of the CPU's vector width");
+  }
+#endif
+#else
+  info.library = detail::concat("Eigen ", EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".",
+                                EIGEN_MINOR_VERSION);
+  info.kernels = Eigen::SimdInstructionSetsInUse();
+#endif
+  return info;
+}
+
+}  // namespace ember

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -356,3 +358,32 @@ TEST(LogMatmulExp, ShapeErrorsNameBothShapes) {
 
 }  // namespace
 }  // namespace ember::test
+
+// What multiplies matrices on the CPU, and advice when OpenBLAS's kernels are older than the
+// CPU. CTest runs this case three times: as found, and with OPENBLAS_CORETYPE set to
+// Prescott (SSE3 kernels: advice on any CPU with AVX2) and to Haswell (AVX2 kernels: none).
+TEST(CpuMatmulInfo, NamesTheLibraryAndAdvisesOnKernelsOlderThanTheCpu) {
+  const CpuMatmulInfo info = cpu_matmul_info();
+  ASSERT_FALSE(info.library.empty());
+  EXPECT_FALSE(info.kernels.empty());
+  if (!info.library.starts_with("OpenBLAS")) {
+    EXPECT_TRUE(info.library.starts_with("Eigen ")) << info.library;
+    EXPECT_TRUE(info.advice.empty()) << info.advice;
+    return;
+  }
+  if (!info.advice.empty()) {
+    EXPECT_NE(info.advice.find("OPENBLAS_CORETYPE="), std::string::npos) << info.advice;
+    EXPECT_NE(info.advice.find(info.kernels), std::string::npos) << info.advice;
+  }
+#if defined(__x86_64__)
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  if (forced == nullptr) return;
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  EXPECT_EQ(info.kernels, forced);
+  if (std::string_view(forced) == "Prescott") {
+    EXPECT_EQ(info.advice.empty(), !avx2) << info.advice;
+  } else if (std::string_view(forced) == "Haswell") {
+    EXPECT_TRUE(info.advice.empty()) << info.advice;
+  }
+#endif
+}
