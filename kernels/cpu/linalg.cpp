@@ -273,7 +273,9 @@ void launch_triangular_solve(CpuBackend&, const TensorArg& out, const TensorArg&
 }
 
 // One output element per (batch, row, col); the rows split across the pool. Each batch's b is
-// read transposed (copied once per batch), so that every element's terms lie contiguous.
+// read transposed (copied once per batch, into memory of the thread kept for its next call: a
+// replayed HMM step makes this call once per time step), so that every element's terms lie
+// contiguous.
 void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a,
                            const TensorArg& b, bool max_plus) {
   dispatch_floating(out.dtype, "log_matmul_exp", [&]<typename T>() {
@@ -282,7 +284,8 @@ void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a
     const T* bp = b.ptr<const T>();
     T* op = out.ptr<T>();
     parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
-      std::vector<T> bt(static_cast<std::size_t>(n * k));
+      thread_local std::vector<T> bt;
+      if (bt.size() < static_cast<std::size_t>(n * k)) bt.resize(static_cast<std::size_t>(n * k));
       for (std::int64_t i = begin; i < end; ++i) {
         const T* bi = bp + i * k * n;
         for (std::int64_t r = 0; r < k; ++r) {
