@@ -19,35 +19,12 @@
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 
 #include "bench/bench_util.hpp"
-
-namespace {
-std::atomic<std::uint64_t> g_heap_allocs{0};
-}  // namespace
-
-// Every plain `new` of the program, counted: what a step costs in heap blocks.
-void* operator new(std::size_t n) {
-  g_heap_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot tell that these free what the operator new above took from malloc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "bench/heap_counter.hpp"
 
 namespace ember::bench {
 namespace {
@@ -72,9 +49,9 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
   }
   for (int i = 0; i < 3; ++i) step();  // warm up: params made, caches filled, plan recorded
   const profile::Counters before = profile::counters();
-  const std::uint64_t heap_before = g_heap_allocs.load(std::memory_order_relaxed);
+  const std::uint64_t heap_before = heap_counter::blocks();
   const double seconds = timed_loop(state, d, steps, step);
-  const std::uint64_t heap = g_heap_allocs.load(std::memory_order_relaxed) - heap_before;
+  const std::uint64_t heap = heap_counter::blocks() - heap_before;
   profile::Counters c = profile::counters() - before;
   const double n = static_cast<double>(state.iterations()) * static_cast<double>(steps);
   // The phases' shares from extra steps after the timed ones: their clocks (a few reads of

@@ -35,8 +35,13 @@ EMBER_CPU_CLONES void update_range(const Update& update, const SlotPointers<T>& 
 
 template <typename Update, typename T>
 void step_impl(std::span<const OptimSlot> slots) {
-  // begin[k]: the first element of slot k in the joint range.
-  std::vector<std::int64_t> begin(slots.size() + 1, 0);
+  // begin[k]: the first element of slot k in the joint range, in memory of the calling thread
+  // kept for its next step (a replayed step takes nothing else from the heap). The workers
+  // read the caller's through this reference: a thread_local named in the loop's body would
+  // be each worker's own.
+  thread_local std::vector<std::int64_t> t_begin;
+  std::vector<std::int64_t>& begin = t_begin;
+  begin.assign(slots.size() + 1, 0);
   for (std::size_t k = 0; k < slots.size(); ++k) begin[k + 1] = begin[k] + slots[k].numel;
   parallel_for(begin.back(), kParallelGrain, [&](std::int64_t lo, std::int64_t hi) {
     auto k = static_cast<std::size_t>(std::upper_bound(begin.begin(), begin.end(), lo) -
