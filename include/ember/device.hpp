@@ -45,15 +45,17 @@ inline bool cuda_available() { return cuda_device_count() > 0; }
 // What runs the CPU's matrix products. OpenBLAS picks its kernels for the CPU when the
 // process loads it; a release older than the CPU may not know it and fall back to kernels far
 // older than the CPU can run (OpenBLAS 0.3.21 runs its SSE3 "Prescott" kernels on Intel's
-// 5th-generation Xeons: the regression's matrix-vector products at N = 10^3 take twice as
+// 5th-generation Xeons, where a 1000 x 16 matrix-vector product then takes 2 to 4 times as
 // long). `advice` then names the OPENBLAS_CORETYPE to set in the process's environment before
 // it starts; it is empty when the kernels use the CPU's vector width, and in a build without
 // OpenBLAS (Eigen, compiled for the build's instruction set).
 struct CpuMatmulInfo {
-  std::string library;  // "OpenBLAS 0.3.21 ... (its build configuration)", or "Eigen 3.4.0"
-  std::string
-      kernels;         // OpenBLAS's kernels for this CPU ("Haswell"), or Eigen's SIMD ("SSE, SSE2")
-  std::string advice;  // empty, or what to set and why
+  // "OpenBLAS 0.3.21 ..." (its build configuration), or "Eigen 3.4.0".
+  std::string library;
+  // OpenBLAS's kernels for this CPU ("Haswell"), or the SIMD Eigen was compiled for.
+  std::string kernels;
+  // Empty, or what to set and why.
+  std::string advice;
 };
 CpuMatmulInfo cpu_matmul_info();
 
