@@ -11,40 +11,15 @@
 #include <string>
 
 #include "ember/ember.hpp"
+#include "examples/eight_schools_model.hpp"
 
 using namespace ember;
+using schools::centered;
+using schools::effects;
+using schools::errors;
+using schools::non_centered;
 
 namespace {
-
-// The published estimates and their standard errors.
-const Tensor& effects() {
-  static const Tensor y = tensor({28, 8, -3, 7, -1, 1, 18, 12}, {kFloat64});
-  return y;
-}
-const Tensor& errors() {
-  static const Tensor s = tensor({15, 10, 16, 11, 9, 11, 10, 18}, {kFloat64});
-  return s;
-}
-
-// mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_j ~ N(mu, tau), y_j ~ N(theta_j, sigma_j).
-void centered(const Tensor& sigma, const Tensor& y) {
-  const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, {kFloat64}), 5.0));
-  const Tensor tau = sample("tau", dist::HalfCauchy(scalar_tensor(5.0, {kFloat64})));
-  auto schools = plate("schools", 8);
-  const Tensor theta = sample("theta", dist::Normal(mu, tau));
-  sample("obs", dist::Normal(theta, sigma), y);
-}
-
-// The same model with theta = mu + tau * eta, eta_j ~ N(0, 1): the funnel between tau and
-// theta is gone from the guide's space.
-void non_centered(const Tensor& sigma, const Tensor& y) {
-  const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, {kFloat64}), 5.0));
-  const Tensor tau = sample("tau", dist::HalfCauchy(scalar_tensor(5.0, {kFloat64})));
-  auto schools = plate("schools", 8);
-  const Tensor eta = sample("eta", dist::Normal(scalar_tensor(0.0, {kFloat64}), 1.0));
-  const Tensor theta = deterministic("theta", add(mu, mul(tau, eta)));
-  sample("obs", dist::Normal(theta, sigma), y);
-}
 
 struct Args {
   int steps = 4000;

@@ -15,36 +15,15 @@
 #include <string>
 
 #include "ember/ember.hpp"
+#include "examples/gmm_model.hpp"
 
 using namespace ember;
+using gmm::kGlobals;
+using gmm::kK;
+using gmm::model;
+using gmm::points;
 
 namespace {
-
-constexpr std::int64_t kK = 2;
-
-const Tensor& points() {
-  static const Tensor d = tensor({0.0, 1.0, 10.0, 11.0, 12.0}, {kFloat64});
-  return d;
-}
-
-// weights ~ Dirichlet(0.5), scale ~ LogNormal(0, 2), locs_k ~ Normal(0, 10);
-// assignment_i ~ Categorical(weights) (enumerated), obs_i ~ Normal(locs[assignment_i], scale).
-void model(const Tensor& x) {
-  const TensorOptions f64{kFloat64};
-  const Tensor weights = sample("weights", dist::Dirichlet(full({kK}, 0.5, f64)));
-  const Tensor scale = sample("scale", dist::LogNormal(scalar_tensor(0.0, f64), 2.0));
-  Tensor locs;
-  {
-    auto components = plate("components", kK);
-    locs = sample("locs", dist::Normal(scalar_tensor(0.0, f64), 10.0));
-  }
-  auto points = plate("data", x.size(0));
-  const Tensor assignment = sample("assignment", dist::Categorical(weights),
-                                   SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
-  sample("obs", dist::Normal(index_rows(locs, assignment), scale), x);
-}
-
-const handlers::BlockOptions kGlobals{.expose = {"weights", "scale", "locs"}};
 
 // Where a MAP fit starts: the tutorial's heuristic, equal weights, half the data's variance
 // as the scale, and two random points (chosen by `seed`) as the locations.

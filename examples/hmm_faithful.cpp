@@ -14,35 +14,9 @@
 #include <string>
 
 #include "ember/ember.hpp"
+#include "examples/hmm_model.hpp"
 
 using namespace ember;
-
-namespace {
-
-constexpr std::int64_t kStates = 2;
-
-// trans_k ~ Dirichlet(1, 1) per state, loc_k ~ Normal(3.5, 2), sd_k ~ LogNormal(-1, 1);
-// z_0 ~ Categorical(1/2, 1/2), z_t ~ Categorical(trans[z_{t-1}]), x_t ~ N(loc[z_t], sd[z_t]).
-void hmm(const Tensor& lengths) {
-  const TensorOptions f64{kFloat64};
-  Tensor trans, loc, sd;
-  {
-    auto states = plate("states", kStates);
-    trans = sample("trans", dist::Dirichlet(ones({kStates}, f64)));
-    loc = sample("loc", dist::Normal(scalar_tensor(3.5, f64), 2.0));
-    sd = sample("sd", dist::LogNormal(scalar_tensor(-1.0, f64), 1.0));
-  }
-  Tensor probs = full({kStates}, 1.0 / kStates, f64);
-  for (std::int64_t t : markov(lengths.size(0))) {
-    const Tensor z = sample("z_" + std::to_string(t), dist::Categorical(probs),
-                            SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
-    sample("x_" + std::to_string(t), dist::Normal(index_rows(loc, z), index_rows(sd, z)),
-           lengths.select(0, t));
-    probs = index_rows(trans, z);
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   int steps = 600;
@@ -62,11 +36,11 @@ int main(int argc, char** argv) {
     const std::int64_t n = lengths.size(0);
     set_rng_seed(0);
     auto guide = autoguide::AutoDelta(
-        handlers::block(hmm, {.expose = {"trans", "loc", "sd"}}),
+        handlers::block(hmm::model, hmm::kGlobals),
         {.init_loc_fn = autoguide::init_to_value(
              {{"loc", tensor({2.0, 4.5}, {kFloat64})}, {"sd", tensor({0.5, 0.5}, {kFloat64})}},
              autoguide::init_to_mean())});
-    SVI svi(hmm, guide, optim::Adam({.lr = 0.02}), TraceEnum_ELBO({.max_plate_nesting = 1}));
+    SVI svi(hmm::model, guide, optim::Adam({.lr = 0.02}), TraceEnum_ELBO({.max_plate_nesting = 1}));
     double loss = 0;
     for (int i = 0; i < steps; ++i) {
       loss = svi.step(lengths);
@@ -78,7 +52,7 @@ int main(int argc, char** argv) {
     const handlers::ValueMap map = guide.median();
     const Tensor trans = map.at("trans"), loc = map.at("loc"), sd = map.at("sd");
     std::cout << std::setprecision(3) << "state   mean length   sd     P(stay)   P(switch)\n";
-    for (std::int64_t k = 0; k < kStates; ++k) {
+    for (std::int64_t k = 0; k < hmm::kStates; ++k) {
       std::cout << std::setw(5) << k << std::setw(14) << loc.select(0, k).item() << std::setw(8)
                 << sd.select(0, k).item() << std::setw(10) << trans.select(0, k).select(0, k).item()
                 << std::setw(11) << trans.select(0, k).select(0, 1 - k).item() << "\n";
@@ -86,7 +60,7 @@ int main(int argc, char** argv) {
 
     // The most probable state sequence, and how it reads the eruptions.
     const handlers::ValueMap path_map =
-        infer_discrete(hmm, guide, {.temperature = 0, .max_plate_nesting = 1})(lengths);
+        infer_discrete(hmm::model, guide, {.temperature = 0, .max_plate_nesting = 1})(lengths);
     const std::vector<double> x = lengths.to_vector<double>();
     const std::int64_t long_state = loc.select(0, 1).item() > loc.select(0, 0).item() ? 1 : 0;
     int long_count = 0, switches = 0, agree = 0;
@@ -107,7 +81,7 @@ int main(int argc, char** argv) {
               << "first 60 states: " << strip << "\n";
 
     // Posterior draws of the states: how sure the model is of each eruption's state.
-    auto draw = infer_discrete(hmm, guide, {.temperature = 1, .max_plate_nesting = 1});
+    auto draw = infer_discrete(hmm::model, guide, {.temperature = 1, .max_plate_nesting = 1});
     constexpr int kDraws = 200;
     std::vector<int> long_draws(static_cast<std::size_t>(n), 0);
     for (int d = 0; d < kDraws; ++d) {

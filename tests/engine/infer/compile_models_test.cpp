@@ -9,6 +9,9 @@
 
 #include "compile_fit.hpp"
 #include "examples/dp_mixture_model.hpp"
+#include "examples/eight_schools_model.hpp"
+#include "examples/gmm_model.hpp"
+#include "examples/hmm_model.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -50,24 +53,9 @@ TEST(CompileModelsTest, LogisticRegressionWithAutoNormalAndAutoDiagonalNormal) {
 // deterministic site) with AutoMultivariateNormal, both under ClippedAdam with learning-rate
 // decay and eight vectorized particles; the data passed to step().
 TEST(CompileModelsTest, EightSchoolsWithVectorizedParticles) {
-  const Tensor y = tensor({28, 8, -3, 7, -1, 1, 18, 12}, f64());
-  const Tensor sigma = tensor({15, 10, 16, 11, 9, 11, 10, 18}, f64());
-  auto centered = [](const Tensor& s, const Tensor& obs) {
-    const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, f64()), 5.0));
-    const Tensor tau = sample("tau", dist::HalfCauchy(scalar_tensor(5.0, f64())));
-    auto schools = plate("schools", 8);
-    const Tensor theta = sample("theta", dist::Normal(mu, tau));
-    sample("obs", dist::Normal(theta, s), obs);
-  };
-  auto non_centered = [](const Tensor& s, const Tensor& obs) {
-    const Tensor mu = sample("mu", dist::Normal(scalar_tensor(0.0, f64()), 5.0));
-    const Tensor tau = sample("tau", dist::HalfCauchy(scalar_tensor(5.0, f64())));
-    auto schools = plate("schools", 8);
-    const Tensor eta = sample("eta", dist::Normal(scalar_tensor(0.0, f64()), 1.0));
-    const Tensor theta = deterministic("theta", add(mu, mul(tau, eta)));
-    sample("obs", dist::Normal(theta, s), obs);
-  };
-  auto args = [&](int) { return std::make_tuple(sigma, y); };
+  using schools::centered;
+  using schools::non_centered;
+  auto args = [&](int) { return std::make_tuple(schools::errors(), schools::effects()); };
   auto clipped = [] { return optim::ClippedAdam({.lr = 0.02, .lrd = 0.9995}); };
   const ElboOptions particles{.num_particles = 8, .vectorize_particles = true};
   expect_identical(fit(centered, autoguide::AutoNormal(centered), clipped(), Trace_ELBO(particles),
@@ -152,34 +140,20 @@ TEST(CompileModelsTest, MeanFieldElboWithClosedFormAndSampledTerms) {
 // examples/gmm.cpp: a mixture whose assignments are enumerated in the model (TraceEnum_ELBO),
 // its globals fitted by AutoDelta (MAP) and by AutoNormal with four particles.
 TEST(CompileModelsTest, MixtureWithEnumeratedAssignments) {
-  constexpr std::int64_t kK = 2;
-  const Tensor points = tensor({0.0, 1.0, 10.0, 11.0, 12.0}, f64());
-  auto model = [](const Tensor& x) {
-    const Tensor weights = sample("weights", dist::Dirichlet(full({kK}, 0.5, f64())));
-    const Tensor scale = sample("scale", dist::LogNormal(scalar_tensor(0.0, f64()), 2.0));
-    Tensor locs;
-    {
-      auto components = plate("components", kK);
-      locs = sample("locs", dist::Normal(scalar_tensor(0.0, f64()), 10.0));
-    }
-    auto data = plate("data", x.size(0));
-    const Tensor assignment = sample("assignment", dist::Categorical(weights),
-                                     SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
-    sample("obs", dist::Normal(index_rows(locs, assignment), scale), x);
-  };
-  const auto globals = handlers::block(model, {.expose = {"weights", "scale", "locs"}});
+  using gmm::kK;
+  const auto globals = handlers::block(gmm::model, gmm::kGlobals);
   const auto init = autoguide::init_to_value({{"weights", full({kK}, 0.5, f64())},
                                               {"scale", scalar_tensor(3.0, f64())},
                                               {"locs", tensor({1.0, 11.0}, f64())}});
-  auto args = [&](int) { return std::make_tuple(points); };
+  auto args = [&](int) { return std::make_tuple(gmm::points()); };
   auto map_fit = [&](bool compiled) {
-    return fit(model, autoguide::AutoDelta(globals, {.init_loc_fn = init}),
+    return fit(gmm::model, autoguide::AutoDelta(globals, {.init_loc_fn = init}),
                optim::Adam({.lr = 0.1, .betas = {0.8, 0.99}}),
                TraceEnum_ELBO({.max_plate_nesting = 1}), compiled, 25, args);
   };
   expect_identical(map_fit(false), map_fit(true));
   auto normal_fit = [&](bool compiled) {
-    return fit(model, autoguide::AutoNormal(globals, {.init_loc_fn = init}),
+    return fit(gmm::model, autoguide::AutoNormal(globals, {.init_loc_fn = init}),
                optim::Adam({.lr = 0.05}),
                TraceEnum_ELBO({.num_particles = 4, .max_plate_nesting = 1}), compiled, 15, args);
   };
@@ -189,33 +163,15 @@ TEST(CompileModelsTest, MixtureWithEnumeratedAssignments) {
 // examples/hmm_faithful.cpp: a two-state HMM whose states form a markov chain of enumerated
 // sites, contracted step by step and by the parallel scan; AutoDelta over the globals.
 TEST(CompileModelsTest, HiddenMarkovChainContractedSequentiallyAndByParallelScan) {
-  constexpr std::int64_t kStates = 2;
   Generator gen(6);
   const Tensor lengths = where(rand({24}, f64(), &gen) < 0.5, full({24}, 2.0, f64()), 4.5) +
                          randn({24}, f64(), &gen) * 0.3;
-  auto hmm = [](const Tensor& xs) {
-    Tensor trans, loc, sd;
-    {
-      auto states = plate("states", kStates);
-      trans = sample("trans", dist::Dirichlet(ones({kStates}, f64())));
-      loc = sample("loc", dist::Normal(scalar_tensor(3.5, f64()), 2.0));
-      sd = sample("sd", dist::LogNormal(scalar_tensor(-1.0, f64()), 1.0));
-    }
-    Tensor probs = full({kStates}, 1.0 / kStates, f64());
-    for (std::int64_t t : markov(xs.size(0))) {
-      const Tensor z = sample("z_" + std::to_string(t), dist::Categorical(probs),
-                              SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
-      sample("x_" + std::to_string(t), dist::Normal(index_rows(loc, z), index_rows(sd, z)),
-             xs.select(0, t));
-      probs = index_rows(trans, z);
-    }
-  };
-  const auto globals = handlers::block(hmm, {.expose = {"trans", "loc", "sd"}});
+  const auto globals = handlers::block(hmm::model, hmm::kGlobals);
   auto args = [&](int) { return std::make_tuple(lengths); };
   for (ChainScan scan : {ChainScan::Sequential, ChainScan::Parallel}) {
     auto run = [&](bool compiled) {
       return fit(
-          hmm,
+          hmm::model,
           autoguide::AutoDelta(
               globals, {.init_loc_fn = autoguide::init_to_value(
                             {{"loc", tensor({2.0, 4.5}, f64())}, {"sd", tensor({0.5, 0.5}, f64())}},
