@@ -107,11 +107,11 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
 
 // body(i + j, base + j) for j in [0, run): a stretch of the innermost dim in which every
 // operand is contiguous (a row of a broadcast bias add, say), run as a flat loop that vectorizes.
+// Inlined into the cloned loops below, which pick the instruction set.
 template <int N, typename Body>
-EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base)[N],
-                                     std::int64_t i, std::int64_t run) {
-  static_assert(IndependentBody<Body>);
-  const Body local = body;
+[[gnu::always_inline]] inline void contiguous_stretch(const Body& local,
+                                                      const std::int64_t (&base)[N], std::int64_t i,
+                                                      std::int64_t run) {
   std::int64_t b[N];
   for (int k = 0; k < N; ++k) b[k] = base[k];
   EMBER_IVDEP
@@ -120,6 +120,14 @@ EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base
     for (int k = 0; k < N; ++k) off[k] = b[k] + j;
     local(i + j, off);
   }
+}
+
+template <int N, typename Body>
+EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base)[N],
+                                     std::int64_t i, std::int64_t run) {
+  static_assert(IndependentBody<Body>);
+  const Body local = body;
+  contiguous_stretch<N>(local, base, i, run);
 }
 
 // Calls body(i, offsets) for linear indices i in [begin, end) of the iteration space of
@@ -204,12 +212,14 @@ inline constexpr std::int64_t kSplat = 64;
 // `scalars`), block by block: a tensor operand's offset is i, a scalar's its place in the
 // block, so every block is a flat loop that vectorizes.
 template <int N, typename Body>
-void flat_range_with_scalars(const Body& body, unsigned scalars, std::int64_t begin,
-                             std::int64_t end) {
+EMBER_CPU_CLONES void flat_range_with_scalars(const Body& body, unsigned scalars,
+                                              std::int64_t begin, std::int64_t end) {
+  static_assert(IndependentBody<Body>);
+  const Body local = body;
   for (std::int64_t lo = begin; lo < end; lo += kSplat) {
     std::int64_t base[N];
     for (int k = 0; k < N; ++k) base[k] = (scalars >> k & 1u) != 0 ? 0 : lo;
-    contiguous_run<N>(body, base, lo, std::min(kSplat, end - lo));
+    contiguous_stretch<N>(local, base, lo, std::min(kSplat, end - lo));
   }
 }
 
