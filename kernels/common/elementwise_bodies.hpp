@@ -283,11 +283,12 @@ struct LogProbBody {
   const T* value;
   const T* params[P];
   T* grads[P + 1];
+  Family family{};  // stateless, or holding what the launcher computed once (a fixed scale's)
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[kOperands]) const {
     T p[P];
     T g[P + 1];
     for (int k = 0; k < P; ++k) p[k] = params[k][off[2 + k]];
-    out[off[0]] = Family{}(value[off[1]], p, g);
+    out[off[0]] = family(value[off[1]], p, g);
     for (int k = 0; k <= P; ++k)
       if (grads[k] != nullptr) grads[k][off[2 + P + k]] = g[k];
   }

@@ -13,6 +13,26 @@
 
 namespace ember::kernels {
 
+namespace detail {
+// One log-density loop: `family` (a stateless family, or one holding values computed once).
+template <typename Family, typename T, typename Loop>
+void run_log_prob(Loop& loop, const Family& family, const TensorArg& out, const TensorArg& value,
+                  const TensorArg* params, const TensorArg* const* grads) {
+  using Body = LogProbBody<Family, T>;
+  constexpr int P = Body::P;
+  const TensorArg* args[Body::kOperands];
+  Body body{out.ptr<T>(), operand_ptr<T>(value, loop), {}, {}, family};
+  args[0] = &out;
+  args[1] = &value;
+  bind_params<T>(P, params, loop, args + 2, body.params);
+  for (int k = 0; k <= P; ++k) {
+    args[2 + P + k] = grads[k] ? grads[k] : &out;
+    body.grads[k] = grads[k] ? grads[k]->ptr<T>() : nullptr;
+  }
+  run_over(loop, args, body);
+}
+}  // namespace detail
+
 template <typename Impl>
 void DistributionArea<Impl>::log_prob(LogProbFamily family, const TensorArg& out,
                                       const TensorArg& value, const TensorArg* params,
@@ -20,18 +40,17 @@ void DistributionArea<Impl>::log_prob(LogProbFamily family, const TensorArg& out
   auto loop = static_cast<Impl*>(this)->loop();
   dispatch_floating(out.dtype, log_prob_family_name(family), [&]<typename T>() {
     visit_op<T>(LogProbFamilies{}, static_cast<int>(family), [&]<typename Family>() {
-      using Body = LogProbBody<Family, T>;
-      constexpr int P = Body::P;
-      const TensorArg* args[Body::kOperands];
-      Body body{out.ptr<T>(), operand_ptr<T>(value, loop), {}, {}};
-      args[0] = &out;
-      args[1] = &value;
-      bind_params<T>(P, params, loop, args + 2, body.params);
-      for (int k = 0; k <= P; ++k) {
-        args[2 + P + k] = grads[k] ? grads[k] : &out;
-        body.grads[k] = grads[k] ? grads[k]->ptr<T>() : nullptr;
+      // A family with a hoisted form (Family::Fixed) takes it when the parameter that form
+      // fixes is a scalar operand: its per-element work on that value is done once here.
+      if constexpr (requires { typename Family::Fixed; }) {
+        const TensorArg& fixed = params[Family::kFixedParam];
+        if (fixed.is_scalar()) {
+          detail::run_log_prob<typename Family::Fixed, T>(
+              loop, Family::Fixed::make(static_cast<T>(fixed.scalar)), out, value, params, grads);
+          return;
+        }
       }
-      run_over(loop, args, body);
+      detail::run_log_prob<Family, T>(loop, Family{}, out, value, params, grads);
     });
   });
 }

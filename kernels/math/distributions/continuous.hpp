@@ -11,18 +11,38 @@
 
 namespace ember::kernels {
 
-// Normal(loc, scale): -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)).
+// Normal(loc, scale): -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)), given
+// inv = 1 / scale and log(scale).
+template <typename T>
+EMBER_HD T normal_log_prob(T x, T loc, T inv, T log_scale, T* g) {
+  const T z = (x - loc) * inv;
+  g[0] = -z * inv;
+  g[1] = z * inv;
+  g[2] = (z * z - T(1)) * inv;
+  return T(-0.5) * z * z - log_scale - kLogSqrt2Pi<T>;
+}
+
+// Normal with one scale for all elements: its reciprocal and log computed once, before the
+// loop, instead of per element; the same values, so the same bits. The launcher takes it when
+// the scale is a scalar operand (DistributionArea::log_prob).
+template <typename T>
+struct NormalLogProbFixedScale {
+  static constexpr int kParams = 2;
+  T inv, log_scale;
+  static NormalLogProbFixedScale make(T scale) { return {T(1) / scale, log_fast(scale)}; }
+  EMBER_HD T operator()(T x, const T* p, T* g) const {
+    return normal_log_prob(x, p[0], inv, log_scale, g);
+  }
+};
+
 template <typename T>
 struct NormalLogProb {
   static constexpr int kParams = 2;
+  // The parameter whose scalar operand selects the hoisted form, and that form.
+  static constexpr int kFixedParam = 1;
+  using Fixed = NormalLogProbFixedScale<T>;
   EMBER_HD T operator()(T x, const T* p, T* g) const {
-    const T loc = p[0], scale = p[1];
-    const T inv = T(1) / scale;
-    const T z = (x - loc) * inv;
-    g[0] = -z * inv;
-    g[1] = z * inv;
-    g[2] = (z * z - T(1)) * inv;
-    return T(-0.5) * z * z - log_fast(scale) - kLogSqrt2Pi<T>;
+    return normal_log_prob(x, p[0], T(1) / p[1], log_fast(p[1]), g);
   }
 };
 

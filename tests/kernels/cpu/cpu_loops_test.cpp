@@ -3,6 +3,7 @@
 // by value and is read from the loop's slot in blocks beside the contiguous operands; rows
 // contiguous in every operand run as flat loops inside a strided walk. Whatever the path, the
 // bits are those of the same op on operands laid out in full.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -49,7 +50,9 @@ TEST(CpuLoops, OneElementOperandsGiveTheBitsOfFullOnes) {
 
 // A log-density whose parameters are one element each (Normal(loc, 0.3) over a vector of
 // observations) gives the values and partials of the same density with the parameters laid
-// out in full, and draws with a one-element parameter equal those with a full one.
+// out in full, and draws with a one-element parameter equal those with a full one. (A
+// one-element scale takes the Normal's hoisted form, NormalLogProbFixedScale: its reciprocal
+// and log computed once; the bits must not change.)
 TEST(CpuLoops, OneElementDistributionParametersGiveTheBitsOfFullOnes) {
   for (DType dtype : {kFloat32, kFloat64}) {
     for (std::int64_t n : kSizes) {
@@ -59,14 +62,27 @@ TEST(CpuLoops, OneElementDistributionParametersGiveTheBitsOfFullOnes) {
       const Tensor scale = scalar_tensor(0.3).to(dtype);
       auto score = [&](const Tensor& l, const Tensor& sc) {
         const Tensor lg = l.detach().requires_grad_(), sg = sc.detach().requires_grad_();
-        const Tensor lp = dist::Normal(lg, sg).log_prob(y);
+        const Tensor yg = y.detach().requires_grad_();
+        const Tensor lp = dist::Normal(lg, sg).log_prob(yg);
         sum(lp).backward();
-        return std::vector<Tensor>{lp.detach(), lg.grad(), sg.grad()};
+        return std::vector<Tensor>{lp.detach(), lg.grad(), sg.grad(), yg.grad()};
       };
       const std::vector<Tensor> one = score(loc, scale);
       const std::vector<Tensor> full = score(loc, scale.expand({n}).contiguous());
       expect_same_bits(one[0], full[0]);
       expect_same_bits(one[1], full[1]);
+      expect_same_bits(one[3], full[3]);
+      // Each element's value against the reference density, computed here in double.
+      const std::vector<double> ys = y.to(kFloat64).to_vector<double>();
+      const std::vector<double> ls = loc.to(kFloat64).to_vector<double>();
+      const std::vector<double> lp = one[0].to(kFloat64).to_vector<double>();
+      const double sd = scale.to(kFloat64).item();
+      for (std::size_t i = 0; i < ys.size(); ++i) {
+        const double z = (ys[i] - ls[i]) / sd;
+        EXPECT_NEAR(lp[i], -0.5 * z * z - std::log(sd) - 0.5 * std::log(2 * M_PI),
+                    dtype == kFloat32 ? 1e-4 * (1 + z * z) : 1e-12 * (1 + z * z))
+            << i;
+      }
       // The scale's gradient: n partials summed into one element, against the n partials of
       // a full scale (summed here, perhaps in another order).
       EXPECT_EQ(one[2].shape(), Shape{});
