@@ -188,8 +188,9 @@ class RecordingBackend final : public kernels::Backend {
     b_->reduce(op, out, in);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add({"reduce", nullptr, i, o}, mix(h(*o, *i), static_cast<std::uint64_t>(op)),
-        [b = b_, op, o, i] { b->reduce(op, *o, *i); });
+    add(
+        {"reduce", nullptr, i, o}, mix(h(*o, *i), static_cast<std::uint64_t>(op)),
+        [b = b_, op, o, i] { b->reduce(op, *o, *i); }, true);
   }
   void reduce_product(const kernels::TensorArg& out, const kernels::TensorArg& a,
                       const kernels::TensorArg& b) override {
@@ -197,8 +198,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
-    add({"reduce_product", nullptr, aa, o}, h(*o, *aa, *ba),
-        [be = b_, o, aa, ba] { be->reduce_product(*o, *aa, *ba); });
+    add(
+        {"reduce_product", nullptr, aa, o}, h(*o, *aa, *ba),
+        [be = b_, o, aa, ba] { be->reduce_product(*o, *aa, *ba); }, true);
   }
   void scan(kernels::ScanOp op, const kernels::TensorArg& out, const kernels::TensorArg& in,
             int dim, bool reverse) override {

@@ -38,14 +38,11 @@ Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine)
 // out = the combination (Combine, accumulated in HostAcc<T>) over the reduced dims of
 // load's inputs, for every output.
 template <typename T, typename Combine, typename Load>
-void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInputs],
-                 const Load& load) {
+void reduce_run(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& load) {
   constexpr int N = Load::kInputs;
   using Acc = typename HostAcc<T>::type;
   using AccCombine = typename Combine::template As<Acc>;
   const AccCombine combine{};
-  const ReduceGeometryN<N> geo = reduce_geometry<N>(out, ins);
-  T* o = out.ptr<T>();
   bool flat = geo.reduced.ndim == 1;
   for (int k = 0; k < N; ++k) flat = flat && geo.reduced.strides[k][0] == 1;
   auto reduce_range = [&](const std::int64_t* base, std::int64_t begin, std::int64_t end) {
@@ -116,6 +113,18 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
       o[off[0]] = static_cast<T>(reduce_range(off + 1, 0, geo.n_red));
     });
   });
+}
+
+// reduce_run with the geometry of these operands; while a compiled step binds its calls
+// (Backend::run_bound), the reduction offers itself bound: later replays skip the geometry.
+template <typename T, typename Combine, typename Load>
+void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInputs],
+                 const Load& load) {
+  const ReduceGeometryN<Load::kInputs> geo = reduce_geometry<Load::kInputs>(out, ins);
+  T* const o = out.ptr<T>();
+  if (BindSink* sink = t_bind_sink; sink != nullptr && ++sink->runs == 1)
+    sink->bound = [geo, o, load] { reduce_run<T, Combine>(geo, o, load); };
+  reduce_run<T, Combine>(geo, o, load);
 }
 
 // Calls body(line offsets) for each line of args along dim, lines split across threads.
