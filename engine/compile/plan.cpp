@@ -333,8 +333,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
     rec_.declare_writes({o->data}, accumulate);
-    add({"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
-        [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); });
+    add(
+        {"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
+        [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); }, true);
   }
   void log_matmul_exp(const kernels::TensorArg& out, const kernels::TensorArg& a,
                       const kernels::TensorArg& b, bool max_plus) override {

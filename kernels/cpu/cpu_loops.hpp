@@ -245,6 +245,20 @@ struct BindSink {
 // The calling thread's sink while a call is being bound; null otherwise.
 extern thread_local BindSink* t_bind_sink;
 
+// Offers `run` (the work a launcher is about to do, with everything it needs copied in) to the
+// call being bound on this thread, if one is: it binds when this is the only work the call
+// does and `bindable` (its memory is not the thread's scratch, say). No sink: nothing is made.
+template <typename F>
+void offer_binding(F&& run, bool bindable = true) {
+  BindSink* const sink = t_bind_sink;
+  if (sink == nullptr) return;
+  if (++sink->runs == 1 && bindable) {
+    sink->bound = std::forward<F>(run);
+  } else {
+    sink->bindable = false;
+  }
+}
+
 template <int N, typename Body>
 void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
   if constexpr (AccumulatingBody<Body>) {
@@ -302,13 +316,8 @@ class Loop {
 
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
-    if (BindSink* sink = t_bind_sink; sink != nullptr) {
-      if (++sink->runs == 1 && dense_used_ == 0) {
-        sink->bound = [n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); };
-      } else {
-        sink->bindable = false;
-      }
-    }
+    offer_binding([n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); },
+                  dense_used_ == 0);
     run_loop(n, calc, body);
   }
 

@@ -256,8 +256,11 @@ void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const Tenso
 
 void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const TensorArg& b,
                    bool accumulate) {
-  dispatch_floating(out.dtype, "matmul",
-                    [&]<typename T>() { matmul_impl<T>(out, a, b, accumulate); });
+  dispatch_floating(out.dtype, "matmul", [&]<typename T>() {
+    // Bound into a compiled step: later replays skip the dispatch.
+    offer_binding([out, a, b, accumulate] { matmul_impl<T>(out, a, b, accumulate); });
+    matmul_impl<T>(out, a, b, accumulate);
+  });
 }
 
 void launch_cholesky(CpuBackend&, const TensorArg& out, const TensorArg& in,

@@ -122,8 +122,7 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
                  const Load& load) {
   const ReduceGeometryN<Load::kInputs> geo = reduce_geometry<Load::kInputs>(out, ins);
   T* const o = out.ptr<T>();
-  if (BindSink* sink = t_bind_sink; sink != nullptr && ++sink->runs == 1)
-    sink->bound = [geo, o, load] { reduce_run<T, Combine>(geo, o, load); };
+  offer_binding([geo, o, load] { reduce_run<T, Combine>(geo, o, load); });
   reduce_run<T, Combine>(geo, o, load);
 }
 
