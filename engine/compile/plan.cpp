@@ -694,8 +694,16 @@ std::string Plan::listing(const std::string& title, std::uint64_t key) const {
   std::ostringstream os;
   os << title << ", " << size() << " calls recorded, " << replayed_calls() << " replayed, key "
      << std::hex << key << std::dec << ":\n";
-  for (std::size_t k = 0; k < size(); ++k)
-    os << "  " << k << (hoisted(k) ? " (hoisted) " : " ") << describe_call(k) << "\n";
+  // calls_ holds the calls that were not hoisted, in recorded order.
+  for (std::size_t k = 0, replayed = 0; k < size(); ++k) {
+    const char* mark = " ";
+    if (hoisted(k)) {
+      mark = " (hoisted) ";
+    } else if (replayed < calls_.size() && calls_[replayed++].bound) {
+      mark = " (bound) ";
+    }
+    os << "  " << k << mark << describe_call(k) << "\n";
+  }
   return os.str();
 }
 

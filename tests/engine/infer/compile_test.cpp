@@ -508,6 +508,13 @@ TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
   EXPECT_NE(plans.find("(hoisted) fill"), std::string::npos) << plans;
   EXPECT_EQ(plans.find("(hoisted) sample"), std::string::npos) << plans;
   EXPECT_NE(plans.find("sample StandardGamma"), std::string::npos) << plans;
+  // Replayed calls on the CPU ran bound, as many as the stats count.
+  std::size_t bound_lines = 0;
+  for (std::size_t at = plans.find("(bound) "); at != std::string::npos;
+       at = plans.find("(bound) ", at + 1))
+    ++bound_lines;
+  EXPECT_GT(bound_lines, 0u) << plans;
+  EXPECT_EQ(bound_lines, svi.compile_stats().bound_calls_per_replay) << plans;
   EXPECT_GT(svi.compile_stats().retained_bytes, 0u);
   // The eager step of the same program allocates tensors.
   SVI eager(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
