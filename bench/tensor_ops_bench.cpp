@@ -1,5 +1,6 @@
 // Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, matmul)
 // over sizes, against the device's copy bandwidth measured in the same run.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -56,6 +57,34 @@ void bm_copy(benchmark::State& state, Device d, std::int64_t n) {
   report_rates(state, d, batch, seconds, nd, bytes);
 }
 
+// The rows of a minibatch gathered from a table, as a subsampled plate reads its data:
+// index_select(table, 0, idx) of n float32 in rows of kGatherRow, from a table of twice as
+// many rows: reads and writes n values (the index's 8 bytes a row besides). With `add`, the
+// backward's index_add(table, 0, idx, rows): a copy of the table (2n values read, 2n written),
+// then n values read and n read and written in the copy.
+constexpr std::int64_t kGatherRow = 784;
+
+void bm_gather_rows(benchmark::State& state, Device d, std::int64_t n, bool add) {
+  const std::int64_t rows = std::max<std::int64_t>(1, n / kGatherRow);
+  const auto nd = static_cast<double>(rows * kGatherRow);
+  Generator gen(11);
+  const Tensor table = randn({2 * rows, kGatherRow}, on(d), &gen);
+  const Tensor idx = floor(rand({rows}, on(d), &gen) * static_cast<double>(2 * rows)).to(kInt64);
+  const Tensor picked = index_select(table, 0, idx);
+  const Tensor row0 = index_select(table, 0, idx.narrow(0, 0, 1));
+  if (!validated(state, all(eq(picked.narrow(0, 0, 1), row0)), "index_select: wrong row")) return;
+  const double bytes = (add ? 7.0 : 2.0) * 4.0 * nd + 8.0 * static_cast<double>(rows);
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds = timed_loop(state, d, batch, [&] {
+    if (add) {
+      benchmark::DoNotOptimize(index_add(table, 0, idx, picked));
+    } else {
+      benchmark::DoNotOptimize(index_select(table, 0, idx));
+    }
+  });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
 // (n, n) @ (n, n) float32: 2n^3 flops; bytes are the compulsory traffic 3 * 4n^2, so the
 // copy-bandwidth fraction is small for a compute-bound size, as it should be.
 void bm_matmul(benchmark::State& state, Device d, std::int64_t n) {
@@ -89,6 +118,14 @@ void register_all(const std::vector<Backend>& backends) {
     }
     for (std::int64_t n : pow2_sizes(10, be.max_log2)) {
       benchmark::RegisterBenchmark(bench_name("Copy", be, n).c_str(), bm_copy, d, n)
+          ->UseManualTime();
+    }
+    for (std::int64_t n : pow2_sizes(14, be.max_log2)) {
+      benchmark::RegisterBenchmark(bench_name("GatherRows", be, n).c_str(), bm_gather_rows, d, n,
+                                   false)
+          ->UseManualTime();
+      benchmark::RegisterBenchmark(bench_name("ScatterAddRows", be, n).c_str(), bm_gather_rows, d,
+                                   n, true)
           ->UseManualTime();
     }
     const std::int64_t max_matmul =

@@ -185,43 +185,8 @@ struct BinaryBackwardBody {
 
 // ---------------------------------------------------------------- indexing ----
 
-// Operand offsets of index_select and index_add are those of out (or src) with the indexed
-// dim at 0; the index entry of element i sits at (i / inner) % len along that dim.
-struct IndexedDim {
-  const std::int64_t* index;
-  std::int64_t index_stride;  // of the 1-d index tensor
-  std::int64_t inner, len;    // elements after the dim, and its length, in the walk
-  std::int64_t dim_stride;    // of the indexed tensor along the dim
-
-  EMBER_HD std::int64_t offset(std::int64_t i) const {
-    return index[((i / inner) % len) * index_stride] * dim_stride;
-  }
-};
-
-template <typename T>
-struct IndexSelectBody {
-  static constexpr int kOperands = 2;
-  T* out;
-  const T* in;
-  IndexedDim dim;
-  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[2]) const {
-    out[off[0]] = in[off[1] + dim.offset(i)];
-  }
-};
-
-template <typename T>
-struct IndexAddBody {
-  static constexpr int kOperands = 2;
-  static constexpr bool kAccumulates = true;
-  T* out;
-  const T* src;
-  IndexedDim dim;
-  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[2]) const {
-    accumulate(out + off[0] + dim.offset(i), src[off[1]]);
-  }
-};
-
 // Operands: out, index, in (in walks with the indexed dim's stride replaced by the index).
+// Also index_select's body, its 1-d index spread over out's shape (index_along).
 template <typename T>
 struct GatherBody {
   static constexpr int kOperands = 3;
@@ -234,7 +199,8 @@ struct GatherBody {
   }
 };
 
-// Operands: out (the indexed dim's stride replaced by the index), index, src.
+// Operands: out (the indexed dim's stride replaced by the index), index, src. Also
+// index_add's body, its 1-d index spread over src's shape.
 template <typename T>
 struct ScatterAddBody {
   static constexpr int kOperands = 3;

@@ -82,6 +82,18 @@ inline TensorArg without_dim(const TensorArg& a, int dim, std::int64_t size) {
   return r;
 }
 
+// A 1-d index seen with the sizes of `shape`: its elements along `dim`, the same index at
+// every position of the other dims (stride 0 there).
+inline TensorArg index_along(const TensorArg& index, const TensorArg& shape, int dim) {
+  TensorArg r = index;
+  r.ndim = shape.ndim;
+  for (int d = 0; d < shape.ndim; ++d) {
+    r.sizes[d] = shape.sizes[d];
+    r.strides[d] = d == dim ? index.strides[0] : 0;
+  }
+  return r;
+}
+
 // A 2-d convolution's input (N, C, H, W) unfolded into columns laid out (C, KH, KW, N, OH, OW):
 // one GEMM row per (channel, kernel tap), one column per output pixel of the whole batch, so
 // a convolution of any batch is one GEMM per group. Column element i reads the input under

@@ -17,26 +17,31 @@ namespace ember::kernels {
 template <typename Impl>
 void IndexArea<Impl>::index_select(const TensorArg& out, const TensorArg& in, int dim,
                                    const TensorArg& index) {
+  // A gather whose index is the 1-d index spread along `dim` of out's shape: the walk steps
+  // through it like any operand, with no division per element.
   auto loop = static_cast<Impl*>(this)->loop();
   dispatch_all(out.dtype, [&]<typename T>() {
     const TensorArg in0 = without_dim(in, dim, out.sizes[dim]);
-    const TensorArg* args[2] = {&out, &in0};
-    const IndexedDim indexed{index.ptr<const std::int64_t>(), index.strides[0],
-                             inner_size(out, dim), out.sizes[dim], in.strides[dim]};
-    run_over(loop, args, IndexSelectBody<T>{out.ptr<T>(), in.ptr<const T>(), indexed});
+    const TensorArg spread = index_along(index, out, dim);
+    const TensorArg* args[3] = {&out, &spread, &in0};
+    run_over(loop, args,
+             GatherBody<T>{out.ptr<T>(), index.ptr<const std::int64_t>(), in.ptr<const T>(),
+                           in.strides[dim]});
   });
 }
 
 template <typename Impl>
 void IndexArea<Impl>::index_add(const TensorArg& out, int dim, const TensorArg& index,
                                 const TensorArg& src) {
+  // A scatter-add whose index is the 1-d index spread along `dim` of src's shape.
   auto loop = static_cast<Impl*>(this)->loop();
   dispatch_arith(out.dtype, "index_add", [&]<typename T>() {
     const TensorArg out0 = without_dim(out, dim, src.sizes[dim]);
-    const TensorArg* args[2] = {&out0, &src};
-    const IndexedDim indexed{index.ptr<const std::int64_t>(), index.strides[0],
-                             inner_size(src, dim), src.sizes[dim], out.strides[dim]};
-    run_over(loop, args, IndexAddBody<T>{out.ptr<T>(), src.ptr<const T>(), indexed});
+    const TensorArg spread = index_along(index, src, dim);
+    const TensorArg* args[3] = {&out0, &spread, &src};
+    run_over(loop, args,
+             ScatterAddBody<T>{out.ptr<T>(), index.ptr<const std::int64_t>(), src.ptr<const T>(),
+                               out.strides[dim]});
   });
 }
 

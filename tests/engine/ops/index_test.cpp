@@ -102,6 +102,45 @@ TEST(IndexSelect, LargeParallelPath) {
     for (int j = 0; j < 5; ++j) ASSERT_EQ(r[i * 5 + j], iv[i] * 5 + j);
 }
 
+// Every dim of a 3-d tensor, a strided index with repeats, and a transposed input, against
+// loops over the coordinates: the index is spread over the output's shape, so the walk must
+// keep each output position on its own index entry.
+TEST(IndexSelect, EveryDimWithAStridedIndexMatchesLoops) {
+  const Tensor x = arange(4.0 * 5 * 6, f64()).reshape({4, 5, 6});
+  for (bool transposed : {false, true}) {
+    const Tensor in = transposed ? x.transpose(0, 2) : x;  // (6, 5, 4) when transposed
+    const Shape is = in.shape();
+    const auto xv = values(in.contiguous());
+    for (int dim = 0; dim < 3; ++dim) {
+      SCOPED_TRACE(::testing::Message() << "dim " << dim << " transposed " << transposed);
+      // Every other entry of a longer index: stride 2, repeats, out of order.
+      const Tensor wide = randint({14}, 0, is[dim] - 1);
+      const Tensor index = wide.slice(0, 0, 14, 2);
+      const auto iv = index.to_vector<std::int64_t>();
+      const Tensor r = index_select(in, dim, index);
+      Shape os = is;
+      os[dim] = 7;
+      ASSERT_EQ(r.shape(), os);
+      const auto rv = values(r);
+      std::vector<double> acc(xv.size(), 0.0);
+      const Tensor src = arange(static_cast<double>(r.numel()), f64()).reshape(os);
+      const auto sv = values(src);
+      const auto added = values(index_add(zeros(is, f64()), dim, index, src));
+      for (std::int64_t a = 0; a < os[0]; ++a)
+        for (std::int64_t b = 0; b < os[1]; ++b)
+          for (std::int64_t c = 0; c < os[2]; ++c) {
+            std::int64_t at[3] = {a, b, c};
+            at[dim] = iv[static_cast<std::size_t>(at[dim])];
+            const auto from = static_cast<std::size_t>((at[0] * is[1] + at[1]) * is[2] + at[2]);
+            const auto to = static_cast<std::size_t>((a * os[1] + b) * os[2] + c);
+            ASSERT_EQ(rv[to], xv[from]) << a << "," << b << "," << c;
+            acc[from] += sv[to];
+          }
+      for (std::size_t k = 0; k < acc.size(); ++k) ASSERT_EQ(added[k], acc[k]) << k;
+    }
+  }
+}
+
 // ------------------------------------------------------------------------ gather ----
 TEST(Gather, Values) {
   Tensor x = grid();
