@@ -130,6 +130,10 @@ EMBER_CPU_CLONES void contiguous_run(const Body& body, const std::int64_t (&base
   contiguous_stretch<N>(local, base, i, run);
 }
 
+// The shortest stretch worth a call into the cloned contiguous loop: shorter rows (a (200, 5)
+// table's) run the plain loop inline, which gives the same bits.
+inline constexpr std::int64_t kMinClonedRun = 16;
+
 // Calls body(i, offsets) for linear indices i in [begin, end) of the iteration space of
 // `calc`, where offsets[k] is operand k's element offset. The innermost dim runs as a tight
 // loop, a flat one where every operand is contiguous along it.
@@ -160,10 +164,12 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
   for (int k = 0; k < N; ++k) unit_inner = unit_inner && calc.strides[k][0] == 1;
   while (i < end) {
     const std::int64_t run = std::min<std::int64_t>(inner - coord[0], end - i);
+    bool flat = false;
     if constexpr (IndependentBody<std::remove_cvref_t<Body>>) {
-      if (unit_inner) contiguous_run<N>(body, base, i, run);
+      flat = unit_inner && run >= kMinClonedRun;
+      if (flat) contiguous_run<N>(body, base, i, run);
     }
-    if (!unit_inner) {
+    if (!flat) {
       std::int64_t off[N];
       for (std::int64_t j = 0; j < run; ++j) {
         for (int k = 0; k < N; ++k) off[k] = base[k] + j * calc.strides[k][0];
