@@ -64,14 +64,20 @@ EMBER_HD void cumprod_backward_line(T* gx, std::int64_t sgx, const T* g, std::in
   }
 }
 
+// The sum of one line, in order.
+template <typename T>
+EMBER_HD T line_sum(const T* x, std::int64_t sx, std::int64_t len) {
+  T s = T(0);
+  for (std::int64_t j = 0; j < len; ++j) s += x[j * sx];
+  return s;
+}
+
 // log(x_k) - log(sum_i x_i) along one line: the log-probabilities of a table of unnormalized
 // probabilities (a zero gives -inf; a sum of zero, nan).
 template <typename T>
 EMBER_HD void log_normalize_line(T* out, std::int64_t so, const T* x, std::int64_t sx,
                                  std::int64_t len) {
-  T s = T(0);
-  for (std::int64_t k = 0; k < len; ++k) s += x[k * sx];
-  const T log_s = ::log(s);
+  const T log_s = ::log(line_sum(x, sx, len));
   for (std::int64_t k = 0; k < len; ++k) out[k * so] = ::log(x[k * sx]) - log_s;
 }
 
@@ -100,11 +106,7 @@ EMBER_HD std::int64_t category_of(V v, std::int64_t len) {
 // logsumexp for logits (shifted by the max; -inf for a line of -inf).
 template <typename T>
 EMBER_HD T categorical_log_norm(const T* table, std::int64_t st, std::int64_t len, bool logits) {
-  if (!logits) {
-    T s = T(0);
-    for (std::int64_t j = 0; j < len; ++j) s += table[j * st];
-    return ::log(s);
-  }
+  if (!logits) return ::log(line_sum(table, st, len));
   T m = T(-INFINITY);
   for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
   if (m == T(-INFINITY)) return m;
@@ -123,8 +125,9 @@ EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64
   return (logits ? picked : ::log(picked)) - categorical_log_norm(table, st, len, logits);
 }
 
-// Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities,
-// g ([j == v] - softmax_j) for logits; zeros for a value out of range.
+// Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities
+// (1 / sum itself, not exp(-log(sum)): no transcendental call per line), g ([j == v] -
+// softmax_j) for logits; zeros for a value out of range.
 template <typename T, typename V>
 EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, const T* table,
                                                  std::int64_t st, std::int64_t len, V v,
@@ -134,12 +137,15 @@ EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, c
     for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = T(0);
     return;
   }
-  const T norm = categorical_log_norm(table, st, len, logits);
-  for (std::int64_t j = 0; j < len; ++j) {
-    const T shared = logits ? ::exp(table[j * st] - norm) : ::exp(-norm);
-    gt[j * sgt] = -g * shared;
+  if (!logits) {
+    const T shared = -g / line_sum(table, st, len);
+    for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = shared;
+    gt[k * sgt] += g / table[k * st];
+    return;
   }
-  gt[k * sgt] += logits ? g : g / table[k * st];
+  const T norm = categorical_log_norm(table, st, len, logits);
+  for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = -g * ::exp(table[j * st] - norm);
+  gt[k * sgt] += g;
 }
 
 // The gradient body of `op` along one line.
