@@ -17,7 +17,8 @@
 // buffers hold: every buffer of the step, each its own;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
-// graphs), and the regression runs at N = 10^7 too.
+// graphs), and the regression runs at N = 10^7 too. On the CPU, the DP mixture also runs as
+// "compiled_flush": compiled, with set_flush_denormal(true).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -33,7 +34,8 @@ struct Mode {
   std::string name;
   bool checked;
   bool compiled;
-  bool graphs = true;  // compiled on a GPU: replays in CUDA Graphs
+  bool graphs = true;           // compiled on a GPU: replays in CUDA Graphs
+  bool flush_denormal = false;  // the CPU kernels flush denormals (set_flush_denormal)
 };
 
 // Runs `steps` SVI steps per timed iteration and reports what a step costs.
@@ -42,6 +44,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
                double bytes_per_step, Step&& step) {
   const bool checked = mode.checked;
   set_validation_enabled(checked);
+  const FlushDenormalScope flush(mode.flush_denormal);
   if (mode.compiled) {
     CompileOptions opts;
     opts.cuda_graphs = mode.graphs;
@@ -302,6 +305,16 @@ void register_all(const std::vector<Backend>& backends) {
                                    [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
+      // The mixture's Adam states decay into denormals over a long run: compiled again with
+      // the CPU flushing them.
+      if (m.name == "compiled" && d.is_cpu()) {
+        const Mode flushing{"compiled_flush", false, true, true, true};
+        benchmark::RegisterBenchmark(
+            bench_name("SviDpMixture", be, flushing.name).c_str(),
+            [d, flushing](benchmark::State& s) { bm_dp_mixture(s, d, flushing); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
       benchmark::RegisterBenchmark(bench_name("SviAutoNormalLogReg", be, m.name).c_str(),
                                    [d, m](benchmark::State& s) { bm_autonormal_logreg(s, d, m); })
           ->UseManualTime()

@@ -1,4 +1,5 @@
-// The thread settings users see (ember/threads.hpp), over the CPU launcher's pool.
+// The thread settings users see (ember/threads.hpp), over the CPU launcher's pool: its
+// thread counts and the denormal mode its loops run in.
 #include "ember/threads.hpp"
 
 #include "ember/error.hpp"
@@ -16,5 +17,23 @@ NumThreadsScope::NumThreadsScope(int n) {
 }
 
 NumThreadsScope::~NumThreadsScope() { kernels::cpu::set_thread_threads(previous_); }
+
+bool set_flush_denormal(bool on) {
+  const unsigned flushing = kernels::cpu::flushing_denormal_mode();
+  if (flushing == 0) return false;
+  kernels::cpu::set_denormal_mode(on ? flushing : 0u);
+  return true;
+}
+
+bool flush_denormal() {
+  const unsigned flushing = kernels::cpu::flushing_denormal_mode();
+  return flushing != 0 && kernels::cpu::denormal_mode() == flushing;
+}
+
+FlushDenormalScope::FlushDenormalScope(bool on) : previous_(kernels::cpu::denormal_mode()) {
+  set_flush_denormal(on);
+}
+
+FlushDenormalScope::~FlushDenormalScope() { kernels::cpu::set_denormal_mode(previous_); }
 
 }  // namespace ember

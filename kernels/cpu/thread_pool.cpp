@@ -11,8 +11,18 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 namespace ember::kernels::cpu {
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+constexpr unsigned kFlushBits = 0x8040u;  // MXCSR's FTZ (bit 15) and DAZ (bit 6)
+#else
+constexpr unsigned kFlushBits = 0u;
+#endif
 
 // How long an idle worker (or a caller waiting for the last tasks) spins before sleeping:
 // long enough to span the serial host work between the parallel ops of a step, so that a
@@ -66,7 +76,7 @@ class Pool {
     Job job;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      job = {generation_ + 1, task, context, n_tasks};
+      job = {generation_ + 1, task, context, n_tasks, denormal_mode()};
       job_ = job;
       remaining_.store(n_tasks, std::memory_order_relaxed);
       ticket_.store(job.generation << 32, std::memory_order_relaxed);
@@ -100,6 +110,7 @@ class Pool {
     TaskFn task = nullptr;
     void* context = nullptr;
     int n_tasks = 0;
+    unsigned mode = 0;  // the caller's denormal mode, which its tasks run in
   };
 
   // Claims and runs tasks of `job` until none is left. A ticket holds the generation of the
@@ -108,6 +119,7 @@ class Pool {
   void work(const Job& job) {
     const bool was = t_in_task;
     t_in_task = true;
+    if (denormal_mode() != job.mode) set_denormal_mode(job.mode);
     std::uint64_t ticket = ticket_.load(std::memory_order_acquire);
     for (;;) {
       if ((ticket >> 32) != job.generation) break;
@@ -180,6 +192,24 @@ int set_thread_threads(int n) {
 }
 
 bool in_parallel_region() { return t_in_task; }
+
+unsigned denormal_mode() {
+#if defined(__x86_64__) || defined(__i386__)
+  return _mm_getcsr() & kFlushBits;
+#else
+  return 0;
+#endif
+}
+
+void set_denormal_mode(unsigned mode) {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_setcsr((_mm_getcsr() & ~kFlushBits) | (mode & kFlushBits));
+#else
+  (void)mode;
+#endif
+}
+
+unsigned flushing_denormal_mode() { return kFlushBits; }
 
 void run_tasks(int n_tasks, TaskFn task, void* context) {
   if (n_tasks <= 0) return;

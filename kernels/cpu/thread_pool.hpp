@@ -28,4 +28,12 @@ void run_tasks(int n_tasks, TaskFn task, void* context);
 // True inside a task of run_tasks (a nested loop then stays on its thread).
 bool in_parallel_region();
 
+// The calling thread's handling of denormal floats: on x86, the flush-to-zero and
+// denormals-are-zero bits of MXCSR (0 where the CPU has no such mode). A job's tasks run in
+// the mode of the thread that started it, on whichever thread takes them.
+unsigned denormal_mode();
+void set_denormal_mode(unsigned mode);
+// The mode that flushes denormals (FTZ and DAZ); 0 where there is none.
+unsigned flushing_denormal_mode();
+
 }  // namespace ember::kernels::cpu

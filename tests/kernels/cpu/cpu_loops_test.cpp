@@ -103,21 +103,25 @@ TEST(CpuLoops, OneElementDistributionParametersGiveTheBitsOfFullOnes) {
 // the rows for the bias) and a broadcast column (stride 0 along the row) give a plain loop's
 // values.
 TEST(CpuLoops, StridedWalksWithContiguousRowsMatchAPlainLoop) {
-  const std::int64_t rows = 37, cols = 131;
-  const Tensor x = random_normal({rows, cols});
-  const Tensor bias = random_normal({cols});
-  const Tensor col = random_normal({rows, 1});
-  const std::vector<double> xv = values(x), bv = values(bias), cv = values(col);
-  const std::vector<double> by_row = values(x + bias), by_col = values(x * col);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t c = 0; c < cols; ++c) {
-      ASSERT_EQ(by_row[r * cols + c], xv[r * cols + c] + bv[c]) << r << ", " << c;
-      ASSERT_EQ(by_col[r * cols + c], xv[r * cols + c] * cv[r]) << r << ", " << c;
+  // Rows shorter than the cloned loop's minimum (16) run inline, longer ones in it.
+  for (const std::int64_t cols : {5, 16, 131}) {
+    SCOPED_TRACE(cols);
+    const std::int64_t rows = 37;
+    const Tensor x = random_normal({rows, cols});
+    const Tensor bias = random_normal({cols});
+    const Tensor col = random_normal({rows, 1});
+    const std::vector<double> xv = values(x), bv = values(bias), cv = values(col);
+    const std::vector<double> by_row = values(x + bias), by_col = values(x * col);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c) {
+        ASSERT_EQ(by_row[r * cols + c], xv[r * cols + c] + bv[c]) << r << ", " << c;
+        ASSERT_EQ(by_col[r * cols + c], xv[r * cols + c] * cv[r]) << r << ", " << c;
+      }
     }
+    // A transposed operand: no dim is contiguous in both, the strided walk of before.
+    const std::vector<double> mixed = values(x.t().contiguous().t() + x);
+    for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(mixed[i], 2 * xv[i]) << i;
   }
-  // A transposed operand: no dim is contiguous in both, the strided walk of before.
-  const std::vector<double> mixed = values(x.t().contiguous().t() + x);
-  for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(mixed[i], 2 * xv[i]) << i;
 }
 
 // An operand broadcast along the row (a row's sum against the row, x / x.sum(-1, true)) is
@@ -151,6 +155,57 @@ TEST(CpuLoops, OperandsBroadcastAlongTheRowGiveTheBitsOfFullOnes) {
   const Tensor i = arange(12.0, TensorOptions{}.with_dtype(kInt64)).reshape({4, 3});
   const Tensor c = tensor({1.0, 2.0, 3.0, 4.0}).to(kInt64).reshape({4, 1});
   expect_same_bits(i * c, i * c.expand({4, 3}).contiguous());
+}
+
+// set_flush_denormal: a float32 product whose exact value is denormal (1e-30 * 1e-10) comes
+// out denormal by default and zero while flushing; a denormal operand reads as zero while
+// flushing. On one thread and split over the pool (100003 elements, two tasks): the workers
+// run the caller's tasks in the caller's mode, and go back to keeping denormals with it.
+TEST(CpuLoops, FlushDenormalHoldsForTheCallerAndThePoolsWorkers) {
+  const bool supported = set_flush_denormal(false);
+#if defined(__x86_64__) || defined(__i386__)
+  ASSERT_TRUE(supported);
+#else
+  EXPECT_FALSE(supported);
+  EXPECT_FALSE(set_flush_denormal(true));
+  EXPECT_FALSE(flush_denormal());
+  return;
+#endif
+  const TensorOptions f32 = TensorOptions{}.with_dtype(kFloat32);
+  const float tiny = 1e-30f, small = 1e-10f;
+  volatile float product = tiny * small;  // computed here, keeping denormals
+  ASSERT_EQ(std::fpclassify(static_cast<float>(product)), FP_SUBNORMAL);
+  const auto all_equal = [](const Tensor& t, float want) {
+    for (const float v : t.to_vector<float>())
+      if (v != want) return false;
+    return true;
+  };
+  for (const int threads : {1, 2}) {
+    const NumThreadsScope scope(threads);
+    for (const std::int64_t n : {1000, 100003}) {
+      SCOPED_TRACE(::testing::Message() << threads << " threads, " << n << " elements");
+      const Tensor a = full({n}, tiny, f32), b = full({n}, small, f32);
+      const Tensor denormal = full({n}, static_cast<float>(product), f32);
+      // Rounds back to back, so that a worker, spinning between them, takes tasks.
+      for (int round = 0; round < 20; ++round) {
+        EXPECT_FALSE(flush_denormal());
+        EXPECT_TRUE(all_equal(mul(a, b), product));
+        {
+          const FlushDenormalScope flush(true);
+          EXPECT_TRUE(flush_denormal());
+          EXPECT_TRUE(all_equal(mul(a, b), 0.0f));
+          EXPECT_TRUE(all_equal(mul(denormal, full({n}, 1e30f, f32)), 0.0f));
+        }
+        EXPECT_FALSE(flush_denormal());
+        EXPECT_TRUE(all_equal(mul(a, b), product));
+        EXPECT_TRUE(all_equal(mul(denormal, full({n}, 1.0f, f32)), product));
+      }
+    }
+  }
+  EXPECT_TRUE(set_flush_denormal(true));
+  EXPECT_TRUE(flush_denormal());
+  EXPECT_TRUE(set_flush_denormal(false));
+  EXPECT_FALSE(flush_denormal());
 }
 
 }  // namespace
