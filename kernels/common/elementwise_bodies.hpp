@@ -226,9 +226,9 @@ struct ColumnBody {
   static constexpr bool kAccumulates = kScatter;
   std::conditional_t<kScatter, const T*, T*> col;
   std::conditional_t<kScatter, T*, const T*> in;
-  Im2colGeometry geo;
+  Im2colSource source;
   EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[1]) const {
-    const std::int64_t at = geo.source(i);
+    const std::int64_t at = source(i);
     if constexpr (kScatter) {
       if (at >= 0) accumulate(in + at, col[off[0]]);
     } else {

@@ -94,6 +94,44 @@ inline TensorArg index_along(const TensorArg& index, const TensorArg& shape, int
   return r;
 }
 
+// Division of an index by a divisor fixed for a whole loop, as a multiply and a shift
+// (Granlund and Montgomery, "Division by invariant integers using multiplication", 1994). With
+// l = ceil(log2 d) and m = ceil(2^(32+l) / d), floor(n / d) = (n m) >> (32 + l) for every
+// 0 <= n < 2^31: the error of m, at most d - 1 < 2^l, times n stays under 2^(32+l); and m <=
+// 2^33, so n m fits in 64 bits. A 64-bit division takes tens of cycles on a CPU and is a
+// software routine on a GPU; this is a multiply. Where the loop's indexes or the divisor
+// reach 2^31 it divides.
+class IndexDivider {
+ public:
+  IndexDivider() = default;
+  // For dividends in [0, limit).
+  IndexDivider(std::int64_t divisor, std::int64_t limit) : divisor_(divisor) {
+    constexpr std::int64_t k31 = std::int64_t{1} << 31;
+    if (divisor < 1 || divisor >= k31 || limit > k31) return;  // magic_ 0: plain division
+    int l = 0;
+    while ((std::int64_t{1} << l) < divisor) ++l;
+    shift_ = 32 + l;
+    const std::uint64_t d = static_cast<std::uint64_t>(divisor);
+    magic_ = ((std::uint64_t{1} << shift_) + d - 1) / d;
+  }
+  EMBER_HD std::int64_t divisor() const { return divisor_; }
+  EMBER_HD std::int64_t div(std::int64_t n) const {
+    if (magic_ == 0) return n / divisor_;
+    return static_cast<std::int64_t>((static_cast<std::uint64_t>(n) * magic_) >> shift_);
+  }
+  // n / d, leaving n % d in rem.
+  EMBER_HD std::int64_t div_rem(std::int64_t n, std::int64_t& rem) const {
+    const std::int64_t q = div(n);
+    rem = n - q * divisor_;
+    return q;
+  }
+
+ private:
+  std::int64_t divisor_ = 1;
+  std::uint64_t magic_ = 0;
+  int shift_ = 0;
+};
+
 // A 2-d convolution's input (N, C, H, W) unfolded into columns laid out (C, KH, KW, N, OH, OW):
 // one GEMM row per (channel, kernel tap), one column per output pixel of the whole batch, so
 // a convolution of any batch is one GEMM per group. Column element i reads the input under
@@ -107,23 +145,38 @@ struct Im2colGeometry {
   EMBER_HD std::int64_t numel() const {
     return channels * kernel_h * kernel_w * batch * out_h * out_w;
   }
+};
+
+// Where each column element of an im2col reads: the geometry with its five divisions per
+// element by sizes fixed for the call done by IndexDividers, made once per call.
+class Im2colSource {
+ public:
+  explicit Im2colSource(const Im2colGeometry& g)
+      : geo_(g),
+        out_w_(g.out_w, g.numel()),
+        out_h_(g.out_h, g.numel()),
+        batch_(g.batch, g.numel()),
+        kernel_w_(g.kernel_w, g.numel()),
+        kernel_h_(g.kernel_h, g.numel()) {}
+
   // The input offset that column element i reads; -1 in the padding.
-  EMBER_HD std::int64_t source(std::int64_t i) const {
-    const std::int64_t ow = i % out_w;
-    i /= out_w;
-    const std::int64_t oh = i % out_h;
-    i /= out_h;
-    const std::int64_t n = i % batch;
-    i /= batch;
-    const std::int64_t kw = i % kernel_w;
-    i /= kernel_w;
-    const std::int64_t kh = i % kernel_h;
-    const std::int64_t c = i / kernel_h;
-    const std::int64_t h = oh * stride_h - pad_h + kh * dilation_h;
-    const std::int64_t w = ow * stride_w - pad_w + kw * dilation_w;
-    if (h < 0 || h >= height || w < 0 || w >= width) return -1;
-    return n * in_strides[0] + c * in_strides[1] + h * in_strides[2] + w * in_strides[3];
+  EMBER_HD std::int64_t operator()(std::int64_t i) const {
+    std::int64_t ow, oh, n, kw, kh;
+    i = out_w_.div_rem(i, ow);
+    i = out_h_.div_rem(i, oh);
+    i = batch_.div_rem(i, n);
+    i = kernel_w_.div_rem(i, kw);
+    const std::int64_t c = kernel_h_.div_rem(i, kh);
+    const Im2colGeometry& g = geo_;
+    const std::int64_t h = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+    const std::int64_t w = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+    if (h < 0 || h >= g.height || w < 0 || w >= g.width) return -1;
+    return n * g.in_strides[0] + c * g.in_strides[1] + h * g.in_strides[2] + w * g.in_strides[3];
   }
+
+ private:
+  Im2colGeometry geo_;
+  IndexDivider out_w_, out_h_, batch_, kernel_w_, kernel_h_;
 };
 
 // Elements after dim: the linear index's stride along dim in a row-major walk.

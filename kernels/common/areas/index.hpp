@@ -78,7 +78,7 @@ template <bool kScatter, typename Loop>
 void run_columns(Loop& loop, const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) {
   dispatch_floating(col.dtype, kScatter ? "col2im" : "im2col", [&]<typename T>() {
     const TensorArg* args[1] = {&col};
-    run_over(loop, args, ColumnBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), geo});
+    run_over(loop, args, ColumnBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), Im2colSource(geo)});
   });
 }
 

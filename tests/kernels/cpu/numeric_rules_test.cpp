@@ -2,15 +2,18 @@
 // live in the per-element bodies the two launchers share, so checking them on the CPU checks
 // the code the GPU runs: integer division by zero and INT64_MIN / -1, saturating float to
 // int64 conversion with NaN to 0, bool conversion, arange without a fused multiply-add, and
-// scans and reductions that repeat bit for bit.
+// scans and reductions that repeat bit for bit, and the index division by multiplication
+// that im2col's bodies use.
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "engine/internal.hpp"
+#include "kernels/common/geometry.hpp"
 #include "kernels/math/special.hpp"
 #include "test_util.hpp"
 
@@ -257,6 +260,49 @@ TEST(NumericRules, FloatExpLogLog1pAndCosPolynomialsAreAccurate) {
   EXPECT_EQ(kernels::cos_two_pi_float_poly(1.0f), 1.0f);
   EXPECT_GT(kernels::exp_float_poly(-1000.0f), 0.0f);  // clamped, never 0 or a NaN
   EXPECT_TRUE(std::isfinite(kernels::exp_float_poly(1000.0f)));
+}
+
+// IndexDivider gives n / d and n % d for every divisor and dividend it takes by multiply:
+// divisors 1 to 300, powers of two and their neighbours up to 2^31 - 1, random ones; the
+// dividends 0, around each multiple's edges, and up to 2^31 - 1. Past 2^31 (the limit or the
+// divisor) it divides, with the same results.
+TEST(NumericRules, IndexDividerMatchesIntegerDivision) {
+  constexpr std::int64_t k31 = std::int64_t{1} << 31;
+  std::vector<std::int64_t> divisors;
+  for (std::int64_t d = 1; d <= 300; ++d) divisors.push_back(d);
+  for (int b = 1; b <= 31; ++b) {
+    const std::int64_t p = std::int64_t{1} << b;
+    for (std::int64_t d : {p - 1, p, p + 1})
+      if (d < k31) divisors.push_back(d);
+  }
+  std::mt19937_64 gen(7);
+  std::uniform_int_distribution<std::int64_t> any(1, k31 - 1), index(0, k31 - 1);
+  for (int k = 0; k < 200; ++k) divisors.push_back(any(gen));
+  for (const std::int64_t d : divisors) {
+    const kernels::IndexDivider by(d, k31);
+    std::vector<std::int64_t> ns = {0, 1, d - 1, d, d + 1, k31 - 1, k31 - 2, k31 - 1 - d};
+    for (std::int64_t m : {std::int64_t{2}, std::int64_t{7}, k31 / d, (k31 - 1) / d}) {
+      if (m * d - 1 < k31) ns.push_back(m * d - 1);
+      if (m * d < k31) ns.push_back(m * d);
+    }
+    for (int k = 0; k < 200; ++k) ns.push_back(index(gen));
+    for (const std::int64_t n : ns) {
+      if (n < 0 || n >= k31) continue;
+      std::int64_t rem = -1;
+      ASSERT_EQ(by.div_rem(n, rem), n / d) << n << " / " << d;
+      ASSERT_EQ(rem, n % d) << n << " % " << d;
+    }
+  }
+  // Beyond 2^31: the plain division.
+  const std::int64_t big = std::int64_t{1} << 40;
+  for (const std::int64_t d : {std::int64_t{3}, k31 + 5, big}) {
+    const kernels::IndexDivider by(d, big * 4);
+    for (const std::int64_t n : {std::int64_t{0}, k31, big + 17, big * 3 + 1}) {
+      std::int64_t rem = -1;
+      ASSERT_EQ(by.div_rem(n, rem), n / d) << n << " / " << d;
+      ASSERT_EQ(rem, n % d);
+    }
+  }
 }
 
 }  // namespace
