@@ -182,6 +182,12 @@ inline void record(const char* name, std::initializer_list<Tensor> inputs, Tenso
 }
 inline Tensor saved(const Tensor& out) { return out.detach(); }
 
+// ---- the stick-breaking map (engine/ops/reduce.cpp) ----
+// The pieces of a stick broken at the fractions z along the last dim (StickBreakingTransform's
+// last step), (..., n) to (..., n + 1) on the simplex: y_k = z_k prod_{j<k} (1 - z_j), y_n =
+// prod_j (1 - z_j). One line kernel, and its gradient one more (kernels/common/reduce_bodies.hpp).
+Tensor stick_breaking(const Tensor& z);
+
 // ---- distribution ops (engine/ops/distributions.cpp) ----
 
 // The fused log-prob kernel of `family` over the broadcast of value and params: one pass

@@ -1,5 +1,6 @@
 // The transforms and biject_to; each is a few differentiable tensor ops, so autograd gives
-// the gradients of forward, inverse and the log-det without hand-written backward passes.
+// the gradients of forward, inverse and the log-det without hand-written backward passes
+// (StickBreakingTransform's forward ends in a line op with its own backward).
 #include "ember/transforms.hpp"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "ember/linalg.hpp"
 #include "ember/ops.hpp"
+#include "engine/internal.hpp"
 
 namespace ember::transforms {
 namespace {
@@ -135,11 +137,12 @@ class AffineImpl final : public TransformImpl {
 class StickBreakingImpl final : public TransformImpl {
  public:
   std::string name() const override { return "StickBreakingTransform"; }
+  // The fractions z = clipped_sigmoid(x - log_offsets) elementwise, then y = pad(z, {0, 1}, 1)
+  // * pad(cumprod(1 - z), {1, 0}, 1) and its gradient each in one pass along the line
+  // (detail::stick_breaking).
   Tensor forward(const Tensor& x) const override {
     check_rank(x, "forward");
-    const Tensor z = clipped_sigmoid(x - log_offsets(x.size(-1), x));
-    const Tensor remaining = cumprod(1.0 - z, -1);  // prod_{j<=i} (1 - z_j)
-    return pad(z, {0, 1}, 1.0) * pad(remaining, {1, 0}, 1.0);
+    return detail::stick_breaking(clipped_sigmoid(x - log_offsets(x.size(-1), x)));
   }
   Tensor inverse(const Tensor& y) const override {
     check_rank(y, "inverse");

@@ -145,12 +145,14 @@ class Backend {
                     bool reverse) = 0;
   // The gradient gx (contiguous) of a line op along dim from g and the op's input x:
   // Cumprod's exactly, with no division (zeros in x are handled); LogNormalize's,
-  // g / x - sum(g) / sum(x).
+  // g / x - sum(g) / sum(x); StickBreaking's (g one longer than x along dim).
   virtual void line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g,
                              const TensorArg& x, int dim) = 0;
-  // out = log(in) - log(sum of in along dim), each line in one pass (a Categorical's table
-  // of log-probabilities from unnormalized probabilities); out contiguous. Floating dtypes.
-  virtual void log_normalize(const TensorArg& out, const TensorArg& in, int dim) = 0;
+  // A line map along dim, each line in one pass; out contiguous, floating dtypes.
+  // LogNormalize: out = log(in) - log(sum of in along dim) (a Categorical's table of
+  // log-probabilities from unnormalized probabilities). StickBreaking: StickBreakingTransform's
+  // map of a line of n reals to the simplex of n + 1 (out one longer along dim).
+  virtual void line_map(LineMap op, const TensorArg& out, const TensorArg& in, int dim) = 0;
   // A Categorical's log-probability of `value` along the last dim of `table` (probabilities,
   // normalized or not; or logits): log(table[v] / sum(table)) or table[v] - logsumexp(table),
   // -inf where v is not an integer in 0..K-1. All args have the table's sizes; out and value

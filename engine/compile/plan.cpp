@@ -218,8 +218,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* a = rec_.keep(&gx);
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
-    add({op == kernels::LineGrad::Cumprod ? "cumprod_backward" : "log_normalize_backward", nullptr,
-         xa},
+    add({kernels::line_grad_name(op), nullptr, xa},
         mix(mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
         [b = b_, op, a, ga, xa, dim] { b->line_backward(op, *a, *ga, *xa, dim); });
   }
@@ -247,13 +246,14 @@ class RecordingBackend final : public kernels::Backend {
           b->categorical_log_prob_backward(*gt, *ga, *t, *v, logits);
         });
   }
-  void log_normalize(const kernels::TensorArg& out, const kernels::TensorArg& in,
-                     int dim) override {
-    b_->log_normalize(out, in, dim);
+  void line_map(kernels::LineMap op, const kernels::TensorArg& out, const kernels::TensorArg& in,
+                int dim) override {
+    b_->line_map(op, out, in, dim);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add({"log_normalize", nullptr, i}, mix(h(*o, *i), static_cast<std::uint64_t>(dim)),
-        [b = b_, o, i, dim] { b->log_normalize(*o, *i, dim); });
+    add({kernels::line_map_name(op), nullptr, i},
+        mix(mix(h(*o, *i), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
+        [b = b_, op, o, i, dim] { b->line_map(op, *o, *i, dim); });
   }
 
   // ---- indexing ----

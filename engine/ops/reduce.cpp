@@ -276,7 +276,8 @@ Tensor log_normalize(const Tensor& p, int dim) {
                     p.shape());
   const int d = wrap_dim(dim, p.dim(), "log_normalize");
   Tensor out = detail::make_tensor(p.shape(), p.dtype(), p.device());
-  if (out.numel() > 0) detail::backend(p).log_normalize(arg(out), arg(p), d);
+  if (out.numel() > 0)
+    detail::backend(p).line_map(kernels::LineMap::LogNormalize, arg(out), arg(p), d);
   if (detail::needs_grad({&p})) {
     detail::record("log_normalize", {p}, out, [d, p](const Tensor& g) {
       Tensor gp = detail::make_tensor(p.shape(), p.dtype(), p.device());
@@ -288,6 +289,31 @@ Tensor log_normalize(const Tensor& p, int dim) {
   }
   return out;
 }
+
+namespace detail {
+
+Tensor stick_breaking(const Tensor& z) {
+  EMBER_CHECK_DTYPE(is_floating(z.dtype()), "StickBreakingTransform: needs a floating tensor, got ",
+                    z.dtype());
+  EMBER_CHECK_SHAPE(z.dim() >= 1, "StickBreakingTransform: needs at least one dim, got shape ",
+                    z.shape());
+  Shape shape = z.shape();
+  shape[shape.size() - 1] += 1;
+  const int d = z.dim() - 1;
+  Tensor out = make_tensor(shape, z.dtype(), z.device());
+  if (out.numel() > 0) backend(z).line_map(kernels::LineMap::StickBreaking, arg(out), arg(z), d);
+  if (needs_grad({&z})) {
+    record("stick_breaking", {z}, out, [d, z](const Tensor& g) {
+      Tensor gz = make_tensor(z.shape(), z.dtype(), z.device());
+      if (gz.numel() > 0)
+        backend(z).line_backward(kernels::LineGrad::StickBreaking, arg(gz), arg(g), arg(z), d);
+      return Grads{gz};
+    });
+  }
+  return out;
+}
+
+}  // namespace detail
 
 Tensor cumprod(const Tensor& x_in, int dim) {
   const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;

@@ -99,7 +99,7 @@ class ReduceArea : public virtual Backend {
   void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
 };
 
-// Line ops along a dim: launch_scan, launch_log_normalize, launch_line_backward and
+// Line ops along a dim: launch_scan, launch_line_map, launch_line_backward and
 // launch_categorical_log_prob(_backward) (line bodies: reduce_bodies.hpp).
 template <typename Impl>
 class ScanArea : public virtual Backend {
@@ -107,7 +107,7 @@ class ScanArea : public virtual Backend {
   void scan(ScanOp op, const TensorArg& out, const TensorArg& in, int dim, bool reverse) override;
   void line_backward(LineGrad op, const TensorArg& gx, const TensorArg& g, const TensorArg& x,
                      int dim) override;
-  void log_normalize(const TensorArg& out, const TensorArg& in, int dim) override;
+  void line_map(LineMap op, const TensorArg& out, const TensorArg& in, int dim) override;
   void categorical_log_prob(const TensorArg& out, const TensorArg& table, const TensorArg& value,
                             bool logits) override;
   void categorical_log_prob_backward(const TensorArg& gtable, const TensorArg& g,

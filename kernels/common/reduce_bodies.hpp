@@ -148,14 +148,68 @@ EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, c
   gt[k * sgt] += g;
 }
 
-// The gradient body of `op` along one line.
+// The stick-breaking map of StickBreakingTransform along one line, from the fractions z (length
+// n, each in (0, 1)) to y on the simplex (length n + 1): piece k takes the fraction z_k of the
+// stick left, r_{k-1} (r_{-1} = 1), so y_k = z_k r_{k-1} and r_k = r_{k-1} (1 - z_k); the
+// last piece is what is left, y_n = r_{n-1}. One pass, with the products of the composition
+// pad(z, {0, 1}, 1) * pad(cumprod(1 - z), {1, 0}, 1) in the same order.
+template <typename T>
+EMBER_HD void stick_breaking_line(T* y, std::int64_t sy, const T* z, std::int64_t sz,
+                                  std::int64_t n) {
+  T rest = T(1);
+  for (std::int64_t k = 0; k < n; ++k) {
+    const T zk = z[k * sz];
+    y[k * sy] = zk * rest;
+    rest *= T(1) - zk;
+  }
+  y[n * sy] = rest;
+}
+
+// Its gradient from g (length n + 1) into gz (length n). a_k, the gradient reaching r_k,
+// starts at a_{n-1} = g_n and runs back as a_{k-1} = g_k z_k + a_k (1 - z_k); the gradient of
+// z_k is r_{k-1} (g_k - a_k). r_{k-1} is computed forward into gz first: no division, so a z
+// of 1 is fine.
+template <typename T>
+EMBER_HD void stick_breaking_backward_line(T* gz, std::int64_t sgz, const T* g, std::int64_t sg,
+                                           const T* z, std::int64_t sz, std::int64_t n) {
+  T rest = T(1);
+  for (std::int64_t k = 0; k < n; ++k) {
+    gz[k * sgz] = rest;
+    rest *= T(1) - z[k * sz];
+  }
+  T a = g[n * sg];
+  for (std::int64_t k = n - 1; k >= 0; --k) {
+    const T zk = z[k * sz], gk = g[k * sg];
+    gz[k * sgz] *= gk - a;
+    a = gk * zk + a * (T(1) - zk);
+  }
+}
+
+// The body of line map `op` along one line (len: in's length along it).
+template <typename T>
+EMBER_HD void line_map_line(LineMap op, T* out, std::int64_t so, const T* in, std::int64_t si,
+                            std::int64_t len) {
+  if (op == LineMap::LogNormalize) {
+    log_normalize_line(out, so, in, si, len);
+  } else {
+    stick_breaking_line(out, so, in, si, len);
+  }
+}
+
+// The gradient body of `op` along one line (len: x's length along it).
 template <typename T>
 EMBER_HD void line_backward_line(LineGrad op, T* gx, std::int64_t sgx, const T* g, std::int64_t sg,
                                  const T* x, std::int64_t sx, std::int64_t len) {
-  if (op == LineGrad::Cumprod) {
-    cumprod_backward_line(gx, sgx, g, sg, x, sx, len);
-  } else {
-    log_normalize_backward_line(gx, sgx, g, sg, x, sx, len);
+  switch (op) {
+    case LineGrad::Cumprod:
+      cumprod_backward_line(gx, sgx, g, sg, x, sx, len);
+      return;
+    case LineGrad::LogNormalize:
+      log_normalize_backward_line(gx, sgx, g, sg, x, sx, len);
+      return;
+    case LineGrad::StickBreaking:
+      stick_breaking_backward_line(gx, sgx, g, sg, x, sx, len);
+      return;
   }
 }
 

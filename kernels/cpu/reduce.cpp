@@ -167,29 +167,27 @@ void launch_scan(CpuBackend&, ScanOp op, const TensorArg& out, const TensorArg& 
   });
 }
 
-void launch_log_normalize(CpuBackend&, const TensorArg& out, const TensorArg& in, int dim) {
-  dispatch_floating(out.dtype, "log_normalize", [&]<typename T>() {
-    const TensorArg* args[2] = {&out, &in};
+void launch_line_map(CpuBackend&, LineMap op, const TensorArg& out, const TensorArg& in, int dim) {
+  dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
+    const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
     for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[2]) {
-      log_normalize_line(out.ptr<T>() + off[0], geo.strides[0], in.ptr<const T>() + off[1],
-                         geo.strides[1], geo.len);
+      line_map_line(op, out.ptr<T>() + off[1], geo.strides[1], in.ptr<const T>() + off[0],
+                    geo.strides[0], geo.len);
     });
   });
 }
 
 void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const TensorArg& g,
                           const TensorArg& x, int dim) {
-  dispatch_floating(
-      gx.dtype, op == LineGrad::Cumprod ? "cumprod backward" : "log_normalize backward",
-      [&]<typename T>() {
-        const TensorArg* args[3] = {&gx, &g, &x};
-        const LineGeometry<3> geo = line_geometry(args, dim);
-        for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
-          line_backward_line(op, gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
-                             geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
-        });
-      });
+  dispatch_floating(gx.dtype, line_grad_name(op), [&]<typename T>() {
+    const TensorArg* args[3] = {&gx, &g, &x};
+    const LineGeometry<3> geo = line_geometry(args, dim);
+    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
+      line_backward_line(op, gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
+                         geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
+    });
+  });
 }
 
 void launch_categorical_log_prob(CpuBackend&, const TensorArg& out, const TensorArg& table,

@@ -191,13 +191,13 @@ void run_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, int
 
 // One thread per line, with the line bodies the CPU runs.
 template <typename T>
-__global__ void log_normalize_kernel(LineGeometry<2> geo, T* out, const T* in) {
+__global__ void line_map_kernel(LineMap op, LineGeometry<2> geo, T* out, const T* in) {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        line < geo.n_lines; line += step) {
     std::int64_t off[2];
-    geo.lines.get(line, off);
-    log_normalize_line(out + off[0], geo.strides[0], in + off[1], geo.strides[1], geo.len);
+    geo.lines.get(line, off);  // off[0]: in's, off[1]: out's
+    line_map_line(op, out + off[1], geo.strides[1], in + off[0], geo.strides[0], geo.len);
   }
 }
 
@@ -277,15 +277,16 @@ void launch_categorical_log_prob_backward(CudaBackend& cuda, const TensorArg& gt
   });
 }
 
-void launch_log_normalize(CudaBackend& cuda, const TensorArg& out, const TensorArg& in, int dim) {
+void launch_line_map(CudaBackend& cuda, LineMap op, const TensorArg& out, const TensorArg& in,
+                     int dim) {
   DeviceContext& ctx = cuda.context();
   if (out.numel() == 0) return;
   const DeviceGuard guard(ctx.device());
-  dispatch_floating(out.dtype, "log_normalize", [&]<typename T>() {
-    const TensorArg* args[2] = {&out, &in};
+  dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
+    const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
-    log_normalize_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-        geo, out.ptr<T>(), in.ptr<const T>());
+    line_map_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+        op, geo, out.ptr<T>(), in.ptr<const T>());
     EMBER_CUDA_LAUNCH_CHECK();
   });
 }
@@ -306,15 +307,13 @@ void launch_line_backward(CudaBackend& cuda, LineGrad op, const TensorArg& gx, c
   DeviceContext& ctx = cuda.context();
   if (gx.numel() == 0) return;
   const DeviceGuard guard(ctx.device());
-  dispatch_floating(
-      gx.dtype, op == LineGrad::Cumprod ? "cumprod backward" : "log_normalize backward",
-      [&]<typename T>() {
-        const TensorArg* args[3] = {&gx, &g, &x};
-        const LineGeometry<3> geo = line_geometry(args, dim);
-        line_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-            op, geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
-        EMBER_CUDA_LAUNCH_CHECK();
-      });
+  dispatch_floating(gx.dtype, line_grad_name(op), [&]<typename T>() {
+    const TensorArg* args[3] = {&gx, &g, &x};
+    const LineGeometry<3> geo = line_geometry(args, dim);
+    line_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+        op, geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
+    EMBER_CUDA_LAUNCH_CHECK();
+  });
 }
 
 }  // namespace cuda

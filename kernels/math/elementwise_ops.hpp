@@ -420,7 +420,29 @@ struct MinReduce {
 
 enum class ScanOp : std::uint8_t { Sum, Prod };
 
-// The line ops whose gradient is a line op of (g, x): cumprod and log_normalize.
-enum class LineGrad : std::uint8_t { Cumprod, LogNormalize };
+// Line maps along a dim, each line in one pass: log_normalize (same length) and the
+// stick-breaking map (a line of n to one of n + 1).
+enum class LineMap : std::uint8_t { LogNormalize, StickBreaking };
+
+inline const char* line_map_name(LineMap op) {
+  return op == LineMap::LogNormalize ? "log_normalize" : "stick_breaking";
+}
+
+// The line ops whose gradient is a line op of (g, x): cumprod, log_normalize and the
+// stick-breaking map (whose g is one longer than x along the line).
+enum class LineGrad : std::uint8_t { Cumprod, LogNormalize, StickBreaking };
+
+// The name of a line op's gradient, for errors and plan listings.
+inline const char* line_grad_name(LineGrad op) {
+  switch (op) {
+    case LineGrad::Cumprod:
+      return "cumprod_backward";
+    case LineGrad::LogNormalize:
+      return "log_normalize_backward";
+    case LineGrad::StickBreaking:
+      return "stick_breaking_backward";
+  }
+  return "line_backward";
+}
 
 }  // namespace ember::kernels

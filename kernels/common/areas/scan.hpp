@@ -1,5 +1,5 @@
 // The definitions of ScanArea, which forwards to the launcher's launch_scan,
-// launch_log_normalize, launch_line_backward and launch_categorical_log_prob(_backward)
+// launch_line_map, launch_line_backward and launch_categorical_log_prob(_backward)
 // (kernels/common/launcher.hpp), included only by the launcher source file that instantiates
 // it.
 #pragma once
@@ -15,8 +15,8 @@ void ScanArea<Impl>::scan(ScanOp op, const TensorArg& out, const TensorArg& in, 
 }
 
 template <typename Impl>
-void ScanArea<Impl>::log_normalize(const TensorArg& out, const TensorArg& in, int dim) {
-  launch_log_normalize(static_cast<Impl&>(*this), out, in, dim);
+void ScanArea<Impl>::line_map(LineMap op, const TensorArg& out, const TensorArg& in, int dim) {
+  launch_line_map(static_cast<Impl&>(*this), op, out, in, dim);
 }
 
 template <typename Impl>

@@ -527,6 +527,19 @@ TEST(CudaScan, LogNormalizeAlongEveryDim) {
                      {{uniform({1, 4}, 0.1, 2.0)}});
 }
 
+// StickBreakingTransform's line kernel (its pieces from the fractions) and its backward, on
+// lines of 1 and 6 and through a transpose.
+TEST(CudaScan, StickBreakingMatchesTheCpu) {
+  EMBER_REQUIRE_CUDA();
+  const transforms::StickBreakingTransform t;
+  for (std::int64_t n : {1, 6}) {
+    expect_same_as_cpu("stick breaking " + std::to_string(n),
+                       [t](const auto& v) { return t(v[0]); }, {{random_normal({4, n})}});
+  }
+  expect_same_as_cpu("stick breaking transposed", [t](const auto& v) { return t(v[0].t()); },
+                     {{random_normal({5, 3})}});
+}
+
 TEST(CudaScan, LongLinesTakeEveryPath) {
   EMBER_REQUIRE_CUDA();
   // One line of 2^20 (cub::DeviceScan, forward for the value and reverse for the cumsum
