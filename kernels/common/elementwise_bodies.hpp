@@ -224,16 +224,39 @@ template <typename T, bool kScatter>
 struct ColumnBody {
   static constexpr int kOperands = 1;
   static constexpr bool kAccumulates = kScatter;
-  std::conditional_t<kScatter, const T*, T*> col;
-  std::conditional_t<kScatter, T*, const T*> in;
+  using Col = std::conditional_t<kScatter, const T*, T*>;
+  using In = std::conditional_t<kScatter, T*, const T*>;
+  Col col;
+  In in;
   Im2colSource source;
-  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[1]) const {
-    const std::int64_t at = source(i);
+  // Column element c, which reads input offset `at` (-1: padding).
+  EMBER_HD static void move(Col col, In in, std::int64_t c, std::int64_t at) {
     if constexpr (kScatter) {
-      if (at >= 0) accumulate(in + at, col[off[0]]);
+      if (at >= 0) accumulate(in + at, col[c]);
     } else {
-      col[off[0]] = at < 0 ? T(0) : in[at];
+      col[c] = at < 0 ? T(0) : in[at];
     }
+  }
+  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[1]) const {
+    move(col, in, off[0], source(i));
+  }
+};
+
+// The same a column row at a time (Im2colSource::row: out_w elements, located once), for a
+// loop over rows whose operand offset is the row's first column element: the CPU's, where a
+// thread walks many elements and the divisions per element would dominate.
+template <typename T, bool kScatter>
+struct ColumnRowBody {
+  static constexpr int kOperands = 1;
+  static constexpr bool kAccumulates = kScatter;
+  typename ColumnBody<T, kScatter>::Col col;
+  typename ColumnBody<T, kScatter>::In in;
+  Im2colSource source;
+  EMBER_HD void operator()(std::int64_t r, const std::int64_t (&off)[1]) const {
+    const Im2colSource::Row row = source.row(r);
+    const std::int64_t width = source.out_w();
+    for (std::int64_t ow = 0; ow < width; ++ow)
+      ColumnBody<T, kScatter>::move(col, in, off[0] + ow, source.at(row, ow));
   }
 };
 

@@ -148,9 +148,17 @@ struct Im2colGeometry {
 };
 
 // Where each column element of an im2col reads: the geometry with its five divisions per
-// element by sizes fixed for the call done by IndexDividers, made once per call.
+// element by sizes fixed for the call done by IndexDividers, made once per call. A column
+// row (tap (c, kh, kw), image n, output row oh: out_w elements) is located once (row), then
+// each of its elements by a multiply-add (at); a launcher may walk either way.
 class Im2colSource {
  public:
+  struct Row {
+    std::int64_t in_row;  // the input offset of (n, c, h), h the row's input row
+    std::int64_t w0;      // the input column that output column 0 reads (may be < 0)
+    bool inside;          // whether h is inside the input (else the row is all padding)
+  };
+
   explicit Im2colSource(const Im2colGeometry& g)
       : geo_(g),
         out_w_(g.out_w, g.numel()),
@@ -159,19 +167,31 @@ class Im2colSource {
         kernel_w_(g.kernel_w, g.numel()),
         kernel_h_(g.kernel_h, g.numel()) {}
 
-  // The input offset that column element i reads; -1 in the padding.
-  EMBER_HD std::int64_t operator()(std::int64_t i) const {
-    std::int64_t ow, oh, n, kw, kh;
-    i = out_w_.div_rem(i, ow);
-    i = out_h_.div_rem(i, oh);
-    i = batch_.div_rem(i, n);
-    i = kernel_w_.div_rem(i, kw);
-    const std::int64_t c = kernel_h_.div_rem(i, kh);
+  EMBER_HD std::int64_t out_w() const { return geo_.out_w; }
+  EMBER_HD std::int64_t rows() const { return geo_.numel() / geo_.out_w; }
+
+  // Column row r, in the layout (C, KH, KW, N, OH).
+  EMBER_HD Row row(std::int64_t r) const {
+    std::int64_t oh, n, kw, kh;
+    r = out_h_.div_rem(r, oh);
+    r = batch_.div_rem(r, n);
+    r = kernel_w_.div_rem(r, kw);
+    const std::int64_t c = kernel_h_.div_rem(r, kh);
     const Im2colGeometry& g = geo_;
     const std::int64_t h = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-    const std::int64_t w = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-    if (h < 0 || h >= g.height || w < 0 || w >= g.width) return -1;
-    return n * g.in_strides[0] + c * g.in_strides[1] + h * g.in_strides[2] + w * g.in_strides[3];
+    return {n * g.in_strides[0] + c * g.in_strides[1] + h * g.in_strides[2],
+            kw * g.dilation_w - g.pad_w, h >= 0 && h < g.height};
+  }
+  // The input offset that element ow of the row reads; -1 in the padding.
+  EMBER_HD std::int64_t at(const Row& row, std::int64_t ow) const {
+    const std::int64_t w = ow * geo_.stride_w + row.w0;
+    return row.inside && w >= 0 && w < geo_.width ? row.in_row + w * geo_.in_strides[3] : -1;
+  }
+  // The input offset that column element i reads; -1 in the padding.
+  EMBER_HD std::int64_t operator()(std::int64_t i) const {
+    std::int64_t ow;
+    const std::int64_t r = out_w_.div_rem(i, ow);
+    return at(row(r), ow);
   }
 
  private:

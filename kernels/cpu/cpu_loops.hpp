@@ -297,6 +297,8 @@ class Loop {
   // Enough for the scalar operands of one body: a distribution's value and its parameters
   // (kernels/cpu/distributions.cpp checks kMaxDistParams against it).
   static constexpr int kSlots = kScalarSlots;
+  // A thread walks a range of elements: bodies that can walk a row each take the row form.
+  static constexpr bool kThreadPerElement = false;
 
   template <typename T>
   const T* scalar_slot(T value) {

@@ -51,6 +51,9 @@ void launch_elementwise(cudaStream_t stream, std::int64_t n, const OffsetCalc<N>
 // body (no slot: device code reads Operand::value).
 class Loop {
  public:
+  // A thread per element: bodies that could walk a row each take the element form.
+  static constexpr bool kThreadPerElement = true;
+
   explicit Loop(DeviceContext& ctx) : ctx_(&ctx) {}
 
   template <typename T>

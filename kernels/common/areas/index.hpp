@@ -73,12 +73,24 @@ void IndexArea<Impl>::scatter_add(const TensorArg& out, int dim, const TensorArg
   });
 }
 
-// im2col (kScatter false) or col2im (true) over the columns.
+// im2col (kScatter false) or col2im (true) over the columns: element by element where the
+// loop runs a thread per element (Loop::kThreadPerElement, the GPU's), else row by row.
 template <bool kScatter, typename Loop>
 void run_columns(Loop& loop, const TensorArg& col, const TensorArg& in, const Im2colGeometry& geo) {
   dispatch_floating(col.dtype, kScatter ? "col2im" : "im2col", [&]<typename T>() {
-    const TensorArg* args[1] = {&col};
-    run_over(loop, args, ColumnBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), Im2colSource(geo)});
+    const Im2colSource source(geo);
+    if constexpr (Loop::kThreadPerElement) {
+      const TensorArg* args[1] = {&col};
+      run_over(loop, args, ColumnBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), source});
+    } else {
+      // One walk position per column row; its offset steps by a row of out_w elements.
+      TensorArg rows = col;
+      rows.ndim = 1;
+      rows.sizes[0] = source.rows();
+      rows.strides[0] = geo.out_w;
+      const TensorArg* args[1] = {&rows};
+      run_over(loop, args, ColumnRowBody<T, kScatter>{col.ptr<T>(), in.ptr<T>(), source});
+    }
   });
 }
 

@@ -305,5 +305,41 @@ TEST(NumericRules, IndexDividerMatchesIntegerDivision) {
   }
 }
 
+// Im2colSource, element by element (the GPU's walk) and row by row (the CPU's), against the
+// definition: column element i = (((((c KH + kh) KW + kw) N + n) OH + oh) OW + ow) reads input
+// (n, c, oh sh - ph + kh dh, ow sw - pw + kw dw), or the padding.
+TEST(NumericRules, Im2colSourceMatchesTheDefinition) {
+  kernels::Im2colGeometry g{};
+  g.batch = 2, g.channels = 3, g.height = 5, g.width = 7;
+  g.kernel_h = 2, g.kernel_w = 3, g.stride_h = 2, g.stride_w = 1;
+  g.pad_h = 1, g.pad_w = 2, g.dilation_h = 2, g.dilation_w = 3;
+  g.out_h = (g.height + 2 * g.pad_h - g.dilation_h * (g.kernel_h - 1) - 1) / g.stride_h + 1;
+  g.out_w = (g.width + 2 * g.pad_w - g.dilation_w * (g.kernel_w - 1) - 1) / g.stride_w + 1;
+  // A channels-last input: strides of (N, C, H, W) laid out (N, H, W, C).
+  g.in_strides[0] = g.height * g.width * g.channels, g.in_strides[1] = 1;
+  g.in_strides[2] = g.width * g.channels, g.in_strides[3] = g.channels;
+  const kernels::Im2colSource source(g);
+  ASSERT_EQ(source.rows() * g.out_w, g.numel());
+  std::int64_t i = 0, padding = 0;
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t kh = 0; kh < g.kernel_h; ++kh)
+      for (std::int64_t kw = 0; kw < g.kernel_w; ++kw)
+        for (std::int64_t n = 0; n < g.batch; ++n)
+          for (std::int64_t oh = 0; oh < g.out_h; ++oh)
+            for (std::int64_t ow = 0; ow < g.out_w; ++ow, ++i) {
+              const std::int64_t h = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+              const std::int64_t w = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+              const bool inside = h >= 0 && h < g.height && w >= 0 && w < g.width;
+              const std::int64_t want = inside ? n * g.in_strides[0] + c * g.in_strides[1] +
+                                                     h * g.in_strides[2] + w * g.in_strides[3]
+                                               : -1;
+              padding += inside ? 0 : 1;
+              ASSERT_EQ(source(i), want) << "element " << i;
+              ASSERT_EQ(source.at(source.row(i / g.out_w), ow), want) << "element " << i;
+            }
+  EXPECT_GT(padding, 0);
+  EXPECT_LT(padding, g.numel());
+}
+
 }  // namespace
 }  // namespace ember::test
