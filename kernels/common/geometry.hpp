@@ -114,7 +114,6 @@ class IndexDivider {
     const std::uint64_t d = static_cast<std::uint64_t>(divisor);
     magic_ = ((std::uint64_t{1} << shift_) + d - 1) / d;
   }
-  EMBER_HD std::int64_t divisor() const { return divisor_; }
   EMBER_HD std::int64_t div(std::int64_t n) const {
     if (magic_ == 0) return n / divisor_;
     return static_cast<std::int64_t>((static_cast<std::uint64_t>(n) * magic_) >> shift_);
@@ -198,12 +197,5 @@ class Im2colSource {
   Im2colGeometry geo_;
   IndexDivider out_w_, out_h_, batch_, kernel_w_, kernel_h_;
 };
-
-// Elements after dim: the linear index's stride along dim in a row-major walk.
-inline std::int64_t inner_size(const TensorArg& a, int dim) {
-  std::int64_t n = 1;
-  for (int d = dim + 1; d < a.ndim; ++d) n *= a.sizes[d];
-  return n;
-}
 
 }  // namespace ember::kernels
