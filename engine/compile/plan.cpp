@@ -207,10 +207,11 @@ class RecordingBackend final : public kernels::Backend {
     b_->scan(op, out, in, dim, reverse);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add({"scan", nullptr, i},
+    add(
+        {"scan", nullptr, i},
         mix(mix(mix(h(*o, *i), static_cast<std::uint64_t>(op)), static_cast<std::uint64_t>(dim)),
             reverse),
-        [b = b_, op, o, i, dim, reverse] { b->scan(op, *o, *i, dim, reverse); });
+        [b = b_, op, o, i, dim, reverse] { b->scan(op, *o, *i, dim, reverse); }, true);
   }
   void line_backward(kernels::LineGrad op, const kernels::TensorArg& gx,
                      const kernels::TensorArg& g, const kernels::TensorArg& x, int dim) override {
@@ -218,9 +219,10 @@ class RecordingBackend final : public kernels::Backend {
     auto* a = rec_.keep(&gx);
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
-    add({kernels::line_grad_name(op), nullptr, xa},
+    add(
+        {kernels::line_grad_name(op), nullptr, xa},
         mix(mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
-        [b = b_, op, a, ga, xa, dim] { b->line_backward(op, *a, *ga, *xa, dim); });
+        [b = b_, op, a, ga, xa, dim] { b->line_backward(op, *a, *ga, *xa, dim); }, true);
   }
   void categorical_log_prob(const kernels::TensorArg& out, const kernels::TensorArg& table,
                             const kernels::TensorArg& value, bool logits) override {
@@ -228,9 +230,10 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* t = rec_.keep(&table);
     auto* v = rec_.keep(&value);
-    add({"categorical_log_prob", logits ? "logits" : nullptr, t},
+    add(
+        {"categorical_log_prob", logits ? "logits" : nullptr, t},
         mix(h(*o, *t, *v), static_cast<std::uint64_t>(logits)),
-        [b = b_, o, t, v, logits] { b->categorical_log_prob(*o, *t, *v, logits); });
+        [b = b_, o, t, v, logits] { b->categorical_log_prob(*o, *t, *v, logits); }, true);
   }
   void categorical_log_prob_backward(const kernels::TensorArg& gtable, const kernels::TensorArg& g,
                                      const kernels::TensorArg& table,
@@ -240,20 +243,23 @@ class RecordingBackend final : public kernels::Backend {
     auto* ga = rec_.keep(&g);
     auto* t = rec_.keep(&table);
     auto* v = rec_.keep(&value);
-    add({"categorical_log_prob_backward", logits ? "logits" : nullptr, t},
+    add(
+        {"categorical_log_prob_backward", logits ? "logits" : nullptr, t},
         mix(h(*gt, *ga, *t, *v), static_cast<std::uint64_t>(logits)),
         [b = b_, gt, ga, t, v, logits] {
           b->categorical_log_prob_backward(*gt, *ga, *t, *v, logits);
-        });
+        },
+        true);
   }
   void line_map(kernels::LineMap op, const kernels::TensorArg& out, const kernels::TensorArg& in,
                 int dim) override {
     b_->line_map(op, out, in, dim);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
-    add({kernels::line_map_name(op), nullptr, i},
+    add(
+        {kernels::line_map_name(op), nullptr, i},
         mix(mix(h(*o, *i), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
-        [b = b_, op, o, i, dim] { b->line_map(op, *o, *i, dim); });
+        [b = b_, op, o, i, dim] { b->line_map(op, *o, *i, dim); }, true);
   }
 
   // ---- indexing ----
@@ -263,8 +269,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
-    add({"index_select", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
-        [b = b_, o, i, dim, x] { b->index_select(*o, *i, dim, *x); });
+    add(
+        {"index_select", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, i, dim, x] { b->index_select(*o, *i, dim, *x); }, true);
   }
   void index_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
                  const kernels::TensorArg& src) override {
@@ -273,8 +280,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
     rec_.declare_writes({o->data}, true);
-    add({"index_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
-        [b = b_, o, dim, x, s] { b->index_add(*o, dim, *x, *s); });
+    add(
+        {"index_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, dim, x, s] { b->index_add(*o, dim, *x, *s); }, true);
   }
   void gather(const kernels::TensorArg& out, const kernels::TensorArg& in, int dim,
               const kernels::TensorArg& index) override {
@@ -282,8 +290,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
-    add({"gather", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
-        [b = b_, o, i, dim, x] { b->gather(*o, *i, dim, *x); });
+    add(
+        {"gather", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, i, dim, x] { b->gather(*o, *i, dim, *x); }, true);
   }
   void scatter_add(const kernels::TensorArg& out, int dim, const kernels::TensorArg& index,
                    const kernels::TensorArg& src) override {
@@ -292,15 +301,17 @@ class RecordingBackend final : public kernels::Backend {
     auto* x = rec_.keep(&index);
     auto* s = rec_.keep(&src);
     rec_.declare_writes({o->data}, true);
-    add({"scatter_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
-        [b = b_, o, dim, x, s] { b->scatter_add(*o, dim, *x, *s); });
+    add(
+        {"scatter_add", nullptr, o}, mix(h(*o, *x, *s), static_cast<std::uint64_t>(dim)),
+        [b = b_, o, dim, x, s] { b->scatter_add(*o, dim, *x, *s); }, true);
   }
   void im2col(const kernels::TensorArg& col, const kernels::TensorArg& in,
               const kernels::Im2colGeometry& geo) override {
     b_->im2col(col, in, geo);
     auto* c = rec_.keep(&col);
     auto* i = rec_.keep(&in);
-    add({"im2col", nullptr, i}, h(*c, *i), [b = b_, c, i, geo] { b->im2col(*c, *i, geo); });
+    add(
+        {"im2col", nullptr, i}, h(*c, *i), [b = b_, c, i, geo] { b->im2col(*c, *i, geo); }, true);
   }
   void col2im(const kernels::TensorArg& in, const kernels::TensorArg& col,
               const kernels::Im2colGeometry& geo) override {
@@ -308,7 +319,8 @@ class RecordingBackend final : public kernels::Backend {
     auto* i = rec_.keep(&in);
     auto* c = rec_.keep(&col);
     rec_.declare_writes({i->data}, true);
-    add({"col2im", nullptr, i}, h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); });
+    add(
+        {"col2im", nullptr, i}, h(*i, *c), [b = b_, i, c, geo] { b->col2im(*i, *c, geo); }, true);
   }
   bool find_index_out_of_range(const kernels::TensorArg& index, std::int64_t bound,
                                std::int64_t* bad) override {

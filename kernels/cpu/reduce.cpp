@@ -127,11 +127,17 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
 }
 
 // Calls body(line offsets) for each line of args along dim, lines split across threads.
+// The body holds what it reads by value (pointers, strides): the walk is offered bound
+// (Backend::run_bound), so a replay of the call skips its dispatch and geometry.
 template <int N, typename Body>
-void for_each_line(const LineGeometry<N>& geo, Body&& body) {
-  parallel_for(geo.n_lines,
-               std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.len)),
-               [&](std::int64_t b, std::int64_t e) { walk_range(geo.lines, b, e, body); });
+void for_each_line(const LineGeometry<N>& geo, const Body& body) {
+  const auto run = [geo, body] {
+    parallel_for(geo.n_lines,
+                 std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.len)),
+                 [&](std::int64_t b, std::int64_t e) { walk_range(geo.lines, b, e, body); });
+  };
+  offer_binding(run);
+  run();
 }
 
 }  // namespace
@@ -159,10 +165,11 @@ void launch_scan(CpuBackend&, ScanOp op, const TensorArg& out, const TensorArg& 
     visit_op<T>(ScanOps{}, static_cast<int>(op), [&]<typename Combine>() {
       const TensorArg* args[2] = {&out, &in};
       const LineGeometry<2> geo = line_geometry(args, dim);
-      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[2]) {
-        scan_line<Combine>(out.ptr<T>() + off[0], geo.strides[0], in.ptr<const T>() + off[1],
-                           geo.strides[1], geo.len, reverse);
-      });
+      for_each_line(
+          geo, [o = out.ptr<T>(), i = in.ptr<const T>(), so = geo.strides[0], si = geo.strides[1],
+                len = geo.len, reverse](std::int64_t, const std::int64_t(&off)[2]) {
+            scan_line<Combine>(o + off[0], so, i + off[1], si, len, reverse);
+          });
     });
   });
 }
@@ -171,10 +178,11 @@ void launch_line_map(CpuBackend&, LineMap op, const TensorArg& out, const Tensor
   dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
     const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
-    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[2]) {
-      line_map_line(op, out.ptr<T>() + off[1], geo.strides[1], in.ptr<const T>() + off[0],
-                    geo.strides[0], geo.len);
-    });
+    for_each_line(
+        geo, [op, o = out.ptr<T>(), i = in.ptr<const T>(), so = geo.strides[1], si = geo.strides[0],
+              len = geo.len](std::int64_t, const std::int64_t(&off)[2]) {
+          line_map_line(op, o + off[1], so, i + off[0], si, len);
+        });
   });
 }
 
@@ -183,9 +191,10 @@ void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const T
   dispatch_floating(gx.dtype, line_grad_name(op), [&]<typename T>() {
     const TensorArg* args[3] = {&gx, &g, &x};
     const LineGeometry<3> geo = line_geometry(args, dim);
-    for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
-      line_backward_line(op, gx.ptr<T>() + off[0], geo.strides[0], g.ptr<const T>() + off[1],
-                         geo.strides[1], x.ptr<const T>() + off[2], geo.strides[2], geo.len);
+    for_each_line(geo, [op, pgx = gx.ptr<T>(), pg = g.ptr<const T>(), px = x.ptr<const T>(),
+                        s0 = geo.strides[0], s1 = geo.strides[1], s2 = geo.strides[2],
+                        len = geo.len](std::int64_t, const std::int64_t(&off)[3]) {
+      line_backward_line(op, pgx + off[0], s0, pg + off[1], s1, px + off[2], s2, len);
     });
   });
 }
@@ -196,10 +205,10 @@ void launch_categorical_log_prob(CpuBackend&, const TensorArg& out, const Tensor
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[3] = {&out, &table, &value};
       const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[3]) {
-        out.ptr<T>()[off[0]] =
-            categorical_log_prob_line(table.ptr<const T>() + off[1], geo.strides[1], geo.len,
-                                      value.ptr<const V>()[off[2]], logits);
+      for_each_line(geo, [o = out.ptr<T>(), t = table.ptr<const T>(), v = value.ptr<const V>(),
+                          st = geo.strides[1], len = geo.len,
+                          logits](std::int64_t, const std::int64_t(&off)[3]) {
+        o[off[0]] = categorical_log_prob_line(t + off[1], st, len, v[off[2]], logits);
       });
     });
   });
@@ -212,11 +221,11 @@ void launch_categorical_log_prob_backward(CpuBackend&, const TensorArg& gtable, 
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[4] = {&gtable, &g, &table, &value};
       const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
-      for_each_line(geo, [&](std::int64_t, const std::int64_t(&off)[4]) {
-        categorical_log_prob_backward_line(gtable.ptr<T>() + off[0], geo.strides[0],
-                                           g.ptr<const T>()[off[1]], table.ptr<const T>() + off[2],
-                                           geo.strides[2], geo.len, value.ptr<const V>()[off[3]],
-                                           logits);
+      for_each_line(geo, [gt = gtable.ptr<T>(), pg = g.ptr<const T>(), t = table.ptr<const T>(),
+                          v = value.ptr<const V>(), sgt = geo.strides[0], st = geo.strides[2],
+                          len = geo.len, logits](std::int64_t, const std::int64_t(&off)[4]) {
+        categorical_log_prob_backward_line(gt + off[0], sgt, pg[off[1]], t + off[2], st, len,
+                                           v[off[3]], logits);
       });
     });
   });
