@@ -71,12 +71,16 @@ inline std::int64_t batch_size(Device d, std::int64_t bytes_per_op) {
 
 // Runs the benchmark loop: each iteration times `batch` calls of op() from a drained
 // device to a drained device, and reports that time (benchmarks using this must be
-// registered with UseManualTime()). Returns the total timed seconds.
-template <typename Op>
-double timed_loop(benchmark::State& state, Device d, std::int64_t batch, Op&& op) {
+// registered with UseManualTime()); between() runs before each iteration, untimed. Returns the
+// total timed seconds.
+template <typename Op, typename Between>
+double timed_loop(benchmark::State& state, Device d, std::int64_t batch, Op&& op,
+                  Between&& between) {
   double total = 0;
   synchronize(d);
   for (auto _ : state) {
+    between();
+    synchronize(d);
     const auto t0 = std::chrono::steady_clock::now();
     for (std::int64_t i = 0; i < batch; ++i) op();
     synchronize(d);
@@ -86,6 +90,11 @@ double timed_loop(benchmark::State& state, Device d, std::int64_t batch, Op&& op
     total += dt;
   }
   return total;
+}
+
+template <typename Op>
+double timed_loop(benchmark::State& state, Device d, std::int64_t batch, Op&& op) {
+  return timed_loop(state, d, batch, std::forward<Op>(op), [] {});
 }
 
 inline double median(std::vector<double> v) {

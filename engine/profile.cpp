@@ -28,19 +28,33 @@ Counters counters() {
   return out;
 }
 
-Counters operator-(const Counters& a, const Counters& b) {
+namespace {
+
+// Applies op to each field of a and b.
+template <typename Op>
+Counters combine(const Counters& a, const Counters& b, Op op) {
   Counters d;
-  d.allocations = a.allocations - b.allocations;
-  d.bytes_allocated = a.bytes_allocated - b.bytes_allocated;
-  d.backend_calls = a.backend_calls - b.backend_calls;
-  d.kernel_launches = a.kernel_launches - b.kernel_launches;
-  d.host_syncs = a.host_syncs - b.host_syncs;
-  d.guide_seconds = a.guide_seconds - b.guide_seconds;
-  d.model_seconds = a.model_seconds - b.model_seconds;
-  d.loss_seconds = a.loss_seconds - b.loss_seconds;
-  d.backward_seconds = a.backward_seconds - b.backward_seconds;
-  d.update_seconds = a.update_seconds - b.update_seconds;
+  d.allocations = op(a.allocations, b.allocations);
+  d.bytes_allocated = op(a.bytes_allocated, b.bytes_allocated);
+  d.backend_calls = op(a.backend_calls, b.backend_calls);
+  d.kernel_launches = op(a.kernel_launches, b.kernel_launches);
+  d.host_syncs = op(a.host_syncs, b.host_syncs);
+  d.guide_seconds = op(a.guide_seconds, b.guide_seconds);
+  d.model_seconds = op(a.model_seconds, b.model_seconds);
+  d.loss_seconds = op(a.loss_seconds, b.loss_seconds);
+  d.backward_seconds = op(a.backward_seconds, b.backward_seconds);
+  d.update_seconds = op(a.update_seconds, b.update_seconds);
   return d;
+}
+
+}  // namespace
+
+Counters operator-(const Counters& a, const Counters& b) {
+  return combine(a, b, [](auto x, auto y) { return x - y; });
+}
+
+Counters operator+(const Counters& a, const Counters& b) {
+  return combine(a, b, [](auto x, auto y) { return x + y; });
 }
 
 void set_phase_timing(bool on) { detail::t_phase_timing = on; }

@@ -245,9 +245,24 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
     ++stats_.replays;
     return replayed_loss(plan->loss());
   }
-  if (plan == nullptr && steps_ == 0) {
+  const ParamStore& current_store = current_param_store();
+  const bool state_changed =
+      last_store_ != nullptr &&
+      (&current_store != last_store_ || current_store.version() != last_store_version_ ||
+       optimizer_->impl_->generation() != last_optimizer_generation_);
+  struct NoteState {  // what this step leaves, however it ends
+    SVICore& core;
+    const ParamStore& store;
+    ~NoteState() {
+      core.last_store_ = &store;
+      core.last_store_version_ = store.version();
+      core.last_optimizer_generation_ = core.optimizer_->impl_->generation();
+    }
+  } note_state{*this, current_store};
+  if (plan == nullptr && (steps_ == 0 || state_changed)) {
     // The first step makes the parameters and the optimizer state: recorded, it would make
-    // them again at every replay.
+    // them again at every replay. So may the first after the parameters or the optimizer's
+    // state changed (the store cleared, another store made current, a file loaded).
     ++stats_.eager_steps;
     return eager_step(model, guide);
   }

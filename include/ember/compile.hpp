@@ -51,7 +51,8 @@ struct CompileStats {
   std::int64_t recordings = 0;        // calls recorded (each also ran eagerly)
   std::int64_t replays = 0;           // calls replayed from a plan
   std::int64_t verifications = 0;     // verify_every calls
-  std::int64_t eager_steps = 0;       // calls that ran eagerly: the first, and fallbacks
+  std::int64_t eager_steps = 0;       // calls that ran eagerly: the first, the first after
+                                      // the params changed, and fallbacks
   std::int64_t discarded = 0;         // recordings dropped (parameters made while recording)
   std::size_t plans = 0;              // plans cached now
   std::size_t calls_per_replay = 0;   // kernel calls a replay of the last plan used makes

@@ -22,6 +22,7 @@ struct Counters {
 
 Counters counters();
 Counters operator-(const Counters& a, const Counters& b);
+Counters operator+(const Counters& a, const Counters& b);
 
 // Phase timing for SVI steps (off by default: it reads the clock a few times per step).
 void set_phase_timing(bool on);

@@ -181,6 +181,12 @@ class SVICore {
   std::vector<CachedPlan> plans_;
   CompileStats stats_;
   std::int64_t uses_ = 0;
+  // The param store and the state the last compiled step left (no store before the first):
+  // a step that finds them changed (parameters cleared, say) runs eagerly, since it may make
+  // parameters again.
+  const ParamStore* last_store_ = nullptr;
+  std::uint64_t last_store_version_ = 0;
+  std::int64_t last_optimizer_generation_ = 0;
 };
 
 }  // namespace detail

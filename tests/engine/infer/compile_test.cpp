@@ -769,6 +769,42 @@ TEST(CompileTest, ParamsSetFromOutsideAreReadByTheNextStep) {
   EXPECT_EQ(run(false), run(true));
 }
 
+// A fit started afresh by clearing the store, whose params' initial values come from a
+// Generator of the program's own: the step after the clear makes them again eagerly (it is
+// not recorded), and the fit goes on replaying, as the eager fit does.
+TEST(CompileTest, AClearedStoreIsRefilledByAnEagerStep) {
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  auto run = [&](bool compiled) {
+    ParamStore store;
+    Generator init(11);
+    auto guide = [&](const Tensor&) {
+      const Tensor a = param(
+          "alpha_q", [&] { return rand({}, {}, &init) + 10.0; }, constraints::positive);
+      const Tensor b = param("beta_q", full({}, 15.0), constraints::positive);
+      sample("fairness", dist::Beta(a, b));
+    };
+    set_rng_seed(3);
+    SVI svi(coin_model, guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), {.param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<double> losses;
+    for (int fit = 0; fit < 3; ++fit) {
+      store.clear();
+      for (int i = 0; i < 5; ++i) losses.push_back(svi.step(flips).value());
+      losses.push_back(store.get("alpha_q").item());
+    }
+    if (compiled) {
+      const CompileStats stats = svi.compile_stats();
+      EXPECT_EQ(stats.eager_steps, 3);  // one per fit
+      EXPECT_EQ(stats.recordings, 3);
+      EXPECT_EQ(stats.replays, 9);
+    }
+    return losses;
+  };
+  const std::vector<double> eager = run(false);
+  EXPECT_EQ(run(true), eager);
+  EXPECT_NE(eager[5], eager[11]);  // each fit began from its own draw
+}
+
 TEST(CompileTest, CompileOptionsAreChecked) {
   ParamStore store;
   SVI svi(coin_model, coin_guide, optim::Adam(optim::AdamOptions{}), Trace_ELBO(),
