@@ -1,5 +1,6 @@
-// Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, matmul)
-// over sizes, against the device's copy bandwidth measured in the same run.
+// Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, gathers,
+// matmul, triangular solves) over sizes, against the device's copy bandwidth measured in the
+// same run.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -85,6 +86,25 @@ void bm_gather_rows(benchmark::State& state, Device d, std::int64_t n, bool add)
   report_rates(state, d, batch, seconds, nd, bytes);
 }
 
+// A MultivariateNormal's solve: one lower-triangular (k, k) float32 factor against a batch
+// of 2^16 vectors, L^-1 X (reads and writes the batch; the factor stays in cache).
+constexpr std::int64_t kSolveBatch = std::int64_t{1} << 16;
+
+void bm_triangular_solve(benchmark::State& state, Device d, std::int64_t k) {
+  Generator gen(13);
+  const Tensor l = tril(randn({k, k}, on(d), &gen), -1) + 2.0 * eye(k, on(d));
+  const Tensor x = randn({kSolveBatch, k, 1}, on(d), &gen);
+  const Tensor solved = triangular_solve(x, l);
+  const Tensor residual = abs(matmul(l, solved) - x);
+  if (!validated(state, all(le(residual, 1e-4)), "triangular_solve: wrong result")) return;
+  const auto nd = static_cast<double>(kSolveBatch * k);
+  const double bytes = 2.0 * 4.0 * nd;
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds =
+      timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(triangular_solve(x, l)); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
 // (n, n) @ (n, n) float32: 2n^3 flops; bytes are the compulsory traffic 3 * 4n^2, so the
 // copy-bandwidth fraction is small for a compute-bound size, as it should be.
 void bm_matmul(benchmark::State& state, Device d, std::int64_t n) {
@@ -126,6 +146,11 @@ void register_all(const std::vector<Backend>& backends) {
           ->UseManualTime();
       benchmark::RegisterBenchmark(bench_name("ScatterAddRows", be, n).c_str(), bm_gather_rows, d,
                                    n, true)
+          ->UseManualTime();
+    }
+    for (std::int64_t k : {2, 4, 16}) {
+      benchmark::RegisterBenchmark(bench_name("TriangularSolve", be, k).c_str(),
+                                   bm_triangular_solve, d, k)
           ->UseManualTime();
     }
     const std::int64_t max_matmul =

@@ -77,18 +77,22 @@ TEST(Cholesky, NotPositiveDefiniteNamesTheBatchIndex) {
 }
 
 TEST(TriangularSolve, AllFourFormsSolveTheSystem) {
-  for (bool lower : {true, false}) {
-    for (bool transpose : {false, true}) {
-      SCOPED_TRACE(std::string(lower ? "lower" : "upper") + (transpose ? ", transposed" : ""));
-      const Tensor l = random_triangular({2}, 4, lower);
-      const Tensor b = random_normal({2, 4, 3});
-      const Tensor x = triangular_solve(b, l, lower, transpose);
-      EXPECT_EQ(x.shape(), (Shape{2, 4, 3}));
-      const Tensor op = transpose ? l.transpose(-2, -1) : l;
-      expect_close(matmul(op, x), b, 1e-10, 1e-12);
-      // The other triangle is never read.
-      const Tensor junk = lower ? triu(ones({4, 4}, f64()), 1) : tril(ones({4, 4}, f64()), -1);
-      expect_close(triangular_solve(b, l + 7.0 * junk, lower, transpose), x, 1e-12, 1e-12);
+  // Sizes on both sides of the CPU's switch from substitution to Eigen's blocked solver (2).
+  for (std::int64_t n : {1, 2, 3, 9}) {
+    for (bool lower : {true, false}) {
+      for (bool transpose : {false, true}) {
+        SCOPED_TRACE(std::string(lower ? "lower" : "upper") + (transpose ? ", transposed" : "") +
+                     ", n = " + std::to_string(n));
+        const Tensor l = random_triangular({2}, n, lower);
+        const Tensor b = random_normal({2, n, 3});
+        const Tensor x = triangular_solve(b, l, lower, transpose);
+        EXPECT_EQ(x.shape(), (Shape{2, n, 3}));
+        const Tensor op = transpose ? l.transpose(-2, -1) : l;
+        expect_close(matmul(op, x), b, 1e-10, 1e-12);
+        // The other triangle is never read.
+        const Tensor junk = lower ? triu(ones({n, n}, f64()), 1) : tril(ones({n, n}, f64()), -1);
+        expect_close(triangular_solve(b, l + 7.0 * junk, lower, transpose), x, 1e-12, 1e-12);
+      }
     }
   }
   // float32
@@ -110,17 +114,19 @@ TEST(TriangularSolve, BroadcastsBatchDims) {
   // One L for a batch of vectors (a MultivariateNormal's scale_tril against a batch of
   // values; one solve with the batch as its right-hand sides), every form: each vector as it
   // would be alone, up to rounding.
-  for (bool lower : {true, false}) {
-    for (bool transpose : {false, true}) {
-      const Tensor l = random_triangular({}, 4, lower);
-      const Tensor b = random_normal({7, 4, 1});
-      const Tensor x = triangular_solve(b, l, lower, transpose);
-      EXPECT_EQ(x.shape(), (Shape{7, 4, 1}));
-      const Tensor op = transpose ? l.transpose(-2, -1) : l;
-      expect_close(matmul(op, x), b, 1e-10, 1e-12);
-      for (std::int64_t i = 0; i < 7; ++i) {
-        expect_close(x.narrow(0, i, 1), triangular_solve(b.narrow(0, i, 1), l, lower, transpose),
-                     1e-14, 1e-15);
+  for (std::int64_t n : {2, 4}) {
+    for (bool lower : {true, false}) {
+      for (bool transpose : {false, true}) {
+        const Tensor l = random_triangular({}, n, lower);
+        const Tensor b = random_normal({7, n, 1});
+        const Tensor x = triangular_solve(b, l, lower, transpose);
+        EXPECT_EQ(x.shape(), (Shape{7, n, 1}));
+        const Tensor op = transpose ? l.transpose(-2, -1) : l;
+        expect_close(matmul(op, x), b, 1e-10, 1e-12);
+        for (std::int64_t i = 0; i < 7; ++i) {
+          expect_close(x.narrow(0, i, 1), triangular_solve(b.narrow(0, i, 1), l, lower, transpose),
+                       1e-14, 1e-15);
+        }
       }
     }
   }
