@@ -115,14 +115,20 @@ EMBER_HD T categorical_log_norm(const T* table, std::int64_t st, std::int64_t le
   return m + ::log(s);
 }
 
-// log p(v) of one line: log(table[v]) - log(sum) or table[v] - logsumexp; -inf out of range.
+// log p(v) of one line: log(table[v] / sum) or table[v] - logsumexp; -inf out of range.
+// For probabilities one log of the ratio (as accurate as two logs' difference, or more where
+// they nearly cancel), unless the ratio leaves the normal range and would lose bits as a
+// denormal: there log(table[v]) - log(sum).
 template <typename T, typename V>
 EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64_t len, V v,
                                      bool logits) {
   const std::int64_t k = category_of(v, len);
   if (k < 0) return T(-INFINITY);
   const T picked = table[k * st];
-  return (logits ? picked : ::log(picked)) - categorical_log_norm(table, st, len, logits);
+  if (logits) return picked - categorical_log_norm(table, st, len, logits);
+  const T sum = line_sum(table, st, len);
+  const T ratio = picked / sum;
+  return ratio >= tiny_normal<T>() ? ::log(ratio) : ::log(picked) - ::log(sum);
 }
 
 // Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities

@@ -26,6 +26,12 @@ inline constexpr T kLog2 = static_cast<T>(0.69314718055994530942);
 template <typename T>
 inline constexpr T kLogPi = static_cast<T>(1.14472988584940017414);
 
+// The smallest positive normal number of T.
+template <typename T>
+EMBER_HD T tiny_normal() {
+  return sizeof(T) == 4 ? static_cast<T>(1.17549435e-38f) : static_cast<T>(2.2250738585072014e-308);
+}
+
 // cos(2 pi u) for u in [0, 1] as s cos(x) (high false) or s sin(x) (high true), with
 // x = 2 pi b, b in [0, 1/8], by the symmetries of the cosine. Every step of the reduction is
 // exact (Sterbenz's lemma), so the one rounding is that of 2 pi b: the result is accurate

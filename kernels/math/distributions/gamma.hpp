@@ -83,12 +83,6 @@ struct StudentTLogProb {
   }
 };
 
-// The smallest positive normal number of T: a Gamma draw that underflows is clamped to it
-// (a draw of exactly 0 would sit outside the support).
-template <typename T>
-EMBER_HD T tiny_normal() {
-  return sizeof(T) == 4 ? static_cast<T>(1.17549435e-38f) : static_cast<T>(2.2250738585072014e-308);
-}
 
 // Most proposal rounds one Marsaglia-Tsang draw may use. Each proposal is accepted with
 // probability above 0.95 for every concentration, so running out has probability below
@@ -124,6 +118,8 @@ struct StandardGammaSampler {
       }
     }
     if (boost) x = ::exp(::log(x) + ::log(uniform01<T>(rng, i, 0)) / alpha);
+    // A draw that underflows is clamped to the smallest normal number (a draw of exactly 0
+    // would sit outside the support).
     return x < tiny_normal<T>() ? tiny_normal<T>() : x;
   }
 };

@@ -178,6 +178,33 @@ TEST(Categorical, LogProbBroadcastsValuesAgainstTheBatch) {
                 {-INFINITY, -INFINITY, -INFINITY, std::log(0.3)}, 1e-6);
 }
 
+// Unnormalized float32 probabilities across their range: log(p / sum), and where that ratio
+// is below float32's normal range the difference of logs, each against double references
+// (validation off: it would refuse lines that are not a simplex).
+TEST(Categorical, Float32LogProbOfUnnormalizedProbsAtEveryScale) {
+  const ValidationScope off(false);
+  const std::vector<std::vector<double>> lines{{0.999999, 1e-6},  {3.0, 1.0, 4.0}, {1e-30, 1e10},
+                                               {1e-38, 1.0, 2.0}, {0.0, 2.0},      {5e-44, 7.0}};
+  for (const auto& line : lines) {
+    double total = 0;
+    for (double p : line) total += static_cast<double>(static_cast<float>(p));
+    for (std::size_t k = 0; k < line.size(); ++k) {
+      const double p = static_cast<float>(line[k]);
+      const double want = p > 0 ? std::log(p / total) : -INFINITY;
+      const double got = dist::Categorical(row(line, kFloat32))
+                             .log_prob(scalar_tensor(static_cast<double>(k), TensorOptions{}))
+                             .item();
+      SCOPED_TRACE("category " + std::to_string(k) + " of a line of " +
+                   std::to_string(line.size()) + ", p = " + std::to_string(p));
+      if (std::isinf(want)) {
+        EXPECT_EQ(got, want);
+      } else {
+        EXPECT_NEAR(got, want, 2e-6 * std::max(1.0, std::abs(want)));
+      }
+    }
+  }
+}
+
 TEST(Categorical, DrawsFitTheProbs) {
   Generator gen(31337);
   const std::vector<double> probs{0.1, 0.2, 0.0, 0.3, 0.4};
