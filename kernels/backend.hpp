@@ -159,6 +159,12 @@ class Backend {
   // are stride 0 along the last dim (one entry per line); value int64 or the table's dtype.
   virtual void categorical_log_prob(const TensorArg& out, const TensorArg& table,
                                     const TensorArg& value, bool logits) = 0;
+  // A Categorical's draws: out (int64) the category that u, a uniform draw in [0, 1), picks
+  // from each line along the last dim of `table` (probabilities, normalized or not; or logits):
+  // the first whose cumulative weight reaches u times the line's total. All args have the
+  // table's sizes; out and u (the table's dtype) are stride 0 along the last dim.
+  virtual void categorical_sample(const TensorArg& out, const TensorArg& table, const TensorArg& u,
+                                  bool logits) = 0;
   // Its gradient into gtable (contiguous, the table's sizes) from g (stride 0 along the last
   // dim, as out): probs g ([j == v] / table[v] - 1 / sum), logits g ([j == v] - softmax_j);
   // zero for a value out of range.

@@ -235,6 +235,17 @@ class RecordingBackend final : public kernels::Backend {
         mix(h(*o, *t, *v), static_cast<std::uint64_t>(logits)),
         [b = b_, o, t, v, logits] { b->categorical_log_prob(*o, *t, *v, logits); }, true);
   }
+  void categorical_sample(const kernels::TensorArg& out, const kernels::TensorArg& table,
+                          const kernels::TensorArg& u, bool logits) override {
+    b_->categorical_sample(out, table, u, logits);
+    auto* o = rec_.keep(&out);
+    auto* t = rec_.keep(&table);
+    auto* ua = rec_.keep(&u);
+    add(
+        {"categorical_sample", logits ? "logits" : nullptr, t},
+        mix(h(*o, *t, *ua), static_cast<std::uint64_t>(logits)),
+        [b = b_, o, t, ua, logits] { b->categorical_sample(*o, *t, *ua, logits); }, true);
+  }
   void categorical_log_prob_backward(const kernels::TensorArg& gtable, const kernels::TensorArg& g,
                                      const kernels::TensorArg& table,
                                      const kernels::TensorArg& value, bool logits) override {

@@ -179,16 +179,24 @@ class CategoricalImpl final : public DistributionImpl {
         is_logits_(is_logits) {}
 
   std::string name() const override { return "Categorical"; }
+  // One uniform draw per line, and one kernel that walks each line's cumulative weights to the
+  // category the draw picks (reduce_bodies.hpp, categorical_pick_line).
   Tensor sample(const Shape& sample_shape, Generator& gen) const override {
-    NoGradGuard no_grad;
-    const Tensor cdf = cumsum(probs(), -1);
-    Shape shape = extended_shape(sample_shape);
-    shape.push_back(1);
-    const Tensor u = detail::draw(kernels::SampleOp::Uniform, shape, dtype_, device_, {}, gen);
-    // The index of the first cdf entry >= u * total: scaling u by the computed total keeps a
-    // rounded-down last entry (or trailing zero-probability categories) from being drawn.
-    const Tensor total = cdf.narrow(-1, num_categories() - 1, 1);
-    return sum(lt(cdf, u * total), {-1});
+    using detail::arg;
+    const Shape shape = extended_shape(sample_shape);
+    Shape lines = shape;
+    lines.push_back(num_categories());
+    Shape one_per_line = shape;
+    one_per_line.push_back(1);
+    const Tensor u =
+        detail::draw(kernels::SampleOp::Uniform, one_per_line, dtype_, device_, {}, gen);
+    Tensor out = detail::make_tensor(shape, kInt64, device_);
+    if (out.numel() > 0) {
+      const Tensor table = param_.detach().expand(lines);
+      detail::backend(table).categorical_sample(arg(out.unsqueeze(-1).expand(lines)), arg(table),
+                                                arg(u.expand(lines)), is_logits_);
+    }
+    return out;
   }
   // One kernel for each line's normalizer, the pick and its log, and one for the gradient
   // (the table given as probabilities or logits, normalized in the same pass). Values outside

@@ -99,8 +99,9 @@ class ReduceArea : public virtual Backend {
   void reduce_product(const TensorArg& out, const TensorArg& a, const TensorArg& b) override;
 };
 
-// Line ops along a dim: launch_scan, launch_line_map, launch_line_backward and
-// launch_categorical_log_prob(_backward) (line bodies: reduce_bodies.hpp).
+// Line ops along a dim: launch_scan, launch_line_map, launch_line_backward,
+// launch_categorical_log_prob(_backward) and launch_categorical_sample (line bodies:
+// reduce_bodies.hpp).
 template <typename Impl>
 class ScanArea : public virtual Backend {
  public:
@@ -113,6 +114,8 @@ class ScanArea : public virtual Backend {
   void categorical_log_prob_backward(const TensorArg& gtable, const TensorArg& g,
                                      const TensorArg& table, const TensorArg& value,
                                      bool logits) override;
+  void categorical_sample(const TensorArg& out, const TensorArg& table, const TensorArg& u,
+                          bool logits) override;
 };
 
 // Linear algebra: launch_matmul, launch_cholesky, launch_triangular_solve, and the log-space

@@ -131,6 +131,32 @@ EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64
   return ratio >= tiny_normal<T>() ? ::log(ratio) : ::log(picked) - ::log(sum);
 }
 
+// The category a uniform draw u in [0, 1) picks from one line of a Categorical's table: the
+// first index whose cumulative weight reaches u times the line's total, where the weights are
+// the probabilities as given (normalized or not) or, for logits, exp(logit - max). Scaling u by
+// the total summed in the same order keeps a category of weight 0 from being picked, a
+// trailing one included. A line without weight (all zero, or all -inf logits) picks 0.
+template <typename T>
+EMBER_HD std::int64_t categorical_pick_line(const T* table, std::int64_t st, std::int64_t len, T u,
+                                            bool logits) {
+  T m = T(0);
+  if (logits) {
+    m = T(-INFINITY);
+    for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
+    if (m == T(-INFINITY)) return 0;
+  }
+  auto weight = [&](std::int64_t j) { return logits ? ::exp(table[j * st] - m) : table[j * st]; };
+  T total = T(0);
+  for (std::int64_t j = 0; j < len; ++j) total += weight(j);
+  const T threshold = u * total;
+  T cumulative = T(0);
+  for (std::int64_t j = 0; j + 1 < len; ++j) {
+    cumulative += weight(j);
+    if (!(cumulative < threshold)) return j;
+  }
+  return len - 1;
+}
+
 // Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities
 // (1 / sum itself, not exp(-log(sum)): no transcendental call per line), g ([j == v] -
 // softmax_j) for logits; zeros for a value out of range.

@@ -231,6 +231,19 @@ void launch_categorical_log_prob_backward(CpuBackend&, const TensorArg& gtable, 
   });
 }
 
+void launch_categorical_sample(CpuBackend&, const TensorArg& out, const TensorArg& table,
+                               const TensorArg& u, bool logits) {
+  dispatch_floating(table.dtype, "Categorical.sample", [&]<typename T>() {
+    const TensorArg* args[3] = {&out, &table, &u};
+    const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
+    for_each_line(geo, [o = out.ptr<std::int64_t>(), t = table.ptr<const T>(),
+                        up = u.ptr<const T>(), st = geo.strides[1], len = geo.len,
+                        logits](std::int64_t, const std::int64_t(&off)[3]) {
+      o[off[0]] = categorical_pick_line(t + off[1], st, len, up[off[2]], logits);
+    });
+  });
+}
+
 }  // namespace cpu
 
 template class ReduceArea<cpu::CpuBackend>;

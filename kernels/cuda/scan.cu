@@ -240,6 +240,18 @@ __global__ void categorical_log_prob_backward_kernel(LineGeometry<4> geo, T* gta
   }
 }
 
+template <typename T>
+__global__ void categorical_sample_kernel(LineGeometry<3> geo, std::int64_t* out, const T* table,
+                                          const T* u, bool logits) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       line < geo.n_lines; line += step) {
+    std::int64_t off[3];
+    geo.lines.get(line, off);
+    out[off[0]] = categorical_pick_line(table + off[1], geo.strides[1], geo.len, u[off[2]], logits);
+  }
+}
+
 }  // namespace
 
 void launch_categorical_log_prob(CudaBackend& cuda, const TensorArg& out, const TensorArg& table,
@@ -255,6 +267,20 @@ void launch_categorical_log_prob(CudaBackend& cuda, const TensorArg& out, const 
           geo, out.ptr<T>(), table.ptr<const T>(), value.ptr<const V>(), logits);
       EMBER_CUDA_LAUNCH_CHECK();
     });
+  });
+}
+
+void launch_categorical_sample(CudaBackend& cuda, const TensorArg& out, const TensorArg& table,
+                               const TensorArg& u, bool logits) {
+  DeviceContext& ctx = cuda.context();
+  if (out.numel() == 0) return;
+  const DeviceGuard guard(ctx.device());
+  dispatch_floating(table.dtype, "Categorical.sample", [&]<typename T>() {
+    const TensorArg* args[3] = {&out, &table, &u};
+    const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
+    categorical_sample_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
+        geo, out.ptr<std::int64_t>(), table.ptr<const T>(), u.ptr<const T>(), logits);
+    EMBER_CUDA_LAUNCH_CHECK();
   });
 }
 

@@ -1,7 +1,7 @@
 // The definitions of ScanArea, which forwards to the launcher's launch_scan,
-// launch_line_map, launch_line_backward and launch_categorical_log_prob(_backward)
-// (kernels/common/launcher.hpp), included only by the launcher source file that instantiates
-// it.
+// launch_line_map, launch_line_backward, launch_categorical_log_prob(_backward) and
+// launch_categorical_sample (kernels/common/launcher.hpp), included only by the launcher
+// source file that instantiates it.
 #pragma once
 
 #include "kernels/common/launcher.hpp"
@@ -30,6 +30,12 @@ void ScanArea<Impl>::categorical_log_prob_backward(const TensorArg& gtable, cons
                                                    const TensorArg& table, const TensorArg& value,
                                                    bool logits) {
   launch_categorical_log_prob_backward(static_cast<Impl&>(*this), gtable, g, table, value, logits);
+}
+
+template <typename Impl>
+void ScanArea<Impl>::categorical_sample(const TensorArg& out, const TensorArg& table,
+                                        const TensorArg& u, bool logits) {
+  launch_categorical_sample(static_cast<Impl&>(*this), out, table, u, logits);
 }
 
 template <typename Impl>

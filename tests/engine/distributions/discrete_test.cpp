@@ -230,6 +230,28 @@ TEST(Categorical, DrawsFitTheProbs) {
     }
 }
 
+// The draw walks each line's cumulative weights: unnormalized probabilities, zero weights at
+// either end, logits far from 0 (weights exp(logit - max), no overflow) and a line without
+// weight (validation off: it would refuse tables that are not a simplex).
+TEST(Categorical, DrawsOfUnnormalizedTablesZeroWeightsAndLargeLogits) {
+  const ValidationScope off(false);
+  Generator gen(7);
+  for (DType dtype : {kFloat64, kFloat32}) {
+    SCOPED_TRACE(dtype == kFloat32 ? "float32" : "float64");
+    const dist::Categorical scaled(row({0.0, 30.0, 10.0, 0.0}, dtype));
+    expect_fits(scaled.sample({20000}, gen).to_vector<double>(), {0.0, 0.75, 0.25, 0.0});
+    const auto large = dist::Categorical::from_logits(
+        row({1000.0, 1000.0 - std::log(3.0), -INFINITY, 1000.0 - std::log(3.0)}, dtype));
+    expect_fits(large.sample({20000}, gen).to_vector<double>(), {0.6, 0.2, 0.0, 0.2});
+    // One category of all the weight, first or last.
+    EXPECT_TRUE(all(eq(dist::Categorical(row({0.0, 0.0, 2.0}, dtype)).sample({500}, gen), 2.0)));
+    EXPECT_TRUE(all(eq(dist::Categorical(row({5.0, 0.0, 0.0}, dtype)).sample({500}, gen), 0.0)));
+  }
+  // A line of all -inf logits draws category 0, not an index past the end.
+  const auto none = dist::Categorical::from_logits(row({-INFINITY, -INFINITY}));
+  EXPECT_TRUE(all(eq(none.sample({10}, gen), 0.0)));
+}
+
 TEST(Categorical, ProbsAndLogitsAreBothAvailableNormalized) {
   const dist::Categorical d(tensor({{0.2, 0.3, 0.5}, {1.0, 0.0, 0.0}}, f64()));
   expect_values(d.probs(), {0.2, 0.3, 0.5, 1.0, 0.0, 0.0});
