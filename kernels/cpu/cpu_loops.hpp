@@ -192,9 +192,44 @@ void walk_range(const OffsetCalc<N>& calc, std::int64_t begin, std::int64_t end,
   }
 }
 
-// Parallel walk over the whole iteration space.
+// `calc` with its two innermost dims swapped, and the walk's linear index (in calc's order)
+// as one more operand, so that a walk of the result still knows each element's own index.
+template <int N>
+OffsetCalc<N + 1> swap_inner_dims(const OffsetCalc<N>& calc) {
+  OffsetCalc<N + 1> swapped;
+  swapped.ndim = calc.ndim;
+  swapped.scalars = calc.scalars;
+  std::int64_t index_stride = 1;
+  for (int d = 0; d < calc.ndim; ++d) {
+    const int to = d == 0 ? 1 : d == 1 ? 0 : d;
+    swapped.sizes[to] = calc.sizes[d];
+    for (int k = 0; k < N; ++k) swapped.strides[k][to] = calc.strides[k][d];
+    swapped.strides[N][to] = index_stride;
+    index_stride *= calc.sizes[d];
+  }
+  return swapped;
+}
+
+// Parallel walk over the whole iteration space. An elementwise walk whose innermost dim is
+// short and the next one long (a (200, 2) op against a (200, 1) operand, which keeps the
+// dims from merging) walks the long dim innermost: per-row bookkeeping would cost more than
+// the row's few elements. Each element is still computed once, from its own index.
 template <int N, typename Body>
 void walk(const OffsetCalc<N>& calc, std::int64_t n, Body&& body) {
+  if constexpr (IndependentBody<std::remove_cvref_t<Body>>) {
+    if (calc.ndim >= 2 && calc.sizes[0] < kMinClonedRun && calc.sizes[1] >= 2 * calc.sizes[0]) {
+      const OffsetCalc<N + 1> swapped = swap_inner_dims(calc);
+      auto by_own_index = [&body](std::int64_t, const std::int64_t(&off)[N + 1]) {
+        std::int64_t own[N];
+        for (int k = 0; k < N; ++k) own[k] = off[k];
+        body(off[N], own);
+      };
+      parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+        walk_range(swapped, begin, end, by_own_index);
+      });
+      return;
+    }
+  }
   parallel_for(n, kParallelGrain,
                [&](std::int64_t begin, std::int64_t end) { walk_range(calc, begin, end, body); });
 }

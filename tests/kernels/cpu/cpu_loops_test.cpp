@@ -3,6 +3,8 @@
 // by value and is read from the loop's slot in blocks beside the contiguous operands; rows
 // contiguous in every operand run as flat loops inside a strided walk. Whatever the path, the
 // bits are those of the same op on operands laid out in full.
+#include "kernels/cpu/cpu_loops.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -121,6 +123,49 @@ TEST(CpuLoops, StridedWalksWithContiguousRowsMatchAPlainLoop) {
     // A transposed operand: no dim is contiguous in both, the strided walk of before.
     const std::vector<double> mixed = values(x.t().contiguous().t() + x);
     for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(mixed[i], 2 * xv[i]) << i;
+  }
+}
+
+// Records, for each element, the index the walk gave it.
+struct IndexBody {
+  static constexpr int kOperands = 2;
+  double* out;
+  EMBER_HD void operator()(std::int64_t i, const std::int64_t (&off)[kOperands]) const {
+    out[off[0]] = static_cast<double>(i);
+  }
+};
+
+// A walk whose rows are short and many ((200, 2) against a (200, 1) column, a transposed
+// operand) runs down the columns instead: each element is still given its own index (the
+// body sees the index of the walk in the output's order), a sampler's draws (counted by
+// output offset) are those of the same draw over full parameters, and values those of a
+// plain loop.
+TEST(CpuLoops, ShortRowsWalkedDownTheColumnsKeepEachElementsIndex) {
+  for (const std::int64_t cols : {2, 3, 15}) {
+    SCOPED_TRACE(cols);
+    const std::int64_t rows = 200;
+    const Tensor index = zeros({rows, cols}, f64());
+    const Tensor across = zeros({cols, rows}, f64()).t();
+    const kernels::TensorArg o = detail::arg(index), t = detail::arg(across);
+    const kernels::TensorArg* args[2] = {&o, &t};
+    kernels::cpu::walk(kernels::make_offset_calc(args), rows * cols,
+                       IndexBody{static_cast<double*>(index.data_ptr())});
+    const std::vector<double> got_index = values(index);
+    for (std::int64_t i = 0; i < rows * cols; ++i) ASSERT_EQ(got_index[i], static_cast<double>(i));
+
+    const Tensor loc = random_normal({rows, 1});
+    const Tensor scale = abs(random_normal({1, cols})) + 0.5;
+    Generator a(5), b(5);
+    expect_same_bits(
+        dist::Normal(loc.expand({rows, cols}), scale.expand({rows, cols})).sample({}, a),
+        dist::Normal(loc.expand({rows, cols}).contiguous(), scale.expand({rows, cols}).contiguous())
+            .sample({}, b));
+    const Tensor x = random_normal({cols, rows}).t();  // (rows, cols), column-major
+    const std::vector<double> xv = values(x.contiguous()), lv = values(loc);
+    const std::vector<double> got = values(x - loc);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c)
+        ASSERT_EQ(got[r * cols + c], xv[r * cols + c] - lv[r]) << r << ", " << c;
   }
 }
 
