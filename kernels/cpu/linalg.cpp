@@ -226,12 +226,12 @@ void solve_in_place(const L& lm, X& x, bool lower, bool transpose) {
   if (!lower && transpose) lm.transpose().template triangularView<Eigen::Lower>().solveInPlace(x);
 }
 
-// Factors up to this size are solved by plain substitution: Eigen's blocked solver packs its
-// operands first, which costs more than the arithmetic of a 2 x 2 factor (a MultivariateNormal
-// over points of the plane: 0.29 against 0.47 ms for 2^16 vectors, tensor_ops_bench
-// BM_TriangularSolve/cpu/2), and less from 4 x 4 on (0.92 against 0.63 ms), where Eigen
-// vectorizes across the right-hand sides.
-inline constexpr std::int64_t kSubstitutionMaxSize = 2;
+// Factors up to this size are solved by plain substitution, a row of every right-hand side at
+// a time: Eigen's blocked solver packs its operands first, which costs more than the
+// arithmetic of a small factor (a MultivariateNormal over a few dims). For one factor against
+// 2^16 vectors (tensor_ops_bench BM_TriangularSolve/cpu/<n>) substitution takes 0.07, 0.25 and
+// 1.0 ms at n = 2, 4, 8 against Eigen's 0.47, 0.63 and 1.3; at n = 16 they are even.
+inline constexpr std::int64_t kSubstitutionMaxSize = 8;
 
 // x_i = op(l)^-1 x_i for `count` n x k row-major blocks x_i laid one after another and one
 // row-major n x n factor l, in place: the blocks are swept a row at a time, so a factor shared
@@ -245,21 +245,27 @@ void substitute(const T* l, std::int64_t n, T* x, std::int64_t count, std::int64
   const bool forward = lower != transpose;
   auto op = [&](std::int64_t r, std::int64_t c) { return transpose ? l[c * n + r] : l[r * n + c]; };
   const std::int64_t block = n * k;
+  // f(offset) for the offset of every element of row `r` of every block (vectors, k = 1, in
+  // one strided loop).
+  auto each_of_row = [&](std::int64_t r, auto&& f) {
+    if (k == 1) {
+      for (std::int64_t i = 0; i < count; ++i) f(i * block + r);
+      return;
+    }
+    for (std::int64_t i = 0; i < count; ++i)
+      for (std::int64_t col = 0; col < k; ++col) f(i * block + r * k + col);
+  };
   for (std::int64_t s = 0; s < n; ++s) {
     const std::int64_t r = forward ? s : n - 1 - s;
     // Row r of every block: minus each solved row's term in turn, then over the diagonal.
     for (std::int64_t t = 0; t < s; ++t) {
       const std::int64_t j = forward ? t : n - 1 - t;  // a row solved already
       const T c = op(r, j);
-      T* to = x + r * k;
-      const T* from = x + j * k;
-      for (std::int64_t i = 0; i < count; ++i)
-        for (std::int64_t col = 0; col < k; ++col) to[i * block + col] -= c * from[i * block + col];
+      const std::int64_t shift = (j - r) * k;  // from row r's element to row j's
+      each_of_row(r, [&](std::int64_t e) { x[e] -= c * x[e + shift]; });
     }
     const T diagonal = op(r, r);
-    T* row = x + r * k;
-    for (std::int64_t i = 0; i < count; ++i)
-      for (std::int64_t col = 0; col < k; ++col) row[i * block + col] /= diagonal;
+    each_of_row(r, [&](std::int64_t e) { x[e] /= diagonal; });
   }
 }
 
