@@ -83,7 +83,6 @@ struct StudentTLogProb {
   }
 };
 
-
 // Most proposal rounds one Marsaglia-Tsang draw may use. Each proposal is accepted with
 // probability above 0.95 for every concentration, so running out has probability below
 // 0.05^256; should it happen, the draw returns the distribution's approximate median d.
