@@ -40,7 +40,7 @@ struct Mode {
 };
 
 // A fit that drifts, over many steps, to where float32 breaks down (the DP mixture's
-// kappa, after some 20000 steps) is started afresh every `every` steps, untimed and
+// kappa, after some 22,000 steps) is started afresh every `every` steps, untimed and
 // uncounted, so that the timed steps are those of a healthy fit, as the peers' are.
 struct Refit {
   std::int64_t every = 0;         // 0: never
@@ -245,7 +245,7 @@ void bm_dp_mixture(benchmark::State& state, Device d, const Mode& mode) {
   ParamStore store;
   SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
           {.check_finite = checked, .param_store = &store});
-  // In float32 the fit reaches, after some 20000 steps, a kappa whose Beta draws' gradient
+  // In float32 the fit reaches, after some 22,000 steps, a kappa whose Beta draws' gradient
   // overflows; from there on every value is NaN (and logf's NaN path is slow). Each fit here
   // runs 1000 steps (the tutorial's length), then starts again from a fresh initialization.
   const Refit refit{1000, [&] { store.clear(); }};

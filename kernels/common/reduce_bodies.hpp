@@ -102,11 +102,10 @@ EMBER_HD std::int64_t category_of(V v, std::int64_t len) {
   return static_cast<V>(k) == v ? k : -1;
 }
 
-// The log-normalizer of one line of a Categorical's table: log(sum p) for probabilities,
-// logsumexp for logits (shifted by the max; -inf for a line of -inf).
+// The log-normalizer of one line of logits: logsumexp (shifted by the max; -inf for a line of
+// -inf).
 template <typename T>
-EMBER_HD T categorical_log_norm(const T* table, std::int64_t st, std::int64_t len, bool logits) {
-  if (!logits) return ::log(line_sum(table, st, len));
+EMBER_HD T logsumexp_line(const T* table, std::int64_t st, std::int64_t len) {
   T m = T(-INFINITY);
   for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
   if (m == T(-INFINITY)) return m;
@@ -125,7 +124,7 @@ EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64
   const std::int64_t k = category_of(v, len);
   if (k < 0) return T(-INFINITY);
   const T picked = table[k * st];
-  if (logits) return picked - categorical_log_norm(table, st, len, logits);
+  if (logits) return picked - logsumexp_line(table, st, len);
   const T sum = line_sum(table, st, len);
   const T ratio = picked / sum;
   return ratio >= tiny_normal<T>() ? ::log(ratio) : ::log(picked) - ::log(sum);
@@ -175,7 +174,7 @@ EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, c
     gt[k * sgt] += g / table[k * st];
     return;
   }
-  const T norm = categorical_log_norm(table, st, len, logits);
+  const T norm = logsumexp_line(table, st, len);
   for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = -g * ::exp(table[j * st] - norm);
   gt[k * sgt] += g;
 }
@@ -244,5 +243,69 @@ EMBER_HD void line_backward_line(LineGrad op, T* gx, std::int64_t sgx, const T* 
       return;
   }
 }
+
+// The line ops' bodies for each backend's loop over lines (the CPU's for_each_line, the CUDA
+// launcher's launch_elementwise over LineGeometry::lines): body(line, offsets) with each
+// operand's offset of the line's first element; pointers and strides held by value.
+template <typename T>
+struct LineMapLines {
+  LineMap op;
+  T* out;
+  const T* in;
+  std::int64_t s_out, s_in, len;
+  EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[2]) const {
+    line_map_line(op, out + off[1], s_out, in + off[0], s_in, len);  // off[0]: in's
+  }
+};
+
+template <typename T>
+struct LineBackwardLines {
+  LineGrad op;
+  T* gx;
+  const T* g;
+  const T* x;
+  std::int64_t s_gx, s_g, s_x, len;
+  EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
+    line_backward_line(op, gx + off[0], s_gx, g + off[1], s_g, x + off[2], s_x, len);
+  }
+};
+
+template <typename T, typename V>
+struct CategoricalLogProbLines {
+  T* out;
+  const T* table;
+  const V* value;
+  std::int64_t s_table, len;
+  bool logits;
+  EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
+    out[off[0]] = categorical_log_prob_line(table + off[1], s_table, len, value[off[2]], logits);
+  }
+};
+
+template <typename T, typename V>
+struct CategoricalLogProbBackwardLines {
+  T* gtable;
+  const T* g;
+  const T* table;
+  const V* value;
+  std::int64_t s_gtable, s_table, len;
+  bool logits;
+  EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[4]) const {
+    categorical_log_prob_backward_line(gtable + off[0], s_gtable, g[off[1]], table + off[2],
+                                       s_table, len, value[off[3]], logits);
+  }
+};
+
+template <typename T>
+struct CategoricalSampleLines {
+  std::int64_t* out;
+  const T* table;
+  const T* u;
+  std::int64_t s_table, len;
+  bool logits;
+  EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
+    out[off[0]] = categorical_pick_line(table + off[1], s_table, len, u[off[2]], logits);
+  }
+};
 
 }  // namespace ember::kernels

@@ -178,11 +178,8 @@ void launch_line_map(CpuBackend&, LineMap op, const TensorArg& out, const Tensor
   dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
     const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
-    for_each_line(
-        geo, [op, o = out.ptr<T>(), i = in.ptr<const T>(), so = geo.strides[1], si = geo.strides[0],
-              len = geo.len](std::int64_t, const std::int64_t(&off)[2]) {
-          line_map_line(op, o + off[1], so, i + off[0], si, len);
-        });
+    for_each_line(geo, LineMapLines<T>{op, out.ptr<T>(), in.ptr<const T>(), geo.strides[1],
+                                       geo.strides[0], geo.len});
   });
 }
 
@@ -191,11 +188,9 @@ void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const T
   dispatch_floating(gx.dtype, line_grad_name(op), [&]<typename T>() {
     const TensorArg* args[3] = {&gx, &g, &x};
     const LineGeometry<3> geo = line_geometry(args, dim);
-    for_each_line(geo, [op, pgx = gx.ptr<T>(), pg = g.ptr<const T>(), px = x.ptr<const T>(),
-                        s0 = geo.strides[0], s1 = geo.strides[1], s2 = geo.strides[2],
-                        len = geo.len](std::int64_t, const std::int64_t(&off)[3]) {
-      line_backward_line(op, pgx + off[0], s0, pg + off[1], s1, px + off[2], s2, len);
-    });
+    for_each_line(geo,
+                  LineBackwardLines<T>{op, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>(),
+                                       geo.strides[0], geo.strides[1], geo.strides[2], geo.len});
   });
 }
 
@@ -205,11 +200,9 @@ void launch_categorical_log_prob(CpuBackend&, const TensorArg& out, const Tensor
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[3] = {&out, &table, &value};
       const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-      for_each_line(geo, [o = out.ptr<T>(), t = table.ptr<const T>(), v = value.ptr<const V>(),
-                          st = geo.strides[1], len = geo.len,
-                          logits](std::int64_t, const std::int64_t(&off)[3]) {
-        o[off[0]] = categorical_log_prob_line(t + off[1], st, len, v[off[2]], logits);
-      });
+      for_each_line(geo, CategoricalLogProbLines<T, V>{out.ptr<T>(), table.ptr<const T>(),
+                                                       value.ptr<const V>(), geo.strides[1],
+                                                       geo.len, logits});
     });
   });
 }
@@ -221,12 +214,10 @@ void launch_categorical_log_prob_backward(CpuBackend&, const TensorArg& gtable, 
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[4] = {&gtable, &g, &table, &value};
       const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
-      for_each_line(geo, [gt = gtable.ptr<T>(), pg = g.ptr<const T>(), t = table.ptr<const T>(),
-                          v = value.ptr<const V>(), sgt = geo.strides[0], st = geo.strides[2],
-                          len = geo.len, logits](std::int64_t, const std::int64_t(&off)[4]) {
-        categorical_log_prob_backward_line(gt + off[0], sgt, pg[off[1]], t + off[2], st, len,
-                                           v[off[3]], logits);
-      });
+      for_each_line(geo, CategoricalLogProbBackwardLines<T, V>{gtable.ptr<T>(), g.ptr<const T>(),
+                                                               table.ptr<const T>(),
+                                                               value.ptr<const V>(), geo.strides[0],
+                                                               geo.strides[2], geo.len, logits});
     });
   });
 }
@@ -236,11 +227,9 @@ void launch_categorical_sample(CpuBackend&, const TensorArg& out, const TensorAr
   dispatch_floating(table.dtype, "Categorical.sample", [&]<typename T>() {
     const TensorArg* args[3] = {&out, &table, &u};
     const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-    for_each_line(geo, [o = out.ptr<std::int64_t>(), t = table.ptr<const T>(),
-                        up = u.ptr<const T>(), st = geo.strides[1], len = geo.len,
-                        logits](std::int64_t, const std::int64_t(&off)[3]) {
-      o[off[0]] = categorical_pick_line(t + off[1], st, len, up[off[2]], logits);
-    });
+    for_each_line(geo,
+                  CategoricalSampleLines<T>{out.ptr<std::int64_t>(), table.ptr<const T>(),
+                                            u.ptr<const T>(), geo.strides[1], geo.len, logits});
   });
 }
 

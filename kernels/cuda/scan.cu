@@ -18,6 +18,7 @@
 #include "kernels/common/op_lists.hpp"
 #include "kernels/common/reduce_bodies.hpp"
 #include "kernels/cuda/cuda_backend.cuh"
+#include "kernels/cuda/cuda_loops.cuh"
 
 namespace ember::kernels {
 namespace cuda {
@@ -189,69 +190,6 @@ void run_scan(DeviceContext& ctx, const TensorArg& out, const TensorArg& in, int
   EMBER_CUDA_LAUNCH_CHECK();
 }
 
-// One thread per line, with the line bodies the CPU runs.
-template <typename T>
-__global__ void line_map_kernel(LineMap op, LineGeometry<2> geo, T* out, const T* in) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       line < geo.n_lines; line += step) {
-    std::int64_t off[2];
-    geo.lines.get(line, off);  // off[0]: in's, off[1]: out's
-    line_map_line(op, out + off[1], geo.strides[1], in + off[0], geo.strides[0], geo.len);
-  }
-}
-
-template <typename T>
-__global__ void line_backward_kernel(LineGrad op, LineGeometry<3> geo, T* gx, const T* g,
-                                     const T* x) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       line < geo.n_lines; line += step) {
-    std::int64_t off[3];
-    geo.lines.get(line, off);
-    line_backward_line(op, gx + off[0], geo.strides[0], g + off[1], geo.strides[1], x + off[2],
-                       geo.strides[2], geo.len);
-  }
-}
-
-template <typename T, typename V>
-__global__ void categorical_log_prob_kernel(LineGeometry<3> geo, T* out, const T* table,
-                                            const V* value, bool logits) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       line < geo.n_lines; line += step) {
-    std::int64_t off[3];
-    geo.lines.get(line, off);
-    out[off[0]] =
-        categorical_log_prob_line(table + off[1], geo.strides[1], geo.len, value[off[2]], logits);
-  }
-}
-
-template <typename T, typename V>
-__global__ void categorical_log_prob_backward_kernel(LineGeometry<4> geo, T* gtable, const T* g,
-                                                     const T* table, const V* value, bool logits) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       line < geo.n_lines; line += step) {
-    std::int64_t off[4];
-    geo.lines.get(line, off);
-    categorical_log_prob_backward_line(gtable + off[0], geo.strides[0], g[off[1]], table + off[2],
-                                       geo.strides[2], geo.len, value[off[3]], logits);
-  }
-}
-
-template <typename T>
-__global__ void categorical_sample_kernel(LineGeometry<3> geo, std::int64_t* out, const T* table,
-                                          const T* u, bool logits) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       line < geo.n_lines; line += step) {
-    std::int64_t off[3];
-    geo.lines.get(line, off);
-    out[off[0]] = categorical_pick_line(table + off[1], geo.strides[1], geo.len, u[off[2]], logits);
-  }
-}
-
 }  // namespace
 
 void launch_categorical_log_prob(CudaBackend& cuda, const TensorArg& out, const TensorArg& table,
@@ -263,9 +201,10 @@ void launch_categorical_log_prob(CudaBackend& cuda, const TensorArg& out, const 
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[3] = {&out, &table, &value};
       const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-      categorical_log_prob_kernel<T, V><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-          geo, out.ptr<T>(), table.ptr<const T>(), value.ptr<const V>(), logits);
-      EMBER_CUDA_LAUNCH_CHECK();
+      launch_elementwise(
+          ctx.stream(), geo.n_lines, geo.lines,
+          CategoricalLogProbLines<T, V>{out.ptr<T>(), table.ptr<const T>(), value.ptr<const V>(),
+                                        geo.strides[1], geo.len, logits});
     });
   });
 }
@@ -278,9 +217,10 @@ void launch_categorical_sample(CudaBackend& cuda, const TensorArg& out, const Te
   dispatch_floating(table.dtype, "Categorical.sample", [&]<typename T>() {
     const TensorArg* args[3] = {&out, &table, &u};
     const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-    categorical_sample_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-        geo, out.ptr<std::int64_t>(), table.ptr<const T>(), u.ptr<const T>(), logits);
-    EMBER_CUDA_LAUNCH_CHECK();
+    launch_elementwise(
+        ctx.stream(), geo.n_lines, geo.lines,
+        CategoricalSampleLines<T>{out.ptr<std::int64_t>(), table.ptr<const T>(), u.ptr<const T>(),
+                                  geo.strides[1], geo.len, logits});
   });
 }
 
@@ -294,11 +234,11 @@ void launch_categorical_log_prob_backward(CudaBackend& cuda, const TensorArg& gt
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[4] = {&gtable, &g, &table, &value};
       const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
-      categorical_log_prob_backward_kernel<T, V>
-          <<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-              geo, gtable.ptr<T>(), g.ptr<const T>(), table.ptr<const T>(), value.ptr<const V>(),
-              logits);
-      EMBER_CUDA_LAUNCH_CHECK();
+      launch_elementwise(
+          ctx.stream(), geo.n_lines, geo.lines,
+          CategoricalLogProbBackwardLines<T, V>{gtable.ptr<T>(), g.ptr<const T>(),
+                                                table.ptr<const T>(), value.ptr<const V>(),
+                                                geo.strides[0], geo.strides[2], geo.len, logits});
     });
   });
 }
@@ -311,9 +251,10 @@ void launch_line_map(CudaBackend& cuda, LineMap op, const TensorArg& out, const 
   dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
     const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
-    line_map_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-        op, geo, out.ptr<T>(), in.ptr<const T>());
-    EMBER_CUDA_LAUNCH_CHECK();
+    // One thread per line, with the line body the CPU runs.
+    launch_elementwise(ctx.stream(), geo.n_lines, geo.lines,
+                       LineMapLines<T>{op, out.ptr<T>(), in.ptr<const T>(), geo.strides[1],
+                                       geo.strides[0], geo.len});
   });
 }
 
@@ -336,9 +277,10 @@ void launch_line_backward(CudaBackend& cuda, LineGrad op, const TensorArg& gx, c
   dispatch_floating(gx.dtype, line_grad_name(op), [&]<typename T>() {
     const TensorArg* args[3] = {&gx, &g, &x};
     const LineGeometry<3> geo = line_geometry(args, dim);
-    line_backward_kernel<T><<<grid_for(geo.n_lines), kBlockSize, 0, ctx.stream()>>>(
-        op, geo, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>());
-    EMBER_CUDA_LAUNCH_CHECK();
+    launch_elementwise(
+        ctx.stream(), geo.n_lines, geo.lines,
+        LineBackwardLines<T>{op, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>(), geo.strides[0],
+                             geo.strides[1], geo.strides[2], geo.len});
   });
 }
 
