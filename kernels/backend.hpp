@@ -13,6 +13,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ember/device.hpp"
 #include "kernels/common/geometry.hpp"
@@ -67,6 +68,20 @@ class StreamControl {
 void set_stream_per_thread(bool on);
 bool stream_per_thread();
 
+// A scalar operand (TensorArg::scalar) that a bound call read: its value then, and where the
+// bound loop reads it from (`slot`, which `set` fills with a new value), or null where the
+// launcher took the value into the loop's body, where it cannot change.
+struct BoundScalar {
+  double value;
+  void* slot;
+  void (*set)(void* slot, double value);
+};
+// A call bound by a launcher (Backend::run_bound): its work, and the scalars it reads.
+struct BoundCall {
+  std::function<void()> run;
+  std::vector<BoundScalar> scalars;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -99,10 +114,10 @@ class Backend {
   // ---- calls bound once ----
   // Runs `call`, one call of this launcher's, and returns its work bound for running again
   // with the same operands in the same memory, its dispatch, shape logic and operand setup
-  // done; empty where the launcher cannot bind it (the default: none). The CPU binds an
-  // elementwise loop over operands that are all in memory (kernels/cpu/cpu_loops.hpp).
+  // done; `run` is empty where the launcher cannot bind it (the default: none). The CPU binds
+  // an elementwise loop over operands that are all in memory (kernels/cpu/cpu_loops.hpp).
   // Compiled steps replay bound calls (engine/compile/plan.cpp).
-  virtual std::function<void()> run_bound(const std::function<void()>& call) {
+  virtual BoundCall run_bound(const std::function<void()>& call) {
     call();
     return {};
   }

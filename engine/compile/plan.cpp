@@ -579,25 +579,91 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   return finite_;
 }
 
+namespace {
+double refreshed_value(const void* src, DType dtype) {
+  return dtype == kFloat32 ? double{*static_cast<const float*>(src)}
+                           : *static_cast<const double*>(src);
+}
+std::uint64_t bits(double v) { return std::bit_cast<std::uint64_t>(v); }
+}  // namespace
+
 void Plan::run_call(Call& c) {
   if (c.bound) {
     c.bound();
     ++bound_calls_;
     return;
   }
-  if (c.binder != nullptr) {
-    // Run through the launcher once more, and bound if it can be: later replays skip its
-    // dispatch, shape logic and operand setup.
-    c.bound = c.binder->run_bound(c.run);
-    if (!c.bound) c.binder = nullptr;
-    return;
-  }
   for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
     const Refresh& f = refreshes_[r];
-    f.arg->scalar = f.arg->dtype == kFloat32 ? double{*static_cast<const float*>(f.src)}
-                                             : *static_cast<const double*>(f.src);
+    if (f.arg != nullptr) f.arg->scalar = refreshed_value(f.src, f.arg->dtype);
+  }
+  if (c.binder != nullptr) {
+    bind(c);
+    return;
   }
   c.run();
+}
+
+void Plan::bind(Call& c) {
+  // Run through the launcher once more, and bound if it can be: later replays skip its
+  // dispatch, shape logic and operand setup.
+  kernels::BoundCall b = c.binder->run_bound(c.run);
+  if (!b.run) {
+    c.binder = nullptr;
+    return;
+  }
+  std::vector<const Refresh*> live;
+  for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r)
+    if (refreshes_[r].arg != nullptr) live.push_back(&refreshes_[r]);
+  if (live.empty()) {
+    c.bound = std::move(b.run);
+    return;
+  }
+  // A scalar read again at every replay goes into the slot the bound loop reads it from. The
+  // launcher reads copies of the call's operands, so the slot is found by the value: binding
+  // waits for a replay at which no other scalar operand of the call has that value.
+  auto refreshed = [&](const kernels::TensorArg* a) -> const Refresh* {
+    for (const Refresh* f : live)
+      if (f->arg == a) return f;
+    return nullptr;
+  };
+  for (const Refresh* f : live) {
+    for (std::size_t s = c.scalar_begin; s < c.scalar_end; ++s) {
+      const kernels::TensorArg* other = scalar_args_[s];
+      if (other == f->arg || bits(other->scalar) != bits(f->arg->scalar)) continue;
+      const Refresh* o = refreshed(other);
+      if (o != nullptr && o->src == f->src) continue;  // the same value read twice
+      if (++c.bind_tries >= kMaxBindTries) c.binder = nullptr;
+      return;
+    }
+  }
+  struct Reread {
+    const Refresh* from;
+    void* slot;
+    void (*set)(void*, double);
+  };
+  std::vector<Reread> rereads;
+  std::vector<bool> found(live.size(), false);
+  for (const kernels::BoundScalar& u : b.scalars) {
+    for (std::size_t r = 0; r < live.size(); ++r) {
+      if (bits(live[r]->arg->scalar) != bits(u.value)) continue;
+      if (u.slot == nullptr) {  // taken into the loop's body: it cannot change there
+        c.binder = nullptr;
+        return;
+      }
+      rereads.push_back({live[r], u.slot, u.set});
+      found[r] = true;
+      break;
+    }
+  }
+  if (std::find(found.begin(), found.end(), false) != found.end()) {
+    c.binder = nullptr;  // a scalar read some other way
+    return;
+  }
+  c.bound = [rereads = std::move(rereads), run = std::move(b.run)] {
+    for (const Reread& x : rereads) x.set(x.slot, refreshed_value(x.from->src, x.from->arg->dtype));
+    run();
+  };
 }
 
 void Plan::build_segments() {
@@ -831,6 +897,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
       continue;
     }
     call_has_scalar_ = true;
+    plan_.scalar_args_.push_back(&out[k]);
     // A scalar that operand_arg read from a one-element tensor: read it again at replay.
     // Sources are matched in the order the operands were made, by dtype and value.
     for (auto it = scalar_sources_.begin(); it != scalar_sources_.end(); ++it) {
@@ -897,17 +964,18 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   cur_writes_.clear();
   const bool draws = cur_draw_;
   cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = false;
-  // Bound on the CPU alone, and only a call that reads nothing again at replay.
-  kernels::Backend* binder = device == nullptr && end == refresh_begin_ ? bind_with : nullptr;
-  plan_.calls_.push_back({std::move(run),
-                          refresh_begin_,
-                          end,
-                          graphable ? device : nullptr,
-                          reads_inputs,
-                          draws,
-                          binder,
-                          binder,
-                          {}});
+  // Bound on the CPU alone.
+  kernels::Backend* binder = device == nullptr ? bind_with : nullptr;
+  Plan::Call& call = plan_.calls_.emplace_back();
+  call.run = std::move(run);
+  call.refresh_begin = refresh_begin_;
+  call.refresh_end = end;
+  call.graph_device = graphable ? device : nullptr;
+  call.reads_inputs = reads_inputs;
+  call.draws = draws;
+  call.binder = call.rebinder = binder;
+  call.scalar_begin = scalar_begin_;
+  call.scalar_end = scalar_begin_ = plan_.scalar_args_.size();
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);
@@ -965,9 +1033,24 @@ void Recorder::hoist(std::span<const void* const> external) {
     }
     hoisted[k] = constant;
   }
+  // A scalar operand read from memory that nothing changes between replays (a constant of
+  // the step, or written by hoisted calls alone) keeps its recorded value: on the CPU the call
+  // takes it as a constant (a log-density's fixed scale into the loop's body). Its refresh is
+  // left in place, dead (patches point into the refreshes).
+  auto constant_source = [&](const Plan::Refresh& f) {
+    const auto* b = buffer(f.src);
+    return b != nullptr && !changing.count(b);
+  };
   std::vector<Plan::Call> kept;
-  for (std::size_t k = 0; k < plan_.calls_.size(); ++k)
-    if (!hoisted[k]) kept.push_back(std::move(plan_.calls_[k]));
+  for (std::size_t k = 0; k < plan_.calls_.size(); ++k) {
+    if (hoisted[k]) continue;
+    Plan::Call& c = plan_.calls_[k];
+    if (c.rebinder != nullptr) {
+      for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r)
+        if (constant_source(plan_.refreshes_[r])) plan_.refreshes_[r].arg = nullptr;
+    }
+    kept.push_back(std::move(c));
+  }
   plan_.calls_ = std::move(kept);
   plan_.hoisted_ = std::move(hoisted);
 }

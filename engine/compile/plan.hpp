@@ -121,6 +121,9 @@ class Plan {
     kernels::Backend* binder = nullptr;
     kernels::Backend* rebinder = nullptr;
     std::function<void()> bound;
+    // The call's scalar operands (scalar_args_), and replays at which binding was put off.
+    std::size_t scalar_begin = 0, scalar_end = 0;
+    int bind_tries = 0;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
   // reads the step's inputs is captured again when they move (`stale`), and one that draws
@@ -136,7 +139,10 @@ class Plan {
     std::uint64_t seed = 0;  // the generator's seed its draws were captured with
   };
   static constexpr int kMaxInstantiations = 4;
+  // Replays at which a call with a scalar read again is tried for binding (Plan::bind).
+  static constexpr int kMaxBindTries = 4;
   void run_call(Call& c);
+  void bind(Call& c);
   void build_segments();
   void run_segment(Segment& g);
   void drop_graphs();
@@ -163,6 +169,7 @@ class Plan {
   std::size_t args_used_ = 0, args_capacity_ = 0;  // of the last block
   std::deque<void*> pointers_;                     // raw pointers of copies, patched like operands
   std::deque<Refresh> refreshes_;
+  std::deque<const kernels::TensorArg*> scalar_args_;  // kept scalar operands, call by call
   std::vector<Patch> patches_;
   std::vector<std::shared_ptr<Storage>> retained_;
   std::vector<std::vector<unsigned char>> snapshots_;  // host bytes uploaded as constants
@@ -272,7 +279,7 @@ class Recorder {
     double value;
   };
   std::vector<ScalarSource> scalar_sources_;
-  std::size_t refresh_begin_ = 0, patch_begin_ = 0;
+  std::size_t refresh_begin_ = 0, patch_begin_ = 0, scalar_begin_ = 0;
   bool call_has_scalar_ = false;
   // What each recorded call reads and writes (first elements of operands), for hoist().
   struct Access {

@@ -31,8 +31,7 @@ struct Operand {
   Operand() = default;
   template <typename Loop>
   Operand(const TensorArg& a, Loop& loop)
-      : ptr(a.is_scalar() ? loop.template scalar_slot<T>(static_cast<T>(a.scalar))
-                          : a.ptr<const T>()),
+      : ptr(a.is_scalar() ? loop.template scalar_slot<T>(a) : a.ptr<const T>()),
         value(a.is_scalar() ? static_cast<T>(a.scalar) : T{}) {}
   EMBER_HD T operator[](std::int64_t offset) const {
 #if defined(__CUDA_ARCH__)

@@ -20,7 +20,7 @@ namespace ember::kernels::cpu {
 
 thread_local BindSink* t_bind_sink = nullptr;
 
-std::function<void()> CpuBackend::run_bound(const std::function<void()>& call) {
+BoundCall CpuBackend::run_bound(const std::function<void()>& call) {
   BindSink sink;
   BindSink* const saved = std::exchange(t_bind_sink, &sink);
   try {
@@ -31,7 +31,7 @@ std::function<void()> CpuBackend::run_bound(const std::function<void()>& call) {
   }
   t_bind_sink = saved;
   if (sink.runs != 1 || !sink.bindable) return {};
-  return std::move(sink.bound);
+  return {std::move(sink.bound), std::move(sink.scalars)};
 }
 
 namespace {

@@ -15,7 +15,7 @@ namespace ember::kernels::cpu {
 class CpuBackend final : public Launcher<CpuBackend> {
  public:
   Loop loop() const { return Loop{}; }
-  std::function<void()> run_bound(const std::function<void()>& call) override;
+  BoundCall run_bound(const std::function<void()>& call) override;
   HostAllocator& allocator() { return allocator_; }
 
  private:

@@ -9,8 +9,10 @@
 #include <memory>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #include "ember/error.hpp"
+#include "kernels/backend.hpp"
 #include "kernels/common/tensor_arg.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 
@@ -269,6 +271,12 @@ inline constexpr int kScalarSlots = 4;
 struct alignas(64) ScalarSlot {
   unsigned char bytes[8 * kSplat];
 };
+// Fills a slot with kSplat copies of `value` as a T.
+template <typename T>
+void set_slot(void* slot, double value) {
+  T* s = static_cast<T*>(slot);
+  for (std::int64_t j = 0; j < kSplat; ++j) new (s + j) T(static_cast<T>(value));
+}
 struct ScalarSlots {
   ScalarSlot at[kScalarSlots];
 };
@@ -277,9 +285,12 @@ struct ScalarSlots {
 // of the call, with the loop, its geometry and its body copied into `bound`, and the slots
 // of its scalar operands, which a loop takes from the heap while a call is being bound, kept
 // alive with it. A call binds when it ran exactly one loop and that loop reads no densified
-// copy (memory of the thread, which later calls reuse).
+// copy (memory of the thread, which later calls reuse). `scalars`: every scalar operand the
+// call read, with the slot the bound loop reads it from, so that a value that changes
+// between runs can be put there (engine/compile/plan.cpp).
 struct BindSink {
   std::function<void()> bound;
+  std::vector<BoundScalar> scalars;
   int runs = 0;
   bool bindable = true;
 };
@@ -335,16 +346,24 @@ class Loop {
   // A thread walks a range of elements: bodies that can walk a row each take the row form.
   static constexpr bool kThreadPerElement = false;
 
+  // The slot scalar operand `a` is read from, as a T.
   template <typename T>
-  const T* scalar_slot(T value) {
+  const T* scalar_slot(const TensorArg& a) {
     static_assert(sizeof(T) <= sizeof(ScalarSlot) / kSplat);
     EMBER_CHECK(used_ < kSlots, "a CPU kernel was given more than ", kSlots, " scalar operands");
     // While a call is being bound its slots outlive the call: the bound loop reads them.
-    if (t_bind_sink != nullptr && !bound_slots_) bound_slots_ = std::make_shared<ScalarSlots>();
+    BindSink* const sink = t_bind_sink;
+    if (sink != nullptr && !bound_slots_) bound_slots_ = std::make_shared<ScalarSlots>();
     ScalarSlot& s = bound_slots_ ? bound_slots_->at[used_++] : slots_[used_++];
-    T* slot = reinterpret_cast<T*>(s.bytes);
-    for (std::int64_t j = 0; j < kSplat; ++j) new (slot + j) T(value);
-    return slot;
+    set_slot<T>(s.bytes, a.scalar);
+    if (sink != nullptr) sink->scalars.push_back({a.scalar, s.bytes, &set_slot<T>});
+    return reinterpret_cast<const T*>(s.bytes);
+  }
+  // Scalar operand `a` taken by value into a loop's body (a log-density's fixed scale).
+  template <typename T>
+  T scalar_value(const TensorArg& a) const {
+    if (BindSink* const sink = t_bind_sink) sink->scalars.push_back({a.scalar, nullptr, nullptr});
+    return static_cast<T>(a.scalar);
   }
 
   // An operand broadcast along the innermost dim of `out` (stride 0 there where out's

@@ -57,8 +57,12 @@ class Loop {
   explicit Loop(DeviceContext& ctx) : ctx_(&ctx) {}
 
   template <typename T>
-  const T* scalar_slot(T) const {
+  const T* scalar_slot(const TensorArg&) const {
     return nullptr;
+  }
+  template <typename T>
+  T scalar_value(const TensorArg& a) const {
+    return static_cast<T>(a.scalar);
   }
   // The CPU loop copies operands broadcast along the innermost dim; a GPU thread per element
   // reads them where they are.

@@ -46,7 +46,8 @@ void DistributionArea<Impl>::log_prob(LogProbFamily family, const TensorArg& out
         const TensorArg& fixed = params[Family::kFixedParam];
         if (fixed.is_scalar()) {
           detail::run_log_prob<typename Family::Fixed, T>(
-              loop, Family::Fixed::make(static_cast<T>(fixed.scalar)), out, value, params, grads);
+              loop, Family::Fixed::make(loop.template scalar_value<T>(fixed)), out, value, params,
+              grads);
           return;
         }
       }

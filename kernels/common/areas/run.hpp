@@ -22,7 +22,7 @@ void run_over(Loop& loop, const TensorArg* const (&args)[N], const Body& body) {
 template <typename T, typename Loop>
 const T* operand_ptr(const TensorArg& a, Loop& loop) {
   if (!a.is_scalar()) return a.ptr<const T>();
-  const T* slot = loop.template scalar_slot<T>(static_cast<T>(a.scalar));
+  const T* slot = loop.template scalar_slot<T>(a);
   EMBER_CHECK(slot != nullptr, "a scalar operand reached a launcher that reads it from memory");
   return slot;
 }

@@ -4,6 +4,7 @@
 // reads and foreign generators raise CompileError; plans are cached per input shape.
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "compile_fit.hpp"
@@ -138,6 +139,77 @@ TEST(CompileTest, AZeroDimTensorArgumentChangingEveryStep) {
   expect_identical(fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 20, args),
                    compiled);
   EXPECT_EQ(compiled.stats.plans, 1u);
+}
+
+// The replayed calls of `plans` (describe_plans()) that did not run bound at the last replay.
+std::vector<std::string> unbound_calls(const std::string& plans) {
+  std::vector<std::string> out;
+  std::istringstream lines(plans);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  ", 0) != 0) continue;  // a plan's title
+    if (line.find("(hoisted)") == std::string::npos && line.find("(bound)") == std::string::npos)
+      out.push_back(line);
+  }
+  return out;
+}
+
+// A scalar operand read from memory at every replay (a drawn intercept, a 0-d input) is put
+// into the bound loop's slot before the loop runs; one read from memory that nothing changes
+// (a constant scale) is a constant of the call. Every replayed call but the draws runs bound.
+TEST(CompileTest, ScalarsReadAgainAtEveryReplayRunBound) {
+  const Regression r;
+  const auto data = batches(1, 64)[0];
+  auto model = [&](const Tensor& beta) { r.model(data.first * beta, data.second); };
+  auto guide = [&](const Tensor&) { r.guide(data.first, data.second); };
+  auto args = [](int i) { return std::make_tuple(scalar_tensor(1.0 - 0.01 * i, f64())); };
+  const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 25, args);
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, args);
+  expect_identical(eager, compiled);
+
+  ParamStore store;
+  set_rng_seed(99);
+  SVI svi(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  svi.compile();
+  for (int i = 0; i < 6; ++i) std::apply([&](const Tensor& b) { svi.step(b); }, args(i));
+  const std::string plans = svi.describe_plans();
+  // `x * beta` and `+ b` take a scalar read again, the log-density of y a constant scale.
+  EXPECT_NE(plans.find("(bound) binary Mul float64 (64, 4), scalar float64"), std::string::npos)
+      << plans;
+  EXPECT_NE(plans.find("(bound) binary Add float64 (64), scalar float64"), std::string::npos)
+      << plans;
+  EXPECT_NE(plans.find("(bound) log_prob Normal float64 (64)"), std::string::npos) << plans;
+  for (const std::string& line : unbound_calls(plans))
+    EXPECT_NE(line.find(" sample "), std::string::npos) << line << "\n" << plans;
+}
+
+// A scalar read again that has, when the call is bound, the value of another scalar operand
+// of the call cannot be told apart from it: binding waits for a replay at which they differ,
+// and after a few such replays the call runs through the launcher for good. Either way the
+// replays give the eager steps' numbers.
+TEST(CompileTest, AScalarEqualToAnotherOperandWhenBoundIsNotMistakenForIt) {
+  // The concentrations a (an input, read again) and b (a constant of the step) are both
+  // scalars of one log-density, each read from a slot of the loop.
+  const Tensor obs = tensor({0.5, -1.0, 2.0, 0.25}, f64());
+  auto model = [&](const Tensor& a) {
+    const Tensor b = full({}, 1.5, f64());
+    const Tensor z = sample("z", dist::Normal(zeros({}, f64()), 1.0));
+    sample("x", dist::Beta(a, b).expand({4}).to_event(1), sigmoid(obs * z));
+  };
+  auto guide = [](const Tensor&) {
+    const Tensor m = param("m", zeros({}, f64()));
+    sample("z", dist::Normal(m, 0.5));
+  };
+  for (int equal_steps : {4, 30}) {
+    // a is 1.5 (b's value) for the first `equal_steps` steps, then moves.
+    auto args = [&](int i) {
+      return std::make_tuple(scalar_tensor(i < equal_steps ? 1.5 : 1.0 + 0.1 * i, f64()));
+    };
+    const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 30, args);
+    expect_identical(fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 30, args),
+                     compiled);
+    EXPECT_EQ(compiled.stats.plans, 1u);
+  }
 }
 
 TEST(CompileTest, ALastShortBatchRecordsAPlanOfItsOwn) {
