@@ -1,6 +1,6 @@
 // Reductions and scans on the CPU. A reduction to one value splits its range across threads
 // (up to 256 slices, combined in order); one to many values gives each thread a share of
-// the outputs. Contiguous ranges use eight independent accumulators, so the adds do not wait
+// the outputs. Contiguous ranges use 32 independent accumulators, so the adds do not wait
 // on each other and the loop runs at memory speed. float32 accumulates in double.
 #include "kernels/common/areas/reduce.hpp"
 
@@ -35,6 +35,60 @@ Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine)
   return acc;
 }
 
+// Running accumulators of a contiguous reduction: four vectors of double (float32
+// accumulates in double) with AVX-512, so that the adds of one step do not wait on the last
+// step's (one vector's chain of adds would hold the loop to the add's latency).
+inline constexpr int kReduceLanes = 32;
+
+// The combination of load(base, {j, ...}) for j in [begin, end), every input contiguous:
+// element j goes to accumulator j % kReduceLanes, the rest (end - begin not a multiple) to
+// one more, and the accumulators are combined in order. Inlined into flat_reduce below and,
+// for short ranges, into the caller: the same operations in the same order either way.
+template <int N, typename Acc, typename AccCombine, typename Load>
+[[gnu::always_inline]] inline Acc flat_reduce_range(const Load& load, const std::int64_t* base,
+                                                    std::int64_t begin, std::int64_t end) {
+  const AccCombine combine{};
+  auto combine_from = [&](Acc acc, std::int64_t j) {
+    for (; j < end; ++j) {
+      std::int64_t r[N];
+      for (int q = 0; q < N; ++q) r[q] = j;
+      acc = combine(acc, static_cast<Acc>(load(base, r)));
+    }
+    return acc;
+  };
+  if (end - begin < kReduceLanes) {
+    // Every accumulator would stay at the identity, which changes acc once at most (a
+    // sum's -0 to +0): combined once.
+    return combine(combine_from(AccCombine::identity(), begin), AccCombine::identity());
+  }
+  Acc lanes[kReduceLanes];
+  for (Acc& l : lanes) l = AccCombine::identity();
+  std::int64_t j = begin;
+  for (; j + kReduceLanes <= end; j += kReduceLanes) {
+    for (int k = 0; k < kReduceLanes; ++k) {
+      std::int64_t r[N];
+      for (int q = 0; q < N; ++q) r[q] = j + k;
+      lanes[k] = combine(lanes[k], static_cast<Acc>(load(base, r)));
+    }
+  }
+  Acc acc = combine_from(AccCombine::identity(), j);
+  for (const Acc& l : lanes) acc = combine(acc, l);
+  return acc;
+}
+
+// flat_reduce_range compiled for each instruction set (EMBER_CPU_CLONES), so that the
+// accumulators are vectors of the machine's width.
+template <int N, typename Acc, typename AccCombine, typename Load>
+EMBER_CPU_CLONES Acc flat_reduce(const Load& load, const std::int64_t* base, std::int64_t begin,
+                                 std::int64_t end) {
+  const Load local = load;
+  return flat_reduce_range<N, Acc, AccCombine>(local, base, begin, end);
+}
+
+// Shorter ranges (a row of a small table) run inline: a call through the clones' dispatch
+// would cost more than the row.
+inline constexpr std::int64_t kMinClonedReduce = 4 * kReduceLanes;
+
 // out = the combination (Combine, accumulated in HostAcc<T>) over the reduced dims of
 // load's inputs, for every output.
 template <typename T, typename Combine, typename Load>
@@ -46,30 +100,13 @@ void reduce_run(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& loa
   bool flat = geo.reduced.ndim == 1;
   for (int k = 0; k < N; ++k) flat = flat && geo.reduced.strides[k][0] == 1;
   auto reduce_range = [&](const std::int64_t* base, std::int64_t begin, std::int64_t end) {
+    if (flat && end - begin >= kMinClonedReduce)
+      return flat_reduce<N, Acc, AccCombine>(load, base, begin, end);
+    if (flat) return flat_reduce_range<N, Acc, AccCombine>(load, base, begin, end);
     Acc acc = AccCombine::identity();
-    if (flat) {
-      constexpr int kLanes = 8;
-      Acc lanes[kLanes];
-      for (Acc& l : lanes) l = AccCombine::identity();
-      std::int64_t j = begin;
-      for (; j + kLanes <= end; j += kLanes) {
-        for (int k = 0; k < kLanes; ++k) {
-          std::int64_t r[N];
-          for (int q = 0; q < N; ++q) r[q] = j + k;
-          lanes[k] = combine(lanes[k], static_cast<Acc>(load(base, r)));
-        }
-      }
-      for (; j < end; ++j) {
-        std::int64_t r[N];
-        for (int q = 0; q < N; ++q) r[q] = j;
-        acc = combine(acc, static_cast<Acc>(load(base, r)));
-      }
-      for (const Acc& l : lanes) acc = combine(acc, l);
-    } else {
-      walk_range(geo.reduced, begin, end, [&](std::int64_t, const std::int64_t(&r)[N]) {
-        acc = combine(acc, static_cast<Acc>(load(base, r)));
-      });
-    }
+    walk_range(geo.reduced, begin, end, [&](std::int64_t, const std::int64_t(&r)[N]) {
+      acc = combine(acc, static_cast<Acc>(load(base, r)));
+    });
     return acc;
   };
   if (geo.n_out == 1) {
