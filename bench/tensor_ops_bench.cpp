@@ -1,6 +1,6 @@
 // Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, gathers,
-// matmul, triangular solves) over sizes, against the device's copy bandwidth measured in the
-// same run.
+// matrix-vector products, matmul, triangular solves) over sizes, against the device's copy
+// bandwidth measured in the same run.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -121,6 +121,22 @@ void bm_matmul(benchmark::State& state, Device d, std::int64_t n) {
   state.counters["FLOP/s"] = benchmark::Counter(ops * flops, benchmark::Counter::kIsRate);
 }
 
+// A regression's two matrix-vector products over n rows of kWidth float32 features: X w
+// (`transposed` false: reads X and w, writes n values) or X^T r (reads X and r, writes kWidth).
+constexpr std::int64_t kWidth = 16;
+void bm_matvec(benchmark::State& state, Device d, std::int64_t n, bool transposed) {
+  const Tensor x = full({n, kWidth}, 0.5, on(d));
+  const Tensor v = full({transposed ? n : kWidth}, 2.0, on(d));
+  auto product = [&] { return transposed ? matmul(x.t(), v) : matmul(x, v); };
+  const double want = transposed ? static_cast<double>(n) : static_cast<double>(kWidth);
+  if (!validated(state, all(eq(product(), want)), "matvec: wrong result")) return;
+  const auto nd = static_cast<double>(n);
+  const double bytes = 4.0 * (nd * kWidth + nd + kWidth);
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds = timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(product()); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+}
+
 void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
@@ -146,6 +162,12 @@ void register_all(const std::vector<Backend>& backends) {
           ->UseManualTime();
       benchmark::RegisterBenchmark(bench_name("ScatterAddRows", be, n).c_str(), bm_gather_rows, d,
                                    n, true)
+          ->UseManualTime();
+    }
+    for (std::int64_t n : {std::int64_t{1000}, std::int64_t{1000000}}) {
+      benchmark::RegisterBenchmark(bench_name("MatVec", be, n).c_str(), bm_matvec, d, n, false)
+          ->UseManualTime();
+      benchmark::RegisterBenchmark(bench_name("MatVecT", be, n).c_str(), bm_matvec, d, n, true)
           ->UseManualTime();
     }
     for (std::int64_t k : {2, 8, 16}) {

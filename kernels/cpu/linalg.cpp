@@ -25,6 +25,7 @@
 #include "ember/device.hpp"
 #include "kernels/common/dispatch.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/narrow_gemv.hpp"
 
 namespace ember::kernels {
 namespace cpu {
@@ -146,6 +147,41 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
 }
 #endif
 
+// c = a_rows @ b as gemm() takes it, through narrow_gemv.hpp's kernels where it is a
+// matrix-vector product whose summed or kept side fits one vector; false otherwise.
+template <typename T>
+bool narrow_gemv(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
+                 std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k,
+                 T beta) {
+  constexpr std::int64_t L = Lanes<T>::kCount;
+  // y = M v for M (m x len) stored row-major (element (i, j) at mat[i * ld + j]) or not
+  // (at mat[i + j * ld]).
+  auto matvec = [&](const T* mat, bool row_major, std::int64_t ld, std::int64_t m, std::int64_t len,
+                    const T* v, std::int64_t inc) {
+    if (row_major && len <= L) {
+      row_dots(mat, ld, v, inc, c, m, static_cast<int>(len), beta);
+      return true;
+    }
+    if (!row_major && m <= L) {
+      column_sums(mat, ld, v, inc, c, static_cast<int>(m), len, beta);
+      return true;
+    }
+    return false;
+  };
+  if (rows == 0 || n == 0 || k == 0) return false;
+  if (n == 1) return matvec(a, a_row_major, lda, rows, k, b, b_row_major ? ldb : 1);
+  // c^T = B^T a^T: B^T's element (i, j) is B's (j, i).
+  if (rows == 1) return matvec(b, !b_row_major, ldb, n, k, a, a_row_major ? 1 : lda);
+  return false;
+}
+
+template <typename T>
+void product(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
+             std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k, T beta) {
+  if (!narrow_gemv(a, a_row_major, lda, b, b_row_major, ldb, c, rows, n, k, beta))
+    gemm(a, a_row_major, lda, b, b_row_major, ldb, c, rows, n, k, beta);
+}
+
 // out[b] = a[b] @ b[b] (+= with accumulate). Work items are (matrix, band of rows): a batch of
 // small matrices spreads over the pool's threads by matrix, one large product by bands of its
 // output's rows, each band one single-threaded product (Eigen's, or a reentrant OpenBLAS's; a
@@ -162,8 +198,8 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
   if (!blas_reentrant()) {
     const std::lock_guard<std::mutex> lock(blas_mutex());
     for (std::int64_t bi = 0; bi < batch; ++bi)
-      gemm(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-           out.ptr<T>() + bi * m * n, m, n, k, beta);
+      product(a.row(bi, 0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+              out.ptr<T>() + bi * m * n, m, n, k, beta);
     return;
   }
 #endif
@@ -187,8 +223,8 @@ void matmul_impl(const TensorArg& out, const TensorArg& a_arg, const TensorArg& 
                    const std::int64_t r0 = (item % bands) * band_rows;
                    const std::int64_t rows = std::min(band_rows, m - r0);
                    if (rows <= 0) continue;
-                   gemm(a.row(bi, r0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
-                        out.ptr<T>() + bi * m * n + r0 * n, rows, n, k, beta);
+                   product(a.row(bi, r0), a.row_major, a.ld, b.row(bi, 0), b.row_major, b.ld,
+                           out.ptr<T>() + bi * m * n + r0 * n, rows, n, k, beta);
                  }
                });
 }

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <string_view>
 #include <thread>
@@ -81,6 +82,56 @@ TEST(Matmul, MatrixVectorProductsInEveryLayout) {
           // (1, k) @ (k, m): the row vector on the left.
           expect_close(matmul(col.t(), a.t()).to(kFloat64), from_vector(ref, {1, m}, f64()), tol,
                        tol);
+        }
+      }
+    }
+  }
+}
+
+// Matrix-vector products whose summed side (X w) or kept side (X^T r) is at most one vector
+// wide (16 float32 values, 8 float64) run on the CPU's narrow kernels: every width up to one
+// past that, row counts around a block of rows, rows in padded storage, both precisions,
+// against a float64 loop; with a bias (linear: the product added into it). A row's value
+// does not depend on where the row is (its block, or the partial block at the end).
+TEST(Matmul, NarrowMatrixVectorProductsOfEveryWidth) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const std::int64_t lanes = dtype == kFloat32 ? 16 : 8;
+    const double tol = dtype == kFloat32 ? 2e-6 : 1e-14;
+    for (std::int64_t k = 1; k <= lanes + 1; ++k) {
+      for (std::int64_t m : {std::int64_t{1}, std::int64_t{5}, lanes, lanes + 1, std::int64_t{37},
+                             std::int64_t{300}}) {
+        for (const bool padded : {false, true}) {
+          SCOPED_TRACE(::testing::Message()
+                       << dtype << " m " << m << " k " << k << (padded ? " padded" : ""));
+          // Rows of k values, in rows of k + 3 when padded (inf past each row's end: a
+          // kernel that read them into a sum would show it).
+          const Tensor store =
+              padded ? cat({random_normal({m, k}), full({m, 3}, INFINITY, f64())}, 1).to(dtype)
+                     : random_normal({m, k}).to(dtype);
+          const Tensor x = store.narrow(1, 0, k);
+          const Tensor w = random_normal({k}).to(dtype), r = random_normal({m}).to(dtype);
+          const auto xv = values(x), wv = values(w), rv = values(r);
+          std::vector<double> xw(m, 0.0), xtr(k, 0.0);
+          for (std::int64_t i = 0; i < m; ++i)
+            for (std::int64_t j = 0; j < k; ++j) {
+              xw[i] += xv[i * k + j] * wv[j];
+              xtr[j] += xv[i * k + j] * rv[i];
+            }
+          const double scale = dtype == kFloat32 ? 1.0 + std::sqrt(static_cast<double>(m)) : 1.0;
+          expect_close(matmul(x, w).to(kFloat64), from_vector(xw, {m}, f64()), tol * scale, tol);
+          expect_close(matmul(x.t(), r).to(kFloat64), from_vector(xtr, {k}, f64()), tol * scale,
+                       tol);
+          expect_close(matmul(r, x).to(kFloat64), from_vector(xtr, {k}, f64()), tol * scale, tol);
+          std::vector<double> biased = xw;
+          for (double& v : biased) v += 0.5;
+          expect_close(linear(x, w.unsqueeze(0), full({1}, 0.5, TensorOptions{}.with_dtype(dtype)))
+                           .to(kFloat64),
+                       from_vector(biased, {m, 1}, f64()), tol * scale, tol);
+          if (m > 3 && k <= lanes) {
+            const std::vector<double> all = values(matmul(x, w)),
+                                      tail = values(matmul(x.narrow(0, 3, m - 3), w));
+            for (std::int64_t i = 3; i < m; ++i) EXPECT_EQ(all[i], tail[i - 3]) << "row " << i;
+          }
         }
       }
     }
