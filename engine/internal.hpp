@@ -206,6 +206,8 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
 // recorded with the implicit reparameterization gradient: grad_alpha = g * dx/dalpha, summed
 // back to alpha's shape.
 Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);
+// A Beta draw from Gamma draws a and b: a / (a + b) inside (tiny, 1 - eps), in one kernel.
+Tensor gamma_ratio(const Tensor& a, const Tensor& b);
 
 // ---- argument errors held for their site (engine/distributions/distribution.cpp) ----
 

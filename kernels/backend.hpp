@@ -240,7 +240,7 @@ class Backend {
   // i uses Philox counter element i of (rng.seed, rng.offset).
   virtual void sample(SampleOp op, const TensorArg& out, const TensorArg* params, RngState rng) = 0;
   // out = d sample / d params[0] for draws `sample` of `op`'s family (implicit
-  // reparameterization); operands broadcast to out.
+  // reparameterization), or that times params[1] (a `Vjp` op); operands broadcast to out.
   virtual void sample_grad(SampleGradOp op, const TensorArg& out, const TensorArg& sample,
                            const TensorArg* params) = 0;
 

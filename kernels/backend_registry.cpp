@@ -45,6 +45,9 @@ constexpr int kLogProbParams[] = {EMBER_LOG_PROB_FAMILIES(EMBER_LOG_PROB_PARAMS)
 #define EMBER_SAMPLER_PARAMS(name) name##Sampler<double>::kParams,
 constexpr int kSamplerParams[] = {EMBER_SAMPLERS(EMBER_SAMPLER_PARAMS)};
 #undef EMBER_SAMPLER_PARAMS
+#define EMBER_SAMPLE_GRAD_PARAMS(name) name##SampleGrad<double>::kParams,
+constexpr int kSampleGradParams[] = {EMBER_SAMPLE_GRADS(EMBER_SAMPLE_GRAD_PARAMS)};
+#undef EMBER_SAMPLE_GRAD_PARAMS
 
 // The entry of a table indexed by an op's enum value; "?" (or 0) past its end.
 template <typename T, std::size_t N, typename E>
@@ -61,5 +64,6 @@ const char* log_prob_family_name(LogProbFamily f) { return entry(kLogProbFamilyN
 int log_prob_param_count(LogProbFamily f) { return entry(kLogProbParams, f, 0); }
 const char* sample_op_name(SampleOp op) { return entry(kSampleOpNames, op, "?"); }
 int sample_param_count(SampleOp op) { return entry(kSamplerParams, op, 0); }
+int sample_grad_param_count(SampleGradOp op) { return entry(kSampleGradParams, op, 0); }
 
 }  // namespace ember::kernels

@@ -441,13 +441,15 @@ class RecordingBackend final : public kernels::Backend {
   void sample_grad(kernels::SampleGradOp op, const kernels::TensorArg& out,
                    const kernels::TensorArg& sample, const kernels::TensorArg* params) override {
     b_->sample_grad(op, out, sample, params);
-    // Every sample gradient (StandardGamma's) takes one parameter.
+    const int n = kernels::sample_grad_param_count(op);
     auto* o = rec_.keep(&out);
     auto* s = rec_.keep(&sample);
-    auto* p = rec_.keep(params, 1);
+    auto* p = rec_.keep(params, static_cast<std::size_t>(n));
+    std::uint64_t hash = mix(h(*o, *s), static_cast<std::uint64_t>(op));
+    for (int k = 0; k < n; ++k) hash = h(p[k], hash);
     add(
-        {"sample_grad", nullptr, o}, mix(h(*o, *s, *p), static_cast<std::uint64_t>(op)),
-        [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); }, true);
+        {"sample_grad", nullptr, o}, hash, [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); },
+        true);
   }
 
   // ---- factorizations ----

@@ -56,8 +56,8 @@ class BetaImpl final : public FamilyImpl<BetaImpl> {
     const Tensor x = detail::standard_gamma(a(), shape, gen);
     const Tensor y = detail::standard_gamma(b(), shape, gen);
     // A tiny concentration can underflow one gamma draw to 0 and put the ratio on the
-    // boundary, where the density is infinite: keep draws inside (0, 1) (as PyTorch does).
-    return detail::clamp_to_open_unit(x / (x + y));
+    // boundary, where the density is infinite: draws are kept inside (0, 1) (as PyTorch does).
+    return detail::gamma_ratio(x, y);
   }
   Tensor mean() const override { return batched(a() / (a() + b())); }
   Tensor variance() const override {

@@ -88,8 +88,10 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   int k = 0;
   for (const Tensor& p : params) {
     check_same_device(kernels::sample_op_name(op), out, p);
-    converted[k] = p.detach().to(dtype);
-    args[k] = operand_arg(converted[k], shape);
+    // Read as it is where its dtype is the draw's (a draw records no gradient); converted
+    // from a detached view otherwise, so the conversion records none either.
+    if (p.dtype() != dtype) converted[k] = p.detach().to(dtype);
+    args[k] = operand_arg(p.dtype() == dtype ? p : converted[k], shape);
     ++k;
   }
   backend(device).sample(op, arg(out), args, rng);
@@ -101,10 +103,13 @@ Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
       draw(kernels::SampleOp::StandardGamma, shape, alpha.dtype(), alpha.device(), {alpha}, gen);
   if (!needs_grad({&alpha})) return x;
   record("standard_gamma", {alpha}, x, [a = alpha.detach(), xs = saved(x)](const Tensor& g) {
-    Tensor dx = make_tensor(xs.shape(), xs.dtype(), xs.device());
-    const kernels::TensorArg params[] = {broadcast_arg(a, xs.shape())};
-    backend(xs).sample_grad(kernels::SampleGradOp::StandardGamma, arg(dx), arg(xs), params);
-    return detail::Grads{sum_to(g * dx, a.shape())};
+    // g * dx/dalpha in one pass, summed back to alpha's shape.
+    Tensor gx = make_tensor(xs.shape(), xs.dtype(), xs.device());
+    const Tensor gc = g.to(xs.dtype());
+    const kernels::TensorArg params[] = {broadcast_arg(a, xs.shape()),
+                                         broadcast_arg(gc, xs.shape())};
+    backend(xs).sample_grad(kernels::SampleGradOp::StandardGammaVjp, arg(gx), arg(xs), params);
+    return detail::Grads{sum_to(gx, a.shape())};
   });
   return x;
 }

@@ -124,6 +124,10 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x_in, double s, bool scalar_firs
 }  // namespace
 
 // ---------------------------------------------------------------------- arithmetic ----
+namespace detail {
+Tensor gamma_ratio(const Tensor& a, const Tensor& b) { return binary(BinaryOp::GammaRatio, a, b); }
+}  // namespace detail
+
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }

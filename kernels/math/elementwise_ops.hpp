@@ -213,7 +213,8 @@ struct GeluTanhOp {
   X(Div)                          \
   X(Pow)                          \
   X(Maximum)                      \
-  X(Minimum)
+  X(Minimum)                      \
+  X(GammaRatio)
 
 #define EMBER_BINARY_COMPARE_OPS(X) \
   X(Eq)                             \
@@ -326,6 +327,41 @@ struct MinimumOp {
   EMBER_HD T fwd(T a, T b) const { return (a != a || a < b) ? a : b; }
   EMBER_HD T da(T g, T a, T b, T) const { return a < b ? g : (a == b ? g / T(2) : T(0)); }
   EMBER_HD T db(T g, T a, T b, T) const { return b < a ? g : (a == b ? g / T(2) : T(0)); }
+};
+
+// A Beta draw from two Gamma draws a and b: a / (a + b), kept inside the open interval
+// (tiny, 1 - eps) (as PyTorch does: a tiny concentration can underflow one draw to 0). One
+// pass for what was an add, a division and a clamp, with the gradient the three would give,
+// operation for operation: the clamp's mask, the quotient's partials, and for a the sum of
+// its two paths.
+template <typename T>
+struct GammaRatioOp {
+  EMBER_HD T fwd(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      return T(0);  // Beta draws are floating; integers never get here
+    } else {
+      return clamp_unit(a / (a + b));
+    }
+  }
+  EMBER_HD T da(T g, T a, T b, T) const {
+    const T s = a + b;
+    const T gq = in_unit(a / s) ? g : T(0);
+    return gq / s + -gq * a / (s * s);
+  }
+  EMBER_HD T db(T g, T a, T b, T) const {
+    const T s = a + b;
+    const T gq = in_unit(a / s) ? g : T(0);
+    return -gq * a / (s * s);
+  }
+
+ private:
+  static EMBER_HD T low() { return tiny_normal<T>(); }
+  static EMBER_HD T high() {  // 1 - eps of T
+    return sizeof(T) == 4 ? static_cast<T>(0.99999988079071044921875)
+                          : static_cast<T>(0.99999999999999977795539507496869);
+  }
+  static EMBER_HD bool in_unit(T q) { return q >= low() && q <= high(); }
+  static EMBER_HD T clamp_unit(T q) { return q < low() ? low() : (q > high() ? high() : q); }
 };
 
 template <typename T>

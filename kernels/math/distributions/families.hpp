@@ -47,5 +47,6 @@ const char* log_prob_family_name(LogProbFamily f);
 int log_prob_param_count(LogProbFamily f);
 const char* sample_op_name(SampleOp op);
 int sample_param_count(SampleOp op);
+int sample_grad_param_count(SampleGradOp op);
 
 }  // namespace ember::kernels

@@ -199,6 +199,16 @@ struct StandardGammaSampleGrad {
   }
 };
 
+// g * dx/dalpha of a Gamma(alpha, 1) draw: the vector-Jacobian product a backward pass
+// takes, in one pass (params: alpha, g) instead of the gradient and then a product.
+template <typename T>
+struct StandardGammaVjpSampleGrad {
+  static constexpr int kParams = 2;
+  EMBER_HD T operator()(T sample, const T* p) const {
+    return p[1] * StandardGammaSampleGrad<T>{}(sample, p);
+  }
+};
+
 #define EMBER_LOG_PROB_GAMMA(X) \
   X(Gamma)                      \
   X(Beta)                       \
@@ -206,6 +216,6 @@ struct StandardGammaSampleGrad {
 
 #define EMBER_SAMPLERS_GAMMA(X) X(StandardGamma)
 
-#define EMBER_SAMPLE_GRADS(X) X(StandardGamma)
+#define EMBER_SAMPLE_GRADS(X) X(StandardGamma) X(StandardGammaVjp)
 
 }  // namespace ember::kernels

@@ -5,6 +5,7 @@
 // draws by their moments.
 #include "kernels/math/distributions/gamma.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "gamma_reference.hpp"
@@ -122,6 +123,46 @@ TEST(Beta, LogProbAtTheBoundary) {
               1e-12);
   EXPECT_EQ(dist::Beta(0.5, 1.0).log_prob(scalar_tensor(0.0, f64())).item(), INFINITY);
   EXPECT_EQ(dist::Beta(2.0, 2.0).log_prob(scalar_tensor(1.0, f64())).item(), -INFINITY);
+}
+
+// A Beta draw is x / (x + y) of two Gamma draws, kept inside (0, 1), in one kernel with its
+// gradient: the same values and gradients, bit for bit, as the add, division and clamp it
+// replaces applied to the same Gamma draws (the generator's next two draws), in both
+// precisions, including draws pushed to the boundary by a tiny concentration.
+TEST(Beta, DrawIsTheClampedRatioOfTwoGammaDrawsBitForBit) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    for (auto [a, b] : {std::pair{2.0, 5.0}, std::pair{0.01, 3.0}, std::pair{4.0, 0.005}}) {
+      SCOPED_TRACE(::testing::Message() << dtype << " a " << a << ", b " << b);
+      const TensorOptions opts = TensorOptions{}.with_dtype(dtype).with_requires_grad(true);
+      const std::int64_t n = 2000;
+      Tensor ta = full({n}, a, opts), tb = full({n}, b, opts);
+      Generator fused_gen(17);
+      const Tensor z = dist::Beta(ta, tb).rsample({}, fused_gen);
+      const Tensor w = linspace(-1.0, 2.0, n, TensorOptions{}.with_dtype(dtype));
+      sum(z * w).backward();
+
+      Tensor ra = full({n}, a, opts), rb = full({n}, b, opts);
+      Generator parts_gen(17);
+      const Tensor x = dist::Gamma(ra, 1.0).rsample({}, parts_gen);
+      const Tensor y = dist::Gamma(rb, 1.0).rsample({}, parts_gen);
+      const bool f32 = dtype == kFloat32;
+      const Tensor ref = clamp(x / (x + y), f32 ? 1.1754943508222875e-38 : 2.2250738585072014e-308,
+                               f32 ? 1.0 - 1.1920928955078125e-07 : 1.0 - 2.220446049250313e-16);
+      sum(ref * w).backward();
+
+      EXPECT_EQ(z.detach().to_vector<double>(), ref.detach().to_vector<double>());
+      EXPECT_EQ(ta.grad().to_vector<double>(), ra.grad().to_vector<double>());
+      EXPECT_EQ(tb.grad().to_vector<double>(), rb.grad().to_vector<double>());
+      // Inside (0, 1), and on its clamped ends where a concentration is tiny (float32).
+      const auto zs = z.detach().to_vector<double>();
+      const double lo = *std::min_element(zs.begin(), zs.end()),
+                   hi = *std::max_element(zs.begin(), zs.end());
+      EXPECT_GT(lo, 0.0);
+      EXPECT_LT(hi, 1.0);
+      if (f32 && a < 0.1) EXPECT_EQ(lo, 1.1754943508222875e-38);
+      if (f32 && b < 0.1) EXPECT_EQ(hi, 1.0 - 1.1920928955078125e-07);
+    }
+  }
 }
 
 TEST(Beta, SlowPathwiseGradientsMatchDerivativesOfExpectations) {
