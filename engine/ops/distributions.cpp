@@ -102,7 +102,8 @@ Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
   Tensor x =
       draw(kernels::SampleOp::StandardGamma, shape, alpha.dtype(), alpha.device(), {alpha}, gen);
   if (!needs_grad({&alpha})) return x;
-  record("standard_gamma", {alpha}, x, [a = alpha.detach(), xs = saved(x)](const Tensor& g) {
+  // alpha itself is kept (an input of the node, so no cycle), read without its gradient.
+  record("standard_gamma", {alpha}, x, [a = alpha, xs = saved(x)](const Tensor& g) {
     // g * dx/dalpha in one pass, summed back to alpha's shape.
     Tensor gx = make_tensor(xs.shape(), xs.dtype(), xs.device());
     const Tensor gc = g.to(xs.dtype());

@@ -46,7 +46,10 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = kernels::binary_op_name(op);
   detail::check_same_device(name, a_in, b_in);
   const DType t = arith_dtype(op, a_in.dtype(), b_in.dtype());
-  const Tensor a = a_in.to(t), b = b_in.to(t);
+  // Converted where the dtype differs; otherwise the operands themselves (no new handle).
+  Tensor a_converted, b_converted;
+  const Tensor& a = a_in.dtype() == t ? a_in : (a_converted = a_in.to(t));
+  const Tensor& b = b_in.dtype() == t ? b_in : (b_converted = b_in.to(t));
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   const bool compare = kernels::is_comparison(op);
   Tensor out = detail::make_tensor(shape, compare ? kBool : t, a.device());
