@@ -13,7 +13,8 @@
 // a step); "checked" keeps both on (the defaults a new user gets); "compiled" is "fast" with
 // SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
 // (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes,
-// `bound_calls` those of them that ran bound on the CPU, `retained_MiB` the memory its
+// `bound_calls` those of them that ran bound on the CPU and `fused_calls` those that ran
+// fused with their neighbours (CompileOptions::fuse), `retained_MiB` the memory its
 // buffers hold: every buffer of the step, each its own;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
@@ -123,6 +124,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     state.counters["graphs"] = static_cast<double>(cs.graphs_per_replay);
     state.counters["graph_calls"] = static_cast<double>(cs.graph_calls_per_replay);
     state.counters["bound_calls"] = static_cast<double>(cs.bound_calls_per_replay);
+    state.counters["fused_calls"] = static_cast<double>(cs.fused_calls_per_replay);
     state.counters["retained_MiB"] = static_cast<double>(cs.retained_bytes) / (1 << 20);
     if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }

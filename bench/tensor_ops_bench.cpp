@@ -1,6 +1,6 @@
 // Throughput of the tensor foundation's bulk ops (elementwise, reductions, copy, gathers,
-// matrix-vector products, matmul, triangular solves) over sizes, against the device's copy
-// bandwidth measured in the same run.
+// matrix-vector products, matmul, triangular solves, a compiled chain fused or not) over sizes,
+// against the device's copy bandwidth measured in the same run.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -137,6 +137,24 @@ void bm_matvec(benchmark::State& state, Device d, std::int64_t n, bool transpose
   report_rates(state, d, batch, seconds, nd, bytes);
 }
 
+// A compiled function whose elementwise chain feeds a sum, sum((x * 0.5 + 1) * x - 3) over n
+// float32, replayed with its calls fused over tiles (CompileOptions::fuse) or one by one:
+// fused it reads x once, unfused each call reads and writes an n-vector.
+void bm_compiled_chain(benchmark::State& state, Device d, std::int64_t n, bool fuse) {
+  const Tensor x = full({n}, 2.0, on(d));
+  auto f = [](const Tensor& v) { return sum((v * 0.5 + 1.0) * v - 3.0); };
+  auto compiled = compile(f, CompileOptions{.fuse = fuse});
+  for (int i = 0; i < 3; ++i) (void)compiled(x);  // eager, recorded, bound
+  const auto nd = static_cast<double>(n);
+  if (!validated(state, compiled(x).item() == 1.0 * nd, "compiled chain: wrong result")) return;
+  const double bytes = 4.0 * nd;  // x, read once
+  const std::int64_t batch = batch_size(d, static_cast<std::int64_t>(bytes));
+  const double seconds =
+      timed_loop(state, d, batch, [&] { benchmark::DoNotOptimize(compiled(x)); });
+  report_rates(state, d, batch, seconds, nd, bytes);
+  state.counters["fused_calls"] = static_cast<double>(compiled.stats().fused_calls_per_replay);
+}
+
 void register_all(const std::vector<Backend>& backends) {
   add_copy_context(backends);
   for (const Backend& be : backends) {
@@ -169,6 +187,15 @@ void register_all(const std::vector<Backend>& backends) {
           ->UseManualTime();
       benchmark::RegisterBenchmark(bench_name("MatVecT", be, n).c_str(), bm_matvec, d, n, true)
           ->UseManualTime();
+    }
+    for (std::int64_t n : {std::int64_t{1} << 16, std::int64_t{1} << 20}) {
+      for (const bool fuse : {true, false}) {
+        benchmark::RegisterBenchmark(
+            bench_name("CompiledChain", be, std::to_string(n) + (fuse ? "/fused" : "/unfused"))
+                .c_str(),
+            bm_compiled_chain, d, n, fuse)
+            ->UseManualTime();
+      }
     }
     for (std::int64_t k : {2, 8, 16}) {
       benchmark::RegisterBenchmark(bench_name("TriangularSolve", be, k).c_str(),

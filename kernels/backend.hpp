@@ -76,10 +76,28 @@ struct BoundScalar {
   void* slot;
   void (*set)(void* slot, double value);
 };
-// A call bound by a launcher (Backend::run_bound): its work, and the scalars it reads.
+// A bound call's loop run over a part of its elements at a time, so that a run of such calls
+// can go over cache-sized tiles together (Backend::run_fused): an elementwise loop over flat
+// operands (`run` over [begin, end); `reduces` false), or a full reduction of flat operands,
+// which carries its accumulators from part to part in `carry` (kFuseCarryBytes, aligned to
+// 64): `start` before the first part, `run` for each part in order, `finish` after the last
+// (it writes the result). The parts of a reduction, but for the last, are multiples of
+// kFuseAlign elements long.
+struct RangedLoop {
+  std::int64_t n = 0;  // the call's elements; 0: it does not run in parts
+  bool reduces = false;
+  std::function<void(std::int64_t begin, std::int64_t end, void* carry)> run;
+  std::function<void(void*carry)> start, finish;
+};
+inline constexpr std::int64_t kFuseAlign = 64;
+inline constexpr std::size_t kFuseCarryBytes = 512;
+
+// A call bound by a launcher (Backend::run_bound): its work, the scalars it reads, and where
+// it can, its loop in parts.
 struct BoundCall {
   std::function<void()> run;
   std::vector<BoundScalar> scalars;
+  RangedLoop ranged;
 };
 
 class Backend {
@@ -120,6 +138,16 @@ class Backend {
   virtual BoundCall run_bound(const std::function<void()>& call) {
     call();
     return {};
+  }
+  // Runs `count` bound calls in parts (RangedLoop) over their common n elements, tile by
+  // tile, each tile through every call in order before the next, so that what one call writes
+  // is still in cache when the next reads it; the same values as running each call alone
+  // (a reduction among them, the last, adds in the same order). False, having run nothing,
+  // where it cannot (the default).
+  virtual bool run_fused(const RangedLoop* const* loops, int count) {
+    (void)loops;
+    (void)count;
+    return false;
   }
 
   // ---- creation and copies ----

@@ -536,7 +536,7 @@ class RecordingBackend final : public kernels::Backend {
 };
 
 // ---------------------------------------------------------------------- Plan ----
-Plan::Plan(bool graphs) : graphs_on_(graphs) {}
+Plan::Plan(bool graphs, bool fuse) : graphs_on_(graphs), fuse_on_(fuse) {}
 Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
@@ -555,13 +555,18 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   }
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
-    // Bound calls hold the pointers they were bound with: bound again from the patched ones.
+    // Bound calls hold the pointers they were bound with: bound again from the patched ones
+    // (and fused anew once they are).
     for (Call& c : calls_) {
       if (c.reads_inputs && c.bound) {
         c.bound = nullptr;
+        c.rereads.clear();
+        c.ranged = {};
         c.binder = c.rebinder;
       }
     }
+    fused_.clear();
+    fused_built_ = false;
   }
   if (!segments_built_) build_segments();
   seed_ = gen.seed();
@@ -569,13 +574,19 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   gen.set_offset(base_ + advance_);
   set_draw_bases();
   finite_ = true;
-  graphs_launched_ = graph_calls_ = bound_calls_ = 0;
+  graphs_launched_ = graph_calls_ = bound_calls_ = fused_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
+  if (!fused_built_) build_fused();
   std::size_t k = 0;
   for (Segment& g : segments_) {
     for (; k < g.begin; ++k) run_call(calls_[k]);
     run_segment(g);
     k = g.end;
+  }
+  for (Fused& f : fused_) {
+    for (; k < f.begin; ++k) run_call(calls_[k]);
+    run_fused(f);
+    k = f.end;
   }
   for (; k < calls_.size(); ++k) run_call(calls_[k]);
   return finite_;
@@ -589,8 +600,14 @@ double refreshed_value(const void* src, DType dtype) {
 std::uint64_t bits(double v) { return std::bit_cast<std::uint64_t>(v); }
 }  // namespace
 
+void Plan::reread(const Call& c) {
+  for (const Reread& x : c.rereads) x.set(x.slot, refreshed_value(x.from->src, x.from->arg->dtype));
+}
+
 void Plan::run_call(Call& c) {
+  c.fused = false;
   if (c.bound) {
+    reread(c);
     c.bound();
     ++bound_calls_;
     return;
@@ -619,6 +636,7 @@ void Plan::bind(Call& c) {
     if (refreshes_[r].arg != nullptr) live.push_back(&refreshes_[r]);
   if (live.empty()) {
     c.bound = std::move(b.run);
+    c.ranged = std::move(b.ranged);
     return;
   }
   // A scalar read again at every replay goes into the slot the bound loop reads it from. The
@@ -639,11 +657,6 @@ void Plan::bind(Call& c) {
       return;
     }
   }
-  struct Reread {
-    const Refresh* from;
-    void* slot;
-    void (*set)(void*, double);
-  };
   std::vector<Reread> rereads;
   std::vector<bool> found(live.size(), false);
   for (const kernels::BoundScalar& u : b.scalars) {
@@ -662,10 +675,98 @@ void Plan::bind(Call& c) {
     c.binder = nullptr;  // a scalar read some other way
     return;
   }
-  c.bound = [rereads = std::move(rereads), run = std::move(b.run)] {
-    for (const Reread& x : rereads) x.set(x.slot, refreshed_value(x.from->src, x.from->arg->dtype));
-    run();
+  c.bound = std::move(b.run);
+  c.rereads = std::move(rereads);
+  c.ranged = std::move(b.ranged);
+}
+
+namespace {
+// The bytes a strided operand spans, [lo, hi).
+std::pair<const unsigned char*, const unsigned char*> extent(const kernels::TensorArg& a) {
+  const auto size = static_cast<std::int64_t>(element_size(a.dtype));
+  std::int64_t lo = 0, hi = 0;
+  for (int d = 0; d < a.ndim; ++d) {
+    if (a.sizes[d] == 0) return {nullptr, nullptr};
+    const std::int64_t span = (a.sizes[d] - 1) * a.strides[d];
+    (span < 0 ? lo : hi) += span;
+  }
+  const auto* base = static_cast<const unsigned char*>(a.data);
+  return {base + lo * size, base + (hi + 1) * size};
+}
+}  // namespace
+
+bool Plan::fusable_after(std::size_t begin, std::size_t k) const {
+  const Call& c = calls_[k];
+  if (!c.bound || !c.ranged.run || c.ranged.n < kFuseMin) return false;
+  if (k == begin) return true;
+  const Call& first = calls_[begin];
+  if (c.ranged.n != first.ranged.n || calls_[k - 1].ranged.reduces) return false;
+  // Tile by tile, call k runs on a tile after the earlier calls ran on it and before they run
+  // on the next: memory one of them writes and another reads or writes must be the same
+  // elements in both (the same extent), so that each tile sees exactly its own elements.
+  struct Span {
+    const unsigned char *lo, *hi;
+    bool written;
   };
+  auto spans = [&](const Call& x) {
+    std::vector<Span> out;
+    for (std::size_t o = x.operand_begin; o < x.operand_end; ++o) {
+      const auto [lo, hi] = extent(*operands_[o].arg);
+      if (lo != nullptr) out.push_back({lo, hi, operands_[o].written});
+    }
+    for (const Reread& r : x.rereads) {
+      const auto* src = static_cast<const unsigned char*>(r.from->src);
+      out.push_back({src, src + element_size(r.from->arg->dtype), false});
+    }
+    return out;
+  };
+  const std::vector<Span> mine = spans(c);
+  for (std::size_t j = begin; j < k; ++j) {
+    for (const Span& a : spans(calls_[j])) {
+      for (const Span& b : mine) {
+        if (!a.written && !b.written) continue;
+        if (a.hi <= b.lo || b.hi <= a.lo) continue;
+        if (a.lo != b.lo || a.hi != b.hi) return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Plan::build_fused() {
+  if (!fuse_on_ || !segments_.empty()) {
+    fused_built_ = true;
+    return;
+  }
+  // Built once every call that binds has bound (a call binds at its first replay).
+  for (const Call& c : calls_)
+    if (c.binder != nullptr && !c.bound) return;
+  fused_built_ = true;
+  for (std::size_t k = 0; k < calls_.size();) {
+    if (!fusable_after(k, k)) {
+      ++k;
+      continue;
+    }
+    std::size_t end = k + 1;
+    while (end < calls_.size() && fusable_after(k, end)) ++end;
+    if (end - k >= 2) {
+      Fused f{k, end, {}};
+      for (std::size_t j = k; j < end; ++j) f.loops.push_back(&calls_[j].ranged);
+      fused_.push_back(std::move(f));
+    }
+    k = end;
+  }
+}
+
+void Plan::run_fused(Fused& f) {
+  for (std::size_t k = f.begin; k < f.end; ++k) reread(calls_[k]);
+  if (!calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()))) {
+    for (std::size_t k = f.begin; k < f.end; ++k) run_call(calls_[k]);
+    return;
+  }
+  for (std::size_t k = f.begin; k < f.end; ++k) calls_[k].fused = true;
+  bound_calls_ += f.end - f.begin;
+  fused_calls_ += f.end - f.begin;
 }
 
 void Plan::build_segments() {
@@ -787,11 +888,19 @@ std::string Plan::listing(const std::string& title, std::uint64_t key) const {
      << std::hex << key << std::dec << ":\n";
   // calls_ holds the calls that were not hoisted, in recorded order.
   for (std::size_t k = 0, replayed = 0; k < size(); ++k) {
-    const char* mark = " ";
+    std::string mark = " ";
     if (hoisted(k)) {
       mark = " (hoisted) ";
-    } else if (replayed < calls_.size() && calls_[replayed++].bound) {
-      mark = " (bound) ";
+    } else if (replayed < calls_.size()) {
+      const std::size_t r = replayed++;
+      if (calls_[r].fused) {
+        // Fused runs are numbered from 1 in order.
+        std::size_t run = 0;
+        while (run < fused_.size() && fused_[run].end <= r) ++run;
+        mark = concat(" (bound, fused ", run + 1, ") ");
+      } else if (calls_[r].bound) {
+        mark = " (bound) ";
+      }
     }
     os << "  " << k << mark << describe_call(k) << "\n";
   }
@@ -896,6 +1005,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
     if (!out[k].is_scalar()) {
       patch_if_input(&out[k].data);
       cur_reads_.push_back(out[k].data);
+      plan_.operands_.push_back({&out[k], false});
       continue;
     }
     call_has_scalar_ = true;
@@ -978,6 +1088,13 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   call.binder = call.rebinder = binder;
   call.scalar_begin = scalar_begin_;
   call.scalar_end = scalar_begin_ = plan_.scalar_args_.size();
+  call.operand_begin = operand_begin_;
+  call.operand_end = operand_begin_ = plan_.operands_.size();
+  const std::vector<const void*>& writes = access_.back().writes;
+  for (std::size_t o = call.operand_begin; o < call.operand_end; ++o) {
+    Plan::Operand& op = plan_.operands_[o];
+    op.written = std::find(writes.begin(), writes.end(), op.arg->data) != writes.end();
+  }
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);

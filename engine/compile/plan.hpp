@@ -35,8 +35,9 @@ class RecordingBackend;
 
 class Plan {
  public:
-  // `graphs`: on a CUDA device, replay runs of calls as CUDA Graphs (CompileOptions).
-  explicit Plan(bool graphs);
+  // `graphs`: on a CUDA device, replay runs of calls as CUDA Graphs; `fuse`: on the CPU, run
+  // chains of elementwise calls (and a reduction they feed) tile by tile (CompileOptions).
+  explicit Plan(bool graphs, bool fuse = true);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -58,8 +59,9 @@ class Plan {
   // What the last replay launched: graphs, and recorded calls run inside them.
   std::size_t graphs_launched() const { return graphs_launched_; }
   std::size_t graph_calls() const { return graph_calls_; }
-  // Calls of the last replay that ran bound (on the CPU).
+  // Calls of the last replay that ran bound (on the CPU), and those of them that ran fused.
   std::size_t bound_calls() const { return bound_calls_; }
+  std::size_t fused_calls() const { return fused_calls_; }
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -106,6 +108,17 @@ class Plan {
     kernels::TensorArg* arg;
     const void* src;
   };
+  // A refreshed value put into the slot a bound loop reads it from.
+  struct Reread {
+    const Refresh* from;
+    void* slot;
+    void (*set)(void*, double);
+  };
+  // An operand of a call in memory, and whether the call writes it.
+  struct Operand {
+    const kernels::TensorArg* arg;
+    bool written;
+  };
   struct Call {
     std::function<void()> run;
     std::size_t refresh_begin, refresh_end;
@@ -121,9 +134,18 @@ class Plan {
     kernels::Backend* binder = nullptr;
     kernels::Backend* rebinder = nullptr;
     std::function<void()> bound;
-    // The call's scalar operands (scalar_args_), and replays at which binding was put off.
-    std::size_t scalar_begin = 0, scalar_end = 0;
+    std::vector<Reread> rereads;  // run before `bound`
+    kernels::RangedLoop ranged;   // the bound loop in parts, where it has them
+    // The call's scalar operands (scalar_args_) and operands in memory (operands_), and
+    // replays at which binding was put off.
+    std::size_t scalar_begin = 0, scalar_end = 0, operand_begin = 0, operand_end = 0;
     int bind_tries = 0;
+    bool fused = false;  // ran in a fused run of calls at the last replay
+  };
+  // Calls [begin, end), bound, run together in parts (Backend::run_fused).
+  struct Fused {
+    std::size_t begin, end;
+    std::vector<const kernels::RangedLoop*> loops;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
   // reads the step's inputs is captured again when they move (`stale`), and one that draws
@@ -143,6 +165,14 @@ class Plan {
   static constexpr int kMaxBindTries = 4;
   void run_call(Call& c);
   void bind(Call& c);
+  void reread(const Call& c);
+  // The runs of bound calls that may run fused, once every call that binds is bound; empty
+  // again when inputs move (their calls are bound anew).
+  void build_fused();
+  bool fusable_after(std::size_t begin, std::size_t k) const;
+  void run_fused(Fused& f);
+  // Smallest call (elements) worth fusing: below it every operand stays in cache anyway.
+  static constexpr std::int64_t kFuseMin = 16384;
   void build_segments();
   void run_segment(Segment& g);
   void drop_graphs();
@@ -160,7 +190,10 @@ class Plan {
 
   std::vector<Call> calls_;
   std::vector<Segment> segments_;
+  std::vector<Fused> fused_;
   bool graphs_on_, segments_built_ = false;
+  bool fuse_on_, fused_built_ = false;
+  std::size_t fused_calls_ = 0;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;
   std::size_t bound_calls_ = 0;
   std::string capture_error_;
@@ -170,6 +203,7 @@ class Plan {
   std::deque<void*> pointers_;                     // raw pointers of copies, patched like operands
   std::deque<Refresh> refreshes_;
   std::deque<const kernels::TensorArg*> scalar_args_;  // kept scalar operands, call by call
+  std::deque<Operand> operands_;                       // kept operands in memory, call by call
   std::vector<Patch> patches_;
   std::vector<std::shared_ptr<Storage>> retained_;
   std::vector<std::vector<unsigned char>> snapshots_;  // host bytes uploaded as constants
@@ -279,7 +313,7 @@ class Recorder {
     double value;
   };
   std::vector<ScalarSource> scalar_sources_;
-  std::size_t refresh_begin_ = 0, patch_begin_ = 0, scalar_begin_ = 0;
+  std::size_t refresh_begin_ = 0, patch_begin_ = 0, scalar_begin_ = 0, operand_begin_ = 0;
   bool call_has_scalar_ = false;
   // What each recorded call reads and writes (first elements of operands), for hoist().
   struct Access {
@@ -298,6 +332,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.graphs_per_replay = plan.graphs_launched();
   stats.graph_calls_per_replay = plan.graph_calls();
   stats.bound_calls_per_replay = plan.bound_calls();
+  stats.fused_calls_per_replay = plan.fused_calls();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();

@@ -44,6 +44,11 @@ struct CompileOptions {
   // On a CUDA device, replay the runs of kernel calls whose arguments never change as CUDA
   // Graphs (one launch each instead of one per kernel). Off: every kernel is launched alone.
   bool cuda_graphs = true;
+  // On the CPU, run each chain of consecutive elementwise calls over the same elements (of at
+  // least 16384), and a full reduction that ends it, tile by tile: every call on a tile of
+  // elements before the next tile, so that what one call writes is read back from the cache.
+  // The same values bit for bit. Off: every call runs over all its elements alone.
+  bool fuse = true;
 };
 
 // What compilation has done so far.
@@ -65,6 +70,8 @@ struct CompileStats {
   // The last replay on the CPU: recorded calls run bound (their loop, geometry and operands
   // set up once, at the first replay; Backend::run_bound), the rest through the launcher.
   std::size_t bound_calls_per_replay = 0;
+  // Of those, the calls that ran fused with their neighbours (CompileOptions::fuse).
+  std::size_t fused_calls_per_replay = 0;
   // The last plan used, over all its replays: graphs instantiated, and graphs captured again
   // and updated in place (its inputs moved, or a new seed) without a new instantiation.
   std::size_t graph_instantiations = 0;

@@ -16,6 +16,7 @@ class CpuBackend final : public Launcher<CpuBackend> {
  public:
   Loop loop() const { return Loop{}; }
   BoundCall run_bound(const std::function<void()>& call) override;
+  bool run_fused(const RangedLoop* const* loops, int count) override;
   HostAllocator& allocator() { return allocator_; }
 
  private:

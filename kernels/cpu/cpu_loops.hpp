@@ -291,6 +291,7 @@ struct ScalarSlots {
 struct BindSink {
   std::function<void()> bound;
   std::vector<BoundScalar> scalars;
+  RangedLoop ranged;  // the loop in parts, where it can run so (RangedLoop)
   int runs = 0;
   bool bindable = true;
 };
@@ -380,6 +381,23 @@ class Loop {
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
     offer_binding([n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); },
                   dense_used_ == 0);
+    if constexpr (IndependentBody<Body>) {
+      // A flat loop also runs in parts, for fusing with its neighbours.
+      BindSink* const sink = t_bind_sink;
+      if (sink != nullptr && sink->runs == 1 && sink->bindable && all_flat(calc, true)) {
+        sink->ranged.n = n;
+        if (all_flat(calc)) {
+          sink->ranged.run = [body, slots = bound_slots_](std::int64_t b, std::int64_t e, void*) {
+            flat_range<N>(body, b, e);
+          };
+        } else {
+          sink->ranged.run = [body, scalars = calc.scalars, slots = bound_slots_](
+                                 std::int64_t b, std::int64_t e, void*) {
+            flat_range_with_scalars<N>(body, scalars, b, e);
+          };
+        }
+      }
+    }
     run_loop(n, calc, body);
   }
 

@@ -40,30 +40,14 @@ Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine)
 // step's (one vector's chain of adds would hold the loop to the add's latency).
 inline constexpr int kReduceLanes = 32;
 
-// The combination of load(base, {j, ...}) for j in [begin, end), every input contiguous:
-// element j goes to accumulator j % kReduceLanes, the rest (end - begin not a multiple) to
-// one more, and the accumulators are combined in order. Inlined into flat_reduce below and,
-// for short ranges, into the caller: the same operations in the same order either way.
+// Element j of [begin, end) into accumulator (j - begin) % kReduceLanes, a block of
+// kReduceLanes elements at a time, for the blocks that fit before `end`; j is left at the
+// first element past them.
 template <int N, typename Acc, typename AccCombine, typename Load>
-[[gnu::always_inline]] inline Acc flat_reduce_range(const Load& load, const std::int64_t* base,
-                                                    std::int64_t begin, std::int64_t end) {
+[[gnu::always_inline]] inline void reduce_blocks(const Load& load, const std::int64_t* base,
+                                                 Acc (&lanes)[kReduceLanes], std::int64_t& j,
+                                                 std::int64_t end) {
   const AccCombine combine{};
-  auto combine_from = [&](Acc acc, std::int64_t j) {
-    for (; j < end; ++j) {
-      std::int64_t r[N];
-      for (int q = 0; q < N; ++q) r[q] = j;
-      acc = combine(acc, static_cast<Acc>(load(base, r)));
-    }
-    return acc;
-  };
-  if (end - begin < kReduceLanes) {
-    // Every accumulator would stay at the identity, which changes acc once at most (a
-    // sum's -0 to +0): combined once.
-    return combine(combine_from(AccCombine::identity(), begin), AccCombine::identity());
-  }
-  Acc lanes[kReduceLanes];
-  for (Acc& l : lanes) l = AccCombine::identity();
-  std::int64_t j = begin;
   for (; j + kReduceLanes <= end; j += kReduceLanes) {
     for (int k = 0; k < kReduceLanes; ++k) {
       std::int64_t r[N];
@@ -71,7 +55,41 @@ template <int N, typename Acc, typename AccCombine, typename Load>
       lanes[k] = combine(lanes[k], static_cast<Acc>(load(base, r)));
     }
   }
-  Acc acc = combine_from(AccCombine::identity(), j);
+}
+
+// acc combined with element after element of [j, end).
+template <int N, typename Acc, typename AccCombine, typename Load>
+[[gnu::always_inline]] inline Acc combine_from(const Load& load, const std::int64_t* base, Acc acc,
+                                               std::int64_t j, std::int64_t end) {
+  const AccCombine combine{};
+  for (; j < end; ++j) {
+    std::int64_t r[N];
+    for (int q = 0; q < N; ++q) r[q] = j;
+    acc = combine(acc, static_cast<Acc>(load(base, r)));
+  }
+  return acc;
+}
+
+// The combination of load(base, {j, ...}) for j in [begin, end), every input contiguous:
+// blocks of kReduceLanes elements into as many accumulators (reduce_blocks), the rest (end -
+// begin not a multiple) into one more, and the accumulators combined into it in order.
+// Inlined into flat_reduce below and, for short ranges, into the caller: the same operations
+// in the same order either way (and in the fused parts of reduce_in_parts).
+template <int N, typename Acc, typename AccCombine, typename Load>
+[[gnu::always_inline]] inline Acc flat_reduce_range(const Load& load, const std::int64_t* base,
+                                                    std::int64_t begin, std::int64_t end) {
+  const AccCombine combine{};
+  if (end - begin < kReduceLanes) {
+    // Every accumulator would stay at the identity, which changes acc once at most (a
+    // sum's -0 to +0): combined once.
+    return combine(combine_from<N, Acc, AccCombine>(load, base, AccCombine::identity(), begin, end),
+                   AccCombine::identity());
+  }
+  Acc lanes[kReduceLanes];
+  for (Acc& l : lanes) l = AccCombine::identity();
+  std::int64_t j = begin;
+  reduce_blocks<N, Acc, AccCombine>(load, base, lanes, j, end);
+  Acc acc = combine_from<N, Acc, AccCombine>(load, base, AccCombine::identity(), j, end);
   for (const Acc& l : lanes) acc = combine(acc, l);
   return acc;
 }
@@ -83,6 +101,29 @@ EMBER_CPU_CLONES Acc flat_reduce(const Load& load, const std::int64_t* base, std
                                  std::int64_t end) {
   const Load local = load;
   return flat_reduce_range<N, Acc, AccCombine>(local, base, begin, end);
+}
+
+// What a full flat reduction run in parts carries from part to part (RangedLoop).
+template <typename Acc>
+struct ReduceCarry {
+  Acc lanes[kReduceLanes];
+  Acc rest;
+};
+
+// One part [begin, end) of a full flat reduction of at least kReduceLanes elements whose
+// parts, but for the last, are multiples of kReduceLanes long: its blocks into the carried
+// accumulators, a last part's rest into `rest`, as flat_reduce_range would over the whole.
+template <int N, typename Acc, typename AccCombine, typename Load>
+EMBER_CPU_CLONES void flat_reduce_part(const Load& load, ReduceCarry<Acc>* carry,
+                                       std::int64_t begin, std::int64_t end) {
+  const Load local = load;
+  const std::int64_t zero[N] = {};
+  Acc lanes[kReduceLanes];
+  for (int k = 0; k < kReduceLanes; ++k) lanes[k] = carry->lanes[k];
+  std::int64_t j = begin;
+  reduce_blocks<N, Acc, AccCombine>(local, zero, lanes, j, end);
+  for (int k = 0; k < kReduceLanes; ++k) carry->lanes[k] = lanes[k];
+  carry->rest = combine_from<N, Acc, AccCombine>(local, zero, carry->rest, j, end);
 }
 
 // Shorter ranges (a row of a small table) run inline: a call through the clones' dispatch
@@ -152,6 +193,42 @@ void reduce_run(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& loa
   });
 }
 
+// While a call is being bound, a full reduction of flat operands (one output) that
+// reduce_run adds in one slice offers itself in parts too (RangedLoop), with the same
+// operations in the same order: blocks into the carried accumulators part by part, the rest
+// and the accumulators combined at the end as flat_reduce_range does.
+template <typename T, typename Combine, typename Load>
+void offer_parts(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& load) {
+  constexpr int N = Load::kInputs;
+  using Acc = typename HostAcc<T>::type;
+  using AccCombine = typename Combine::template As<Acc>;
+  using Carry = ReduceCarry<Acc>;
+  static_assert(sizeof(Carry) <= kFuseCarryBytes && alignof(Carry) <= 64);
+  static_assert(kFuseAlign % kReduceLanes == 0);
+  BindSink* const sink = t_bind_sink;
+  if (sink == nullptr || sink->runs != 1 || !sink->bindable) return;
+  bool flat = geo.n_out == 1 && geo.reduced.ndim == 1 && geo.n_red >= kReduceLanes;
+  for (int k = 0; k < N && flat; ++k) flat = geo.reduced.strides[k][0] == 1;
+  if (!flat) return;
+  sink->ranged.n = geo.n_red;
+  sink->ranged.reduces = true;
+  sink->ranged.start = [](void* c) {
+    auto* carry = static_cast<Carry*>(c);
+    for (Acc& l : carry->lanes) l = AccCombine::identity();
+    carry->rest = AccCombine::identity();
+  };
+  sink->ranged.run = [load](std::int64_t b, std::int64_t e, void* c) {
+    flat_reduce_part<N, Acc, AccCombine>(load, static_cast<Carry*>(c), b, e);
+  };
+  sink->ranged.finish = [o](void* c) {
+    const AccCombine combine{};
+    const auto* carry = static_cast<const Carry*>(c);
+    Acc acc = carry->rest;
+    for (const Acc& l : carry->lanes) acc = combine(acc, l);
+    o[0] = static_cast<T>(combine(AccCombine::identity(), acc));
+  };
+}
+
 // reduce_run with the geometry of these operands; while a compiled step binds its calls
 // (Backend::run_bound), the reduction offers itself bound: later replays skip the geometry.
 template <typename T, typename Combine, typename Load>
@@ -160,6 +237,7 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
   const ReduceGeometryN<Load::kInputs> geo = reduce_geometry<Load::kInputs>(out, ins);
   T* const o = out.ptr<T>();
   offer_binding([geo, o, load] { reduce_run<T, Combine>(geo, o, load); });
+  offer_parts<T, Combine>(geo, o, load);
   reduce_run<T, Combine>(geo, o, load);
 }
 

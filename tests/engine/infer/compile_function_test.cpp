@@ -2,7 +2,10 @@
 // bits for every input (rebound each call), draws, parameters that change between calls and
 // several outputs; new input shapes record new plans; structure changes and host reads raise
 // CompileError.
+#include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -31,6 +34,75 @@ TEST(CompileFunction, ReplaysGiveTheEagerFunctionsBits) {
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(compiled(x3).to_vector<double>(), f(x3).to_vector<double>());
   EXPECT_EQ(compiled.stats().plans, 2u);
+}
+
+// The calls of `listing` (describe_plans()) marked as fused, and their runs' numbers.
+std::vector<int> fused_runs(const std::string& listing) {
+  std::vector<int> runs;
+  for (std::size_t at = listing.find("(bound, fused "); at != std::string::npos;
+       at = listing.find("(bound, fused ", at + 1))
+    runs.push_back(std::stoi(listing.substr(at + 14)));
+  return runs;
+}
+
+// On the CPU a chain of elementwise calls over the same elements, and the sum it feeds, run
+// tile by tile: the eager function's bits, in both precisions, with its input's values
+// changed before every call (in place: the plan's input stays where it is).
+TEST(CompileFunction, ElementwiseChainsAndTheirSumRunFused) {
+  const NumThreadsScope one(1);
+  for (DType dtype : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(::testing::Message() << dtype);
+    const std::int64_t n = 100003;  // tiles of 2048, a last short one
+    const Tensor x = zeros({n}, TensorOptions{}.with_dtype(dtype));
+    auto f = [](const Tensor& x) { return sum(exp(x * 0.5 + 1.0) * x - 3.0); };
+    auto compiled = compile(f);
+    for (int i = 0; i < 6; ++i) {
+      const Tensor values = randn({n}, TensorOptions{}.with_dtype(dtype)) * (0.5 + i);
+      std::memcpy(x.data_ptr(), values.data_ptr(), n * element_size(dtype));
+      EXPECT_EQ(compiled(x).item(), f(x).item()) << "call " << i;
+    }
+    // Mul, add, exp, mul, sub and the sum: one run.
+    EXPECT_EQ(compiled.stats().fused_calls_per_replay, 6u) << compiled.describe_plans();
+    EXPECT_EQ(fused_runs(compiled.describe_plans()), std::vector<int>(6, 1));
+    // Not fused: the same values.
+    auto plain = compile(f, CompileOptions{.fuse = false});
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(plain(x).item(), f(x).item());
+    EXPECT_EQ(plain.stats().fused_calls_per_replay, 0u);
+  }
+}
+
+// A call that reads, at other offsets, memory an earlier call of the chain writes (here the
+// join of two halves, read from just before the second) would read elements of a later tile
+// not yet written: the run is cut there, and the function keeps its eager values.
+TEST(CompileFunction, ACallReadingAnotherTileOfAnEarlierOneStartsANewFusedRun) {
+  const NumThreadsScope one(1);
+  const std::int64_t n = 40000;
+  const Tensor x = zeros({n});
+  auto f = [n](const Tensor& x) { return sum(cat({x * 2.0, x + 1.0}).narrow(0, n - 1, n) * 3.0); };
+  auto compiled = compile(f);
+  for (int i = 0; i < 8; ++i) {
+    float* p = static_cast<float*>(x.data_ptr());
+    for (std::int64_t j = 0; j < n; ++j) p[j] = static_cast<float>((i + 1) * (j % 97)) * 1e-3f;
+    EXPECT_EQ(compiled(x).item(), f(x).item()) << "call " << i;
+  }
+  // Two runs: the halves and their copies into the join, then the product and its sum.
+  EXPECT_EQ(fused_runs(compiled.describe_plans()), (std::vector<int>{1, 1, 1, 1, 2, 2}))
+      << compiled.describe_plans();
+}
+
+// With the pool's threads a long sum is added in per-thread slices: its run is not fused
+// (it would add in another order), the elementwise calls before it are.
+TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
+  const NumThreadsScope two(2);
+  const std::int64_t n = 200000;
+  Generator gen(4);
+  // float64, values over many magnitudes: another order of the adds shows in the last bits.
+  auto f = [](const Tensor& x) { return sum(exp(x * 8.0) + 1.0); };
+  auto compiled = compile(f);
+  for (int i = 0; i < 5; ++i) {
+    const Tensor x = randn({n}, f64(), &gen);
+    EXPECT_EQ(compiled(x).item(), f(x).item()) << "call " << i;
+  }
 }
 
 TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {
