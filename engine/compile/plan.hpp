@@ -81,8 +81,8 @@ class Plan {
   // What recorded call k is: its kind, op and the geometry of its main operands.
   std::string describe_call(std::size_t k) const;
   // The plan for a listing: "<title>, N calls recorded, M replayed, key K:" and one line per
-  // recorded call, hoisted ones marked "(hoisted)" and those that ran bound at the last replay
-  // (on the CPU) "(bound)".
+  // recorded call, hoisted ones marked "(hoisted)", those that ran bound at the last replay
+  // (on the CPU) "(bound)", and those of them that ran in the N-th fused run "(bound, fused N)".
   std::string listing(const std::string& title, std::uint64_t key) const;
   // One structure hash per recorded call (kind, options, operand geometry and constants).
   const std::vector<std::uint64_t>& signature() const { return signature_; }

@@ -249,7 +249,8 @@ class SVI {
   CompileStats compile_stats() const { return core_.compile_stats(); }
   // The cached plans, one line per recorded call ("  12 (bound) binary Add float32 (1000),
   // ..."): "(hoisted)" marks a call that runs only when recorded, "(bound)" one that ran bound
-  // at the last replay on the CPU (docs/compile.md, "Recording and replay").
+  // at the last replay on the CPU, "(bound, fused N)" one that ran in the N-th fused run of
+  // calls (docs/compile.md, "Recording and replay" and "Fusion").
   std::string describe_plans() const { return core_.describe_plans(); }
 
   optim::Optimizer& optimizer() { return core_.optimizer(); }
