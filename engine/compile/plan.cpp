@@ -574,7 +574,7 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   gen.set_offset(base_ + advance_);
   set_draw_bases();
   finite_ = true;
-  graphs_launched_ = graph_calls_ = bound_calls_ = fused_calls_ = 0;
+  graphs_launched_ = graph_calls_ = bound_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
   if (!fused_built_) build_fused();
   std::size_t k = 0;
@@ -605,7 +605,6 @@ void Plan::reread(const Call& c) {
 }
 
 void Plan::run_call(Call& c) {
-  c.fused = false;
   if (c.bound) {
     reread(c);
     c.bound();
@@ -760,13 +759,19 @@ void Plan::build_fused() {
 
 void Plan::run_fused(Fused& f) {
   for (std::size_t k = f.begin; k < f.end; ++k) reread(calls_[k]);
-  if (!calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()))) {
+  f.ran = calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()));
+  if (!f.ran) {
     for (std::size_t k = f.begin; k < f.end; ++k) run_call(calls_[k]);
     return;
   }
-  for (std::size_t k = f.begin; k < f.end; ++k) calls_[k].fused = true;
   bound_calls_ += f.end - f.begin;
-  fused_calls_ += f.end - f.begin;
+}
+
+std::size_t Plan::fused_calls() const {
+  std::size_t n = 0;
+  for (const Fused& f : fused_)
+    if (f.ran) n += f.end - f.begin;
+  return n;
 }
 
 void Plan::build_segments() {
@@ -893,10 +898,10 @@ std::string Plan::listing(const std::string& title, std::uint64_t key) const {
       mark = " (hoisted) ";
     } else if (replayed < calls_.size()) {
       const std::size_t r = replayed++;
-      if (calls_[r].fused) {
-        // Fused runs are numbered from 1 in order.
-        std::size_t run = 0;
-        while (run < fused_.size() && fused_[run].end <= r) ++run;
+      // Fused runs are numbered from 1 in order.
+      std::size_t run = 0;
+      while (run < fused_.size() && fused_[run].end <= r) ++run;
+      if (run < fused_.size() && fused_[run].begin <= r && fused_[run].ran) {
         mark = concat(" (bound, fused ", run + 1, ") ");
       } else if (calls_[r].bound) {
         mark = " (bound) ";

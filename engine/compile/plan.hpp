@@ -61,7 +61,7 @@ class Plan {
   std::size_t graph_calls() const { return graph_calls_; }
   // Calls of the last replay that ran bound (on the CPU), and those of them that ran fused.
   std::size_t bound_calls() const { return bound_calls_; }
-  std::size_t fused_calls() const { return fused_calls_; }
+  std::size_t fused_calls() const;
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -140,12 +140,13 @@ class Plan {
     // replays at which binding was put off.
     std::size_t scalar_begin = 0, scalar_end = 0, operand_begin = 0, operand_end = 0;
     int bind_tries = 0;
-    bool fused = false;  // ran in a fused run of calls at the last replay
   };
-  // Calls [begin, end), bound, run together in parts (Backend::run_fused).
+  // Calls [begin, end), bound, run together in parts (Backend::run_fused); `ran`: they did
+  // at the last replay (else one by one).
   struct Fused {
     std::size_t begin, end;
     std::vector<const kernels::RangedLoop*> loops;
+    bool ran = false;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that
   // reads the step's inputs is captured again when they move (`stale`), and one that draws
@@ -193,7 +194,6 @@ class Plan {
   std::vector<Fused> fused_;
   bool graphs_on_, segments_built_ = false;
   bool fuse_on_, fused_built_ = false;
-  std::size_t fused_calls_ = 0;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;
   std::size_t bound_calls_ = 0;
   std::string capture_error_;

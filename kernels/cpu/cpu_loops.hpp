@@ -312,19 +312,25 @@ void offer_binding(F&& run, bool bindable = true) {
   }
 }
 
+// [begin, end) of a flat loop (all_flat(calc, true)) whose scalar operands are the bits of
+// `scalars`.
+template <int N, typename Body>
+void flat_part(const Body& body, unsigned scalars, std::int64_t begin, std::int64_t end) {
+  if (scalars == 0) {
+    flat_range<N>(body, begin, end);
+  } else {
+    flat_range_with_scalars<N>(body, scalars, begin, end);
+  }
+}
+
 template <int N, typename Body>
 void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
   if constexpr (AccumulatingBody<Body>) {
     walk_range(calc, 0, n, body);
   } else {
-    if (all_flat(calc)) {
-      parallel_for(n, kParallelGrain,
-                   [&](std::int64_t begin, std::int64_t end) { flat_range<N>(body, begin, end); });
-      return;
-    }
     if (all_flat(calc, true)) {
       parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-        flat_range_with_scalars<N>(body, calc.scalars, begin, end);
+        flat_part<N>(body, calc.scalars, begin, end);
       });
       return;
     }
@@ -386,16 +392,10 @@ class Loop {
       BindSink* const sink = t_bind_sink;
       if (sink != nullptr && sink->runs == 1 && sink->bindable && all_flat(calc, true)) {
         sink->ranged.n = n;
-        if (all_flat(calc)) {
-          sink->ranged.run = [body, slots = bound_slots_](std::int64_t b, std::int64_t e, void*) {
-            flat_range<N>(body, b, e);
-          };
-        } else {
-          sink->ranged.run = [body, scalars = calc.scalars, slots = bound_slots_](
-                                 std::int64_t b, std::int64_t e, void*) {
-            flat_range_with_scalars<N>(body, scalars, b, e);
-          };
-        }
+        sink->ranged.run = [body, scalars = calc.scalars, slots = bound_slots_](
+                               std::int64_t b, std::int64_t e, void*) {
+          flat_part<N>(body, scalars, b, e);
+        };
       }
     }
     run_loop(n, calc, body);

@@ -70,11 +70,19 @@ template <int N, typename Acc, typename AccCombine, typename Load>
   return acc;
 }
 
+// acc combined with each accumulator in order: how a flat reduction ends.
+template <typename Acc, typename AccCombine>
+[[gnu::always_inline]] inline Acc combine_lanes(Acc acc, const Acc (&lanes)[kReduceLanes]) {
+  const AccCombine combine{};
+  for (const Acc& l : lanes) acc = combine(acc, l);
+  return acc;
+}
+
 // The combination of load(base, {j, ...}) for j in [begin, end), every input contiguous:
 // blocks of kReduceLanes elements into as many accumulators (reduce_blocks), the rest (end -
 // begin not a multiple) into one more, and the accumulators combined into it in order.
 // Inlined into flat_reduce below and, for short ranges, into the caller: the same operations
-// in the same order either way (and in the fused parts of reduce_in_parts).
+// in the same order either way (and over parts, in flat_reduce_part and offer_parts).
 template <int N, typename Acc, typename AccCombine, typename Load>
 [[gnu::always_inline]] inline Acc flat_reduce_range(const Load& load, const std::int64_t* base,
                                                     std::int64_t begin, std::int64_t end) {
@@ -89,9 +97,8 @@ template <int N, typename Acc, typename AccCombine, typename Load>
   for (Acc& l : lanes) l = AccCombine::identity();
   std::int64_t j = begin;
   reduce_blocks<N, Acc, AccCombine>(load, base, lanes, j, end);
-  Acc acc = combine_from<N, Acc, AccCombine>(load, base, AccCombine::identity(), j, end);
-  for (const Acc& l : lanes) acc = combine(acc, l);
-  return acc;
+  return combine_lanes<Acc, AccCombine>(
+      combine_from<N, Acc, AccCombine>(load, base, AccCombine::identity(), j, end), lanes);
 }
 
 // flat_reduce_range compiled for each instruction set (EMBER_CPU_CLONES), so that the
@@ -221,11 +228,9 @@ void offer_parts(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& lo
     flat_reduce_part<N, Acc, AccCombine>(load, static_cast<Carry*>(c), b, e);
   };
   sink->ranged.finish = [o](void* c) {
-    const AccCombine combine{};
     const auto* carry = static_cast<const Carry*>(c);
-    Acc acc = carry->rest;
-    for (const Acc& l : carry->lanes) acc = combine(acc, l);
-    o[0] = static_cast<T>(combine(AccCombine::identity(), acc));
+    const Acc acc = combine_lanes<Acc, AccCombine>(carry->rest, carry->lanes);
+    o[0] = static_cast<T>(AccCombine{}(AccCombine::identity(), acc));  // as split_reduce does
   };
 }
 

@@ -340,28 +340,26 @@ struct GammaRatioOp {
     if constexpr (std::is_integral_v<T>) {
       return T(0);  // Beta draws are floating; integers never get here
     } else {
-      return clamp_unit(a / (a + b));
+      return clamp().fwd(DivOp<T>{}.fwd(a, a + b));
     }
   }
+  // The quotient's partials, of the gradient the clamp passes on; a's two paths added.
   EMBER_HD T da(T g, T a, T b, T) const {
-    const T s = a + b;
-    const T gq = in_unit(a / s) ? g : T(0);
-    return gq / s + -gq * a / (s * s);
+    const T s = a + b, gq = clamp_grad(g, a, s);
+    return DivOp<T>{}.da(gq, a, s, T()) + DivOp<T>{}.db(gq, a, s, T());
   }
   EMBER_HD T db(T g, T a, T b, T) const {
     const T s = a + b;
-    const T gq = in_unit(a / s) ? g : T(0);
-    return -gq * a / (s * s);
+    return DivOp<T>{}.db(clamp_grad(g, a, s), a, s, T());
   }
 
  private:
-  static EMBER_HD T low() { return tiny_normal<T>(); }
-  static EMBER_HD T high() {  // 1 - eps of T
-    return sizeof(T) == 4 ? static_cast<T>(0.99999988079071044921875)
-                          : static_cast<T>(0.99999999999999977795539507496869);
+  // Clamped to [tiny, 1 - eps] of T.
+  static EMBER_HD ClampOp<T> clamp() {
+    return {tiny_normal<T>(), sizeof(T) == 4 ? static_cast<T>(0.99999988079071044921875)
+                                             : static_cast<T>(0.99999999999999977795539507496869)};
   }
-  static EMBER_HD bool in_unit(T q) { return q >= low() && q <= high(); }
-  static EMBER_HD T clamp_unit(T q) { return q < low() ? low() : (q > high() ? high() : q); }
+  static EMBER_HD T clamp_grad(T g, T a, T s) { return clamp().bwd(g, a / s, T()); }
 };
 
 template <typename T>
