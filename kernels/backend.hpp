@@ -91,6 +91,8 @@ struct RangedLoop {
 };
 inline constexpr std::int64_t kFuseAlign = 64;
 inline constexpr std::size_t kFuseCarryBytes = 512;
+// Reductions one fused run may hold (each carries its own accumulators).
+inline constexpr int kMaxFusedReductions = 4;
 
 // A call bound by a launcher (Backend::run_bound): its work, the scalars it reads, and where
 // it can, its loop in parts.
@@ -142,8 +144,9 @@ class Backend {
   // Runs `count` bound calls in parts (RangedLoop) over their common n elements, tile by
   // tile, each tile through every call in order before the next, so that what one call writes
   // is still in cache when the next reads it; the same values as running each call alone
-  // (a reduction among them, the last, adds in the same order). False, having run nothing,
-  // where it cannot (the default).
+  // (the reductions among them, up to kMaxFusedReductions, add in the same order and write
+  // their results after the last tile, in call order: no call of the run may read them).
+  // False, having run nothing, where it cannot (the default).
   virtual bool run_fused(const RangedLoop* const* loops, int count) {
     (void)loops;
     (void)count;

@@ -37,33 +37,39 @@ BoundCall CpuBackend::run_bound(const std::function<void()>& call) {
 bool CpuBackend::run_fused(const RangedLoop* const* loops, int count) {
   if (count < 2) return false;
   const std::int64_t n = loops[0]->n;
+  int reductions = 0;
   for (int k = 0; k < count; ++k) {
     const RangedLoop& l = *loops[k];
-    if (l.n != n || !l.run || (l.reduces && k != count - 1)) return false;
+    if (l.n != n || !l.run) return false;
+    reductions += l.reduces ? 1 : 0;
   }
+  if (reductions > kMaxFusedReductions) return false;
   // Elements per tile: a multiple of kFuseAlign, small enough that a tile of every operand
   // of a few calls stays in the L1 and L2 caches.
   constexpr std::int64_t kTile = 2048;
   static_assert(kTile % kFuseAlign == 0);
-  auto tiles = [&](std::int64_t begin, std::int64_t end, void* carry) {
-    for (std::int64_t t = begin; t < end; t += kTile) {
-      const std::int64_t t_end = std::min(end, t + kTile);
-      for (int k = 0; k < count; ++k) loops[k]->run(t, t_end, carry);
-    }
-  };
-  const RangedLoop& last = *loops[count - 1];
-  if (last.reduces) {
-    // A reduction long enough to be split across threads adds its slices' results: fused,
-    // it would add in another order.
-    if (n > kParallelGrain && max_threads() > 1) return false;
-    alignas(64) unsigned char carry[kFuseCarryBytes];
-    last.start(carry);
-    tiles(0, n, carry);
-    last.finish(carry);
+  if (reductions == 0) {
+    parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t t = begin; t < end; t += kTile) {
+        const std::int64_t t_end = std::min(end, t + kTile);
+        for (int k = 0; k < count; ++k) loops[k]->run(t, t_end, nullptr);
+      }
+    });
     return true;
   }
-  parallel_for(n, kParallelGrain,
-               [&](std::int64_t begin, std::int64_t end) { tiles(begin, end, nullptr); });
+  // A reduction long enough to be split across threads adds its slices' results: fused, it
+  // would add in another order.
+  if (n > kParallelGrain && max_threads() > 1) return false;
+  alignas(64) unsigned char carries[kMaxFusedReductions][kFuseCarryBytes];
+  for (int k = 0, r = 0; k < count; ++k)
+    if (loops[k]->reduces) loops[k]->start(carries[r++]);
+  for (std::int64_t t = 0; t < n; t += kTile) {
+    const std::int64_t t_end = std::min(n, t + kTile);
+    for (int k = 0, r = 0; k < count; ++k)
+      loops[k]->run(t, t_end, loops[k]->reduces ? carries[r++] : nullptr);
+  }
+  for (int k = 0, r = 0; k < count; ++k)
+    if (loops[k]->reduces) loops[k]->finish(carries[r++]);
   return true;
 }
 

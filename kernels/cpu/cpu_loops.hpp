@@ -312,6 +312,13 @@ void offer_binding(F&& run, bool bindable = true) {
   }
 }
 
+// The sink of the call being bound on this thread when it has bound one loop, whose parts
+// (BindSink::ranged) the launcher may offer too; null otherwise (nothing need be made).
+inline BindSink* parts_sink() {
+  BindSink* const sink = t_bind_sink;
+  return sink != nullptr && sink->runs == 1 && sink->bindable ? sink : nullptr;
+}
+
 // [begin, end) of a flat loop (all_flat(calc, true)) whose scalar operands are the bits of
 // `scalars`.
 template <int N, typename Body>
@@ -389,8 +396,8 @@ class Loop {
                   dense_used_ == 0);
     if constexpr (IndependentBody<Body>) {
       // A flat loop also runs in parts, for fusing with its neighbours.
-      BindSink* const sink = t_bind_sink;
-      if (sink != nullptr && sink->runs == 1 && sink->bindable && all_flat(calc, true)) {
+      BindSink* const sink = parts_sink();
+      if (sink != nullptr && all_flat(calc, true)) {
         sink->ranged.n = n;
         sink->ranged.run = [body, scalars = calc.scalars, slots = bound_slots_](
                                std::int64_t b, std::int64_t e, void*) {

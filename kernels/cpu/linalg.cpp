@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -147,32 +148,51 @@ void gemm(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row
 }
 #endif
 
-// c = a_rows @ b as gemm() takes it, through narrow_gemv.hpp's kernels where it is a
-// matrix-vector product whose summed or kept side fits one vector; false otherwise.
+// A matrix-vector product y = M v whose summed side (row dots: M row-major, element (i, j) at
+// mat[i * ld + j], len <= L) or kept side (column sums: M column-major, at mat[i + j * ld],
+// m <= L) fits one vector of narrow_gemv.hpp; M is m x len.
+template <typename T>
+struct NarrowMatVec {
+  const T* mat;
+  bool row_dots;
+  std::int64_t ld, m, len;
+  const T* v;
+  std::int64_t inc;
+};
+
+// c = a_rows @ b as gemm() takes it, as such a product where it is one.
+template <typename T>
+std::optional<NarrowMatVec<T>> narrow_matvec(const T* a, bool a_row_major, std::int64_t lda,
+                                             const T* b, bool b_row_major, std::int64_t ldb,
+                                             std::int64_t rows, std::int64_t n, std::int64_t k) {
+  constexpr std::int64_t L = Lanes<T>::kCount;
+  auto matvec = [&](const T* mat, bool row_major, std::int64_t ld, std::int64_t m, std::int64_t len,
+                    const T* v, std::int64_t inc) -> std::optional<NarrowMatVec<T>> {
+    if ((row_major && len <= L) || (!row_major && m <= L))
+      return NarrowMatVec<T>{mat, row_major, ld, m, len, v, inc};
+    return std::nullopt;
+  };
+  if (rows == 0 || n == 0 || k == 0) return std::nullopt;
+  if (n == 1) return matvec(a, a_row_major, lda, rows, k, b, b_row_major ? ldb : 1);
+  // c^T = B^T a^T: B^T's element (i, j) is B's (j, i).
+  if (rows == 1) return matvec(b, !b_row_major, ldb, n, k, a, a_row_major ? 1 : lda);
+  return std::nullopt;
+}
+
+// c = a_rows @ b through narrow_gemv.hpp's kernels where it is a narrow matrix-vector
+// product; false otherwise.
 template <typename T>
 bool narrow_gemv(const T* a, bool a_row_major, std::int64_t lda, const T* b, bool b_row_major,
                  std::int64_t ldb, T* c, std::int64_t rows, std::int64_t n, std::int64_t k,
                  T beta) {
-  constexpr std::int64_t L = Lanes<T>::kCount;
-  // y = M v for M (m x len) stored row-major (element (i, j) at mat[i * ld + j]) or not
-  // (at mat[i + j * ld]).
-  auto matvec = [&](const T* mat, bool row_major, std::int64_t ld, std::int64_t m, std::int64_t len,
-                    const T* v, std::int64_t inc) {
-    if (row_major && len <= L) {
-      row_dots(mat, ld, v, inc, c, m, static_cast<int>(len), beta);
-      return true;
-    }
-    if (!row_major && m <= L) {
-      column_sums(mat, ld, v, inc, c, static_cast<int>(m), len, beta);
-      return true;
-    }
-    return false;
-  };
-  if (rows == 0 || n == 0 || k == 0) return false;
-  if (n == 1) return matvec(a, a_row_major, lda, rows, k, b, b_row_major ? ldb : 1);
-  // c^T = B^T a^T: B^T's element (i, j) is B's (j, i).
-  if (rows == 1) return matvec(b, !b_row_major, ldb, n, k, a, a_row_major ? 1 : lda);
-  return false;
+  const auto p = narrow_matvec(a, a_row_major, lda, b, b_row_major, ldb, rows, n, k);
+  if (!p) return false;
+  if (p->row_dots) {
+    row_dots(p->mat, p->ld, p->v, p->inc, c, p->m, static_cast<int>(p->len), beta);
+  } else {
+    column_sums(p->mat, p->ld, p->v, p->inc, c, static_cast<int>(p->m), p->len, beta);
+  }
+  return true;
 }
 
 template <typename T>
@@ -352,6 +372,46 @@ void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const Tenso
   });
 }
 
+// While a compiled step binds a product (Backend::run_bound), one narrow matrix-vector product
+// offers itself in parts too (RangedLoop), so that a fused run reads its matrix tile by tile
+// with the calls beside it (a regression's X w, its log-density and X^T r read X once): row
+// dots over parts of the rows, each row's sum the same wherever the row is; column sums as a
+// reduction over parts of the columns, carrying the accumulators as one part over all does.
+template <typename T>
+void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg,
+                        bool accumulate) {
+  BindSink* const sink = parts_sink();
+  if (sink == nullptr || out.sizes[0] != 1) return;
+  const GemmOperand<T> a(a_arg), b(b_arg);
+  const auto p = narrow_matvec(a.row(0, 0), a.row_major, a.ld, b.row(0, 0), b.row_major, b.ld,
+                               out.sizes[1], out.sizes[2], a_arg.sizes[2]);
+  if (!p) return;
+  const T beta = accumulate ? T(1) : T(0);
+  T* const c = out.ptr<T>();
+  const NarrowMatVec<T> m = *p;
+  if (m.row_dots) {
+    sink->ranged.n = m.m;
+    sink->ranged.run = [m, c, beta](std::int64_t begin, std::int64_t end, void*) {
+      row_dots(m.mat + begin * m.ld, m.ld, m.v, m.inc, c + begin, end - begin,
+               static_cast<int>(m.len), beta);
+    };
+    return;
+  }
+  using Carry = ColumnSumsCarry<T>;
+  static_assert(sizeof(Carry) <= kFuseCarryBytes && alignof(Carry) <= 64);
+  static_assert(kFuseAlign % kColumnAccumulators == 0);
+  sink->ranged.n = m.len;
+  sink->ranged.reduces = true;
+  sink->ranged.start = [](void* carry) { *static_cast<Carry*>(carry) = Carry{}; };
+  sink->ranged.run = [m](std::int64_t begin, std::int64_t end, void* carry) {
+    column_sums_part(m.mat, m.ld, m.v, m.inc, static_cast<int>(m.m), begin, end,
+                     (m.len - 1) * m.ld + m.m, static_cast<Carry*>(carry));
+  };
+  sink->ranged.finish = [m, c, beta](void* carry) {
+    column_sums_finish(*static_cast<const Carry*>(carry), c, static_cast<int>(m.m), beta);
+  };
+}
+
 }  // namespace
 
 void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const TensorArg& b,
@@ -359,6 +419,7 @@ void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const 
   dispatch_floating(out.dtype, "matmul", [&]<typename T>() {
     // Bound into a compiled step: later replays skip the dispatch.
     offer_binding([out, a, b, accumulate] { matmul_impl<T>(out, a, b, accumulate); });
+    offer_matvec_parts<T>(out, a, b, accumulate);
     matmul_impl<T>(out, a, b, accumulate);
   });
 }

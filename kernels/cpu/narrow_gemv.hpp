@@ -154,35 +154,62 @@ EMBER_CPU_CLONES void row_dots(const T* a, std::int64_t lda, const T* x, std::in
   }
 }
 
-// y[i] (+)= sum_j a[i + j * lda] x[j * incx] for i < rows <= L, j < k (beta 0 or 1): column j
-// of A scaled by x[j] and added into accumulator j % 4, the four added pairwise at the end.
+// Column sums accumulate column j of A scaled by x[j] into accumulator j % 4 of these (the
+// four added pairwise at the end), so that a product over many columns can run in parts
+// that carry them (a compiled step's fused run, Backend::run_fused).
+inline constexpr int kColumnAccumulators = 4;
 template <typename T>
-EMBER_CPU_CLONES void column_sums(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T* y,
-                                  int rows, std::int64_t k, T beta) {
+struct ColumnSumsCarry {
+  typename Lanes<T>::V acc[kColumnAccumulators];
+};
+
+// Columns [begin, end) of column_sums' product into carry (begin a multiple of
+// kColumnAccumulators); `last`: one past the last element of the whole matrix read,
+// (k - 1) * lda + rows. Parts in order add in the order one part over all columns does.
+template <typename T>
+EMBER_CPU_CLONES void column_sums_part(const T* a, std::int64_t lda, const T* x, std::int64_t incx,
+                                       int rows, std::int64_t begin, std::int64_t end,
+                                       std::int64_t last, ColumnSumsCarry<T>* carry) {
   using V = typename Lanes<T>::V;
   constexpr int L = Lanes<T>::kCount;
-  constexpr int U = 4;
+  constexpr int U = kColumnAccumulators;
   typename Lanes<T>::I keep;
   lane_mask<T>(keep, rows);
-  V acc[U] = {};
+  V acc[U];
+  for (int u = 0; u < U; ++u) acc[u] = carry->acc[u];
   V col;
-  const std::int64_t last = (k - 1) * lda + rows;  // one past the last element read
-  std::int64_t j = 0;
+  std::int64_t j = begin;
   // Columns whose L lanes all lie before `last`: one load each.
-  for (; j + U <= k && (j + U - 1) * lda + L <= last; j += U) {
+  for (; j + U <= end && (j + U - 1) * lda + L <= last; j += U) {
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) {
       load_lanes<T>(col, a + (j + u) * lda, rows, true, keep);
       acc[u] += col * x[(j + u) * incx];
     }
   }
-  for (; j < k; ++j) {
+  for (; j < end; ++j) {
     const std::int64_t at = j * lda;
     load_lanes<T>(col, a + at, rows, at + L <= last, keep);
     acc[j % U] += col * x[j * incx];
   }
-  const V s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (int u = 0; u < U; ++u) carry->acc[u] = acc[u];
+}
+
+// y[l] (+)= the carried sums of column_sums_part for l < rows (beta 0 or 1).
+template <typename T>
+void column_sums_finish(const ColumnSumsCarry<T>& carry, T* y, int rows, T beta) {
+  const typename Lanes<T>::V s = (carry.acc[0] + carry.acc[1]) + (carry.acc[2] + carry.acc[3]);
   for (int l = 0; l < rows; ++l) y[l] = beta == T(0) ? s[l] : y[l] + s[l];
+}
+
+// y[i] (+)= sum_j a[i + j * lda] x[j * incx] for i < rows <= L, j < k (beta 0 or 1), in one
+// part.
+template <typename T>
+void column_sums(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T* y, int rows,
+                 std::int64_t k, T beta) {
+  ColumnSumsCarry<T> carry{};
+  column_sums_part(a, lda, x, incx, rows, 0, k, (k - 1) * lda + rows, &carry);
+  column_sums_finish(carry, y, rows, beta);
 }
 
 }  // namespace ember::kernels::cpu

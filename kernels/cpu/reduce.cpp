@@ -212,8 +212,8 @@ void offer_parts(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& lo
   using Carry = ReduceCarry<Acc>;
   static_assert(sizeof(Carry) <= kFuseCarryBytes && alignof(Carry) <= 64);
   static_assert(kFuseAlign % kReduceLanes == 0);
-  BindSink* const sink = t_bind_sink;
-  if (sink == nullptr || sink->runs != 1 || !sink->bindable) return;
+  BindSink* const sink = parts_sink();
+  if (sink == nullptr) return;
   bool flat = geo.n_out == 1 && geo.reduced.ndim == 1 && geo.n_red >= kReduceLanes;
   for (int k = 0; k < N && flat; ++k) flat = geo.reduced.strides[k][0] == 1;
   if (!flat) return;
