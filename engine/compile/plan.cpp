@@ -576,7 +576,6 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   finite_ = true;
   graphs_launched_ = graph_calls_ = bound_calls_ = 0;
   kernels::t_event_counters.backend_calls += calls_.size();
-  if (!fused_built_) build_fused();
   std::size_t k = 0;
   for (Segment& g : segments_) {
     for (; k < g.begin; ++k) run_call(calls_[k]);
@@ -589,6 +588,9 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
     k = f.end;
   }
   for (; k < calls_.size(); ++k) run_call(calls_[k]);
+  // After the calls ran, so that the replay that bound them all builds the runs, not the
+  // next (whose work should be only the calls').
+  if (!fused_built_) build_fused();
   return finite_;
 }
 
@@ -694,42 +696,103 @@ std::pair<const unsigned char*, const unsigned char*> extent(const kernels::Tens
 }
 }  // namespace
 
-bool Plan::fusable_after(std::size_t begin, std::size_t k) const {
+std::vector<MemorySpan> Plan::spans(const Call& c) const {
+  std::vector<MemorySpan> out;
+  for (std::size_t o = c.operand_begin; o < c.operand_end; ++o) {
+    const auto [lo, hi] = extent(*operands_[o].arg);
+    if (lo != nullptr) out.push_back({lo, hi, operands_[o].written});
+  }
+  for (const Reread& r : c.rereads) {
+    const auto* src = static_cast<const unsigned char*>(r.from->src);
+    out.push_back({src, src + element_size(r.from->arg->dtype), false});
+  }
+  return out;
+}
+
+namespace {
+bool overlap(const MemorySpan& a, const MemorySpan& b) { return a.lo < b.hi && b.lo < a.hi; }
+
+// Whether two calls' order matters: one writes memory the other reads or writes.
+bool conflict(const std::vector<MemorySpan>& x, const std::vector<MemorySpan>& y) {
+  for (const MemorySpan& a : x)
+    for (const MemorySpan& b : y)
+      if ((a.written || b.written) && overlap(a, b)) return true;
+  return false;
+}
+}  // namespace
+
+bool Plan::starts_fused(const Call& c) const {
+  return c.bound && c.ranged.run && c.ranged.n >= kFuseMin;
+}
+
+bool Plan::joins(std::span<const std::size_t> run, std::size_t k,
+                 const std::vector<std::vector<MemorySpan>>& access) const {
   const Call& c = calls_[k];
-  if (!c.bound || !c.ranged.run || c.ranged.n < kFuseMin) return false;
-  if (k == begin) return true;
-  const Call& first = calls_[begin];
-  if (c.ranged.n != first.ranged.n || calls_[k - 1].ranged.reduces) return false;
+  if (!starts_fused(c)) return false;
+  if (run.empty()) return true;
+  if (c.ranged.n != calls_[run.front()].ranged.n) return false;
+  int reductions = c.ranged.reduces ? 1 : 0;
+  for (const std::size_t j : run) reductions += calls_[j].ranged.reduces ? 1 : 0;
+  if (reductions > kernels::kMaxFusedReductions) return false;
   // Tile by tile, call k runs on a tile after the earlier calls ran on it and before they run
   // on the next: memory one of them writes and another reads or writes must be the same
-  // elements in both (the same extent), so that each tile sees exactly its own elements.
-  struct Span {
-    const unsigned char *lo, *hi;
-    bool written;
-  };
-  auto spans = [&](const Call& x) {
-    std::vector<Span> out;
-    for (std::size_t o = x.operand_begin; o < x.operand_end; ++o) {
-      const auto [lo, hi] = extent(*operands_[o].arg);
-      if (lo != nullptr) out.push_back({lo, hi, operands_[o].written});
-    }
-    for (const Reread& r : x.rereads) {
-      const auto* src = static_cast<const unsigned char*>(r.from->src);
-      out.push_back({src, src + element_size(r.from->arg->dtype), false});
-    }
-    return out;
-  };
-  const std::vector<Span> mine = spans(c);
-  for (std::size_t j = begin; j < k; ++j) {
-    for (const Span& a : spans(calls_[j])) {
-      for (const Span& b : mine) {
-        if (!a.written && !b.written) continue;
-        if (a.hi <= b.lo || b.hi <= a.lo) continue;
-        if (a.lo != b.lo || a.hi != b.hi) return false;
+  // elements in both (the same extent), so that each tile sees exactly its own elements. A
+  // reduction writes its result after the last tile: no later call may touch it.
+  for (const std::size_t j : run) {
+    const bool reduces = calls_[j].ranged.reduces;
+    for (const MemorySpan& a : access[j]) {
+      for (const MemorySpan& b : access[k]) {
+        if ((!a.written && !b.written) || !overlap(a, b)) continue;
+        if ((reduces && a.written) || a.lo != b.lo || a.hi != b.hi) return false;
       }
     }
   }
   return true;
+}
+
+void Plan::gather_fusable(std::span<std::size_t> order,
+                          const std::vector<std::vector<MemorySpan>>& access) const {
+  // From each call that may start a fused run, the calls after it (up to kFuseScan of them, and
+  // to the first that is not bound, whose memory is not all in its operands) are dealt into
+  // three groups, keeping their order within each: those that join the run; those that touch
+  // nothing the run or the third group touches, which move before the run (and are gathered
+  // in turn: another chain's run); and the rest, which stay after it. Only independent calls
+  // change places, so a replay computes what it did, in fewer passes over memory (a
+  // regression's X w, its log-density, its sums and X^T r become one run that reads X once).
+  std::vector<std::size_t> before, run, after;
+  for (std::size_t s = 0; s < order.size();) {
+    if (!starts_fused(calls_[order[s]])) {
+      ++s;
+      continue;
+    }
+    before.clear();
+    run.assign(1, order[s]);
+    after.clear();
+    for (std::size_t t = s + 1; t < order.size() && t - s <= kFuseScan; ++t) {
+      const std::size_t j = order[t];
+      if (!calls_[j].bound) break;
+      auto conflicts_with = [&](const std::vector<std::size_t>& group) {
+        for (const std::size_t g : group)
+          if (conflict(access[g], access[j])) return true;
+        return false;
+      };
+      if (conflicts_with(after)) {
+        after.push_back(j);
+      } else if (joins(run, j, access)) {
+        run.push_back(j);
+      } else if (conflicts_with(run)) {
+        after.push_back(j);
+      } else {
+        before.push_back(j);
+      }
+    }
+    std::size_t at = s;
+    for (const auto* group : {&before, &run, &after})
+      for (const std::size_t j : *group) order[at++] = j;
+    const std::size_t moved_before = before.size(), in_run = run.size();
+    gather_fusable(order.subspan(s, moved_before), access);
+    s += moved_before + in_run;
+  }
 }
 
 void Plan::build_fused() {
@@ -741,19 +804,33 @@ void Plan::build_fused() {
   for (const Call& c : calls_)
     if (c.binder != nullptr && !c.bound) return;
   fused_built_ = true;
+  std::vector<std::vector<MemorySpan>> access;
+  auto note_access = [&] {
+    access.clear();
+    for (const Call& c : calls_) access.push_back(spans(c));
+  };
+  note_access();
+  std::vector<std::size_t> order(calls_.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  gather_fusable(order, access);
+  if (!std::is_sorted(order.begin(), order.end())) {
+    std::vector<Call> sorted;
+    sorted.reserve(calls_.size());
+    for (const std::size_t k : order) sorted.push_back(std::move(calls_[k]));
+    calls_ = std::move(sorted);
+    note_access();
+  }
+  std::vector<std::size_t> run;
   for (std::size_t k = 0; k < calls_.size();) {
-    if (!fusable_after(k, k)) {
-      ++k;
-      continue;
-    }
-    std::size_t end = k + 1;
-    while (end < calls_.size() && fusable_after(k, end)) ++end;
-    if (end - k >= 2) {
+    run.clear();
+    std::size_t end = k;
+    while (end < calls_.size() && joins(run, end, access)) run.push_back(end++);
+    if (run.size() >= 2) {
       Fused f{k, end, {}};
       for (std::size_t j = k; j < end; ++j) f.loops.push_back(&calls_[j].ranged);
       fused_.push_back(std::move(f));
     }
-    k = end;
+    k = std::max(end, k + 1);
   }
 }
 
@@ -891,13 +968,15 @@ std::string Plan::listing(const std::string& title, std::uint64_t key) const {
   std::ostringstream os;
   os << title << ", " << size() << " calls recorded, " << replayed_calls() << " replayed, key "
      << std::hex << key << std::dec << ":\n";
-  // calls_ holds the calls that were not hoisted, in recorded order.
-  for (std::size_t k = 0, replayed = 0; k < size(); ++k) {
+  // calls_ holds the calls that were not hoisted, in the order a replay runs them.
+  std::vector<std::size_t> replayed(size(), calls_.size());
+  for (std::size_t r = 0; r < calls_.size(); ++r) replayed[calls_[r].recorded] = r;
+  for (std::size_t k = 0; k < size(); ++k) {
     std::string mark = " ";
     if (hoisted(k)) {
       mark = " (hoisted) ";
-    } else if (replayed < calls_.size()) {
-      const std::size_t r = replayed++;
+    } else if (replayed[k] < calls_.size()) {
+      const std::size_t r = replayed[k];
       // Fused runs are numbered from 1 in order.
       std::size_t run = 0;
       while (run < fused_.size() && fused_[run].end <= r) ++run;
@@ -1095,6 +1174,7 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   call.scalar_end = scalar_begin_ = plan_.scalar_args_.size();
   call.operand_begin = operand_begin_;
   call.operand_end = operand_begin_ = plan_.operands_.size();
+  call.recorded = plan_.infos_.size();
   const std::vector<const void*>& writes = access_.back().writes;
   for (std::size_t o = call.operand_begin; o < call.operand_end; ++o) {
     Plan::Operand& op = plan_.operands_[o];

@@ -33,6 +33,12 @@ namespace ember::detail {
 
 class RecordingBackend;
 
+// The bytes a recorded call's operand spans, [lo, hi), and whether the call writes them.
+struct MemorySpan {
+  const unsigned char *lo, *hi;
+  bool written;
+};
+
 class Plan {
  public:
   // `graphs`: on a CUDA device, replay runs of calls as CUDA Graphs; `fuse`: on the CPU, run
@@ -140,6 +146,8 @@ class Plan {
     // replays at which binding was put off.
     std::size_t scalar_begin = 0, scalar_end = 0, operand_begin = 0, operand_end = 0;
     int bind_tries = 0;
+    // Its index among the recorded calls (calls may run in another order: gather_fusable).
+    std::size_t recorded = 0;
   };
   // Calls [begin, end), bound, run together in parts (Backend::run_fused); `ran`: they did
   // at the last replay (else one by one).
@@ -170,7 +178,18 @@ class Plan {
   // The runs of bound calls that may run fused, once every call that binds is bound; empty
   // again when inputs move (their calls are bound anew).
   void build_fused();
-  bool fusable_after(std::size_t begin, std::size_t k) const;
+  std::vector<MemorySpan> spans(const Call& c) const;
+  // A call that may run in a fused run: bound, with its loop in parts, long enough.
+  bool starts_fused(const Call& c) const;
+  // Whether call k may run fused after the calls `run` (access: each call's spans).
+  bool joins(std::span<const std::size_t> run, std::size_t k,
+             const std::vector<std::vector<MemorySpan>>& access) const;
+  // Orders the calls `order` (indices into calls_) so that independent calls that can run
+  // fused come together.
+  void gather_fusable(std::span<std::size_t> order,
+                      const std::vector<std::vector<MemorySpan>>& access) const;
+  // Calls after one that starts a fused run that gather_fusable looks at.
+  static constexpr std::size_t kFuseScan = 256;
   void run_fused(Fused& f);
   // Smallest call (elements) worth fusing: below it every operand stays in cache anyway.
   static constexpr std::int64_t kFuseMin = 16384;

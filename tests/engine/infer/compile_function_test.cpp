@@ -90,6 +90,102 @@ TEST(CompileFunction, ACallReadingAnotherTileOfAnEarlierOneStartsANewFusedRun) {
       << compiled.describe_plans();
 }
 
+// A regression's pass over its data: X w, the residual, two sums and X^T r. The products
+// run in parts too (X w's rows, X^T r's columns carried as one reduction), and the calls in
+// between that do not touch the run move out of its way: one run reads X once, the same bits
+// as eager in both precisions. The calls that read the sums' results come after the run. On
+// two threads the run's sums would add in another order: it runs call by call, same bits.
+TEST(CompileFunction, ARegressionsProductsResidualAndSumsReadTheMatrixOnce) {
+  for (const auto& [threads, dtype] : {std::pair{1, kFloat32}, std::pair{1, kFloat64},
+                                       std::pair{2, kFloat32}, std::pair{2, kFloat64}}) {
+    SCOPED_TRACE(::testing::Message() << dtype << " on " << threads << " threads");
+    const NumThreadsScope scope(threads);
+    const std::int64_t n = 50001, d = 3;  // tiles of 2048, a last short one
+    const TensorOptions opts = TensorOptions{}.with_dtype(dtype);
+    const Tensor x = zeros({n, d}, opts), y = zeros({n}, opts), w = zeros({d}, opts),
+                 other = zeros({5}, opts);
+    auto f = [](const Tensor& x, const Tensor& y, const Tensor& w, const Tensor& other) {
+      const Tensor r = y - matmul(x, w);
+      const Tensor sq = sum(r * r);
+      const Tensor unrelated = exp(other);  // touches nothing of the run: moved before it
+      const Tensor total = sum(r);
+      const Tensor g = matmul(x.t(), r);
+      return std::vector<Tensor>{sq * 0.5, g * total, unrelated};  // read after the run
+    };
+    auto compiled = compile(f);
+    Generator gen(8);
+    for (int i = 0; i < 6; ++i) {
+      for (const Tensor* t : {&x, &y, &w, &other}) {
+        const Tensor v = randn(t->shape(), opts, &gen) * (1.0 + i);
+        std::memcpy(t->data_ptr(), v.data_ptr(), t->numel() * element_size(dtype));
+      }
+      const std::vector<Tensor> got = compiled(x, y, w, other), want = f(x, y, w, other);
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t k = 0; k < got.size(); ++k)
+        EXPECT_EQ(got[k].to_vector<double>(), want[k].to_vector<double>())
+            << "call " << i << ", output " << k;
+    }
+    // X w, the subtraction, r * r, both sums and X^T r: one run.
+    EXPECT_EQ(fused_runs(compiled.describe_plans()), std::vector<int>(threads == 1 ? 6 : 0, 1))
+        << compiled.describe_plans();
+    EXPECT_EQ(compiled.stats().fused_calls_per_replay, threads == 1 ? 6u : 0u);
+  }
+}
+
+// Two chains of different lengths, their calls recorded in turn: each becomes a run of its
+// own (the second chain's calls move before the first's run, then gather in turn).
+TEST(CompileFunction, InterleavedChainsEachRunFused) {
+  const NumThreadsScope one(1);
+  const Tensor a = zeros({30000}, f64()), b = zeros({20000}, f64());
+  auto f = [](const Tensor& a, const Tensor& b) {
+    const Tensor ea = exp(a * 2.0), eb = exp(b * 3.0);
+    const Tensor pa = ea + 1.0, pb = eb + 1.0;
+    return std::vector<Tensor>{sum(pa), sum(pb)};
+  };
+  auto compiled = compile(f);
+  Generator gen(10);
+  for (int i = 0; i < 5; ++i) {
+    for (const Tensor* t : {&a, &b}) {
+      const Tensor v = randn(t->shape(), f64(), &gen);
+      std::memcpy(t->data_ptr(), v.data_ptr(), t->numel() * sizeof(double));
+    }
+    const std::vector<Tensor> got = compiled(a, b), want = f(a, b);
+    for (std::size_t k = 0; k < got.size(); ++k) EXPECT_EQ(got[k].item(), want[k].item());
+  }
+  // In recorded order (a * 2, its exp, b * 3, its exp, then the adds and the sums in turn):
+  // b's run replays first.
+  EXPECT_EQ(fused_runs(compiled.describe_plans()), (std::vector<int>{2, 2, 1, 1, 2, 1, 2, 1}))
+      << compiled.describe_plans();
+}
+
+// Five sums of the same elements: a run holds at most four reductions (each carries its own
+// accumulators); the fifth comes after it, in a run with the product that reads the first
+// sum (which the first run writes only after its last tile). Every output keeps its eager bits.
+TEST(CompileFunction, AFusedRunHoldsAtMostFourSumsAndNoReaderOfThem) {
+  const NumThreadsScope one(1);
+  const std::int64_t n = 30000;
+  const Tensor x = zeros({n}, f64());
+  auto f = [](const Tensor& x) {
+    std::vector<Tensor> out;
+    for (int k = 1; k <= 5; ++k) out.push_back(sum(x * static_cast<double>(k)));
+    out.push_back(x * out[0]);
+    return out;
+  };
+  auto compiled = compile(f);
+  Generator gen(9);
+  for (int i = 0; i < 5; ++i) {
+    const Tensor v = randn({n}, f64(), &gen);
+    std::memcpy(x.data_ptr(), v.data_ptr(), n * sizeof(double));
+    const std::vector<Tensor> got = compiled(x), want = f(x);
+    ASSERT_EQ(got.size(), 6u);
+    for (std::size_t k = 0; k < got.size(); ++k)
+      EXPECT_EQ(got[k].to_vector<double>(), want[k].to_vector<double>()) << "output " << k;
+  }
+  EXPECT_EQ(fused_runs(compiled.describe_plans()),
+            (std::vector<int>{1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2}))
+      << compiled.describe_plans();
+}
+
 // With the pool's threads a long sum is added in per-thread slices: its run is not fused
 // (it would add in another order), the elementwise calls before it are.
 TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {

@@ -43,32 +43,38 @@ TEST(ReplayHeap, CoinReplaysTakeNoHeapBlock) {
 }
 
 // The regression: matrix-vector products, a fused log-density with its gradients, sums and a
-// ClippedAdam update over several parameters, with the data passed at every step.
+// ClippedAdam update over several parameters, with the data passed at every step. At 20000
+// rows on one thread its pass over the data runs fused (Backend::run_fused): no block either.
 TEST(ReplayHeap, RegressionReplaysTakeNoHeapBlock) {
-  ParamStore store;
-  Generator gen(3);
-  const Tensor x = randn({1000, 16}, {}, &gen);
-  const Tensor y = matmul(x, linspace(-1.0, 1.0, 16)) + randn({1000}, {}, &gen) * 0.3;
-  auto model = [](const Tensor& xs, const Tensor& ys) {
-    const Tensor w = sample("w", dist::Normal(zeros({16}), 1.0).to_event(1));
-    const Tensor b = sample("b", dist::Normal(zeros({}), 10.0));
-    auto data = plate("data", xs.size(0));
-    sample("y", dist::Normal(matmul(xs, w) + b, 0.3), ys);
-  };
-  auto guide = [](const Tensor&, const Tensor&) {
-    const Tensor w_loc = param("w_loc", zeros({16}));
-    const Tensor w_scale = param("w_scale", full({16}, 0.1), constraints::positive);
-    sample("w", dist::Normal(w_loc, w_scale).to_event(1));
-    const Tensor b_loc = param("b_loc", zeros({}));
-    sample("b", dist::Normal(b_loc, 0.1));
-  };
-  SVI svi(model, guide, optim::ClippedAdam({.lr = 1e-2}), Trace_ELBO(),
-          {.check_finite = false, .param_store = &store});
-  svi.compile();
-  double sum = 0;
-  EXPECT_EQ(heap_blocks_of(20, [&] { sum += svi.step(x, y).value(); }), 0u);
-  EXPECT_TRUE(std::isfinite(sum));
-  EXPECT_GT(svi.compile_stats().bound_calls_per_replay, 0u);
+  const NumThreadsScope one(1);
+  for (const std::int64_t n : {1000, 20000}) {
+    SCOPED_TRACE(::testing::Message() << n << " rows");
+    ParamStore store;
+    Generator gen(3);
+    const Tensor x = randn({n, 16}, {}, &gen);
+    const Tensor y = matmul(x, linspace(-1.0, 1.0, 16)) + randn({n}, {}, &gen) * 0.3;
+    auto model = [](const Tensor& xs, const Tensor& ys) {
+      const Tensor w = sample("w", dist::Normal(zeros({16}), 1.0).to_event(1));
+      const Tensor b = sample("b", dist::Normal(zeros({}), 10.0));
+      auto data = plate("data", xs.size(0));
+      sample("y", dist::Normal(matmul(xs, w) + b, 0.3), ys);
+    };
+    auto guide = [](const Tensor&, const Tensor&) {
+      const Tensor w_loc = param("w_loc", zeros({16}));
+      const Tensor w_scale = param("w_scale", full({16}, 0.1), constraints::positive);
+      sample("w", dist::Normal(w_loc, w_scale).to_event(1));
+      const Tensor b_loc = param("b_loc", zeros({}));
+      sample("b", dist::Normal(b_loc, 0.1));
+    };
+    SVI svi(model, guide, optim::ClippedAdam({.lr = 1e-2}), Trace_ELBO(),
+            {.check_finite = false, .param_store = &store});
+    svi.compile();
+    double sum = 0;
+    EXPECT_EQ(heap_blocks_of(20, [&] { sum += svi.step(x, y).value(); }), 0u);
+    EXPECT_TRUE(std::isfinite(sum));
+    EXPECT_GT(svi.compile_stats().bound_calls_per_replay, 0u);
+    if (n == 20000) EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
+  }
 }
 
 }  // namespace
