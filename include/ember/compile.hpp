@@ -44,10 +44,12 @@ struct CompileOptions {
   // On a CUDA device, replay the runs of kernel calls whose arguments never change as CUDA
   // Graphs (one launch each instead of one per kernel). Off: every kernel is launched alone.
   bool cuda_graphs = true;
-  // On the CPU, run each chain of consecutive elementwise calls over the same elements (of at
-  // least 16384), and a full reduction that ends it, tile by tile: every call on a tile of
-  // elements before the next tile, so that what one call writes is read back from the cache.
-  // The same values bit for bit. Off: every call runs over all its elements alone.
+  // On the CPU, run groups of calls over the same elements (at least 16384): elementwise
+  // calls, up to four full reductions and narrow matrix-vector products (a regression's X w
+  // and X^T r), tile by tile: every call on a tile of elements before the next tile, so that
+  // what one call writes or reads is read again from the cache. Independent calls recorded
+  // between them move out of the way. The same values bit for bit (docs/compile.md,
+  // "Fusion"). Off: every call runs over all its elements alone, in recorded order.
   bool fuse = true;
 };
 
