@@ -78,21 +78,31 @@ struct BoundScalar {
 };
 // A bound call's loop run over a part of its elements at a time, so that a run of such calls
 // can go over cache-sized tiles together (Backend::run_fused): an elementwise loop over flat
-// operands (`run` over [begin, end); `reduces` false), or a full reduction of flat operands,
-// which carries its accumulators from part to part in `carry` (kFuseCarryBytes, aligned to
-// 64): `start` before the first part, `run` for each part in order, `finish` after the last
-// (it writes the result). The parts of a reduction, but for the last, are multiples of
-// kFuseAlign elements long.
+// operands (`run` over [begin, end); `reduces` false), or a full reduction of flat operands.
+// A reduction adds its elements in slices, as the unfused call does on the same number of
+// threads (the CPU's reduce_slices), each slice carrying its accumulators from part to part
+// in a carry of its own (kFuseCarryBytes, aligned to 64): `start` on a slice's carry before
+// its first part, `run` for each part of the slice in order, and after every slice,
+// `finish` with the slices' carries (the k-th at carries + k * stride bytes), which
+// combines them in order and writes the result. The parts of a slice, but for its last, are
+// multiples of kFuseAlign elements long, and so are the slices but for the last.
 struct RangedLoop {
   std::int64_t n = 0;  // the call's elements; 0: it does not run in parts
   bool reduces = false;
   std::function<void(std::int64_t begin, std::int64_t end, void* carry)> run;
-  std::function<void(void*carry)> start, finish;
+  std::function<void(void* carry)> start;
+  std::function<void(const unsigned char* carries, std::size_t stride, int slices)> finish;
 };
 inline constexpr std::int64_t kFuseAlign = 64;
 inline constexpr std::size_t kFuseCarryBytes = 512;
 // Reductions one fused run may hold (each carries its own accumulators).
 inline constexpr int kMaxFusedReductions = 4;
+// Slices a reduction is added in at most (one per thread, up to this many).
+inline constexpr int kMaxReduceSlices = 256;
+// A reduction's accumulators for one slice of a fused run.
+struct alignas(64) FuseCarry {
+  unsigned char bytes[kFuseCarryBytes];
+};
 
 // A call bound by a launcher (Backend::run_bound): its work, the scalars it reads, and where
 // it can, its loop in parts.
@@ -144,12 +154,16 @@ class Backend {
   // Runs `count` bound calls in parts (RangedLoop) over their common n elements, tile by
   // tile, each tile through every call in order before the next, so that what one call writes
   // is still in cache when the next reads it; the same values as running each call alone
-  // (the reductions among them, up to kMaxFusedReductions, add in the same order and write
-  // their results after the last tile, in call order: no call of the run may read them).
-  // False, having run nothing, where it cannot (the default).
-  virtual bool run_fused(const RangedLoop* const* loops, int count) {
+  // (the reductions among them, up to kMaxFusedReductions, add in the same slices and order
+  // and write their results after the last tile, in call order: no call of the run may read
+  // them). `carries`: room for the reductions' slices (kMaxReduceSlices for each reduction
+  // holds any). False, having run nothing, where it cannot (the default).
+  virtual bool run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
+                         std::size_t carry_count) {
     (void)loops;
     (void)count;
+    (void)carries;
+    (void)carry_count;
     return false;
   }
 

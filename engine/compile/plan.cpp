@@ -826,8 +826,13 @@ void Plan::build_fused() {
     std::size_t end = k;
     while (end < calls_.size() && joins(run, end, access)) run.push_back(end++);
     if (run.size() >= 2) {
-      Fused f{k, end, {}};
-      for (std::size_t j = k; j < end; ++j) f.loops.push_back(&calls_[j].ranged);
+      Fused f{k, end, {}, {}};
+      std::size_t reductions = 0;
+      for (std::size_t j = k; j < end; ++j) {
+        f.loops.push_back(&calls_[j].ranged);
+        reductions += calls_[j].ranged.reduces ? 1 : 0;
+      }
+      f.carries.resize(reductions * kernels::kMaxReduceSlices);
       fused_.push_back(std::move(f));
     }
     k = std::max(end, k + 1);
@@ -836,7 +841,8 @@ void Plan::build_fused() {
 
 void Plan::run_fused(Fused& f) {
   for (std::size_t k = f.begin; k < f.end; ++k) reread(calls_[k]);
-  f.ran = calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()));
+  f.ran = calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()),
+                                              f.carries.data(), f.carries.size());
   if (!f.ran) {
     for (std::size_t k = f.begin; k < f.end; ++k) run_call(calls_[k]);
     return;

@@ -154,6 +154,8 @@ class Plan {
   struct Fused {
     std::size_t begin, end;
     std::vector<const kernels::RangedLoop*> loops;
+    // Room for its reductions' accumulators in every slice (kernels::kMaxReduceSlices each).
+    std::vector<kernels::FuseCarry> carries;
     bool ran = false;
   };
   // Calls [begin, end) run as one graph on `device`; null until captured. A segment that

@@ -34,7 +34,8 @@ BoundCall CpuBackend::run_bound(const std::function<void()>& call) {
   return {std::move(sink.bound), std::move(sink.scalars), std::move(sink.ranged)};
 }
 
-bool CpuBackend::run_fused(const RangedLoop* const* loops, int count) {
+bool CpuBackend::run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
+                           std::size_t carry_count) {
   if (count < 2) return false;
   const std::int64_t n = loops[0]->n;
   int reductions = 0;
@@ -48,28 +49,34 @@ bool CpuBackend::run_fused(const RangedLoop* const* loops, int count) {
   // of a few calls stays in the L1 and L2 caches.
   constexpr std::int64_t kTile = 2048;
   static_assert(kTile % kFuseAlign == 0);
+  auto tiles = [&](std::int64_t begin, std::int64_t end, FuseCarry* slice) {
+    for (std::int64_t t = begin; t < end; t += kTile) {
+      const std::int64_t t_end = std::min(end, t + kTile);
+      for (int k = 0, r = 0; k < count; ++k)
+        loops[k]->run(t, t_end, loops[k]->reduces ? slice[r++].bytes : nullptr);
+    }
+  };
   if (reductions == 0) {
-    parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t t = begin; t < end; t += kTile) {
-        const std::int64_t t_end = std::min(end, t + kTile);
-        for (int k = 0; k < count; ++k) loops[k]->run(t, t_end, nullptr);
-      }
-    });
+    parallel_for(n, kParallelGrain,
+                 [&](std::int64_t begin, std::int64_t end) { tiles(begin, end, nullptr); });
     return true;
   }
-  // A reduction long enough to be split across threads adds its slices' results: fused, it
-  // would add in another order.
-  if (n > kParallelGrain && max_threads() > 1) return false;
-  alignas(64) unsigned char carries[kMaxFusedReductions][kFuseCarryBytes];
+  // The slices the reductions add in alone (one per thread), each a range of elements that a
+  // thread takes through every call; the carry of reduction r in slice s is carries[s *
+  // reductions + r].
+  const ReduceSlices slices = reduce_slices(n);
+  if (static_cast<std::size_t>(slices.count) * reductions > carry_count) return false;
+  parallel_for(slices.count, 0, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t s = first; s < last; ++s) {
+      FuseCarry* const slice = carries + s * reductions;
+      for (int k = 0, r = 0; k < count; ++k)
+        if (loops[k]->reduces) loops[k]->start(slice[r++].bytes);
+      tiles(s * slices.chunk, std::min(n, (s + 1) * slices.chunk), slice);
+    }
+  });
+  const std::size_t stride = sizeof(FuseCarry) * reductions;
   for (int k = 0, r = 0; k < count; ++k)
-    if (loops[k]->reduces) loops[k]->start(carries[r++]);
-  for (std::int64_t t = 0; t < n; t += kTile) {
-    const std::int64_t t_end = std::min(n, t + kTile);
-    for (int k = 0, r = 0; k < count; ++k)
-      loops[k]->run(t, t_end, loops[k]->reduces ? carries[r++] : nullptr);
-  }
-  for (int k = 0, r = 0; k < count; ++k)
-    if (loops[k]->reduces) loops[k]->finish(carries[r++]);
+    if (loops[k]->reduces) loops[k]->finish(carries[r++].bytes, stride, slices.count);
   return true;
 }
 

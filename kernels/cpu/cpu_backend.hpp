@@ -16,7 +16,8 @@ class CpuBackend final : public Launcher<CpuBackend> {
  public:
   Loop loop() const { return Loop{}; }
   BoundCall run_bound(const std::function<void()>& call) override;
-  bool run_fused(const RangedLoop* const* loops, int count) override;
+  bool run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
+                 std::size_t carry_count) override;
   HostAllocator& allocator() { return allocator_; }
 
  private:

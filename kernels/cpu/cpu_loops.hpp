@@ -107,6 +107,23 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   f(std::int64_t{0}, n);
 }
 
+// How a reduction over n elements splits across threads: `count` slices of `chunk` elements
+// (the last shorter), each added alone, their results combined in order. One slice where n is
+// at most kParallelGrain or the pool has one thread. The slices depend on n and the thread
+// count alone, and are multiples of kFuseAlign long, so that a compiled step's fused run
+// (Backend::run_fused) can add in the very same slices.
+struct ReduceSlices {
+  std::int64_t chunk;
+  int count;
+};
+inline ReduceSlices reduce_slices(std::int64_t n) {
+  const int threads = std::min(kMaxReduceSlices, max_threads());
+  if (n <= kParallelGrain || threads <= 1) return {n, 1};
+  const std::int64_t per_thread = (n + threads - 1) / threads;
+  const std::int64_t chunk = (per_thread + kFuseAlign - 1) / kFuseAlign * kFuseAlign;
+  return {chunk, static_cast<int>((n + chunk - 1) / chunk)};
+}
+
 // body(i + j, base + j) for j in [0, run): a stretch of the innermost dim in which every
 // operand is contiguous (a row of a broadcast bias add, say), run as a flat loop that vectorizes.
 // Inlined into the cloned loops below, which pick the instruction set.

@@ -188,7 +188,13 @@ bool narrow_gemv(const T* a, bool a_row_major, std::int64_t lda, const T* b, boo
   const auto p = narrow_matvec(a, a_row_major, lda, b, b_row_major, ldb, rows, n, k);
   if (!p) return false;
   if (p->row_dots) {
-    row_dots(p->mat, p->ld, p->v, p->inc, c, p->m, static_cast<int>(p->len), beta);
+    // Each row's sum is the same wherever the row is: long products split across threads.
+    const NarrowMatVec<T> m = *p;
+    parallel_for(m.m, std::max<std::int64_t>(1, kParallelGrain / m.len),
+                 [&](std::int64_t begin, std::int64_t end) {
+                   row_dots(m.mat + begin * m.ld, m.ld, m.v, m.inc, c + begin, end - begin,
+                            static_cast<int>(m.len), beta);
+                 });
   } else {
     column_sums(p->mat, p->ld, p->v, p->inc, c, static_cast<int>(p->m), p->len, beta);
   }
@@ -376,7 +382,7 @@ void triangular_solve_impl(const TensorArg& out, const TensorArg& l, const Tenso
 // offers itself in parts too (RangedLoop), so that a fused run reads its matrix tile by tile
 // with the calls beside it (a regression's X w, its log-density and X^T r read X once): row
 // dots over parts of the rows, each row's sum the same wherever the row is; column sums as a
-// reduction over parts of the columns, carrying the accumulators as one part over all does.
+// reduction over parts of the columns, in the slices column_sums adds them in.
 template <typename T>
 void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const TensorArg& b_arg,
                         bool accumulate) {
@@ -407,8 +413,12 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
     column_sums_part(m.mat, m.ld, m.v, m.inc, static_cast<int>(m.m), begin, end,
                      (m.len - 1) * m.ld + m.m, static_cast<Carry*>(carry));
   };
-  sink->ranged.finish = [m, c, beta](void* carry) {
-    column_sums_finish(*static_cast<const Carry*>(carry), c, static_cast<int>(m.m), beta);
+  sink->ranged.finish = [m, c, beta](const unsigned char* carries, std::size_t stride, int slices) {
+    column_sums_finish<T>(
+        [&](int s, typename Lanes<T>::V& v) {
+          column_sums_fold(*reinterpret_cast<const Carry*>(carries + s * stride), v);
+        },
+        slices, c, static_cast<int>(m.m), beta);
   };
 }
 

@@ -195,21 +195,44 @@ EMBER_CPU_CLONES void column_sums_part(const T* a, std::int64_t lda, const T* x,
   for (int u = 0; u < U; ++u) carry->acc[u] = acc[u];
 }
 
-// y[l] (+)= the carried sums of column_sums_part for l < rows (beta 0 or 1).
+// A slice's column sums: its four accumulators added pairwise (an out parameter: a vector
+// wider than the baseline's registers is not returned by value).
 template <typename T>
-void column_sums_finish(const ColumnSumsCarry<T>& carry, T* y, int rows, T beta) {
-  const typename Lanes<T>::V s = (carry.acc[0] + carry.acc[1]) + (carry.acc[2] + carry.acc[3]);
+void column_sums_fold(const ColumnSumsCarry<T>& c, typename Lanes<T>::V& sum) {
+  sum = (c.acc[0] + c.acc[1]) + (c.acc[2] + c.acc[3]);
+}
+
+// y[l] (+)= the slices' column sums (slice_sum(s, v) sets v to slice s's column_sums_fold)
+// added in order, for l < rows (beta 0 or 1).
+template <typename T, typename SliceSum>
+void column_sums_finish(SliceSum&& slice_sum, int slices, T* y, int rows, T beta) {
+  typename Lanes<T>::V s, next;
+  slice_sum(0, s);
+  for (int k = 1; k < slices; ++k) {
+    slice_sum(k, next);
+    s = s + next;
+  }
   for (int l = 0; l < rows; ++l) y[l] = beta == T(0) ? s[l] : y[l] + s[l];
 }
 
-// y[i] (+)= sum_j a[i + j * lda] x[j * incx] for i < rows <= L, j < k (beta 0 or 1), in one
-// part.
+// y[i] (+)= sum_j a[i + j * lda] x[j * incx] for i < rows <= L, j < k (beta 0 or 1): the
+// columns in the slices of a reduction over k (reduce_slices), one per thread.
 template <typename T>
 void column_sums(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T* y, int rows,
                  std::int64_t k, T beta) {
-  ColumnSumsCarry<T> carry{};
-  column_sums_part(a, lda, x, incx, rows, 0, k, (k - 1) * lda + rows, &carry);
-  column_sums_finish(carry, y, rows, beta);
+  const ReduceSlices slices = reduce_slices(k);
+  const std::int64_t last = (k - 1) * lda + rows;
+  typename Lanes<T>::V sums[kMaxReduceSlices];
+  parallel_for(slices.count, 0, [&](std::int64_t first, std::int64_t end) {
+    for (std::int64_t s = first; s < end; ++s) {
+      ColumnSumsCarry<T> carry{};
+      column_sums_part(a, lda, x, incx, rows, s * slices.chunk, std::min(k, (s + 1) * slices.chunk),
+                       last, &carry);
+      column_sums_fold(carry, sums[s]);
+    }
+  });
+  column_sums_finish<T>([&](int s, typename Lanes<T>::V& v) { v = sums[s]; }, slices.count, y, rows,
+                        beta);
 }
 
 }  // namespace ember::kernels::cpu

@@ -18,20 +18,18 @@ namespace cpu {
 namespace {
 
 // A full reduction of [0, n): range(begin, end) reduces one slice; long ranges are split
-// across threads (up to 256 slices) and the slices' results combined in order.
+// across threads (reduce_slices) and the slices' results combined in order.
 template <typename Acc, typename Range, typename Combine>
 Acc split_reduce(std::int64_t n, Acc identity, Range&& range, Combine&& combine) {
-  const int nt = std::min(256, max_threads());
-  if (n <= kParallelGrain || nt <= 1) return combine(identity, range(0, n));
-  Acc partial[256];
-  const std::int64_t chunk = (n + nt - 1) / nt;
-  const int used = static_cast<int>((n + chunk - 1) / chunk);
-  parallel_for(used, 0, [&](std::int64_t b, std::int64_t e) {
+  const ReduceSlices slices = reduce_slices(n);
+  if (slices.count == 1) return combine(identity, range(0, n));
+  Acc partial[kMaxReduceSlices];
+  parallel_for(slices.count, 0, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t t = b; t < e; ++t)
-      partial[t] = range(t * chunk, std::min(n, (t + 1) * chunk));
+      partial[t] = range(t * slices.chunk, std::min(n, (t + 1) * slices.chunk));
   });
   Acc acc = identity;
-  for (int t = 0; t < used; ++t) acc = combine(acc, partial[t]);
+  for (int t = 0; t < slices.count; ++t) acc = combine(acc, partial[t]);
   return acc;
 }
 
@@ -227,10 +225,16 @@ void offer_parts(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& lo
   sink->ranged.run = [load](std::int64_t b, std::int64_t e, void* c) {
     flat_reduce_part<N, Acc, AccCombine>(load, static_cast<Carry*>(c), b, e);
   };
-  sink->ranged.finish = [o](void* c) {
-    const auto* carry = static_cast<const Carry*>(c);
-    const Acc acc = combine_lanes<Acc, AccCombine>(carry->rest, carry->lanes);
-    o[0] = static_cast<T>(AccCombine{}(AccCombine::identity(), acc));  // as split_reduce does
+  sink->ranged.finish = [o](const unsigned char* carries, std::size_t stride, int slices) {
+    // Each slice's accumulators combined as flat_reduce_range does, the slices as
+    // split_reduce does.
+    const AccCombine combine{};
+    Acc acc = AccCombine::identity();
+    for (int s = 0; s < slices; ++s) {
+      const auto* carry = reinterpret_cast<const Carry*>(carries + s * stride);
+      acc = combine(acc, combine_lanes<Acc, AccCombine>(carry->rest, carry->lanes));
+    }
+    o[0] = static_cast<T>(acc);
   };
 }
 

@@ -94,10 +94,12 @@ TEST(CompileFunction, ACallReadingAnotherTileOfAnEarlierOneStartsANewFusedRun) {
 // run in parts too (X w's rows, X^T r's columns carried as one reduction), and the calls in
 // between that do not touch the run move out of its way: one run reads X once, the same bits
 // as eager in both precisions. The calls that read the sums' results come after the run. On
-// two threads the run's sums would add in another order: it runs call by call, same bits.
+// several threads each thread takes one slice of the rows through the whole run, and the sums
+// and X^T r add their slices' results in order, as the unfused calls do: the same bits.
 TEST(CompileFunction, ARegressionsProductsResidualAndSumsReadTheMatrixOnce) {
-  for (const auto& [threads, dtype] : {std::pair{1, kFloat32}, std::pair{1, kFloat64},
-                                       std::pair{2, kFloat32}, std::pair{2, kFloat64}}) {
+  for (const auto& [threads, dtype] :
+       {std::pair{1, kFloat32}, std::pair{1, kFloat64}, std::pair{2, kFloat32},
+        std::pair{2, kFloat64}, std::pair{3, kFloat32}}) {
     SCOPED_TRACE(::testing::Message() << dtype << " on " << threads << " threads");
     const NumThreadsScope scope(threads);
     const std::int64_t n = 50001, d = 3;  // tiles of 2048, a last short one
@@ -126,9 +128,9 @@ TEST(CompileFunction, ARegressionsProductsResidualAndSumsReadTheMatrixOnce) {
             << "call " << i << ", output " << k;
     }
     // X w, the subtraction, r * r, both sums and X^T r: one run.
-    EXPECT_EQ(fused_runs(compiled.describe_plans()), std::vector<int>(threads == 1 ? 6 : 0, 1))
+    EXPECT_EQ(fused_runs(compiled.describe_plans()), std::vector<int>(6, 1))
         << compiled.describe_plans();
-    EXPECT_EQ(compiled.stats().fused_calls_per_replay, threads == 1 ? 6u : 0u);
+    EXPECT_EQ(compiled.stats().fused_calls_per_replay, 6u);
   }
 }
 
@@ -186,8 +188,8 @@ TEST(CompileFunction, AFusedRunHoldsAtMostFourSumsAndNoReaderOfThem) {
       << compiled.describe_plans();
 }
 
-// With the pool's threads a long sum is added in per-thread slices: its run is not fused
-// (it would add in another order), the elementwise calls before it are.
+// With the pool's threads a long sum is added in per-thread slices: fused, each thread takes
+// its slice through the whole run and the slices' sums are added in the same order.
 TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
   const NumThreadsScope two(2);
   const std::int64_t n = 200000;
@@ -199,6 +201,7 @@ TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
     const Tensor x = randn({n}, f64(), &gen);
     EXPECT_EQ(compiled(x).item(), f(x).item()) << "call " << i;
   }
+  EXPECT_EQ(compiled.stats().fused_calls_per_replay, 4u) << compiled.describe_plans();
 }
 
 TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {

@@ -138,6 +138,32 @@ TEST(Matmul, NarrowMatrixVectorProductsOfEveryWidth) {
   }
 }
 
+// X^T r over many rows adds its rows in slices, one per thread (as a long sum does), and the
+// slices' sums in order: on 1, 2 and 3 threads, both precisions, against a float64 loop, with
+// a bias added in (accumulate) too.
+TEST(Matmul, LongNarrowColumnSumsAddTheirSlicesInOrder) {
+  const std::int64_t m = 100003, k = 5;
+  const Tensor x64 = random_normal({m, k}), r64 = random_normal({m});
+  const auto xv = values(x64), rv = values(r64);
+  std::vector<double> xtr(k, 0.0);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < k; ++j) xtr[j] += xv[i * k + j] * rv[i];
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const double tol = dtype == kFloat32 ? 2e-6 * std::sqrt(static_cast<double>(m)) : 1e-12;
+    const Tensor x = x64.to(dtype), r = r64.to(dtype);
+    for (const int threads : {1, 2, 3}) {
+      SCOPED_TRACE(::testing::Message() << dtype << " on " << threads << " threads");
+      const NumThreadsScope scope(threads);
+      expect_close(matmul(x.t(), r).to(kFloat64), from_vector(xtr, {k}, f64()), tol, tol);
+      std::vector<double> biased = xtr;
+      for (double& v : biased) v += 0.5;
+      expect_close(linear(r.unsqueeze(0), x.t(), full({k}, 0.5, TensorOptions{}.with_dtype(dtype)))
+                       .to(kFloat64),
+                   from_vector(biased, {1, k}, f64()), tol, tol);
+    }
+  }
+}
+
 TEST(Matmul, BatchedWithBroadcastBatchDims) {
   Tensor a = random_normal({2, 1, 3, 4});
   Tensor b = random_normal({5, 4, 2});
