@@ -44,6 +44,7 @@ int main() {
   ParamStore loaded;
   loaded.load(path);
   const bool io_ok = loaded.get("loc").item() == loc && loaded.get("scale").item() == scale;
+  std::filesystem::remove(path);
 
   const bool ok = grad_ok && fit_ok && io_ok;
   std::printf(

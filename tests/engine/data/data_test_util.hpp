@@ -33,6 +33,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
+  const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   // Writes `bytes` to a file of that name and returns its path.
   std::string write(const std::string& name, const std::string& bytes) const {

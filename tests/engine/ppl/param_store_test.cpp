@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "engine/data/data_test_util.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -13,15 +14,6 @@ namespace {
 
 using test::f64;
 namespace fs = std::filesystem;
-
-fs::path temp_dir() {
-  const fs::path dir =
-      fs::temp_directory_path() /
-      ("ember_param_store_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-       "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::string read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -50,7 +42,8 @@ TEST(ParamStoreTest, ScopesSelectIndependentStores) {
 }
 
 TEST(ParamStoreTest, SaveLoadRoundTripsValuesAndConstraints) {
-  const fs::path file = temp_dir() / "params.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("params.safetensors");
   ParamStore store;
   store.set("loc", tensor({{1.0, -2.0}, {3.5, 0.25}}, f64()));
   store.set("scale", tensor({0.5, 2.0}), constraints::positive);
@@ -77,7 +70,8 @@ TEST(ParamStoreTest, SaveLoadRoundTripsValuesAndConstraints) {
 // A file laid out by hand per the safetensors specification, as Python's library writes it:
 // an 8-byte little-endian header length, the JSON header, then the raw little-endian data.
 TEST(ParamStoreTest, LoadsAFileWrittenToTheSpecification) {
-  const fs::path file = temp_dir() / "spec.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("spec.safetensors");
   const std::string header =
       R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
       R"("b":{"dtype":"F64","shape":[1,1],"data_offsets":[8,16]}})";
@@ -100,7 +94,8 @@ TEST(ParamStoreTest, LoadsAFileWrittenToTheSpecification) {
 }
 
 TEST(ParamStoreTest, SavedHeaderIsTheSpecificationsLayout) {
-  const fs::path file = temp_dir() / "layout.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("layout.safetensors");
   ParamStore store;
   store.set("x", tensor({1.0, 2.0, 3.0}));
   store.save(file.string());
@@ -119,7 +114,8 @@ TEST(ParamStoreTest, SavedHeaderIsTheSpecificationsLayout) {
 }
 
 TEST(ParamStoreTest, BadFilesThrowAndLeaveTheStoreUnchanged) {
-  const fs::path dir = temp_dir();
+  const test::TempDir temp;
+  const fs::path& dir = temp.path();
   const fs::path good = dir / "good.safetensors";
   ParamStore source;
   source.set("a", tensor({1.0, 2.0, 3.0, 4.0}));
@@ -196,7 +192,8 @@ TEST(ParamStoreTest, ConstrainedLeavesRoundTripExactly) {
   }
   ASSERT_TRUE(drifts);
   const std::vector<double> leaf = moving.to_vector<double>();
-  const fs::path file = temp_dir() / "exact.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("exact.safetensors");
   store.save(file.string());
   ParamStore back;
   back.load(file.string());

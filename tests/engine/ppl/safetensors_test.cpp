@@ -14,20 +14,13 @@
 #include <random>
 #include <string>
 
+#include "engine/data/data_test_util.hpp"
 #include "test_util.hpp"
 
 namespace ember {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path temp_dir() {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("ember_safetensors_" + std::to_string(::getpid()) + "_" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  return dir;
-}
 
 // A file of the given header text and data bytes (the length prefix computed).
 std::string file_bytes(const std::string& header, const std::string& data = "") {
@@ -50,7 +43,8 @@ std::string read_bytes(const fs::path& p) {
 // Loads `bytes` into a store holding one known entry; expects an IoError whose message names
 // the file and contains every fragment, and the store unchanged.
 void expect_rejected(const std::string& bytes, std::initializer_list<std::string> fragments) {
-  const fs::path file = temp_dir() / "hostile.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("hostile.safetensors");
   write_bytes(file, bytes);
   ParamStore store;
   store.set("keep", tensor({1.0, 2.0}, test::f64()));
@@ -76,42 +70,42 @@ TEST(SafetensorsHostile, MalformedHeaders) {
   expect_rejected(file_bytes("[]"), {"does not start with '{'"});
   expect_rejected(file_bytes(" {}"), {"does not start with '{'"});
   expect_rejected(file_bytes("{\"a\":"), {"malformed header"});
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},}",
-                             kEightBytes),
-                  {"malformed header"});
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},}", kEightBytes),
+      {"malformed header"});
   // A bad \u escape (the old parser threw std::invalid_argument here).
   expect_rejected(file_bytes("{\"\\uZZZZ\":{}}"), {"malformed header"});
   // Not UTF-8.
   expect_rejected(file_bytes("{\"\xff\xfe\":{}}"), {"malformed header"});
   // Numbers that are not nonnegative integers.
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1.0],\"data_offsets\":[0,8]}}",
-                             kEightBytes),
-                  {"shape"});
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[-1],\"data_offsets\":[0,8]}}",
-                             kEightBytes),
-                  {"shape"});
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[01],\"data_offsets\":[0,8]}}",
-                             kEightBytes),
-                  {"malformed header"});
   expect_rejected(
-      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}",
-                 kEightBytes),
+      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1.0],\"data_offsets\":[0,8]}}", kEightBytes),
+      {"shape"});
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[-1],\"data_offsets\":[0,8]}}", kEightBytes),
+      {"shape"});
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[01],\"data_offsets\":[0,8]}}", kEightBytes),
+      {"malformed header"});
+  expect_rejected(
+      file_bytes(
+          "{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}",
+          kEightBytes),
       {"data_offsets"});
   // Deep nesting.
-  expect_rejected(file_bytes("{\"__metadata__\":{\"a\":[[[[[[[[[[[[1]]]]]]]]]]]]}}"),
-                  {"nesting"});
+  expect_rejected(file_bytes("{\"__metadata__\":{\"a\":[[[[[[[[[[[[1]]]]]]]]]]]]}}"), {"nesting"});
 }
 
 TEST(SafetensorsHostile, DuplicateKeys) {
-  expect_rejected(
-      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},"
-                 "\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
-                 kEightBytes),
-      {"'a' appears twice"});
+  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+                             "\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+                             kEightBytes),
+                  {"'a' appears twice"});
   expect_rejected(file_bytes("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"), {"appears twice"});
   expect_rejected(
-      file_bytes("{\"a\":{\"dtype\":\"F64\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}",
-                 kEightBytes),
+      file_bytes(
+          "{\"a\":{\"dtype\":\"F64\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+          kEightBytes),
       {"appears twice"});
 }
 
@@ -135,10 +129,9 @@ TEST(SafetensorsHostile, SizesThatOverflow) {
 // The fault fuzz/fuzz_idx found in the IDX reader: a zero dim made the element count 0, so
 // the other dims escaped the bound and the tensor's strides overflowed int64.
 TEST(SafetensorsHostile, AZeroDimDoesNotExemptTheOtherDimsFromTheBound) {
-  expect_rejected(
-      file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[0,4294967296,4294967296],"
-                 "\"data_offsets\":[0,0]}}"),
-      {"the shape"});
+  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[0,4294967296,4294967296],"
+                             "\"data_offsets\":[0,0]}}"),
+                  {"the shape"});
 }
 
 TEST(SafetensorsHostile, OffsetsMustTileTheDataExactly) {
@@ -166,16 +159,16 @@ TEST(SafetensorsHostile, OffsetsMustTileTheDataExactly) {
 }
 
 TEST(SafetensorsHostile, FieldsAndValues) {
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}",
-                             "\1\1"),
-                  {"F16", "not supported"});
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", "\1\1"),
+      {"F16", "not supported"});
   expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8],"
                              "\"extra\":1}}",
                              kEightBytes),
                   {"unknown field 'extra'"});
-  expect_rejected(file_bytes("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}",
-                             "\1\2"),
-                  {"BOOL byte"});
+  expect_rejected(
+      file_bytes("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", "\1\2"),
+      {"BOOL byte"});
   expect_rejected(file_bytes("{\"a\":{\"dtype\":\"F64\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1],"
                              "\"data_offsets\":[0,8]}}",
                              kEightBytes),
@@ -184,14 +177,15 @@ TEST(SafetensorsHostile, FieldsAndValues) {
 }
 
 TEST(SafetensorsHostile, RandomCorruptionsLoadOrRaiseIoError) {
-  const fs::path good = temp_dir() / "good.safetensors";
+  const test::TempDir temp;
+  const fs::path good = temp.file("good.safetensors");
   ParamStore store;
   store.set("loc", tensor({{1.0, -2.0}, {3.5, 0.25}}, test::f64()));
   store.set("scale", tensor({0.5, 2.0}), constraints::positive);
   store.save(good.string());
   const std::string bytes = read_bytes(good);
   std::mt19937 gen(12345);
-  const fs::path bad = temp_dir() / "mutated.safetensors";
+  const fs::path bad = temp.file("mutated.safetensors");
   int loaded = 0, rejected = 0;
   for (int trial = 0; trial < 400; ++trial) {
     std::string m = bytes;
@@ -224,7 +218,8 @@ TEST(SafetensorsHostile, RandomCorruptionsLoadOrRaiseIoError) {
 }
 
 TEST(SafetensorsCrashSafety, AKillDuringASaveLeavesThePreviousFileLoadable) {
-  const fs::path file = temp_dir() / "params.safetensors";
+  const test::TempDir temp;
+  const fs::path file = temp.file("params.safetensors");
   {
     ParamStore store;
     store.set("w", full({4}, 7.0, test::f64()));
