@@ -1,5 +1,6 @@
 // Predictive: prior and posterior predictive draws against hand-written loops, one by one and
 // at once, return sites, and the errors.
+#include "engine/data/data_test_util.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -111,11 +112,12 @@ TEST_F(PredictiveTest, AnAutoguideServesAsTheGuide) {
   // mu's posterior mean is 4.5 / 3.25 * ... = sum(y) / 0.25 / (1 + 3 / 0.25).
   EXPECT_NEAR(ember::mean(draws.at("twice")).item(), 2 * (4.5 / 0.25) / 13, 0.2);
   // The draws can be written as an npz archive.
-  const std::string path = ::testing::TempDir() + "predictive.npz";
+  const test::TempDir temp;
+  const std::string path = temp.file("predictive.npz");
   data::write_npz(path, std::map<std::string, Tensor>(draws.begin(), draws.end()));
   EXPECT_EQ(data::read_npz(path).at("y").shape(), Shape({500, 3}));
   // And as safetensors, read back bit for bit.
-  const std::string st = ::testing::TempDir() + "predictive.safetensors";
+  const std::string st = temp.file("predictive.safetensors");
   data::write_safetensors(st, std::map<std::string, Tensor>(draws.begin(), draws.end()));
   const std::map<std::string, Tensor> back = data::read_safetensors(st);
   test::expect_close(back.at("y"), draws.at("y"), 0, 0);
