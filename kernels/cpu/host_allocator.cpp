@@ -44,9 +44,10 @@ void* fresh_block(std::size_t cls) {
   return ptr;
 }
 
-// The per-thread lists of small blocks, one per 64-byte class. Sanitizer builds keep none:
-// a block reused by another thread without malloc in between would hide use-after-free from
-// AddressSanitizer and look like a race to ThreadSanitizer.
+// The per-thread lists of small blocks, one per 64-byte class: each idle block holds the next
+// one in its first bytes. Sanitizer builds keep none: a block reused by another thread without
+// malloc in between would hide use-after-free from AddressSanitizer and look like a race to
+// ThreadSanitizer.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSmallLists = false;
 #else
@@ -54,43 +55,77 @@ constexpr bool kSmallLists = true;
 #endif
 constexpr std::size_t kSmallClasses = HostAllocator::kMaxSmallBytes / kAlign;
 
+// kOff until the thread keeps its first block; kGone once its lists were given back (thread
+// exit): blocks freed after that by other thread-local objects go back to malloc.
+enum class ListsState : unsigned char { kOff, kOn, kGone };
+
+// Constant-initialized and trivially destructible, so that every allocation and free reads
+// them without a thread-local initialization check, at one thread-local address.
 struct SmallLists {
-  std::vector<void*> lists[kSmallClasses];
-  ~SmallLists();
+  void* head[kSmallClasses];
+  std::uint32_t count[kSmallClasses];
+  ListsState state;
 };
-// Set when the thread's lists are gone (thread exit): blocks freed after that by other
-// thread-local objects go back to malloc. A plain bool, readable to the end of the thread.
-thread_local bool t_small_lists_gone = false;
-thread_local SmallLists t_small_lists;
+constinit thread_local SmallLists t_small_lists{};
 
-SmallLists::~SmallLists() {
-  t_small_lists_gone = true;
-  for (auto& list : lists)
-    for (void* ptr : list) std::free(header_of(ptr).region);
+// Gives the thread's idle blocks back to malloc when the thread ends; made (and its
+// destructor registered) when the thread keeps its first block.
+struct SmallListsOwner {
+  bool made = false;
+  ~SmallListsOwner() {
+    SmallLists& lists = t_small_lists;
+    lists.state = ListsState::kGone;
+    for (std::size_t c = 0; c < kSmallClasses; ++c) {
+      for (void* ptr = lists.head[c]; ptr != nullptr;) {
+        void* const next = *static_cast<void**>(ptr);
+        std::free(header_of(ptr).region);
+        ptr = next;
+      }
+      lists.head[c] = nullptr;
+      lists.count[c] = 0;
+    }
+  }
+};
+thread_local SmallListsOwner t_small_lists_owner;
+
+void keep_block(SmallLists& lists, std::size_t c, void* ptr) {
+  *static_cast<void**>(ptr) = lists.head[c];
+  lists.head[c] = ptr;
+  ++lists.count[c];
 }
 
-std::vector<void*>* small_list(std::size_t cls) {
-  if (!kSmallLists || cls > HostAllocator::kMaxSmallBytes || t_small_lists_gone) return nullptr;
-  return &t_small_lists.lists[cls / kAlign - 1];
+// small_block_free's rare cases, out of its way: the thread's first kept block (which makes
+// the owner), a full list, a thread whose lists are gone, a block that is not small.
+[[gnu::noinline]] void free_block_slowly(void* ptr, std::size_t cls, void* region) {
+  SmallLists& lists = t_small_lists;
+  if (kSmallLists && cls <= HostAllocator::kMaxSmallBytes && lists.state == ListsState::kOff) {
+    t_small_lists_owner.made = true;  // registers its destructor for this thread
+    lists.state = ListsState::kOn;
+    keep_block(lists, cls / kAlign - 1, ptr);
+    return;
+  }
+  std::free(region);
 }
-
 }  // namespace
 
 HostAllocator::~HostAllocator() { release_idle(); }
 
 std::size_t HostAllocator::small_blocks_idle_on_this_thread() {
   std::size_t n = 0;
-  if (kSmallLists && !t_small_lists_gone)
-    for (const auto& list : t_small_lists.lists) n += list.size();
+  for (const std::uint32_t count : t_small_lists.count) n += count;
   return n;
 }
 
 void* small_block_allocate(std::size_t nbytes) {
   const std::size_t cls = size_class(nbytes);
-  if (std::vector<void*>* list = small_list(cls); list != nullptr && !list->empty()) {
-    void* ptr = list->back();
-    list->pop_back();
-    return ptr;
+  if (kSmallLists && cls <= HostAllocator::kMaxSmallBytes) {
+    SmallLists& lists = t_small_lists;
+    const std::size_t c = cls / kAlign - 1;
+    if (void* ptr = lists.head[c]; ptr != nullptr) {
+      lists.head[c] = *static_cast<void**>(ptr);
+      --lists.count[c];
+      return ptr;
+    }
   }
   void* ptr = fresh_block(cls);
   if (ptr == nullptr) throw std::bad_alloc();
@@ -100,12 +135,15 @@ void* small_block_allocate(std::size_t nbytes) {
 void small_block_free(void* ptr) {
   if (ptr == nullptr) return;
   const Header h = header_of(ptr);
-  std::vector<void*>* list = small_list(h.cls);
-  if (list != nullptr && list->size() < HostAllocator::kSmallBlocksPerClass) {
-    list->push_back(ptr);
-    return;
+  if (kSmallLists && h.cls <= HostAllocator::kMaxSmallBytes) {
+    SmallLists& lists = t_small_lists;
+    const std::size_t c = h.cls / kAlign - 1;
+    if (lists.state == ListsState::kOn && lists.count[c] < HostAllocator::kSmallBlocksPerClass) {
+      keep_block(lists, c, ptr);
+      return;
+    }
   }
-  std::free(h.region);
+  free_block_slowly(ptr, h.cls, h.region);
 }
 
 void* HostAllocator::allocate(std::size_t nbytes) {
