@@ -804,6 +804,9 @@ void Plan::build_fused() {
   for (const Call& c : calls_)
     if (c.binder != nullptr && !c.bound) return;
   fused_built_ = true;
+  // A small model has no call long enough to fuse: nothing to look at.
+  if (std::none_of(calls_.begin(), calls_.end(), [&](const Call& c) { return starts_fused(c); }))
+    return;
   std::vector<std::vector<MemorySpan>> access;
   auto note_access = [&] {
     access.clear();
