@@ -795,6 +795,17 @@ void Plan::gather_fusable(std::span<std::size_t> order,
   }
 }
 
+bool Plan::writes_an_input() const {
+  std::vector<void* const*> patched;
+  for (const Patch& p : patches_) patched.push_back(p.where);
+  std::sort(patched.begin(), patched.end());
+  for (const Operand& op : operands_) {
+    if (op.written && std::binary_search(patched.begin(), patched.end(), &op.arg->data))
+      return true;
+  }
+  return false;
+}
+
 void Plan::build_fused() {
   if (!fuse_on_ || !segments_.empty()) {
     fused_built_ = true;
@@ -815,7 +826,10 @@ void Plan::build_fused() {
   note_access();
   std::vector<std::size_t> order(calls_.size());
   for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-  gather_fusable(order, access);
+  // The order found stays when inputs move (only the runs are made again), so it must not
+  // depend on where they are: it does not while no call writes an input's memory (whose
+  // reads then never conflict with anything).
+  if (!writes_an_input()) gather_fusable(order, access);
   if (!std::is_sorted(order.begin(), order.end())) {
     std::vector<Call> sorted;
     sorted.reserve(calls_.size());

@@ -190,6 +190,8 @@ class Plan {
   // fused come together.
   void gather_fusable(std::span<std::size_t> order,
                       const std::vector<std::vector<MemorySpan>>& access) const;
+  // Whether a call writes memory of the step's inputs (found through patches_).
+  bool writes_an_input() const;
   // Calls after one that starts a fused run that gather_fusable looks at.
   static constexpr std::size_t kFuseScan = 256;
   void run_fused(Fused& f);

@@ -123,6 +123,33 @@ TEST(CompileTest, RegressionWithDataReboundEveryStep) {
                    fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, cloned));
 }
 
+// At 40000 rows a replay runs the pass over the data as one fused run (X w, the intercept,
+// the log-density and its partial, the sums, X^T r: Backend::run_fused), with independent
+// calls moved out of its way: the eager fit's bits, on one thread and on two (where the sums
+// and X^T r add in per-thread slices). With the data in new memory every step the calls that
+// read it are bound again at every replay and run one by one: the same bits too.
+TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
+  const Regression r;
+  const auto data = batches(2, 40000);
+  auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
+  auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
+  for (const int threads : {1, 2}) {
+    for (const bool rebound : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << threads << " threads" << (rebound ? ", rebound" : ""));
+      const NumThreadsScope scope(threads);
+      auto args = [&](int i) {
+        const auto& batch = data[rebound ? i % 2 : 0];
+        return std::make_tuple(batch.first, batch.second);
+      };
+      const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 12, args);
+      const Fit compiled =
+          fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args);
+      expect_identical(eager, compiled);
+      if (!rebound) EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+    }
+  }
+}
+
 // A factor that changes every step (an annealing schedule) passed as a 0-d tensor: an input
 // read at every replay, even where the CPU loops take it by value; one plan serves every step.
 TEST(CompileTest, AZeroDimTensorArgumentChangingEveryStep) {
