@@ -150,6 +150,27 @@ TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
   }
 }
 
+// The whole data set passed, a subsampled plate picking 20000 of its 60000 rows at each step:
+// the gathered batch lands in the plan's buffers, which stay where they are, so the pass over
+// it runs fused at every replay while the indices change; the eager fit's bits.
+TEST(CompileTest, ASubsampledBatchOfDataHeldInPlaceRunsFused) {
+  const auto data = batches(1, 60000);
+  constexpr std::int64_t kD = Regression::kD;
+  auto model = [](const Tensor& x, const Tensor& y) {
+    const Tensor w = sample("w", dist::Normal(zeros({kD}, f64()), 1.0).to_event(1));
+    const Tensor b = sample("b", dist::Normal(zeros({}, f64()), 10.0));
+    auto rows = plate("data", x.size(0), {.subsample_size = 20000});
+    sample("y", dist::Normal(matmul(rows.subsample(x), w) + b, 0.3), rows.subsample(y));
+  };
+  auto guide = [](const Tensor& x, const Tensor& y) { Regression{}.guide(x, y); };
+  auto args = [&](int) { return std::make_tuple(data[0].first, data[0].second); };
+  const NumThreadsScope one(1);
+  const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 10, args);
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 10, args);
+  expect_identical(eager, compiled);
+  EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+}
+
 // A factor that changes every step (an annealing schedule) passed as a 0-d tensor: an input
 // read at every replay, even where the CPU loops take it by value; one plan serves every step.
 TEST(CompileTest, AZeroDimTensorArgumentChangingEveryStep) {
