@@ -146,9 +146,11 @@ class Backend {
   // with the same operands in the same memory, its dispatch, shape logic and operand setup
   // done; `run` is empty where the launcher cannot bind it (the default: none). The CPU binds
   // an elementwise loop over operands that are all in memory (kernels/cpu/cpu_loops.hpp).
-  // Compiled steps replay bound calls (engine/compile/plan.cpp).
-  virtual BoundCall run_bound(const std::function<void()>& call) {
-    call();
+  // Compiled steps replay bound calls (engine/compile/plan.cpp). `capture`: only bind, running
+  // nothing, for a call that bound before and is bound again at new addresses (every piece of
+  // its work is then in the bound loop); a call that does not bind ran nothing either.
+  virtual BoundCall run_bound(const std::function<void()>& call, bool capture = false) {
+    if (!capture) call();
     return {};
   }
   // Runs `count` bound calls in parts (RangedLoop) over their common n elements, tile by

@@ -555,20 +555,25 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   }
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
-    // Bound calls hold the pointers they were bound with: bound again from the patched ones
-    // (and fused anew once they are).
+    // Bound calls hold the pointers they were bound with: bound again from the patched ones,
+    // before anything runs (their launchers only capture: all the work of a call that bound
+    // is in its bound loop), so that the runs can be made anew for this very replay. A call
+    // that does not bind so is bound, or run, when its turn comes.
     for (Call& c : calls_) {
       if (c.reads_inputs && c.bound) {
         c.bound = nullptr;
         c.rereads.clear();
         c.ranged = {};
         c.binder = c.rebinder;
+        refresh(c);
+        bind(c, /*capture=*/true);
       }
     }
     fused_.clear();
     fused_built_ = false;
   }
   if (!segments_built_) build_segments();
+  if (moved) build_fused();
   seed_ = gen.seed();
   base_ = gen.offset();
   gen.set_offset(base_ + advance_);
@@ -606,6 +611,13 @@ void Plan::reread(const Call& c) {
   for (const Reread& x : c.rereads) x.set(x.slot, refreshed_value(x.from->src, x.from->arg->dtype));
 }
 
+void Plan::refresh(const Call& c) {
+  for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
+    const Refresh& f = refreshes_[r];
+    if (f.arg != nullptr) f.arg->scalar = refreshed_value(f.src, f.arg->dtype);
+  }
+}
+
 void Plan::run_call(Call& c) {
   if (c.bound) {
     reread(c);
@@ -613,10 +625,7 @@ void Plan::run_call(Call& c) {
     ++bound_calls_;
     return;
   }
-  for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r) {
-    const Refresh& f = refreshes_[r];
-    if (f.arg != nullptr) f.arg->scalar = refreshed_value(f.src, f.arg->dtype);
-  }
+  refresh(c);
   if (c.binder != nullptr) {
     bind(c);
     return;
@@ -624,10 +633,10 @@ void Plan::run_call(Call& c) {
   c.run();
 }
 
-void Plan::bind(Call& c) {
+void Plan::bind(Call& c, bool capture) {
   // Run through the launcher once more, and bound if it can be: later replays skip its
   // dispatch, shape logic and operand setup.
-  kernels::BoundCall b = c.binder->run_bound(c.run);
+  kernels::BoundCall b = c.binder->run_bound(c.run, capture);
   if (!b.run) {
     c.binder = nullptr;
     return;

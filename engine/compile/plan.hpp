@@ -175,8 +175,11 @@ class Plan {
   // Replays at which a call with a scalar read again is tried for binding (Plan::bind).
   static constexpr int kMaxBindTries = 4;
   void run_call(Call& c);
-  void bind(Call& c);
+  // Binds c through its launcher (Backend::run_bound), which runs it unless `capture`.
+  void bind(Call& c, bool capture = false);
   void reread(const Call& c);
+  // The call's scalar operands read again from memory, into its operands.
+  void refresh(const Call& c);
   // The runs of bound calls that may run fused, once every call that binds is bound; empty
   // again when inputs move (their calls are bound anew).
   void build_fused();

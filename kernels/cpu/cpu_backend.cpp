@@ -20,8 +20,9 @@ namespace ember::kernels::cpu {
 
 thread_local BindSink* t_bind_sink = nullptr;
 
-BoundCall CpuBackend::run_bound(const std::function<void()>& call) {
+BoundCall CpuBackend::run_bound(const std::function<void()>& call, bool capture) {
   BindSink sink;
+  sink.capture = capture;
   BindSink* const saved = std::exchange(t_bind_sink, &sink);
   try {
     call();

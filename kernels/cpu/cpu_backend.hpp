@@ -15,7 +15,7 @@ namespace ember::kernels::cpu {
 class CpuBackend final : public Launcher<CpuBackend> {
  public:
   Loop loop() const { return Loop{}; }
-  BoundCall run_bound(const std::function<void()>& call) override;
+  BoundCall run_bound(const std::function<void()>& call, bool capture) override;
   bool run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
                  std::size_t carry_count) override;
   HostAllocator& allocator() { return allocator_; }

@@ -311,6 +311,7 @@ struct BindSink {
   RangedLoop ranged;  // the loop in parts, where it can run so (RangedLoop)
   int runs = 0;
   bool bindable = true;
+  bool capture = false;  // bind only: the launcher runs none of what it offers
 };
 // The calling thread's sink while a call is being bound; null otherwise.
 extern thread_local BindSink* t_bind_sink;
@@ -327,6 +328,13 @@ void offer_binding(F&& run, bool bindable = true) {
   } else {
     sink->bindable = false;
   }
+}
+
+// Whether the call being bound on this thread only binds (Backend::run_bound's `capture`): a
+// launcher returns after offering its work, without running it.
+inline bool capturing() {
+  const BindSink* const sink = t_bind_sink;
+  return sink != nullptr && sink->capture;
 }
 
 // The sink of the call being bound on this thread when it has bound one loop, whose parts
@@ -422,6 +430,7 @@ class Loop {
         };
       }
     }
+    if (capturing()) return;
     run_loop(n, calc, body);
   }
 

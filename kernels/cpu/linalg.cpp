@@ -430,6 +430,7 @@ void launch_matmul(CpuBackend&, const TensorArg& out, const TensorArg& a, const 
     // Bound into a compiled step: later replays skip the dispatch.
     offer_binding([out, a, b, accumulate] { matmul_impl<T>(out, a, b, accumulate); });
     offer_matvec_parts<T>(out, a, b, accumulate);
+    if (capturing()) return;
     matmul_impl<T>(out, a, b, accumulate);
   });
 }

@@ -247,6 +247,7 @@ void reduce_impl(const TensorArg& out, const TensorArg* const (&ins)[Load::kInpu
   T* const o = out.ptr<T>();
   offer_binding([geo, o, load] { reduce_run<T, Combine>(geo, o, load); });
   offer_parts<T, Combine>(geo, o, load);
+  if (capturing()) return;
   reduce_run<T, Combine>(geo, o, load);
 }
 
@@ -261,6 +262,7 @@ void for_each_line(const LineGeometry<N>& geo, const Body& body) {
                  [&](std::int64_t b, std::int64_t e) { walk_range(geo.lines, b, e, body); });
   };
   offer_binding(run);
+  if (capturing()) return;
   run();
 }
 

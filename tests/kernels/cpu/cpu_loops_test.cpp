@@ -7,6 +7,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/internal.hpp"
@@ -200,6 +203,76 @@ TEST(CpuLoops, OperandsBroadcastAlongTheRowGiveTheBitsOfFullOnes) {
   const Tensor i = arange(12.0, TensorOptions{}.with_dtype(kInt64)).reshape({4, 3});
   const Tensor c = tensor({1.0, 2.0, 3.0, 4.0}).to(kInt64).reshape({4, 1});
   expect_same_bits(i * c, i * c.expand({4, 3}).contiguous());
+}
+
+// A binding that only captures (Backend::run_bound with `capture`, how a compiled step binds
+// a call again at new addresses before running it) runs none of the call's work: the output
+// keeps what it held, and the bound call does the work when it runs, each time (an
+// accumulating product twice adds twice). For every kind of launcher that binds: an
+// elementwise loop, a full sum, a sum along a dim, a scan along a dim, and matrix products
+// narrow and wide. The operands outlive the bound call, as a plan's do.
+TEST(CpuLoops, ABindingThatOnlyCapturesRunsNothing) {
+  kernels::Backend& cpu = kernels::cpu_backend();
+  const Tensor a = random_normal({300, 5}), b = random_normal({300, 5}), w = random_normal({5});
+  const Tensor wide = random_normal({5, 40});
+  const Tensor a3 = a.reshape({1, 300, 5});
+  struct Case {
+    std::string name;
+    Tensor out, want;
+    std::vector<Tensor> ins;
+    std::function<void(const kernels::TensorArg* args)> call;  // args: out, then the inputs
+  };
+  const std::vector<Case> cases = {
+      {"binary",
+       zeros({300, 5}, f64()),
+       a + b,
+       {a, b},
+       [&](const kernels::TensorArg* x) { cpu.binary(kernels::BinaryOp::Add, x[0], x[1], x[2]); }},
+      {"full sum",
+       zeros({1, 1}, f64()),
+       sum(a).reshape({1, 1}),
+       {a},
+       [&](const kernels::TensorArg* x) { cpu.reduce(kernels::ReduceOp::Sum, x[0], x[1]); }},
+      {"sum along a dim",
+       zeros({300, 1}, f64()),
+       sum(a, {1}, true),
+       {a},
+       [&](const kernels::TensorArg* x) { cpu.reduce(kernels::ReduceOp::Sum, x[0], x[1]); }},
+      {"scan",
+       zeros({300, 5}, f64()),
+       cumsum(a, 1),
+       {a},
+       [&](const kernels::TensorArg* x) { cpu.scan(kernels::ScanOp::Sum, x[0], x[1], 1, false); }},
+      {"narrow product",
+       zeros({1, 300, 1}, f64()),
+       matmul(a, w).reshape({1, 300, 1}),
+       {a3, w.reshape({1, 5, 1})},
+       [&](const kernels::TensorArg* x) { cpu.matmul(x[0], x[1], x[2], false); }},
+      {"wide product",
+       zeros({1, 300, 40}, f64()),
+       matmul(a, wide).reshape({1, 300, 40}),
+       {a3, wide.reshape({1, 5, 40})},
+       [&](const kernels::TensorArg* x) { cpu.matmul(x[0], x[1], x[2], true); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<kernels::TensorArg> args{detail::arg(c.out)};
+    for (const Tensor& t : c.ins) args.push_back(detail::arg(t));
+    const std::vector<double> sentinel(c.out.numel(), 0.25);
+    std::memcpy(c.out.data_ptr(), sentinel.data(), sentinel.size() * sizeof(double));
+    const kernels::BoundCall bound = cpu.run_bound([&] { c.call(args.data()); }, /*capture=*/true);
+    ASSERT_TRUE(bound.run);
+    EXPECT_EQ(c.out.to_vector<double>(), sentinel);
+    bound.run();
+    if (c.name == "wide product") {
+      // Accumulated into what out held, once per run.
+      expect_close(c.out, c.want + 0.25, 1e-12, 1e-12);
+      bound.run();
+      expect_close(c.out, c.want * 2.0 + 0.25, 1e-12, 1e-12);
+    } else {
+      expect_same_bits(c.out, c.want);
+    }
+  }
 }
 
 // set_flush_denormal: a float32 product whose exact value is denormal (1e-30 * 1e-10) comes
