@@ -149,7 +149,7 @@ class Backend {
   // Compiled steps replay bound calls (engine/compile/plan.cpp). `capture`: only bind, running
   // nothing, for a call that bound before and is bound again at new addresses (every piece of
   // its work is then in the bound loop); a call that does not bind ran nothing either.
-  virtual BoundCall run_bound(const std::function<void()>& call, bool capture = false) {
+  virtual BoundCall run_bound(const std::function<void()>& call, bool capture) {
     if (!capture) call();
     return {};
   }

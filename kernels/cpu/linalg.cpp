@@ -158,6 +158,13 @@ struct NarrowMatVec {
   std::int64_t ld, m, len;
   const T* v;
   std::int64_t inc;
+
+  // Rows [begin, end) of a row-dots product into y (beta 0 or 1); a row's sum is the same
+  // wherever the row is.
+  void dot_rows(T* y, T beta, std::int64_t begin, std::int64_t end) const {
+    cpu::row_dots(mat + begin * ld, ld, v, inc, y + begin, end - begin, static_cast<int>(len),
+                  beta);
+  }
 };
 
 // c = a_rows @ b as gemm() takes it, as such a product where it is one.
@@ -188,13 +195,9 @@ bool narrow_gemv(const T* a, bool a_row_major, std::int64_t lda, const T* b, boo
   const auto p = narrow_matvec(a, a_row_major, lda, b, b_row_major, ldb, rows, n, k);
   if (!p) return false;
   if (p->row_dots) {
-    // Each row's sum is the same wherever the row is: long products split across threads.
-    const NarrowMatVec<T> m = *p;
-    parallel_for(m.m, std::max<std::int64_t>(1, kParallelGrain / m.len),
-                 [&](std::int64_t begin, std::int64_t end) {
-                   row_dots(m.mat + begin * m.ld, m.ld, m.v, m.inc, c + begin, end - begin,
-                            static_cast<int>(m.len), beta);
-                 });
+    // Long products split across threads.
+    parallel_for(p->m, std::max<std::int64_t>(1, kParallelGrain / p->len),
+                 [&](std::int64_t begin, std::int64_t end) { p->dot_rows(c, beta, begin, end); });
   } else {
     column_sums(p->mat, p->ld, p->v, p->inc, c, static_cast<int>(p->m), p->len, beta);
   }
@@ -398,8 +401,7 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
   if (m.row_dots) {
     sink->ranged.n = m.m;
     sink->ranged.run = [m, c, beta](std::int64_t begin, std::int64_t end, void*) {
-      row_dots(m.mat + begin * m.ld, m.ld, m.v, m.inc, c + begin, end - begin,
-               static_cast<int>(m.len), beta);
+      m.dot_rows(c, beta, begin, end);
     };
     return;
   }
