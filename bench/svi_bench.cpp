@@ -14,12 +14,15 @@
 // SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
 // (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes,
 // `bound_calls` those of them that ran bound on the CPU and `fused_calls` those that ran
-// fused with their neighbours (CompileOptions::fuse), `retained_MiB` the memory its
+// fused with their neighbours (CompileOptions::fuse), `placed_before` the share of replays
+// whose moved data found its calls bound where it now is, `retained_MiB` the memory its
 // buffers hold: every buffer of the step, each its own;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too. On the CPU, the DP mixture also runs as
-// "compiled_flush": compiled, with set_flush_denormal(true).
+// "compiled_flush": compiled, with set_flush_denormal(true). The regression also runs as
+// "compiled_batches": its data passed to each step in one of two places in turn, as a
+// double-buffering loader's batches, so that the plan's inputs move at every replay.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -38,6 +41,7 @@ struct Mode {
   bool compiled;
   bool graphs = true;           // compiled on a GPU: replays in CUDA Graphs
   bool flush_denormal = false;  // the CPU kernels flush denormals (set_flush_denormal)
+  bool batches = false;         // the regression's data in other memory at each step
 };
 
 // A fit that drifts, over many steps, to where float32 breaks down (the DP mixture's
@@ -60,8 +64,8 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     opts.cuda_graphs = mode.graphs;
     svi.compile(opts);
   }
-  auto warm_up = [&] {  // params made, caches filled, plan recorded
-    for (int i = 0; i < 3; ++i) step();
+  auto warm_up = [&] {  // params made, caches filled, plan recorded (and bound at each place)
+    for (int i = 0; i < (mode.batches ? 6 : 3); ++i) step();
   };
   warm_up();
   // What the refits cost, taken out of the step's counters.
@@ -125,6 +129,10 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     state.counters["graph_calls"] = static_cast<double>(cs.graph_calls_per_replay);
     state.counters["bound_calls"] = static_cast<double>(cs.bound_calls_per_replay);
     state.counters["fused_calls"] = static_cast<double>(cs.fused_calls_per_replay);
+    // Of the replays, those whose data had come back to memory the plan had bound it in.
+    if (mode.batches && cs.replays > 0)
+      state.counters["placed_before"] =
+          static_cast<double>(cs.placements_reused) / static_cast<double>(cs.replays);
     state.counters["retained_MiB"] = static_cast<double>(cs.retained_bytes) / (1 << 20);
     if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }
@@ -163,13 +171,13 @@ void bm_blr(benchmark::State& state, Device d, std::int64_t n, const Mode& mode)
   const Tensor w_true = linspace(-1.0, 1.0, kD, opts);
   const Tensor y = matmul(x, w_true) + 0.5 + randn({n}, opts, &gen) * 0.3;
   const Tensor zero = zeros({kD}, opts);
-  auto model = [&] {
+  auto model = [&](const Tensor& xs, const Tensor& ys) {
     const Tensor w = sample("w", dist::Normal(zero, 1.0).to_event(1));
     const Tensor b = sample("b", dist::Normal(zeros({}, opts), 10.0));
     auto data = plate("data", n, {.device = d});
-    sample("y", dist::Normal(matmul(x, w) + b, 0.3), y);
+    sample("y", dist::Normal(matmul(xs, w) + b, 0.3), ys);
   };
-  auto guide = [&] {
+  auto guide = [&](const Tensor&, const Tensor&) {
     const Tensor w_loc = param("w_loc", zeros({kD}, opts));
     const Tensor w_scale = param("w_scale", full({kD}, 0.1, opts), constraints::positive);
     const Tensor b_loc = param("b_loc", zeros({}, opts));
@@ -185,7 +193,17 @@ void bm_blr(benchmark::State& state, Device d, std::int64_t n, const Mode& mode)
   // does; an eager step reads X twice and writes its N-vectors out).
   const double bytes = 4.0 * static_cast<double>(n) * (kD + 1.0);
   const std::int64_t steps = d.is_cpu() ? 1 : (n >= 1000000 ? 10 : 50);
-  run_steps(state, d, mode, svi, steps, bytes, [&] { svi.step(); });
+  if (!mode.batches) {
+    run_steps(state, d, mode, svi, steps, bytes, [&] { svi.step(x, y); });
+    return;
+  }
+  // Batches as a double-buffering loader hands them: the same values in two places in turn.
+  const Tensor xs[2] = {x, x.clone()}, ys[2] = {y, y.clone()};
+  int turn = 0;
+  run_steps(state, d, mode, svi, steps, bytes, [&] {
+    svi.step(xs[turn], ys[turn]);
+    turn ^= 1;
+  });
 }
 
 // ---- the Dirichlet-process mixture (stick breaking, T = 6) ----
@@ -331,11 +349,20 @@ void register_all(const std::vector<Backend>& backends) {
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
       for (const std::int64_t n : rows) {
-        benchmark::RegisterBenchmark(
-            bench_name("SviBayesLinReg", be, std::to_string(n) + "/" + m.name).c_str(),
-            [d, n, m](benchmark::State& s) { bm_blr(s, d, n, m); })
-            ->UseManualTime()
-            ->Unit(benchmark::kMicrosecond);
+        std::vector<Mode> blr_modes = {m};
+        // The data in new memory at every step, fed as a loader's batches.
+        if (m.name == "compiled") {
+          Mode batched{"compiled_batches", false, true};
+          batched.batches = true;
+          blr_modes.push_back(batched);
+        }
+        for (const Mode& bm : blr_modes) {
+          benchmark::RegisterBenchmark(
+              bench_name("SviBayesLinReg", be, std::to_string(n) + "/" + bm.name).c_str(),
+              [d, n, bm](benchmark::State& s) { bm_blr(s, d, n, bm); })
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
       }
       benchmark::RegisterBenchmark(bench_name("SviDpMixture", be, m.name).c_str(),
                                    [d, m](benchmark::State& s) { bm_dp_mixture(s, d, m); })

@@ -4,13 +4,19 @@
 // on the CPU at 1 and 2 threads. Per step it reports the time, tensor allocations, launcher
 // calls, CUDA launches and host syncs. Two more show that data loading never holds a step
 // back: the same step fed from a DataLoader over 60,000 images ("fed"), and the loader alone
-// (BM_VaeLoader), whose time per batch must stay well under a step's.
+// (BM_VaeLoader), whose time per batch must stay well under a step's. Each step also runs
+// "compiled" (svi.compile(): recorded once, replayed; docs/compile.md): with a fixed batch the
+// replay's inputs stay in place; fed from the loader they move at every step, among the few
+// buffers the loader takes in turn (`placed_before`: the share of replays whose batch came
+// back to memory the plan had bound it in). `heap_allocs` counts the blocks a step takes from
+// the global operator new (on every thread: the loader's own included).
 #include <cmath>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "bench/bench_util.hpp"
+#include "bench/heap_counter.hpp"
 #include "examples/vae_model.hpp"
 
 namespace ember::bench {
@@ -44,9 +50,10 @@ struct VaeStep {
   SVI<Program, Program> svi;
 };
 
-void report_step(benchmark::State& state, const profile::Counters& c, double seconds,
-                 std::int64_t batch) {
+void report_step(benchmark::State& state, const profile::Counters& c, std::uint64_t heap,
+                 double seconds, std::int64_t batch) {
   const double n = static_cast<double>(state.iterations());
+  state.counters["heap_allocs"] = static_cast<double>(heap) / n;
   state.counters["ms_per_step"] = 1e3 * seconds / n;
   state.counters["allocs"] = static_cast<double>(c.allocations) / n;
   state.counters["calls"] = static_cast<double>(c.backend_calls) / n;
@@ -57,28 +64,34 @@ void report_step(benchmark::State& state, const profile::Counters& c, double sec
 
 // One step per iteration on the same batch; the loss is read (as a training loop that
 // prints it would), so a GPU step's time includes finishing it.
-void bm_vae_step(benchmark::State& state, Device d, std::int64_t batch, int threads) {
+void bm_vae_step(benchmark::State& state, Device d, std::int64_t batch, int threads,
+                 bool compiled) {
   std::optional<NumThreadsScope> scope;
   if (threads > 0) scope.emplace(threads);
   set_rng_seed(0);
   VaeStep s(d);
+  if (compiled) s.svi.compile();
   const Tensor x = binarized_digits(batch, d);
   double loss = 0;
   for (int i = 0; i < 3; ++i) loss = s.svi.step(x);  // params made, caches warm
   if (!validated(state, std::isfinite(loss) && loss > 0, "VaeStep: loss not finite and positive"))
     return;
   const profile::Counters before = profile::counters();
+  const std::uint64_t heap_before = heap_counter::blocks();
   const double seconds =
       timed_loop(state, d, 1, [&] { benchmark::DoNotOptimize(double(s.svi.step(x))); });
-  report_step(state, profile::counters() - before, seconds, batch);
+  report_step(state, profile::counters() - before, heap_counter::blocks() - heap_before, seconds,
+              batch);
 }
 
 // The step fed from a shuffling loader with batches prepared on its background thread.
-void bm_vae_step_fed(benchmark::State& state, Device d, std::int64_t batch, int threads) {
+void bm_vae_step_fed(benchmark::State& state, Device d, std::int64_t batch, int threads,
+                     bool compiled) {
   std::optional<NumThreadsScope> scope;
   if (threads > 0) scope.emplace(threads);
   set_rng_seed(0);
   VaeStep s(d);
+  if (compiled) s.svi.compile();
   data::DataLoader loader(data::TensorDataset({binarized_digits(kLoaderImages, Device::cpu())}),
                           {.batch_size = batch, .drop_last = true, .seed = 1, .device = d});
   auto it = loader.begin();
@@ -92,11 +105,18 @@ void bm_vae_step_fed(benchmark::State& state, Device d, std::int64_t batch, int 
     ++it;
   }
   const profile::Counters before = profile::counters();
+  const std::uint64_t heap_before = heap_counter::blocks();
   const double seconds = timed_loop(state, d, 1, [&] {
     benchmark::DoNotOptimize(double(s.svi.step(next_batch())));
     ++it;
   });
-  report_step(state, profile::counters() - before, seconds, batch);
+  report_step(state, profile::counters() - before, heap_counter::blocks() - heap_before, seconds,
+              batch);
+  // Of the replays, those whose batch came back to memory the plan had bound it in.
+  const CompileStats cs = s.svi.compile_stats();
+  if (compiled && cs.replays > 0)
+    state.counters["placed_before"] =
+        static_cast<double>(cs.placements_reused) / static_cast<double>(cs.replays);
 }
 
 // The loader alone: one epoch over 60,000 binarized images per iteration.
@@ -119,9 +139,13 @@ void register_all(const std::vector<Backend>& backends) {
       for (const int threads : thread_counts) {
         const std::string suffix =
             std::to_string(batch) + (threads > 0 ? "/threads" + std::to_string(threads) : "");
-        register_ms(bench_name("VaeStep", be, suffix), bm_vae_step, be.device, batch, threads);
-        register_ms(bench_name("VaeStep", be, suffix + "/fed"), bm_vae_step_fed, be.device, batch,
-                    threads);
+        for (const bool compiled : {false, true}) {
+          const std::string mode = compiled ? "/compiled" : "";
+          register_ms(bench_name("VaeStep", be, suffix + mode), bm_vae_step, be.device, batch,
+                      threads, compiled);
+          register_ms(bench_name("VaeStep", be, suffix + "/fed" + mode), bm_vae_step_fed, be.device,
+                      batch, threads, compiled);
+        }
       }
       register_ms(bench_name("VaeLoader", be, batch), bm_vae_loader, be.device, batch);
     }

@@ -542,11 +542,13 @@ Plan::~Plan() { drop_graphs(); }
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // Inputs whose memory moved since the last replay: every pointer into them follows, and
   // graphs captured with the old pointers are captured again.
+  ++replays_;
   bool moved = false;
   for (std::size_t k = 0; k < bound_.size(); ++k) {
     if (!inputs[k].defined()) continue;
     const void* now = inputs[k].data_ptr();
     if (now == bound_[k]) continue;
+    if (!moved) was_ = bound_;
     for (const Patch& p : patches_) {
       if (p.input == k) *p.where = static_cast<unsigned char*>(const_cast<void*>(now)) + p.delta;
     }
@@ -555,25 +557,9 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   }
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
-    // Bound calls hold the pointers they were bound with: bound again from the patched ones,
-    // before anything runs (their launchers only capture: all the work of a call that bound
-    // is in its bound loop), so that the runs can be made anew for this very replay. A call
-    // that does not bind so is bound, or run, when its turn comes.
-    for (Call& c : calls_) {
-      if (c.reads_inputs && c.bound) {
-        c.bound = nullptr;
-        c.rereads.clear();
-        c.ranged = {};
-        c.binder = c.rebinder;
-        refresh(c);
-        bind(c, /*capture=*/true);
-      }
-    }
-    fused_.clear();
-    fused_built_ = false;
+    place_inputs(was_);
   }
   if (!segments_built_) build_segments();
-  if (moved) build_fused();
   seed_ = gen.seed();
   base_ = gen.offset();
   gen.set_offset(base_ + advance_);
@@ -597,6 +583,79 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // next (whose work should be only the calls').
   if (!fused_built_) build_fused();
   return finite_;
+}
+
+void Plan::exchange(Call& c, BoundState& s) {
+  std::swap(c.bound, s.bound);
+  c.rereads.swap(s.rereads);
+  std::swap(c.ranged, s.ranged);
+}
+
+void Plan::place_inputs(const std::vector<const void*>& was) {
+  // The calls bound at `was`, and their runs, kept (in spare_, whose room earlier moves made).
+  Placement& kept = spare_;
+  kept.at = was;
+  kept.calls.clear();
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < calls_.size(); ++k) {
+    Call& c = calls_[k];
+    if (!c.reads_inputs || !c.bound) continue;
+    kept.calls.push_back(k);
+    if (kept.states.size() <= n) kept.states.emplace_back();
+    exchange(c, kept.states[n++]);  // kept: the states are empty
+  }
+  kept.fused.swap(fused_);
+  fused_.clear();
+  kept.fused_built = fused_built_;
+  kept.order = order_;
+  kept.used = replays_;
+  // Bound before at the new place (and in the same order of calls): put back.
+  auto back = std::find_if(placements_.begin(), placements_.end(),
+                           [&](const Placement& p) { return p.order == order_ && p.at == bound_; });
+  if (back != placements_.end()) {
+    for (std::size_t i = 0; i < back->calls.size(); ++i)
+      exchange(calls_[back->calls[i]], back->states[i]);  // kept: the calls are empty
+    fused_.swap(back->fused);
+    back->fused.clear();
+    fused_built_ = back->fused_built;
+    if (!back->calls.empty()) ++placements_reused_;
+  } else {
+    if (placements_.size() < kMaxPlacements) {
+      placements_.emplace_back();
+      back = placements_.end() - 1;
+    } else {
+      // One kept for an older order of the calls first, else the least recently used.
+      auto age = [&](const Placement& p) { return p.order == order_ ? p.used + 1 : 0; };
+      back =
+          std::min_element(placements_.begin(), placements_.end(),
+                           [&](const Placement& a, const Placement& b) { return age(a) < age(b); });
+    }
+    fused_built_ = false;
+  }
+  // The slot used is now the kept placement's; what it held (moved out, or dropped) is the
+  // room of the next move.
+  std::swap(*back, kept);
+  for (BoundState& s : spare_.states) {
+    s.bound = nullptr;
+    s.rereads.clear();
+    s.ranged = {};
+  }
+  spare_.fused.clear();
+  // Calls bound at the old place and not at the new: bound again from the patched pointers
+  // before anything runs (their launchers only capture: all the work of a call that bound is
+  // in its bound loop), so that the runs can be made for this very replay. A call that does
+  // not bind so is bound, or run, when its turn comes.
+  for (const std::size_t k : back->calls) {
+    Call& c = calls_[k];
+    if (c.bound) continue;
+    c.binder = c.rebinder;
+    refresh(c);
+    bind(c, /*capture=*/true);
+  }
+  if (!fused_built_) {
+    fused_.clear();
+    build_fused();
+  }
 }
 
 namespace {
@@ -844,6 +903,7 @@ void Plan::build_fused() {
     sorted.reserve(calls_.size());
     for (const std::size_t k : order) sorted.push_back(std::move(calls_[k]));
     calls_ = std::move(sorted);
+    ++order_;  // placements kept for the old order no longer fit
     note_access();
   }
   std::vector<std::size_t> run;

@@ -71,6 +71,8 @@ class Plan {
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
+  // Replays whose inputs had moved back to where they were bound before (Placement).
+  std::size_t placements_reused() const { return placements_reused_; }
   // Why capture was given up for this plan (empty while it works or was never tried).
   const std::string& capture_error() const { return capture_error_; }
 
@@ -172,6 +174,33 @@ class Plan {
     std::uint64_t seed = 0;  // the generator's seed its draws were captured with
   };
   static constexpr int kMaxInstantiations = 4;
+  // What a call that reads the step's inputs holds bound for one placement of them.
+  struct BoundState {
+    std::function<void()> bound;
+    std::vector<Reread> rereads;
+    kernels::RangedLoop ranged;
+  };
+  // The bound loops of the calls that read the step's inputs, and the fused runs made of them,
+  // at one placement of the inputs (`at`: their first elements), kept when the inputs move
+  // so that data coming back to memory it was in before (a loader's batches, a few buffers
+  // in turn) finds its calls bound and its runs made: such a replay neither binds nor
+  // allocates. `order`: the order of calls_ the indices in `calls` refer to; `used`: the
+  // replay that last used it.
+  struct Placement {
+    std::vector<const void*> at;
+    std::vector<std::size_t> calls;
+    std::vector<BoundState> states;
+    std::vector<Fused> fused;
+    bool fused_built = false;
+    std::size_t order = 0;
+    std::uint64_t used = 0;
+  };
+  static constexpr std::size_t kMaxPlacements = 4;
+  // What c holds bound for one placement and `s`, swapped (neither allocates).
+  static void exchange(Call& c, BoundState& s);
+  // Inputs moved from `was` to bound_: their calls' bound loops and runs are kept for `was`,
+  // and those kept for bound_ put back, or the calls bound anew.
+  void place_inputs(const std::vector<const void*>& was);
   // Replays at which a call with a scalar read again is tried for binding (Plan::bind).
   static constexpr int kMaxBindTries = 4;
   void run_call(Call& c);
@@ -237,6 +266,12 @@ class Plan {
   std::vector<bool> hoisted_;  // per recorded call: its result is the same at every replay
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
+  std::vector<const void*> was_;    // bound_ before the inputs moved (replay)
+  std::vector<Placement> placements_;
+  Placement spare_;        // room a move fills, swapped with placements_'
+  std::size_t order_ = 0;  // times calls_ was put in another order
+  std::uint64_t replays_ = 0;
+  std::size_t placements_reused_ = 0;
   Tensor loss_;
   std::vector<Tensor> outputs_;
   std::unique_ptr<PreparedUpdate> update_;
@@ -361,6 +396,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.fused_calls_per_replay = plan.fused_calls();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
+  stats.placements_reused = plan.placements_reused();
   if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();
 }
 

@@ -74,6 +74,11 @@ struct CompileStats {
   std::size_t bound_calls_per_replay = 0;
   // Of those, the calls that ran fused with their neighbours (CompileOptions::fuse).
   std::size_t fused_calls_per_replay = 0;
+  // The last plan used, over all its replays on the CPU: replays whose data had moved back to
+  // memory it was bound in before (a loader's batches, buffers used in turn), which found
+  // their calls bound and their runs made there (the plan keeps those of the last four
+  // places; data that moves elsewhere binds its calls again).
+  std::size_t placements_reused = 0;
   // The last plan used, over all its replays: graphs instantiated, and graphs captured again
   // and updated in place (its inputs moved, or a new seed) without a new instantiation.
   std::size_t graph_instantiations = 0;

@@ -102,7 +102,7 @@ std::vector<std::pair<Tensor, Tensor>> batches(int count, std::int64_t n) {
 
 TEST(CompileTest, RegressionWithDataReboundEveryStep) {
   const Regression r;
-  const auto data = batches(5, 64);
+  const auto data = batches(7, 64);
   auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
   auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
   // A new batch (new memory) each step: the plan's inputs follow the arguments.
@@ -115,6 +115,17 @@ TEST(CompileTest, RegressionWithDataReboundEveryStep) {
   // launcher each time.
   EXPECT_GT(2 * compiled.stats.bound_calls_per_replay, compiled.stats.calls_per_replay);
   EXPECT_LT(compiled.stats.bound_calls_per_replay, compiled.stats.calls_per_replay);
+  // The plan keeps the calls that read the data bound at the four places before the current
+  // one (Plan::place_inputs): from the eighth step on, each of five batches comes back to
+  // memory where they were bound, and finds them bound. Seven batches in turn are more places
+  // than that: every move binds anew. The same bits either way.
+  EXPECT_GE(compiled.stats.placements_reused, 18u);
+  auto seven = [&](int i) { return std::make_tuple(data[i % 7].first, data[i % 7].second); };
+  const Fit beyond = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 25, seven);
+  expect_identical(fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 25, seven),
+                   beyond);
+  EXPECT_EQ(beyond.stats.placements_reused, 0u);
+  EXPECT_EQ(beyond.stats.bound_calls_per_replay, compiled.stats.bound_calls_per_replay);
   // Clones: equal values in other memory give the same losses as the originals.
   auto cloned = [&](int i) {
     return std::make_tuple(data[i % 5].first.clone(), data[i % 5].second.clone());
@@ -147,6 +158,8 @@ TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
           fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args);
       expect_identical(eager, compiled);
       EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+      // Two batches in turn: from the fifth step on, each finds its run made where it is.
+      if (rebound) EXPECT_GE(compiled.stats.placements_reused, 8u);
     }
   }
 }
