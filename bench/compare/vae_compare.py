@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # The VAE step of Pyro's tutorial (784-400-20, softplus hidden layers, a Bernoulli likelihood
 # on binarized digits, Adam 1e-3, float32) three ways in one run, side by side:
-#   ember    bench/vae_bench's BM_VaeStep (run by this script, its JSON read back)
+#   ember    bench/vae_bench's BM_VaeStep, eager and compiled (SVI::compile()) (run by this
+#            script, its JSON read back)
 #   pytorch  a hand-written PyTorch loop: the same networks, a one-sample reparameterized ELBO
 #            written out, loss.backward(), torch.optim.Adam; on a GPU also the same step
 #            captured once in a CUDA Graph and replayed (PyTorch's fastest form there)
@@ -183,11 +184,12 @@ def python_rows(args, threads, batch):
 # ---- Ember ----
 
 def ember_rows(args):
-    """{(threads, batch): median ms per step} from one vae_bench run."""
+    """{(threads, batch, compiled): median ms per step} from one vae_bench run: the eager
+    step and the compiled one (SVI::compile()), on a fixed batch (not the "fed" variants)."""
     filt = f"BM_VaeStep/{args.device}/({'|'.join(args.batches)})"
     if args.device == "cpu":
         filt += f"/threads({'|'.join(str(t) for t in args.threads)})"
-    filt += "/manual_time$"  # not the "fed" variants
+    filt += "(/compiled)?/manual_time$"
     out_json = (os.path.splitext(args.json)[0] + ".ember.json" if args.json
                 else os.path.join(tempfile.gettempdir(), "vae_compare.ember.json"))
     cmd = [args.ember, f"--benchmark_filter={filt}", f"--benchmark_repetitions={args.repeat}",
@@ -204,7 +206,7 @@ def ember_rows(args):
         parts = b["run_name"].split("/")
         batch = int(parts[2])
         threads = int(parts[3][len("threads"):]) if parts[3].startswith("threads") else 0
-        rows[(threads, batch)] = b["ms_per_step"]
+        rows[(threads, batch, "compiled" in parts)] = b["ms_per_step"]
     return rows
 
 
@@ -238,23 +240,27 @@ def main():
         for batch in (int(b) for b in args.batches):
             py = python_rows(args, threads, batch)
             rows.append({"device": args.device, "threads": threads, "batch": batch,
-                         "ember": ember.get((threads, batch), "missing"), **py})
+                         "ember": ember.get((threads, batch, False), "missing"),
+                         "ember_compiled": ember.get((threads, batch, True), "missing"), **py})
             print(f"   measured threads={threads} batch={batch}", flush=True)
 
     graph = args.device == "cuda"
     print(f"\nVAE step 784-400-20, float32, ms per step (median of {args.repeat}); "
-          "ratios > 1 mean Ember is slower (ember/pytorch) or faster (pyro/ember)")
-    head = f"{'device':>6} {'threads':>7} {'batch':>5} {'ember':>8} {'pytorch':>8}"
+          "ratios > 1 mean Ember is slower (ember/pytorch; comp: Ember compiled) or faster "
+          "(pyro/ember)")
+    head = f"{'device':>6} {'threads':>7} {'batch':>5} {'ember':>8} {'compiled':>8} {'pytorch':>8}"
     head += f" {'pt graph':>8}" if graph else ""
-    head += f" {'pyro':>8} {'ember/pt':>8}" + (f" {'ember/ptg':>9}" if graph else "")
+    head += f" {'pyro':>8} {'ember/pt':>8} {'comp/pt':>8}"
+    head += f" {'comp/ptg':>9}" if graph else ""
     head += f" {'pyro/ember':>10}"
     print(head)
     for r in rows:
         line = f"{r['device']:>6} {r['threads'] or '-':>7} {r['batch']:>5} {fmt(r['ember'])} "
-        line += fmt(r["pytorch"])
+        line += f"{fmt(r['ember_compiled'])} {fmt(r['pytorch'])}"
         line += f" {fmt(r['pytorch_graph'])}" if graph else ""
         line += f" {fmt(r['pyro'])} {ratio(r['ember'], r['pytorch'])}"
-        line += f"  {ratio(r['ember'], r['pytorch_graph'])}" if graph else ""
+        line += f" {ratio(r['ember_compiled'], r['pytorch'])}"
+        line += f"  {ratio(r['ember_compiled'], r['pytorch_graph'])}" if graph else ""
         line += f"   {ratio(r['pyro'], r['ember'])}"
         print(line)
     versions = {}
