@@ -543,7 +543,11 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // Inputs whose memory moved since the last replay: every pointer into them follows, and
   // graphs captured with the old pointers are captured again.
   ++replays_;
-  bool moved = false;
+  // Inputs whose memory moved: every pointer into them follows; graphs captured with the old
+  // pointers are captured again, and calls bound with them bound again (place_inputs). An
+  // input read only as scalars read again before their calls run (a 0-d factor made anew at
+  // every step) binds no call.
+  bool moved = false, rebind = false;
   for (std::size_t k = 0; k < bound_.size(); ++k) {
     if (!inputs[k].defined()) continue;
     const void* now = inputs[k].data_ptr();
@@ -554,10 +558,11 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
     }
     bound_[k] = now;
     moved = true;
+    rebind = rebind || bound_inputs_[k];
   }
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
-    place_inputs(was_);
+    if (rebind) place_inputs(was_);
   }
   if (!segments_built_) build_segments();
   seed_ = gen.seed();
@@ -591,15 +596,21 @@ void Plan::exchange(Call& c, BoundState& s) {
   std::swap(c.ranged, s.ranged);
 }
 
+void Plan::placement_key(const std::vector<const void*>& at, std::vector<const void*>& key) const {
+  key.resize(at.size());
+  for (std::size_t k = 0; k < at.size(); ++k) key[k] = bound_inputs_[k] ? at[k] : nullptr;
+}
+
 void Plan::place_inputs(const std::vector<const void*>& was) {
   // The calls bound at `was`, and their runs, kept (in spare_, whose room earlier moves made).
   Placement& kept = spare_;
-  kept.at = was;
+  placement_key(was, kept.at);
+  placement_key(bound_, key_);
   kept.calls.clear();
   std::size_t n = 0;
   for (std::size_t k = 0; k < calls_.size(); ++k) {
     Call& c = calls_[k];
-    if (!c.reads_inputs || !c.bound) continue;
+    if (!c.binds_inputs || !c.bound) continue;
     kept.calls.push_back(k);
     if (kept.states.size() <= n) kept.states.emplace_back();
     exchange(c, kept.states[n++]);  // kept: the states are empty
@@ -611,7 +622,7 @@ void Plan::place_inputs(const std::vector<const void*>& was) {
   kept.used = replays_;
   // Bound before at the new place (and in the same order of calls): put back.
   auto back = std::find_if(placements_.begin(), placements_.end(),
-                           [&](const Placement& p) { return p.order == order_ && p.at == bound_; });
+                           [&](const Placement& p) { return p.order == order_ && p.at == key_; });
   if (back != placements_.end()) {
     for (std::size_t i = 0; i < back->calls.size(); ++i)
       exchange(calls_[back->calls[i]], back->states[i]);  // kept: the calls are empty
@@ -1109,6 +1120,7 @@ std::size_t Plan::retained_bytes() const {
 Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
     : plan_(plan), inputs_(inputs), gen_(gen), start_offset_(gen.offset()), previous_(t_recorder) {
   plan_.bound_.resize(inputs.size());
+  plan_.bound_inputs_.assign(inputs.size(), false);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
     if (!t.defined()) continue;  // an absent optional argument
@@ -1151,9 +1163,14 @@ std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const v
   return std::make_pair(k, q - static_cast<const unsigned char*>(inputs_[k].data_ptr()));
 }
 
-void Recorder::patch_if_input(void** where) {
+void Recorder::patch_if_input(void** where, bool in_loop) {
   if (*where == nullptr) return;
-  if (auto in = input_of(*where)) plan_.patches_.push_back({where, in->first, in->second});
+  auto in = input_of(*where);
+  if (!in) return;
+  plan_.patches_.push_back({where, in->first, in->second});
+  if (!in_loop) return;
+  cur_binds_input_ = true;
+  plan_.bound_inputs_[in->first] = true;
 }
 
 void Recorder::note_scalar_source(const void* src, DType dtype, double value) {
@@ -1195,7 +1212,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
       }
       plan_.refreshes_.push_back({&out[k], it->src});
       cur_reads_.push_back(it->src);
-      patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src));
+      patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src), /*in_loop=*/false);
       scalar_sources_.erase(it);
       break;
     }
@@ -1231,6 +1248,7 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   const bool graphable =
       device != nullptr && (!cur_pinned_ || cur_draw_) && !cur_host_ && end == refresh_begin_;
   const bool reads_inputs = plan_.patches_.size() > patch_begin_;
+  const bool binds_inputs = std::exchange(cur_binds_input_, false);
   patch_begin_ = plan_.patches_.size();
   // A call with scalar operands consumed the sources noted for it, and any left were not
   // operands of a call; sources survive calls without scalar operands (a conversion copy
@@ -1260,6 +1278,7 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   call.refresh_end = end;
   call.graph_device = graphable ? device : nullptr;
   call.reads_inputs = reads_inputs;
+  call.binds_inputs = binds_inputs;
   call.draws = draws;
   call.binder = call.rebinder = binder;
   call.scalar_begin = scalar_begin_;

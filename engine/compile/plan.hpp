@@ -135,6 +135,10 @@ class Plan {
     // `reads_inputs`: unless the step's inputs moved.
     kernels::StreamControl* graph_device = nullptr;
     bool reads_inputs = false;
+    // Its launcher reads pointers into the step's inputs (its operands, kept pointers), which a
+    // bound loop holds; a call that reads an input only as a scalar read again before it runs
+    // (Refresh) does not.
+    bool binds_inputs = false;
     // A draw: its seed is captured with it (the offset is read from the device's draw base).
     bool draws = false;
     // The launcher that may bind the call (Backend::run_bound), and the call bound by it at
@@ -198,9 +202,11 @@ class Plan {
   static constexpr std::size_t kMaxPlacements = 4;
   // What c holds bound for one placement and `s`, swapped (neither allocates).
   static void exchange(Call& c, BoundState& s);
-  // Inputs moved from `was` to bound_: their calls' bound loops and runs are kept for `was`,
-  // and those kept for bound_ put back, or the calls bound anew.
+  // Inputs that calls bind moved from `was` to bound_: their calls' bound loops and runs are
+  // kept for `was`, and those kept for bound_ put back, or the calls bound anew.
   void place_inputs(const std::vector<const void*>& was);
+  // `at` with the inputs no call binds left out (null): a placement's key.
+  void placement_key(const std::vector<const void*>& at, std::vector<const void*>& key) const;
   // Replays at which a call with a scalar read again is tried for binding (Plan::bind).
   static constexpr int kMaxBindTries = 4;
   void run_call(Call& c);
@@ -267,6 +273,8 @@ class Plan {
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
   std::vector<const void*> was_;    // bound_ before the inputs moved (replay)
+  std::vector<bool> bound_inputs_;  // per input: a call binds it (Call::binds_inputs)
+  std::vector<const void*> key_;    // bound_'s placement key (place_inputs)
   std::vector<Placement> placements_;
   Placement spare_;        // room a move fills, swapped with placements_'
   std::size_t order_ = 0;  // times calls_ was put in another order
@@ -358,7 +366,9 @@ class Recorder {
   static constexpr std::size_t kNotInput = ~std::size_t{0};
   // The input slot holding `p`, and p's distance from that input's first element.
   std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* p) const;
-  void patch_if_input(void** where);
+  // `in_loop`: a pointer a launcher reads (not a refreshed scalar's source, which the plan
+  // reads itself).
+  void patch_if_input(void** where, bool in_loop = true);
 
   Plan& plan_;
   const StepInputs& inputs_;
@@ -375,6 +385,7 @@ class Recorder {
   };
   std::vector<ScalarSource> scalar_sources_;
   std::size_t refresh_begin_ = 0, patch_begin_ = 0, scalar_begin_ = 0, operand_begin_ = 0;
+  bool cur_binds_input_ = false;  // the call being recorded: patch_if_input with in_loop
   bool call_has_scalar_ = false;
   // What each recorded call reads and writes (first elements of operands), for hoist().
   struct Access {

@@ -164,6 +164,33 @@ TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
   }
 }
 
+// Three batches in turn and a 0-d factor made anew at every step (an annealing factor): the
+// calls that read the batch are bound at each of its places, those that read the factor take
+// it from the slot their loop reads, filled again before each run, and the factor's own
+// memory moves too. Placements kept for the batches come back with their slots: the eager
+// fit's bits, on one thread and two, with the pass over the data fused.
+TEST(CompileTest, BatchesInTurnWithAFactorMadeAnewAtEveryStep) {
+  const Regression r;
+  const auto data = batches(3, 20000);
+  auto model = [&](const Tensor& x, const Tensor& y, const Tensor& scale) {
+    r.model(x * scale, y);
+  };
+  auto guide = [&](const Tensor& x, const Tensor& y, const Tensor&) { r.guide(x, y); };
+  auto args = [&](int i) {
+    const auto& [x, y] = data[i % 3];
+    return std::make_tuple(x, y, scalar_tensor(1.0 - 0.01 * i, f64()));
+  };
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
+    const NumThreadsScope scope(threads);
+    const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 16, args);
+    expect_identical(fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 16, args),
+                     compiled);
+    EXPECT_GE(compiled.stats.placements_reused, 6u);
+    EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+  }
+}
+
 // The whole data set passed, a subsampled plate picking 20000 of its 60000 rows at each step:
 // the gathered batch lands in the plan's buffers, which stay where they are, so the pass over
 // it runs fused at every replay while the indices change; the eager fit's bits.

@@ -77,6 +77,13 @@ TEST(ReplayHeap, RegressionReplaysTakeNoHeapBlock) {
   }
 }
 
+// A mean-field Normal guide of four regression weights.
+void four_weights_guide() {
+  const Tensor loc = param("w_loc", zeros({4}));
+  const Tensor scale = param("w_scale", full({4}, 0.1), constraints::positive);
+  sample("w", dist::Normal(loc, scale).to_event(1));
+}
+
 // Data that comes back to memory it was in before (a loader's batches, buffers used in turn)
 // finds the calls that read it bound there, and their fused run made: once each of three
 // batches has been seen twice, a replay takes no block either.
@@ -95,11 +102,7 @@ TEST(ReplayHeap, DataInBuffersUsedInTurnTakesNoHeapBlock) {
     auto data = plate("data", xs.size(0));
     sample("y", dist::Normal(matmul(xs, w), 1.0), ys);
   };
-  auto guide = [](const Tensor&, const Tensor&) {
-    const Tensor loc = param("w_loc", zeros({4}));
-    const Tensor scale = param("w_scale", full({4}, 0.1), constraints::positive);
-    sample("w", dist::Normal(loc, scale).to_event(1));
-  };
+  auto guide = [](const Tensor&, const Tensor&) { four_weights_guide(); };
   SVI svi(model, guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
           {.check_finite = false, .param_store = &store});
   svi.compile();
@@ -113,6 +116,36 @@ TEST(ReplayHeap, DataInBuffersUsedInTurnTakesNoHeapBlock) {
   EXPECT_EQ(heap_blocks_of(21, next), 0u);
   EXPECT_TRUE(std::isfinite(sum));
   EXPECT_GE(svi.compile_stats().placements_reused, 23u);  // from the sixth step on
+  EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
+}
+
+// A 0-d factor passed in new memory at every step (an annealing factor made afresh): the calls
+// that read it take it as a scalar read again before they run, so its moves bind nothing
+// again, and the data held in place keeps its fused run: no block either.
+TEST(ReplayHeap, AFactorInNewMemoryAtEveryStepBindsNothingAgain) {
+  const NumThreadsScope one(1);
+  constexpr std::int64_t kRows = 20000;
+  Generator gen(7);
+  const Tensor x = randn({kRows, 4}, {}, &gen);
+  const Tensor y = matmul(x, linspace(-1.0, 1.0, 4)) + randn({kRows}, {}, &gen);
+  std::vector<Tensor> factors;  // all alive: each in memory of its own
+  for (int i = 0; i < 30; ++i) factors.push_back(scalar_tensor(1.0 - 0.01 * i));
+  ParamStore store;
+  auto model = [](const Tensor& xs, const Tensor& ys, const Tensor& factor) {
+    const Tensor w = sample("w", dist::Normal(zeros({4}), 1.0).to_event(1));
+    auto data = plate("data", xs.size(0));
+    sample("y", dist::Normal(matmul(xs, w) * factor, 1.0), ys);
+  };
+  auto guide = [](const Tensor&, const Tensor&, const Tensor&) { four_weights_guide(); };
+  SVI svi(model, guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  svi.compile();
+  std::size_t step = 0;
+  double sum = 0;
+  auto next = [&] { sum += svi.step(x, y, factors[step++]).value(); };
+  EXPECT_EQ(heap_blocks_of(21, next), 0u);
+  EXPECT_TRUE(std::isfinite(sum));
+  EXPECT_EQ(svi.compile_stats().placements_reused, 0u);
   EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
 }
 
