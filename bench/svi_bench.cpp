@@ -22,7 +22,9 @@
 // graphs), and the regression runs at N = 10^7 too. On the CPU, the DP mixture also runs as
 // "compiled_flush": compiled, with set_flush_denormal(true). The regression also runs as
 // "compiled_batches": its data passed to each step in one of two places in turn, as a
-// double-buffering loader's batches, so that the plan's inputs move at every replay.
+// double-buffering loader's batches, so that the plan's inputs move at every replay, and as
+// "compiled_staged": the same with CompileOptions::stage_inputs (the data copied into the
+// plan's buffers at every step; `staged`: the inputs copied).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -42,6 +44,7 @@ struct Mode {
   bool graphs = true;           // compiled on a GPU: replays in CUDA Graphs
   bool flush_denormal = false;  // the CPU kernels flush denormals (set_flush_denormal)
   bool batches = false;         // the regression's data in other memory at each step
+  bool stage = false;           // compiled with CompileOptions::stage_inputs
 };
 
 // A fit that drifts, over many steps, to where float32 breaks down (the DP mixture's
@@ -62,6 +65,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
   if (mode.compiled) {
     CompileOptions opts;
     opts.cuda_graphs = mode.graphs;
+    opts.stage_inputs = mode.stage;
     svi.compile(opts);
   }
   auto warm_up = [&] {  // params made, caches filled, plan recorded (and bound at each place)
@@ -133,6 +137,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     if (mode.batches && cs.replays > 0)
       state.counters["placed_before"] =
           static_cast<double>(cs.placements_reused) / static_cast<double>(cs.replays);
+    if (mode.stage) state.counters["staged"] = static_cast<double>(cs.staged_inputs);
     state.counters["retained_MiB"] = static_cast<double>(cs.retained_bytes) / (1 << 20);
     if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }
@@ -354,6 +359,9 @@ void register_all(const std::vector<Backend>& backends) {
         if (m.name == "compiled") {
           Mode batched{"compiled_batches", false, true};
           batched.batches = true;
+          blr_modes.push_back(batched);
+          batched.name = "compiled_staged";
+          batched.stage = true;
           blr_modes.push_back(batched);
         }
         for (const Mode& bm : blr_modes) {

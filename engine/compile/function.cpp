@@ -82,7 +82,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
 
   const auto started = std::chrono::steady_clock::now();
   const std::uint64_t version = store.version();
-  auto fresh = std::make_unique<Plan>(options_.cuda_graphs, options_.fuse);
+  auto fresh = std::make_unique<Plan>(options_);
   std::vector<Tensor> out;
   {
     Recorder rec(*fresh, inputs, gen);

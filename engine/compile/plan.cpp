@@ -536,7 +536,8 @@ class RecordingBackend final : public kernels::Backend {
 };
 
 // ---------------------------------------------------------------------- Plan ----
-Plan::Plan(bool graphs, bool fuse) : graphs_on_(graphs), fuse_on_(fuse) {}
+Plan::Plan(const CompileOptions& options)
+    : graphs_on_(options.cuda_graphs), fuse_on_(options.fuse), stage_on_(options.stage_inputs) {}
 Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
@@ -547,19 +548,27 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   // pointers are captured again, and calls bound with them bound again (place_inputs). An
   // input read only as scalars read again before their calls run (a 0-d factor made anew at
   // every step) binds no call.
+  // A staged input is copied into the plan's buffer instead (copy_staged), and the pointers
+  // stay.
   bool moved = false, rebind = false;
   for (std::size_t k = 0; k < bound_.size(); ++k) {
-    if (!inputs[k].defined()) continue;
+    if (!inputs[k].defined() || (!staged_.empty() && staged_[k].defined())) continue;
     const void* now = inputs[k].data_ptr();
     if (now == bound_[k]) continue;
     if (!moved) was_ = bound_;
-    for (const Patch& p : patches_) {
-      if (p.input == k) *p.where = static_cast<unsigned char*>(const_cast<void*>(now)) + p.delta;
+    if (stage_on_ && ++moves_[k] >= kMovesToStage && may_stage(k, inputs[k])) {
+      // From now on in a buffer of the plan's: the calls bound once more, to it.
+      staged_.resize(bound_.size());
+      staged_[k] =
+          empty(inputs[k].shape(),
+                TensorOptions{}.with_dtype(inputs[k].dtype()).with_device(inputs[k].device()));
+      now = staged_[k].data_ptr();
     }
-    bound_[k] = now;
+    rebase(k, now);
     moved = true;
     rebind = rebind || bound_inputs_[k];
   }
+  copy_staged(inputs);
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
     if (rebind) place_inputs(was_);
@@ -594,6 +603,37 @@ void Plan::exchange(Call& c, BoundState& s) {
   std::swap(c.bound, s.bound);
   c.rereads.swap(s.rereads);
   std::swap(c.ranged, s.ranged);
+}
+
+void Plan::rebase(std::size_t input, const void* to) {
+  for (const Patch& p : patches_) {
+    if (p.input == input) *p.where = static_cast<unsigned char*>(const_cast<void*>(to)) + p.delta;
+  }
+  bound_[input] = to;
+}
+
+bool Plan::may_stage(std::size_t input, const Tensor& t) const {
+  // Only where no call writes an input (a write must reach the caller's tensor), and only a
+  // contiguous input that covers every pointer into its storage (its bytes are what is copied).
+  if (!t.is_contiguous() || writes_an_input()) return false;
+  const auto nbytes = static_cast<std::ptrdiff_t>(t.numel() * element_size(t.dtype()));
+  for (const Patch& p : patches_) {
+    if (p.input == input && (p.delta < 0 || p.delta >= nbytes)) return false;
+  }
+  return true;
+}
+
+void Plan::copy_staged(const StepInputs& inputs) {
+  // On the device's current stream, before anything of the replay: the calls read the copy.
+  for (std::size_t k = 0; k < staged_.size(); ++k) {
+    if (!staged_[k].defined() || !inputs[k].defined()) continue;
+    backend(inputs[k]).copy(arg(staged_[k]), arg(inputs[k]));
+  }
+}
+
+std::size_t Plan::staged_inputs() const {
+  return static_cast<std::size_t>(
+      std::count_if(staged_.begin(), staged_.end(), [](const Tensor& t) { return t.defined(); }));
 }
 
 void Plan::placement_key(const std::vector<const void*>& at, std::vector<const void*>& key) const {
@@ -1113,6 +1153,8 @@ std::size_t Plan::retained_bytes() const {
   std::size_t n = 0;
   for (const auto& s : retained_) n += s->nbytes();
   for (const auto& s : snapshots_) n += s.size();
+  for (const Tensor& t : staged_)
+    if (t.defined()) n += t.numel() * element_size(t.dtype());
   return n;
 }
 
@@ -1121,6 +1163,7 @@ Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
     : plan_(plan), inputs_(inputs), gen_(gen), start_offset_(gen.offset()), previous_(t_recorder) {
   plan_.bound_.resize(inputs.size());
   plan_.bound_inputs_.assign(inputs.size(), false);
+  plan_.moves_.assign(inputs.size(), 0);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
     if (!t.defined()) continue;  // an absent optional argument

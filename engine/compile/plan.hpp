@@ -41,9 +41,10 @@ struct MemorySpan {
 
 class Plan {
  public:
-  // `graphs`: on a CUDA device, replay runs of calls as CUDA Graphs; `fuse`: on the CPU, run
-  // chains of elementwise calls (and a reduction they feed) tile by tile (CompileOptions).
-  explicit Plan(bool graphs, bool fuse = true);
+  // CompileOptions' cuda_graphs (on a CUDA device, replay runs of calls as CUDA Graphs), fuse
+  // (on the CPU, run groups of calls over the same elements tile by tile) and stage_inputs
+  // (copy inputs that keep moving into buffers of the plan's own).
+  explicit Plan(const CompileOptions& options);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -73,6 +74,8 @@ class Plan {
   std::size_t graph_updates() const { return updates_; }
   // Replays whose inputs had moved back to where they were bound before (Placement).
   std::size_t placements_reused() const { return placements_reused_; }
+  // Inputs copied into the plan's own buffers at every replay (CompileOptions::stage_inputs).
+  std::size_t staged_inputs() const;
   // Why capture was given up for this plan (empty while it works or was never tried).
   const std::string& capture_error() const { return capture_error_; }
 
@@ -205,6 +208,14 @@ class Plan {
   // Inputs that calls bind moved from `was` to bound_: their calls' bound loops and runs are
   // kept for `was`, and those kept for bound_ put back, or the calls bound anew.
   void place_inputs(const std::vector<const void*>& was);
+  // An input that moved kMovesToStage times is copied into a buffer of the plan's own from
+  // then on (with stage_inputs), where its calls read it; the input's bytes must cover every
+  // pointer the plan holds into its storage.
+  static constexpr int kMovesToStage = 2;
+  bool may_stage(std::size_t input, const Tensor& t) const;
+  // Points every pointer into input k at `to` (its first element) instead.
+  void rebase(std::size_t input, const void* to);
+  void copy_staged(const StepInputs& inputs);
   // `at` with the inputs no call binds left out (null): a placement's key.
   void placement_key(const std::vector<const void*>& at, std::vector<const void*>& key) const;
   // Replays at which a call with a scalar read again is tried for binding (Plan::bind).
@@ -255,6 +266,10 @@ class Plan {
   std::vector<Fused> fused_;
   bool graphs_on_, segments_built_ = false;
   bool fuse_on_, fused_built_ = false;
+  bool stage_on_;
+  // Per input: the times its memory moved, and the plan's copy of it once staged.
+  std::vector<int> moves_;
+  std::vector<Tensor> staged_;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;
   std::size_t bound_calls_ = 0;
   std::string capture_error_;
@@ -408,6 +423,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   stats.placements_reused = plan.placements_reused();
+  stats.staged_inputs = plan.staged_inputs();
   if (!plan.capture_error().empty()) stats.capture_error = plan.capture_error();
 }
 

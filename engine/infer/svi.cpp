@@ -272,7 +272,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
   const ParamStore& store = current_param_store();
   const std::uint64_t version = store.version();
   const std::int64_t generation = optimizer_->impl_->generation();
-  auto fresh = std::make_unique<Plan>(compile_->cuda_graphs, compile_->fuse);
+  auto fresh = std::make_unique<Plan>(*compile_);
   std::optional<Recorder> rec;
   rec.emplace(*fresh, inputs, gen);
   ElboResult r = loss_->loss_and_grads(model, guide,
@@ -333,7 +333,7 @@ LossValue SVICore::compiled_evaluate(FunctionRef model, FunctionRef guide,
   }
   const ParamStore& store = current_param_store();
   const std::uint64_t version = store.version();
-  auto fresh = std::make_unique<Plan>(compile_->cuda_graphs, compile_->fuse);
+  auto fresh = std::make_unique<Plan>(*compile_);
   ElboResult r;
   {
     Recorder rec(*fresh, inputs, gen);

@@ -51,6 +51,14 @@ struct CompileOptions {
   // between them move out of the way. The same values bit for bit (docs/compile.md,
   // "Fusion"). Off: every call runs over all its elements alone, in recorded order.
   bool fuse = true;
+  // Copy a tensor input whose memory keeps moving between calls (a loader's batches) into a
+  // buffer of the plan's own, from its second move on, so that the recorded calls keep
+  // reading the same memory: on a CUDA device the graphs that read it are then not captured
+  // and updated again for every batch, on the CPU its calls are not bound again. Costs one
+  // device copy of each such input per call. Only for contiguous inputs of plans in which no
+  // call writes an input. Off: the calls follow the data where it is (docs/compile.md, "Data
+  // that moves").
+  bool stage_inputs = false;
 };
 
 // What compilation has done so far.
@@ -79,6 +87,8 @@ struct CompileStats {
   // their calls bound and their runs made there (the plan keeps those of the last four
   // places; data that moves elsewhere binds its calls again).
   std::size_t placements_reused = 0;
+  // The last plan used: inputs it copies into buffers of its own (CompileOptions::stage_inputs).
+  std::size_t staged_inputs = 0;
   // The last plan used, over all its replays: graphs instantiated, and graphs captured again
   // and updated in place (its inputs moved, or a new seed) without a new instantiation.
   std::size_t graph_instantiations = 0;

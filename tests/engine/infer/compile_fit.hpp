@@ -18,16 +18,16 @@ struct Fit {
   CompileStats stats;
 };
 
-// `steps` steps of SVI(model, guide, opt, loss) from seed 99 in a fresh store, compiled or
-// not; `args(i)` gives step i's arguments as a tuple.
+// `steps` steps of SVI(model, guide, opt, loss) from seed 99 in a fresh store, compiled (with
+// `compile_options`) or not; `args(i)` gives step i's arguments as a tuple.
 template <typename Model, typename Guide, typename Opt, typename Loss, typename ArgsAt>
 Fit fit(Model model, Guide guide, Opt opt, Loss loss, bool compiled, int steps, ArgsAt args,
-        SVIOptions options = {}) {
+        SVIOptions options = {}, const CompileOptions& compile_options = {}) {
   ParamStore store;
   options.param_store = &store;
   set_rng_seed(99);
   SVI svi(model, guide, std::move(opt), std::move(loss), options);
-  if (compiled) svi.compile();
+  if (compiled) svi.compile(compile_options);
   Fit f;
   for (int i = 0; i < steps; ++i) {
     f.losses.push_back(

@@ -191,6 +191,48 @@ TEST(CompileTest, BatchesInTurnWithAFactorMadeAnewAtEveryStep) {
   }
 }
 
+// With stage_inputs, data that keeps moving is copied into buffers of the plan's own from its
+// second move on, and the calls read it there: seven batches in turn (more places than a plan
+// keeps bound) give the eager fit's bits with the pass over the data fused at every replay,
+// and nothing is bound again (no placement is looked for). A transposed view of the data is
+// not contiguous: it is not copied, and its calls follow it, with the same bits.
+TEST(CompileTest, StagedInputsAreCopiedIntoThePlansBuffers) {
+  const Regression r;
+  const auto data = batches(7, 20000);
+  auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
+  auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
+  auto seven = [&](int i) { return std::make_tuple(data[i % 7].first, data[i % 7].second); };
+  CompileOptions staged;
+  staged.stage_inputs = true;
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
+    const NumThreadsScope scope(threads);
+    const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 16, seven);
+    const Fit compiled =
+        fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 16, seven, {}, staged);
+    expect_identical(eager, compiled);
+    EXPECT_EQ(compiled.stats.staged_inputs, 2u);
+    EXPECT_EQ(compiled.stats.placements_reused, 0u);
+    EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+    EXPECT_GE(compiled.stats.retained_bytes, 20000u * (Regression::kD + 1) * sizeof(double));
+    // Without the option the same data binds its calls anew at every move: the same bits.
+    const Fit following =
+        fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 16, seven);
+    expect_identical(eager, following);
+    EXPECT_EQ(following.stats.staged_inputs, 0u);
+  }
+  // x^T passed as a (D, N) view and transposed back in the model.
+  auto model_t = [&](const Tensor& xt, const Tensor& y) { r.model(xt.t(), y); };
+  auto guide_t = [&](const Tensor& xt, const Tensor& y) { r.guide(xt.t(), y); };
+  auto seven_t = [&](int i) { return std::make_tuple(data[i % 7].first.t(), data[i % 7].second); };
+  const Fit compiled_t =
+      fit(model_t, guide_t, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, seven_t, {}, staged);
+  expect_identical(
+      fit(model_t, guide_t, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 12, seven_t),
+      compiled_t);
+  EXPECT_EQ(compiled_t.stats.staged_inputs, 1u);  // y only
+}
+
 // The whole data set passed, a subsampled plate picking 20000 of its 60000 rows at each step:
 // the gathered batch lands in the plan's buffers, which stay where they are, so the pass over
 // it runs fused at every replay while the indices change; the eager fit's bits.

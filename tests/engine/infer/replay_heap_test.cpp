@@ -119,6 +119,43 @@ TEST(ReplayHeap, DataInBuffersUsedInTurnTakesNoHeapBlock) {
   EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
 }
 
+// Batches in new memory at every step (all alive, so none reuses another's block), with
+// CompileOptions::stage_inputs: from its second move on each is copied into the plan's buffer,
+// which the calls read, so a replay neither binds nor takes a block.
+TEST(ReplayHeap, StagedDataInNewMemoryEveryStepTakesNoHeapBlock) {
+  const NumThreadsScope one(1);
+  constexpr std::int64_t kRows = 20000;
+  Generator gen(9);
+  std::vector<std::pair<Tensor, Tensor>> batches;
+  for (int k = 0; k < 30; ++k) {
+    const Tensor x = randn({kRows, 4}, {}, &gen);
+    batches.emplace_back(x, matmul(x, linspace(-1.0, 1.0, 4)) + randn({kRows}, {}, &gen));
+  }
+  ParamStore store;
+  auto model = [](const Tensor& xs, const Tensor& ys) {
+    const Tensor w = sample("w", dist::Normal(zeros({4}), 1.0).to_event(1));
+    auto data = plate("data", xs.size(0));
+    sample("y", dist::Normal(matmul(xs, w), 1.0), ys);
+  };
+  auto guide = [](const Tensor&, const Tensor&) { four_weights_guide(); };
+  SVI svi(model, guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  CompileOptions opts;
+  opts.stage_inputs = true;
+  svi.compile(opts);
+  std::size_t step = 0;
+  double sum = 0;
+  auto next = [&] {
+    const auto& [x, y] = batches[step++];
+    sum += svi.step(x, y).value();
+  };
+  next();  // the first move; the three steps heap_blocks_of warms up with stage the data
+  EXPECT_EQ(heap_blocks_of(21, next), 0u);
+  EXPECT_TRUE(std::isfinite(sum));
+  EXPECT_EQ(svi.compile_stats().staged_inputs, 2u);
+  EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
+}
+
 // A 0-d factor passed in new memory at every step (an annealing factor made afresh): the calls
 // that read it take it as a scalar read again before they run, so its moves bind nothing
 // again, and the data held in place keeps its fused run: no block either.

@@ -182,6 +182,46 @@ TEST(SviCuda, CompiledGraphsFollowDataThatMoves) {
   EXPECT_EQ(fit(true), fit(false));
 }
 
+// With CompileOptions::stage_inputs the data, in new memory every step, is copied into the
+// plan's buffer from its second move on: the graph that reads it is captured for the first
+// replay and updated once, to read the copy, and then relaunched as it is. The same losses as
+// the calls launched one by one, and as the graphs that follow the data.
+TEST(SviCuda, CompiledGraphsReadStagedDataWithoutCapturingAgain) {
+  EMBER_REQUIRE_CUDA();
+  const ValidationScope no_validation(false);
+  const Tensor first = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
+  const Tensor second = tensor({0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, on(target()));
+  auto fit = [&](bool graphs, bool staged) {
+    set_rng_seed(17);
+    ParamStore store;
+    auto svi = data_coin_svi(store);
+    CompileOptions opts;
+    opts.cuda_graphs = graphs;
+    opts.stage_inputs = staged;
+    svi.compile(opts);
+    std::vector<double> losses;
+    std::vector<Tensor> kept;
+    for (int i = 0; i < 14; ++i) {
+      const Tensor& x = kept.emplace_back((i % 2 == 0 ? first : second).clone());
+      losses.push_back(svi.step(x).value());
+    }
+    const CompileStats stats = svi.compile_stats();
+    EXPECT_EQ(stats.capture_error, "");
+    EXPECT_EQ(stats.staged_inputs, staged ? 1u : 0u);
+    if (graphs && staged && target().is_cuda()) {
+      EXPECT_EQ(stats.graphs_per_replay, 1u) << svi.describe_plans();
+      EXPECT_EQ(stats.graph_instantiations, 1u);
+      // Step 0 makes the params, step 1 records, step 2 captures with the data where it is,
+      // step 3 moves it into the plan's buffer (an update); the 10 replays after read it there.
+      EXPECT_EQ(stats.graph_updates, 1u);
+    }
+    return losses;
+  };
+  const std::vector<double> staged = fit(true, true);
+  EXPECT_EQ(staged, fit(false, true));
+  EXPECT_EQ(staged, fit(true, false));
+}
+
 // Fits on streams of their own, in threads of their own, give exactly what the same fits give
 // one after the other on the default stream: streams change the overlap, not the numbers.
 TEST(SviCuda, FitsOnTheirOwnStreamsInThreadsMatchTheDefaultStream) {
