@@ -84,39 +84,50 @@ void four_weights_guide() {
   sample("w", dist::Normal(loc, scale).to_event(1));
 }
 
+// A regression of 20000 rows on four weights, compiled with `opts`, fed `count` batches of its
+// data (each in memory of its own) by a step function: step i gets batch batch_at(i).
+struct FourWeightsFit {
+  static constexpr std::int64_t kRows = 20000;
+  FourWeightsFit(int count, std::uint64_t seed, const CompileOptions& opts)
+      : svi([](const Tensor& xs, const Tensor& ys) { model(xs, ys); },
+            [](const Tensor&, const Tensor&) { four_weights_guide(); }, optim::Adam({.lr = 1e-2}),
+            Trace_ELBO(), {.check_finite = false, .param_store = &store}) {
+    Generator gen(seed);
+    for (int k = 0; k < count; ++k) {
+      const Tensor x = randn({kRows, 4}, {}, &gen);
+      batches.emplace_back(x, matmul(x, linspace(-1.0, 1.0, 4)) + randn({kRows}, {}, &gen));
+    }
+    svi.compile(opts);
+  }
+  static void model(const Tensor& xs, const Tensor& ys) {
+    const Tensor w = sample("w", dist::Normal(zeros({4}), 1.0).to_event(1));
+    auto data = plate("data", xs.size(0));
+    sample("y", dist::Normal(matmul(xs, w), 1.0), ys);
+  }
+  void step(std::size_t batch) {
+    const auto& [x, y] = batches[batch];
+    sum += svi.step(x, y).value();
+  }
+  using Program = std::function<void(const Tensor&, const Tensor&)>;
+  ParamStore store;
+  SVI<Program, Program> svi;
+  std::vector<std::pair<Tensor, Tensor>> batches;
+  double sum = 0;
+};
+
 // Data that comes back to memory it was in before (a loader's batches, buffers used in turn)
 // finds the calls that read it bound there, and their fused run made: once each of three
 // batches has been seen twice, a replay takes no block either.
 TEST(ReplayHeap, DataInBuffersUsedInTurnTakesNoHeapBlock) {
   const NumThreadsScope one(1);
-  constexpr std::int64_t kRows = 20000;
-  Generator gen(5);
-  std::vector<std::pair<Tensor, Tensor>> batches;
-  for (int k = 0; k < 3; ++k) {
-    const Tensor x = randn({kRows, 4}, {}, &gen);
-    batches.emplace_back(x, matmul(x, linspace(-1.0, 1.0, 4)) + randn({kRows}, {}, &gen));
-  }
-  ParamStore store;
-  auto model = [](const Tensor& xs, const Tensor& ys) {
-    const Tensor w = sample("w", dist::Normal(zeros({4}), 1.0).to_event(1));
-    auto data = plate("data", xs.size(0));
-    sample("y", dist::Normal(matmul(xs, w), 1.0), ys);
-  };
-  auto guide = [](const Tensor&, const Tensor&) { four_weights_guide(); };
-  SVI svi(model, guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
-          {.check_finite = false, .param_store = &store});
-  svi.compile();
-  int step = 0;
-  double sum = 0;
-  auto next = [&] {
-    const auto& [x, y] = batches[step++ % 3];
-    sum += svi.step(x, y).value();
-  };
+  FourWeightsFit f(3, 5, {});
+  std::size_t step = 0;
+  auto next = [&] { f.step(step++ % 3); };
   for (int i = 0; i < 4; ++i) next();  // recorded, bound at each place, runs made
   EXPECT_EQ(heap_blocks_of(21, next), 0u);
-  EXPECT_TRUE(std::isfinite(sum));
-  EXPECT_GE(svi.compile_stats().placements_reused, 23u);  // from the sixth step on
-  EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
+  EXPECT_TRUE(std::isfinite(f.sum));
+  EXPECT_GE(f.svi.compile_stats().placements_reused, 23u);  // from the sixth step on
+  EXPECT_GT(f.svi.compile_stats().fused_calls_per_replay, 0u);
 }
 
 // Batches in new memory at every step (all alive, so none reuses another's block), with
@@ -124,36 +135,16 @@ TEST(ReplayHeap, DataInBuffersUsedInTurnTakesNoHeapBlock) {
 // which the calls read, so a replay neither binds nor takes a block.
 TEST(ReplayHeap, StagedDataInNewMemoryEveryStepTakesNoHeapBlock) {
   const NumThreadsScope one(1);
-  constexpr std::int64_t kRows = 20000;
-  Generator gen(9);
-  std::vector<std::pair<Tensor, Tensor>> batches;
-  for (int k = 0; k < 30; ++k) {
-    const Tensor x = randn({kRows, 4}, {}, &gen);
-    batches.emplace_back(x, matmul(x, linspace(-1.0, 1.0, 4)) + randn({kRows}, {}, &gen));
-  }
-  ParamStore store;
-  auto model = [](const Tensor& xs, const Tensor& ys) {
-    const Tensor w = sample("w", dist::Normal(zeros({4}), 1.0).to_event(1));
-    auto data = plate("data", xs.size(0));
-    sample("y", dist::Normal(matmul(xs, w), 1.0), ys);
-  };
-  auto guide = [](const Tensor&, const Tensor&) { four_weights_guide(); };
-  SVI svi(model, guide, optim::Adam({.lr = 1e-2}), Trace_ELBO(),
-          {.check_finite = false, .param_store = &store});
   CompileOptions opts;
   opts.stage_inputs = true;
-  svi.compile(opts);
+  FourWeightsFit f(30, 9, opts);
   std::size_t step = 0;
-  double sum = 0;
-  auto next = [&] {
-    const auto& [x, y] = batches[step++];
-    sum += svi.step(x, y).value();
-  };
+  auto next = [&] { f.step(step++); };
   next();  // the first move; the three steps heap_blocks_of warms up with stage the data
   EXPECT_EQ(heap_blocks_of(21, next), 0u);
-  EXPECT_TRUE(std::isfinite(sum));
-  EXPECT_EQ(svi.compile_stats().staged_inputs, 2u);
-  EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
+  EXPECT_TRUE(std::isfinite(f.sum));
+  EXPECT_EQ(f.svi.compile_stats().staged_inputs, 2u);
+  EXPECT_GT(f.svi.compile_stats().fused_calls_per_replay, 0u);
 }
 
 // A 0-d factor passed in new memory at every step (an annealing factor made afresh): the calls

@@ -145,81 +145,73 @@ TEST(SviCuda, CompiledDrawsFollowReseedsAndDrawsBetweenSteps) {
   EXPECT_EQ(fit(true), fit(false));
 }
 
-// Data passed to a compiled step at a new address each step (alternating between two data
-// sets): graphs that read it are captured again and updated in place, so every step reads its
-// own data (the losses are those of the calls launched one by one) and the graph stays in use,
-// instantiated once.
+// Fourteen steps of the data coin compiled with `opts`, its data at a new address every step
+// (alternating between two data sets; the copies stay alive, so none reuses an earlier one's
+// block).
+struct MovingDataFit {
+  std::vector<double> losses;
+  CompileStats stats;
+  std::string plans;
+};
+MovingDataFit moving_data_fit(const CompileOptions& opts) {
+  const Tensor first = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
+  const Tensor second = tensor({0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, on(target()));
+  set_rng_seed(17);
+  ParamStore store;
+  auto svi = data_coin_svi(store);
+  svi.compile(opts);
+  MovingDataFit f;
+  std::vector<Tensor> kept;
+  for (int i = 0; i < 14; ++i) {
+    const Tensor& x = kept.emplace_back((i % 2 == 0 ? first : second).clone());
+    f.losses.push_back(svi.step(x).value());
+  }
+  f.stats = svi.compile_stats();
+  f.plans = svi.describe_plans();
+  EXPECT_EQ(f.stats.capture_error, "");
+  return f;
+}
+
+// Data passed to a compiled step at a new address each step: graphs that read it are captured
+// again and updated in place, so every step reads its own data (the losses are those of the
+// calls launched one by one) and the graph stays in use, instantiated once.
 TEST(SviCuda, CompiledGraphsFollowDataThatMoves) {
   EMBER_REQUIRE_CUDA();
   const ValidationScope no_validation(false);
-  const Tensor first = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
-  const Tensor second = tensor({0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, on(target()));
-  auto fit = [&](bool graphs) {
-    set_rng_seed(17);
-    ParamStore store;
-    auto svi = data_coin_svi(store);
-    CompileOptions opts;
-    opts.cuda_graphs = graphs;
-    svi.compile(opts);
-    std::vector<double> losses;
-    std::vector<Tensor> kept;
-    for (int i = 0; i < 14; ++i) {
-      // New memory every step: the copies stay alive, so none reuses an earlier one's block.
-      const Tensor& x = kept.emplace_back((i % 2 == 0 ? first : second).clone());
-      losses.push_back(svi.step(x).value());
-    }
-    const CompileStats stats = svi.compile_stats();
-    EXPECT_EQ(stats.capture_error, "");
-    if (graphs && target().is_cuda()) {
-      EXPECT_EQ(stats.graphs_per_replay, 1u) << svi.describe_plans();
-      EXPECT_EQ(stats.graph_instantiations, 1u);
-      // Step 0 makes the params, step 1 records, step 2 captures: 11 replays then move the data.
-      EXPECT_EQ(stats.replays, 12);
-      EXPECT_EQ(stats.graph_updates, 11u);
-    }
-    return losses;
-  };
-  EXPECT_EQ(fit(true), fit(false));
+  const MovingDataFit graphs = moving_data_fit({});
+  CompileOptions launches;
+  launches.cuda_graphs = false;
+  EXPECT_EQ(graphs.losses, moving_data_fit(launches).losses);
+  if (target().is_cuda()) {
+    EXPECT_EQ(graphs.stats.graphs_per_replay, 1u) << graphs.plans;
+    EXPECT_EQ(graphs.stats.graph_instantiations, 1u);
+    // Step 0 makes the params, step 1 records, step 2 captures: 11 replays then move the data.
+    EXPECT_EQ(graphs.stats.replays, 12);
+    EXPECT_EQ(graphs.stats.graph_updates, 11u);
+  }
 }
 
-// With CompileOptions::stage_inputs the data, in new memory every step, is copied into the
-// plan's buffer from its second move on: the graph that reads it is captured for the first
-// replay and updated once, to read the copy, and then relaunched as it is. The same losses as
-// the calls launched one by one, and as the graphs that follow the data.
+// With CompileOptions::stage_inputs the data is copied into the plan's buffer from its second
+// move on: the graph that reads it is captured for the first replay and updated once, to read
+// the copy, and then relaunched as it is. The same losses as the calls launched one by one, and
+// as the graphs that follow the data.
 TEST(SviCuda, CompiledGraphsReadStagedDataWithoutCapturingAgain) {
   EMBER_REQUIRE_CUDA();
   const ValidationScope no_validation(false);
-  const Tensor first = tensor({1, 0, 1, 1, 0, 1, 1, 0, 1, 1}, on(target()));
-  const Tensor second = tensor({0, 0, 0, 1, 0, 0, 0, 0, 1, 0}, on(target()));
-  auto fit = [&](bool graphs, bool staged) {
-    set_rng_seed(17);
-    ParamStore store;
-    auto svi = data_coin_svi(store);
-    CompileOptions opts;
-    opts.cuda_graphs = graphs;
-    opts.stage_inputs = staged;
-    svi.compile(opts);
-    std::vector<double> losses;
-    std::vector<Tensor> kept;
-    for (int i = 0; i < 14; ++i) {
-      const Tensor& x = kept.emplace_back((i % 2 == 0 ? first : second).clone());
-      losses.push_back(svi.step(x).value());
-    }
-    const CompileStats stats = svi.compile_stats();
-    EXPECT_EQ(stats.capture_error, "");
-    EXPECT_EQ(stats.staged_inputs, staged ? 1u : 0u);
-    if (graphs && staged && target().is_cuda()) {
-      EXPECT_EQ(stats.graphs_per_replay, 1u) << svi.describe_plans();
-      EXPECT_EQ(stats.graph_instantiations, 1u);
-      // Step 0 makes the params, step 1 records, step 2 captures with the data where it is,
-      // step 3 moves it into the plan's buffer (an update); the 10 replays after read it there.
-      EXPECT_EQ(stats.graph_updates, 1u);
-    }
-    return losses;
-  };
-  const std::vector<double> staged = fit(true, true);
-  EXPECT_EQ(staged, fit(false, true));
-  EXPECT_EQ(staged, fit(true, false));
+  CompileOptions opts;
+  opts.stage_inputs = true;
+  const MovingDataFit staged = moving_data_fit(opts);
+  EXPECT_EQ(staged.stats.staged_inputs, 1u);
+  opts.cuda_graphs = false;
+  EXPECT_EQ(staged.losses, moving_data_fit(opts).losses);
+  EXPECT_EQ(staged.losses, moving_data_fit({}).losses);
+  if (target().is_cuda()) {
+    EXPECT_EQ(staged.stats.graphs_per_replay, 1u) << staged.plans;
+    EXPECT_EQ(staged.stats.graph_instantiations, 1u);
+    // Step 0 makes the params, step 1 records, step 2 captures with the data where it is,
+    // step 3 moves it into the plan's buffer (an update); the 10 replays after read it there.
+    EXPECT_EQ(staged.stats.graph_updates, 1u);
+  }
 }
 
 // Fits on streams of their own, in threads of their own, give exactly what the same fits give
