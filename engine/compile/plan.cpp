@@ -541,8 +541,6 @@ Plan::Plan(const CompileOptions& options)
 Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
-  // Inputs whose memory moved since the last replay: every pointer into them follows, and
-  // graphs captured with the old pointers are captured again.
   ++replays_;
   // Inputs whose memory moved: every pointer into them follows; graphs captured with the old
   // pointers are captured again, and calls bound with them bound again (place_inputs). An
@@ -556,13 +554,16 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
     const void* now = inputs[k].data_ptr();
     if (now == bound_[k]) continue;
     if (!moved) was_ = bound_;
-    if (stage_on_ && ++moves_[k] >= kMovesToStage && may_stage(k, inputs[k])) {
-      // From now on in a buffer of the plan's: the calls bound once more, to it.
-      staged_.resize(bound_.size());
-      staged_[k] =
-          empty(inputs[k].shape(),
-                TensorOptions{}.with_dtype(inputs[k].dtype()).with_device(inputs[k].device()));
-      now = staged_[k].data_ptr();
+    if (stage_on_ && moves_[k] >= 0 && ++moves_[k] >= kMovesToStage) {
+      moves_[k] = -1;  // decided: staged from now on, or never
+      if (may_stage(k, inputs[k])) {
+        // In a buffer of the plan's: the calls bound once more, to it.
+        staged_.resize(bound_.size());
+        staged_[k] =
+            empty(inputs[k].shape(),
+                  TensorOptions{}.with_dtype(inputs[k].dtype()).with_device(inputs[k].device()));
+        now = staged_[k].data_ptr();
+      }
     }
     rebase(k, now);
     moved = true;

@@ -267,7 +267,8 @@ class Plan {
   bool graphs_on_, segments_built_ = false;
   bool fuse_on_, fused_built_ = false;
   bool stage_on_;
-  // Per input: the times its memory moved, and the plan's copy of it once staged.
+  // Per input: the times its memory moved (-1 once staging was decided), and the plan's copy
+  // of it once staged.
   std::vector<int> moves_;
   std::vector<Tensor> staged_;
   std::size_t graphs_launched_ = 0, graph_calls_ = 0, instantiations_ = 0, updates_ = 0;

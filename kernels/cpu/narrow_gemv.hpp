@@ -4,7 +4,9 @@
 // made for long rows. tensor_ops_bench, float32, 16 features, one thread, through matmul (the
 // op's own work included), OpenBLAS against these: BM_MatVec/cpu/1000 (X w) 2.18 ->
 // 1.30 us, BM_MatVecT/cpu/1000 (X^T r) 1.41 -> 1.03 us; at 10^6 rows 2.6-2.9 -> 2.17 ms and
-// 2.2-2.4 -> 2.18 ms.
+// 2.2-2.4 -> 2.18 ms (an AVX-512 machine). On an AVX2 machine (an AMD EPYC, two interleaved
+// runs), whole 64-byte vectors against halves: X w 2.04-2.06 -> 1.56-1.68 us and X^T r
+// 3.85-4.72 -> 1.43-1.88 us at 1000 rows; at 10^6 rows both bound by memory (4-5.5 ms).
 //
 // Each output is summed in a fixed order that depends on neither the number of rows nor the
 // instruction set: the vectors are GCC/clang vector extensions, which the compiler lowers to
@@ -14,27 +16,41 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/cpu/cpu_loops.hpp"
 
 namespace ember::kernels::cpu {
 
-// Vectors of 64 bytes of T, and integer vectors of the same lanes (masks, shuffle indices).
+// Vectors of `Bytes` bytes of T, and integer vectors of the same lanes (masks, shuffle
+// indices).
+template <typename T, int Bytes>
+struct VectorOf {
+  using Int = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  // typedef, not using: GCC drops a dependent vector_size from an alias declaration.
+  typedef T V __attribute__((vector_size(Bytes)));    // NOLINT(modernize-use-using)
+  typedef Int I __attribute__((vector_size(Bytes)));  // NOLINT(modernize-use-using)
+  static constexpr int kCount = Bytes / static_cast<int>(sizeof(T));
+};
+// Whole vectors: 64 bytes.
 template <typename T>
-struct Lanes;
-template <>
-struct Lanes<float> {
-  using V = float __attribute__((vector_size(64)));
-  using I = std::int32_t __attribute__((vector_size(64)));
-  static constexpr int kCount = 16;
-};
-template <>
-struct Lanes<double> {
-  using V = double __attribute__((vector_size(64)));
-  using I = std::int64_t __attribute__((vector_size(64)));
-  static constexpr int kCount = 8;
-};
+using Lanes = VectorOf<T, 64>;
+
+// Half of such a vector: 32 bytes, what an AVX2 register holds. GCC lowers a 64-byte vector
+// on a machine without AVX-512 through the stack, moving halves in and out at every step (the
+// product over 1000 rows ran four times slower than on AVX-512), so there the products below
+// run on halves, each output summed in the very same order: the same bits either way
+// (NarrowGemv.HalvesGiveTheBitsOfWholeVectors).
+template <typename T>
+using Halves = VectorOf<T, 32>;
+
+// Whether this CPU holds a 64-byte vector in one register (AVX-512); else the products run
+// on halves.
+inline bool whole_vectors() {
+  static const bool whole = __builtin_cpu_supports("avx512f") != 0;
+  return whole;
+}
 
 // Lane l's index into (x, y) for one step of the transposing sum below: lanes come in groups
 // of 2h; the lower half of a group takes x's half (`upper`: the group's upper half, else its
@@ -124,10 +140,11 @@ template <typename T, bool Whole>
 
 // y[i] (+)= sum_j a[i * lda + j] x[j * incx] for i < rows, j < k <= L (beta 0 or 1), a block
 // of L rows at a time (row_block); a last partial block is padded with zero rows, so each
-// row's sum is the same wherever the row is.
+// row's sum is the same wherever the row is. Each row's L products p are summed as
+// s_j = p_j + p_{j + L/2}, then the same over s's halves, down to one.
 template <typename T>
-EMBER_CPU_CLONES void row_dots(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T* y,
-                               std::int64_t rows, int k, T beta) {
+EMBER_CPU_CLONES void row_dots_whole(const T* a, std::int64_t lda, const T* x, std::int64_t incx,
+                                     T* y, std::int64_t rows, int k, T beta) {
   using V = typename Lanes<T>::V;
   constexpr int L = Lanes<T>::kCount;
   typename Lanes<T>::I keep;
@@ -154,6 +171,116 @@ EMBER_CPU_CLONES void row_dots(const T* a, std::int64_t lda, const T* x, std::in
   }
 }
 
+// Row r's L products summed to L/2 lanes (its s above): the row's two halves, each multiplied
+// by x's, added. Rows past `rows` are zero.
+template <typename T>
+[[gnu::always_inline]] inline void half_sums(typename Halves<T>::V& s, const T* row, bool in_matrix,
+                                             bool whole, int k,
+                                             const typename Halves<T>::V (&xh)[2],
+                                             const typename Halves<T>::I (&keep)[2]) {
+  using H = typename Halves<T>::V;
+  constexpr int N = Halves<T>::kCount;
+  H h[2] = {H{}, H{}};
+  if (in_matrix) {
+    if (whole) {
+      for (int part = 0; part < 2; ++part) {
+        std::memcpy(&h[part], row + part * N, sizeof(H));
+        h[part] =
+            reinterpret_cast<H>(reinterpret_cast<typename Halves<T>::I>(h[part]) & keep[part]);
+      }
+    } else {
+      for (int l = 0; l < k; ++l) h[l / N][l % N] = row[l];
+    }
+  }
+  s = h[0] * xh[0] + h[1] * xh[1];
+}
+
+// The sums of N rows (lane r: row r) from their half sums hs[r], in the order row_dots_whole
+// adds: s_j + s_{j + N/2} and so on down to one lane.
+template <typename T>
+[[gnu::always_inline]] inline void transpose_sums(
+    typename Halves<T>::V& out, const typename Halves<T>::V (&hs)[Halves<T>::kCount]);
+template <>
+[[gnu::always_inline]] inline void transpose_sums<float>(Halves<float>::V& out,
+                                                         const Halves<float>::V (&hs)[8]) {
+  using H = Halves<float>::V;
+  // Rows r and r + 4 side by side: lanes 0-3 row r's s_j + s_{j+4}, lanes 4-7 row r + 4's.
+  H t[4];
+  for (int r = 0; r < 4; ++r)
+    t[r] = __builtin_shufflevector(hs[r], hs[r + 4], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(hs[r], hs[r + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  // Then + s_{j+2}: lanes (0, 1) row r, (2, 3) row r + 1 in each half.
+  H u[2];
+  for (int r = 0; r < 2; ++r)
+    u[r] = __builtin_shufflevector(t[2 * r], t[2 * r + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           __builtin_shufflevector(t[2 * r], t[2 * r + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  // Then the last pair: lane r row r.
+  out = __builtin_shufflevector(u[0], u[1], 0, 2, 8, 10, 4, 6, 12, 14) +
+        __builtin_shufflevector(u[0], u[1], 1, 3, 9, 11, 5, 7, 13, 15);
+}
+template <>
+[[gnu::always_inline]] inline void transpose_sums<double>(Halves<double>::V& out,
+                                                          const Halves<double>::V (&hs)[4]) {
+  using H = Halves<double>::V;
+  // Rows r and r + 2 side by side: lanes 0-1 row r's s_j + s_{j+2}, lanes 2-3 row r + 2's.
+  H t[2];
+  for (int r = 0; r < 2; ++r)
+    t[r] = __builtin_shufflevector(hs[r], hs[r + 2], 0, 1, 4, 5) +
+           __builtin_shufflevector(hs[r], hs[r + 2], 2, 3, 6, 7);
+  // Then the last pair: lane r row r.
+  out = __builtin_shufflevector(t[0], t[1], 0, 4, 2, 6) +
+        __builtin_shufflevector(t[0], t[1], 1, 5, 3, 7);
+}
+
+// row_dots_whole on halves, N = L/2 rows at a time: the same sums.
+template <typename T>
+EMBER_CPU_CLONES void row_dots_halves(const T* a, std::int64_t lda, const T* x, std::int64_t incx,
+                                      T* y, std::int64_t rows, int k, T beta) {
+  using H = typename Halves<T>::V;
+  using I = typename Halves<T>::I;
+  constexpr int N = Halves<T>::kCount;
+  H xh[2] = {H{}, H{}};
+  I keep[2];
+  for (int l = 0; l < 2 * N; ++l) {
+    if (l < k) xh[l / N][l % N] = x[l * incx];
+    keep[l / N][l % N] = l < k ? -1 : 0;
+  }
+  // One past the last element read: rows whose 2N lanes all lie before it load whole.
+  const std::int64_t last = (rows - 1) * lda + k;
+  H hs[N], s;
+  std::int64_t i0 = 0;
+  // Blocks of N rows that all load whole, without a check per row.
+  for (; i0 + N <= rows && (i0 + N - 1) * lda + 2 * N <= last; i0 += N) {
+#pragma GCC unroll 8
+    for (int r = 0; r < N; ++r) half_sums<T>(hs[r], a + (i0 + r) * lda, true, true, k, xh, keep);
+    transpose_sums<T>(s, hs);
+    if (beta == T(0)) {
+      std::memcpy(y + i0, &s, sizeof(H));
+    } else {
+      for (int l = 0; l < N; ++l) y[i0 + l] += s[l];
+    }
+  }
+  for (; i0 < rows; i0 += N) {
+    for (int r = 0; r < N; ++r) {
+      const std::int64_t row = i0 + r;
+      half_sums<T>(hs[r], a + row * lda, row < rows, row * lda + 2 * N <= last, k, xh, keep);
+    }
+    transpose_sums<T>(s, hs);
+    const int n = static_cast<int>(std::min<std::int64_t>(N, rows - i0));
+    for (int l = 0; l < n; ++l) y[i0 + l] = beta == T(0) ? s[l] : y[i0 + l] + s[l];
+  }
+}
+
+template <typename T>
+void row_dots(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T* y, std::int64_t rows,
+              int k, T beta) {
+  if (whole_vectors()) {
+    row_dots_whole(a, lda, x, incx, y, rows, k, beta);
+  } else {
+    row_dots_halves(a, lda, x, incx, y, rows, k, beta);
+  }
+}
+
 // Column sums accumulate column j of A scaled by x[j] into accumulator j % 4 of these (the
 // four added pairwise at the end), so that a product over many columns can run in parts
 // that carry them (a compiled step's fused run, Backend::run_fused).
@@ -167,9 +294,10 @@ struct ColumnSumsCarry {
 // kColumnAccumulators); `last`: one past the last element of the whole matrix read,
 // (k - 1) * lda + rows. Parts in order add in the order one part over all columns does.
 template <typename T>
-EMBER_CPU_CLONES void column_sums_part(const T* a, std::int64_t lda, const T* x, std::int64_t incx,
-                                       int rows, std::int64_t begin, std::int64_t end,
-                                       std::int64_t last, ColumnSumsCarry<T>* carry) {
+EMBER_CPU_CLONES void column_sums_part_whole(const T* a, std::int64_t lda, const T* x,
+                                             std::int64_t incx, int rows, std::int64_t begin,
+                                             std::int64_t end, std::int64_t last,
+                                             ColumnSumsCarry<T>* carry) {
   using V = typename Lanes<T>::V;
   constexpr int L = Lanes<T>::kCount;
   constexpr int U = kColumnAccumulators;
@@ -187,12 +315,75 @@ EMBER_CPU_CLONES void column_sums_part(const T* a, std::int64_t lda, const T* x,
       acc[u] += col * x[(j + u) * incx];
     }
   }
-  for (; j < end; ++j) {
-    const std::int64_t at = j * lda;
-    load_lanes<T>(col, a + at, rows, at + L <= last, keep);
-    acc[j % U] += col * x[j * incx];
+  // The last columns, up to U - 1 and those near the end of the matrix, each into its own
+  // accumulator; constant indices keep the accumulators in registers (an index known only at
+  // run time would put them in memory, and wide vectors lowered to narrower registers then
+  // move through the stack at every column).
+  for (; j < end; j += U) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      if (j + u >= end) break;
+      const std::int64_t at = (j + u) * lda;
+      load_lanes<T>(col, a + at, rows, at + L <= last, keep);
+      acc[u] += col * x[(j + u) * incx];
+    }
   }
   for (int u = 0; u < U; ++u) carry->acc[u] = acc[u];
+}
+
+// column_sums_part_whole on halves: each accumulator's two halves apart, the same sums.
+template <typename T>
+EMBER_CPU_CLONES void column_sums_part_halves(const T* a, std::int64_t lda, const T* x,
+                                              std::int64_t incx, int rows, std::int64_t begin,
+                                              std::int64_t end, std::int64_t last,
+                                              ColumnSumsCarry<T>* carry) {
+  using H = typename Halves<T>::V;
+  using I = typename Halves<T>::I;
+  constexpr int N = Halves<T>::kCount;
+  constexpr int U = kColumnAccumulators;
+  I keep[2];
+  for (int l = 0; l < 2 * N; ++l) keep[l / N][l % N] = l < rows ? -1 : 0;
+  H acc[U][2];
+  for (int u = 0; u < U; ++u) std::memcpy(acc[u], &carry->acc[u], sizeof(acc[u]));
+  auto add_column = [&](H(&into)[2], std::int64_t j, bool whole) {
+    const T* col = a + j * lda;
+    const T xj = x[j * incx];
+    H h[2] = {H{}, H{}};
+    if (whole) {
+      for (int part = 0; part < 2; ++part) {
+        std::memcpy(&h[part], col + part * N, sizeof(H));
+        h[part] = reinterpret_cast<H>(reinterpret_cast<I>(h[part]) & keep[part]);
+      }
+    } else {
+      for (int l = 0; l < rows; ++l) h[l / N][l % N] = col[l];
+    }
+    into[0] += h[0] * xj;
+    into[1] += h[1] * xj;
+  };
+  std::int64_t j = begin;
+  for (; j + U <= end && (j + U - 1) * lda + 2 * N <= last; j += U) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) add_column(acc[u], j + u, true);
+  }
+  for (; j < end; j += U) {
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) {
+      if (j + u >= end) break;
+      add_column(acc[u], j + u, (j + u) * lda + 2 * N <= last);
+    }
+  }
+  for (int u = 0; u < U; ++u) std::memcpy(&carry->acc[u], acc[u], sizeof(acc[u]));
+}
+
+template <typename T>
+void column_sums_part(const T* a, std::int64_t lda, const T* x, std::int64_t incx, int rows,
+                      std::int64_t begin, std::int64_t end, std::int64_t last,
+                      ColumnSumsCarry<T>* carry) {
+  if (whole_vectors()) {
+    column_sums_part_whole(a, lda, x, incx, rows, begin, end, last, carry);
+  } else {
+    column_sums_part_halves(a, lda, x, incx, rows, begin, end, last, carry);
+  }
 }
 
 // A slice's column sums: its four accumulators added pairwise (an out parameter: a vector
