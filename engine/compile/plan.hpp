@@ -188,11 +188,11 @@ class Plan {
     kernels::RangedLoop ranged;
   };
   // The bound loops of the calls that read the step's inputs, and the fused runs made of them,
-  // at one placement of the inputs (`at`: their first elements), kept when the inputs move
-  // so that data coming back to memory it was in before (a loader's batches, a few buffers
-  // in turn) finds its calls bound and its runs made: such a replay neither binds nor
-  // allocates. `order`: the order of calls_ the indices in `calls` refer to; `used`: the
-  // replay that last used it.
+  // at one placement of the inputs (`at`: the first elements of those that calls bind, the
+  // others null: placement_key), kept when the inputs move so that data coming back to
+  // memory it was in before (a loader's batches, a few buffers in turn) finds its calls bound
+  // and its runs made: such a replay neither binds nor allocates. `order`: the order of
+  // calls_ the indices in `calls` refer to; `used`: the replay that last used it.
   struct Placement {
     std::vector<const void*> at;
     std::vector<std::size_t> calls;
