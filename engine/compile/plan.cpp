@@ -553,7 +553,8 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
     if (!inputs[k].defined() || (!staged_.empty() && staged_[k].defined())) continue;
     const void* now = inputs[k].data_ptr();
     if (now == bound_[k]) continue;
-    if (!moved) was_ = bound_;
+    // The key of the place the inputs leave, where their calls' bound loops will be kept.
+    if (!moved) placement_key(bound_, spare_.at);
     if (stage_on_ && moves_[k] >= 0 && ++moves_[k] >= kMovesToStage) {
       moves_[k] = -1;  // decided: staged from now on, or never
       if (may_stage(k, inputs[k])) {
@@ -572,7 +573,7 @@ bool Plan::replay(const StepInputs& inputs, Generator& gen) {
   copy_staged(inputs);
   if (moved) {
     for (Segment& g : segments_) g.stale = g.stale || g.reads_inputs;
-    if (rebind) place_inputs(was_);
+    if (rebind) place_inputs();
   }
   if (!segments_built_) build_segments();
   seed_ = gen.seed();
@@ -642,10 +643,10 @@ void Plan::placement_key(const std::vector<const void*>& at, std::vector<const v
   for (std::size_t k = 0; k < at.size(); ++k) key[k] = bound_inputs_[k] ? at[k] : nullptr;
 }
 
-void Plan::place_inputs(const std::vector<const void*>& was) {
-  // The calls bound at `was`, and their runs, kept (in spare_, whose room earlier moves made).
+void Plan::place_inputs() {
+  // The calls bound at the place left (its key set by replay), and their runs, kept in
+  // spare_, whose room earlier moves made (all of it empty now).
   Placement& kept = spare_;
-  placement_key(was, kept.at);
   placement_key(bound_, key_);
   kept.calls.clear();
   std::size_t n = 0;
@@ -657,7 +658,6 @@ void Plan::place_inputs(const std::vector<const void*>& was) {
     exchange(c, kept.states[n++]);  // kept: the states are empty
   }
   kept.fused.swap(fused_);
-  fused_.clear();
   kept.fused_built = fused_built_;
   kept.order = order_;
   kept.used = replays_;
@@ -668,7 +668,6 @@ void Plan::place_inputs(const std::vector<const void*>& was) {
     for (std::size_t i = 0; i < back->calls.size(); ++i)
       exchange(calls_[back->calls[i]], back->states[i]);  // kept: the calls are empty
     fused_.swap(back->fused);
-    back->fused.clear();
     fused_built_ = back->fused_built;
     if (!back->calls.empty()) ++placements_reused_;
   } else {
@@ -704,10 +703,7 @@ void Plan::place_inputs(const std::vector<const void*>& was) {
     refresh(c);
     bind(c, /*capture=*/true);
   }
-  if (!fused_built_) {
-    fused_.clear();
-    build_fused();
-  }
+  if (!fused_built_) build_fused();  // fused_ is empty: runs are only ever made whole
 }
 
 namespace {

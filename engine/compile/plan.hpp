@@ -205,9 +205,10 @@ class Plan {
   static constexpr std::size_t kMaxPlacements = 4;
   // What c holds bound for one placement and `s`, swapped (neither allocates).
   static void exchange(Call& c, BoundState& s);
-  // Inputs that calls bind moved from `was` to bound_: their calls' bound loops and runs are
-  // kept for `was`, and those kept for bound_ put back, or the calls bound anew.
-  void place_inputs(const std::vector<const void*>& was);
+  // Inputs that calls bind moved to bound_ from the place whose key is spare_.at: their
+  // calls' bound loops and runs are kept for that place, and those kept for bound_ put back,
+  // or the calls bound anew.
+  void place_inputs();
   // An input that moved kMovesToStage times is copied into a buffer of the plan's own from
   // then on (with stage_inputs), where its calls read it; the input's bytes must cover every
   // pointer the plan holds into its storage.
@@ -288,7 +289,6 @@ class Plan {
   std::vector<bool> hoisted_;  // per recorded call: its result is the same at every replay
   std::vector<std::uint64_t> signature_;
   std::vector<const void*> bound_;  // the first element of each input when last bound
-  std::vector<const void*> was_;    // bound_ before the inputs moved (replay)
   std::vector<bool> bound_inputs_;  // per input: a call binds it (Call::binds_inputs)
   std::vector<const void*> key_;    // bound_'s placement key (place_inputs)
   std::vector<Placement> placements_;

@@ -171,6 +171,24 @@ EMBER_CPU_CLONES void row_dots_whole(const T* a, std::int64_t lda, const T* x, s
   }
 }
 
+// load_lanes on halves: the first `count` of the 2N lanes at p into h[0] and h[1], the rest
+// zero; in two loads when `whole`, lane by lane otherwise.
+template <typename T>
+[[gnu::always_inline]] inline void load_halves(typename Halves<T>::V (&h)[2], const T* p, int count,
+                                               bool whole, const typename Halves<T>::I (&keep)[2]) {
+  using H = typename Halves<T>::V;
+  constexpr int N = Halves<T>::kCount;
+  h[0] = h[1] = H{};
+  if (whole) {
+    for (int part = 0; part < 2; ++part) {
+      std::memcpy(&h[part], p + part * N, sizeof(H));
+      h[part] = reinterpret_cast<H>(reinterpret_cast<typename Halves<T>::I>(h[part]) & keep[part]);
+    }
+    return;
+  }
+  for (int l = 0; l < count; ++l) h[l / N][l % N] = p[l];
+}
+
 // Row r's L products summed to L/2 lanes (its s above): the row's two halves, each multiplied
 // by x's, added. Rows past `rows` are zero.
 template <typename T>
@@ -179,19 +197,8 @@ template <typename T>
                                              const typename Halves<T>::V (&xh)[2],
                                              const typename Halves<T>::I (&keep)[2]) {
   using H = typename Halves<T>::V;
-  constexpr int N = Halves<T>::kCount;
-  H h[2] = {H{}, H{}};
-  if (in_matrix) {
-    if (whole) {
-      for (int part = 0; part < 2; ++part) {
-        std::memcpy(&h[part], row + part * N, sizeof(H));
-        h[part] =
-            reinterpret_cast<H>(reinterpret_cast<typename Halves<T>::I>(h[part]) & keep[part]);
-      }
-    } else {
-      for (int l = 0; l < k; ++l) h[l / N][l % N] = row[l];
-    }
-  }
+  H h[2];
+  load_halves<T>(h, row, in_matrix ? k : 0, in_matrix && whole, keep);
   s = h[0] * xh[0] + h[1] * xh[1];
 }
 
@@ -346,17 +353,9 @@ EMBER_CPU_CLONES void column_sums_part_halves(const T* a, std::int64_t lda, cons
   H acc[U][2];
   for (int u = 0; u < U; ++u) std::memcpy(acc[u], &carry->acc[u], sizeof(acc[u]));
   auto add_column = [&](H(&into)[2], std::int64_t j, bool whole) {
-    const T* col = a + j * lda;
     const T xj = x[j * incx];
-    H h[2] = {H{}, H{}};
-    if (whole) {
-      for (int part = 0; part < 2; ++part) {
-        std::memcpy(&h[part], col + part * N, sizeof(H));
-        h[part] = reinterpret_cast<H>(reinterpret_cast<I>(h[part]) & keep[part]);
-      }
-    } else {
-      for (int l = 0; l < rows; ++l) h[l / N][l % N] = col[l];
-    }
+    H h[2];
+    load_halves<T>(h, a + j * lda, rows, whole, keep);
     into[0] += h[0] * xj;
     into[1] += h[1] * xj;
   };
