@@ -71,6 +71,9 @@ class Storage {
 namespace detail {
 
 struct TensorImpl {
+  // Made in place by the tensor's maker, which sets every field: a user-provided constructor
+  // keeps value-initialization (make_shared) from zeroing the whole object first.
+  TensorImpl() {}  // NOLINT(modernize-use-equals-default)
   std::shared_ptr<Storage> storage;
   std::int64_t offset = 0;  // in elements
   Shape shape;

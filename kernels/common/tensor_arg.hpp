@@ -16,8 +16,10 @@ struct TensorArg {
   double scalar = 0.0;   // the value when data is null
   DType dtype = DType::Float32;
   int ndim = 0;
-  std::int64_t sizes[kMaxRank] = {};
-  std::int64_t strides[kMaxRank] = {};  // in elements
+  // Dims [0, ndim) only; the entries past them are left unset (an operand is made for every
+  // call, and zeroing both arrays each time cost more than filling them).
+  std::int64_t sizes[kMaxRank];
+  std::int64_t strides[kMaxRank];  // in elements
 
   EMBER_HD std::int64_t numel() const {
     std::int64_t n = 1;
@@ -52,8 +54,9 @@ template <int N>
 struct OffsetCalc {
   int ndim = 0;
   unsigned scalars = 0;  // bit k: operand k is a scalar argument (stride 0 in every dim)
-  std::int64_t sizes[kMaxRank] = {};
-  std::int64_t strides[N][kMaxRank] = {};
+  // Dims [0, ndim) only, as in TensorArg: a walk reads no dim past ndim.
+  std::int64_t sizes[kMaxRank];
+  std::int64_t strides[N][kMaxRank];
 
   EMBER_HD void get(std::int64_t linear, std::int64_t (&out)[N]) const {
     for (int k = 0; k < N; ++k) out[k] = 0;
