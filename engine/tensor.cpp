@@ -341,20 +341,27 @@ Tensor Tensor::to(Device target, bool non_blocking) const {
   return out;
 }
 
+namespace {
+// The elements of t as Ts, into `out` (room for all of them).
 template <typename T>
-std::vector<T> Tensor::to_vector() const {
+void copy_out(const Tensor& self, T* out) {
   if (detail::recorder() != nullptr) [[unlikely]]
     detail::throw_host_read();
-  const DType want = dtype_of<T>::value;
-  Tensor t = detach().to(want).contiguous();
-  std::vector<T> out(static_cast<std::size_t>(t.numel()));
-  const std::size_t nbytes = out.size() * sizeof(T);
+  const Tensor t = self.detach().to(dtype_of<T>::value).contiguous();
+  const auto n = static_cast<std::size_t>(t.numel());
   if (t.device().is_cpu()) {
-    std::copy_n(static_cast<const T*>(t.data_ptr()), out.size(), out.data());
+    std::copy_n(static_cast<const T*>(t.data_ptr()), n, out);
   } else {
     detail::order_use(t);
-    detail::backend(t).copy_to_host(out.data(), t.data_ptr(), nbytes);
+    detail::backend(t).copy_to_host(out, t.data_ptr(), n * sizeof(T));
   }
+}
+}  // namespace
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  std::vector<T> out(static_cast<std::size_t>(numel()));
+  copy_out(*this, out.data());
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -365,7 +372,9 @@ template std::vector<std::uint8_t> Tensor::to_vector<std::uint8_t>() const;
 double Tensor::item() const {
   EMBER_CHECK(numel() == 1, "item(): tensor of shape ", shape(), " has ", numel(),
               " elements, expected exactly one");
-  return to_vector<double>()[0];
+  double value = 0.0;  // no vector: a loss read at every step takes no heap block
+  copy_out(*this, &value);
+  return value;
 }
 
 Tensor& Tensor::requires_grad_(bool on) {

@@ -27,8 +27,11 @@ struct NamedParam {
 // The parameters as tensors: common floating dtype (float32 when all are numbers), the
 // device of the tensor ones, and their broadcast shape (a ShapeError names the distribution
 // and the parameters that do not broadcast); then each checked against its must_be.
+// A family's parameters, inline (kMaxDistParams at most): a distribution made at every step
+// takes no heap block for them.
+using ParamList = InlineVector<Tensor, kernels::kMaxDistParams>;
 struct Params {
-  std::vector<Tensor> tensors;
+  ParamList tensors;
   Shape batch_shape;
   DType dtype = kFloat32;
   Device device;
@@ -94,7 +97,7 @@ class FamilyImpl : public dist::DistributionImpl {
 
   std::string name() const override { return name_; }
   Tensor log_prob(const Tensor& value) const override {
-    return fused_log_prob(family_, value, params_);
+    return fused_log_prob(family_, value, std::span<const Tensor>(params_.begin(), params_.size()));
   }
   // A copy of the family (its other state included) over views of the parameters.
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
@@ -106,7 +109,7 @@ class FamilyImpl : public dist::DistributionImpl {
 
  protected:
   const Tensor& param(std::size_t i) const { return params_[i]; }
-  const Tensor& last_param() const { return params_.back(); }
+  const Tensor& last_param() const { return params_[params_.size() - 1]; }
   // t broadcast to the batch shape: a moment has one value per batch element.
   Tensor batched(const Tensor& t) const { return t.expand(batch_shape_); }
   // Draws of a parameter-free sampler (Uniform, Normal) of shape sample_shape + batch_shape.
@@ -117,7 +120,7 @@ class FamilyImpl : public dist::DistributionImpl {
  private:
   const char* name_;
   kernels::LogProbFamily family_;
-  std::vector<Tensor> params_;
+  ParamList params_;
 };
 
 // A FamilyImpl whose last parameter is the success probability of a trial, held as given:

@@ -147,7 +147,6 @@ Params make_params(const char* dist, std::initializer_list<NamedParam> params) {
                        t.device(), " but an earlier parameter is on ", out.device);
     if (is_floating(t.dtype())) out.dtype = promote(out.dtype, t.dtype());
   }
-  out.tensors.reserve(params.size());
   for (const auto& p : params) {
     Tensor t = p.arg.is_tensor()
                    ? p.arg.tensor().to(out.dtype)

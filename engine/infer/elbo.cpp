@@ -77,7 +77,10 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
   using detail::PhaseClock;
   using detail::PhaseTimes;
   ElboResult out;
-  std::map<std::string, Tensor> params;
+  // Every param site's leaf, gathered run by run, then sorted by name with the first of each
+  // name kept (a few blocks a step where a map took one per param).
+  std::vector<NamedTensor>& params = out.params;
+  params.reserve(8);
   Tensor total, last_elbo;
   detail::TracePair traces;
   const int runs = vectorized ? 1 : n;
@@ -99,8 +102,8 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
       detail::validate_traces(traces, nesting);
     }
     for (const Trace* tr : {&traces.guide, &traces.model}) {
-      for (const Site* s : tr->param_nodes()) {
-        if (s->unconstrained.defined()) params.emplace(s->name, s->unconstrained);
+      for (const Site& s : *tr) {
+        if (s.is_param() && s.unconstrained.defined()) params.push_back({s.name, s.unconstrained});
       }
     }
     Particle p;
@@ -123,7 +126,17 @@ ElboResult ELBO::run(const std::function<void()>& model, const std::function<voi
     }
   }
   out.loss = (total * (-1.0 / n)).detach();
-  for (auto& [name, leaf] : params) out.params.push_back({name, leaf});
+  auto by_name = [](const NamedTensor& a, const NamedTensor& b) { return a.name < b.name; };
+  auto same_name = [](const NamedTensor& a, const NamedTensor& b) { return a.name == b.name; };
+  if (params.size() <= 32) {
+    // Stable and in place (std::stable_sort takes a buffer from the heap).
+    for (std::size_t i = 1; i < params.size(); ++i)
+      for (std::size_t j = i; j > 0 && by_name(params[j], params[j - 1]); --j)
+        std::swap(params[j], params[j - 1]);
+  } else {
+    std::stable_sort(params.begin(), params.end(), by_name);
+  }
+  params.erase(std::unique(params.begin(), params.end(), same_name), params.end());
   if (check == FiniteCheck::On) {
     // One pass over the loss and every gradient: on a GPU one launch and one read.
     std::vector<Tensor> checked{out.loss};

@@ -1,5 +1,6 @@
 // Reductions over dims (sum, mean, max, min, logsumexp) and scans (cumsum, cumprod).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -11,9 +12,20 @@ namespace {
 using detail::arg;
 using kernels::ReduceOp;
 
+// Per dim of a tensor: whether a reduction removes it (inline: no heap block per reduction).
+class DimMask {
+ public:
+  DimMask(int ndim, bool value) { std::fill_n(bits_.begin(), ndim, value); }
+  bool operator[](int d) const { return bits_[d]; }
+  bool& operator[](int d) { return bits_[d]; }
+
+ private:
+  std::array<bool, kMaxRank> bits_;
+};
+
 // Which dims a reduction removes; empty `dims` means all. Rejects repeats.
-std::vector<bool> reduced_mask(const Tensor& x, const std::vector<int>& dims, const char* op) {
-  std::vector<bool> mask(x.dim(), dims.empty());
+DimMask reduced_mask(const Tensor& x, const std::vector<int>& dims, const char* op) {
+  DimMask mask(x.dim(), dims.empty());
   for (int d : dims) {
     const int w = wrap_dim(d, x.dim(), op);
     if (x.dim() == 0) continue;
@@ -23,14 +35,14 @@ std::vector<bool> reduced_mask(const Tensor& x, const std::vector<int>& dims, co
   return mask;
 }
 
-Shape keepdim_shape(const Tensor& x, const std::vector<bool>& mask) {
+Shape keepdim_shape(const Tensor& x, const DimMask& mask) {
   Shape s = x.shape();
   for (int d = 0; d < x.dim(); ++d)
     if (mask[d]) s[d] = 1;
   return s;
 }
 
-Shape dropped_shape(const Tensor& x, const std::vector<bool>& mask) {
+Shape dropped_shape(const Tensor& x, const DimMask& mask) {
   Shape s;
   for (int d = 0; d < x.dim(); ++d)
     if (!mask[d]) s.push_back(x.shape()[d]);
@@ -38,7 +50,7 @@ Shape dropped_shape(const Tensor& x, const std::vector<bool>& mask) {
 }
 
 // The reduction kernel on a keepdim-shaped output; no autograd.
-Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<bool>& mask) {
+Tensor reduce_raw(ReduceOp op, const Tensor& x, const DimMask& mask) {
   Tensor out = detail::make_tensor(keepdim_shape(x, mask), x.dtype(), x.device());
   if (x.numel() == 0 && out.numel() > 0) {
     EMBER_CHECK_SHAPE(op == ReduceOp::Sum || op == ReduceOp::Prod,
@@ -50,11 +62,11 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<bool>& mask) {
   return out;
 }
 
-Tensor finish(const Tensor& kept, const Tensor& x, const std::vector<bool>& mask, bool keepdim) {
+Tensor finish(const Tensor& kept, const Tensor& x, const DimMask& mask, bool keepdim) {
   return keepdim ? kept : kept.reshape(dropped_shape(x, mask));
 }
 
-std::int64_t reduced_count(const Tensor& x, const std::vector<bool>& mask) {
+std::int64_t reduced_count(const Tensor& x, const DimMask& mask) {
   std::int64_t n = 1;
   for (int d = 0; d < x.dim(); ++d)
     if (mask[d]) n *= x.shape()[d];
@@ -84,18 +96,21 @@ Tensor extreme(ReduceOp op, const Tensor& x, const std::vector<int>& dims, bool 
   return finish(kept, x, mask, keepdim);
 }
 
-}  // namespace
-
-Tensor sum(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
-  // Bool sums count; integer sums stay int64.
-  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
-  const auto mask = reduced_mask(x, dims, "sum");
+// The sum over the dims `mask` marks (x not bool: sum and sum_to count bools in int64).
+Tensor masked_sum(const Tensor& x, const DimMask& mask, bool keepdim) {
   Tensor kept = reduce_raw(ReduceOp::Sum, x, mask);
   if (detail::needs_grad({&x})) {
     detail::record("sum", {x}, kept,
                    [shape = x.shape()](const Tensor& g) { return detail::Grads{g.expand(shape)}; });
   }
   return finish(kept, x, mask, keepdim);
+}
+}  // namespace
+
+Tensor sum(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
+  // Bool sums count; integer sums stay int64.
+  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
+  return masked_sum(x, reduced_mask(x, dims, "sum"), keepdim);
 }
 
 Tensor mean(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
@@ -144,7 +159,7 @@ struct ShiftedLogSum {
 };
 ShiftedLogSum shifted_log_sum(const Tensor& x, int d) {
   NoGradGuard no_grad;
-  std::vector<bool> mask(x.dim(), false);
+  DimMask mask(x.dim(), false);
   mask[d] = true;
   const Tensor z = x.detach() - reduce_raw(ReduceOp::Max, x.detach(), mask);
   return {z, log(sum(exp(z), {d}, true))};
@@ -183,19 +198,18 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int lead = x.dim() - shape.size();
   EMBER_CHECK_SHAPE(lead >= 0, "sum_to: cannot reduce shape ", x.shape(), " to ", shape);
-  std::vector<int> dims;
+  DimMask mask(x.dim(), false);
+  bool any = false;
   for (int d = 0; d < x.dim(); ++d) {
-    if (d < lead) {
-      dims.push_back(d);
-      continue;
-    }
-    const std::int64_t want = shape[d - lead];
-    EMBER_CHECK_SHAPE(want == x.shape()[d] || want == 1, "sum_to: cannot reduce shape ", x.shape(),
-                      " to ", shape);
-    if (want == 1 && x.shape()[d] != 1) dims.push_back(d);
+    const std::int64_t want = d < lead ? 1 : shape[d - lead];
+    EMBER_CHECK_SHAPE(d < lead || want == x.shape()[d] || want == 1, "sum_to: cannot reduce shape ",
+                      x.shape(), " to ", shape);
+    mask[d] = d < lead || (want == 1 && x.shape()[d] != 1);
+    any = any || mask[d];
   }
-  if (dims.empty()) return x.reshape(shape);
-  return sum(x, dims, true).reshape(shape);
+  if (!any) return x.reshape(shape);
+  const Tensor counted = x.dtype() == kBool ? x.to(kInt64) : x;
+  return masked_sum(counted, mask, true).reshape(shape);
 }
 
 namespace detail {

@@ -133,8 +133,23 @@ Tensor sample(const std::string& name, const dist::Distribution& fn, const Tenso
 }
 
 // ----------------------------------------------------------------------------- param ----
-ParamInit::ParamInit(const Tensor& t)
-    : fn_(detail::pooled<std::function<Tensor()>>([t] { return t; })) {}
+namespace {
+// A tensor given as a param's init and the function returning it, in one pooled block: the
+// function holds a pointer to the tensor, which std::function keeps inline (a copy of the
+// tensor in its closure would take a heap block at every param call).
+struct TensorInit {
+  Tensor value;
+  std::function<Tensor()> fn;
+  explicit TensorInit(const Tensor& t) : value(t), fn([this] { return value; }) {}
+  TensorInit(const TensorInit&) = delete;
+  TensorInit& operator=(const TensorInit&) = delete;
+};
+}  // namespace
+
+ParamInit::ParamInit(const Tensor& t) {
+  auto init = detail::pooled<TensorInit>(t);
+  fn_ = std::shared_ptr<const std::function<Tensor()>>(init, &init->fn);
+}
 ParamInit::ParamInit(double v)
     : fn_(detail::pooled<std::function<Tensor()>>([v] { return scalar_tensor(v); })) {}
 ParamInit::ParamInit(std::function<Tensor()> make)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <vector>
 
 #include "ember/error.hpp"
 #include "ember/ops.hpp"
@@ -51,6 +52,38 @@ std::ptrdiff_t Trace::position(const std::string& name) const {
   return it == index_.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
 }
 
+namespace {
+// Lists of sites of traces that are gone, emptied, for the calling thread's next traces: a step
+// traces guide and model anew, and a list taken up again costs no heap block. Lists that grew
+// past kKeptSites are let go.
+constexpr std::size_t kKeptLists = 4, kKeptSites = 64;
+thread_local bool t_site_lists_gone = false;  // trivially destructible: readable at thread exit
+struct SiteLists {
+  std::vector<std::vector<Site>> lists;
+  ~SiteLists() { t_site_lists_gone = true; }
+};
+thread_local SiteLists t_site_lists;
+
+void take_site_list(std::vector<Site>& sites) {
+  if (!t_site_lists_gone && !t_site_lists.lists.empty()) {
+    sites = std::move(t_site_lists.lists.back());
+    t_site_lists.lists.pop_back();
+  }
+  if (sites.capacity() < 8) sites.reserve(8);
+}
+}  // namespace
+
+Trace::~Trace() {
+  if (t_site_lists_gone || sites_.capacity() == 0 || sites_.capacity() > kKeptSites) return;
+  try {
+    std::vector<std::vector<Site>>& lists = t_site_lists.lists;
+    if (lists.size() >= kKeptLists) return;
+    sites_.clear();
+    lists.push_back(std::move(sites_));
+  } catch (...) {  // no room to keep the list: it is freed as any other
+  }
+}
+
 void Trace::add(Site site) {
   if (const std::ptrdiff_t at = position(site.name); at >= 0) {
     const Site& prior = sites_[static_cast<std::size_t>(at)];
@@ -64,7 +97,7 @@ void Trace::add(Site site) {
                 site_type_name(site.type), "); site names must be unique within a run");
     return;  // a param read twice: the first record stands
   }
-  if (sites_.empty()) sites_.reserve(8);
+  if (sites_.capacity() == 0) take_site_list(sites_);
   sites_.push_back(std::move(site));
   if (sites_.size() == kIndexedFrom) {
     for (std::size_t i = 0; i < sites_.size(); ++i) index_.emplace(sites_[i].name, i);

@@ -39,6 +39,14 @@ struct Site : Message {
 
 class Trace {
  public:
+  Trace() = default;
+  Trace(const Trace&) = default;
+  Trace(Trace&&) noexcept = default;
+  Trace& operator=(const Trace&) = default;
+  Trace& operator=(Trace&&) noexcept = default;
+  // Hands its emptied list of sites to the next trace the thread makes (a step makes two).
+  ~Trace();
+
   // Appends a site. A second sample (or subsample) site of one name throws a ValueError
   // naming it; param sites may repeat (the first is kept).
   void add(Site site);

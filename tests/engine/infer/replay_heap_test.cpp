@@ -17,21 +17,23 @@ std::uint64_t heap_blocks_of(int steps, Step&& step) {
   return heap_counter::blocks() - before;
 }
 
+// The coin of SVI Part I.
+const auto coin_model = [](const Tensor& x) {
+  const Tensor prior = full({}, 10.0);
+  const Tensor f = sample("fairness", dist::Beta(prior, prior));
+  auto data = plate("data", x.size(0));
+  sample("obs", dist::Bernoulli(f), x);
+};
+const auto coin_guide = [](const Tensor&) {
+  const Tensor a = param("alpha_q", full({}, 15.0), constraints::positive);
+  const Tensor b = param("beta_q", full({}, 15.0), constraints::positive);
+  sample("fairness", dist::Beta(a, b));
+};
+
 TEST(ReplayHeap, CoinReplaysTakeNoHeapBlock) {
   ParamStore store;
   const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
-  auto model = [](const Tensor& x) {
-    const Tensor prior = full({}, 10.0);
-    const Tensor f = sample("fairness", dist::Beta(prior, prior));
-    auto data = plate("data", x.size(0));
-    sample("obs", dist::Bernoulli(f), x);
-  };
-  auto guide = [](const Tensor&) {
-    const Tensor a = param("alpha_q", full({}, 15.0), constraints::positive);
-    const Tensor b = param("beta_q", full({}, 15.0), constraints::positive);
-    sample("fairness", dist::Beta(a, b));
-  };
-  SVI svi(model, guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+  SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
           {.check_finite = false, .param_store = &store});
   // The counter counts: the eager step of the same program takes blocks.
   EXPECT_GT(heap_blocks_of(5, [&] { svi.step(flips); }), 0u);
@@ -40,6 +42,22 @@ TEST(ReplayHeap, CoinReplaysTakeNoHeapBlock) {
   EXPECT_EQ(heap_blocks_of(20, [&] { sum += svi.step(flips).value(); }), 0u);
   EXPECT_TRUE(std::isfinite(sum));
   EXPECT_EQ(svi.compile_stats().replays, 22);
+}
+
+// An eager step pools its tensors, storages, tape nodes, closures, traces' site lists and
+// distributions' parameter lists: of the coin's step only three heap blocks are left, the
+// plate's frame list in the observation's message and in its trace's copy, and the list of
+// parameters the ELBO hands the optimizer (their types are the public Message and ElboResult).
+TEST(ReplayHeap, EagerCoinStepTakesThreeHeapBlocks) {
+  const ValidationScope fast(false);
+  ParamStore store;
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+          {.check_finite = false, .param_store = &store});
+  double sum = 0;
+  EXPECT_EQ(heap_blocks_of(20, [&] { sum += svi.step(flips).value(); }), 3u * 20u);
+  EXPECT_TRUE(std::isfinite(sum));
+  EXPECT_EQ(svi.compile_stats().replays, 0);
 }
 
 // The regression: matrix-vector products, a fused log-density with its gradients, sums and a
