@@ -37,8 +37,8 @@ class DeltaImpl final : public DistributionImpl {
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     Shape full = batch;
     for (auto d : event_shape_) full.push_back(d);
-    return std::make_shared<DeltaImpl>(v_.expand(full), log_density_.expand(batch), batch,
-                                       event_shape_);
+    return detail::pooled<DeltaImpl>(v_.expand(full), log_density_.expand(batch), batch,
+                                     event_shape_);
   }
 
   const Tensor& v() const { return v_; }
@@ -72,7 +72,7 @@ Delta::Delta(const ParamArg& v, const ParamArg& log_density, int event_dim) {
   }
   EMBER_CHECK_SHAPE(fits, "Delta: parameter log_density of shape ", density.shape(),
                     " does not broadcast to the batch shape ", batch);
-  impl_ = std::make_shared<DeltaImpl>(value, density.expand(batch), batch, event);
+  impl_ = detail::pooled<DeltaImpl>(value, density.expand(batch), batch, event);
 }
 
 Tensor Delta::v() const { return as<DeltaImpl>()->v(); }

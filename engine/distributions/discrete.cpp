@@ -266,7 +266,7 @@ class CategoricalImpl final : public DistributionImpl {
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     Shape full = batch;
     full.push_back(num_categories());
-    return std::make_shared<CategoricalImpl>(param_.expand(full), is_logits_, batch);
+    return detail::pooled<CategoricalImpl>(param_.expand(full), is_logits_, batch);
   }
 
   // Computed per call rather than cached: a cached tensor would keep one graph's history,
@@ -304,13 +304,13 @@ detail::Params categorical_params(const char* name, const ParamArg& param) {
 Categorical::Categorical(const ParamArg& probs) {
   auto p = categorical_params("probs", probs);
   detail::validate_param("Categorical", "probs", p.tensors[0], constraints::simplex);
-  impl_ = std::make_shared<CategoricalImpl>(p.tensors[0], false, p.batch_shape);
+  impl_ = detail::pooled<CategoricalImpl>(p.tensors[0], false, p.batch_shape);
 }
 
 Categorical Categorical::from_logits(const ParamArg& logits) {
   auto p = categorical_params("logits", logits);
   detail::validate_param("Categorical", "logits", p.tensors[0], constraints::real_vector);
-  return Categorical(std::make_shared<CategoricalImpl>(p.tensors[0], true, p.batch_shape));
+  return Categorical(detail::pooled<CategoricalImpl>(p.tensors[0], true, p.batch_shape));
 }
 
 Tensor Categorical::probs() const { return as<CategoricalImpl>()->probs(); }

@@ -105,16 +105,16 @@ Distribution Distribution::expand(const Shape& batch_shape) const {
 Distribution Distribution::to_event(int n) const {
   if (n < 0) n = batch_shape().size();
   if (n == 0) return *this;
-  return derived(std::make_shared<IndependentImpl>(impl_ptr(), n));
+  return derived(detail::pooled<IndependentImpl>(impl_ptr(), n));
 }
 
 Distribution Distribution::mask(const Tensor& m) const {
-  return derived(std::make_shared<MaskedImpl>(impl_ptr(), m));
+  return derived(detail::pooled<MaskedImpl>(impl_ptr(), m));
 }
 
 Distribution Distribution::without_rsample() const {
   if (!has_rsample()) return *this;
-  return derived(std::make_shared<NonReparameterizedImpl>(impl_ptr()));
+  return derived(detail::pooled<NonReparameterizedImpl>(impl_ptr()));
 }
 
 Distribution Distribution::mask(bool keep) const {

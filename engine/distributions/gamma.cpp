@@ -173,7 +173,7 @@ class DirichletImpl final : public DistributionImpl {
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     Shape full = batch;
     full.push_back(event_shape_[0]);
-    return std::make_shared<DirichletImpl>(concentration_.expand(full), batch, event_shape_[0]);
+    return detail::pooled<DirichletImpl>(concentration_.expand(full), batch, event_shape_[0]);
   }
 
   const Tensor& concentration() const { return concentration_; }
@@ -190,7 +190,7 @@ Dirichlet::Dirichlet(const ParamArg& concentration) {
                     "of size >= 1, got shape ",
                     a.shape());
   detail::validate_param("Dirichlet", "concentration", a, constraints::positive);
-  impl_ = std::make_shared<DirichletImpl>(a, detail::drop_last(a.shape(), 1), a.size(-1));
+  impl_ = detail::pooled<DirichletImpl>(a, detail::drop_last(a.shape(), 1), a.size(-1));
 }
 
 Tensor Dirichlet::concentration() const { return as<DirichletImpl>()->concentration(); }

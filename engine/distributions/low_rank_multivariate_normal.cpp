@@ -64,9 +64,9 @@ class LowRankMultivariateNormalImpl final : public DistributionImpl {
   constraints::Constraint support() const override { return constraints::real_vector; }
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     const std::int64_t n = event_shape_[0];
-    return std::make_shared<LowRankMultivariateNormalImpl>(
-        loc_.expand(append(batch, {n})), w_.expand(append(batch, {n, w_.size(-1)})),
-        d_.expand(append(batch, {n})), batch);
+    return detail::pooled<LowRankMultivariateNormalImpl>(loc_.expand(append(batch, {n})),
+                                                         w_.expand(append(batch, {n, w_.size(-1)})),
+                                                         d_.expand(append(batch, {n})), batch);
   }
 
   Tensor loc() const { return mean(); }
@@ -120,7 +120,7 @@ LowRankMultivariateNormal::LowRankMultivariateNormal(const Tensor& loc_in,
                       " do not broadcast");
   }
   detail::validate_param(kName, "cov_diag", d, constraints::positive);
-  impl_ = std::make_shared<LowRankMultivariateNormalImpl>(loc, w, d, batch);
+  impl_ = detail::pooled<LowRankMultivariateNormalImpl>(loc, w, d, batch);
 }
 
 Tensor LowRankMultivariateNormal::loc() const { return as<LowRankMultivariateNormalImpl>()->loc(); }

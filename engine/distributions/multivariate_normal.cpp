@@ -74,7 +74,7 @@ class MultivariateNormalImpl final : public DistributionImpl {
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
     const std::int64_t n = event_shape_[0];
     const Shape mat = append(batch, {n, n});
-    return std::make_shared<MultivariateNormalImpl>(
+    return detail::pooled<MultivariateNormalImpl>(
         loc_.expand(append(batch, {n})), scale_tril_.expand(mat),
         covariance_.defined() ? covariance_.expand(mat) : Tensor(),
         precision_.defined() ? precision_.expand(mat) : Tensor(), batch);
@@ -130,15 +130,14 @@ std::shared_ptr<const DistributionImpl> make_mvn(const Tensor& loc_in, const Ten
   switch (given) {
     case Given::ScaleTril:
       detail::validate_param(kName, param, matrix, constraints::lower_cholesky);
-      return std::make_shared<MultivariateNormalImpl>(loc, matrix, Tensor(), Tensor(), batch);
+      return detail::pooled<MultivariateNormalImpl>(loc, matrix, Tensor(), Tensor(), batch);
     case Given::Covariance:
       detail::validate_param(kName, param, matrix, constraints::positive_definite);
-      return std::make_shared<MultivariateNormalImpl>(loc, cholesky(matrix), matrix, Tensor(),
-                                                      batch);
+      return detail::pooled<MultivariateNormalImpl>(loc, cholesky(matrix), matrix, Tensor(), batch);
     case Given::Precision:
       detail::validate_param(kName, param, matrix, constraints::positive_definite);
-      return std::make_shared<MultivariateNormalImpl>(loc, precision_to_scale_tril(matrix),
-                                                      Tensor(), matrix, batch);
+      return detail::pooled<MultivariateNormalImpl>(loc, precision_to_scale_tril(matrix), Tensor(),
+                                                    matrix, batch);
   }
   return nullptr;
 }

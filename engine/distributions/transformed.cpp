@@ -60,9 +60,9 @@ class TransformedImpl final : public DistributionImpl {
     if (t_dim > base_event) base = base.to_event(t_dim - base_event);
     const int event_dim = std::max(t_dim, base_event);
     const int batch_dims = static_cast<int>(forward.size()) - event_dim;
-    return std::make_shared<TransformedImpl>(std::move(base), std::move(ts), chain,
-                                             leading(forward, batch_dims),
-                                             trailing(forward, event_dim));
+    return detail::pooled<TransformedImpl>(std::move(base), std::move(ts), chain,
+                                           leading(forward, batch_dims),
+                                           trailing(forward, event_dim));
   }
 
   std::string name() const override { return "TransformedDistribution"; }

@@ -28,7 +28,7 @@ class UnitImpl final : public DistributionImpl {
   }
   constraints::Constraint support() const override { return constraints::real.independent(1); }
   std::shared_ptr<const DistributionImpl> expand(const Shape& batch) const override {
-    return std::make_shared<UnitImpl>(log_factor_.expand(batch), batch);
+    return detail::pooled<UnitImpl>(log_factor_.expand(batch), batch);
   }
 
   const Tensor& log_factor() const { return log_factor_; }
@@ -39,7 +39,7 @@ class UnitImpl final : public DistributionImpl {
 
 Unit::Unit(const ParamArg& log_factor) {
   auto p = detail::make_params("Unit", {{"log_factor", log_factor}});
-  impl_ = std::make_shared<UnitImpl>(p.tensors[0], p.batch_shape);
+  impl_ = detail::pooled<UnitImpl>(p.tensors[0], p.batch_shape);
 }
 
 Tensor Unit::log_factor() const { return as<UnitImpl>()->log_factor(); }
