@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iomanip>
 #include <sstream>
@@ -185,10 +186,10 @@ kernels::TensorArg arg(const Tensor& t) {
   a.data = t.data_ptr();
   a.dtype = t.dtype();
   a.ndim = t.dim();
-  for (int i = 0; i < a.ndim; ++i) {
-    a.sizes[i] = t.shape()[i];
-    a.strides[i] = t.strides()[i];
-  }
+  // Whole arrays, a few vector moves: a loop over the rank became two calls of memcpy.
+  static_assert(sizeof(a.sizes) == kMaxRank * sizeof(std::int64_t));
+  std::memcpy(a.sizes, t.shape().data(), sizeof(a.sizes));
+  std::memcpy(a.strides, t.strides().data(), sizeof(a.strides));
   return a;
 }
 
