@@ -24,12 +24,12 @@ struct NamedParam {
   const constraints::Constraint* must_be = nullptr;
 };
 
-// The parameters as tensors: common floating dtype (float32 when all are numbers), the
-// device of the tensor ones, and their broadcast shape (a ShapeError names the distribution
-// and the parameters that do not broadcast); then each checked against its must_be.
 // A family's parameters, inline (kMaxDistParams at most): a distribution made at every step
 // takes no heap block for them.
 using ParamList = InlineVector<Tensor, kernels::kMaxDistParams>;
+// The parameters as tensors: common floating dtype (float32 when all are numbers), the
+// device of the tensor ones, and their broadcast shape (a ShapeError names the distribution
+// and the parameters that do not broadcast); then each checked against its must_be.
 struct Params {
   ParamList tensors;
   Shape batch_shape;

@@ -96,8 +96,9 @@ Tensor extreme(ReduceOp op, const Tensor& x, const std::vector<int>& dims, bool 
   return finish(kept, x, mask, keepdim);
 }
 
-// The sum over the dims `mask` marks (x not bool: sum and sum_to count bools in int64).
-Tensor masked_sum(const Tensor& x, const DimMask& mask, bool keepdim) {
+// The sum over the dims `mask` marks. Bool sums count; integer sums stay int64.
+Tensor masked_sum(const Tensor& x_in, const DimMask& mask, bool keepdim) {
+  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
   Tensor kept = reduce_raw(ReduceOp::Sum, x, mask);
   if (detail::needs_grad({&x})) {
     detail::record("sum", {x}, kept,
@@ -107,9 +108,7 @@ Tensor masked_sum(const Tensor& x, const DimMask& mask, bool keepdim) {
 }
 }  // namespace
 
-Tensor sum(const Tensor& x_in, const std::vector<int>& dims, bool keepdim) {
-  // Bool sums count; integer sums stay int64.
-  const Tensor x = x_in.dtype() == kBool ? x_in.to(kInt64) : x_in;
+Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   return masked_sum(x, reduced_mask(x, dims, "sum"), keepdim);
 }
 
@@ -208,8 +207,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     any = any || mask[d];
   }
   if (!any) return x.reshape(shape);
-  const Tensor counted = x.dtype() == kBool ? x.to(kInt64) : x;
-  return masked_sum(counted, mask, true).reshape(shape);
+  return masked_sum(x, mask, true).reshape(shape);
 }
 
 namespace detail {
