@@ -114,20 +114,28 @@ EMBER_HD T logsumexp_line(const T* table, std::int64_t st, std::int64_t len) {
   return m + ::log(s);
 }
 
-// log p(v) of one line: log(table[v] / sum) or table[v] - logsumexp; -inf out of range.
-// For probabilities one log of the ratio (as accurate as two logs' difference, or more where
-// they nearly cancel), unless the ratio leaves the normal range and would lose bits as a
-// denormal: there log(table[v]) - log(sum).
+// log p(v) of one line, in two steps so that a loop over many lines can take the logs of a
+// block of them at once (kernels/cpu/reduce.cpp): categorical_log_prob_line_pre gives either a
+// positive ratio whose log is the result, or the result itself, never positive; and
+// categorical_log_prob_finish turns that into the result. For probabilities the ratio
+// table[v] / sum, whose one log is as accurate as two logs' difference, or more where they
+// nearly cancel; unless the ratio leaves the normal range and would lose bits as a denormal:
+// then log(table[v]) - log(sum), below log(tiny_normal) < 0. For logits table[v] - logsumexp,
+// at most 0 (the logsumexp is at least the largest logit). Out of range: -inf.
 template <typename T, typename V>
-EMBER_HD T categorical_log_prob_line(const T* table, std::int64_t st, std::int64_t len, V v,
-                                     bool logits) {
+EMBER_HD T categorical_log_prob_line_pre(const T* table, std::int64_t st, std::int64_t len, V v,
+                                         bool logits) {
   const std::int64_t k = category_of(v, len);
   if (k < 0) return T(-INFINITY);
   const T picked = table[k * st];
   if (logits) return picked - logsumexp_line(table, st, len);
   const T sum = line_sum(table, st, len);
   const T ratio = picked / sum;
-  return ratio >= tiny_normal<T>() ? ::log(ratio) : ::log(picked) - ::log(sum);
+  return ratio >= tiny_normal<T>() ? ratio : ::log(picked) - ::log(sum);
+}
+template <typename T>
+EMBER_HD T categorical_log_prob_finish(T pre) {
+  return pre > T(0) ? log_fast(pre) : pre;
 }
 
 // The category a uniform draw u in [0, 1) picks from one line of a Categorical's table: the
@@ -277,8 +285,11 @@ struct CategoricalLogProbLines {
   const V* value;
   std::int64_t s_table, len;
   bool logits;
+  EMBER_HD T pre(const std::int64_t (&off)[3]) const {
+    return categorical_log_prob_line_pre(table + off[1], s_table, len, value[off[2]], logits);
+  }
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
-    out[off[0]] = categorical_log_prob_line(table + off[1], s_table, len, value[off[2]], logits);
+    out[off[0]] = categorical_log_prob_finish(pre(off));
   }
 };
 

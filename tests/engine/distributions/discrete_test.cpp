@@ -205,6 +205,61 @@ TEST(Categorical, Float32LogProbOfUnnormalizedProbsAtEveryScale) {
   }
 }
 
+// Many float32 rows at once, whose logs the CPU takes a block of rows at a time: rows at
+// every scale, rows whose ratio is below the normal range (the difference of logs), zero
+// probabilities, values out of range, a table laid out transposed, and logits. Each row
+// matches the double reference and, bit for bit, the same row scored alone.
+TEST(Categorical, Float32LogProbOfManyRowsMatchesEachRowAlone) {
+  const ValidationScope off(false);
+  constexpr std::int64_t kRows = 150, kK = 5;  // more rows than one block, and a partial block
+  std::vector<double> probs(kRows * kK), values(kRows);
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    const double scale = std::pow(10.0, static_cast<double>(r % 9) * 8.0 - 36.0);
+    for (std::int64_t k = 0; k < kK; ++k)
+      probs[r * kK + k] = static_cast<double>(1 + (r * 7 + k * 3) % 11) * scale;
+    if (r % 5 == 0) probs[r * kK] = 1e-40 * scale;  // a ratio below float32's normal range
+    if (r % 7 == 0) probs[r * kK + 2] = 0.0;
+    values[r] = r % 11 == 0 ? static_cast<double>(kK) : static_cast<double>(r % kK);
+    if (r % 5 == 0 && r % 11 != 0) values[r] = 0.0;
+  }
+  const auto f32 = TensorOptions{}.with_dtype(kFloat32);
+  const Tensor table = from_vector(probs, {kRows, kK}, f32);
+  const Tensor v = from_vector(values, {kRows}, f64());
+  const std::vector<double> lp =
+      dist::Categorical(table).log_prob(v).to(kFloat64).to_vector<double>();
+  const std::vector<double> transposed =
+      dist::Categorical(table.t().contiguous().t()).log_prob(v).to(kFloat64).to_vector<double>();
+  const Tensor logits = log(table.to(kFloat64)).to(kFloat32);
+  const std::vector<double> from_logits =
+      dist::Categorical::from_logits(logits).log_prob(v).to(kFloat64).to_vector<double>();
+  const std::vector<float> table32 = table.to_vector<float>();
+  const std::vector<float> logits32 = logits.to_vector<float>();
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    double total = 0, max_logit = -INFINITY, exp_sum = 0;
+    for (std::int64_t k = 0; k < kK; ++k) {
+      total += table32[r * kK + k];
+      max_logit = std::max(max_logit, static_cast<double>(logits32[r * kK + k]));
+    }
+    for (std::int64_t k = 0; k < kK; ++k) exp_sum += std::exp(logits32[r * kK + k] - max_logit);
+    const auto k = static_cast<std::int64_t>(values[r]);
+    const double p = k < kK ? static_cast<double>(table32[r * kK + k]) : 0.0;
+    const double want = p > 0 ? std::log(p / total) : -INFINITY;
+    if (std::isinf(want)) {
+      EXPECT_EQ(lp[r], want);
+      EXPECT_EQ(from_logits[r], want);
+    } else {
+      EXPECT_NEAR(lp[r], want, 2e-6 * std::max(1.0, std::abs(want)));
+      const double want_logits = logits32[r * kK + k] - max_logit - std::log(exp_sum);
+      // logit - logsumexp in float32 cancels: its error scales with the largest logit.
+      EXPECT_NEAR(from_logits[r], want_logits, 1e-6 * (1.0 + std::abs(max_logit)));
+    }
+    EXPECT_EQ(transposed[r], lp[r]);
+    const double alone = dist::Categorical(table.select(0, r)).log_prob(v.select(0, r)).item();
+    EXPECT_EQ(alone, lp[r]);
+  }
+}
+
 TEST(Categorical, DrawsFitTheProbs) {
   Generator gen(31337);
   const std::vector<double> probs{0.1, 0.2, 0.0, 0.3, 0.4};
