@@ -204,6 +204,9 @@ template <typename T>
 struct ScatterAddBody {
   static constexpr int kOperands = 3;
   static constexpr bool kAccumulates = true;
+  // Two elements that add into one place differ in the index dim alone (kernels/cpu's
+  // AnyDimOrderBody).
+  static constexpr bool kAnyDimOrder = true;
   T* out;
   const std::int64_t* index;
   const T* src;

@@ -56,6 +56,11 @@ concept HasOperands = requires {
 };
 template <typename Body>
 concept IndependentBody = HasOperands<Body> && !AccumulatingBody<Body>;
+// A body that accumulates, but whose elements adding into one place differ in one coordinate
+// of the walk alone (a scatter-add's, along its index dim): every walk visits those in the
+// same order, whatever order it takes the dims in, so the sums are the same bits.
+template <typename Body>
+concept AnyDimOrderBody = AccumulatingBody<Body> && Body::kAnyDimOrder;
 
 // The flat loops below tell the compiler that no element depends on another (`ivdep`): an
 // elementwise body reads and writes element i alone (an output may be one of its inputs, at
@@ -229,22 +234,38 @@ OffsetCalc<N + 1> swap_inner_dims(const OffsetCalc<N>& calc) {
   return swapped;
 }
 
-// Parallel walk over the whole iteration space. An elementwise walk whose innermost dim is
-// short and the next one long (a (200, 2) op against a (200, 1) operand, which keeps the
-// dims from merging) walks the long dim innermost: per-row bookkeeping would cost more than
-// the row's few elements. Each element is still computed once, from its own index.
+// Whether a walk's innermost dim is short and the next one long (a (200, 2) op against a
+// (200, 1) operand, which keeps the dims from merging): walking the long dim innermost saves
+// per-row bookkeeping that would cost more than the row's few elements.
+template <int N>
+bool short_inner_dim(const OffsetCalc<N>& calc) {
+  return calc.ndim >= 2 && calc.sizes[0] < kMinClonedRun && calc.sizes[1] >= 2 * calc.sizes[0];
+}
+
+// `run(swapped, body')`: a walk of calc with its two innermost dims swapped, body' passing
+// each element's own index and offsets on to body.
+template <int N, typename Body, typename Run>
+void swapped_walk(const OffsetCalc<N>& calc, Body&& body, Run&& run) {
+  const OffsetCalc<N + 1> swapped = swap_inner_dims(calc);
+  auto by_own_index = [&body](std::int64_t, const std::int64_t(&off)[N + 1]) {
+    std::int64_t own[N];
+    for (int k = 0; k < N; ++k) own[k] = off[k];
+    body(off[N], own);
+  };
+  run(swapped, by_own_index);
+}
+
+// Parallel walk over the whole iteration space; an elementwise one with a short innermost
+// dim walks the next dim innermost (short_inner_dim). Each element is still computed once,
+// from its own index.
 template <int N, typename Body>
 void walk(const OffsetCalc<N>& calc, std::int64_t n, Body&& body) {
   if constexpr (IndependentBody<std::remove_cvref_t<Body>>) {
-    if (calc.ndim >= 2 && calc.sizes[0] < kMinClonedRun && calc.sizes[1] >= 2 * calc.sizes[0]) {
-      const OffsetCalc<N + 1> swapped = swap_inner_dims(calc);
-      auto by_own_index = [&body](std::int64_t, const std::int64_t(&off)[N + 1]) {
-        std::int64_t own[N];
-        for (int k = 0; k < N; ++k) own[k] = off[k];
-        body(off[N], own);
-      };
-      parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-        walk_range(swapped, begin, end, by_own_index);
+    if (short_inner_dim(calc)) {
+      swapped_walk(calc, body, [n](const auto& swapped, const auto& by_own_index) {
+        parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+          walk_range(swapped, begin, end, by_own_index);
+        });
       });
       return;
     }
@@ -358,6 +379,14 @@ void flat_part(const Body& body, unsigned scalars, std::int64_t begin, std::int6
 template <int N, typename Body>
 void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
   if constexpr (AccumulatingBody<Body>) {
+    if constexpr (AnyDimOrderBody<Body>) {
+      if (short_inner_dim(calc)) {
+        swapped_walk(calc, body, [n](const auto& swapped, const auto& by_own_index) {
+          walk_range(swapped, 0, n, by_own_index);
+        });
+        return;
+      }
+    }
     walk_range(calc, 0, n, body);
   } else {
     if (all_flat(calc, true)) {

@@ -234,6 +234,38 @@ TEST(IndexAdd, ValuesWithRepeatedIndices) {
   expect_values(i, {0, 0.5});
 }
 
+// Many narrow rows (300 of 3: a walk of them takes the long dim innermost) added into a few
+// in float32, with values whose sums depend on their order: each place gets its rows in row
+// order, exactly as a loop over the rows adds them; index_add and scatter_add alike.
+TEST(IndexAdd, NarrowRowsAddInRowOrder) {
+  constexpr std::int64_t kRows = 300, kCols = 3, kPlaces = 4;
+  std::vector<double> src(kRows * kCols);
+  std::vector<std::int64_t> index(kRows);
+  for (std::int64_t i = 0; i < kRows; ++i) {
+    index[i] = (i * 7 + i / 5) % kPlaces;
+    for (std::int64_t j = 0; j < kCols; ++j) {
+      src[i * kCols + j] = static_cast<double>((i * 37 + j * 11) % 11 - 5) * 1.0e7 +
+                           static_cast<double>((i * 7 + j) % 5) * 0.37 +
+                           0.1 * static_cast<double>(j);
+    }
+  }
+  const auto f32 = TensorOptions{}.with_dtype(kFloat32);
+  const Tensor s = from_vector(src, {kRows, kCols}, f32);
+  const std::vector<float> s32 = s.to_vector<float>();
+  std::vector<float> want(kPlaces * kCols, 0.0f);
+  for (std::int64_t i = 0; i < kRows; ++i)
+    for (std::int64_t j = 0; j < kCols; ++j) want[index[i] * kCols + j] += s32[i * kCols + j];
+  const Tensor idx = from_vector(index, {kRows}, TensorOptions{}.with_dtype(kInt64));
+  EXPECT_EQ(index_add(zeros({kPlaces, kCols}, f32), 0, idx, s).to_vector<float>(), want);
+  EXPECT_EQ(scatter_add(zeros({kPlaces, kCols}, f32), 0, idx.unsqueeze(1).expand({kRows, kCols}), s)
+                .to_vector<float>(),
+            want);
+  // The same through index_select's gradient, which adds each picked row's gradient back.
+  const Tensor table = zeros({kPlaces, kCols}, f32).requires_grad_();
+  sum(index_select(table, 0, idx) * s).backward();
+  EXPECT_EQ(table.grad().to_vector<float>(), want);
+}
+
 TEST(IndexAdd, Gradients) {
   Tensor index = index_tensor({3, 0, 3});
   for (int dim : {0, 1}) {
