@@ -17,12 +17,15 @@ namespace ember {
 
 // ------------------------------------------------------------------------ Storage ----
 Storage::Storage(Device device, std::size_t nbytes)
-    : data_(kernels::backend_for(device).allocate(nbytes)),
+    : data_(device.is_cpu() && nbytes <= kInlineBytes
+                ? static_cast<void*>(inline_)
+                : kernels::backend_for(device).allocate(nbytes)),
       nbytes_(nbytes),
       device_(device),
       allocator_device_(device) {
   ++kernels::t_event_counters.allocations;
   kernels::t_event_counters.bytes_allocated += nbytes;
+  if (data_ == inline_) return;  // CPU memory: the CPU has no streams
   // Allocated in the order of the current stream: that is its first user.
   if (kernels::StreamControl* streams = kernels::backend_for(device).streams()) {
     stream_.store(streams->current(), std::memory_order_relaxed);
@@ -41,7 +44,7 @@ Storage::Storage(PinnedFor pinned, std::size_t nbytes)
 }
 
 Storage::~Storage() {
-  if (data_ == nullptr) return;
+  if (data_ == nullptr || data_ == inline_) return;
   kernels::Backend& allocator = kernels::backend_for(allocator_device_);
   void* stream = stream_.load(std::memory_order_acquire);
   const bool shared = shared_.load(std::memory_order_relaxed);

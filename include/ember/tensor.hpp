@@ -44,6 +44,10 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
+  // CPU memory of at most this many bytes lives in the storage object itself, which is one
+  // heap block instead of two: a small model's step makes dozens of such tensors.
+  static constexpr std::size_t kInlineBytes = 64;
+
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
@@ -64,8 +68,9 @@ class Storage {
   Device allocator_device_;
   bool pinned_ = false;
   bool iota_ = false;
-  std::atomic<void*> stream_{nullptr};  // the last user's stream (opaque to the engine)
-  std::atomic<bool> shared_{false};     // used by more than one stream
+  std::atomic<void*> stream_{nullptr};              // the last user's stream (opaque to the engine)
+  std::atomic<bool> shared_{false};                 // used by more than one stream
+  alignas(64) unsigned char inline_[kInlineBytes];  // data_ of small CPU memory
 };
 
 namespace detail {

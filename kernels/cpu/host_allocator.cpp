@@ -8,14 +8,19 @@
 #include <vector>
 
 namespace ember::kernels::cpu {
+
+// The thread's lists of idle small blocks (host_allocator.hpp).
+constinit thread_local small_blocks::Lists small_blocks::t_lists{};
+
 namespace {
 
-// Each block is carved from a malloc'd region: the pointer handed out is 64-byte aligned, and
-// the 16 bytes before it record the size class and the region, so deallocate needs only the
-// pointer. Plain malloc (not aligned_alloc) keeps small blocks on glibc's fast per-thread
-// free lists, which is what the many tiny tensors of a small model's SVI step need.
-constexpr std::size_t kAlign = 64;
-constexpr std::size_t kHeader = 16;
+using small_blocks::header_of;
+using small_blocks::kAlign;
+using small_blocks::kHeader;
+using SmallLists = small_blocks::Lists;
+using small_blocks::ListsState;
+constexpr bool kSmallLists = small_blocks::kLists;
+constexpr std::size_t kSmallClasses = small_blocks::kClasses;
 
 // Rounds up to one of 8 classes per power of two (at most 12.5% slack), so a block freed by
 // one op fits the next op of a similar size.
@@ -27,14 +32,6 @@ std::size_t size_class(std::size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
-struct Header {
-  std::size_t cls;
-  void* region;
-};
-Header& header_of(void* ptr) {
-  return *reinterpret_cast<Header*>(static_cast<char*>(ptr) - kHeader);
-}
-
 void* fresh_block(std::size_t cls) {
   void* region = std::malloc(cls + kHeader + kAlign - 1);
   if (region == nullptr) return nullptr;
@@ -44,36 +41,12 @@ void* fresh_block(std::size_t cls) {
   return ptr;
 }
 
-// The per-thread lists of small blocks, one per 64-byte class: each idle block holds the next
-// one in its first bytes. Sanitizer builds keep none: a block reused by another thread without
-// malloc in between would hide use-after-free from AddressSanitizer and look like a race to
-// ThreadSanitizer.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSmallLists = false;
-#else
-constexpr bool kSmallLists = true;
-#endif
-constexpr std::size_t kSmallClasses = HostAllocator::kMaxSmallBytes / kAlign;
-
-// kOff until the thread keeps its first block; kGone once its lists were given back (thread
-// exit): blocks freed after that by other thread-local objects go back to malloc.
-enum class ListsState : unsigned char { kOff, kOn, kGone };
-
-// Constant-initialized and trivially destructible, so that every allocation and free reads
-// them without a thread-local initialization check, at one thread-local address.
-struct SmallLists {
-  void* head[kSmallClasses];
-  std::uint32_t count[kSmallClasses];
-  ListsState state;
-};
-constinit thread_local SmallLists t_small_lists{};
-
 // Gives the thread's idle blocks back to malloc when the thread ends; made (and its
 // destructor registered) when the thread keeps its first block.
 struct SmallListsOwner {
   bool made = false;
   ~SmallListsOwner() {
-    SmallLists& lists = t_small_lists;
+    SmallLists& lists = small_blocks::t_lists;
     lists.state = ListsState::kGone;
     for (std::size_t c = 0; c < kSmallClasses; ++c) {
       for (void* ptr = lists.head[c]; ptr != nullptr;) {
@@ -88,20 +61,14 @@ struct SmallListsOwner {
 };
 thread_local SmallListsOwner t_small_lists_owner;
 
-void keep_block(SmallLists& lists, std::size_t c, void* ptr) {
-  *static_cast<void**>(ptr) = lists.head[c];
-  lists.head[c] = ptr;
-  ++lists.count[c];
-}
-
 // small_block_free's rare cases, out of its way: the thread's first kept block (which makes
 // the owner), a full list, a thread whose lists are gone, a block that is not small.
 [[gnu::noinline]] void free_block_slowly(void* ptr, std::size_t cls, void* region) {
-  SmallLists& lists = t_small_lists;
+  SmallLists& lists = small_blocks::t_lists;
   if (kSmallLists && cls <= HostAllocator::kMaxSmallBytes && lists.state == ListsState::kOff) {
     t_small_lists_owner.made = true;  // registers its destructor for this thread
     lists.state = ListsState::kOn;
-    keep_block(lists, cls / kAlign - 1, ptr);
+    small_blocks::keep(lists, cls / kAlign - 1, ptr);
     return;
   }
   std::free(region);
@@ -112,37 +79,19 @@ HostAllocator::~HostAllocator() { release_idle(); }
 
 std::size_t HostAllocator::small_blocks_idle_on_this_thread() {
   std::size_t n = 0;
-  for (const std::uint32_t count : t_small_lists.count) n += count;
+  for (const std::uint32_t count : small_blocks::t_lists.count) n += count;
   return n;
 }
 
-void* small_block_allocate(std::size_t nbytes) {
-  const std::size_t cls = size_class(nbytes);
-  if (kSmallLists && cls <= HostAllocator::kMaxSmallBytes) {
-    SmallLists& lists = t_small_lists;
-    const std::size_t c = cls / kAlign - 1;
-    if (void* ptr = lists.head[c]; ptr != nullptr) {
-      lists.head[c] = *static_cast<void**>(ptr);
-      --lists.count[c];
-      return ptr;
-    }
-  }
-  void* ptr = fresh_block(cls);
+void* small_block_allocate_slowly(std::size_t nbytes) {
+  void* ptr = fresh_block(size_class(nbytes));
   if (ptr == nullptr) throw std::bad_alloc();
   return ptr;
 }
 
-void small_block_free(void* ptr) {
+void small_block_free_slowly(void* ptr) {
   if (ptr == nullptr) return;
-  const Header h = header_of(ptr);
-  if (kSmallLists && h.cls <= HostAllocator::kMaxSmallBytes) {
-    SmallLists& lists = t_small_lists;
-    const std::size_t c = h.cls / kAlign - 1;
-    if (lists.state == ListsState::kOn && lists.count[c] < HostAllocator::kSmallBlocksPerClass) {
-      keep_block(lists, c, ptr);
-      return;
-    }
-  }
+  const small_blocks::Header h = header_of(ptr);
   free_block_slowly(ptr, h.cls, h.region);
 }
 
@@ -170,7 +119,7 @@ void* HostAllocator::allocate(std::size_t nbytes) {
 
 void HostAllocator::deallocate(void* ptr) {
   if (ptr == nullptr) return;
-  const Header h = header_of(ptr);
+  const small_blocks::Header h = header_of(ptr);
   if (h.cls <= kMaxSmallBytes) return small_block_free(ptr);
   if (h.cls >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(mutex_);

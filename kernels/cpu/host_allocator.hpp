@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -49,10 +50,90 @@ class HostAllocator {
   std::size_t idle_bytes_ = 0;
 };
 
+// What small_block_allocate and small_block_free need inline: a small model's step takes and
+// gives back some 160 blocks, and with their size known where they are made (allocate_shared
+// of one type) the common case is a few instructions. Every block is carved from a malloc'd
+// region: the pointer handed out is 64-byte aligned, and the 16 bytes before it record the
+// size class and the region, so a free needs only the pointer.
+namespace small_blocks {
+inline constexpr std::size_t kAlign = 64;
+inline constexpr std::size_t kHeader = 16;
+// Sanitizer builds keep no lists: a block reused by another thread without malloc in between
+// would hide use-after-free from AddressSanitizer and look like a race to ThreadSanitizer.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kLists = false;
+#else
+inline constexpr bool kLists = true;
+#endif
+inline constexpr std::size_t kClasses = HostAllocator::kMaxSmallBytes / kAlign;
+
+struct Header {
+  std::size_t cls;
+  void* region;
+};
+inline Header& header_of(void* ptr) {
+  return *reinterpret_cast<Header*>(static_cast<char*>(ptr) - kHeader);
+}
+
+// kOff until the thread keeps its first block; kGone once its lists were given back (thread
+// exit): blocks freed after that by other thread-local objects go back to malloc.
+enum class ListsState : unsigned char { kOff, kOn, kGone };
+// The calling thread's idle blocks, one list per 64-byte class: each idle block holds the
+// next one in its first bytes. Constant-initialized and trivially destructible, so that
+// every allocation and free reads them without a thread-local initialization check.
+struct Lists {
+  void* head[kClasses];
+  std::uint32_t count[kClasses];
+  ListsState state;
+};
+extern constinit thread_local Lists t_lists;
+
+inline void keep(Lists& lists, std::size_t c, void* ptr) {
+  *static_cast<void**>(ptr) = lists.head[c];
+  lists.head[c] = ptr;
+  ++lists.count[c];
+}
+}  // namespace small_blocks
+
+// The cases the inline paths below leave out: a fresh block, and a block the thread's lists
+// do not take (its first, a full list, lists gone at thread exit, a block that is not small).
+void* small_block_allocate_slowly(std::size_t nbytes);
+void small_block_free_slowly(void* ptr);
+
 // 64-byte aligned host memory of at most kMaxSmallBytes (more goes to malloc) from the calling
 // thread's lists, for the engine's small objects; freed on any thread.
-void* small_block_allocate(std::size_t nbytes);
-void small_block_free(void* ptr);
+inline void* small_block_allocate(std::size_t nbytes) {
+  if constexpr (small_blocks::kLists) {
+    // The class of a block of at most kMaxSmallBytes: one per 64 bytes, the first for 0 too.
+    const std::size_t c = nbytes == 0 ? 0 : (nbytes - 1) / small_blocks::kAlign;
+    if (c < small_blocks::kClasses) {
+      small_blocks::Lists& lists = small_blocks::t_lists;
+      if (void* ptr = lists.head[c]; ptr != nullptr) {
+        lists.head[c] = *static_cast<void**>(ptr);
+        --lists.count[c];
+        return ptr;
+      }
+    }
+  }
+  return small_block_allocate_slowly(nbytes);
+}
+inline void small_block_free(void* ptr) {
+  if constexpr (small_blocks::kLists) {
+    if (ptr != nullptr) {
+      const std::size_t cls = small_blocks::header_of(ptr).cls;
+      if (cls <= HostAllocator::kMaxSmallBytes) {
+        small_blocks::Lists& lists = small_blocks::t_lists;
+        const std::size_t c = cls / small_blocks::kAlign - 1;
+        if (lists.state == small_blocks::ListsState::kOn &&
+            lists.count[c] < HostAllocator::kSmallBlocksPerClass) {
+          small_blocks::keep(lists, c, ptr);
+          return;
+        }
+      }
+    }
+  }
+  small_block_free_slowly(ptr);
+}
 
 // A standard allocator over small_block_allocate, for std::allocate_shared.
 template <typename T>
