@@ -6,6 +6,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -73,41 +74,104 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
 // A sequence that keeps up to N elements inline and spills to a vector beyond: for the
 // tape's per-node lists (a node's edges, the gradients its backward returns), which have one
-// to four elements almost always and would otherwise cost a heap block each.
+// to four elements almost always and would otherwise cost a heap block each. Only the
+// elements it holds are constructed: an empty list writes no element (a list that zeroed
+// its whole inline array cost a `rep stos` per recorded op).
 template <typename T, std::size_t N>
 class InlineVector {
  public:
-  InlineVector() = default;
+  InlineVector() noexcept {}  // NOLINT(modernize-use-equals-default): leaves the slots raw
   explicit InlineVector(std::size_t n) {
-    if (n > N) more_.resize(n);
+    if (n > N) {
+      more_.resize(n);
+    } else {
+      for (std::size_t k = 0; k < n; ++k) new (slot(k)) T();
+    }
     size_ = n;
   }
-  InlineVector(std::initializer_list<T> items) : InlineVector(items.size()) {
-    std::size_t k = 0;
-    for (const T& item : items) (*this)[k++] = item;
+  InlineVector(std::initializer_list<T> items) { append(items.begin(), items.size()); }
+  InlineVector(const InlineVector& other) { append(other.begin(), other.size_); }
+  InlineVector(InlineVector&& other) noexcept { take(other); }
+  InlineVector& operator=(const InlineVector& other) {
+    if (this != &other) {
+      clear();
+      append(other.begin(), other.size_);
+    }
+    return *this;
   }
+  InlineVector& operator=(InlineVector&& other) noexcept {
+    if (this != &other) {
+      clear();
+      take(other);
+    }
+    return *this;
+  }
+  ~InlineVector() { clear(); }
+
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  T* begin() { return size_ > N ? more_.data() : inline_.data(); }
+  T* begin() { return size_ > N ? more_.data() : slot(0); }
   T* end() { return begin() + size_; }
-  const T* begin() const { return size_ > N ? more_.data() : inline_.data(); }
+  const T* begin() const { return size_ > N ? more_.data() : slot(0); }
   const T* end() const { return begin() + size_; }
   T& operator[](std::size_t k) { return begin()[k]; }
   const T& operator[](std::size_t k) const { return begin()[k]; }
-  void push_back(T item) {
-    if (size_ == N)
-      more_.assign(std::make_move_iterator(inline_.begin()),
-                   std::make_move_iterator(inline_.end()));
-    if (size_ >= N) {
-      more_.push_back(std::move(item));
+  void push_back(T item) { emplace_back(std::move(item)); }
+  // The element made from args at the end, made where it stays (while inline).
+  template <typename... Args>
+  T& emplace_back(Args&&... args) {
+    T* made;
+    if (size_ < N) {
+      made = new (slot(size_)) T(std::forward<Args>(args)...);
     } else {
-      inline_[size_] = std::move(item);
+      if (size_ == N) {  // spill: the inline elements move to the vector
+        more_.reserve(2 * N);
+        for (std::size_t k = 0; k < N; ++k) more_.push_back(std::move(*slot(k)));
+        destroy_inline(N);
+      }
+      made = &more_.emplace_back(std::forward<Args>(args)...);
     }
     ++size_;
+    return *made;
+  }
+  void clear() {
+    if (size_ > N) {
+      more_.clear();
+    } else {
+      destroy_inline(size_);
+    }
+    size_ = 0;
   }
 
  private:
-  std::array<T, N> inline_{};
+  T* slot(std::size_t k) { return std::launder(reinterpret_cast<T*>(slots_)) + k; }
+  const T* slot(std::size_t k) const {
+    return std::launder(reinterpret_cast<const T*>(slots_)) + k;
+  }
+  void destroy_inline(std::size_t n) {
+    for (std::size_t k = 0; k < n; ++k) slot(k)->~T();
+  }
+  // Copies n elements into this empty list.
+  void append(const T* from, std::size_t n) {
+    if (n > N) {
+      more_.assign(from, from + n);
+    } else {
+      for (std::size_t k = 0; k < n; ++k) new (slot(k)) T(from[k]);
+    }
+    size_ = n;
+  }
+  // Moves other's elements into this empty list and leaves other empty.
+  void take(InlineVector& other) noexcept {
+    if (other.size_ > N) {
+      more_ = std::move(other.more_);
+    } else {
+      for (std::size_t k = 0; k < other.size_; ++k) new (slot(k)) T(std::move(*other.slot(k)));
+    }
+    size_ = other.size_;
+    other.clear();
+  }
+
+  alignas(T) unsigned char slots_[N * sizeof(T)];
   std::vector<T> more_;
   std::size_t size_ = 0;
 };

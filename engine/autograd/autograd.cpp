@@ -23,25 +23,27 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 void record_many(const char* name, std::span<const Tensor> inputs, Tensor& out, BackwardFn fn) {
-  autograd::Edges edges;
+  auto& impl = out.impl();
+  impl.requires_grad = true;
+  impl.grad_fn = pooled<autograd::Node>(name, inputs, std::move(fn));
+}
+
+}  // namespace detail
+
+namespace autograd {
+
+Node::Node(const char* name, std::span<const Tensor> inputs, detail::BackwardFn fn)
+    : name_(name), fn_(std::move(fn)) {
   for (const Tensor& in : inputs) {
-    autograd::Edge e;
+    Edge& e = edges_.emplace_back();
     if (in.defined() && in.requires_grad()) {
       if (in.grad_fn())
         e.fn = in.grad_fn();
       else
         e.leaf = in.impl_ptr();
     }
-    edges.push_back(std::move(e));
   }
-  auto& impl = out.impl();
-  impl.requires_grad = true;
-  impl.grad_fn = pooled<autograd::Node>(name, std::move(edges), std::move(fn));
 }
-
-}  // namespace detail
-
-namespace autograd {
 
 detail::Grads Node::apply(const Tensor& grad) {
   EMBER_CHECK(static_cast<bool>(fn_), "backward through '", name_,
@@ -128,13 +130,14 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
-    // A node no gradient reached still passes through, so its inputs' counts drop.
-    detail::Grads input_grads;
-    if (n->grad_.defined()) {
+    // A node no gradient reached still passes through, so its inputs' counts drop. The
+    // gradients are made in place (no empty list made first and then assigned).
+    const detail::Grads input_grads = [n] {
+      if (!n->grad_.defined()) return detail::Grads{};
       const Tensor g = std::move(n->grad_);
       n->grad_ = Tensor();
-      input_grads = n->apply(g);
-    }
+      return n->apply(g);
+    }();
     n->release();
     const auto& edges = n->edges();
     for (std::size_t i = 0; i < edges.size(); ++i) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/internal.hpp"
@@ -21,8 +22,9 @@ using Edges = detail::InlineVector<Edge, 4>;
 
 class Node {
  public:
-  Node(const char* name, Edges edges, detail::BackwardFn fn)
-      : name_(name), edges_(std::move(edges)), fn_(std::move(fn)) {}
+  // The node of an op on `inputs`: an edge per input, to the node that made it, to the leaf
+  // it is, or none (an input that requires no gradient), each made in place.
+  Node(const char* name, std::span<const Tensor> inputs, detail::BackwardFn fn);
 
   const char* name() const { return name_; }
   const Edges& edges() const { return edges_; }

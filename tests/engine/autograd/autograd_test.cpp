@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 
+#include "engine/internal.hpp"
 #include "test_util.hpp"
 
 using namespace ember;
@@ -242,4 +243,47 @@ TEST(Autograd, GradCheckerCatchesAWrongGradient) {
   EXPECT_FALSE(grad_check(wrong, {random_normal({3}, true)}));
   const auto right = [](const std::vector<Tensor>& v) { return v[0] * v[0]; };
   EXPECT_TRUE(grad_check(right, {random_normal({3}, true)}));
+}
+
+// The tape's short lists (a node's edges, a backward's gradients): inline up to N, spilled to
+// the heap beyond; every element is owned exactly once through copies, moves, spills and
+// assignments (an owner's use count says so).
+TEST(InlineVector, OwnsEachElementOnceInlineAndSpilled) {
+  using List = detail::InlineVector<std::shared_ptr<int>, 4>;
+  const auto owner = std::make_shared<int>(7);
+  for (std::size_t n : {0, 1, 4, 5, 9}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    {
+      List list;
+      for (std::size_t k = 0; k < n; ++k) list.push_back(owner);
+      ASSERT_EQ(list.size(), n);
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + n));
+      for (const auto& p : list) EXPECT_EQ(p.get(), owner.get());
+      List copy(list);
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + 2 * n));
+      List moved(std::move(copy));
+      EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+      EXPECT_EQ(moved.size(), n);
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + 2 * n));
+      List assigned{std::make_shared<int>(1), std::make_shared<int>(2)};
+      assigned = moved;
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + 3 * n));
+      assigned = std::move(moved);
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + 2 * n));
+      ASSERT_EQ(assigned.size(), n);
+      if (n > 0) EXPECT_EQ(*assigned[n - 1], 7);
+      assigned.clear();
+      EXPECT_EQ(owner.use_count(), static_cast<long>(1 + n));
+      assigned.push_back(owner);
+      EXPECT_EQ(assigned.size(), 1U);
+    }
+    EXPECT_EQ(owner.use_count(), 1);
+  }
+  // n default elements, and a list from items beyond the inline room.
+  const List empties(6);
+  EXPECT_EQ(empties.size(), 6U);
+  for (const auto& p : empties) EXPECT_EQ(p, nullptr);
+  const List items{owner, owner, owner, owner, owner};
+  EXPECT_EQ(owner.use_count(), 6);
+  EXPECT_EQ(items.end() - items.begin(), 5);
 }
