@@ -5,8 +5,8 @@
 #include "kernels/common/counters.hpp"
 
 namespace ember::detail {
-thread_local PhaseTimes t_phases;
-thread_local bool t_phase_timing = false;
+constinit thread_local PhaseTimes t_phases;
+constinit thread_local bool t_phase_timing = false;
 }  // namespace ember::detail
 
 namespace ember::profile {

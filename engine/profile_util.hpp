@@ -8,8 +8,8 @@ namespace ember::detail {
 struct PhaseTimes {
   double guide = 0, model = 0, loss = 0, backward = 0, update = 0;
 };
-extern thread_local PhaseTimes t_phases;
-extern thread_local bool t_phase_timing;
+extern constinit thread_local PhaseTimes t_phases;
+extern constinit thread_local bool t_phase_timing;
 
 // Adds the time from construction to destruction to `slot`, when phase timing is on.
 class PhaseClock {

@@ -16,7 +16,7 @@
 
 namespace ember::detail {
 
-thread_local Recorder* t_recorder = nullptr;
+constinit thread_local Recorder* t_recorder = nullptr;
 
 namespace {
 

@@ -429,7 +429,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
 }
 
 // The calling thread's recorder; null when no step is being recorded.
-extern thread_local Recorder* t_recorder;
+extern constinit thread_local Recorder* t_recorder;
 inline Recorder* recorder() { return t_recorder; }
 
 // Throws the CompileError of a value read on the host while a step is being recorded.

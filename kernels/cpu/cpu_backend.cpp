@@ -18,7 +18,7 @@ Backend& cpu_backend() {
 
 namespace ember::kernels::cpu {
 
-thread_local BindSink* t_bind_sink = nullptr;
+constinit thread_local BindSink* t_bind_sink = nullptr;
 
 BoundCall CpuBackend::run_bound(const std::function<void()>& call, bool capture) {
   BindSink sink;

@@ -335,7 +335,7 @@ struct BindSink {
   bool capture = false;  // bind only: the launcher runs none of what it offers
 };
 // The calling thread's sink while a call is being bound; null otherwise.
-extern thread_local BindSink* t_bind_sink;
+extern constinit thread_local BindSink* t_bind_sink;
 
 // Offers `run` (the work a launcher is about to do, with everything it needs copied in) to the
 // call being bound on this thread, if one is: it binds when this is the only work the call
