@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -111,6 +112,42 @@ TEST(Creation, FromVectorConvertsToTheRequestedDtype) {
   EXPECT_TRUE(r.requires_grad());
   EXPECT_TRUE(r.is_leaf());
   EMBER_EXPECT_THROW_WITH(from_vector(iv, {3}), ShapeError, "4 values", "(3)");
+}
+
+// Tensors at and around the size whose bytes live in the storage object itself
+// (Storage::kInlineBytes) are 64-byte aligned like any other, each its own memory, and keep
+// their values through views, clones and the release of their neighbours.
+TEST(Creation, SmallTensorsAreAlignedAndIndependentAtEverySize) {
+  std::vector<Tensor> made;
+  for (std::int64_t n = 0; n <= 20; ++n) {
+    for (DType dtype : {kFloat32, kFloat64, kInt64, kBool}) {
+      Tensor t = zeros({n}, TensorOptions{}.with_dtype(dtype));
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 64, 0U) << n << " " << dtype;
+      made.push_back(t);
+    }
+  }
+  const auto bytes = [](const Tensor& t) {
+    const auto* p = static_cast<const unsigned char*>(t.data_ptr());
+    return std::vector<unsigned char>(p, p + t.numel() * element_size(t.dtype()));
+  };
+  // Write every one's bytes, then read every one back: no two share memory.
+  for (std::size_t k = 0; k < made.size(); ++k) {
+    const std::vector<unsigned char> b = bytes(made[k]);
+    std::memset(made[k].data_ptr(), static_cast<int>(k % 200) + 1, b.size());
+  }
+  for (std::size_t k = 0; k < made.size(); ++k) {
+    for (unsigned char b : bytes(made[k])) ASSERT_EQ(b, k % 200 + 1) << "tensor " << k;
+  }
+  // Views outlive their bases' handles, the storage with them; a clone is its own memory.
+  const std::size_t big = 4 * 16 + 1, small = 4 * 5;  // 16 float64s (128 bytes); 5 float32s
+  const Tensor view = made[big].narrow(0, 4, 8);
+  const Tensor small_view = made[small].narrow(0, 1, 3);
+  const Tensor copy = made[small].clone();
+  made.clear();
+  for (unsigned char b : bytes(view)) EXPECT_EQ(b, big % 200 + 1);
+  for (unsigned char b : bytes(small_view)) EXPECT_EQ(b, small % 200 + 1);
+  std::memset(copy.data_ptr(), 0, 5 * sizeof(float));
+  for (unsigned char b : bytes(small_view)) EXPECT_EQ(b, small % 200 + 1);
 }
 
 TEST(Creation, NegativeSizeThrows) {
