@@ -14,13 +14,7 @@ constinit thread_local small_blocks::Lists small_blocks::t_lists{};
 
 namespace {
 
-using small_blocks::header_of;
-using small_blocks::kAlign;
-using small_blocks::kHeader;
-using SmallLists = small_blocks::Lists;
-using small_blocks::ListsState;
-constexpr bool kSmallLists = small_blocks::kLists;
-constexpr std::size_t kSmallClasses = small_blocks::kClasses;
+using namespace small_blocks;
 
 // Rounds up to one of 8 classes per power of two (at most 12.5% slack), so a block freed by
 // one op fits the next op of a similar size.
@@ -46,9 +40,9 @@ void* fresh_block(std::size_t cls) {
 struct SmallListsOwner {
   bool made = false;
   ~SmallListsOwner() {
-    SmallLists& lists = small_blocks::t_lists;
+    Lists& lists = t_lists;
     lists.state = ListsState::kGone;
-    for (std::size_t c = 0; c < kSmallClasses; ++c) {
+    for (std::size_t c = 0; c < kClasses; ++c) {
       for (void* ptr = lists.head[c]; ptr != nullptr;) {
         void* const next = *static_cast<void**>(ptr);
         std::free(header_of(ptr).region);
@@ -64,11 +58,11 @@ thread_local SmallListsOwner t_small_lists_owner;
 // small_block_free's rare cases, out of its way: the thread's first kept block (which makes
 // the owner), a full list, a thread whose lists are gone, a block that is not small.
 [[gnu::noinline]] void free_block_slowly(void* ptr, std::size_t cls, void* region) {
-  SmallLists& lists = small_blocks::t_lists;
-  if (kSmallLists && cls <= HostAllocator::kMaxSmallBytes && lists.state == ListsState::kOff) {
+  Lists& lists = t_lists;
+  if (kLists && cls <= HostAllocator::kMaxSmallBytes && lists.state == ListsState::kOff) {
     t_small_lists_owner.made = true;  // registers its destructor for this thread
     lists.state = ListsState::kOn;
-    small_blocks::keep(lists, cls / kAlign - 1, ptr);
+    keep(lists, cls / kAlign - 1, ptr);
     return;
   }
   std::free(region);
@@ -79,7 +73,7 @@ HostAllocator::~HostAllocator() { release_idle(); }
 
 std::size_t HostAllocator::small_blocks_idle_on_this_thread() {
   std::size_t n = 0;
-  for (const std::uint32_t count : small_blocks::t_lists.count) n += count;
+  for (const std::uint32_t count : t_lists.count) n += count;
   return n;
 }
 
@@ -91,7 +85,7 @@ void* small_block_allocate_slowly(std::size_t nbytes) {
 
 void small_block_free_slowly(void* ptr) {
   if (ptr == nullptr) return;
-  const small_blocks::Header h = header_of(ptr);
+  const Header h = header_of(ptr);
   free_block_slowly(ptr, h.cls, h.region);
 }
 
@@ -119,7 +113,7 @@ void* HostAllocator::allocate(std::size_t nbytes) {
 
 void HostAllocator::deallocate(void* ptr) {
   if (ptr == nullptr) return;
-  const small_blocks::Header h = header_of(ptr);
+  const Header h = header_of(ptr);
   if (h.cls <= kMaxSmallBytes) return small_block_free(ptr);
   if (h.cls >= kMinCachedBytes) {
     std::lock_guard<std::mutex> lock(mutex_);

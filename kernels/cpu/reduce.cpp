@@ -282,21 +282,25 @@ EMBER_CPU_CLONES [[gnu::flatten]] void categorical_log_prob_lines(
   }
 }
 
-// Calls body(line offsets) for each line of args along dim, lines split across threads.
-// The body holds what it reads by value (pointers, strides): the walk is offered bound
-// (Backend::run_bound), so a replay of the call skips its dispatch and geometry.
-template <int N, typename Body>
-void for_each_line(const LineGeometry<N>& geo, const Body& body) {
-  const auto run = [geo, body] {
+// walk_lines as for_each_line's default walk.
+struct WalkLines {
+  template <int N, typename Body>
+  void operator()(const OffsetCalc<N>& lines, std::int64_t begin, std::int64_t end,
+                  const Body& body) const {
+    walk_lines(lines, begin, end, body);
+  }
+};
+
+// Calls body(line offsets) for each line of args along dim, lines split across threads, each
+// thread's range through walk(lines, begin, end, body) (an op whose lines run better together
+// passes its own walk). The body holds what it reads by value (pointers, strides): the walk is
+// offered bound (Backend::run_bound), so a replay of the call skips its dispatch and geometry.
+template <int N, typename Body, typename Walk = WalkLines>
+void for_each_line(const LineGeometry<N>& geo, const Body& body, Walk walk = {}) {
+  const auto run = [geo, body, walk] {
     parallel_for(geo.n_lines,
                  std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(1, geo.len)),
-                 [&](std::int64_t b, std::int64_t e) {
-                   if constexpr (requires { categorical_log_prob_lines(geo.lines, b, e, body); }) {
-                     categorical_log_prob_lines(geo.lines, b, e, body);
-                   } else {
-                     walk_lines(geo.lines, b, e, body);
-                   }
-                 });
+                 [&](std::int64_t b, std::int64_t e) { walk(geo.lines, b, e, body); });
   };
   offer_binding(run);
   if (capturing()) return;
@@ -363,9 +367,11 @@ void launch_categorical_log_prob(CpuBackend&, const TensorArg& out, const Tensor
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[3] = {&out, &table, &value};
       const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
-      for_each_line(geo, CategoricalLogProbLines<T, V>{out.ptr<T>(), table.ptr<const T>(),
-                                                       value.ptr<const V>(), geo.strides[1],
-                                                       geo.len, logits});
+      for_each_line(
+          geo,
+          CategoricalLogProbLines<T, V>{out.ptr<T>(), table.ptr<const T>(), value.ptr<const V>(),
+                                        geo.strides[1], geo.len, logits},
+          &categorical_log_prob_lines<T, V>);
     });
   });
 }
