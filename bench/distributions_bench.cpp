@@ -61,6 +61,17 @@ std::vector<Family> families() {
        },
        [](double n, double b) { return 4.0 * n + 8.0 * b + 4.0 * b; },
        [](double n, double b) { return 4.0 * n + 8.0 * b; }, false},
+      // A mixture's weights: one row of probabilities (K) shared by every row (expanded, not
+      // copied), as a Categorical site in a data plate over a global simplex. log_prob reads
+      // one int64 index per row and writes one float per row; a draw writes one int64 per
+      // row. The shared row stays in cache and is left out of both counts.
+      {"CategoricalShared", kCategories,
+       [](Device d, std::int64_t b) {
+         const Tensor w = arange(1.0, static_cast<double>(kCategories) + 1.0, 1.0, on(d));
+         return dist::Categorical((w / sum(w)).expand({b, kCategories}));
+       },
+       [](double, double b) { return 8.0 * b + 4.0 * b; }, [](double, double b) { return 8.0 * b; },
+       false},
       // loc (b, 16) and one scale_tril (16, 16) shared by every row: log_prob reads the
       // value and loc and writes one float per row; a draw reads loc and writes the draw.
       // The shared factor's 1 KiB is left out of both counts: it stays in cache.

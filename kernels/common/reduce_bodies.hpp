@@ -122,16 +122,24 @@ EMBER_HD T logsumexp_line(const T* table, std::int64_t st, std::int64_t len) {
 // nearly cancel; unless the ratio leaves the normal range and would lose bits as a denormal:
 // then log(table[v]) - log(sum), below log(tiny_normal) < 0. For logits table[v] - logsumexp,
 // at most 0 (the logsumexp is at least the largest logit). Out of range: -inf.
+// For probabilities, the line's sum is an argument of its own (categorical_..._given_sum): the
+// CPU sums a table shared by every line once for all of them (kernels/cpu/reduce.cpp).
 template <typename T, typename V>
-EMBER_HD T categorical_log_prob_line_pre(const T* table, std::int64_t st, std::int64_t len, V v,
-                                         bool logits) {
+EMBER_HD T categorical_log_prob_given_sum(const T* table, std::int64_t st, std::int64_t len, V v,
+                                          T sum) {
   const std::int64_t k = category_of(v, len);
   if (k < 0) return T(-INFINITY);
   const T picked = table[k * st];
-  if (logits) return picked - logsumexp_line(table, st, len);
-  const T sum = line_sum(table, st, len);
   const T ratio = picked / sum;
   return ratio >= tiny_normal<T>() ? ratio : ::log(picked) - ::log(sum);
+}
+template <typename T, typename V>
+EMBER_HD T categorical_log_prob_line_pre(const T* table, std::int64_t st, std::int64_t len, V v,
+                                         bool logits) {
+  if (!logits) return categorical_log_prob_given_sum(table, st, len, v, line_sum(table, st, len));
+  const std::int64_t k = category_of(v, len);
+  if (k < 0) return T(-INFINITY);
+  return table[k * st] - logsumexp_line(table, st, len);
 }
 template <typename T>
 EMBER_HD T categorical_log_prob_finish(T pre) {
@@ -143,19 +151,10 @@ EMBER_HD T categorical_log_prob_finish(T pre) {
 // the probabilities as given (normalized or not) or, for logits, exp(logit - max). Scaling u by
 // the total summed in the same order keeps a category of weight 0 from being picked, a
 // trailing one included. A line without weight (all zero, or all -inf logits) picks 0.
-template <typename T>
-EMBER_HD std::int64_t categorical_pick_line(const T* table, std::int64_t st, std::int64_t len, T u,
-                                            bool logits) {
-  T m = T(0);
-  if (logits) {
-    m = T(-INFINITY);
-    for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
-    if (m == T(-INFINITY)) return 0;
-  }
-  auto weight = [&](std::int64_t j) { return logits ? ::exp(table[j * st] - m) : table[j * st]; };
-  T total = T(0);
-  for (std::int64_t j = 0; j < len; ++j) total += weight(j);
-  const T threshold = u * total;
+// The first index j < len - 1 whose cumulative weight reaches threshold, else len - 1.
+template <typename T, typename Weight>
+EMBER_HD std::int64_t categorical_first_reaching(const Weight& weight, std::int64_t len,
+                                                 T threshold) {
   T cumulative = T(0);
   for (std::int64_t j = 0; j + 1 < len; ++j) {
     cumulative += weight(j);
@@ -163,23 +162,49 @@ EMBER_HD std::int64_t categorical_pick_line(const T* table, std::int64_t st, std
   }
   return len - 1;
 }
+// For probabilities, given the line's sum (see categorical_log_prob_given_sum).
+template <typename T>
+EMBER_HD std::int64_t categorical_pick_given_sum(const T* table, std::int64_t st, std::int64_t len,
+                                                 T u, T sum) {
+  return categorical_first_reaching([&](std::int64_t j) { return table[j * st]; }, len, u * sum);
+}
+template <typename T>
+EMBER_HD std::int64_t categorical_pick_line(const T* table, std::int64_t st, std::int64_t len, T u,
+                                            bool logits) {
+  if (!logits) return categorical_pick_given_sum(table, st, len, u, line_sum(table, st, len));
+  T m = T(-INFINITY);
+  for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
+  if (m == T(-INFINITY)) return 0;
+  const auto weight = [&](std::int64_t j) { return ::exp(table[j * st] - m); };
+  T total = T(0);
+  for (std::int64_t j = 0; j < len; ++j) total += weight(j);
+  return categorical_first_reaching(weight, len, u * total);
+}
 
 // Its gradient along one line into gt: g ([j == v] / table[v] - 1 / sum) for probabilities
 // (1 / sum itself, not exp(-log(sum)): no transcendental call per line), g ([j == v] -
 // softmax_j) for logits; zeros for a value out of range.
 template <typename T, typename V>
+EMBER_HD void categorical_log_prob_backward_given_sum(T* gt, std::int64_t sgt, T g, const T* table,
+                                                      std::int64_t st, std::int64_t len, V v,
+                                                      T sum) {
+  const std::int64_t k = category_of(v, len);
+  const T shared = k < 0 ? T(0) : -g / sum;
+  for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = shared;
+  if (k >= 0) gt[k * sgt] += g / table[k * st];
+}
+template <typename T, typename V>
 EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, const T* table,
                                                  std::int64_t st, std::int64_t len, V v,
                                                  bool logits) {
+  if (!logits) {
+    categorical_log_prob_backward_given_sum(gt, sgt, g, table, st, len, v,
+                                            line_sum(table, st, len));
+    return;
+  }
   const std::int64_t k = category_of(v, len);
   if (k < 0) {
     for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = T(0);
-    return;
-  }
-  if (!logits) {
-    const T shared = -g / line_sum(table, st, len);
-    for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = shared;
-    gt[k * sgt] += g / table[k * st];
     return;
   }
   const T norm = logsumexp_line(table, st, len);
@@ -285,8 +310,12 @@ struct CategoricalLogProbLines {
   const V* value;
   std::int64_t s_table, len;
   bool logits;
+  static constexpr int kTable = 1;  // the table's operand
   EMBER_HD T pre(const std::int64_t (&off)[3]) const {
     return categorical_log_prob_line_pre(table + off[1], s_table, len, value[off[2]], logits);
+  }
+  EMBER_HD T pre_given_sum(const std::int64_t (&off)[3], T sum) const {
+    return categorical_log_prob_given_sum(table + off[1], s_table, len, value[off[2]], sum);
   }
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
     out[off[0]] = categorical_log_prob_finish(pre(off));
@@ -301,9 +330,14 @@ struct CategoricalLogProbBackwardLines {
   const V* value;
   std::int64_t s_gtable, s_table, len;
   bool logits;
+  static constexpr int kTable = 2;
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[4]) const {
     categorical_log_prob_backward_line(gtable + off[0], s_gtable, g[off[1]], table + off[2],
                                        s_table, len, value[off[3]], logits);
+  }
+  EMBER_HD void given_sum(const std::int64_t (&off)[4], T sum) const {
+    categorical_log_prob_backward_given_sum(gtable + off[0], s_gtable, g[off[1]], table + off[2],
+                                            s_table, len, value[off[3]], sum);
   }
 };
 
@@ -314,8 +348,12 @@ struct CategoricalSampleLines {
   const T* u;
   std::int64_t s_table, len;
   bool logits;
+  static constexpr int kTable = 1;
   EMBER_HD void operator()(std::int64_t, const std::int64_t (&off)[3]) const {
     out[off[0]] = categorical_pick_line(table + off[1], s_table, len, u[off[2]], logits);
+  }
+  EMBER_HD void given_sum(const std::int64_t (&off)[3], T sum) const {
+    out[off[0]] = categorical_pick_given_sum(table + off[1], s_table, len, u[off[2]], sum);
   }
 };
 

@@ -260,26 +260,50 @@ EMBER_CPU_CLONES [[gnu::flatten]] void walk_lines(const OffsetCalc<N>& lines, st
   walk_range(lines, begin, end, body);
 }
 
+// Whether every line reads operand k's same elements (a mixture's weights broadcast over a data
+// plate), so that what depends on that operand alone can be computed once for all the lines.
+template <int N>
+bool shared_by_every_line(const OffsetCalc<N>& lines, int k) {
+  for (int d = 0; d < lines.ndim; ++d)
+    if (lines.strides[k][d] != 0) return false;
+  return true;
+}
+
 // A Categorical's log-densities of lines [begin, end) in blocks: each line's ratio (or its
 // result) first, one line after another, then the block's logs in one loop that vectorizes,
 // where a log per line would be a call to the C library's scalar log (or a polynomial's long
-// chain of dependent steps) for every few elements read.
+// chain of dependent steps) for every few elements read. A table of probabilities shared by
+// every line is summed once (line_sum, as each line would).
 template <typename T, typename V>
 EMBER_CPU_CLONES [[gnu::flatten]] void categorical_log_prob_lines(
     const OffsetCalc<3>& lines, std::int64_t begin, std::int64_t end,
     const CategoricalLogProbLines<T, V>& body) {
+  const bool shared = !body.logits && shared_by_every_line(lines, body.kTable);
+  const T sum = shared ? line_sum(body.table, body.s_table, body.len) : T(0);
   constexpr std::int64_t kBlock = 64;
   T pre[kBlock];
   std::int64_t at[kBlock];
   for (std::int64_t lo = begin; lo < end; lo += kBlock) {
     const std::int64_t count = std::min(kBlock, end - lo);
     walk_range(lines, lo, lo + count, [&](std::int64_t i, const std::int64_t(&off)[3]) {
-      pre[i - lo] = body.pre(off);
+      pre[i - lo] = shared ? body.pre_given_sum(off, sum) : body.pre(off);
       at[i - lo] = off[0];
     });
     for (std::int64_t j = 0; j < count; ++j) pre[j] = categorical_log_prob_finish(pre[j]);
     for (std::int64_t j = 0; j < count; ++j) body.out[at[j]] = pre[j];
   }
+}
+
+// The gradient's and the draws' lines, a shared table of probabilities summed once.
+template <typename T, int N, typename Body>
+EMBER_CPU_CLONES [[gnu::flatten]] void categorical_lines(const OffsetCalc<N>& lines,
+                                                         std::int64_t begin, std::int64_t end,
+                                                         const Body& body) {
+  if (body.logits || !shared_by_every_line(lines, Body::kTable))
+    return walk_range(lines, begin, end, body);
+  const T sum = line_sum(body.table, body.s_table, body.len);
+  walk_range(lines, begin, end,
+             [&](std::int64_t, const std::int64_t(&off)[N]) { body.given_sum(off, sum); });
 }
 
 // walk_lines as for_each_line's default walk.
@@ -383,10 +407,11 @@ void launch_categorical_log_prob_backward(CpuBackend&, const TensorArg& gtable, 
     dispatch_index_or<T>(value.dtype, "Categorical.log_prob value", [&]<typename V>() {
       const TensorArg* args[4] = {&gtable, &g, &table, &value};
       const LineGeometry<4> geo = line_geometry(args, gtable.ndim - 1);
-      for_each_line(geo, CategoricalLogProbBackwardLines<T, V>{gtable.ptr<T>(), g.ptr<const T>(),
-                                                               table.ptr<const T>(),
-                                                               value.ptr<const V>(), geo.strides[0],
-                                                               geo.strides[2], geo.len, logits});
+      for_each_line(geo,
+                    CategoricalLogProbBackwardLines<T, V>{
+                        gtable.ptr<T>(), g.ptr<const T>(), table.ptr<const T>(),
+                        value.ptr<const V>(), geo.strides[0], geo.strides[2], geo.len, logits},
+                    &categorical_lines<T, 4, CategoricalLogProbBackwardLines<T, V>>);
     });
   });
 }
@@ -398,7 +423,8 @@ void launch_categorical_sample(CpuBackend&, const TensorArg& out, const TensorAr
     const LineGeometry<3> geo = line_geometry(args, out.ndim - 1);
     for_each_line(geo,
                   CategoricalSampleLines<T>{out.ptr<std::int64_t>(), table.ptr<const T>(),
-                                            u.ptr<const T>(), geo.strides[1], geo.len, logits});
+                                            u.ptr<const T>(), geo.strides[1], geo.len, logits},
+                  &categorical_lines<T, 3, CategoricalSampleLines<T>>);
   });
 }
 

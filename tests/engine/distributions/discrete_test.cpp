@@ -260,6 +260,59 @@ TEST(Categorical, Float32LogProbOfManyRowsMatchesEachRowAlone) {
   }
 }
 
+// One row of probabilities shared by every row (expanded, stride 0: a mixture's weights over a
+// data plate), whose sum the CPU takes once for all rows: the log-densities, the gradient and
+// the draws equal those of the same table copied out row by row, bit for bit. Unnormalized
+// float32 weights (their sum rounds), a zero weight (never a value: its gradient would be 0 / 0),
+// values out of range (-inf, no gradient), more rows than one block.
+TEST(Categorical, SharedRowMatchesItsCopyBitForBit) {
+  const ValidationScope off(false);
+  constexpr std::int64_t kRows = 300, kK = 7;
+  const auto f32 = TensorOptions{}.with_dtype(kFloat32);
+  const Tensor weights = tensor({3.0, 0.0, 1e-3, 7.1, 2.5, 0.25, 11.3}, f32);
+  std::vector<double> vals(kRows), scale(kRows);
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    const std::int64_t k = (r * 5) % kK == 1 ? 3 : (r * 5) % kK;  // not the zero weight
+    vals[r] = r % 13 == 0 ? static_cast<double>(kK) : static_cast<double>(k);
+    scale[r] = 0.5 + static_cast<double>(r % 17) * 0.25;
+  }
+  const Tensor v = from_vector(vals, {kRows}, f64());
+  const Tensor w = from_vector(scale, {kRows}, f32);
+  struct Fit {
+    std::vector<float> lp, grad;
+    std::vector<std::int64_t> draws;
+  };
+  auto fit = [&](bool shared) {
+    const Tensor row = weights.clone().requires_grad_();
+    const Tensor table = shared ? row.expand({kRows, kK}) : row.expand({kRows, kK}).contiguous();
+    const dist::Categorical d(table);
+    const Tensor lp = d.log_prob(v);
+    sum(where(isfinite(lp), lp, 0.0) * w).backward();
+    Generator gen(11);
+    return Fit{lp.to_vector<float>(), row.grad().to_vector<float>(),
+               d.sample({4}, gen).to_vector<std::int64_t>()};
+  };
+  const Fit shared = fit(true), copied = fit(false);
+  EXPECT_EQ(shared.lp, copied.lp);
+  EXPECT_EQ(shared.grad, copied.grad);
+  EXPECT_EQ(shared.draws, copied.draws);
+  // And the numbers are right: the log-densities against the double reference, the draws
+  // never the zero weight.
+  const std::vector<float> w32 = weights.to_vector<float>();
+  double total = 0;
+  for (float x : w32) total += x;
+  for (std::int64_t r = 0; r < kRows; ++r) {
+    const auto k = static_cast<std::int64_t>(vals[r]);
+    const double want = k < kK ? std::log(w32[k] / total) : -INFINITY;
+    if (std::isinf(want)) {
+      EXPECT_EQ(shared.lp[r], want) << "row " << r;
+    } else {
+      EXPECT_NEAR(shared.lp[r], want, 2e-6 * std::max(1.0, std::abs(want))) << "row " << r;
+    }
+  }
+  for (std::int64_t x : shared.draws) EXPECT_NE(x, 1);
+}
+
 TEST(Categorical, DrawsFitTheProbs) {
   Generator gen(31337);
   const std::vector<double> probs{0.1, 0.2, 0.0, 0.3, 0.4};
