@@ -449,10 +449,55 @@ void launch_triangular_solve(CpuBackend&, const TensorArg& out, const TensorArg&
                     [&]<typename T>() { triangular_solve_impl<T>(out, l, b, lower, transpose); });
 }
 
-// One output element per (batch, row, col); the rows split across the pool. Each batch's b is
-// read transposed (copied once per batch, into memory of the thread kept for its next call: a
-// replayed HMM step makes this call once per time step), so that every element's terms lie
-// contiguous.
+// One batch's rows of log_matmul_exp (a: m x k, b: k x n, out: m x n, all contiguous), kCols
+// outputs of a row side by side: b's rows are contiguous across them, so the terms' max, their
+// exps and the sums run in vector lanes, one output per lane, where one output at a time is a
+// chain of dependent steps with a scalar exp in each. Every output takes
+// log_matmul_exp_entry's steps in its order (its terms k = 0, 1, ...; the first NaN term as
+// the result): the same bits as the GPU's one output per thread.
+template <typename T>
+EMBER_CPU_CLONES [[gnu::flatten]] void log_matmul_exp_rows(T* out, const T* a, const T* b,
+                                                           std::int64_t m, std::int64_t n,
+                                                           std::int64_t k, bool max_plus) {
+  constexpr std::int64_t kCols = 64;
+  T mx[kCols], sum[kCols], bad[kCols];
+  for (std::int64_t row = 0; row < m; ++row) {
+    const T* a_row = a + row * k;
+    for (std::int64_t j0 = 0; j0 < n; j0 += kCols) {
+      const std::int64_t w = std::min(kCols, n - j0);
+      for (std::int64_t j = 0; j < w; ++j) {
+        mx[j] = T(-INFINITY);
+        sum[j] = T(0);
+        bad[j] = T(0);
+      }
+      for (std::int64_t i = 0; i < k; ++i) {
+        const T av = a_row[i];
+        const T* b_row = b + i * n + j0;
+        for (std::int64_t j = 0; j < w; ++j) {
+          const T v = av + b_row[j];
+          bad[j] = v != v && bad[j] == bad[j] ? v : bad[j];
+          mx[j] = log_matmul_exp_max_step(mx[j], v);
+        }
+      }
+      if (!max_plus) {
+        for (std::int64_t i = 0; i < k; ++i) {
+          const T av = a_row[i];
+          const T* b_row = b + i * n + j0;
+          for (std::int64_t j = 0; j < w; ++j)
+            sum[j] += log_matmul_exp_shifted(av + b_row[j], mx[j]);
+        }
+      }
+      T* o_row = out + row * n + j0;
+      for (std::int64_t j = 0; j < w; ++j) {
+        o_row[j] = bad[j] != bad[j]                         ? bad[j]
+                   : log_matmul_exp_is_max(mx[j], max_plus) ? mx[j]
+                                                            : log_matmul_exp_result(mx[j], sum[j]);
+      }
+    }
+  }
+}
+
+// The batches split across the pool.
 void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a,
                            const TensorArg& b, bool max_plus) {
   dispatch_floating(out.dtype, "log_matmul_exp", [&]<typename T>() {
@@ -461,27 +506,48 @@ void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a
     const T* bp = b.ptr<const T>();
     T* op = out.ptr<T>();
     parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
-      thread_local std::vector<T> bt;
-      if (bt.size() < static_cast<std::size_t>(n * k)) bt.resize(static_cast<std::size_t>(n * k));
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T* bi = bp + i * k * n;
-        for (std::int64_t r = 0; r < k; ++r) {
-          for (std::int64_t c = 0; c < n; ++c) bt[c * k + r] = bi[r * n + c];
-        }
-        for (std::int64_t row = 0; row < m; ++row) {
-          const T* a_row = ap + (i * m + row) * k;
-          T* o_row = op + (i * m + row) * n;
-          for (std::int64_t j = 0; j < n; ++j) {
-            o_row[j] = log_matmul_exp_entry(a_row, 1, bt.data() + j * k, 1, k, max_plus);
-          }
-        }
-      }
+      for (std::int64_t i = begin; i < end; ++i)
+        log_matmul_exp_rows(op + i * m * n, ap + i * m * k, bp + i * k * n, m, n, k, max_plus);
     });
   });
 }
 
-// Each term's weight g[m, n] exp(a[m, k] + b[k, n] - out[m, n]) is taken once and added to
-// both gradients (ga over n, gb over m); the batches split across the pool.
+// One batch's gradients. Each term's weight g[r, j] exp(a[r, c] + b[c, j] - out[r, j]) is
+// taken once and added to both gradients: to gb[c, j] over the rows in order, and to ga[r, c]
+// over j = 0, 1, ... (log_matmul_exp_grad_a's order). A row's weights are taken along b's
+// contiguous rows in vector lanes into w (k rows of n), then ga's k sums run side by side, each
+// in its order: k independent chains, where one sum after another waits on each add.
+template <typename T>
+EMBER_CPU_CLONES [[gnu::flatten]] void log_matmul_exp_backward_rows(T* ga, T* gb, const T* g,
+                                                                    const T* a, const T* b,
+                                                                    const T* out, std::int64_t m,
+                                                                    std::int64_t n, std::int64_t k,
+                                                                    T* __restrict w) {
+  std::fill(gb, gb + k * n, T(0));
+  for (std::int64_t r = 0; r < m; ++r) {
+    const T* g_row = g + r * n;
+    const T* o_row = out + r * n;
+    for (std::int64_t c = 0; c < k; ++c) {
+      const T a_rc = a[r * k + c];
+      const T* b_row = b + c * n;
+      T* __restrict gb_row = gb + c * n;
+      T* __restrict w_row = w + c * n;
+      EMBER_IVDEP
+      for (std::int64_t j = 0; j < n; ++j) {
+        const T x = g_row[j] * log_matmul_exp_weight(a_rc + b_row[j], o_row[j]);
+        w_row[j] = x;
+        gb_row[j] += x;
+      }
+    }
+    T* __restrict ga_row = ga + r * k;
+    std::fill(ga_row, ga_row + k, T(0));
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t c = 0; c < k; ++c) ga_row[c] += w[c * n + j];
+  }
+}
+
+// The batches split across the pool; each thread's scratch (k n) kept for its next call: a
+// replayed HMM step makes this call once per time step.
 void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const TensorArg& gb,
                                     const TensorArg& g, const TensorArg& a, const TensorArg& b,
                                     const TensorArg& out) {
@@ -494,26 +560,13 @@ void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const Tens
     T* gap = ga.ptr<T>();
     T* gbp = gb.ptr<T>();
     parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
+      thread_local std::vector<T> scratch;
+      if (scratch.size() < static_cast<std::size_t>(n * k))
+        scratch.resize(static_cast<std::size_t>(n * k));
       for (std::int64_t i = begin; i < end; ++i) {
-        const T* bi = bp + i * k * n;
-        T* gbi = gbp + i * k * n;
-        std::fill(gbi, gbi + k * n, T(0));
-        for (std::int64_t r = 0; r < m; ++r) {
-          const T* g_row = gp + (i * m + r) * n;
-          const T* o_row = op + (i * m + r) * n;
-          for (std::int64_t c = 0; c < k; ++c) {
-            const T a_rc = ap[(i * m + r) * k + c];
-            const T* b_row = bi + c * n;
-            T* gb_row = gbi + c * n;
-            T sum = T(0);
-            for (std::int64_t j = 0; j < n; ++j) {
-              const T w = g_row[j] * log_matmul_exp_weight(a_rc + b_row[j], o_row[j]);
-              sum += w;
-              gb_row[j] += w;
-            }
-            gap[(i * m + r) * k + c] = sum;
-          }
-        }
+        log_matmul_exp_backward_rows(gap + i * m * k, gbp + i * k * n, gp + i * m * n,
+                                     ap + i * m * k, bp + i * k * n, op + i * m * n, m, n, k,
+                                     scratch.data());
       }
     });
   });

@@ -13,8 +13,29 @@
 
 namespace ember::kernels {
 
-// One output: the k terms a[i * sa] + b[i * sb]. A NaN term gives NaN; a +inf one +inf; all
-// -inf give -inf.
+// An output's steps, shared by log_matmul_exp_entry and the CPU's loops over a row of outputs
+// side by side (kernels/cpu/linalg.cpp), so that both take the same steps in the same order:
+// the terms' running max; whether the max is the result (max-plus, or a max of -inf or +inf);
+// each term's exp after the shift; the result from the max and the sum of those exps.
+template <typename T>
+EMBER_HD T log_matmul_exp_max_step(T m, T term) {
+  return term > m ? term : m;
+}
+template <typename T>
+EMBER_HD bool log_matmul_exp_is_max(T m, bool max_plus) {
+  return max_plus || m == T(-INFINITY) || m == T(INFINITY);
+}
+template <typename T>
+EMBER_HD T log_matmul_exp_shifted(T term, T m) {
+  return exp_fast(term - m);
+}
+template <typename T>
+EMBER_HD T log_matmul_exp_result(T m, T sum) {
+  return m + log_fast(sum);
+}
+
+// One output: the k terms a[i * sa] + b[i * sb]. A NaN term gives NaN (the first one); a +inf
+// one +inf; all -inf give -inf.
 template <typename T>
 EMBER_HD T log_matmul_exp_entry(const T* a, std::int64_t sa, const T* b, std::int64_t sb,
                                 std::int64_t k, bool max_plus) {
@@ -22,12 +43,12 @@ EMBER_HD T log_matmul_exp_entry(const T* a, std::int64_t sa, const T* b, std::in
   for (std::int64_t i = 0; i < k; ++i) {
     const T v = a[i * sa] + b[i * sb];
     if (v != v) return v;
-    m = v > m ? v : m;
+    m = log_matmul_exp_max_step(m, v);
   }
-  if (max_plus || m == T(-INFINITY) || m == T(INFINITY)) return m;
+  if (log_matmul_exp_is_max(m, max_plus)) return m;
   T s = T(0);
-  for (std::int64_t i = 0; i < k; ++i) s += exp_fast(a[i * sa] + b[i * sb] - m);
-  return m + log_fast(s);
+  for (std::int64_t i = 0; i < k; ++i) s += log_matmul_exp_shifted(a[i * sa] + b[i * sb], m);
+  return log_matmul_exp_result(m, s);
 }
 
 // The weight of one term in its output's gradient: d out / d (a + b) = exp(a + b - out), zero

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/math/log_matmul.hpp"
 #include "test_util.hpp"
 
 using namespace ember;
@@ -419,6 +420,94 @@ TEST(LogMatmulExp, GradientsMatchCentralDifferences) {
   const auto f = [](const std::vector<Tensor>& v) { return log_matmul_exp(v[0], v[1]); };
   EXPECT_TRUE(grad_check(f, {random_normal({2, 3, 4}, true), random_normal({4, 2}, true)}));
   EXPECT_TRUE(grad_check(f, {random_normal({1, 3}, true), random_normal({2, 3, 5}, true)}));
+}
+
+// The CPU takes a row's outputs side by side in vector lanes, and a row's gradients likewise;
+// each output and each gradient still takes the steps, in the order, of the one-output bodies
+// that the GPU runs once per thread (kernels/math/log_matmul.hpp). So the bits are those
+// bodies', element by element: float32 (whose exp and log are polynomials that vectorize)
+// and float64, rows wider than one block of outputs (64), a row of -inf (a zero of the
+// product), single -inf terms, and for the forward pass +inf and NaN terms.
+template <typename T>
+void expect_log_matmul_bodies_bits(DType dtype) {
+  constexpr std::int64_t kB = 2, kM = 3, kK = 7, kN = 70;
+  std::normal_distribution<double> normal(0.0, 3.0);
+  std::vector<double> av(kB * kM * kK), bv(kB * kK * kN), gw(kB * kM * kN);
+  for (double& x : av) x = normal(rng());
+  for (double& x : bv) x = normal(rng());
+  for (double& x : gw) x = normal(rng());
+  for (std::int64_t c = 0; c < kK; ++c) av[(0 * kM + 1) * kK + c] = -INFINITY;  // a row of -inf
+  av[(1 * kM + 0) * kK + 2] = -INFINITY;
+  bv[(0 * kK + 3) * kN + 5] = -INFINITY;
+  const auto opts = TensorOptions{}.with_dtype(dtype);
+  // Forward, with +inf and NaN terms too.
+  std::vector<double> bf = bv;
+  bf[(0 * kK + 4) * kN + 66] = INFINITY;
+  bf[(1 * kK + 6) * kN + 9] = NAN;
+  const Tensor a = from_vector(av, {kB, kM, kK}, opts);
+  const std::vector<T> A = a.to_vector<T>(),
+                       Bf = from_vector(bf, {kB, kK, kN}, opts).to_vector<T>();
+  for (bool max_plus : {false, true}) {
+    SCOPED_TRACE(max_plus ? "max_plus_matmul" : "log_matmul_exp");
+    const Tensor b = from_vector(bf, {kB, kK, kN}, opts);
+    const std::vector<T> got =
+        (max_plus ? max_plus_matmul(a, b) : log_matmul_exp(a, b)).to_vector<T>();
+    for (std::int64_t i = 0; i < kB; ++i)
+      for (std::int64_t r = 0; r < kM; ++r)
+        for (std::int64_t j = 0; j < kN; ++j) {
+          const T want = kernels::log_matmul_exp_entry<T>(&A[(i * kM + r) * kK], 1,
+                                                          &Bf[i * kK * kN + j], kN, kK, max_plus);
+          const T at = got[(i * kM + r) * kN + j];
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(at)) << i << "," << r << "," << j;
+          } else {
+            EXPECT_EQ(at, want) << i << "," << r << "," << j;
+          }
+        }
+  }
+  // Gradients, with -inf terms (and a row of -inf outputs, whose gradient is 0).
+  const Tensor ag =
+      from_vector(av, {kB, kM, kK}, TensorOptions{}.with_dtype(dtype).with_requires_grad(true));
+  const Tensor bg =
+      from_vector(bv, {kB, kK, kN}, TensorOptions{}.with_dtype(dtype).with_requires_grad(true));
+  const Tensor y = log_matmul_exp(ag, bg);
+  const Tensor weights = from_vector(gw, {kB, kM, kN}, opts);
+  sum(where(isfinite(y), y * weights, 0.0)).backward();
+  const std::vector<T> B = bg.detach().to_vector<T>(), Y = y.detach().to_vector<T>();
+  const std::vector<T> W = weights.to_vector<T>();
+  const std::vector<T> ga = ag.grad().to_vector<T>(), gb = bg.grad().to_vector<T>();
+  std::vector<T> g(W.size());
+  for (std::size_t e = 0; e < g.size(); ++e) g[e] = std::isfinite(Y[e]) ? W[e] : T(0);
+  for (std::int64_t i = 0; i < kB; ++i) {
+    for (std::int64_t r = 0; r < kM; ++r)
+      for (std::int64_t c = 0; c < kK; ++c) {
+        const std::int64_t row = (i * kM + r) * kN;
+        const T want = kernels::log_matmul_exp_grad_a<T>(
+            A[(i * kM + r) * kK + c], &B[(i * kK + c) * kN], 1, &g[row], 1, &Y[row], 1, kN);
+        EXPECT_EQ(ga[(i * kM + r) * kK + c], want) << "grad a " << i << "," << r << "," << c;
+      }
+    for (std::int64_t c = 0; c < kK; ++c)
+      for (std::int64_t j = 0; j < kN; ++j) {
+        T want = T(0);
+        for (std::int64_t r = 0; r < kM; ++r) {
+          const std::int64_t e = (i * kM + r) * kN + j;
+          want += g[e] * kernels::log_matmul_exp_weight<T>(
+                             A[(i * kM + r) * kK + c] + B[(i * kK + c) * kN + j], Y[e]);
+        }
+        EXPECT_EQ(gb[(i * kK + c) * kN + j], want) << "grad b " << i << "," << c << "," << j;
+      }
+  }
+}
+
+TEST(LogMatmulExp, CpuOutputsAndGradientsHaveTheOneOutputBodiesBits) {
+  {
+    SCOPED_TRACE("float32");
+    expect_log_matmul_bodies_bits<float>(kFloat32);
+  }
+  {
+    SCOPED_TRACE("float64");
+    expect_log_matmul_bodies_bits<double>(kFloat64);
+  }
 }
 
 TEST(MaxPlusMatmul, IsTheMaxOfTheSums) {
