@@ -37,6 +37,9 @@ Tensor make_tensor(const Shape& shape, DType dtype, Device device);
 Tensor make_pinned_tensor(const Shape& shape, DType dtype, Device upload_device);
 // A view of base's storage with its own geometry; no autograd recording.
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, std::int64_t offset);
+// Tensor::permute from any list of dims (no vector to build: the enumeration's contractions
+// permute at every time step).
+Tensor permute_dims(const Tensor& t, std::span<const int> dims);
 
 kernels::Backend& backend(const Tensor& t);
 kernels::Backend& backend(Device d);

@@ -7,9 +7,11 @@
 // step are added in step order and a variable is eliminated as soon as no later step reads it,
 // so a chain costs O(T K^(h+1)) and its dims can be reused.
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include "ember/enumerate.hpp"
@@ -18,6 +20,7 @@
 #include "ember/linalg.hpp"
 #include "ember/ops.hpp"
 #include "engine/infer/elbo_util.hpp"
+#include "engine/internal.hpp"
 
 namespace ember {
 namespace detail {
@@ -44,6 +47,26 @@ struct Var {
 
 // A log-density term: a tensor over batch dims, the variables it holds (dim -> var index),
 // the plates it lies in, and its markov step.
+// A short list of dims (at most a tensor's rank) without a heap block: the contractions build
+// several at every time step of an enumerated chain.
+class DimList {
+ public:
+  void push_back(int d) {
+    EMBER_CHECK_SHAPE(n_ < kMaxRank, "enumeration: more than ", kMaxRank, " dims");
+    d_[n_++] = d;
+  }
+  int size() const { return n_; }
+  int operator[](int i) const { return d_[i]; }
+  int& operator[](int i) { return d_[i]; }
+  const int* begin() const { return d_.data(); }
+  const int* end() const { return d_.data() + n_; }
+  std::span<const int> dims() const { return {d_.data(), static_cast<std::size_t>(n_)}; }
+
+ private:
+  std::array<int, kMaxRank> d_{};
+  int n_ = 0;
+};
+
 struct Term {
   Tensor log;
   std::map<int, std::size_t> vars;
@@ -310,7 +333,7 @@ class Eliminator {
     while (p.dim() < rank) p = p.unsqueeze(0);
     while (q.dim() < rank) q = q.unsqueeze(0);
     const int d = rank + vars_[v].dim;
-    std::vector<int> batch, rows, cols, ones;
+    DimList batch, rows, cols, ones;
     Shape out_shape;
     for (int i = 0; i < rank; ++i) {
       const std::int64_t sp = p.size(i), sq = q.size(i);
@@ -326,33 +349,38 @@ class Eliminator {
         ones.push_back(i);
       }
     }
-    auto numel_of = [](const Tensor& t, const std::vector<int>& dims) {
+    auto numel_of = [](const Tensor& t, const DimList& dims) {
       std::int64_t n = 1;
       for (int i : dims) n *= t.size(i);
       return n;
     };
-    auto joined = [](std::initializer_list<const std::vector<int>*> parts) {
-      std::vector<int> out;
-      for (const auto* part : parts) out.insert(out.end(), part->begin(), part->end());
+    auto joined = [](std::initializer_list<const DimList*> parts) {
+      DimList out;
+      for (const DimList* part : parts)
+        for (int i : *part) out.push_back(i);
       return out;
     };
-    const std::vector<int> at_d{d};
+    DimList at_d;
+    at_d.push_back(d);
     const std::int64_t nb = numel_of(p, batch), m = numel_of(p, rows), n = numel_of(q, cols);
     const std::int64_t k = p.size(d);
-    const Tensor p3 = p.permute(joined({&batch, &rows, &at_d, &cols, &ones})).reshape({nb, m, k});
-    const Tensor q3 = q.permute(joined({&batch, &at_d, &cols, &rows, &ones})).reshape({nb, k, n});
-    // (nb, m, n) holds the dims batch, rows, cols in that order: back to ascending dims.
-    const std::vector<int> order = joined({&batch, &rows, &cols});
+    const Tensor p3 =
+        permute_dims(p, joined({&batch, &rows, &at_d, &cols, &ones}).dims()).reshape({nb, m, k});
+    const Tensor q3 =
+        permute_dims(q, joined({&batch, &at_d, &cols, &rows, &ones}).dims()).reshape({nb, k, n});
+    // (nb, m, n) holds the dims batch, rows, cols in that order: back to ascending dims, each
+    // dim of the result taking the place of its rank among them.
+    const DimList order = joined({&batch, &rows, &cols});
     Shape ordered;
     for (int i : order) ordered.push_back(out_shape[i]);
-    std::vector<int> back(order.size());
-    std::vector<int> sorted = order;
-    std::sort(sorted.begin(), sorted.end());
-    for (std::size_t i = 0; i < sorted.size(); ++i) {
-      back[i] = static_cast<int>(std::find(order.begin(), order.end(), sorted[i]) - order.begin());
+    DimList back = order;
+    for (int a = 0; a < order.size(); ++a) {
+      int below = 0;  // the order's dims below order[a]: where it goes among them
+      for (int b = 0; b < order.size(); ++b) below += order[b] < order[a] ? 1 : 0;
+      back[below] = a;
     }
     Term out;
-    out.log = log_matmul_exp(p3, q3).reshape(ordered).permute(back).reshape(out_shape);
+    out.log = permute_dims(log_matmul_exp(p3, q3).reshape(ordered), back.dims()).reshape(out_shape);
     out.vars = p_term.vars;
     for (const auto& [dv, var] : q_term.vars) out.vars.emplace(dv, var);
     out.vars.erase(vars_[v].dim);

@@ -1,9 +1,11 @@
 // Views (reshape, expand, transpose, permute, slice, ...) that share memory with their
 // base, and the copying shape ops built on them (cat, stack, pad).
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <numeric>
 #include <optional>
+#include <span>
 
 #include "engine/internal.hpp"
 
@@ -169,23 +171,29 @@ Tensor Tensor::transpose(int dim0, int dim1) const {
                  [a, b](const Tensor& g) { return detail::Grads{g.transpose(a, b)}; });
 }
 
-Tensor Tensor::permute(const std::vector<int>& dims) const {
-  EMBER_CHECK_SHAPE(static_cast<int>(dims.size()) == dim(), "permute: ", dims.size(),
-                    " dims given for a tensor of ", dim(), " dims");
-  std::vector<int> order(dims.size()), inverse(dims.size());
-  std::vector<bool> seen(dims.size(), false);
-  Shape s = shape(), st = strides();
-  for (std::size_t i = 0; i < dims.size(); ++i) {
-    const int d = wrap_dim(dims[i], dim(), "permute");
+Tensor detail::permute_dims(const Tensor& t, std::span<const int> dims) {
+  const int n = t.dim();
+  EMBER_CHECK_SHAPE(static_cast<int>(dims.size()) == n, "permute: ", dims.size(),
+                    " dims given for a tensor of ", n, " dims");
+  // Fixed arrays, no heap: an enumerated chain permutes a few tensors at every time step.
+  std::array<int, kMaxRank> inverse{};
+  std::array<bool, kMaxRank> seen{};
+  Shape s = t.shape(), st = t.strides();
+  for (int i = 0; i < n; ++i) {
+    const int d = wrap_dim(dims[i], n, "permute");
     EMBER_CHECK_SHAPE(!seen[d], "permute: dim ", dims[i], " repeats");
     seen[d] = true;
-    order[i] = d;
-    inverse[d] = static_cast<int>(i);
-    s[static_cast<int>(i)] = shape()[d];
-    st[static_cast<int>(i)] = strides()[d];
+    inverse[d] = i;
+    s[i] = t.shape()[d];
+    st[i] = t.strides()[d];
   }
-  return view_of(*this, s, st, impl().offset, "permute",
-                 [inverse](const Tensor& g) { return detail::Grads{g.permute(inverse)}; });
+  return view_of(t, s, st, t.impl().offset, "permute", [inverse, n](const Tensor& g) {
+    return detail::Grads{permute_dims(g, std::span<const int>(inverse.data(), n))};
+  });
+}
+
+Tensor Tensor::permute(const std::vector<int>& dims) const {
+  return detail::permute_dims(*this, dims);
 }
 
 namespace {

@@ -195,5 +195,30 @@ TEST(ReplayHeap, AFactorInNewMemoryAtEveryStepBindsNothingAgain) {
   EXPECT_GT(svi.compile_stats().fused_calls_per_replay, 0u);
 }
 
+// A permute, recorded and differentiated, takes no heap block of its own (an enumerated
+// chain's contractions permute several tensors at every time step): a step through it takes
+// what the same step through a transpose takes, and its forward on a tensor that requires
+// grad (recording the node and its closure) none at all.
+TEST(ReplayHeap, PermuteAndItsGradientTakeNoHeapBlockOfTheirOwn) {
+  const Tensor x = randn({2, 3, 4}).requires_grad_();
+  const Tensor w = randn({3, 2, 4});
+  const std::vector<int> dims{1, 0, 2};
+  Tensor kept;
+  EXPECT_EQ(heap_blocks_of(10, [&] { kept = x.permute(dims); }), 0u);
+  const std::uint64_t through_permute = heap_blocks_of(10, [&] {
+    x.zero_grad();
+    sum(x.permute(dims) * w).backward();
+  });
+  const std::uint64_t through_transpose = heap_blocks_of(10, [&] {
+    x.zero_grad();
+    sum(x.transpose(0, 1) * w).backward();
+  });
+  EXPECT_EQ(through_permute, through_transpose);
+  // And the gradient is the permuted-back weights.
+  x.zero_grad();
+  sum(x.permute(dims) * w).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), w.permute(dims).contiguous().to_vector<double>());
+}
+
 }  // namespace
 }  // namespace ember
