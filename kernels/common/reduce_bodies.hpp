@@ -75,11 +75,17 @@ EMBER_HD T line_sum(const T* x, std::int64_t sx, std::int64_t len) {
 // log(x_k) - log(sum_i x_i) along one line: the log-probabilities of a table of unnormalized
 // probabilities (a zero gives -inf; a sum of zero, nan). log_fast: on the CPU a float line's
 // logs vectorize, where the C library's would be a call per element.
+// Given the line's sum (the CPU sums several lines at once: kernels/cpu/reduce.cpp).
+template <typename T>
+EMBER_HD void log_normalize_given_sum(T* out, std::int64_t so, const T* x, std::int64_t sx,
+                                      std::int64_t len, T sum) {
+  const T log_s = log_fast(sum);
+  for (std::int64_t k = 0; k < len; ++k) out[k * so] = log_fast(x[k * sx]) - log_s;
+}
 template <typename T>
 EMBER_HD void log_normalize_line(T* out, std::int64_t so, const T* x, std::int64_t sx,
                                  std::int64_t len) {
-  const T log_s = log_fast(line_sum(x, sx, len));
-  for (std::int64_t k = 0; k < len; ++k) out[k * so] = log_fast(x[k * sx]) - log_s;
+  log_normalize_given_sum(out, so, x, sx, len, line_sum(x, sx, len));
 }
 
 // Its gradient along one line: gx_k = g_k / x_k - (sum_i g_i) / (sum_i x_i).

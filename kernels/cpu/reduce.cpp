@@ -306,6 +306,35 @@ EMBER_CPU_CLONES [[gnu::flatten]] void categorical_lines(const OffsetCalc<N>& li
              [&](std::int64_t, const std::int64_t(&off)[N]) { body.given_sum(off, sum); });
 }
 
+// Line maps; a log-normalization takes kLanes lines at a time, their sums in lockstep (element
+// j of each line, then j + 1): independent chains of adds, where one line after another waits
+// on each add of a long line. Each sum still adds in line_sum's order: the same bits.
+template <typename T>
+EMBER_CPU_CLONES [[gnu::flatten]] void line_map_lines(const OffsetCalc<2>& lines,
+                                                      std::int64_t begin, std::int64_t end,
+                                                      const LineMapLines<T>& body) {
+  if (body.op != LineMap::LogNormalize) return walk_range(lines, begin, end, body);
+  constexpr int kLanes = 8;
+  std::int64_t offs[kLanes][2];
+  for (std::int64_t lo = begin; lo < end; lo += kLanes) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes, end - lo));
+    walk_range(lines, lo, lo + count, [&](std::int64_t i, const std::int64_t(&off)[2]) {
+      offs[i - lo][0] = off[0];
+      offs[i - lo][1] = off[1];
+    });
+    for (int l = count; l < kLanes; ++l) offs[l][0] = offs[0][0];  // a full block's loads
+    T sums[kLanes] = {};
+    for (std::int64_t j = 0; j < body.len; ++j) {
+      const std::int64_t at = j * body.s_in;
+      for (int l = 0; l < kLanes; ++l) sums[l] += body.in[offs[l][0] + at];
+    }
+    for (int l = 0; l < count; ++l) {
+      log_normalize_given_sum(body.out + offs[l][1], body.s_out, body.in + offs[l][0], body.s_in,
+                              body.len, sums[l]);
+    }
+  }
+}
+
 // walk_lines as for_each_line's default walk.
 struct WalkLines {
   template <int N, typename Body>
@@ -369,8 +398,10 @@ void launch_line_map(CpuBackend&, LineMap op, const TensorArg& out, const Tensor
   dispatch_floating(out.dtype, line_map_name(op), [&]<typename T>() {
     const TensorArg* args[2] = {&in, &out};  // in first: the line's length is in's
     const LineGeometry<2> geo = line_geometry(args, dim);
-    for_each_line(geo, LineMapLines<T>{op, out.ptr<T>(), in.ptr<const T>(), geo.strides[1],
-                                       geo.strides[0], geo.len});
+    for_each_line(geo,
+                  LineMapLines<T>{op, out.ptr<T>(), in.ptr<const T>(), geo.strides[1],
+                                  geo.strides[0], geo.len},
+                  &line_map_lines<T>);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "engine/internal.hpp"
+#include "kernels/common/reduce_bodies.hpp"
 #include "test_util.hpp"
 
 using namespace ember;
@@ -114,6 +115,31 @@ TEST(Reduce, LogNormalizeIsTheLogOfTheNormalizedTable) {
   expect_close(log_normalize(p.to(kFloat32), -1).to(kFloat64), log_normalize(p, -1), 1e-6, 1e-6);
   EXPECT_THROW(log_normalize(scalar_tensor(1.0, f64()), 0), ShapeError);
   EXPECT_THROW(log_normalize(tensor({1.0, 2.0}, TensorOptions{kInt64}), 0), DTypeError);
+}
+
+// The CPU sums up to eight lines at once, in lockstep; each line still takes the one-line
+// body's steps in its order (kernels/common/reduce_bodies.hpp, what the GPU runs per line):
+// the same bits, line by line, for lines along either dim and a partial block of lines, in
+// float32 tables whose sums depend on the order of their adds (a large entry among many below
+// its half ulp: added first, it absorbs them; added last, they count).
+TEST(Reduce, LogNormalizeHasTheOneLineBodysBits) {
+  constexpr std::int64_t kRows = 13, kCols = 37;  // a block of 8 lines and 5 more
+  std::vector<double> v(kRows * kCols);
+  for (std::int64_t r = 0; r < kRows; ++r)
+    for (std::int64_t c = 0; c < kCols; ++c)
+      v[r * kCols + c] = (r + c) % 11 == 0 ? 1.0 + static_cast<double>(r) : 3e-8 * (1 + c % 5);
+  const Tensor t = from_vector(v, {kRows, kCols}, TensorOptions{}.with_dtype(kFloat32));
+  const std::vector<float> x = t.to_vector<float>();
+  for (int dim : {1, 0}) {
+    SCOPED_TRACE(dim);
+    const std::vector<float> got = log_normalize(t, dim).contiguous().to_vector<float>();
+    const std::int64_t lines = dim == 1 ? kRows : kCols, len = dim == 1 ? kCols : kRows;
+    const std::int64_t step = dim == 1 ? 1 : kCols, line_step = dim == 1 ? kCols : 1;
+    std::vector<float> want(x.size());
+    for (std::int64_t l = 0; l < lines; ++l)
+      kernels::log_normalize_line(&want[l * line_step], step, &x[l * line_step], step, len);
+    EXPECT_EQ(got, want);
+  }
 }
 
 TEST(Reduce, LogsumexpGradientIsSoftmax) {
