@@ -89,16 +89,19 @@ EMBER_HD void log_normalize_line(T* out, std::int64_t so, const T* x, std::int64
 }
 
 // Its gradient along one line: gx_k = g_k / x_k - (sum_i g_i) / (sum_i x_i).
+// Given the line's two sums (see log_normalize_given_sum).
+template <typename T>
+EMBER_HD void log_normalize_backward_given_sums(T* gx, std::int64_t sgx, const T* g,
+                                                std::int64_t sg, const T* x, std::int64_t sx,
+                                                std::int64_t len, T sum_g, T sum_x) {
+  const T shared = sum_g / sum_x;
+  for (std::int64_t k = 0; k < len; ++k) gx[k * sgx] = g[k * sg] / x[k * sx] - shared;
+}
 template <typename T>
 EMBER_HD void log_normalize_backward_line(T* gx, std::int64_t sgx, const T* g, std::int64_t sg,
                                           const T* x, std::int64_t sx, std::int64_t len) {
-  T sum_g = T(0), sum_x = T(0);
-  for (std::int64_t k = 0; k < len; ++k) {
-    sum_g += g[k * sg];
-    sum_x += x[k * sx];
-  }
-  const T shared = sum_g / sum_x;
-  for (std::int64_t k = 0; k < len; ++k) gx[k * sgx] = g[k * sg] / x[k * sx] - shared;
+  log_normalize_backward_given_sums(gx, sgx, g, sg, x, sx, len, line_sum(g, sg, len),
+                                    line_sum(x, sx, len));
 }
 
 // The category a Categorical's value names, or -1 when it is not an integer in 0..len-1.

@@ -306,31 +306,66 @@ EMBER_CPU_CLONES [[gnu::flatten]] void categorical_lines(const OffsetCalc<N>& li
              [&](std::int64_t, const std::int64_t(&off)[N]) { body.given_sum(off, sum); });
 }
 
-// Line maps; a log-normalization takes kLanes lines at a time, their sums in lockstep (element
-// j of each line, then j + 1): independent chains of adds, where one line after another waits
-// on each add of a long line. Each sum still adds in line_sum's order: the same bits.
+// A log-normalization and its gradient take kLanes lines at a time, their sums in lockstep
+// (element j of each line, then j + 1): independent chains of adds, where one line after
+// another waits on each add of a long line. Each sum still adds in line_sum's order, and each
+// line finishes with the one-line body's last step: the same bits. offs[l] gets line l's
+// operand offsets; lines past `count` repeat the first line's, so that every lane reads.
+constexpr int kLanes = 8;
+
+template <int N>
+[[gnu::always_inline]] inline int lane_offsets(const OffsetCalc<N>& lines, std::int64_t lo,
+                                               std::int64_t end, std::int64_t (&offs)[kLanes][N]) {
+  const int count = static_cast<int>(std::min<std::int64_t>(kLanes, end - lo));
+  walk_range(lines, lo, lo + count, [&](std::int64_t i, const std::int64_t(&off)[N]) {
+    for (int k = 0; k < N; ++k) offs[i - lo][k] = off[k];
+  });
+  for (int l = count; l < kLanes; ++l)
+    for (int k = 0; k < N; ++k) offs[l][k] = offs[0][k];
+  return count;
+}
+
+template <typename T, int N>
+[[gnu::always_inline]] inline void lane_sums(const T* base, const std::int64_t (&offs)[kLanes][N],
+                                             int k, std::int64_t stride, std::int64_t len,
+                                             T (&sums)[kLanes]) {
+  for (int l = 0; l < kLanes; ++l) sums[l] = T(0);
+  for (std::int64_t j = 0; j < len; ++j)
+    for (int l = 0; l < kLanes; ++l) sums[l] += base[offs[l][k] + j * stride];
+}
+
 template <typename T>
 EMBER_CPU_CLONES [[gnu::flatten]] void line_map_lines(const OffsetCalc<2>& lines,
                                                       std::int64_t begin, std::int64_t end,
                                                       const LineMapLines<T>& body) {
   if (body.op != LineMap::LogNormalize) return walk_range(lines, begin, end, body);
-  constexpr int kLanes = 8;
-  std::int64_t offs[kLanes][2];
+  std::int64_t offs[kLanes][2];  // in's, out's
+  T sums[kLanes];
   for (std::int64_t lo = begin; lo < end; lo += kLanes) {
-    const int count = static_cast<int>(std::min<std::int64_t>(kLanes, end - lo));
-    walk_range(lines, lo, lo + count, [&](std::int64_t i, const std::int64_t(&off)[2]) {
-      offs[i - lo][0] = off[0];
-      offs[i - lo][1] = off[1];
-    });
-    for (int l = count; l < kLanes; ++l) offs[l][0] = offs[0][0];  // a full block's loads
-    T sums[kLanes] = {};
-    for (std::int64_t j = 0; j < body.len; ++j) {
-      const std::int64_t at = j * body.s_in;
-      for (int l = 0; l < kLanes; ++l) sums[l] += body.in[offs[l][0] + at];
-    }
+    const int count = lane_offsets(lines, lo, end, offs);
+    lane_sums(body.in, offs, 0, body.s_in, body.len, sums);
     for (int l = 0; l < count; ++l) {
       log_normalize_given_sum(body.out + offs[l][1], body.s_out, body.in + offs[l][0], body.s_in,
                               body.len, sums[l]);
+    }
+  }
+}
+
+template <typename T>
+EMBER_CPU_CLONES [[gnu::flatten]] void line_backward_lines(const OffsetCalc<3>& lines,
+                                                           std::int64_t begin, std::int64_t end,
+                                                           const LineBackwardLines<T>& body) {
+  if (body.op != LineGrad::LogNormalize) return walk_range(lines, begin, end, body);
+  std::int64_t offs[kLanes][3];  // gx's, g's, x's
+  T sum_g[kLanes], sum_x[kLanes];
+  for (std::int64_t lo = begin; lo < end; lo += kLanes) {
+    const int count = lane_offsets(lines, lo, end, offs);
+    lane_sums(body.g, offs, 1, body.s_g, body.len, sum_g);
+    lane_sums(body.x, offs, 2, body.s_x, body.len, sum_x);
+    for (int l = 0; l < count; ++l) {
+      log_normalize_backward_given_sums(body.gx + offs[l][0], body.s_gx, body.g + offs[l][1],
+                                        body.s_g, body.x + offs[l][2], body.s_x, body.len, sum_g[l],
+                                        sum_x[l]);
     }
   }
 }
@@ -412,7 +447,8 @@ void launch_line_backward(CpuBackend&, LineGrad op, const TensorArg& gx, const T
     const LineGeometry<3> geo = line_geometry(args, dim);
     for_each_line(geo,
                   LineBackwardLines<T>{op, gx.ptr<T>(), g.ptr<const T>(), x.ptr<const T>(),
-                                       geo.strides[0], geo.strides[1], geo.strides[2], geo.len});
+                                       geo.strides[0], geo.strides[1], geo.strides[2], geo.len},
+                  &line_backward_lines<T>);
   });
 }
 

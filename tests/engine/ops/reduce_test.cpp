@@ -117,10 +117,10 @@ TEST(Reduce, LogNormalizeIsTheLogOfTheNormalizedTable) {
   EXPECT_THROW(log_normalize(tensor({1.0, 2.0}, TensorOptions{kInt64}), 0), DTypeError);
 }
 
-// The CPU sums up to eight lines at once, in lockstep; each line still takes the one-line
-// body's steps in its order (kernels/common/reduce_bodies.hpp, what the GPU runs per line):
-// the same bits, line by line, for lines along either dim and a partial block of lines, in
-// float32 tables whose sums depend on the order of their adds (a large entry among many below
+// The CPU sums up to eight lines at once, in lockstep, forward and backward; each line still
+// takes the one-line body's steps in its order (kernels/common/reduce_bodies.hpp, what the GPU runs
+// per line): the same bits, line by line, for lines along either dim and a partial block of lines,
+// in float32 tables whose sums depend on the order of their adds (a large entry among many below
 // its half ulp: added first, it absorbs them; added last, they count).
 TEST(Reduce, LogNormalizeHasTheOneLineBodysBits) {
   constexpr std::int64_t kRows = 13, kCols = 37;  // a block of 8 lines and 5 more
@@ -139,6 +139,22 @@ TEST(Reduce, LogNormalizeHasTheOneLineBodysBits) {
     for (std::int64_t l = 0; l < lines; ++l)
       kernels::log_normalize_line(&want[l * line_step], step, &x[l * line_step], step, len);
     EXPECT_EQ(got, want);
+    // The gradient, from incoming gradients that also sum by order: the one-line body's too.
+    const Tensor leaf = t.clone().requires_grad_();
+    std::vector<double> gd(v.size());
+    for (std::int64_t r = 0; r < kRows; ++r)
+      for (std::int64_t c = 0; c < kCols; ++c)
+        gd[r * kCols + c] =
+            (r + 2 * c) % 7 == 0 ? 2.0 + static_cast<double>(c) : 5e-8 * (1 + r % 3);
+    const Tensor g = from_vector(gd, {kRows, kCols}, TensorOptions{}.with_dtype(kFloat32));
+    log_normalize(leaf, dim).backward(g);
+    const std::vector<float> gv = g.to_vector<float>();
+    std::vector<float> want_grad(x.size());
+    for (std::int64_t l = 0; l < lines; ++l) {
+      kernels::log_normalize_backward_line(&want_grad[l * line_step], step, &gv[l * line_step],
+                                           step, &x[l * line_step], step, len);
+    }
+    EXPECT_EQ(leaf.grad().contiguous().to_vector<float>(), want_grad);
   }
 }
 
