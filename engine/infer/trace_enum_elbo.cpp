@@ -67,9 +67,49 @@ class DimList {
   int n_ = 0;
 };
 
+// A term's enumerated variables by dim (variable index at each enumerated dim it holds), in
+// dim order: a short sorted list without a heap block, where a map's nodes were thousands of
+// heap blocks a step in an enumerated chain. At most one variable per dim of a tensor.
+class DimVars {
+ public:
+  using value_type = std::pair<int, std::size_t>;
+  const value_type* begin() const { return v_.data(); }
+  const value_type* end() const { return v_.data() + n_; }
+  bool empty() const { return n_ == 0; }
+  bool contains(int dim) const { return find(dim) != end(); }
+  const value_type* find(int dim) const {
+    for (const value_type& e : *this)
+      if (e.first == dim) return &e;
+    return end();
+  }
+  // As std::map::emplace: nothing changes where the dim is already held.
+  std::pair<const value_type*, bool> emplace(int dim, std::size_t var) {
+    int at = 0;
+    while (at < n_ && v_[at].first < dim) ++at;
+    if (at < n_ && v_[at].first == dim) return {&v_[at], false};
+    EMBER_CHECK_SHAPE(n_ < kMaxRank, "enumeration: more than ", kMaxRank,
+                      " enumerated dims in one term");
+    for (int i = n_; i > at; --i) v_[i] = v_[i - 1];
+    v_[at] = {dim, var};
+    ++n_;
+    return {&v_[at], true};
+  }
+  void erase(int dim) {
+    int at = 0;
+    while (at < n_ && v_[at].first != dim) ++at;
+    if (at == n_) return;
+    for (int i = at; i + 1 < n_; ++i) v_[i] = v_[i + 1];
+    --n_;
+  }
+
+ private:
+  std::array<value_type, kMaxRank> v_{};
+  int n_ = 0;
+};
+
 struct Term {
   Tensor log;
-  std::map<int, std::size_t> vars;
+  DimVars vars;
   Ordinal ordinal;
   std::int64_t step = -1;
 };
@@ -114,7 +154,7 @@ class Eliminator {
   struct Record {
     std::size_t var;
     Tensor scores;
-    std::map<int, std::size_t> vars;
+    DimVars vars;
   };
   const std::vector<Record>& records() const { return records_; }
   const std::vector<Var>& vars() const { return vars_; }
@@ -123,8 +163,8 @@ class Eliminator {
   // plates, the variable outside any chain that owns it, or the chain's variable of a step
   // the site may read (a dim reused along a chain holds, for a factor of step t, the
   // variable of a step in [t - h, t]).
-  std::map<int, std::size_t> vars_of(const Site& s, const Tensor& log) const {
-    std::map<int, std::size_t> out;
+  DimVars vars_of(const Site& s, const Tensor& log) const {
+    DimVars out;
     const std::int64_t step = s.markov_step;
     const Ordinal ordinal = ordinal_of(s);
     auto take = [&](std::size_t i) {
@@ -599,7 +639,7 @@ std::vector<Term> model_terms(const Trace& model_trace, const Eliminator& elim,
     if (!s.is_sample()) continue;
     Tensor log = s.infer.enum_dim != 0 ? enumerated_log_prob(s) : s.unscaled_log_prob();
     if (s.mask.defined()) log = where(s.mask, log, 0.0);
-    std::map<int, std::size_t> vars = elim.vars_of(s, log);
+    DimVars vars = elim.vars_of(s, log);
     if (vars.empty()) {
       direct.push_back(&s);
       continue;
