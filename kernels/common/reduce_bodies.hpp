@@ -113,15 +113,17 @@ EMBER_HD std::int64_t category_of(V v, std::int64_t len) {
 }
 
 // The log-normalizer of one line of logits: logsumexp (shifted by the max; -inf for a line of
-// -inf).
+// -inf). exp_fast and log_fast, as for the other lines' exps and logs: inline float
+// polynomials on the CPU, where the C library's would be a call per element; the device's own
+// on the GPU.
 template <typename T>
 EMBER_HD T logsumexp_line(const T* table, std::int64_t st, std::int64_t len) {
   T m = T(-INFINITY);
   for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
   if (m == T(-INFINITY)) return m;
   T s = T(0);
-  for (std::int64_t j = 0; j < len; ++j) s += ::exp(table[j * st] - m);
-  return m + ::log(s);
+  for (std::int64_t j = 0; j < len; ++j) s += exp_fast(table[j * st] - m);
+  return m + log_fast(s);
 }
 
 // log p(v) of one line, in two steps so that a loop over many lines can take the logs of a
@@ -185,7 +187,7 @@ EMBER_HD std::int64_t categorical_pick_line(const T* table, std::int64_t st, std
   T m = T(-INFINITY);
   for (std::int64_t j = 0; j < len; ++j) m = table[j * st] > m ? table[j * st] : m;
   if (m == T(-INFINITY)) return 0;
-  const auto weight = [&](std::int64_t j) { return ::exp(table[j * st] - m); };
+  const auto weight = [&](std::int64_t j) { return exp_fast(table[j * st] - m); };
   T total = T(0);
   for (std::int64_t j = 0; j < len; ++j) total += weight(j);
   return categorical_first_reaching(weight, len, u * total);
@@ -218,7 +220,7 @@ EMBER_HD void categorical_log_prob_backward_line(T* gt, std::int64_t sgt, T g, c
     return;
   }
   const T norm = logsumexp_line(table, st, len);
-  for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = -g * ::exp(table[j * st] - norm);
+  for (std::int64_t j = 0; j < len; ++j) gt[j * sgt] = -g * exp_fast(table[j * st] - norm);
   gt[k * sgt] += g;
 }
 
