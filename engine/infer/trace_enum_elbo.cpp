@@ -45,27 +45,10 @@ struct Var {
   int history;
 };
 
-// A log-density term: a tensor over batch dims, the variables it holds (dim -> var index),
-// the plates it lies in, and its markov step.
-// A short list of dims (at most a tensor's rank) without a heap block: the contractions build
-// several at every time step of an enumerated chain.
-class DimList {
- public:
-  void push_back(int d) {
-    EMBER_CHECK_SHAPE(n_ < kMaxRank, "enumeration: more than ", kMaxRank, " dims");
-    d_[n_++] = d;
-  }
-  int size() const { return n_; }
-  int operator[](int i) const { return d_[i]; }
-  int& operator[](int i) { return d_[i]; }
-  const int* begin() const { return d_.data(); }
-  const int* end() const { return d_.data() + n_; }
-  std::span<const int> dims() const { return {d_.data(), static_cast<std::size_t>(n_)}; }
-
- private:
-  std::array<int, kMaxRank> d_{};
-  int n_ = 0;
-};
+// A short list of dims (at most a tensor's rank), inline: the contractions build several at every
+// time step of an enumerated chain.
+using DimList = InlineVector<int, kMaxRank>;
+std::span<const int> dims_of(const DimList& l) { return {l.begin(), l.size()}; }
 
 // A term's enumerated variables by dim (variable index at each enumerated dim it holds), in
 // dim order: a short sorted list without a heap block, where a map's nodes were thousands of
@@ -107,6 +90,8 @@ class DimVars {
   int n_ = 0;
 };
 
+// A log-density term: a tensor over batch dims, the variables it holds (dim -> var index),
+// the plates it lies in, and its markov step.
 struct Term {
   Tensor log;
   DimVars vars;
@@ -400,27 +385,27 @@ class Eliminator {
         for (int i : *part) out.push_back(i);
       return out;
     };
-    DimList at_d;
-    at_d.push_back(d);
+    const DimList at_d{d};
     const std::int64_t nb = numel_of(p, batch), m = numel_of(p, rows), n = numel_of(q, cols);
     const std::int64_t k = p.size(d);
     const Tensor p3 =
-        permute_dims(p, joined({&batch, &rows, &at_d, &cols, &ones}).dims()).reshape({nb, m, k});
+        permute_dims(p, dims_of(joined({&batch, &rows, &at_d, &cols, &ones}))).reshape({nb, m, k});
     const Tensor q3 =
-        permute_dims(q, joined({&batch, &at_d, &cols, &rows, &ones}).dims()).reshape({nb, k, n});
+        permute_dims(q, dims_of(joined({&batch, &at_d, &cols, &rows, &ones}))).reshape({nb, k, n});
     // (nb, m, n) holds the dims batch, rows, cols in that order: back to ascending dims, each
     // dim of the result taking the place of its rank among them.
     const DimList order = joined({&batch, &rows, &cols});
     Shape ordered;
     for (int i : order) ordered.push_back(out_shape[i]);
     DimList back = order;
-    for (int a = 0; a < order.size(); ++a) {
-      int below = 0;  // the order's dims below order[a]: where it goes among them
-      for (int b = 0; b < order.size(); ++b) below += order[b] < order[a] ? 1 : 0;
-      back[below] = a;
+    for (std::size_t a = 0; a < order.size(); ++a) {
+      std::size_t below = 0;  // the order's dims below order[a]: where it goes among them
+      for (int o : order) below += o < order[a] ? 1 : 0;
+      back[below] = static_cast<int>(a);
     }
     Term out;
-    out.log = permute_dims(log_matmul_exp(p3, q3).reshape(ordered), back.dims()).reshape(out_shape);
+    out.log =
+        permute_dims(log_matmul_exp(p3, q3).reshape(ordered), dims_of(back)).reshape(out_shape);
     out.vars = p_term.vars;
     for (const auto& [dv, var] : q_term.vars) out.vars.emplace(dv, var);
     out.vars.erase(vars_[v].dim);
