@@ -14,9 +14,10 @@
 // SVI::compile(): the step recorded once and replayed as a flat loop of kernel calls
 // (`record_us`: what the recording step cost; `plan_calls`: the kernel calls a replay makes,
 // `bound_calls` those of them that ran bound on the CPU and `fused_calls` those that ran
-// fused with their neighbours (CompileOptions::fuse), `placed_before` the share of replays
-// whose moved data found its calls bound where it now is, `retained_MiB` the memory its
-// buffers hold: every buffer of the step, each its own;
+// fused with their neighbours (CompileOptions::fuse), `merged_calls` those that copy the
+// result of an earlier equal call (CompileOptions::merge_repeats), `placed_before` the share
+// of replays whose moved data found its calls bound where it now is, `retained_MiB` the
+// memory its buffers hold: every buffer of the step, each its own;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too. On the CPU, the DP mixture also runs as
@@ -133,6 +134,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     state.counters["graph_calls"] = static_cast<double>(cs.graph_calls_per_replay);
     state.counters["bound_calls"] = static_cast<double>(cs.bound_calls_per_replay);
     state.counters["fused_calls"] = static_cast<double>(cs.fused_calls_per_replay);
+    state.counters["merged_calls"] = static_cast<double>(cs.merged_calls_per_replay);
     // Of the replays, those whose data had come back to memory the plan had bound it in.
     if (mode.batches && cs.replays > 0)
       state.counters["placed_before"] =

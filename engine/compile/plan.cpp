@@ -118,6 +118,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->unary(op, out, x, p0, p1);
     auto* o = rec_.keep(&out);
     auto* xa = rec_.keep(&x);
+    rec_.declare_repeatable();
     add(
         {"unary", kernels::unary_op_name(op), o},
         mix_double(mix_double(mix(h(*o, *xa), static_cast<std::uint64_t>(op)), p0), p1),
@@ -131,6 +132,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
     auto* ya = rec_.keep(&y);
+    rec_.declare_repeatable();
     add(
         {"unary_backward", kernels::unary_op_name(op), a},
         mix_double(mix_double(mix(h(*a, *ga, *xa, *ya), static_cast<std::uint64_t>(op)), p0), p1),
@@ -143,6 +145,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
+    rec_.declare_repeatable();
     add(
         {"binary", kernels::binary_op_name(op), aa, ba},
         mix(h(*o, *aa, *ba), static_cast<std::uint64_t>(op)),
@@ -177,6 +180,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* c = rec_.keep(&cond);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
+    rec_.declare_repeatable();
     add(
         {"where", nullptr, o}, h(*o, *c, *aa, *ba),
         [be = b_, o, c, aa, ba] { be->where(*o, *c, *aa, *ba); }, true);
@@ -188,6 +192,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->reduce(op, out, in);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
+    rec_.declare_repeatable();
     add(
         {"reduce", nullptr, i, o}, mix(h(*o, *i), static_cast<std::uint64_t>(op)),
         [b = b_, op, o, i] { b->reduce(op, *o, *i); }, true);
@@ -198,6 +203,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
+    rec_.declare_repeatable();
     add(
         {"reduce_product", nullptr, aa, o}, h(*o, *aa, *ba),
         [be = b_, o, aa, ba] { be->reduce_product(*o, *aa, *ba); }, true);
@@ -207,6 +213,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->scan(op, out, in, dim, reverse);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
+    rec_.declare_repeatable();
     add(
         {"scan", nullptr, i},
         mix(mix(mix(h(*o, *i), static_cast<std::uint64_t>(op)), static_cast<std::uint64_t>(dim)),
@@ -219,6 +226,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* a = rec_.keep(&gx);
     auto* ga = rec_.keep(&g);
     auto* xa = rec_.keep(&x);
+    rec_.declare_repeatable();
     add(
         {kernels::line_grad_name(op), nullptr, xa},
         mix(mix(h(*a, *ga, *xa), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
@@ -230,6 +238,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* t = rec_.keep(&table);
     auto* v = rec_.keep(&value);
+    rec_.declare_repeatable();
     add(
         {"categorical_log_prob", logits ? "logits" : nullptr, t},
         mix(h(*o, *t, *v), static_cast<std::uint64_t>(logits)),
@@ -267,6 +276,7 @@ class RecordingBackend final : public kernels::Backend {
     b_->line_map(op, out, in, dim);
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
+    rec_.declare_repeatable();
     add(
         {kernels::line_map_name(op), nullptr, i},
         mix(mix(h(*o, *i), static_cast<std::uint64_t>(dim)), static_cast<std::uint64_t>(op)),
@@ -280,6 +290,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
+    rec_.declare_repeatable();
     add(
         {"index_select", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
         [b = b_, o, i, dim, x] { b->index_select(*o, *i, dim, *x); }, true);
@@ -301,6 +312,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* i = rec_.keep(&in);
     auto* x = rec_.keep(&index);
+    rec_.declare_repeatable();
     add(
         {"gather", nullptr, i}, mix(h(*o, *i, *x), static_cast<std::uint64_t>(dim)),
         [b = b_, o, i, dim, x] { b->gather(*o, *i, dim, *x); }, true);
@@ -356,6 +368,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
     rec_.declare_writes({o->data}, accumulate);
+    if (!accumulate) rec_.declare_repeatable();
     add(
         {"matmul", nullptr, aa, ba}, mix(h(*o, *aa, *ba), accumulate),
         [be = b_, o, aa, ba, accumulate] { be->matmul(*o, *aa, *ba, accumulate); }, true);
@@ -367,6 +380,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* aa = rec_.keep(&a);
     auto* ba = rec_.keep(&b);
     rec_.declare_writes({o->data});
+    rec_.declare_repeatable();
     add({"log_matmul_exp", max_plus ? "max_plus" : nullptr, aa, ba}, mix(h(*o, *aa, *ba), max_plus),
         [be = b_, o, aa, ba, max_plus] { be->log_matmul_exp(*o, *aa, *ba, max_plus); });
   }
@@ -447,6 +461,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* p = rec_.keep(params, static_cast<std::size_t>(n));
     std::uint64_t hash = mix(h(*o, *s), static_cast<std::uint64_t>(op));
     for (int k = 0; k < n; ++k) hash = h(p[k], hash);
+    rec_.declare_repeatable();
     add(
         {"sample_grad", nullptr, o}, hash, [b = b_, op, o, s, p] { b->sample_grad(op, *o, *s, p); },
         true);
@@ -472,6 +487,7 @@ class RecordingBackend final : public kernels::Backend {
     auto* o = rec_.keep(&out);
     auto* la = rec_.keep(&l);
     auto* ba = rec_.keep(&b);
+    rec_.declare_repeatable();
     add({"triangular_solve", nullptr, ba}, mix(mix(h(*o, *la, *ba), lower), transpose),
         [be = b_, o, la, ba, lower, transpose] {
           be->triangular_solve(*o, *la, *ba, lower, transpose);
@@ -526,8 +542,8 @@ class RecordingBackend final : public kernels::Backend {
   // `bindable`: the call is one loop of the launcher's, which may bind it (Backend::run_bound).
   template <typename F>
   void add(const Plan::CallInfo& what, std::uint64_t hash, F&& run, bool bindable = false) {
-    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash, b_->streams(),
-                  bindable ? b_ : nullptr);
+    rec_.add_call(std::function<void()>(std::forward<F>(run)), what, hash, b_->streams(), b_,
+                  bindable);
   }
 
   Recorder& rec_;
@@ -537,7 +553,10 @@ class RecordingBackend final : public kernels::Backend {
 
 // ---------------------------------------------------------------------- Plan ----
 Plan::Plan(const CompileOptions& options)
-    : graphs_on_(options.cuda_graphs), fuse_on_(options.fuse), stage_on_(options.stage_inputs) {}
+    : graphs_on_(options.cuda_graphs),
+      fuse_on_(options.fuse),
+      stage_on_(options.stage_inputs),
+      merge_on_(options.merge_repeats) {}
 Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
@@ -1115,6 +1134,8 @@ std::string Plan::listing(const std::string& title, std::uint64_t key) const {
     std::string mark = " ";
     if (hoisted(k)) {
       mark = " (hoisted) ";
+    } else if (!copies_.empty() && copies_[k] != kNoCopy) {
+      mark = concat(" (copies ", copies_[k], ") ");
     } else if (replayed[k] < calls_.size()) {
       const std::size_t r = replayed[k];
       // Fused runs are numbered from 1 in order.
@@ -1282,7 +1303,7 @@ const void* Recorder::host_source(const void* src, std::size_t nbytes) {
 }
 
 void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
-                        kernels::StreamControl* device, kernels::Backend* bind_with) {
+                        kernels::StreamControl* device, kernels::Backend* backend, bool bindable) {
   const std::size_t end = plan_.refreshes_.size();
   // Into a graph only what takes the same arguments at every replay.
   const bool graphable =
@@ -1308,10 +1329,10 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   access_.push_back(std::move(access));
   cur_reads_.clear();
   cur_writes_.clear();
-  const bool draws = cur_draw_;
-  cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = false;
+  const bool draws = cur_draw_, repeatable = cur_repeatable_;
+  cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = cur_repeatable_ = false;
   // Bound on the CPU alone.
-  kernels::Backend* binder = device == nullptr ? bind_with : nullptr;
+  kernels::Backend* binder = device == nullptr && bindable ? backend : nullptr;
   Plan::Call& call = plan_.calls_.emplace_back();
   call.run = std::move(run);
   call.refresh_begin = refresh_begin_;
@@ -1320,6 +1341,8 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   call.reads_inputs = reads_inputs;
   call.binds_inputs = binds_inputs;
   call.draws = draws;
+  call.backend = backend;
+  call.repeatable = repeatable;
   call.binder = call.rebinder = binder;
   call.scalar_begin = scalar_begin_;
   call.scalar_end = scalar_begin_ = plan_.scalar_args_.size();
@@ -1345,29 +1368,30 @@ void Recorder::declare_writes(std::initializer_list<const void*> writes, bool rm
   }
 }
 
+const unsigned char* Recorder::storage_of(const void* p) const {
+  const auto* q = static_cast<const unsigned char*>(p);
+  auto it = ranges_.upper_bound(q);
+  if (it == ranges_.begin()) return nullptr;
+  --it;
+  return q < it->second.end ? it->first : nullptr;
+}
+
 void Recorder::hoist(std::span<const void* const> external) {
   // Memory is named by the storage (kept or input) that holds it; unknown memory changes.
-  auto buffer = [&](const void* p) -> const unsigned char* {
-    const auto* q = static_cast<const unsigned char*>(p);
-    auto it = ranges_.upper_bound(q);
-    if (it == ranges_.begin()) return nullptr;
-    --it;
-    return q < it->second.end ? it->first : nullptr;
-  };
   std::unordered_map<const unsigned char*, int> writers;
   std::unordered_set<const unsigned char*> changing;
   for (const auto& [start, range] : ranges_)
     if (range.input != kNotInput) changing.insert(start);
   for (const void* p : external)
-    if (const auto* b = buffer(p)) changing.insert(b);
+    if (const auto* b = storage_of(p)) changing.insert(b);
   for (const unsigned char* start : trained_) changing.insert(start);
   for (const std::string& name : current_param_store().names()) {
-    if (const auto* b = buffer(current_param_store().unconstrained(name).data_ptr()))
+    if (const auto* b = storage_of(current_param_store().unconstrained(name).data_ptr()))
       changing.insert(b);
   }
   for (const Access& a : access_) {
     for (const void* w : a.writes)
-      if (const auto* b = buffer(w)) ++writers[b];
+      if (const auto* b = storage_of(w)) ++writers[b];
   }
   std::unordered_set<const unsigned char*> made;  // written by hoisted calls
   std::vector<bool> hoisted(access_.size(), false);
@@ -1375,16 +1399,16 @@ void Recorder::hoist(std::span<const void* const> external) {
     const Access& a = access_[k];
     bool constant = !a.pinned && !a.writes.empty();
     for (const void* r : a.reads) {
-      const auto* b = buffer(r);
+      const auto* b = storage_of(r);
       constant =
           constant && b != nullptr && !changing.count(b) && (writers[b] == 0 || made.count(b) != 0);
     }
     for (const void* w : a.writes) {
-      const auto* b = buffer(w);
+      const auto* b = storage_of(w);
       constant = constant && b != nullptr && !changing.count(b) && writers[b] == 1;
     }
     for (const void* w : a.writes) {
-      if (const auto* b = buffer(w)) (constant ? made : changing).insert(b);
+      if (const auto* b = storage_of(w)) (constant ? made : changing).insert(b);
     }
     hoisted[k] = constant;
   }
@@ -1393,7 +1417,7 @@ void Recorder::hoist(std::span<const void* const> external) {
   // takes it as a constant (a log-density's fixed scale into the loop's body). Its refresh is
   // left in place, dead (patches point into the refreshes).
   auto constant_source = [&](const Plan::Refresh& f) {
-    const auto* b = buffer(f.src);
+    const auto* b = storage_of(f.src);
     return b != nullptr && !changing.count(b);
   };
   std::vector<Plan::Call> kept;
@@ -1408,6 +1432,172 @@ void Recorder::hoist(std::span<const void* const> external) {
   }
   plan_.calls_ = std::move(kept);
   plan_.hoisted_ = std::move(hoisted);
+  merge_repeats();
+}
+
+namespace {
+// Whether two operands are the same memory seen the same way.
+bool same_geometry(const kernels::TensorArg& a, const kernels::TensorArg& b) {
+  if (a.dtype != b.dtype || a.ndim != b.ndim) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.sizes[d] != b.sizes[d] || a.strides[d] != b.strides[d]) return false;
+  return true;
+}
+bool same_operand(const kernels::TensorArg& a, const kernels::TensorArg& b) {
+  return a.data == b.data && same_geometry(a, b);
+}
+}  // namespace
+
+void Recorder::merge_repeats() {
+  Plan& p = plan_;
+  p.copies_.assign(p.infos_.size(), Plan::kNoCopy);
+  if (!p.merge_on_) return;
+  std::vector<Plan::Call>& calls = p.calls_;
+  // The one operand call c writes, where that is all it writes (its declared writes are that
+  // operand's, which it does not read too); null otherwise.
+  auto written = [&](const Plan::Call& c) -> const kernels::TensorArg* {
+    const kernels::TensorArg* out = nullptr;
+    for (std::size_t o = c.operand_begin; o < c.operand_end; ++o) {
+      if (!p.operands_[o].written) continue;
+      if (out != nullptr) return nullptr;
+      out = p.operands_[o].arg;
+    }
+    const Access& a = access_[c.recorded];
+    if (out == nullptr || a.writes.size() != 1 || a.writes[0] != out->data) return nullptr;
+    return std::find(a.reads.begin(), a.reads.end(), out->data) == a.reads.end() ? out : nullptr;
+  };
+  // Whether what c writes is all in its operands (spans), the memory of the plan's buffers: a
+  // host call, a check or a copy from the host may write elsewhere.
+  auto described = [&](const Plan::Call& c, const std::vector<MemorySpan>& spans) {
+    if (c.backend == nullptr || (access_[c.recorded].pinned && !c.draws)) return false;
+    for (const void* w : access_[c.recorded].writes) {
+      bool found = false;
+      for (std::size_t o = c.operand_begin; o < c.operand_end && !found; ++o)
+        found = p.operands_[o].written && p.operands_[o].arg->data == w;
+      if (!found) return false;
+    }
+    for (const MemorySpan& s : spans)
+      if (s.written && storage_of(s.lo) == nullptr) return false;
+    return true;
+  };
+  // A call another may copy: repeatable, on constant scalars and memory the plan holds (no
+  // input, which moves), writing one operand that none of its reads overlaps.
+  auto candidate = [&](const Plan::Call& c, const std::vector<MemorySpan>& spans) {
+    if (!c.repeatable || c.reads_inputs || c.draws || written(c) == nullptr) return false;
+    for (std::size_t r = c.refresh_begin; r < c.refresh_end; ++r)
+      if (p.refreshes_[r].arg != nullptr) return false;
+    for (const MemorySpan& s : spans) {
+      if (storage_of(s.lo) == nullptr) return false;
+      for (const MemorySpan& t : spans)
+        if (s.written && !t.written && overlap(s, t)) return false;
+    }
+    return true;
+  };
+  // Calls equal to one another: the same kernel, options and scalars, the same operands read
+  // and the same geometry of the one they write.
+  auto equal = [&](const Plan::Call& a, const Plan::Call& b) {
+    const Plan::CallInfo &x = p.infos_[a.recorded], &y = p.infos_[b.recorded];
+    if (p.signature_[a.recorded] != p.signature_[b.recorded] || std::strcmp(x.kind, y.kind) != 0 ||
+        (x.op == nullptr) != (y.op == nullptr) ||
+        (x.op != nullptr && std::strcmp(x.op, y.op) != 0) || a.backend != b.backend ||
+        a.graph_device != b.graph_device ||
+        a.operand_end - a.operand_begin != b.operand_end - b.operand_begin ||
+        a.scalar_end - a.scalar_begin != b.scalar_end - b.scalar_begin) {
+      return false;
+    }
+    for (std::size_t k = 0; k < a.operand_end - a.operand_begin; ++k) {
+      const Plan::Operand &u = p.operands_[a.operand_begin + k],
+                          &v = p.operands_[b.operand_begin + k];
+      if (u.written != v.written ||
+          !(u.written ? same_geometry(*u.arg, *v.arg) : same_operand(*u.arg, *v.arg))) {
+        return false;
+      }
+    }
+    for (std::size_t k = 0; k < a.scalar_end - a.scalar_begin; ++k) {
+      const kernels::TensorArg &u = *p.scalar_args_[a.scalar_begin + k],
+                               &v = *p.scalar_args_[b.scalar_begin + k];
+      if (u.dtype != v.dtype || bits(u.scalar) != bits(v.scalar)) return false;
+    }
+    return true;
+  };
+  auto key = [&](const Plan::Call& c) {
+    std::uint64_t h = p.signature_[c.recorded];
+    for (std::size_t o = c.operand_begin; o < c.operand_end; ++o)
+      if (!p.operands_[o].written)
+        h = mix(h, reinterpret_cast<std::uintptr_t>(p.operands_[o].arg->data));
+    return h;
+  };
+  // The calls that may still be copied (their reads and result unchanged since they ran), by
+  // key, and by the buffers they touch, which a later write looks through.
+  std::vector<bool> live(calls.size(), false);
+  std::vector<std::vector<MemorySpan>> access(calls.size());
+  std::unordered_map<std::uint64_t, std::vector<std::size_t>> by_key;
+  std::unordered_map<const unsigned char*, std::vector<std::size_t>> by_buffer;
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    Plan::Call& c = calls[k];
+    access[k] = p.spans(c);
+    const bool may_copy = candidate(c, access[k]);
+    std::uint64_t h = 0;
+    bool merged = false;
+    if (may_copy) {
+      h = key(c);
+      auto it = by_key.find(h);
+      if (it != by_key.end()) {
+        std::vector<std::size_t>& same = it->second;
+        std::erase_if(same, [&](std::size_t j) { return !live[j]; });
+        for (auto j = same.rbegin(); j != same.rend() && !merged; ++j) {
+          const Plan::Call& a = calls[*j];
+          if (!equal(a, c)) continue;
+          const kernels::TensorArg* from = written(a);
+          kernels::TensorArg* to = const_cast<kernels::TensorArg*>(written(c));
+          const auto [lo, hi] = extent(*to);
+          bool clear = true;
+          for (const MemorySpan& s : access[*j]) clear = clear && !overlap(s, {lo, hi, true});
+          if (!clear) continue;
+          // c becomes a copy of a's result into its own: its operands the two results.
+          p.operands_.push_back({to, true});
+          p.operands_.push_back({from, false});
+          c.operand_begin = p.operands_.size() - 2;
+          c.operand_end = p.operands_.size();
+          c.scalar_begin = c.scalar_end;
+          c.refresh_begin = c.refresh_end;
+          c.run = [be = c.backend, to, from] { be->copy(*to, *from); };
+          // Bound on the CPU (where a call that may be copied is in no graph).
+          c.binder = c.rebinder = c.graph_device == nullptr ? c.backend : nullptr;
+          c.repeatable = false;
+          p.copies_[c.recorded] = a.recorded;
+          ++p.merged_;
+          access[k] = p.spans(c);
+          merged = true;
+        }
+      }
+    }
+    // What c writes ends the calls whose reads or result it overlaps.
+    if (!described(c, access[k])) {
+      std::fill(live.begin(), live.end(), false);
+      by_key.clear();
+      by_buffer.clear();
+    } else {
+      for (const MemorySpan& w : access[k]) {
+        if (!w.written) continue;
+        auto it = by_buffer.find(storage_of(w.lo));
+        if (it == by_buffer.end()) continue;
+        for (const std::size_t j : it->second) {
+          if (!live[j]) continue;
+          for (const MemorySpan& s : access[j]) live[j] = live[j] && !overlap(s, w);
+        }
+        std::erase_if(it->second, [&](std::size_t j) { return !live[j]; });
+      }
+    }
+    if (may_copy && !merged) {
+      live[k] = true;
+      by_key[h].push_back(k);
+      for (const MemorySpan& s : access[k]) {
+        std::vector<std::size_t>& list = by_buffer[storage_of(s.lo)];
+        if (list.empty() || list.back() != k) list.push_back(k);
+      }
+    }
+  }
 }
 
 void Recorder::add_host_call(std::function<void()> call, const char* what, std::uint64_t hash,

@@ -69,6 +69,8 @@ class Plan {
   // Calls of the last replay that ran bound (on the CPU), and those of them that ran fused.
   std::size_t bound_calls() const { return bound_calls_; }
   std::size_t fused_calls() const;
+  // Calls that copy the result of an earlier equal call (CompileOptions::merge_repeats).
+  std::size_t merged_calls() const { return merged_; }
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -93,7 +95,8 @@ class Plan {
   std::string describe_call(std::size_t k) const;
   // The plan for a listing: "<title>, N calls recorded, M replayed, key K:" and one line per
   // recorded call, hoisted ones marked "(hoisted)", those that ran bound at the last replay
-  // (on the CPU) "(bound)", and those of them that ran in the N-th fused run "(bound, fused N)".
+  // (on the CPU) "(bound)", those of them that ran in the N-th fused run "(bound, fused N)",
+  // and those that copy the result of recorded call M instead of computing it "(copies M)".
   std::string listing(const std::string& title, std::uint64_t key) const;
   // One structure hash per recorded call (kind, options, operand geometry and constants).
   const std::vector<std::uint64_t>& signature() const { return signature_; }
@@ -144,6 +147,11 @@ class Plan {
     bool binds_inputs = false;
     // A draw: its seed is captured with it (the offset is read from the device's draw base).
     bool draws = false;
+    // The launcher the call runs on (null: work of the host's).
+    kernels::Backend* backend = nullptr;
+    // Its result is a function of its operands and of the options in its signature alone,
+    // written to its one written operand (Recorder::declare_repeatable).
+    bool repeatable = false;
     // The launcher that may bind the call (Backend::run_bound), and the call bound by it at
     // the first replay (bound again after its inputs moved); null/empty: run as recorded.
     kernels::Backend* binder = nullptr;
@@ -268,6 +276,11 @@ class Plan {
   bool graphs_on_, segments_built_ = false;
   bool fuse_on_, fused_built_ = false;
   bool stage_on_;
+  bool merge_on_;
+  std::size_t merged_ = 0;
+  // Per recorded call: the recorded call whose result it copies (merge_repeats), or kNoCopy.
+  static constexpr std::size_t kNoCopy = ~std::size_t{0};
+  std::vector<std::size_t> copies_;
   // Per input: the times its memory moved (-1 once staging was decided), and the plan's copy
   // of it once staged.
   std::vector<int> moves_;
@@ -328,6 +341,7 @@ class Recorder {
   // write memory no other call writes. `external` is memory written between replays (the
   // optimizer's parameters and state); the inputs, the param store's parameters and what
   // draws and host calls write count as changing too.
+  // Then merges repeated calls (merge_repeats).
   void hoist(std::span<const void* const> external);
 
   kernels::Backend& backend(Device device);
@@ -355,10 +369,12 @@ class Recorder {
   void** keep_pointer(void* p);
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
-  // `device`: the streams of the device the call runs on (null on the CPU).
-  // `bind_with`: a launcher that may bind the call (Backend::run_bound).
+  // `device`: the streams of the device the call runs on (null on the CPU). `backend`: the
+  // launcher it runs on (null: host work), which may bind it where `bindable`
+  // (Backend::run_bound).
   void add_call(std::function<void()> run, const Plan::CallInfo& what, std::uint64_t hash,
-                kernels::StreamControl* device = nullptr, kernels::Backend* bind_with = nullptr);
+                kernels::StreamControl* device = nullptr, kernels::Backend* backend = nullptr,
+                bool bindable = false);
   // What the next recorded call writes, when not just its first operand (`rmw`: it reads
   // them too, as an accumulation does); `pinned`: it must run at every replay (a draw, a
   // check, a host call).
@@ -369,6 +385,10 @@ class Recorder {
   void declare_host() { cur_host_ = true; }
   // The next recorded call draws (pinned, its arguments fixed but for the captured seed).
   void declare_draw() { cur_pinned_ = cur_draw_ = true; }
+  // The next recorded call's result is a function of its operands and of the options its
+  // structure hash takes alone, the same bits at every run, written to its first operand:
+  // a later call equal to it on memory nothing wrote in between may copy its result.
+  void declare_repeatable() { cur_repeatable_ = true; }
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);
@@ -380,8 +400,14 @@ class Recorder {
     std::size_t input;  // npos: a retained storage
   };
   static constexpr std::size_t kNotInput = ~std::size_t{0};
+  // The first byte of the kept storage or input holding `p`; null for other memory.
+  const unsigned char* storage_of(const void* p) const;
   // The input slot holding `p`, and p's distance from that input's first element.
   std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* p) const;
+  // A replayed call that repeats an earlier one (the same kernel, options, operands read and
+  // shape of its result) when nothing between them wrote what the earlier call read or wrote
+  // copies the earlier call's result instead (CompileOptions::merge_repeats): the same bits.
+  void merge_repeats();
   // `in_loop`: a pointer a launcher reads (not a refreshed scalar's source, which the plan
   // reads itself).
   void patch_if_input(void** where, bool in_loop = true);
@@ -410,7 +436,8 @@ class Recorder {
   };
   std::vector<Access> access_;
   std::vector<const void*> cur_reads_, cur_writes_;
-  bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false, cur_draw_ = false;
+  bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false, cur_draw_ = false,
+       cur_repeatable_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
 };
 
@@ -421,6 +448,7 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.graph_calls_per_replay = plan.graph_calls();
   stats.bound_calls_per_replay = plan.bound_calls();
   stats.fused_calls_per_replay = plan.fused_calls();
+  stats.merged_calls_per_replay = plan.merged_calls();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   stats.placements_reused = plan.placements_reused();

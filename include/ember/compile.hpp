@@ -51,6 +51,12 @@ struct CompileOptions {
   // between them move out of the way. The same values bit for bit (docs/compile.md,
   // "Fusion"). Off: every call runs over all its elements alone, in recorded order.
   bool fuse = true;
+  // A call that repeats an earlier one of the same program (the same kernel, options and
+  // operands) on memory nothing wrote in between copies the earlier call's result instead of
+  // computing it again: an enumerated markov chain normalizes its one transition table once,
+  // not at every step. The same values bit for bit (docs/compile.md, "Repeated calls"). Off:
+  // every call computes its result.
+  bool merge_repeats = true;
   // Copy a tensor input whose memory keeps moving between calls (a loader's batches) into a
   // buffer of the plan's own, from its second move on, so that the recorded calls keep
   // reading the same memory: on a CUDA device the graphs that read it are then not captured
@@ -82,6 +88,9 @@ struct CompileStats {
   std::size_t bound_calls_per_replay = 0;
   // Of those, the calls that ran fused with their neighbours (CompileOptions::fuse).
   std::size_t fused_calls_per_replay = 0;
+  // Calls of the last plan used that copy the result of an earlier equal call instead of
+  // computing it (CompileOptions::merge_repeats).
+  std::size_t merged_calls_per_replay = 0;
   // The last plan used, over all its replays on the CPU: replays whose data had moved back to
   // memory it was bound in before (a loader's batches, buffers used in turn), which found
   // their calls bound and their runs made there (the plan keeps those of the last four

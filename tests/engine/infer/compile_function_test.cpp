@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/internal.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -202,6 +203,43 @@ TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
     EXPECT_EQ(compiled(x).item(), f(x).item()) << "call " << i;
   }
   EXPECT_EQ(compiled.stats().fused_calls_per_replay, 4u) << compiled.describe_plans();
+}
+
+// A call that repeats an earlier one (the same kernel on the same memory, nothing written
+// there in between) copies the earlier call's result at replay; once the memory it read is
+// written (here in place, through the launcher, as an accumulation writes), the next such call
+// computes again, and the one after copies that. The eager function's bits either way, with
+// new values in the input at every call.
+TEST(CompileFunction, ARepeatedCallCopiesTheEarlierResultUntilItsOperandChanges) {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(::testing::Message() << dtype);
+    auto f = [](const Tensor& x) {
+      const Tensor h = x * 2.0;
+      const Tensor e1 = log_softmax(h, -1), e2 = log_softmax(h, -1);
+      detail::backend(h).binary(kernels::BinaryOp::Add, detail::arg(h), detail::arg(h),
+                                detail::arg(x));  // h += x, in place
+      const Tensor e3 = log_softmax(h, -1), e4 = log_softmax(h, -1);
+      return stack({e1, e2 * 2.0, e3 * 3.0, e4 * 4.0});
+    };
+    auto compiled = compile(f);
+    auto plain = compile(f, CompileOptions{.merge_repeats = false});
+    for (int i = 0; i < 5; ++i) {
+      const Tensor x = randn({3, 7}, TensorOptions{}.with_dtype(dtype)) * (1.0 + i);
+      const Tensor want = f(x);
+      EXPECT_EQ(compiled(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
+      EXPECT_EQ(plain(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
+    }
+    // e2 copies e1 and e4 copies e3; e3 reads h after the write, and computes.
+    EXPECT_EQ(compiled.stats().merged_calls_per_replay, 2u) << compiled.describe_plans();
+    const std::string listing = compiled.describe_plans();
+    std::size_t copies = 0;
+    for (std::size_t at = listing.find("(copies "); at != std::string::npos;
+         at = listing.find("(copies ", at + 1))
+      ++copies;
+    EXPECT_EQ(copies, 2u) << listing;
+    EXPECT_EQ(plain.stats().merged_calls_per_replay, 0u);
+    EXPECT_EQ(plain.describe_plans().find("(copies "), std::string::npos);
+  }
 }
 
 TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {

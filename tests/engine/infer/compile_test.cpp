@@ -439,6 +439,43 @@ TEST(CompileTest, ScoreFunctionSitesWithTraceGraphBaselines) {
   }
 }
 
+// A markov chain of enumerated states whose transition row is picked by the previous state
+// (svi_bench's HMM, shorter): each step's Categorical normalizes the same table, which a
+// replay normalizes once per shape of its view and copies after (merge_repeats). The same
+// loss history and parameters as the eager fit, in both precisions, merged or not.
+TEST(CompileTest, AChainNormalizingOneTableAtEveryStepNormalizesItOnce) {
+  constexpr std::int64_t kSteps = 30, kStates = 4;
+  for (DType dtype : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(::testing::Message() << dtype);
+    const TensorOptions opts = TensorOptions{}.with_dtype(dtype);
+    Generator gen(11);
+    const Tensor x = floor(arange(0.0, kSteps, 1.0, opts) / 8.0) + randn({kSteps}, opts, &gen);
+    auto model = [&] {
+      const Tensor trans =
+          param("trans", full({kStates, kStates}, 1.0 / kStates, opts), constraints::simplex);
+      const Tensor locs = param("locs", arange(0.0, kStates, 1.0, opts));
+      Tensor z = zeros({}, TensorOptions{kInt64});
+      for (std::int64_t t : markov(kSteps)) {
+        z = sample("z_" + std::to_string(t), dist::Categorical(index_rows(trans, z)),
+                   SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+        sample("x_" + std::to_string(t), dist::Normal(index_rows(locs, z), 1.0), x.select(0, t));
+      }
+    };
+    auto guide = [] {};
+    auto run = [&](bool compiled, bool merge) {
+      return fit(model, guide, optim::Adam({.lr = 0.05}), TraceEnum_ELBO({.max_plate_nesting = 0}),
+                 compiled, 12, no_args, {}, CompileOptions{.merge_repeats = merge});
+    };
+    const Fit eager = run(false, true), merged = run(true, true), unmerged = run(true, false);
+    expect_identical(eager, merged);
+    expect_identical(eager, unmerged);
+    // Steps 1 to 29 pick a row of the table in views of two shapes in turn (the first step's
+    // row is picked by the fixed start): 15 and 14 of them, all but the first of each copied.
+    EXPECT_EQ(merged.stats.merged_calls_per_replay, static_cast<std::size_t>(kSteps - 3));
+    EXPECT_EQ(unmerged.stats.merged_calls_per_replay, 0u);
+  }
+}
+
 // The Dirichlet-process mixture of svi_bench and examples/dp_mixture.cpp (smaller): stick
 // breaking (cumprod, pad), a score-function Categorical, MultivariateNormal sites (Cholesky
 // solves), index_select by the drawn assignments; with and without validation.
