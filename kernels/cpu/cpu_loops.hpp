@@ -376,6 +376,14 @@ void flat_part(const Body& body, unsigned scalars, std::int64_t begin, std::int6
   }
 }
 
+// A flat loop over n elements (all_flat(calc, true)), split across threads.
+template <int N, typename Body>
+void run_flat(std::int64_t n, const Body& body, unsigned scalars) {
+  parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+    flat_part<N>(body, scalars, begin, end);
+  });
+}
+
 template <int N, typename Body>
 void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
   if constexpr (AccumulatingBody<Body>) {
@@ -390,9 +398,7 @@ void run_loop(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) {
     walk_range(calc, 0, n, body);
   } else {
     if (all_flat(calc, true)) {
-      parallel_for(n, kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-        flat_part<N>(body, calc.scalars, begin, end);
-      });
+      run_flat<N>(n, body, calc.scalars);
       return;
     }
     walk(calc, n, body);
@@ -446,19 +452,28 @@ class Loop {
 
   template <int N, typename Body>
   void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
-    offer_binding([n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); },
-                  dense_used_ == 0);
     if constexpr (IndependentBody<Body>) {
-      // A flat loop also runs in parts, for fusing with its neighbours.
-      BindSink* const sink = parts_sink();
-      if (sink != nullptr && all_flat(calc, true)) {
-        sink->ranged.n = n;
-        sink->ranged.run = [body, scalars = calc.scalars, slots = bound_slots_](
-                               std::int64_t b, std::int64_t e, void*) {
-          flat_part<N>(body, scalars, b, e);
-        };
+      if (all_flat(calc, true)) {
+        // Bound without the geometry, which a flat loop does not read: a replay of many
+        // small calls then reads one or two cache lines of each call's closure, not six.
+        const unsigned scalars = calc.scalars;
+        offer_binding([n, body, scalars, slots = bound_slots_] { run_flat<N>(n, body, scalars); },
+                      dense_used_ == 0);
+        // It also runs in parts, for fusing with its neighbours.
+        if (BindSink* const sink = parts_sink()) {
+          sink->ranged.n = n;
+          sink->ranged.run = [body, scalars, slots = bound_slots_](std::int64_t b, std::int64_t e,
+                                                                   void*) {
+            flat_part<N>(body, scalars, b, e);
+          };
+        }
+        if (capturing()) return;
+        run_flat<N>(n, body, scalars);
+        return;
       }
     }
+    offer_binding([n, calc, body, slots = bound_slots_] { run_loop(n, calc, body); },
+                  dense_used_ == 0);
     if (capturing()) return;
     run_loop(n, calc, body);
   }
