@@ -341,6 +341,52 @@ TEST(SviCuda, EnumeratedChainsAndGuidesMatchTheCpu) {
   }
 }
 
+// A chain whose every step normalizes the same transition table, compiled: the repeated
+// normalizations are copies of the first (CompileOptions::merge_repeats), inside the graphs;
+// the same losses and parameters exactly as the eager fit and as the compiled fit without
+// merging.
+std::vector<double> chain_fit(bool compiled, bool merge, std::size_t* merged = nullptr) {
+  set_rng_seed(3);
+  ParamStore store;
+  const std::int64_t steps = 40;
+  std::vector<double> values;
+  for (std::int64_t t = 0; t < steps; ++t) values.push_back(2.0 * std::sin(0.3 * t));
+  const Tensor x = from_vector(values, {steps}, on(target()));
+  auto model = [&] {
+    const Tensor trans =
+        param("trans", tensor({{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}}, on(target())),
+              constraints::simplex);
+    const Tensor locs = param("locs", tensor({-2.0, 0.5, 3.0}, on(target())));
+    Tensor z = zeros({}, TensorOptions{kInt64, target()});
+    for (std::int64_t t : markov(steps)) {
+      z = sample("z_" + std::to_string(t), dist::Categorical(index_rows(trans, z)),
+                 SampleOptions{.infer = {.enumerate = Enumerate::Parallel}});
+      sample("x_" + std::to_string(t), dist::Normal(index_rows(locs, z), 0.5), x.select(0, t));
+    }
+  };
+  auto guide = [] {};
+  SVI svi(model, guide, optim::Adam({.lr = 0.05}), TraceEnum_ELBO({.max_plate_nesting = 0}),
+          {.check_finite = false, .param_store = &store});
+  if (compiled) svi.compile({.merge_repeats = merge});
+  std::vector<double> out;
+  for (int i = 0; i < 8; ++i) out.push_back(svi.step().value());
+  for (const char* name : {"trans", "locs"})
+    for (double v : store.get(name).to(Device::cpu()).to_vector<double>()) out.push_back(v);
+  if (merged != nullptr) *merged = svi.compile_stats().merged_calls_per_replay;
+  return out;
+}
+
+TEST(SviCuda, CompiledChainCopiesItsRepeatedNormalizationsExactly) {
+  EMBER_REQUIRE_CUDA();
+  std::size_t merged = 0, unmerged = 1;
+  const std::vector<double> eager = chain_fit(false, true);
+  EXPECT_EQ(chain_fit(true, true, &merged), eager);
+  EXPECT_EQ(chain_fit(true, false, &unmerged), eager);
+  // Steps 1 to 39 normalize the table in views of two shapes in turn: all but one of each.
+  EXPECT_EQ(merged, 37u);
+  EXPECT_EQ(unmerged, 0u);
+}
+
 TEST(SviCuda, AFastStepDoesNotWaitOnTheDevice) {
   EMBER_REQUIRE_CUDA();
   const Device d = target();
