@@ -209,36 +209,42 @@ TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
 // there in between) copies the earlier call's result at replay; once the memory it read is
 // written (here in place, through the launcher, as an accumulation writes), the next such call
 // computes again, and the one after copies that. The eager function's bits either way, with
-// new values in the input at every call.
+// new values in the input at every call, in both precisions, for rows short and long enough
+// that the elementwise calls (and the copies standing for them) run fused over tiles.
 TEST(CompileFunction, ARepeatedCallCopiesTheEarlierResultUntilItsOperandChanges) {
   for (DType dtype : {kFloat32, kFloat64}) {
-    SCOPED_TRACE(::testing::Message() << dtype);
-    auto f = [](const Tensor& x) {
-      const Tensor h = x * 2.0;
-      const Tensor e1 = log_softmax(h, -1), e2 = log_softmax(h, -1);
-      detail::backend(h).binary(kernels::BinaryOp::Add, detail::arg(h), detail::arg(h),
-                                detail::arg(x));  // h += x, in place
-      const Tensor e3 = log_softmax(h, -1), e4 = log_softmax(h, -1);
-      return stack({e1, e2 * 2.0, e3 * 3.0, e4 * 4.0});
-    };
-    auto compiled = compile(f);
-    auto plain = compile(f, CompileOptions{.merge_repeats = false});
-    for (int i = 0; i < 5; ++i) {
-      const Tensor x = randn({3, 7}, TensorOptions{}.with_dtype(dtype)) * (1.0 + i);
-      const Tensor want = f(x);
-      EXPECT_EQ(compiled(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
-      EXPECT_EQ(plain(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
+    for (std::int64_t cols : {7, 20000}) {
+      SCOPED_TRACE(::testing::Message() << dtype << ", rows of " << cols);
+      auto f = [](const Tensor& x) {
+        const Tensor h = x * 2.0;
+        const Tensor e1 = log_softmax(h, -1), e2 = log_softmax(h, -1);
+        const Tensor s1 = exp(h), s2 = exp(h);
+        detail::backend(h).binary(kernels::BinaryOp::Add, detail::arg(h), detail::arg(h),
+                                  detail::arg(x));  // h += x, in place
+        const Tensor e3 = log_softmax(h, -1), e4 = log_softmax(h, -1);
+        const Tensor s3 = exp(h), s4 = exp(h);
+        return stack({e1, e2 * 2.0, e3 * 3.0, e4 * 4.0, s1, s2 * 2.0, s3 * 3.0, s4 * 4.0});
+      };
+      auto compiled = compile(f);
+      auto plain = compile(f, CompileOptions{.merge_repeats = false});
+      for (int i = 0; i < 5; ++i) {
+        const Tensor x = randn({3, cols}, TensorOptions{}.with_dtype(dtype)) * (0.5 + 0.2 * i);
+        const Tensor want = f(x);
+        EXPECT_EQ(compiled(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
+        EXPECT_EQ(plain(x).to_vector<double>(), want.to_vector<double>()) << "call " << i;
+      }
+      // e2 copies e1, s2 s1, e4 e3 and s4 s3; e3 and s3 read h after the write, and compute.
+      const std::string listing = compiled.describe_plans();
+      EXPECT_EQ(compiled.stats().merged_calls_per_replay, 4u) << listing;
+      std::size_t copies = 0;
+      for (std::size_t at = listing.find("(copies "); at != std::string::npos;
+           at = listing.find("(copies ", at + 1))
+        ++copies;
+      EXPECT_EQ(copies, 4u) << listing;
+      if (cols > 7) EXPECT_GT(compiled.stats().fused_calls_per_replay, 0u) << listing;
+      EXPECT_EQ(plain.stats().merged_calls_per_replay, 0u);
+      EXPECT_EQ(plain.describe_plans().find("(copies "), std::string::npos);
     }
-    // e2 copies e1 and e4 copies e3; e3 reads h after the write, and computes.
-    EXPECT_EQ(compiled.stats().merged_calls_per_replay, 2u) << compiled.describe_plans();
-    const std::string listing = compiled.describe_plans();
-    std::size_t copies = 0;
-    for (std::size_t at = listing.find("(copies "); at != std::string::npos;
-         at = listing.find("(copies ", at + 1))
-      ++copies;
-    EXPECT_EQ(copies, 2u) << listing;
-    EXPECT_EQ(plain.stats().merged_calls_per_replay, 0u);
-    EXPECT_EQ(plain.describe_plans().find("(copies "), std::string::npos);
   }
 }
 
