@@ -381,8 +381,9 @@ class RecordingBackend final : public kernels::Backend {
     auto* ba = rec_.keep(&b);
     rec_.declare_writes({o->data});
     rec_.declare_repeatable();
-    add({"log_matmul_exp", max_plus ? "max_plus" : nullptr, aa, ba}, mix(h(*o, *aa, *ba), max_plus),
-        [be = b_, o, aa, ba, max_plus] { be->log_matmul_exp(*o, *aa, *ba, max_plus); });
+    add(
+        {"log_matmul_exp", max_plus ? "max_plus" : nullptr, aa, ba}, mix(h(*o, *aa, *ba), max_plus),
+        [be = b_, o, aa, ba, max_plus] { be->log_matmul_exp(*o, *aa, *ba, max_plus); }, true);
   }
   void log_matmul_exp_backward(const kernels::TensorArg& ga, const kernels::TensorArg& gb,
                                const kernels::TensorArg& g, const kernels::TensorArg& a,
@@ -396,10 +397,12 @@ class RecordingBackend final : public kernels::Backend {
     auto* ba = rec_.keep(&b);
     auto* o = rec_.keep(&out);
     rec_.declare_writes({gaa->data, gba->data});
-    add({"log_matmul_exp_backward", nullptr, g2}, h(*gaa, *gba, *g2, *aa, *ba, *o),
+    add(
+        {"log_matmul_exp_backward", nullptr, g2}, h(*gaa, *gba, *g2, *aa, *ba, *o),
         [be = b_, gaa, gba, g2, aa, ba, o] {
           be->log_matmul_exp_backward(*gaa, *gba, *g2, *aa, *ba, *o);
-        });
+        },
+        true);
   }
 
   // ---- distributions ----

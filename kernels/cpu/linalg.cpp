@@ -498,6 +498,8 @@ EMBER_CPU_CLONES [[gnu::flatten]] void log_matmul_exp_rows(T* out, const T* a, c
 }
 
 // The batches split across the pool.
+// The product's batches split across the pool. Bound for a compiled step's replays (a
+// replayed HMM step makes this call once per time step): the dispatch and setup done once.
 void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a,
                            const TensorArg& b, bool max_plus) {
   dispatch_floating(out.dtype, "log_matmul_exp", [&]<typename T>() {
@@ -505,10 +507,15 @@ void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a
     const T* ap = a.ptr<const T>();
     const T* bp = b.ptr<const T>();
     T* op = out.ptr<T>();
-    parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i)
-        log_matmul_exp_rows(op + i * m * n, ap + i * m * k, bp + i * k * n, m, n, k, max_plus);
-    });
+    auto run = [=] {
+      parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i)
+          log_matmul_exp_rows(op + i * m * n, ap + i * m * k, bp + i * k * n, m, n, k, max_plus);
+      });
+    };
+    offer_binding(run);
+    if (capturing()) return;
+    run();
   });
 }
 
@@ -547,7 +554,7 @@ EMBER_CPU_CLONES [[gnu::flatten]] void log_matmul_exp_backward_rows(T* ga, T* gb
 }
 
 // The batches split across the pool; each thread's scratch (k n) kept for its next call: a
-// replayed HMM step makes this call once per time step.
+// replayed HMM step makes this call once per time step, bound as the forward is.
 void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const TensorArg& gb,
                                     const TensorArg& g, const TensorArg& a, const TensorArg& b,
                                     const TensorArg& out) {
@@ -559,16 +566,21 @@ void launch_log_matmul_exp_backward(CpuBackend&, const TensorArg& ga, const Tens
     const T* op = out.ptr<const T>();
     T* gap = ga.ptr<T>();
     T* gbp = gb.ptr<T>();
-    parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
-      thread_local std::vector<T> scratch;
-      if (scratch.size() < static_cast<std::size_t>(n * k))
-        scratch.resize(static_cast<std::size_t>(n * k));
-      for (std::int64_t i = begin; i < end; ++i) {
-        log_matmul_exp_backward_rows(gap + i * m * k, gbp + i * k * n, gp + i * m * n,
-                                     ap + i * m * k, bp + i * k * n, op + i * m * n, m, n, k,
-                                     scratch.data());
-      }
-    });
+    auto run = [=] {
+      parallel_for(batch, grain_for(m * n * k), [&](std::int64_t begin, std::int64_t end) {
+        thread_local std::vector<T> scratch;
+        if (scratch.size() < static_cast<std::size_t>(n * k))
+          scratch.resize(static_cast<std::size_t>(n * k));
+        for (std::int64_t i = begin; i < end; ++i) {
+          log_matmul_exp_backward_rows(gap + i * m * k, gbp + i * k * n, gp + i * m * n,
+                                       ap + i * m * k, bp + i * k * n, op + i * m * n, m, n, k,
+                                       scratch.data());
+        }
+      });
+    };
+    offer_binding(run);
+    if (capturing()) return;
+    run();
   });
 }
 
