@@ -1567,7 +1567,6 @@ void Recorder::merge_repeats() {
           c.run = [be = c.backend, to, from] { be->copy(*to, *from); };
           // Bound on the CPU (where a call that may be copied is in no graph).
           c.binder = c.rebinder = c.graph_device == nullptr ? c.backend : nullptr;
-          c.repeatable = false;
           p.copies_[c.recorded] = a.recorded;
           ++p.merged_;
           access[k] = p.spans(c);

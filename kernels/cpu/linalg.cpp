@@ -497,7 +497,6 @@ EMBER_CPU_CLONES [[gnu::flatten]] void log_matmul_exp_rows(T* out, const T* a, c
   }
 }
 
-// The batches split across the pool.
 // The product's batches split across the pool. Bound for a compiled step's replays (a
 // replayed HMM step makes this call once per time step): the dispatch and setup done once.
 void launch_log_matmul_exp(CpuBackend&, const TensorArg& out, const TensorArg& a,
