@@ -43,6 +43,11 @@ SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<EL
   }
 }
 
+SVICore::Turn::Turn(const SVICore& svi)
+    : store_(svi.options_.param_store != nullptr ? svi.options_.param_store->training_mutex()
+                                                 : current_param_store().training_mutex()),
+      svi_(*svi.mutex_) {}
+
 SVICore::Scope::Scope(const SVICore& svi) {
   if (svi.options_.param_store != nullptr) store_.emplace(*svi.options_.param_store);
   if (svi.streams_ != nullptr) {
@@ -95,6 +100,7 @@ void StepInputs::check_visible(const char* where) const {
 }
 
 LossValue SVICore::step(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
+  const Turn turn(*this);
   if (inputs != nullptr && compile_) {
     inputs->check_visible("SVI.compile");
     return compiled_step(model, guide, *inputs);
@@ -123,6 +129,7 @@ LossValue SVICore::eager_step(FunctionRef model, FunctionRef guide) {
 }
 
 LossValue SVICore::evaluate_loss(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
+  const Turn turn(*this);
   if (inputs != nullptr && compile_) {
     inputs->check_visible("SVI.compile");
     return compiled_evaluate(model, guide, *inputs);
@@ -174,11 +181,13 @@ void SVICore::compile(const CompileOptions& opts) {
   EMBER_CHECK(opts.verify_every >= 0, "SVI.compile: verify_every must be >= 0 (0: never), got ",
               opts.verify_every);
   EMBER_CHECK(opts.max_plans >= 1, "SVI.compile: max_plans must be >= 1, got ", opts.max_plans);
+  const std::lock_guard<std::recursive_mutex> lock(*mutex_);
   compile_ = opts;
   while (plans_.size() > opts.max_plans) plans_.erase(plans_.begin());
 }
 
 CompileStats SVICore::compile_stats() const {
+  const std::lock_guard<std::recursive_mutex> lock(*mutex_);
   CompileStats s = stats_;
   s.plans = plans_.size();
   s.retained_bytes = 0;
@@ -187,6 +196,7 @@ CompileStats SVICore::compile_stats() const {
 }
 
 std::string SVICore::describe_plans() const {
+  const std::lock_guard<std::recursive_mutex> lock(*mutex_);
   std::string out;
   for (const CachedPlan& c : plans_)
     out += c.plan->listing(c.train ? "step plan" : "evaluate_loss plan", c.key);
@@ -383,7 +393,16 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts, FunctionR
 
   RunResult result;
   result.losses.reserve(static_cast<std::size_t>(num_steps));
-  const std::int64_t skipped_before = skipped_;
+  // Each step takes its turn on its own: other threads' steps, and readers of the compile
+  // state, may come in between (and the callback runs between turns).
+  std::int64_t skipped = 0;
+  auto step_once = [&] {
+    const Turn turn(*this);
+    const std::int64_t before = skipped_;
+    LossValue loss = step(model, guide, inputs);
+    skipped += skipped_ - before;
+    return loss;
+  };
   const auto start = Clock::now();
   auto last_draw = start;
   std::vector<Tensor> pending;  // losses not read yet: read in batches, one sync each
@@ -428,7 +447,7 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts, FunctionR
   };
 
   for (std::int64_t i = 0; i < num_steps; ++i) {
-    const LossValue loss = step(model, guide, inputs);
+    const LossValue loss = step_once();
     if (loss.is_number()) {
       resolve();
       add_loss(loss.value());
@@ -459,7 +478,7 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts, FunctionR
     }
   }
   resolve();
-  result.skipped_steps = skipped_ - skipped_before;
+  result.skipped_steps = skipped;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return result;
 }

@@ -3,7 +3,8 @@
 //
 // A process has one default store; a service holding several models gives each its own
 // ParamStore and makes it current for a thread with ParamStoreScope (or hands it to SVI).
-// A store may be shared between threads: its methods lock.
+// A store may be shared between threads: its methods lock, and the SVI steps that use it take
+// turns (training_mutex).
 #pragma once
 
 #include <atomic>
@@ -70,8 +71,16 @@ class ParamStore {
   // updated in place): a compiled step re-records when the store it recorded with changed.
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
+  // Held for the whole of every SVI step and loss evaluation that uses this store: the
+  // SVIs of several threads sharing it take turns, each step starting from the parameters the
+  // one before left, instead of computing gradients into the same parameters at once. A
+  // training loop of one's own over shared parameters may take it too; the thread holding it
+  // may take it again.
+  std::recursive_mutex& training_mutex() const { return training_; }
+
  private:
   mutable std::mutex mutex_;
+  mutable std::recursive_mutex training_;
   std::map<std::string, Entry> entries_;
   std::atomic<std::uint64_t> version_{0};
 };

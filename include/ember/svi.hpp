@@ -14,6 +14,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -149,6 +150,16 @@ class SVICore {
   void keep_plan(const StepInputs& inputs, bool train, std::unique_ptr<Plan> plan,
                  std::uint64_t store_version);
 
+  // While alive: the param store this SVI's steps use (its training_mutex), then this SVI
+  // (mutex_), held by one step or loss evaluation.
+  class Turn {
+   public:
+    explicit Turn(const SVICore& svi);
+
+   private:
+    std::lock_guard<std::recursive_mutex> store_, svi_;
+  };
+
   // While alive: the options' param store and (own_stream) this SVI's streams.
   class Scope {
    public:
@@ -159,6 +170,10 @@ class SVICore {
     std::vector<std::unique_ptr<StreamGuard>> streams_;
   };
 
+  // Held by step(), evaluate_loss() and each step of run() (Turn), compile() and the
+  // compile state's readers: one SVI serves one thread at a time (its ELBO, optimizer state
+  // and plans are its own), other threads wait; the thread holding it may enter again.
+  std::unique_ptr<std::recursive_mutex> mutex_ = std::make_unique<std::recursive_mutex>();
   std::shared_ptr<optim::Optimizer> optimizer_;
   std::shared_ptr<ELBO> loss_;
   SVIOptions options_;

@@ -1,5 +1,8 @@
 // Several threads running independent models at once: handler stacks, plate dims, seeds and
-// param stores are per thread (or per store), so nothing crosses between them.
+// param stores are per thread (or per store), so nothing crosses between them. And threads
+// sharing an SVI, or a param store between SVIs, take turns step by step.
+#include <algorithm>
+#include <functional>
 #include <thread>
 
 #include "test_util.hpp"
@@ -50,6 +53,106 @@ TEST(ThreadsTest, IndependentModelsDoNotInterfere) {
     for (double v : got[t]) EXPECT_DOUBLE_EQ(v, alone[t]) << "thread " << t;
   }
   EXPECT_TRUE(handler_stack_empty());
+}
+
+// A fit without latent sites (the data's mean by maximum likelihood): every step is the same
+// function of the parameters and the optimizer's state, whichever thread runs it and with
+// whatever generator, so steps that take turns give the steps of one thread, bit for bit.
+void mean_model(const Tensor& data) {
+  const Tensor loc = param("loc", scalar_tensor(0.0, f64()));
+  auto points = plate("points", data.size(0));
+  sample("x", dist::Normal(loc, 1.0), data);
+}
+void no_guide(const Tensor&) {}
+
+Tensor mean_data() { return tensor({0.5, 1.5, 2.0, -0.3, 4.1}, f64()); }
+
+// The losses of all threads together, in increasing order.
+std::vector<double> sorted(const std::vector<std::vector<double>>& per_thread) {
+  std::vector<double> all;
+  for (const auto& l : per_thread) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// kThreads threads calling step() on one SVI (its store given in its options), kSteps each,
+// thread 0 through run() with a callback that evaluates the loss (the same thread entering
+// the SVI again): the losses are those of one thread's kThreads * kSteps steps, each once,
+// and so is the fitted value; eagerly and compiled.
+TEST(ThreadsTest, StepsOfOneSviFromSeveralThreadsTakeTurns) {
+  constexpr int kThreads = 4, kSteps = 60;
+  const Tensor data = mean_data();
+  for (const bool compiled : {false, true}) {
+    SCOPED_TRACE(compiled ? "compiled" : "eager");
+    auto make = [&](ParamStore& store) {
+      SVI svi(mean_model, no_guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+              {.param_store = &store});
+      if (compiled) svi.compile();
+      return svi;
+    };
+    ParamStore alone_store;
+    auto alone = make(alone_store);
+    std::vector<double> expected;
+    for (int i = 0; i < kThreads * kSteps; ++i) expected.push_back(alone.step(data).value());
+
+    ParamStore store;
+    auto shared = make(store);
+    std::vector<std::vector<double>> losses(kThreads);
+    std::vector<double> evaluated;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        if (t == 0) {
+          const RunResult r =
+              shared.run(kSteps,
+                         {.callback =
+                              [&](const StepInfo&) {
+                                evaluated.push_back(shared.evaluate_loss(data).value());
+                                return true;
+                              },
+                          .progress = Progress::None},
+                         data);
+          losses[t] = r.losses;
+          return;
+        }
+        for (int i = 0; i < kSteps; ++i) losses[t].push_back(shared.step(data).value());
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    EXPECT_EQ(sorted(losses), sorted({expected}));
+    EXPECT_EQ(shared.num_steps_taken(), kThreads * kSteps);
+    EXPECT_EQ(store.get("loc").item(), alone_store.get("loc").item());
+    EXPECT_EQ(evaluated.size(), static_cast<std::size_t>(kSteps));
+  }
+}
+
+// SVIs of their own in several threads over one store take turns too: with SGD (no state of
+// the optimizer's), each step moves the shared parameter from where the step before left it,
+// and the fit is one thread's fit of as many steps.
+TEST(ThreadsTest, SvisSharingAStoreTakeTurns) {
+  constexpr int kThreads = 3, kSteps = 80;
+  const Tensor data = mean_data();
+  for (const bool compiled : {false, true}) {
+    SCOPED_TRACE(compiled ? "compiled" : "eager");
+    auto fit = [&](ParamStore& store, int steps, std::vector<double>& losses) {
+      SVI svi(mean_model, no_guide, optim::SGD({.lr = 0.01}), Trace_ELBO(),
+              {.param_store = &store});
+      if (compiled) svi.compile();
+      for (int i = 0; i < steps; ++i) losses.push_back(svi.step(data).value());
+    };
+    ParamStore alone;
+    std::vector<double> expected;
+    fit(alone, kThreads * kSteps, expected);
+
+    ParamStore store;
+    std::vector<std::vector<double>> losses(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] { fit(store, kSteps, losses[t]); });
+    for (std::thread& th : threads) th.join();
+    EXPECT_EQ(sorted(losses), sorted({expected}));
+    EXPECT_EQ(store.get("loc").item(), alone.get("loc").item());
+  }
 }
 
 }  // namespace
