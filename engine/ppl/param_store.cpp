@@ -150,40 +150,47 @@ constraints::Constraint ParamStore::constraint(const std::string& name) const {
 void ParamStore::set(const std::string& name, const Tensor& constrained_value,
                      const constraints::Constraint& constraint) {
   Entry e = make_entry(name, constrained_value, constraint);
+  const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_[name] = std::move(e);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::erase(const std::string& name) {
+  const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.erase(name);
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::clear() {
+  const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.clear();
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ParamStore::save(const std::string& path) const {
-  std::map<std::string, Entry> snapshot;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    snapshot = entries_;
-  }
   detail::SafetensorsFile file;
-  NoGradGuard no_grad;
-  for (const auto& [name, e] : snapshot) {
-    file.tensors[name] = detail::constrained_value(e);
-    file.metadata[kConstraintKey + name] = detail::constraint_to_string(e.constraint);
-    if (e.constraint.kind() != constraints::Kind::Real) {
-      const std::string copy = kUnconstrainedTensor + name;
-      EMBER_CHECK(snapshot.count(copy) == 0, "ParamStore.save: parameter '", copy,
-                  "' takes the name of parameter '", name, "'s unconstrained copy");
-      file.tensors[copy] = e.unconstrained;
-      file.metadata[kUnconstrainedKey + name] = copy;
+  {
+    // The values as one step left them (copies, taken between steps), written after.
+    const std::lock_guard<std::recursive_mutex> between_steps(training_);
+    std::map<std::string, Entry> snapshot;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      snapshot = entries_;
+    }
+    NoGradGuard no_grad;
+    for (const auto& [name, e] : snapshot) {
+      file.tensors[name] = detail::constrained_value(e).clone();
+      file.metadata[kConstraintKey + name] = detail::constraint_to_string(e.constraint);
+      if (e.constraint.kind() != constraints::Kind::Real) {
+        const std::string copy = kUnconstrainedTensor + name;
+        EMBER_CHECK(snapshot.count(copy) == 0, "ParamStore.save: parameter '", copy,
+                    "' takes the name of parameter '", name, "'s unconstrained copy");
+        file.tensors[copy] = e.unconstrained.clone();
+        file.metadata[kUnconstrainedKey + name] = copy;
+      }
     }
   }
   file.metadata["format"] = "ember.param_store";
@@ -226,6 +233,7 @@ void ParamStore::load(const std::string& path, Device device) {
       throw IoError("safetensors file '" + path + "': tensor '" + name + "': " + err.what());
     }
   }
+  const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [name, e] : loaded) entries_[name] = std::move(e);
   version_.fetch_add(1, std::memory_order_acq_rel);

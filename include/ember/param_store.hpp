@@ -73,9 +73,12 @@ class ParamStore {
 
   // Held for the whole of every SVI step and loss evaluation that uses this store: the
   // SVIs of several threads sharing it take turns, each step starting from the parameters the
-  // one before left, instead of computing gradients into the same parameters at once. A
-  // training loop of one's own over shared parameters may take it too; the thread holding it
-  // may take it again.
+  // one before left, instead of computing gradients into the same parameters at once. set,
+  // erase, clear and load take it too, so they land between steps, and save copies the
+  // values under it: a checkpoint written by another thread while a fit runs holds one
+  // step's parameters. A training loop of one's own over shared parameters, or a reader that
+  // wants several values of one step, may take it too; the thread holding it may take it
+  // again.
   std::recursive_mutex& training_mutex() const { return training_; }
 
  private:

@@ -2,9 +2,13 @@
 // param stores are per thread (or per store), so nothing crosses between them. And threads
 // sharing an SVI, or a param store between SVIs, take turns step by step.
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <set>
 #include <thread>
+#include <utility>
 
+#include "engine/data/data_test_util.hpp"
 #include "test_util.hpp"
 
 namespace ember {
@@ -153,6 +157,59 @@ TEST(ThreadsTest, SvisSharingAStoreTakeTurns) {
     EXPECT_EQ(sorted(losses), sorted({expected}));
     EXPECT_EQ(store.get("loc").item(), alone.get("loc").item());
   }
+}
+
+// A checkpoint written by another thread while a fit runs holds one step's parameters: save
+// copies them between steps. Every file the saving thread writes, loaded back, gives a pair
+// (loc, scale) that some step of the same fit run alone left. The fit goes on until the
+// saver has written kCheckpoints files (at most kMaxSteps steps).
+void located_model(const Tensor& data) {
+  const Tensor loc = param("loc", scalar_tensor(0.0, f64()));
+  const Tensor scale = param("scale", scalar_tensor(1.0, f64()), constraints::positive);
+  auto points = plate("points", data.size(0));
+  sample("x", dist::Normal(loc, scale), data);
+}
+
+TEST(ThreadsTest, CheckpointsSavedWhileAFitRunsHoldOneStepsParameters) {
+  constexpr int kMaxSteps = 5000, kCheckpoints = 10;
+  const Tensor data = mean_data();
+  auto pair = [](const ParamStore& s) {
+    return std::pair{s.get("loc").item(), s.get("scale").item()};
+  };
+  std::set<std::pair<double, double>> states;
+  {
+    ParamStore store;
+    SVI svi(located_model, no_guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+            {.param_store = &store});
+    for (int i = 0; i < kMaxSteps; ++i) {
+      svi.step(data);
+      states.insert(pair(store));
+    }
+  }
+  const test::TempDir temp;
+  const std::string file = temp.file("checkpoint.safetensors");
+  ParamStore store;
+  SVI svi(located_model, no_guide, optim::Adam({.lr = 0.05}), Trace_ELBO(),
+          {.param_store = &store});
+  svi.step(data);  // makes the parameters
+  std::atomic<bool> done{false};
+  std::atomic<int> checkpoints{0};
+  std::thread saver([&] {
+    while (!done.load()) {
+      store.save(file);
+      ParamStore loaded;
+      loaded.load(file);
+      EXPECT_EQ(states.count(pair(loaded)), 1u)
+          << "a checkpoint mixes steps: loc " << pair(loaded).first << ", scale "
+          << pair(loaded).second;
+      ++checkpoints;
+    }
+  });
+  for (int i = 1; i < kMaxSteps && checkpoints.load() < kCheckpoints; ++i) svi.step(data);
+  done = true;
+  saver.join();
+  EXPECT_GE(checkpoints.load(), kCheckpoints);
+  EXPECT_EQ(states.count(pair(store)), 1u);
 }
 
 }  // namespace
