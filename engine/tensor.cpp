@@ -85,7 +85,7 @@ class StreamUse {
 void order_use(const Tensor& t) {
   const std::shared_ptr<Storage>& storage = t.impl().storage;
   if (Recorder* r = recorder()) [[unlikely]]
-    r->retain(storage, t.requires_grad());
+    r->retain(storage, t.requires_grad(), t.requires_grad() && t.is_leaf());
   StreamUse::order(*storage);
 }
 

@@ -97,6 +97,9 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
     }
     rec.finish();
     rec.hoist({});
+    std::vector<const void*> live_out;
+    for (const Tensor& t : out) live_out.push_back(t.data_ptr());
+    rec.share_buffers({}, live_out);
   }
   fresh->set_outputs(out);
   const double seconds =

@@ -559,7 +559,8 @@ Plan::Plan(const CompileOptions& options)
     : graphs_on_(options.cuda_graphs),
       fuse_on_(options.fuse),
       stage_on_(options.stage_inputs),
-      merge_on_(options.merge_repeats) {}
+      merge_on_(options.merge_repeats),
+      share_on_(options.share_buffers) {}
 Plan::~Plan() { drop_graphs(); }
 
 bool Plan::replay(const StepInputs& inputs, Generator& gen) {
@@ -1208,8 +1209,9 @@ kernels::Backend& Recorder::backend(Device device) {
   return *backends_.back().second;
 }
 
-void Recorder::retain(const std::shared_ptr<Storage>& storage, bool trained) {
+void Recorder::retain(const std::shared_ptr<Storage>& storage, bool trained, bool leaf) {
   if (trained) trained_.insert(static_cast<const unsigned char*>(storage->data()));
+  if (leaf) leaves_.insert(static_cast<const unsigned char*>(storage->data()));
   if (!retained_.insert(storage.get()).second) return;
   const auto* begin = static_cast<const unsigned char*>(storage->data());
   if (input_of(begin)) return;  // an input: bound afresh at every replay
@@ -1600,6 +1602,142 @@ void Recorder::merge_repeats() {
       }
     }
   }
+}
+
+void Recorder::share_buffers(std::span<const void* const> external,
+                             std::span<const void* const> live_out) {
+  Plan& p = plan_;
+  if (!p.share_on_) return;
+  const std::vector<Plan::Call>& calls = p.calls_;
+  // Buffers that keep their memory: what is read or written outside the replay's calls, and
+  // memory reached through a pointer the plan does not hold as an operand.
+  std::unordered_set<const unsigned char*> fixed;
+  auto fix = [&](const void* q) {
+    if (const auto* b = storage_of(q)) fixed.insert(b);
+  };
+  for (const void* q : external) fix(q);
+  for (const void* q : live_out) fix(q);
+  for (const unsigned char* t : leaves_) fixed.insert(t);
+  for (const std::string& name : current_param_store().names())
+    fix(current_param_store().unconstrained(name).data_ptr());
+  for (const void* q : p.pointers_) fix(q);
+  for (const Plan::Refresh& f : p.refreshes_) fix(f.src);
+  for (const Plan::Call& c : calls) {
+    const Access& a = access_[c.recorded];
+    if (c.backend != nullptr && !(a.pinned && !c.draws)) continue;
+    // A host call, a check, a synchronize: what it names may be all it touches, but an
+    // update (which names nothing) reaches memory the plan cannot see.
+    if (std::strcmp(p.infos_[c.recorded].kind, "optimizer_step") == 0) return;
+    for (const void* q : a.reads) fix(q);
+    for (const void* q : a.writes) fix(q);
+    for (std::size_t o = c.operand_begin; o < c.operand_end; ++o) fix(p.operands_[o].arg->data);
+  }
+  // Each buffer's life over the replayed calls: the first call that touches it and the last,
+  // and whether that first call writes all of it and reads none of it (dense operands only:
+  // a strided one leaves gaps).
+  struct Life {
+    std::size_t first, last;
+    bool whole;
+  };
+  std::unordered_map<const unsigned char*, Life> lives;
+  std::vector<std::pair<const unsigned char*, const unsigned char*>> wrote;
+  std::vector<const unsigned char*> read, touched;
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    const Plan::Call& c = calls[k];
+    wrote.clear();
+    read.clear();
+    touched.clear();
+    for (std::size_t o = c.operand_begin; o < c.operand_end; ++o) {
+      const Plan::Operand& op = p.operands_[o];
+      const auto [lo, hi] = extent(*op.arg);
+      const auto* b = lo != nullptr ? storage_of(lo) : nullptr;
+      if (b == nullptr) continue;
+      touched.push_back(b);
+      const auto dense = static_cast<std::ptrdiff_t>(op.arg->numel()) *
+                         static_cast<std::ptrdiff_t>(element_size(op.arg->dtype));
+      if (op.written && hi - lo == dense) {
+        wrote.emplace_back(lo, hi);
+      } else {
+        read.push_back(b);  // read, or written with gaps: not a whole first write
+      }
+    }
+    std::sort(wrote.begin(), wrote.end());
+    for (const unsigned char* b : touched) {
+      auto [it, fresh] = lives.try_emplace(b, Life{k, k, false});
+      it->second.last = k;
+      if (!fresh || std::find(read.begin(), read.end(), b) != read.end()) continue;
+      // Written whole: the call's dense writes into b cover it from its first byte to its end.
+      const unsigned char* covered = b;
+      const unsigned char* end = ranges_.at(b).end;
+      for (const auto& [lo, hi] : wrote)
+        if (lo <= covered && hi > covered && storage_of(lo) == b) covered = hi;
+      it->second.whole = covered >= end;
+    }
+  }
+  // The plan's CPU buffers that may share: in first-use order.
+  struct Candidate {
+    const unsigned char* at;
+    std::size_t nbytes, first, last;
+  };
+  std::vector<Candidate> candidates;
+  for (const std::shared_ptr<Storage>& st : p.retained_) {
+    const auto* b = static_cast<const unsigned char*>(st->data());
+    const auto it = lives.find(b);
+    if (!st->device().is_cpu() || st->nbytes() < kShareMinBytes || fixed.count(b) != 0 ||
+        it == lives.end() || !it->second.whole) {
+      continue;
+    }
+    candidates.push_back({b, st->nbytes(), it->second.first, it->second.last});
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& x, const Candidate& y) { return x.first < y.first; });
+  // Greedy: each takes the memory of a buffer of its size whose last use came before its
+  // first (a call never reads and writes two buffers that share), else keeps its own.
+  struct Held {
+    const unsigned char* at;
+    std::size_t nbytes, last;
+  };
+  std::vector<Held> busy, idle;
+  std::unordered_map<const unsigned char*, const unsigned char*> moved;  // buffer -> memory
+  for (const Candidate& c : candidates) {
+    for (auto it = busy.begin(); it != busy.end();) {
+      if (it->last < c.first) {
+        idle.push_back(*it);
+        it = busy.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto same =
+        std::find_if(idle.begin(), idle.end(), [&](const Held& h) { return h.nbytes == c.nbytes; });
+    if (same == idle.end()) {
+      busy.push_back({c.at, c.nbytes, c.last});
+      continue;
+    }
+    moved[c.at] = same->at;
+    busy.push_back({same->at, c.nbytes, c.last});
+    idle.erase(same);
+  }
+  if (moved.empty()) return;
+  // Every operand the plan keeps into a moved buffer points into its new memory (an operand
+  // may be listed more than once: the copies merge_repeats made read kept operands).
+  std::unordered_set<kernels::TensorArg*> done;
+  for (const Plan::Operand& op : p.operands_) {
+    auto* arg = const_cast<kernels::TensorArg*>(op.arg);
+    if (!done.insert(arg).second) continue;
+    const auto* b = storage_of(arg->data);
+    const auto it = b != nullptr ? moved.find(b) : moved.end();
+    if (it == moved.end()) continue;
+    arg->data =
+        const_cast<unsigned char*>(it->second) + (static_cast<unsigned char*>(arg->data) - b);
+  }
+  std::erase_if(p.retained_, [&](const std::shared_ptr<Storage>& st) {
+    const auto it = moved.find(static_cast<const unsigned char*>(st->data()));
+    if (it == moved.end()) return false;
+    ++p.shared_;
+    p.shared_bytes_ += st->nbytes();
+    return true;
+  });
 }
 
 void Recorder::add_host_call(std::function<void()> call, const char* what, std::uint64_t hash,

@@ -71,6 +71,9 @@ class Plan {
   std::size_t fused_calls() const;
   // Calls that copy the result of an earlier equal call (CompileOptions::merge_repeats).
   std::size_t merged_calls() const { return merged_; }
+  // Buffers living in another's memory (CompileOptions::share_buffers), and the bytes spared.
+  std::size_t shared_buffers() const { return shared_; }
+  std::size_t shared_bytes() const { return shared_bytes_; }
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -278,6 +281,8 @@ class Plan {
   bool stage_on_;
   bool merge_on_;
   std::size_t merged_ = 0;
+  bool share_on_;
+  std::size_t shared_ = 0, shared_bytes_ = 0;
   // Per recorded call: the recorded call whose result it copies (merge_repeats), or kNoCopy.
   static constexpr std::size_t kNoCopy = ~std::size_t{0};
   std::vector<std::size_t> copies_;
@@ -343,12 +348,25 @@ class Recorder {
   // draws and host calls write count as changing too.
   // Then merges repeated calls (merge_repeats).
   void hoist(std::span<const void* const> external);
+  // After hoist: on the CPU, the plan's buffers that live within one replay (each written
+  // whole by the first call that touches it, before any read) share the memory of buffers of
+  // the same size whose last reader comes before their first writer
+  // (CompileOptions::share_buffers). `live_out`: memory read after a replay (the loss, the
+  // gradients the update reads, a function's outputs); with `external` (written between
+  // replays), inputs, parameters and memory the host or a launcher reaches by a pointer the
+  // plan cannot move, it keeps its own buffer.
+  void share_buffers(std::span<const void* const> external, std::span<const void* const> live_out);
+  // Smaller buffers keep their own memory: they spare little, and a buffer shared makes the
+  // calls that use it depend on one another, which keeps independent small calls (a sum's
+  // result, a scalar's gradient) from moving out of a fused run's way.
+  static constexpr std::size_t kShareMinBytes = std::size_t{64} << 10;
 
   kernels::Backend& backend(Device device);
   // A storage whose memory a recorded call may touch: kept alive as long as the plan.
   // `trained`: the tensor requires a gradient (a parameter, which an optimizer may update in
-  // place between replays): its memory counts as changing for hoist().
-  void retain(const std::shared_ptr<Storage>& storage, bool trained = false);
+  // place between replays): its memory counts as changing for hoist(). `leaf`: it is a leaf
+  // too (a parameter itself, not a result computed from one): share_buffers() leaves it be.
+  void retain(const std::shared_ptr<Storage>& storage, bool trained = false, bool leaf = false);
   // The value of a one-element tensor that operand_arg passes by value: the next recorded
   // scalar operand equal to it reads it again from `src` at replay.
   void note_scalar_source(const void* src, DType dtype, double value);
@@ -419,6 +437,7 @@ class Recorder {
   Recorder* previous_;
   std::unordered_set<const Storage*> retained_;
   std::unordered_set<const unsigned char*> trained_;  // storages of tensors requiring grad
+  std::unordered_set<const unsigned char*> leaves_;   // of leaves requiring grad
   std::map<const unsigned char*, Range> ranges_;      // by start: kept storages and inputs
   struct ScalarSource {
     const void* src;
@@ -449,6 +468,8 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.bound_calls_per_replay = plan.bound_calls();
   stats.fused_calls_per_replay = plan.fused_calls();
   stats.merged_calls_per_replay = plan.merged_calls();
+  stats.shared_buffers = plan.shared_buffers();
+  stats.shared_bytes = plan.shared_bytes();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   stats.placements_reused = plan.placements_reused();

@@ -299,7 +299,12 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
   if (update) {
     // Inside the recording: the gradients' conversions for the update are replayed too.
     auto prepared = std::make_unique<PreparedUpdate>(optimizer_->impl_->prepare(r.params));
-    rec->hoist(prepared->written());
+    const std::vector<const void*> written = prepared->written();
+    rec->hoist(written);
+    // Read after a replay: the loss, and the gradients by the update.
+    std::vector<const void*> live_out = prepared->read();
+    live_out.push_back(r.loss.data_ptr());
+    rec->share_buffers(written, live_out);
     rec.reset();  // the update itself is issued, not recorded: a replay issues it afresh
     prepared->issue();
     fresh->set_update(std::move(prepared));
@@ -350,6 +355,8 @@ LossValue SVICore::compiled_evaluate(FunctionRef model, FunctionRef guide,
     r = loss_->loss(model, guide);
     rec.finish();
     rec.hoist({});
+    const void* const loss = r.loss.data_ptr();
+    rec.share_buffers({}, std::span<const void* const>(&loss, 1));
   }
   fresh->set_loss(r.loss);
   if (store.version() == version) {

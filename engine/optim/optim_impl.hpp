@@ -132,6 +132,8 @@ class PreparedUpdate {
   void issue();
   // The memory issue() writes: every parameter and state buffer it updates.
   std::vector<const void*> written() const;
+  // The memory issue() reads besides: the gradients.
+  std::vector<const void*> read() const;
 
  private:
   friend class OptimizerImpl;

@@ -168,6 +168,13 @@ std::vector<const void*> PreparedUpdate::written() const {
   return out;
 }
 
+std::vector<const void*> PreparedUpdate::read() const {
+  std::vector<const void*> out;
+  for (const Group& g : groups_)
+    for (const kernels::OptimSlot& slot : g.slots) out.push_back(slot.grad);
+  return out;
+}
+
 void PreparedUpdate::issue() {
   for (ParamState* state : listed_) ++state->calls;
   for (const Updated& up : updated_) {

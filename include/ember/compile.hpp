@@ -57,6 +57,13 @@ struct CompileOptions {
   // not at every step. The same values bit for bit (docs/compile.md, "Repeated calls"). Off:
   // every call computes its result.
   bool merge_repeats = true;
+  // On the CPU, buffers that live within one call (a forward's intermediates, a backward's
+  // partials: each written whole before anything reads it, and read by nothing after its
+  // last reader) share memory with others of the same size whose lives end before theirs
+  // begin: the plan keeps less, and a fused run writes fewer distinct buffers. The same
+  // values bit for bit (docs/compile.md, "Shared buffers"). Off: every buffer of the
+  // recorded step is the plan's own.
+  bool share_buffers = true;
   // Copy a tensor input whose memory keeps moving between calls (a loader's batches) into a
   // buffer of the plan's own, from its second move on, so that the recorded calls keep
   // reading the same memory: on a CUDA device the graphs that read it are then not captured
@@ -91,6 +98,10 @@ struct CompileStats {
   // Calls of the last plan used that copy the result of an earlier equal call instead of
   // computing it (CompileOptions::merge_repeats).
   std::size_t merged_calls_per_replay = 0;
+  // Buffers of the last plan used that live in the memory of another
+  // (CompileOptions::share_buffers), and the bytes that spares.
+  std::size_t shared_buffers = 0;
+  std::size_t shared_bytes = 0;
   // The last plan used, over all its replays on the CPU: replays whose data had moved back to
   // memory it was bound in before (a loader's batches, buffers used in turn), which found
   // their calls bound and their runs made there (the plan keeps those of the last four

@@ -46,6 +46,38 @@ std::vector<int> fused_runs(const std::string& listing) {
   return runs;
 }
 
+// Buffers share memory only once their last reader ran: in f below, exp(x) is read again at
+// the end, so tanh(x), the product and its sum with sigmoid(x) each need memory of their own
+// while it lives; sigmoid(x) is written after tanh(x) was read for the last time, and takes
+// its memory.
+// The eager function's bits, fused and call by call, with the buffer shared and without.
+TEST(CompileFunction, ABufferTakesAnothersMemoryOnlyAfterItsLastReader) {
+  const std::int64_t n = 20000;  // 160 KB a buffer, fused in tiles
+  auto f = [](const Tensor& x) {
+    const Tensor a = exp(x), b = tanh(x);
+    const Tensor c = a * b, d = sigmoid(x);
+    return (c + d) + a;
+  };
+  Generator gen(11);
+  for (const bool fuse : {true, false}) {
+    for (const bool share : {true, false}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (fuse ? "fused" : "call by call") << (share ? ", shared" : ", own buffers"));
+      CompileOptions opts;
+      opts.fuse = fuse;
+      opts.share_buffers = share;
+      auto compiled = compile(f, opts);
+      for (int i = 0; i < 5; ++i) {
+        const Tensor x = randn({n}, f64(), &gen);
+        EXPECT_EQ(compiled(x).to_vector<double>(), f(x).to_vector<double>()) << "call " << i;
+      }
+      EXPECT_EQ(compiled.stats().replays, 3);
+      EXPECT_EQ(compiled.stats().shared_buffers, share ? 1u : 0u);
+      EXPECT_EQ(compiled.stats().shared_bytes, share ? n * sizeof(double) : 0u);
+    }
+  }
+}
+
 // On the CPU a chain of elementwise calls over the same elements, and the sum it feeds, run
 // tile by tile: the eager function's bits, in both precisions, with its input's values
 // changed before every call (in place: the plan's input stays where it is).

@@ -164,6 +164,40 @@ TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
   }
 }
 
+// The regression's five N-vectors (X w, the mean, the log-density and its partial, the
+// backward's product of the seed and the partial) each live from the call that writes them
+// whole to their last reader within the step. The log-density is written after X w was read
+// for the last time, and the product after the log-density's sum read it: both take X w's
+// memory, and the plan keeps three N-vectors instead of five. The eager fit's bits with
+// buffers shared and without, on one thread and two, with the pass over the data fused.
+TEST(CompileTest, BuffersWhoseLivesDoNotOverlapShareMemoryWithTheEagerBits) {
+  const Regression r;
+  constexpr std::int64_t kRows = 40000;
+  const auto data = batches(1, kRows);
+  auto model = [&](const Tensor& x, const Tensor& y) { r.model(x, y); };
+  auto guide = [&](const Tensor& x, const Tensor& y) { r.guide(x, y); };
+  auto args = [&](int) { return std::make_tuple(data[0].first, data[0].second); };
+  CompileOptions own;
+  own.share_buffers = false;
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
+    const NumThreadsScope scope(threads);
+    const Fit eager = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), false, 12, args);
+    const Fit shared = fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args);
+    const Fit separate =
+        fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args, {}, own);
+    expect_identical(eager, shared);
+    expect_identical(eager, separate);
+    EXPECT_EQ(shared.stats.shared_buffers, 2u);
+    EXPECT_EQ(shared.stats.shared_bytes, 2u * kRows * sizeof(double));
+    EXPECT_EQ(separate.stats.shared_buffers, 0u);
+    EXPECT_EQ(separate.stats.retained_bytes - shared.stats.retained_bytes,
+              shared.stats.shared_bytes);
+    EXPECT_GE(shared.stats.fused_calls_per_replay, 7u);
+    EXPECT_EQ(shared.stats.fused_calls_per_replay, separate.stats.fused_calls_per_replay);
+  }
+}
+
 // Three batches in turn and a 0-d factor made anew at every step (an annealing factor): the
 // calls that read the batch are bound at each of its places, those that read the factor take
 // it from the slot their loop reads, filled again before each run, and the factor's own
