@@ -82,6 +82,12 @@ void bm_vae_step(benchmark::State& state, Device d, std::int64_t batch, int thre
       timed_loop(state, d, 1, [&] { benchmark::DoNotOptimize(double(s.svi.step(x))); });
   report_step(state, profile::counters() - before, heap_counter::blocks() - heap_before, seconds,
               batch);
+  if (compiled) {
+    // What the plan's buffers hold, and what buffers sharing memory spare.
+    const CompileStats cs = s.svi.compile_stats();
+    state.counters["retained_MiB"] = static_cast<double>(cs.retained_bytes) / (1 << 20);
+    state.counters["shared_MiB"] = static_cast<double>(cs.shared_bytes) / (1 << 20);
+  }
 }
 
 // The step fed from a shuffling loader with batches prepared on its background thread.
