@@ -1683,8 +1683,10 @@ void Recorder::share_buffers(std::span<const void* const> external,
   for (const std::shared_ptr<Storage>& st : p.retained_) {
     const auto* b = static_cast<const unsigned char*>(st->data());
     const auto it = lives.find(b);
-    if (!st->device().is_cpu() || st->nbytes() < kShareMinBytes || fixed.count(b) != 0 ||
-        it == lives.end() || !it->second.whole) {
+    // Held by the plan alone: a tensor kept outside it (a program's value that the caller
+    // holds on to, a cache) sees the buffer's own values after every replay.
+    if (!st->device().is_cpu() || st->nbytes() < kShareMinBytes || st.use_count() != 1 ||
+        fixed.count(b) != 0 || it == lives.end() || !it->second.whole) {
       continue;
     }
     candidates.push_back({b, st->nbytes(), it->second.first, it->second.last});

@@ -76,6 +76,24 @@ TEST(CompileFunction, ABufferTakesAnothersMemoryOnlyAfterItsLastReader) {
       EXPECT_EQ(compiled.stats().shared_bytes, share ? n * sizeof(double) : 0u);
     }
   }
+  // A buffer something outside the plan still holds when the recording ends keeps its memory:
+  // here the caller keeps tanh(x), which after every call holds that call's values, never
+  // sigmoid(x)'s.
+  Tensor held;
+  auto g = [&](const Tensor& x) {
+    const Tensor a = exp(x);
+    held = tanh(x);
+    const Tensor c = a * held, d = sigmoid(x);
+    return (c + d) + a;
+  };
+  auto compiled = compile(g);
+  for (int i = 0; i < 5; ++i) {
+    const Tensor x = randn({n}, f64(), &gen);
+    const Tensor got = compiled(x);
+    if (i >= 2) EXPECT_EQ(held.to_vector<double>(), tanh(x).to_vector<double>()) << "call " << i;
+    EXPECT_EQ(got.to_vector<double>(), f(x).to_vector<double>()) << "call " << i;  // g's math
+  }
+  EXPECT_EQ(compiled.stats().shared_buffers, 0u);
 }
 
 // On the CPU a chain of elementwise calls over the same elements, and the sum it feeds, run
