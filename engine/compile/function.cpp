@@ -54,9 +54,11 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
   Generator& gen = default_generator();
   ++calls_;
   Plan* plan = nullptr;
+  // One plan per input key and param store: threads (tenants) calling with stores of their
+  // own each replay theirs.
   for (auto it = plans_.begin(); it != plans_.end(); ++it) {
-    if (it->key != inputs.key()) continue;
-    if (it->store != &store || it->store_version != store.version()) {
+    if (it->key != inputs.key() || it->store != &store) continue;
+    if (it->store_version != store.version()) {
       plans_.erase(it);  // recorded against parameters that are gone
       break;
     }

@@ -328,6 +328,35 @@ TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {
   EXPECT_GE(compiled.stats().replays, 2);
 }
 
+// Callers with param stores of their own (tenants of a service, each thread with its store
+// current) each get a plan of their own for the same input shape, and replay it: calls
+// alternating between two stores, on one thread and then on two at once, give each store's
+// eager values, and after the first calls every call is a replay.
+TEST(CompileFunction, EachParamStoreReplaysAPlanOfItsOwnOnEveryThread) {
+  auto f = [](const Tensor& x) { return x * param("w", full({3}, 0.5, f64())) + 1.0; };
+  ParamStore stores[2];
+  stores[0].set("w", full({3}, 2.0, f64()));
+  stores[1].set("w", full({3}, -3.0, f64()));
+  auto compiled = compile(f);
+  auto call = [&](int k, double v) {
+    const ParamStoreScope scope(stores[k]);
+    const Tensor x = full({3}, v, f64());
+    EXPECT_EQ(compiled(x).to_vector<double>(), f(x).to_vector<double>()) << "store " << k;
+  };
+  for (int i = 0; i < 8; ++i) call(i % 2, 1.0 + i);
+  EXPECT_EQ(compiled.stats().plans, 2u);
+  EXPECT_EQ(compiled.stats().recordings, 2);
+  EXPECT_EQ(compiled.stats().replays, 5);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 2; ++k)
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 20; ++i) call(k, 0.25 * i);
+    });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(compiled.stats().recordings, 2);
+  EXPECT_EQ(compiled.stats().replays, 45);
+}
+
 // A module trained outside the function (its weights updated in place between calls): what is
 // computed from the weights alone is not frozen at the recording, since they require grad.
 // Tensors captured without requiring grad are constants; an absent optional argument is part
