@@ -1,4 +1,5 @@
 // The reverse sweep over the dynamic tape, grad mode, and recording of nodes.
+#include <mutex>
 #include <vector>
 
 #include "engine/autograd/node.hpp"
@@ -61,6 +62,10 @@ void accumulate_leaf(detail::TensorImpl& leaf, Tensor g, const char* from) {
   if (g.dtype() != leaf.dtype) g = g.to(leaf.dtype);
   // Expanded or strided gradients become plain tensors before a user sees them.
   if (!g.is_contiguous()) g = g.contiguous();
+  // Backward passes of several threads may reach one leaf (a module both use): each adds its
+  // gradient in turn, none lost (once per leaf and pass, so one lock serves all leaves).
+  static std::mutex leaves;
+  const std::lock_guard<std::mutex> lock(leaves);
   if (leaf.grad && leaf.grad->defined())
     *leaf.grad = *leaf.grad + g;
   else

@@ -212,5 +212,20 @@ TEST(ThreadsTest, CheckpointsSavedWhileAFitRunsHoldOneStepsParameters) {
   EXPECT_EQ(states.count(pair(store)), 1u);
 }
 
+// Backward passes of several threads through one leaf (a weight both use, outside any SVI) add
+// their gradients into it one at a time: four threads, 1000 passes each of sum(w * (t + 1)),
+// leave exactly 1000 * (1 + 2 + 3 + 4) in every element of w's gradient.
+TEST(ThreadsTest, BackwardPassesOfSeveralThreadsAddIntoASharedLeaf) {
+  const Tensor w = zeros({64}, f64()).requires_grad_();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) sum(w * static_cast<double>(t + 1)).backward();
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const double g : w.grad().to_vector<double>()) EXPECT_EQ(g, 10000.0);
+}
+
 }  // namespace
 }  // namespace ember
