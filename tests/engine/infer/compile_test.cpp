@@ -560,27 +560,34 @@ TEST(CompileTest, DirichletProcessMixtureReplaysBitForBit) {
 }
 
 // ---- the examples' programs: networks, data loaders, schedules ----
-// The VAE of examples/vae.cpp (smaller): nn modules in model and guide, batches rebound.
+// The VAE of examples/vae.cpp: nn modules in model and guide, batches rebound. Small, and at
+// the example's sizes (hidden 400, z 20) on batches of 64, where the step's activations,
+// logits and their gradients (100 to 200 KB each) share memory in the plan.
+Fit vae_fit(bool compiled, std::int64_t batch, std::int64_t hidden, std::int64_t z_dim) {
+  ParamStore store;
+  set_rng_seed(21);
+  Generator init(4);
+  examples::Vae vae({.z_dim = z_dim, .hidden = hidden, .gen = &init});
+  Generator data_gen(8);
+  std::vector<Tensor> images;
+  for (int i = 0; i < 3; ++i)
+    images.push_back(rand({batch, examples::kImagePixels}, {}, &data_gen));
+  SVI svi([&](const Tensor& x) { vae.model(x); }, [&](const Tensor& x) { vae.guide(x); },
+          optim::Adam({.lr = 1e-3}), Trace_ELBO(), {.param_store = &store});
+  if (compiled) svi.compile();
+  Fit f;
+  for (int i = 0; i < 12; ++i) f.losses.push_back(svi.step(images[i % 3]).value());
+  for (const std::string& name : store.names())
+    f.params[name] = store.get(name).to(kFloat64).flatten().to_vector<double>();
+  f.stats = svi.compile_stats();
+  return f;
+}
+
 TEST(CompileTest, VaeOfTheExampleReplaysBitForBit) {
-  auto run = [](bool compiled) {
-    ParamStore store;
-    set_rng_seed(21);
-    Generator init(4);
-    examples::Vae vae({.z_dim = 3, .hidden = 16, .gen = &init});
-    Generator data_gen(8);
-    std::vector<Tensor> images;
-    for (int i = 0; i < 3; ++i) images.push_back(rand({5, examples::kImagePixels}, {}, &data_gen));
-    SVI svi([&](const Tensor& x) { vae.model(x); }, [&](const Tensor& x) { vae.guide(x); },
-            optim::Adam({.lr = 1e-3}), Trace_ELBO(), {.param_store = &store});
-    if (compiled) svi.compile();
-    Fit f;
-    for (int i = 0; i < 12; ++i) f.losses.push_back(svi.step(images[i % 3]).value());
-    for (const std::string& name : store.names())
-      f.params[name] = store.get(name).to(kFloat64).flatten().to_vector<double>();
-    f.stats = svi.compile_stats();
-    return f;
-  };
-  expect_identical(run(false), run(true));
+  expect_identical(vae_fit(false, 5, 16, 3), vae_fit(true, 5, 16, 3));
+  const Fit large = vae_fit(true, 64, 400, 20);
+  expect_identical(vae_fit(false, 64, 400, 20), large);
+  EXPECT_GT(large.stats.shared_buffers, 0u);
 }
 
 // examples/svi_part2.cpp: a DataLoader's batches and indices as step() arguments (the last
