@@ -502,7 +502,19 @@ class RecordingBackend final : public kernels::Backend {
                       std::span<const kernels::OptimSlot> slots) override {
     b_->optimizer_step(kind, dtype, slots);
     std::vector<kernels::OptimSlot> kept(slots.begin(), slots.end());
-    rec_.declare_writes({});
+    // What it touches, for hoisting and for buffers that share memory: each slot's gradient
+    // read, its parameter and states read and written.
+    rec_.declare_writes({}, /*rmw=*/true);
+    for (const kernels::OptimSlot& s : kept) {
+      rec_.cur_reads_.push_back(s.grad);
+      rec_.cur_writes_.push_back(s.param);
+      rec_.cur_reads_.push_back(s.param);
+      for (const void* st : s.state) {
+        if (st == nullptr) continue;
+        rec_.cur_writes_.push_back(st);
+        rec_.cur_reads_.push_back(st);
+      }
+    }
     rec_.declare_pinned();
     add({"optimizer_step", kernels::optim_kind_name(kind)},
         mix(static_cast<std::uint64_t>(kind), slots.size()),
@@ -1381,6 +1393,28 @@ const unsigned char* Recorder::storage_of(const void* p) const {
   return q < it->second.end ? it->first : nullptr;
 }
 
+std::vector<const unsigned char*> Recorder::param_storages() const {
+  std::vector<const unsigned char*> out;
+  const ParamStore& store = current_param_store();
+  for (const std::string& name : store.names())
+    if (const auto* b = storage_of(store.unconstrained(name).data_ptr())) out.push_back(b);
+  return out;
+}
+
+bool Recorder::described(const Plan::Call& c, const std::vector<MemorySpan>& spans) const {
+  const Plan& p = plan_;
+  if (c.backend == nullptr || (access_[c.recorded].pinned && !c.draws)) return false;
+  for (const void* w : access_[c.recorded].writes) {
+    bool found = false;
+    for (std::size_t o = c.operand_begin; o < c.operand_end && !found; ++o)
+      found = p.operands_[o].written && p.operands_[o].arg->data == w;
+    if (!found) return false;
+  }
+  for (const MemorySpan& s : spans)
+    if (s.written && storage_of(s.lo) == nullptr) return false;
+  return true;
+}
+
 void Recorder::hoist(std::span<const void* const> external) {
   // Memory is named by the storage (kept or input) that holds it; unknown memory changes.
   std::unordered_map<const unsigned char*, int> writers;
@@ -1390,10 +1424,7 @@ void Recorder::hoist(std::span<const void* const> external) {
   for (const void* p : external)
     if (const auto* b = storage_of(p)) changing.insert(b);
   for (const unsigned char* start : trained_) changing.insert(start);
-  for (const std::string& name : current_param_store().names()) {
-    if (const auto* b = storage_of(current_param_store().unconstrained(name).data_ptr()))
-      changing.insert(b);
-  }
+  for (const unsigned char* b : param_storages()) changing.insert(b);
   for (const Access& a : access_) {
     for (const void* w : a.writes)
       if (const auto* b = storage_of(w)) ++writers[b];
@@ -1470,20 +1501,6 @@ void Recorder::merge_repeats() {
     const Access& a = access_[c.recorded];
     if (out == nullptr || a.writes.size() != 1 || a.writes[0] != out->data) return nullptr;
     return std::find(a.reads.begin(), a.reads.end(), out->data) == a.reads.end() ? out : nullptr;
-  };
-  // Whether what c writes is all in its operands (spans), the memory of the plan's buffers: a
-  // host call, a check or a copy from the host may write elsewhere.
-  auto described = [&](const Plan::Call& c, const std::vector<MemorySpan>& spans) {
-    if (c.backend == nullptr || (access_[c.recorded].pinned && !c.draws)) return false;
-    for (const void* w : access_[c.recorded].writes) {
-      bool found = false;
-      for (std::size_t o = c.operand_begin; o < c.operand_end && !found; ++o)
-        found = p.operands_[o].written && p.operands_[o].arg->data == w;
-      if (!found) return false;
-    }
-    for (const MemorySpan& s : spans)
-      if (s.written && storage_of(s.lo) == nullptr) return false;
-    return true;
   };
   // A call another may copy: repeatable, on constant scalars and memory the plan holds (no
   // input, which moves), writing one operand that none of its reads overlaps.
@@ -1618,16 +1635,14 @@ void Recorder::share_buffers(std::span<const void* const> external,
   for (const void* q : external) fix(q);
   for (const void* q : live_out) fix(q);
   for (const unsigned char* t : leaves_) fixed.insert(t);
-  for (const std::string& name : current_param_store().names())
-    fix(current_param_store().unconstrained(name).data_ptr());
+  for (const unsigned char* b : param_storages()) fixed.insert(b);
   for (const void* q : p.pointers_) fix(q);
   for (const Plan::Refresh& f : p.refreshes_) fix(f.src);
+  // A call whose writes are not all in its operands (a host call, a check, an update) keeps
+  // what it declares reading and writing, and its operands, where they are.
   for (const Plan::Call& c : calls) {
+    if (described(c, p.spans(c))) continue;
     const Access& a = access_[c.recorded];
-    if (c.backend != nullptr && !(a.pinned && !c.draws)) continue;
-    // A host call, a check, a synchronize: what it names may be all it touches, but an
-    // update (which names nothing) reaches memory the plan cannot see.
-    if (std::strcmp(p.infos_[c.recorded].kind, "optimizer_step") == 0) return;
     for (const void* q : a.reads) fix(q);
     for (const void* q : a.writes) fix(q);
     for (std::size_t o = c.operand_begin; o < c.operand_end; ++o) fix(p.operands_[o].arg->data);

@@ -420,6 +420,11 @@ class Recorder {
   static constexpr std::size_t kNotInput = ~std::size_t{0};
   // The first byte of the kept storage or input holding `p`; null for other memory.
   const unsigned char* storage_of(const void* p) const;
+  // The storages of the current param store's parameters (the kept ones).
+  std::vector<const unsigned char*> param_storages() const;
+  // Whether all that c writes is in its operands (`spans`), memory the plan holds: not a host
+  // call, a check or an update, nor a call that writes through a pointer of its own.
+  bool described(const Plan::Call& c, const std::vector<MemorySpan>& spans) const;
   // The input slot holding `p`, and p's distance from that input's first element.
   std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* p) const;
   // A replayed call that repeats an earlier one (the same kernel, options, operands read and

@@ -101,6 +101,10 @@ void StepInputs::check_visible(const char* where) const {
 
 LossValue SVICore::step(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
   const Turn turn(*this);
+  return step_in_turn(model, guide, inputs);
+}
+
+LossValue SVICore::step_in_turn(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
   if (inputs != nullptr && compile_) {
     inputs->check_visible("SVI.compile");
     return compiled_step(model, guide, *inputs);
@@ -406,7 +410,7 @@ RunResult SVICore::run(std::int64_t num_steps, const RunOptions& opts, FunctionR
   auto step_once = [&] {
     const Turn turn(*this);
     const std::int64_t before = skipped_;
-    LossValue loss = step(model, guide, inputs);
+    LossValue loss = step_in_turn(model, guide, inputs);
     skipped += skipped_ - before;
     return loss;
   };

@@ -139,6 +139,8 @@ class SVICore {
   std::int64_t skipped_steps() const { return skipped_; }
 
  private:
+  // step() once its Turn is held (run() holds one for each of its steps).
+  LossValue step_in_turn(FunctionRef model, FunctionRef guide, const StepInputs* inputs);
   // When the ELBO's check found the loss or a gradient not finite, throws NonFiniteError
   // naming the culprit (or counts a skip); returns whether the update may go ahead.
   bool check_finite(const ElboResult& r);
