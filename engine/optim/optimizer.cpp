@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 #include "engine/optim/optim_impl.hpp"
 #include "kernels/backend.hpp"
@@ -20,6 +21,12 @@ constexpr std::size_t kNoGroup = ~std::size_t{0};
 }  // namespace
 
 void OptimizerImpl::step(const std::vector<NamedTensor>& params) {
+  // The update launches outside the recording (its step count and learning rate change at
+  // every step): a replay would skip it and keep the parameters where they were.
+  EMBER_CHECK_T(CompileError, detail::recorder() == nullptr, "optim.", name(),
+                ".step: an optimizer step inside a compiled function (ember::compile) is not "
+                "replayed; step the optimizer outside the function, or compile the whole training "
+                "step with SVI.compile(), which issues its update at every replay");
   // Into the kept update, whose vectors keep their capacity: a step of the same parameters
   // takes no heap block.
   prepare_into(params, scratch_);

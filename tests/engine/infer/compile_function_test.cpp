@@ -328,6 +328,24 @@ TEST(CompileFunction, DrawsParamsAndSeveralOutputs) {
   EXPECT_GE(compiled.stats().replays, 2);
 }
 
+// An optimizer step inside a compiled function would not be replayed (the update launches
+// outside the plan, as SVI's does after each replay): the recording call says so, naming the
+// optimizer, instead of replays that leave the parameters where they were.
+TEST(CompileFunction, AnOptimizerStepInsideIsACompileError) {
+  Tensor w = zeros({4}, f64()).requires_grad_();
+  sum(w * 2.0).backward();
+  optim::SGD opt({.lr = 0.1});
+  auto compiled = compile([&](const Tensor& x) {
+    opt.step({{"w", w}});
+    return x * w;
+  });
+  const Tensor x = ones({4}, f64());
+  EXPECT_EQ(compiled(x).to_vector<double>(), std::vector<double>(4, -0.2));  // eager, first
+  EMBER_EXPECT_THROW_WITH(compiled(x), CompileError, "optim.SGD.step",
+                          "an optimizer step inside a compiled function (ember::compile)");
+  EXPECT_EQ(w.to_vector<double>(), std::vector<double>(4, -0.2));  // refused before updating
+}
+
 // Callers with param stores of their own (tenants of a service, each thread with its store
 // current) each get a plan of their own for the same input shape, and replay it: calls
 // alternating between two stores, on one thread and then on two at once, give each store's
