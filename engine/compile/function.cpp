@@ -48,8 +48,19 @@ FunctionCore::~FunctionCore() = default;
 std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
                                        const StepInputs& inputs) {
   inputs.check_visible("ember::compile");
-  const std::lock_guard<std::mutex> lock(mutex_);
   const NoGradGuard no_grad;
+  if (t_programs > 0 || recorder() != nullptr) {
+    // Inside another compiled program on this thread (a compiled function, this one
+    // included, or an SVI step): run as it is. A recording around the call then records its
+    // kernel calls into its own plan, where a replay of ours would go unseen, and a plan
+    // replaying it never calls it again.
+    inline_calls_.fetch_add(1, std::memory_order_relaxed);
+    std::vector<Tensor> out = fn();
+    check_outputs(out);
+    return out;
+  }
+  const ProgramScope program;
+  const std::lock_guard<std::mutex> lock(mutex_);
   const ParamStore& store = current_param_store();
   Generator& gen = default_generator();
   ++calls_;
@@ -135,6 +146,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
 CompileStats FunctionCore::stats() const {
   const std::lock_guard<std::mutex> lock(mutex_);
   CompileStats s = stats_;
+  s.inline_calls = inline_calls_.load(std::memory_order_relaxed);
   s.plans = plans_.size();
   s.retained_bytes = 0;
   for (const Cached& c : plans_) s.retained_bytes += c.plan->retained_bytes();

@@ -17,6 +17,7 @@
 namespace ember::detail {
 
 constinit thread_local Recorder* t_recorder = nullptr;
+constinit thread_local int t_programs = 0;
 
 namespace {
 

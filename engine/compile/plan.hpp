@@ -486,6 +486,19 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
 extern constinit thread_local Recorder* t_recorder;
 inline Recorder* recorder() { return t_recorder; }
 
+// Compiled programs running on the calling thread (ember::compile's calls, SVI steps and loss
+// evaluations, whether eager, recorded or replayed): a compiled function called inside one
+// runs as it is (FunctionCore::call), so that a recording around it records its kernel calls
+// and its lock is never taken twice.
+extern constinit thread_local int t_programs;
+class ProgramScope {
+ public:
+  ProgramScope() { ++t_programs; }
+  ~ProgramScope() { --t_programs; }
+  ProgramScope(const ProgramScope&) = delete;
+  ProgramScope& operator=(const ProgramScope&) = delete;
+};
+
 // Throws the CompileError of a value read on the host while a step is being recorded.
 [[noreturn]] void throw_host_read();
 

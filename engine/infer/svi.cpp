@@ -46,7 +46,11 @@ SVICore::SVICore(std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<EL
 SVICore::Turn::Turn(const SVICore& svi)
     : store_(svi.options_.param_store != nullptr ? svi.options_.param_store->training_mutex()
                                                  : current_param_store().training_mutex()),
-      svi_(*svi.mutex_) {}
+      svi_(*svi.mutex_) {
+  ++detail::t_programs;  // compiled functions called by the model or guide run as they are
+}
+
+SVICore::Turn::~Turn() { --detail::t_programs; }
 
 SVICore::Scope::Scope(const SVICore& svi) {
   if (svi.options_.param_store != nullptr) store_.emplace(*svi.options_.param_store);
@@ -105,6 +109,13 @@ LossValue SVICore::step(FunctionRef model, FunctionRef guide, const StepInputs* 
 }
 
 LossValue SVICore::step_in_turn(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
+  if (detail::recorder() != nullptr) {
+    throw CompileError(
+        "SVI.step: called while a compiled program is being recorded on this thread (a call of "
+        "an ember::compile'd function, or a model or guide of a compiled SVI step): a step "
+        "updates the parameters, which a replay of that program would not do. Step outside "
+        "compiled functions, models and guides");
+  }
   if (inputs != nullptr && compile_) {
     inputs->check_visible("SVI.compile");
     return compiled_step(model, guide, *inputs);
@@ -134,7 +145,9 @@ LossValue SVICore::eager_step(FunctionRef model, FunctionRef guide) {
 
 LossValue SVICore::evaluate_loss(FunctionRef model, FunctionRef guide, const StepInputs* inputs) {
   const Turn turn(*this);
-  if (inputs != nullptr && compile_) {
+  // Inside a recording (a compiled function's, another SVI's), evaluated eagerly so that the
+  // recording sees its kernel calls, where a replay of this SVI's plan would go unseen.
+  if (inputs != nullptr && compile_ && detail::recorder() == nullptr) {
     inputs->check_visible("SVI.compile");
     return compiled_evaluate(model, guide, *inputs);
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <concepts>
 #include <cstdint>
@@ -76,12 +77,16 @@ struct CompileOptions {
 
 // What compilation has done so far.
 struct CompileStats {
-  std::int64_t recordings = 0;        // calls recorded (each also ran eagerly)
-  std::int64_t replays = 0;           // calls replayed from a plan
-  std::int64_t verifications = 0;     // verify_every calls
-  std::int64_t eager_steps = 0;       // calls that ran eagerly: the first, the first after
-                                      // the params changed, and fallbacks
-  std::int64_t discarded = 0;         // recordings dropped (parameters made while recording)
+  std::int64_t recordings = 0;     // calls recorded (each also ran eagerly)
+  std::int64_t replays = 0;        // calls replayed from a plan
+  std::int64_t verifications = 0;  // verify_every calls
+  std::int64_t eager_steps = 0;    // calls that ran eagerly: the first, the first after
+                                   // the params changed, and fallbacks
+  std::int64_t discarded = 0;      // recordings dropped (parameters made while recording)
+  // ember::compile: calls made inside another compiled program running on the same thread (a
+  // compiled function's call, this function's own included, or an SVI step), which ran the
+  // function as it is, its kernel calls part of that program's (docs/compile.md, "Nesting").
+  std::int64_t inline_calls = 0;
   std::size_t plans = 0;              // plans cached now
   std::size_t calls_per_replay = 0;   // kernel calls a replay of the last plan used makes
   std::size_t retained_bytes = 0;     // buffers kept alive by the cached plans
@@ -236,6 +241,7 @@ class FunctionCore {
   CompileOptions options_;
   std::vector<Cached> plans_;
   CompileStats stats_;
+  std::atomic<std::int64_t> inline_calls_{0};  // taken without the lock (CompileStats)
   std::int64_t calls_ = 0, uses_ = 0;
 };
 

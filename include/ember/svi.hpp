@@ -157,6 +157,9 @@ class SVICore {
   class Turn {
    public:
     explicit Turn(const SVICore& svi);
+    ~Turn();
+    Turn(const Turn&) = delete;
+    Turn& operator=(const Turn&) = delete;
 
    private:
     std::lock_guard<std::recursive_mutex> store_, svi_;

@@ -1,19 +1,23 @@
 // ember::compile: a function of tensors recorded once and replayed gives the eager function's
 // bits for every input (rebound each call), draws, parameters that change between calls and
 // several outputs; new input shapes record new plans; structure changes and host reads raise
-// CompileError.
+// CompileError; compiled programs called inside one another run as part of the outer one.
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "compile_fit.hpp"
 #include "engine/internal.hpp"
 #include "test_util.hpp"
 
 namespace ember {
 namespace {
 
+using test::expect_identical;
 using test::f64;
+using test::Fit;
+using test::fit;
 
 TEST(CompileFunction, ReplaysGiveTheEagerFunctionsBits) {
   Generator init(3);
@@ -423,6 +427,135 @@ TEST(CompileFunction, CallsFromSeveralThreadsTakeTurns) {
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(mismatches, std::vector<int>(4, 0));
   EXPECT_GT(compiled.stats().replays, 150);
+}
+
+// A compiled function called inside another runs as it is, so that the outer recording
+// records its kernel calls: the outer replays give the eager values for every new input
+// (before, the inner call replayed its own plan unseen by the outer recording, whose replays
+// then returned the recorded call's values for good).
+TEST(CompileFunction, AFunctionCalledInsideAnotherIsPartOfItsPlan) {
+  auto inner = compile([](const Tensor& t) { return exp(t) * 2.0; });
+  auto outer = compile([&](const Tensor& t) { return inner(t) + 1.0; });
+  for (int i = 0; i < 6; ++i) {
+    const Tensor x = full({3}, 0.5 * i, f64());
+    EXPECT_EQ(outer(x).to_vector<double>(), (exp(x) * 2.0 + 1.0).to_vector<double>())
+        << "call " << i;
+  }
+  EXPECT_EQ(outer.stats().recordings, 1);
+  EXPECT_EQ(outer.stats().replays, 4);
+  // The outer eager call and its recording ran the inner function as it is; its own plans
+  // are untouched, and it compiles as usual when called on its own.
+  EXPECT_EQ(inner.stats().inline_calls, 2);
+  EXPECT_EQ(inner.stats().recordings, 0);
+  const Tensor x = full({3}, 0.25, f64());
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(inner(x).to_vector<double>(), (exp(x) * 2.0).to_vector<double>());
+  EXPECT_EQ(inner.stats().replays, 2);
+  EXPECT_EQ(inner.stats().inline_calls, 2);
+}
+
+// A compiled function that calls itself (through a reference to the compiled object) runs
+// its inner calls as they are, instead of waiting forever for its own lock.
+TEST(CompileFunction, AFunctionCallingItselfRunsItsInnerCallsAsTheyAre) {
+  std::function<Tensor(const Tensor&)> again;
+  auto halves = compile([&](const Tensor& t) {
+    const std::int64_t n = t.size(0);
+    return n == 1 ? t * 2.0 : again(t.narrow(0, 0, n / 2)) + sum(t.narrow(0, n / 2, n - n / 2));
+  });
+  again = [&](const Tensor& t) { return halves(t); };
+  auto expected = [](const std::vector<double>& v) {  // the recursion, by hand
+    double r = v[0] * 2.0;
+    for (std::size_t n = 2; n <= v.size(); n *= 2) {
+      double tail = 0.0;
+      for (std::size_t k = n / 2; k < n; ++k) tail += v[k];
+      r += tail;
+    }
+    return r;
+  };
+  for (int i = 0; i < 5; ++i) {
+    std::vector<double> v = {1.0 + i, 2.0, 3.0 * i, 4.0, -1.0, 0.5, 7.0, i - 2.0};
+    const Tensor got = halves(from_vector(v, {8}, f64()));
+    ASSERT_EQ(got.numel(), 1);
+    EXPECT_DOUBLE_EQ(got.to_vector<double>()[0], expected(v)) << "call " << i;
+  }
+  EXPECT_EQ(halves.stats().recordings, 1);
+  EXPECT_EQ(halves.stats().replays, 3);
+  EXPECT_EQ(halves.stats().inline_calls, 6);  // three inner calls in each of the first two
+}
+
+// A compiled function the model calls (a feature transform) is part of a compiled SVI step:
+// its kernel calls go into the step's plan, and the fit is the eager fit, bit for bit, with
+// new data at every step.
+TEST(CompileFunction, AFunctionCalledByACompiledModelIsPartOfTheStep) {
+  auto standardize = compile([](const Tensor& x) { return (x - 1.0) * 0.5; });
+  auto model = [&](const Tensor& x, const Tensor& y) {
+    const Tensor w = sample("w", dist::Normal(zeros({}, f64()), 1.0));
+    auto data = plate("data", x.size(0));
+    sample("y", dist::Normal(standardize(x) * w, 1.0), y);
+  };
+  auto guide = [](const Tensor&, const Tensor&) {
+    const Tensor loc = param("loc", zeros({}, f64()));
+    const Tensor scale = param("scale", ones({}, f64()), constraints::positive);
+    sample("w", dist::Normal(loc, scale));
+  };
+  Generator data(7);
+  std::vector<Tensor> xs, ys;
+  for (int i = 0; i < 12; ++i) {
+    xs.push_back(randn({8}, f64(), &data) + 1.0);
+    ys.push_back((xs.back() - 1.0) * 1.5 + randn({8}, f64(), &data) * 0.1);
+  }
+  auto args = [&](int i) { return std::make_tuple(xs[i], ys[i]); };
+  const Fit eager = fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), false, 12, args);
+  const Fit compiled = fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), true, 12, args);
+  expect_identical(eager, compiled);
+  // The model ran 12 times in the eager fit, and twice in the compiled one (its first step,
+  // eager, and the recording); replays do not run it.
+  EXPECT_EQ(standardize.stats().inline_calls, 14);
+  EXPECT_EQ(standardize.stats().recordings, 0);
+}
+
+// An SVI step inside a compiled function would update the parameters at the recording call
+// and never at a replay: the recording call says so, for an eager and a compiled SVI alike
+// (the compiled one's step would otherwise replay its own plan unseen). A compiled SVI's
+// loss evaluated inside a compiled function is part of its plan: the replays give the eager
+// evaluations for new data.
+TEST(CompileFunction, AnSviStepInsideIsACompileErrorAndALossEvaluationIsPartOfThePlan) {
+  auto model = [](const Tensor& y) {
+    const Tensor m = sample("m", dist::Normal(zeros({}, f64()), 1.0));
+    auto data = plate("data", y.size(0));
+    sample("y", dist::Normal(m, 1.0), y);
+  };
+  auto guide = [](const Tensor&) {
+    sample("m", dist::Normal(param("loc", zeros({}, f64())), 0.5));
+  };
+  const Tensor y = full({4}, 0.5, f64());
+  for (const bool compiled_svi : {false, true}) {
+    SCOPED_TRACE(compiled_svi ? "compiled SVI" : "eager SVI");
+    ParamStore store;
+    SVI svi(model, guide, optim::SGD({.lr = 0.01}), Trace_ELBO(), {.param_store = &store});
+    if (compiled_svi) svi.compile();
+    for (int i = 0; i < 3; ++i) svi.step(y);
+    auto stepping = compile([&](const Tensor& t) {
+      svi.step(t);
+      return t * 2.0;
+    });
+    EXPECT_EQ(stepping(y).to_vector<double>(), std::vector<double>(4, 1.0));  // eager
+    const double loc = store.get("loc").to_vector<double>()[0];
+    EMBER_EXPECT_THROW_WITH(stepping(y), CompileError, "SVI.step", "being recorded on this thread");
+    EXPECT_EQ(store.get("loc").to_vector<double>()[0], loc);  // refused before any update
+    EXPECT_NO_THROW(svi.step(y));                             // and usable after
+
+    auto monitor = compile([&](const Tensor& t) { return svi.evaluate_loss(t).tensor(); });
+    for (int i = 0; i < 5; ++i) {
+      const Tensor batch = full({4}, 0.25 * i, f64());
+      set_rng_seed(40 + i);
+      const double got = monitor(batch).to_vector<double>()[0];
+      set_rng_seed(40 + i);
+      const double want = svi.evaluate_loss(batch).value();
+      EXPECT_EQ(got, want) << "call " << i;
+    }
+    EXPECT_EQ(monitor.stats().replays, 3);
+  }
 }
 
 TEST(CompileFunction, StructureChangesAndHostReadsAreCompileErrors) {
