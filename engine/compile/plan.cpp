@@ -70,9 +70,9 @@ class RecordingBackend final : public kernels::Backend {
   }
   void copy_from_host(void* dst, const void* src, std::size_t nbytes) override {
     b_->copy_from_host(dst, src, nbytes);
-    void** d = rec_.keep_pointer(dst);
+    void** d = rec_.keep_pointer(dst, nbytes);
     const void* s = rec_.host_source(src, nbytes);
-    void** sp = rec_.keep_pointer(const_cast<void*>(s));
+    void** sp = rec_.keep_pointer(const_cast<void*>(s), nbytes);
     rec_.cur_reads_.push_back(s);
     rec_.declare_writes({dst});
     rec_.declare_host();  // from pageable memory: the host waits
@@ -1199,10 +1199,12 @@ Recorder::Recorder(Plan& plan, const StepInputs& inputs, Generator& gen)
   plan_.bound_.resize(inputs.size());
   plan_.bound_inputs_.assign(inputs.size(), false);
   plan_.moves_.assign(inputs.size(), 0);
+  own_.assign(inputs.size(), {nullptr, nullptr});
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
     if (!t.defined()) continue;  // an absent optional argument
     plan_.bound_[k] = t.data_ptr();
+    own_[k] = extent(arg(t));
     const Storage& s = *t.impl().storage;
     const auto* begin = static_cast<const unsigned char*>(s.data());
     ranges_.emplace(begin, Range{begin + s.nbytes(), k});
@@ -1227,25 +1229,47 @@ void Recorder::retain(const std::shared_ptr<Storage>& storage, bool trained, boo
   if (leaf) leaves_.insert(static_cast<const unsigned char*>(storage->data()));
   if (!retained_.insert(storage.get()).second) return;
   const auto* begin = static_cast<const unsigned char*>(storage->data());
-  if (input_of(begin)) return;  // an input: bound afresh at every replay
+  if (input_storage(begin) != kNotInput) return;  // an input's: bound afresh at every replay
   ranges_.emplace(begin, Range{begin + storage->nbytes(), kNotInput});
   plan_.retained_.push_back(storage);
 }
 
-std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const void* p) const {
+std::size_t Recorder::input_storage(const void* p) const {
   const auto* q = static_cast<const unsigned char*>(p);
   auto it = ranges_.upper_bound(q);
-  if (it == ranges_.begin()) return std::nullopt;
+  if (it == ranges_.begin()) return kNotInput;
   --it;
-  if (q >= it->second.end || it->second.input == kNotInput) return std::nullopt;
-  const std::size_t k = it->second.input;
-  return std::make_pair(k, q - static_cast<const unsigned char*>(inputs_[k].data_ptr()));
+  return q < it->second.end ? it->second.input : kNotInput;
 }
 
-void Recorder::patch_if_input(void** where, bool in_loop) {
+std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const void* lo,
+                                                                         const void* hi) const {
+  const std::size_t first = input_storage(lo);
+  if (first == kNotInput) return std::nullopt;
+  // Inputs sharing a storage (views of one tensor) are keyed by where they lie in it
+  // (StepInputs), so any input whose elements hold the bytes finds them at a replay.
+  const Storage* storage = inputs_[first].impl().storage.get();
+  const auto* q = static_cast<const unsigned char*>(lo);
+  for (std::size_t k = first; k < inputs_.size(); ++k) {
+    if (!inputs_[k].defined() || inputs_[k].impl().storage.get() != storage) continue;
+    if (q < own_[k].first || static_cast<const unsigned char*>(hi) > own_[k].second) continue;
+    return std::make_pair(k, q - static_cast<const unsigned char*>(inputs_[k].data_ptr()));
+  }
+  return std::nullopt;
+}
+
+void Recorder::patch_if_input(void** where, std::size_t nbytes, bool in_loop) {
   if (*where == nullptr) return;
-  auto in = input_of(*where);
-  if (!in) return;
+  const auto* lo = static_cast<const unsigned char*>(*where);
+  auto in = input_of(lo, lo + std::max<std::size_t>(nbytes, 1));
+  if (!in) {
+    // Memory of an input's storage outside every input's elements: a constant of the plan
+    // (a captured tensor the input is a view of), read where it is and kept alive.
+    const std::size_t k = input_storage(lo);
+    if (k != kNotInput && retained_.insert(inputs_[k].impl().storage.get()).second)
+      plan_.retained_.push_back(inputs_[k].impl().storage);
+    return;
+  }
   plan_.patches_.push_back({where, in->first, in->second});
   if (!in_loop) return;
   cur_binds_input_ = true;
@@ -1275,7 +1299,11 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
   for (std::size_t k = 0; k < n; ++k) {
     out[k] = a[k];
     if (!out[k].is_scalar()) {
-      patch_if_input(&out[k].data);
+      const auto* hi = extent(out[k]).second;
+      patch_if_input(&out[k].data, hi == nullptr
+                                       ? 0
+                                       : static_cast<std::size_t>(
+                                             hi - static_cast<const unsigned char*>(out[k].data)));
       cur_reads_.push_back(out[k].data);
       plan_.operands_.push_back({&out[k], false});
       continue;
@@ -1291,7 +1319,8 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
       }
       plan_.refreshes_.push_back({&out[k], it->src});
       cur_reads_.push_back(it->src);
-      patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src), /*in_loop=*/false);
+      patch_if_input(const_cast<void**>(&plan_.refreshes_.back().src), element_size(out[k].dtype),
+                     /*in_loop=*/false);
       scalar_sources_.erase(it);
       break;
     }
@@ -1299,10 +1328,10 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
   return out;
 }
 
-void** Recorder::keep_pointer(void* p) {
+void** Recorder::keep_pointer(void* p, std::size_t nbytes) {
   plan_.pointers_.push_back(p);
   void** where = &plan_.pointers_.back();
-  patch_if_input(where);
+  patch_if_input(where, nbytes);
   return where;
 }
 

@@ -384,7 +384,8 @@ class Recorder {
   // Recording-side helpers for the recording backend: copies of operands (n of them in a
   // row) and of raw pointers that the plan owns, inputs patched and scalars refreshed.
   kernels::TensorArg* keep(const kernels::TensorArg* a, std::size_t n = 1);
-  void** keep_pointer(void* p);
+  // A raw pointer to `nbytes` bytes (a copy's source or destination).
+  void** keep_pointer(void* p, std::size_t nbytes);
   // True when `a` (kept for the call being recorded) is read again from memory at replay.
   bool is_refreshed(const kernels::TensorArg* a) const;
   // `device`: the streams of the device the call runs on (null on the CPU). `backend`: the
@@ -425,15 +426,22 @@ class Recorder {
   // Whether all that c writes is in its operands (`spans`), memory the plan holds: not a host
   // call, a check or an update, nor a call that writes through a pointer of its own.
   bool described(const Plan::Call& c, const std::vector<MemorySpan>& spans) const;
-  // The input slot holding `p`, and p's distance from that input's first element.
-  std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* p) const;
+  // The input whose storage holds `p` (the first such input), or kNotInput.
+  std::size_t input_storage(const void* p) const;
+  // The input slot whose own elements span the bytes [lo, hi), and lo's distance from that
+  // input's first element; nullopt where no input's do (memory of no input, or memory of an
+  // input's storage outside its elements: a constant the program captured that the input is a
+  // view of, which a replay reads where it was).
+  std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* lo,
+                                                                 const void* hi) const;
   // A replayed call that repeats an earlier one (the same kernel, options, operands read and
   // shape of its result) when nothing between them wrote what the earlier call read or wrote
   // copies the earlier call's result instead (CompileOptions::merge_repeats): the same bits.
   void merge_repeats();
   // `in_loop`: a pointer a launcher reads (not a refreshed scalar's source, which the plan
   // reads itself).
-  void patch_if_input(void** where, bool in_loop = true);
+  // `nbytes`: the bytes from *where that the pointer reaches (an operand's extent).
+  void patch_if_input(void** where, std::size_t nbytes, bool in_loop = true);
 
   Plan& plan_;
   const StepInputs& inputs_;
@@ -444,6 +452,8 @@ class Recorder {
   std::unordered_set<const unsigned char*> trained_;  // storages of tensors requiring grad
   std::unordered_set<const unsigned char*> leaves_;   // of leaves requiring grad
   std::map<const unsigned char*, Range> ranges_;      // by start: kept storages and inputs
+  // The bytes each input's elements span, [lo, hi) (null for an absent or empty input).
+  std::vector<std::pair<const unsigned char*, const unsigned char*>> own_;
   struct ScalarSource {
     const void* src;
     DType dtype;

@@ -192,6 +192,17 @@ void StepInputs::add_defined(const Tensor& t) {
     mix(static_cast<std::uint64_t>(t.shape()[d]));
     mix(static_cast<std::uint64_t>(t.strides()[d]));
   }
+  // Views of one storage (the same tensor passed twice, a batch's columns): which earlier
+  // input's storage this one shares and where it lies in it. A plan reads such inputs
+  // through one another's pointers, right only where they lie the same way.
+  for (std::size_t j = 0; j < count_; ++j) {
+    const Tensor& u = (*this)[j];
+    if (!u.defined() || u.impl().storage != t.impl().storage) continue;
+    mix(0x616c696173ULL + j);
+    mix(static_cast<std::uint64_t>(static_cast<const unsigned char*>(t.data_ptr()) -
+                                   static_cast<const unsigned char*>(u.data_ptr())));
+    break;
+  }
 }
 
 void SVICore::compile(const CompileOptions& opts) {
