@@ -454,6 +454,34 @@ TEST(CompileFunction, AFunctionCalledInsideAnotherIsPartOfItsPlan) {
   EXPECT_EQ(inner.stats().inline_calls, 2);
 }
 
+// One thread calls a compiled function on its own (its plan replays) while another calls it
+// inside another compiled function (run as it is, part of the outer plan): the inner runs
+// take no lock and touch none of its plans, so both threads get their eager values.
+TEST(CompileFunction, AFunctionCalledInsideAnotherOnOneThreadAndAloneOnAnother) {
+  auto inner = compile([](const Tensor& t) { return tanh(t) * 3.0; });
+  auto outer = compile([&](const Tensor& t) { return inner(t * 0.5) - 1.0; });
+  std::vector<int> wrong(2, 0);
+  std::thread alone([&] {
+    for (int i = 0; i < 200; ++i) {
+      const Tensor x = full({6}, 0.01 * i, f64());
+      if (inner(x).to_vector<double>() != (tanh(x) * 3.0).to_vector<double>()) ++wrong[0];
+    }
+  });
+  std::thread nested([&] {
+    for (int i = 0; i < 200; ++i) {
+      const Tensor x = full({6}, -0.02 * i, f64());
+      if (outer(x).to_vector<double>() != (tanh(x * 0.5) * 3.0 - 1.0).to_vector<double>())
+        ++wrong[1];
+    }
+  });
+  alone.join();
+  nested.join();
+  EXPECT_EQ(wrong, std::vector<int>(2, 0));
+  EXPECT_EQ(outer.stats().replays, 198);
+  EXPECT_EQ(inner.stats().replays, 198);
+  EXPECT_EQ(inner.stats().inline_calls, 2);
+}
+
 // A compiled function that calls itself (through a reference to the compiled object) runs
 // its inner calls as they are, instead of waiting forever for its own lock.
 TEST(CompileFunction, AFunctionCallingItselfRunsItsInnerCallsAsTheyAre) {
