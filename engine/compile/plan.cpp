@@ -846,6 +846,13 @@ std::pair<const unsigned char*, const unsigned char*> extent(const kernels::Tens
   const auto* base = static_cast<const unsigned char*>(a.data);
   return {base + lo * size, base + (hi + 1) * size};
 }
+
+// The bytes from an operand's first element to the end of its extent (0 when it is empty).
+std::size_t bytes_from_first(const kernels::TensorArg& a) {
+  const unsigned char* hi = extent(a).second;
+  return hi == nullptr ? 0
+                       : static_cast<std::size_t>(hi - static_cast<const unsigned char*>(a.data));
+}
 }  // namespace
 
 std::vector<MemorySpan> Plan::spans(const Call& c) const {
@@ -1299,11 +1306,7 @@ kernels::TensorArg* Recorder::keep(const kernels::TensorArg* a, std::size_t n) {
   for (std::size_t k = 0; k < n; ++k) {
     out[k] = a[k];
     if (!out[k].is_scalar()) {
-      const auto* hi = extent(out[k]).second;
-      patch_if_input(&out[k].data, hi == nullptr
-                                       ? 0
-                                       : static_cast<std::size_t>(
-                                             hi - static_cast<const unsigned char*>(out[k].data)));
+      patch_if_input(&out[k].data, bytes_from_first(out[k]));
       cur_reads_.push_back(out[k].data);
       plan_.operands_.push_back({&out[k], false});
       continue;
