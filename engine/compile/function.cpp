@@ -48,10 +48,10 @@ FunctionCore::~FunctionCore() = default;
 std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
                                        const StepInputs& inputs) {
   inputs.check_visible("ember::compile");
-  const NoGradGuard no_grad;
   if (t_programs > 0 || recorder() != nullptr) {
     // Inside another compiled program on this thread (a compiled function, this one
-    // included, or an SVI step): run as it is. A recording around the call then records its
+    // included, or an SVI step): run as it is, as part of that program, with gradients where
+    // it has them (a model's or guide's). A recording around the call then records its
     // kernel calls into its own plan, where a replay of ours would go unseen, and a plan
     // replaying it never calls it again.
     inline_calls_.fetch_add(1, std::memory_order_relaxed);
@@ -61,6 +61,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
   }
   const ProgramScope program;
   const std::lock_guard<std::mutex> lock(mutex_);
+  const NoGradGuard no_grad;
   const ParamStore& store = current_param_store();
   Generator& gen = default_generator();
   ++calls_;

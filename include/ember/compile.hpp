@@ -251,7 +251,9 @@ class FunctionCore {
 // signature runs it eagerly, the second records its kernel calls, and later ones replay them
 // (the contract of docs/compile.md: the function's structure may depend on the shapes of the
 // tensors and the values of the numbers it is passed, not on tensor values; tensors it
-// captures otherwise are constants). It runs without autograd (a NoGradGuard): for inference,
+// captures otherwise are constants). It runs without autograd (a NoGradGuard), but for a call
+// inside another compiled program (a compiled function, or an SVI step's model or guide), which
+// runs as part of that program, with its gradients (docs/compile.md, "Nesting"): for inference,
 // an encoder's forward pass, a posterior predictive, a loss to monitor. F returns a Tensor or
 // a std::vector<Tensor>; each call returns tensors of its own.
 template <typename F>

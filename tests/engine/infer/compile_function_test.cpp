@@ -482,6 +482,43 @@ TEST(CompileFunction, AFunctionCalledInsideAnotherOnOneThreadAndAloneOnAnother) 
   EXPECT_EQ(inner.stats().inline_calls, 2);
 }
 
+// A compiled encoder (compiled to serve batches) called in a guide runs as part of the step,
+// with the step's gradients: its weights train as the plain module's do, in an eager SVI and
+// in a compiled one, to the same bits.
+TEST(CompileFunction, ACompiledEncoderInAGuideTrainsAsThePlainModuleDoes) {
+  Generator data(21);
+  const std::int64_t n = 12;
+  const Tensor xs = randn({n, 2}, f64(), &data);
+  const Tensor ys = xs.select(1, 0) * 1.5 - xs.select(1, 1) * 0.5;
+  auto args = [&](int) { return std::make_tuple(xs, ys); };
+  auto model = [](const Tensor&, const Tensor& y) {
+    auto points = plate("data", y.size(0));
+    const Tensor z = sample("z", dist::Normal(zeros({y.size(0)}, f64()), 1.0));
+    sample("y", dist::Normal(z, 0.5), y);
+  };
+  auto fit_with = [&](bool compiled_encoder, bool compiled_svi) {
+    Generator init(4);
+    nn::Linear encoder(2, 1, true, f64(), &init);
+    const std::vector<double> before = encoder.weight().to_vector<double>();
+    auto encode = compile([&](const Tensor& x) { return encoder(x); });
+    auto guide = [&](const Tensor& x, const Tensor&) {
+      module("encoder", encoder);
+      auto points = plate("data", x.size(0));
+      const Tensor loc = (compiled_encoder ? encode(x) : encoder(x)).squeeze(-1);
+      sample("z", dist::Normal(loc, 0.3));
+    };
+    Fit f = fit(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), compiled_svi, 10, args);
+    EXPECT_NE(encoder.weight().to_vector<double>(), before) << "the encoder did not train";
+    if (compiled_encoder) EXPECT_GT(encode.stats().inline_calls, 0);
+    return f;
+  };
+  const Fit plain = fit_with(false, false);
+  const Fit eager = fit_with(true, false);  // an eager SVI: the same losses and weights
+  EXPECT_EQ(plain.losses, eager.losses);
+  EXPECT_EQ(plain.params, eager.params);
+  expect_identical(plain, fit_with(true, true));
+}
+
 // A compiled function that calls itself (through a reference to the compiled object) runs
 // its inner calls as they are, instead of waiting forever for its own lock.
 TEST(CompileFunction, AFunctionCallingItselfRunsItsInnerCallsAsTheyAre) {
