@@ -48,12 +48,12 @@ FunctionCore::~FunctionCore() = default;
 std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
                                        const StepInputs& inputs) {
   inputs.check_visible("ember::compile");
-  if (t_programs > 0 || recorder() != nullptr) {
+  if (t_programs > 0) {
     // Inside another compiled program on this thread (a compiled function, this one
-    // included, or an SVI step): run as it is, as part of that program, with gradients where
-    // it has them (a model's or guide's). A recording around the call then records its
-    // kernel calls into its own plan, where a replay of ours would go unseen, and a plan
-    // replaying it never calls it again.
+    // included, or an SVI step; every recording runs inside one): run as it is, as part of
+    // that program, with gradients where it has them (a model's or guide's). A recording
+    // around the call then records its kernel calls into its own plan, where a replay of ours
+    // would go unseen, and a plan replaying it never calls it again.
     inline_calls_.fetch_add(1, std::memory_order_relaxed);
     std::vector<Tensor> out = fn();
     check_outputs(out);

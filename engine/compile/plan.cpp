@@ -1249,10 +1249,9 @@ std::size_t Recorder::input_storage(const void* p) const {
   return q < it->second.end ? it->second.input : kNotInput;
 }
 
-std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const void* lo,
+std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(std::size_t first,
+                                                                         const void* lo,
                                                                          const void* hi) const {
-  const std::size_t first = input_storage(lo);
-  if (first == kNotInput) return std::nullopt;
   // Inputs sharing a storage (views of one tensor) are keyed by where they lie in it
   // (StepInputs), so any input whose elements hold the bytes finds them at a replay.
   const Storage* storage = inputs_[first].impl().storage.get();
@@ -1268,13 +1267,14 @@ std::optional<std::pair<std::size_t, std::ptrdiff_t>> Recorder::input_of(const v
 void Recorder::patch_if_input(void** where, std::size_t nbytes, bool in_loop) {
   if (*where == nullptr) return;
   const auto* lo = static_cast<const unsigned char*>(*where);
-  auto in = input_of(lo, lo + std::max<std::size_t>(nbytes, 1));
+  const std::size_t first = input_storage(lo);
+  if (first == kNotInput) return;
+  auto in = input_of(first, lo, lo + std::max<std::size_t>(nbytes, 1));
   if (!in) {
     // Memory of an input's storage outside every input's elements: a constant of the plan
     // (a captured tensor the input is a view of), read where it is and kept alive.
-    const std::size_t k = input_storage(lo);
-    if (k != kNotInput && retained_.insert(inputs_[k].impl().storage.get()).second)
-      plan_.retained_.push_back(inputs_[k].impl().storage);
+    const std::shared_ptr<Storage>& storage = inputs_[first].impl().storage;
+    if (retained_.insert(storage.get()).second) plan_.retained_.push_back(storage);
     return;
   }
   plan_.patches_.push_back({where, in->first, in->second});

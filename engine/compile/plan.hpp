@@ -428,11 +428,11 @@ class Recorder {
   bool described(const Plan::Call& c, const std::vector<MemorySpan>& spans) const;
   // The input whose storage holds `p` (the first such input), or kNotInput.
   std::size_t input_storage(const void* p) const;
-  // The input slot whose own elements span the bytes [lo, hi), and lo's distance from that
-  // input's first element; nullopt where no input's do (memory of no input, or memory of an
-  // input's storage outside its elements: a constant the program captured that the input is a
-  // view of, which a replay reads where it was).
-  std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(const void* lo,
+  // Of the inputs sharing the storage of input `first` (input_storage(lo)), the one whose own
+  // elements span the bytes [lo, hi), and lo's distance from its first element; nullopt where
+  // none's do (memory of the storage outside every input's elements: a constant the program
+  // captured that the inputs are views of, which a replay reads where it was).
+  std::optional<std::pair<std::size_t, std::ptrdiff_t>> input_of(std::size_t first, const void* lo,
                                                                  const void* hi) const;
   // A replayed call that repeats an earlier one (the same kernel, options, operands read and
   // shape of its result) when nothing between them wrote what the earlier call read or wrote
