@@ -187,6 +187,11 @@ Tensor detail::permute_dims(const Tensor& t, std::span<const int> dims) {
     s[i] = t.shape()[d];
     st[i] = t.strides()[d];
   }
+  // The identity order views the tensor as it is: no view, no gradient node (an enumerated
+  // chain's contractions ask for it at every time step).
+  bool identity = true;
+  for (int i = 0; i < n; ++i) identity = identity && inverse[i] == i;
+  if (identity) return t;
   return view_of(t, s, st, t.impl().offset, "permute", [inverse, n](const Tensor& g) {
     return detail::Grads{permute_dims(g, std::span<const int>(inverse.data(), n))};
   });

@@ -107,6 +107,19 @@ TEST(Views, TransposePermute) {
   EXPECT_EQ(tensor({1.0, 2.0}).t().shape(), (Shape{2}));  // 1-d t() is itself
   EMBER_EXPECT_THROW_WITH(x.permute({0, 1}), ShapeError, "permute", "2 dims", "3 dims");
   EMBER_EXPECT_THROW_WITH(x.permute({0, 1, 1}), ShapeError, "repeats");
+  EMBER_EXPECT_THROW_WITH(x.permute({0, 1, 3}), ShapeError, "permute", "dim 3");
+  // The identity order (in any spelling) is the tensor itself, as a reshape to its own shape
+  // is: no view and no gradient node, and gradients reach it as they would the tensor.
+  Tensor w = arange(6.0, f64()).reshape({2, 3}).requires_grad_();
+  Tensor y = w * 2.0;
+  for (const std::vector<int>& order : {std::vector<int>{0, 1}, std::vector<int>{-2, -1}}) {
+    Tensor same = y.permute(order);
+    EXPECT_EQ(same.impl_ptr(), y.impl_ptr());
+    EXPECT_EQ(same.grad_fn(), y.grad_fn());
+  }
+  EXPECT_NE(y.permute({1, 0}).impl_ptr(), y.impl_ptr());
+  sum(y.permute({0, 1}) * arange(6.0, f64()).reshape({2, 3})).backward();
+  expect_values(w.grad(), {0, 2, 4, 6, 8, 10});
   EMBER_EXPECT_THROW_WITH(x.transpose(0, 3), ShapeError, "transpose", "dim 3");
 }
 
