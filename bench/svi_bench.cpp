@@ -17,8 +17,9 @@
 // fused with their neighbours (CompileOptions::fuse), `merged_calls` those that copy the
 // result of an earlier equal call (CompileOptions::merge_repeats), `placed_before` the share
 // of replays whose moved data found its calls bound where it now is, `retained_MiB` the
-// memory its buffers hold and `shared_MiB` what buffers sharing memory spare
-// (CompileOptions::share_buffers);
+// memory its buffers hold, `shared_MiB` what buffers sharing memory spare
+// (CompileOptions::share_buffers) and `tile_MiB` the buffers its fused runs keep to a tile
+// per thread, which never go out to memory;
 // on a GPU, `graphs` and `graph_calls`: the CUDA Graphs a replay launches and the calls inside
 // them). On a GPU, "compiled_launches" replays with every kernel launched on its own (no
 // graphs), and the regression runs at N = 10^7 too. On the CPU, the DP mixture also runs as
@@ -143,6 +144,7 @@ void run_steps(benchmark::State& state, Device d, const Mode& mode, Svi& svi, st
     if (mode.stage) state.counters["staged"] = static_cast<double>(cs.staged_inputs);
     state.counters["retained_MiB"] = static_cast<double>(cs.retained_bytes) / (1 << 20);
     state.counters["shared_MiB"] = static_cast<double>(cs.shared_bytes) / (1 << 20);
+    state.counters["tile_MiB"] = static_cast<double>(cs.tile_bytes) / (1 << 20);
     if (!cs.capture_error.empty()) state.SetLabel("graph capture given up: " + cs.capture_error);
   }
 }

@@ -86,12 +86,32 @@ struct BoundScalar {
 // `finish` with the slices' carries (the k-th at carries + k * stride bytes), which
 // combines them in order and writes the result. The parts of a slice, but for its last, are
 // multiples of kFuseAlign elements long, and so are the slices but for the last.
+//
+// `at` lists the loop's operands that it reads or writes at element i for element i (dense,
+// of `bytes` each; a scalar's place is null): those a fused run may keep to one tile's worth
+// of memory per thread (Backend::run_fused's `locals`). `run`'s `shift` and `local`: operand k
+// of `at` with bit k of `local` set is read and written at element i - shift instead (shift 0
+// and local 0: where the operands are).
+inline constexpr int kMaxRangedOperands = 8;
 struct RangedLoop {
   std::int64_t n = 0;  // the call's elements; 0: it does not run in parts
   bool reduces = false;
-  std::function<void(std::int64_t begin, std::int64_t end, void* carry)> run;
+  std::function<void(std::int64_t begin, std::int64_t end, void* carry, std::int64_t shift,
+                     unsigned local)>
+      run;
   std::function<void(void* carry)> start;
   std::function<void(const unsigned char* carries, std::size_t stride, int slices)> finish;
+  // Kept out of line, made once when the call binds: a replay's calls stay small.
+  struct Operand {
+    const void* at;
+    std::size_t bytes;
+  };
+  std::vector<Operand> at;
+  // Lists an operand in `at` (nothing past kMaxRangedOperands: such an operand stays where it
+  // is).
+  void add_operand(const void* p, std::size_t element_bytes) {
+    if (at.size() < kMaxRangedOperands) at.push_back({p, element_bytes});
+  }
 };
 inline constexpr std::int64_t kFuseAlign = 64;
 inline constexpr std::size_t kFuseCarryBytes = 512;
@@ -159,13 +179,19 @@ class Backend {
   // (the reductions among them, up to kMaxFusedReductions, add in the same slices and order
   // and write their results after the last tile, in call order: no call of the run may read
   // them). `carries`: room for the reductions' slices (kMaxReduceSlices for each reduction
-  // holds any). False, having run nothing, where it cannot (the default).
+  // holds any). `locals` (null: none): per call, the operands of its `at` (bits) that live
+  // within the run alone, written before they are read and read by no one after it: each
+  // thread keeps them to the first tile of the elements it takes, every later tile of its
+  // written over the one before, so that they stay in cache and never reach memory (what
+  // they hold after the run is undefined). False, having run nothing, where it cannot (the
+  // default).
   virtual bool run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
-                         std::size_t carry_count) {
+                         std::size_t carry_count, const unsigned* locals) {
     (void)loops;
     (void)count;
     (void)carries;
     (void)carry_count;
+    (void)locals;
     return false;
   }
 

@@ -998,28 +998,80 @@ void Plan::build_fused() {
     note_access();
   }
   std::vector<std::size_t> run;
+  tile_buffers_ = tile_bytes_ = 0;
   for (std::size_t k = 0; k < calls_.size();) {
     run.clear();
     std::size_t end = k;
     while (end < calls_.size() && joins(run, end, access)) run.push_back(end++);
     if (run.size() >= 2) {
-      Fused f{k, end, {}, {}};
+      Fused f{k, end, {}, {}, {}};
       std::size_t reductions = 0;
       for (std::size_t j = k; j < end; ++j) {
         f.loops.push_back(&calls_[j].ranged);
         reductions += calls_[j].ranged.reduces ? 1 : 0;
       }
       f.carries.resize(reductions * kernels::kMaxReduceSlices);
+      tile_locals(f, access);
       fused_.push_back(std::move(f));
     }
     k = std::max(end, k + 1);
   }
 }
 
+void Plan::tile_locals(Fused& f, const std::vector<std::vector<MemorySpan>>& access) {
+  f.locals.assign(f.end - f.begin, 0u);
+  if (scratch_.empty()) return;
+  auto in_scratch = [&](const MemorySpan& a) {
+    auto it = std::upper_bound(
+        scratch_.begin(), scratch_.end(), a.lo,
+        [](const unsigned char* p, const auto& region) { return p < region.first; });
+    return it != scratch_.begin() && a.hi <= std::prev(it)->second;
+  };
+  const std::int64_t n = calls_[f.begin].ranged.n;
+  std::vector<const unsigned char*> looked;
+  std::vector<unsigned> bits(f.end - f.begin);
+  for (std::size_t j = f.begin; j < f.end; ++j) {
+    for (const MemorySpan& a : access[j]) {
+      if (!a.written || !in_scratch(a) ||
+          std::find(looked.begin(), looked.end(), a.lo) != looked.end()) {
+        continue;
+      }
+      looked.push_back(a.lo);
+      // No call outside the run touches it; the run's calls touch it whole, the first of them
+      // writing it without reading it, each through operands of its `at`.
+      bool local = true, first = true;
+      std::fill(bits.begin(), bits.end(), 0u);
+      for (std::size_t c = 0; c < calls_.size() && local; ++c) {
+        bool touches = false, reads = false;
+        for (const MemorySpan& b : access[c]) {
+          if (!overlap(a, b)) continue;
+          touches = true;
+          reads = reads || !b.written;
+          local = local && c >= f.begin && c < f.end && b.lo == a.lo && b.hi == a.hi;
+        }
+        if (!touches || !local) continue;
+        local = !(first && reads);
+        first = false;
+        const kernels::RangedLoop& l = calls_[c].ranged;
+        unsigned& mine = bits[c - f.begin];
+        for (std::size_t k = 0; k < l.at.size(); ++k) {
+          if (l.at[k].at == a.lo && a.hi - a.lo == n * static_cast<std::int64_t>(l.at[k].bytes))
+            mine |= 1u << k;
+        }
+        local = local && mine != 0;
+      }
+      if (!local) continue;
+      for (std::size_t c = 0; c < bits.size(); ++c) f.locals[c] |= bits[c];
+      ++tile_buffers_;
+      tile_bytes_ += static_cast<std::size_t>(a.hi - a.lo);
+    }
+  }
+}
+
 void Plan::run_fused(Fused& f) {
   for (std::size_t k = f.begin; k < f.end; ++k) reread(calls_[k]);
   f.ran = calls_[f.begin].rebinder->run_fused(f.loops.data(), static_cast<int>(f.loops.size()),
-                                              f.carries.data(), f.carries.size());
+                                              f.carries.data(), f.carries.size(), f.locals.data());
   if (!f.ran) {
     for (std::size_t k = f.begin; k < f.end; ++k) run_call(calls_[k]);
     return;
@@ -1741,6 +1793,7 @@ void Recorder::share_buffers(std::span<const void* const> external,
   }
   std::sort(candidates.begin(), candidates.end(),
             [](const Candidate& x, const Candidate& y) { return x.first < y.first; });
+
   // Greedy: each takes the memory of a buffer of its size whose last use came before its
   // first (a call never reads and writes two buffers that share), else keeps its own.
   struct Held {
@@ -1768,6 +1821,12 @@ void Recorder::share_buffers(std::span<const void* const> external,
     busy.push_back({same->at, c.nbytes, c.last});
     idle.erase(same);
   }
+  // The memory such buffers use (the candidates that keep their own, which the others move
+  // into), which the plan keeps: what a fused run may keep to a tile where one of them lives
+  // within the run (Plan::tile_locals).
+  for (const Candidate& c : candidates)
+    if (moved.count(c.at) == 0) p.scratch_.emplace_back(c.at, c.at + c.nbytes);
+  std::sort(p.scratch_.begin(), p.scratch_.end());
   if (moved.empty()) return;
   // Every operand the plan keeps into a moved buffer points into its new memory (an operand
   // may be listed more than once: the copies merge_repeats made read kept operands).

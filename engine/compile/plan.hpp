@@ -74,6 +74,9 @@ class Plan {
   // Buffers living in another's memory (CompileOptions::share_buffers), and the bytes spared.
   std::size_t shared_buffers() const { return shared_; }
   std::size_t shared_bytes() const { return shared_bytes_; }
+  // Buffers that fused runs keep to a tile per thread, and their bytes (Plan::tile_locals).
+  std::size_t tile_buffers() const { return tile_buffers_; }
+  std::size_t tile_bytes() const { return tile_bytes_; }
   // Over all replays: graphs instantiated, and graphs captured again and updated in place.
   std::size_t graph_instantiations() const { return instantiations_; }
   std::size_t graph_updates() const { return updates_; }
@@ -174,6 +177,8 @@ class Plan {
   struct Fused {
     std::size_t begin, end;
     std::vector<const kernels::RangedLoop*> loops;
+    // Per call, the operands (bits of its RangedLoop::at) local to the run (tile_locals).
+    std::vector<unsigned> locals;
     // Room for its reductions' accumulators in every slice (kernels::kMaxReduceSlices each).
     std::vector<kernels::FuseCarry> carries;
     bool ran = false;
@@ -253,6 +258,12 @@ class Plan {
                       const std::vector<std::vector<MemorySpan>>& access) const;
   // Whether a call writes memory of the step's inputs (found through patches_).
   bool writes_an_input() const;
+  // The operands of run f's calls that live within it alone, which it keeps to a tile per
+  // thread (Backend::run_fused's `locals`): memory of the plan's own buffers that may share
+  // (scratch_), written whole by the run's first call to touch it before any call reads it,
+  // touched by no call outside the run, and reached by every call of the run through a
+  // listed operand of the run's n elements. Counts them into tile_buffers_ and tile_bytes_.
+  void tile_locals(Fused& f, const std::vector<std::vector<MemorySpan>>& access);
   // Calls after one that starts a fused run that gather_fusable looks at.
   static constexpr std::size_t kFuseScan = 256;
   void run_fused(Fused& f);
@@ -283,6 +294,11 @@ class Plan {
   std::size_t merged_ = 0;
   bool share_on_;
   std::size_t shared_ = 0, shared_bytes_ = 0;
+  // Memory of the plan's CPU buffers that share_buffers found free to share: written whole
+  // before it is read within a replay and read by nothing outside the replay's calls (by
+  // address). Fused runs keep what lives within one of them to a tile (tile_locals).
+  std::vector<std::pair<const unsigned char*, const unsigned char*>> scratch_;
+  std::size_t tile_buffers_ = 0, tile_bytes_ = 0;
   // Per recorded call: the recorded call whose result it copies (merge_repeats), or kNoCopy.
   static constexpr std::size_t kNoCopy = ~std::size_t{0};
   std::vector<std::size_t> copies_;
@@ -485,6 +501,8 @@ inline void note_replay(CompileStats& stats, const Plan& plan) {
   stats.merged_calls_per_replay = plan.merged_calls();
   stats.shared_buffers = plan.shared_buffers();
   stats.shared_bytes = plan.shared_bytes();
+  stats.tile_buffers = plan.tile_buffers();
+  stats.tile_bytes = plan.tile_bytes();
   stats.graph_instantiations = plan.graph_instantiations();
   stats.graph_updates = plan.graph_updates();
   stats.placements_reused = plan.placements_reused();

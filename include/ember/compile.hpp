@@ -49,7 +49,9 @@ struct CompileOptions {
   // calls, up to four full reductions and narrow matrix-vector products (a regression's X w
   // and X^T r), tile by tile: every call on a tile of elements before the next tile, so that
   // what one call writes or reads is read again from the cache. Independent calls recorded
-  // between them move out of the way. The same values bit for bit (docs/compile.md,
+  // between them move out of the way; what lives within one such run alone (written and read
+  // by it and nothing else) is kept to a tile per thread and never goes out to memory (with
+  // share_buffers, whose analysis finds it). The same values bit for bit (docs/compile.md,
   // "Fusion"). Off: every call runs over all its elements alone, in recorded order.
   bool fuse = true;
   // A call that repeats an earlier one of the same program (the same kernel, options and
@@ -107,6 +109,11 @@ struct CompileStats {
   // (CompileOptions::share_buffers), and the bytes that spares.
   std::size_t shared_buffers = 0;
   std::size_t shared_bytes = 0;
+  // Buffers of the last plan used that its fused runs keep to one tile per thread, and their
+  // bytes (CompileOptions::fuse with share_buffers): written and read within one run alone,
+  // they stay in cache instead of going out to memory and back (docs/compile.md, "Fusion").
+  std::size_t tile_buffers = 0;
+  std::size_t tile_bytes = 0;
   // The last plan used, over all its replays on the CPU: replays whose data had moved back to
   // memory it was bound in before (a loader's batches, buffers used in turn), which found
   // their calls bound and their runs made there (the plan keeps those of the last four

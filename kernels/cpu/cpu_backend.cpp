@@ -36,7 +36,7 @@ BoundCall CpuBackend::run_bound(const std::function<void()>& call, bool capture)
 }
 
 bool CpuBackend::run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
-                           std::size_t carry_count) {
+                           std::size_t carry_count, const unsigned* locals) {
   if (count < 2) return false;
   const std::int64_t n = loops[0]->n;
   int reductions = 0;
@@ -50,11 +50,16 @@ bool CpuBackend::run_fused(const RangedLoop* const* loops, int count, FuseCarry*
   // of a few calls stays in the L1 and L2 caches.
   constexpr std::int64_t kTile = 2048;
   static_assert(kTile % kFuseAlign == 0);
+  // A thread's elements [begin, end), tile by tile; operands local to the run live in
+  // elements [begin, begin + kTile) of their memory, which no other thread's elements reach.
   auto tiles = [&](std::int64_t begin, std::int64_t end, FuseCarry* slice) {
     for (std::int64_t t = begin; t < end; t += kTile) {
       const std::int64_t t_end = std::min(end, t + kTile);
-      for (int k = 0, r = 0; k < count; ++k)
-        loops[k]->run(t, t_end, loops[k]->reduces ? slice[r++].bytes : nullptr);
+      for (int k = 0, r = 0; k < count; ++k) {
+        const unsigned local = locals != nullptr ? locals[k] : 0u;
+        loops[k]->run(t, t_end, loops[k]->reduces ? slice[r++].bytes : nullptr,
+                      local != 0 ? t - begin : 0, local);
+      }
     }
   };
   if (reductions == 0) {

@@ -17,7 +17,7 @@ class CpuBackend final : public Launcher<CpuBackend> {
   Loop loop() const { return Loop{}; }
   BoundCall run_bound(const std::function<void()>& call, bool capture) override;
   bool run_fused(const RangedLoop* const* loops, int count, FuseCarry* carries,
-                 std::size_t carry_count) override;
+                 std::size_t carry_count, const unsigned* locals) override;
   HostAllocator& allocator() { return allocator_; }
 
  private:

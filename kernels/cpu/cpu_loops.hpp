@@ -290,16 +290,20 @@ bool all_flat(const OffsetCalc<N>& calc, bool scalars = false) {
 inline constexpr std::int64_t kSplat = 64;
 
 // body(i, offsets) for i in [begin, end) of contiguous operands and scalar ones (the bits of
-// `scalars`), block by block: a tensor operand's offset is i, a scalar's its place in the
-// block, so every block is a flat loop that vectorizes.
+// `scalars`), block by block: a tensor operand's offset is i (i - shift for the bits of
+// `shifted`: RangedLoop's local operands), a scalar's its place in the block, so every block
+// is a flat loop that vectorizes.
 template <int N, typename Body>
 EMBER_CPU_CLONES void flat_range_with_scalars(const Body& body, unsigned scalars,
-                                              std::int64_t begin, std::int64_t end) {
+                                              std::int64_t begin, std::int64_t end,
+                                              std::int64_t shift = 0, unsigned shifted = 0) {
   static_assert(IndependentBody<Body>);
   const Body local = body;
   for (std::int64_t lo = begin; lo < end; lo += kSplat) {
     std::int64_t base[N];
-    for (int k = 0; k < N; ++k) base[k] = (scalars >> k & 1u) != 0 ? 0 : lo;
+    for (int k = 0; k < N; ++k) {
+      base[k] = (scalars >> k & 1u) != 0 ? 0 : (shifted >> k & 1u) != 0 ? lo - shift : lo;
+    }
     contiguous_stretch<N>(local, base, lo, std::min(kSplat, end - lo));
   }
 }
@@ -366,13 +370,14 @@ inline BindSink* parts_sink() {
 }
 
 // [begin, end) of a flat loop (all_flat(calc, true)) whose scalar operands are the bits of
-// `scalars`.
+// `scalars`; the operands of the bits of `shifted` at element i - shift (RangedLoop::run).
 template <int N, typename Body>
-void flat_part(const Body& body, unsigned scalars, std::int64_t begin, std::int64_t end) {
-  if (scalars == 0) {
+void flat_part(const Body& body, unsigned scalars, std::int64_t begin, std::int64_t end,
+               std::int64_t shift = 0, unsigned shifted = 0) {
+  if (scalars == 0 && shifted == 0) {
     flat_range<N>(body, begin, end);
   } else {
-    flat_range_with_scalars<N>(body, scalars, begin, end);
+    flat_range_with_scalars<N>(body, scalars, begin, end, shift, shifted);
   }
 }
 
@@ -450,8 +455,11 @@ class Loop {
   // A value-initialized Loop would zero its slots on every call; they are written before use.
   Loop() noexcept {}  // NOLINT(modernize-use-equals-default)
 
+  // `args`: the operands of the body, in its order (null: not known, as for a body that
+  // indexes memory by the element's own index).
   template <int N, typename Body>
-  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
+  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body,
+           const TensorArg* const* args = nullptr) const {
     if constexpr (IndependentBody<Body>) {
       if (all_flat(calc, true)) {
         // Bound without the geometry, which a flat loop does not read: a replay of many
@@ -459,13 +467,20 @@ class Loop {
         const unsigned scalars = calc.scalars;
         offer_binding([n, body, scalars, slots = bound_slots_] { run_flat<N>(n, body, scalars); },
                       dense_used_ == 0);
-        // It also runs in parts, for fusing with its neighbours.
+        // It also runs in parts, for fusing with its neighbours; its operands in memory are
+        // read and written at the element's own offset.
         if (BindSink* const sink = parts_sink()) {
           sink->ranged.n = n;
           sink->ranged.run = [body, scalars, slots = bound_slots_](std::int64_t b, std::int64_t e,
-                                                                   void*) {
-            flat_part<N>(body, scalars, b, e);
+                                                                   void*, std::int64_t shift,
+                                                                   unsigned local) {
+            flat_part<N>(body, scalars, b, e, shift, local);
           };
+          for (int k = 0; k < N && args != nullptr; ++k) {
+            const bool scalar = (scalars >> k & 1u) != 0;
+            sink->ranged.add_operand(scalar ? nullptr : args[k]->data,
+                                     scalar ? 0 : element_size(args[k]->dtype));
+          }
         }
         if (capturing()) return;
         run_flat<N>(n, body, scalars);

@@ -399,10 +399,14 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
   T* const c = out.ptr<T>();
   const NarrowMatVec<T> m = *p;
   if (m.row_dots) {
+    // The product's rows are its elements; the result may be local to a fused run (its rows
+    // written, not added to: beta 0), the matrix never is.
     sink->ranged.n = m.m;
-    sink->ranged.run = [m, c, beta](std::int64_t begin, std::int64_t end, void*) {
-      m.dot_rows(c, beta, begin, end);
+    sink->ranged.run = [m, c, beta](std::int64_t begin, std::int64_t end, void*, std::int64_t shift,
+                                    unsigned local) {
+      m.dot_rows((local & 1u) != 0 ? c - shift : c, beta, begin, end);
     };
+    if (!accumulate) sink->ranged.add_operand(c, sizeof(T));
     return;
   }
   using Carry = ColumnSumsCarry<T>;
@@ -411,10 +415,15 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
   sink->ranged.n = m.len;
   sink->ranged.reduces = true;
   sink->ranged.start = [](void* carry) { *static_cast<Carry*>(carry) = Carry{}; };
-  sink->ranged.run = [m](std::int64_t begin, std::int64_t end, void* carry) {
-    column_sums_part(m.mat, m.ld, m.v, m.inc, static_cast<int>(m.m), begin, end,
-                     (m.len - 1) * m.ld + m.m, static_cast<Carry*>(carry));
+  // The vector's elements (rows of the matrix) may be local to a fused run where they are
+  // dense.
+  sink->ranged.run = [m](std::int64_t begin, std::int64_t end, void* carry, std::int64_t shift,
+                         unsigned local) {
+    column_sums_part(m.mat, m.ld, (local & 1u) != 0 ? m.v - shift : m.v, m.inc,
+                     static_cast<int>(m.m), begin, end, (m.len - 1) * m.ld + m.m,
+                     static_cast<Carry*>(carry));
   };
+  if (m.inc == 1) sink->ranged.add_operand(m.v, sizeof(T));
   sink->ranged.finish = [m, c, beta](const unsigned char* carries, std::size_t stride, int slices) {
     column_sums_finish<T>(
         [&](int s, typename Lanes<T>::V& v) {

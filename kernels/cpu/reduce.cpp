@@ -118,17 +118,20 @@ struct ReduceCarry {
 // One part [begin, end) of a full flat reduction of at least kReduceLanes elements whose
 // parts, but for the last, are multiples of kReduceLanes long: its blocks into the carried
 // accumulators, a last part's rest into `rest`, as flat_reduce_range would over the whole.
+// The inputs of the bits of `shifted` are read at element j - shift (RangedLoop::run).
 template <int N, typename Acc, typename AccCombine, typename Load>
 EMBER_CPU_CLONES void flat_reduce_part(const Load& load, ReduceCarry<Acc>* carry,
-                                       std::int64_t begin, std::int64_t end) {
+                                       std::int64_t begin, std::int64_t end, std::int64_t shift,
+                                       unsigned shifted) {
   const Load local = load;
-  const std::int64_t zero[N] = {};
+  std::int64_t base[N];
+  for (int k = 0; k < N; ++k) base[k] = (shifted >> k & 1u) != 0 ? -shift : 0;
   Acc lanes[kReduceLanes];
   for (int k = 0; k < kReduceLanes; ++k) lanes[k] = carry->lanes[k];
   std::int64_t j = begin;
-  reduce_blocks<N, Acc, AccCombine>(local, zero, lanes, j, end);
+  reduce_blocks<N, Acc, AccCombine>(local, base, lanes, j, end);
   for (int k = 0; k < kReduceLanes; ++k) carry->lanes[k] = lanes[k];
-  carry->rest = combine_from<N, Acc, AccCombine>(local, zero, carry->rest, j, end);
+  carry->rest = combine_from<N, Acc, AccCombine>(local, base, carry->rest, j, end);
 }
 
 // Shorter ranges (a row of a small table) run inline: a call through the clones' dispatch
@@ -222,9 +225,11 @@ void offer_parts(const ReduceGeometryN<Load::kInputs>& geo, T* o, const Load& lo
     for (Acc& l : carry->lanes) l = AccCombine::identity();
     carry->rest = AccCombine::identity();
   };
-  sink->ranged.run = [load](std::int64_t b, std::int64_t e, void* c) {
-    flat_reduce_part<N, Acc, AccCombine>(load, static_cast<Carry*>(c), b, e);
+  sink->ranged.run = [load](std::int64_t b, std::int64_t e, void* c, std::int64_t shift,
+                            unsigned local) {
+    flat_reduce_part<N, Acc, AccCombine>(load, static_cast<Carry*>(c), b, e, shift, local);
   };
+  for (int k = 0; k < N; ++k) sink->ranged.add_operand(load.in[k], sizeof(T));
   sink->ranged.finish = [o](const unsigned char* carries, std::size_t stride, int slices) {
     // Each slice's accumulators combined as flat_reduce_range does, the slices as
     // split_reduce does.

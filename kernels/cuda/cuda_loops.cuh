@@ -68,8 +68,11 @@ class Loop {
   // reads them where they are.
   const TensorArg& densify(const TensorArg& a, const TensorArg&) const { return a; }
 
+  // `args` (the body's operands) matter to the CPU's bound loops alone.
   template <int N, typename Body>
-  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body) const {
+  void run(std::int64_t n, const OffsetCalc<N>& calc, const Body& body,
+           const TensorArg* const* args = nullptr) const {
+    (void)args;
     if (n <= 0) return;
     const DeviceGuard guard(ctx_->device());
     launch_elementwise<N>(ctx_->stream(), n, calc, body);

@@ -13,7 +13,7 @@ namespace ember::kernels {
 template <typename Loop, int N, typename Body>
 void run_over(Loop& loop, const TensorArg* const (&args)[N], const Body& body) {
   static_assert(Body::kOperands == N, "a body's operand count and its arguments differ");
-  loop.run(args[0]->numel(), make_offset_calc<N>(args), body);
+  loop.run(args[0]->numel(), make_offset_calc<N>(args), body, args);
 }
 
 // Where a body that reads an operand through a plain pointer finds it: the tensor's memory,

@@ -259,6 +259,52 @@ TEST(CompileFunction, ALongSumOnSeveralThreadsKeepsItsSlices) {
   EXPECT_EQ(compiled.stats().fused_calls_per_replay, 4u) << compiled.describe_plans();
 }
 
+// What lives within one fused run alone (written whole by the run, read by no call after it
+// and by nothing outside the replay) is kept to one tile per thread: each thread writes a
+// tile of it over the one before, and it never goes out to memory. An intermediate that a
+// call after the run reads (a scan, which runs on its own) and the function's outputs keep
+// their memory. The eager function's bits on one thread and on two, in both precisions, with
+// new values at every call; without fusing, or without shared buffers (whose analysis finds
+// what may live in a tile), nothing is kept to a tile, and the bits are the same.
+TEST(CompileFunction, WhatLivesWithinAFusedRunStaysInATilePerThread) {
+  const std::int64_t n = 100003;  // tiles of 2048, a last short one
+  auto f = [](const Tensor& x) {
+    const Tensor y = exp(x * 0.5);  // read after the run, by the scan
+    return std::vector<Tensor>{sum(y * 2.0 + x), cumsum(y, 0), y * 3.0};
+  };
+  Generator gen(9);
+  for (const DType dtype : {kFloat32, kFloat64}) {
+    for (const int threads : {1, 2}) {
+      SCOPED_TRACE(::testing::Message() << dtype << ", " << threads << " threads");
+      const NumThreadsScope scope(threads);
+      auto compiled = compile(f);
+      auto unfused = compile(f, CompileOptions{.fuse = false});
+      auto unshared = compile(f, CompileOptions{.share_buffers = false});
+      for (int i = 0; i < 5; ++i) {
+        const Tensor x = randn({n}, TensorOptions{}.with_dtype(dtype), &gen);
+        const std::vector<Tensor> want = f(x);
+        for (auto* g : {&compiled, &unfused, &unshared}) {
+          const std::vector<Tensor> got = (*g)(x);
+          ASSERT_EQ(got.size(), want.size());
+          for (std::size_t k = 0; k < want.size(); ++k) {
+            EXPECT_TRUE(got[k].to(kFloat64).to_vector<double>() ==
+                        want[k].to(kFloat64).to_vector<double>())
+                << "call " << i << ", output " << k;
+          }
+        }
+      }
+      // x * 0.5 and y * 2.0 (one buffer: the first's last reader comes before the second's
+      // writer), and y * 2.0 + x: two buffers of n elements in a tile; not y, nor the outputs.
+      const CompileStats stats = compiled.stats();
+      EXPECT_EQ(stats.tile_buffers, 2u) << compiled.describe_plans();
+      EXPECT_EQ(stats.tile_bytes, 2u * n * element_size(dtype));
+      EXPECT_GE(stats.fused_calls_per_replay, 5u) << compiled.describe_plans();
+      EXPECT_EQ(unfused.stats().tile_buffers, 0u);
+      EXPECT_EQ(unshared.stats().tile_buffers, 0u);
+    }
+  }
+}
+
 // A call that repeats an earlier one (the same kernel on the same memory, nothing written
 // there in between) copies the earlier call's result at replay; once the memory it read is
 // written (here in place, through the launcher, as an accumulation writes), the next such call

@@ -158,6 +158,9 @@ TEST(CompileTest, ALargeRegressionRunsItsPassOverTheDataFusedWithTheEagerBits) {
           fit(model, guide, optim::Adam({.lr = 0.02}), Trace_ELBO(), true, 12, args);
       expect_identical(eager, compiled);
       EXPECT_GE(compiled.stats.fused_calls_per_replay, 7u);
+      // Its three N-vectors (five, sharing memory) live within the run: kept to a tile.
+      EXPECT_EQ(compiled.stats.tile_buffers, 3u);
+      EXPECT_EQ(compiled.stats.tile_bytes, 3u * 40000 * sizeof(double));
       // Two batches in turn: from the fifth step on, each finds its run made where it is.
       if (rebound) EXPECT_GE(compiled.stats.placements_reused, 8u);
     }
