@@ -159,11 +159,10 @@ struct NarrowMatVec {
   const T* v;
   std::int64_t inc;
 
-  // Rows [begin, end) of a row-dots product into y (beta 0 or 1); a row's sum is the same
-  // wherever the row is.
-  void dot_rows(T* y, T beta, std::int64_t begin, std::int64_t end) const {
-    cpu::row_dots(mat + begin * ld, ld, v, inc, y + begin, end - begin, static_cast<int>(len),
-                  beta);
+  // Rows [begin, end) of a row-dots product into y_begin[0, end - begin) (beta 0 or 1); a
+  // row's sum is the same wherever the row is.
+  void dot_rows(T* y_begin, T beta, std::int64_t begin, std::int64_t end) const {
+    cpu::row_dots(mat + begin * ld, ld, v, inc, y_begin, end - begin, static_cast<int>(len), beta);
   }
 };
 
@@ -196,8 +195,9 @@ bool narrow_gemv(const T* a, bool a_row_major, std::int64_t lda, const T* b, boo
   if (!p) return false;
   if (p->row_dots) {
     // Long products split across threads.
-    parallel_for(p->m, std::max<std::int64_t>(1, kParallelGrain / p->len),
-                 [&](std::int64_t begin, std::int64_t end) { p->dot_rows(c, beta, begin, end); });
+    parallel_for(
+        p->m, std::max<std::int64_t>(1, kParallelGrain / p->len),
+        [&](std::int64_t begin, std::int64_t end) { p->dot_rows(c + begin, beta, begin, end); });
   } else {
     column_sums(p->mat, p->ld, p->v, p->inc, c, static_cast<int>(p->m), p->len, beta);
   }
@@ -404,7 +404,7 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
     sink->ranged.n = m.m;
     sink->ranged.run = [m, c, beta](std::int64_t begin, std::int64_t end, void*, std::int64_t shift,
                                     unsigned local) {
-      m.dot_rows((local & 1u) != 0 ? c - shift : c, beta, begin, end);
+      m.dot_rows(c + ((local & 1u) != 0 ? begin - shift : begin), beta, begin, end);
     };
     if (!accumulate) sink->ranged.add_operand(c, sizeof(T));
     return;
@@ -419,7 +419,7 @@ void offer_matvec_parts(const TensorArg& out, const TensorArg& a_arg, const Tens
   // dense.
   sink->ranged.run = [m](std::int64_t begin, std::int64_t end, void* carry, std::int64_t shift,
                          unsigned local) {
-    column_sums_part(m.mat, m.ld, (local & 1u) != 0 ? m.v - shift : m.v, m.inc,
+    column_sums_part(m.mat, m.ld, m.v + ((local & 1u) != 0 ? begin - shift : begin) * m.inc, m.inc,
                      static_cast<int>(m.m), begin, end, (m.len - 1) * m.ld + m.m,
                      static_cast<Carry*>(carry));
   };

@@ -298,8 +298,9 @@ struct ColumnSumsCarry {
 };
 
 // Columns [begin, end) of column_sums' product into carry (begin a multiple of
-// kColumnAccumulators); `last`: one past the last element of the whole matrix read,
-// (k - 1) * lda + rows. Parts in order add in the order one part over all columns does.
+// kColumnAccumulators), x pointing at the vector's element of column `begin`; `last`: one
+// past the last element of the whole matrix read, (k - 1) * lda + rows. Parts in order add in
+// the order one part over all columns does.
 template <typename T>
 EMBER_CPU_CLONES void column_sums_part_whole(const T* a, std::int64_t lda, const T* x,
                                              std::int64_t incx, int rows, std::int64_t begin,
@@ -319,7 +320,7 @@ EMBER_CPU_CLONES void column_sums_part_whole(const T* a, std::int64_t lda, const
 #pragma GCC unroll 4
     for (int u = 0; u < U; ++u) {
       load_lanes<T>(col, a + (j + u) * lda, rows, true, keep);
-      acc[u] += col * x[(j + u) * incx];
+      acc[u] += col * x[(j - begin + u) * incx];
     }
   }
   // The last columns, up to U - 1 and those near the end of the matrix, each into its own
@@ -332,7 +333,7 @@ EMBER_CPU_CLONES void column_sums_part_whole(const T* a, std::int64_t lda, const
       if (j + u >= end) break;
       const std::int64_t at = (j + u) * lda;
       load_lanes<T>(col, a + at, rows, at + L <= last, keep);
-      acc[u] += col * x[(j + u) * incx];
+      acc[u] += col * x[(j - begin + u) * incx];
     }
   }
   for (int u = 0; u < U; ++u) carry->acc[u] = acc[u];
@@ -353,7 +354,7 @@ EMBER_CPU_CLONES void column_sums_part_halves(const T* a, std::int64_t lda, cons
   H acc[U][2];
   for (int u = 0; u < U; ++u) std::memcpy(acc[u], &carry->acc[u], sizeof(acc[u]));
   auto add_column = [&](H(&into)[2], std::int64_t j, bool whole) {
-    const T xj = x[j * incx];
+    const T xj = x[(j - begin) * incx];
     H h[2];
     load_halves<T>(h, a + j * lda, rows, whole, keep);
     into[0] += h[0] * xj;
@@ -416,8 +417,8 @@ void column_sums(const T* a, std::int64_t lda, const T* x, std::int64_t incx, T*
   parallel_for(slices.count, 0, [&](std::int64_t first, std::int64_t end) {
     for (std::int64_t s = first; s < end; ++s) {
       ColumnSumsCarry<T> carry{};
-      column_sums_part(a, lda, x, incx, rows, s * slices.chunk, std::min(k, (s + 1) * slices.chunk),
-                       last, &carry);
+      column_sums_part(a, lda, x + s * slices.chunk * incx, incx, rows, s * slices.chunk,
+                       std::min(k, (s + 1) * slices.chunk), last, &carry);
       column_sums_fold(carry, sums[s]);
     }
   });
