@@ -14,7 +14,24 @@
 namespace ember::data::detail {
 
 void fail_at(const std::string& where, std::uint64_t offset, const std::string& message) {
-  throw IoError(where + ", byte " + std::to_string(offset) + ": " + message);
+  throw IoError(where + ", byte " + std::to_string(offset) + ": " + printable(message));
+}
+
+std::string printable(std::string_view text, bool ascii) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < (ascii ? 0x7F : 0x100) && u != 0x7F) {
+      out.push_back(c);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 15]);
+    }
+  }
+  return out;
 }
 
 std::optional<std::uint64_t> checked_add(std::uint64_t a, std::uint64_t b) {
@@ -32,7 +49,9 @@ std::optional<std::uint64_t> checked_mul(std::uint64_t a, std::uint64_t b) {
 // ------------------------------------------------------------------------------ File ----
 File::File(const std::string& path, std::string_view kind)
     : where_(std::string(kind) + " '" + path + "'") {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Opened without blocking: opening a FIFO for reading would otherwise wait for a writer
+  // before the check below could refuse it. Reads of a regular file never block.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd_ < 0) throw IoError(where_ + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -18,9 +18,14 @@ namespace ember::data::detail {
 
 inline constexpr std::uint64_t kUnknownSize = std::numeric_limits<std::uint64_t>::max();
 
-// Throws IoError("<where>, byte <offset>: <message>").
+// Throws IoError("<where>, byte <offset>: <message>"), the message's text printable.
 [[noreturn]] void fail_at(const std::string& where, std::uint64_t offset,
                           const std::string& message);
+
+// Text from a file as a message shows it: control bytes (a NUL would cut the message short
+// for every reader of what()) and DEL as \xNN, and with `ascii` every byte past 0x7F too;
+// the rest as is.
+std::string printable(std::string_view text, bool ascii = false);
 
 // a + b and a * b, or nullopt when the result does not fit 64 bits.
 std::optional<std::uint64_t> checked_add(std::uint64_t a, std::uint64_t b);

@@ -3,7 +3,10 @@
 #include "ember/data/csv.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <deque>
 #include <limits>
 #include <new>
@@ -18,7 +21,7 @@ namespace ember::data {
 namespace {
 
 [[noreturn]] void fail_line(const std::string& where, std::int64_t line, const std::string& what) {
-  throw IoError(where + ", line " + std::to_string(line) + ": " + what);
+  throw IoError(where + ", line " + std::to_string(line) + ": " + detail::printable(what));
 }
 
 struct Field {
@@ -84,6 +87,11 @@ class Tokenizer {
       if (s_[pos_] == '"') {
         fail_line(where_, line_, "a quote inside an unquoted field (quote the whole field)");
       }
+      if (s_[pos_] == '\r') {
+        fail_line(where_, line_,
+                  "a carriage return not followed by a line feed (rows end with LF or CRLF; "
+                  "a file with CR line endings must be converted first)");
+      }
       ++pos_;
     }
     return {s_.substr(start, pos_ - start), false};
@@ -134,55 +142,76 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// The whole of `s` as a T, or nothing. A leading '+' is accepted, as strtod accepts it.
+// The whole of `s` as a T, or nothing. A leading '+' is accepted, as strtod accepts it. A
+// float too small for T rounds to zero, as strtod rounds it; `too_large` is set for a
+// number too large for T.
 template <typename T>
-std::optional<T> parse_number(std::string_view s) {
+std::optional<T> parse_number(std::string_view s, bool* too_large = nullptr) {
   if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
   T value{};
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (end != s.data() + s.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range && std::is_floating_point_v<T>) {
+    // from_chars leaves the value unset: the text's magnitude tells underflow from overflow.
+    const std::string text(s);
+    errno = 0;
+    const long double v = std::strtold(text.c_str(), nullptr);
+    if (std::fabs(v) < 1) return std::signbit(v) ? -T(0) : T(0);
+    if (too_large != nullptr) *too_large = true;
+    return std::nullopt;
+  }
+  if (ec != std::errc()) return std::nullopt;
   return value;
 }
 
-// A column's fields, the line of each row, and how to read them.
+// A column of the table's fields (held row by row), the line of each row, and how to read
+// them.
 struct Column {
   const std::string& name;
-  const std::vector<Field>& fields;
+  const std::vector<Field>& cells;
+  std::size_t stride, index;  // field (row, index) is cells[row * stride + index]
   const std::vector<std::int64_t>& lines;
   const std::string& where;
   const CsvOptions& options;
 
+  std::size_t rows() const { return lines.size(); }
+  const Field& field(std::size_t row) const { return cells[row * stride + index]; }
+
   [[noreturn]] void fail(std::size_t row, const std::string& what) const {
     fail_line(where, lines[row], "column '" + name + "': " + what);
   }
+  static std::string not_a(std::string_view text, bool too_large, const char* dtype) {
+    return "'" + std::string(text) + "' is " +
+           (too_large ? std::string("a number too large for ") + dtype : "not a number");
+  }
   // Checks the missing fields; true when one is missing (and becomes NaN).
   bool missing(std::size_t row) const {
-    if (!trim(fields[row].text).empty()) return false;
+    if (!trim(field(row).text).empty()) return false;
     if (options.missing == MissingValues::Error) fail(row, "missing value");
     return true;
   }
 
   DType infer() const {
     bool floating = false;
-    for (std::size_t row = 0; row < fields.size(); ++row) {
+    for (std::size_t row = 0; row < rows(); ++row) {
       if (missing(row)) {
         floating = true;
         continue;
       }
-      const std::string_view text = trim(fields[row].text);
+      const std::string_view text = trim(field(row).text);
       if (parse_number<std::int64_t>(text)) continue;
-      if (!parse_number<double>(text)) fail(row, "'" + std::string(text) + "' is not a number");
+      bool too_large = false;
+      if (!parse_number<double>(text, &too_large)) fail(row, not_a(text, too_large, "float64"));
       floating = true;
     }
-    return floating || fields.empty() ? kFloat64 : kInt64;
+    return floating || rows() == 0 ? kFloat64 : kInt64;
   }
 
   template <typename T>
   Tensor convert(DType dtype) const {
-    Tensor out =
-        empty({static_cast<std::int64_t>(fields.size())}, TensorOptions{}.with_dtype(dtype));
+    Tensor out = empty({static_cast<std::int64_t>(rows())}, TensorOptions{}.with_dtype(dtype));
     T* values = out.data<T>();
-    for (std::size_t row = 0; row < fields.size(); ++row) {
+    for (std::size_t row = 0; row < rows(); ++row) {
       if (missing(row)) {
         if constexpr (std::is_integral_v<T>) {
           fail(row, "missing value in an int64 column (read it as a float to get NaN)");
@@ -191,11 +220,15 @@ struct Column {
         }
         continue;
       }
-      const std::string_view text = trim(fields[row].text);
-      const std::optional<T> v = parse_number<T>(text);
+      const std::string_view text = trim(field(row).text);
+      bool too_large = false;
+      const std::optional<T> v = parse_number<T>(text, &too_large);
       if (!v) {
-        fail(row, "'" + std::string(text) + "' is not " +
-                      (std::is_integral_v<T> ? "an integer that fits int64" : "a number"));
+        if constexpr (std::is_integral_v<T>) {
+          fail(row, "'" + std::string(text) + "' is not an integer that fits int64");
+        } else {
+          fail(row, not_a(text, too_large, std::is_same_v<T, float> ? "float32" : "float64"));
+        }
       }
       values[row] = *v;
     }
@@ -265,8 +298,33 @@ Tensor CsvTable::to_tensor(std::optional<DType> dtype) const {
   return stack(converted, 1);
 }
 
-CsvTable read_csv(const std::string& path, const CsvOptions& options) {
-  const detail::File file(path, "CSV file");
+namespace {
+
+// A delimiter or comment character the tokenizer cannot tell from the text around it.
+void check_options(const std::string& path, const CsvOptions& options) {
+  const auto shown = [](char c) {
+    return c == '\0'   ? std::string("'\\0'")
+           : c == '\n' ? std::string("'\\n'")
+           : c == '\r' ? std::string("'\\r'")
+                       : "'" + std::string(1, c) + "'";
+  };
+  const char d = options.delimiter;
+  EMBER_CHECK(d != '\0' && d != '\n' && d != '\r' && d != '"', "read_csv('", path,
+              "'): the delimiter ", shown(d),
+              " cannot separate fields (it is a line end, the quote or NUL)");
+  EMBER_CHECK(options.comment != d && options.comment != '"' && options.comment != '\n' &&
+                  options.comment != '\r',
+              "read_csv('", path, "'): the comment character ", shown(options.comment),
+              " cannot start a comment (it is the delimiter, the quote or a line end)");
+  EMBER_CHECK(options.max_columns > 0, "read_csv('", path, "'): max_columns must be positive, got ",
+              options.max_columns);
+}
+
+}  // namespace
+
+namespace {
+
+CsvTable read_csv_file(const detail::File& file, const CsvOptions& options) {
   const std::string& where = file.where();
   std::string text = read_whole_file(file);
   std::string_view body = text;
@@ -279,7 +337,12 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
   if (!tokens.next(&record, &line)) {
     fail_line(where, 1, options.header ? "the file is empty: no header row" : "the file is empty");
   }
-  std::vector<std::vector<Field>> fields(record.size());
+  if (static_cast<std::int64_t>(record.size()) > options.max_columns) {
+    fail_line(where, line,
+              "the row has " + std::to_string(record.size()) + " fields, more than max_columns (" +
+                  std::to_string(options.max_columns) + ": each column is a tensor of its own)");
+  }
+  std::vector<Field> cells;  // row by row
   std::vector<std::int64_t> lines;
   if (options.header) {
     std::set<std::string_view> seen;
@@ -307,7 +370,7 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
                 "the row has " + std::to_string(record.size()) + " fields, " + header_said +
                     std::to_string(names.size()));
     }
-    for (std::size_t c = 0; c < record.size(); ++c) fields[c].push_back(record[c]);
+    cells.insert(cells.end(), record.begin(), record.end());
     lines.push_back(line);
   }
 
@@ -316,9 +379,23 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
     const auto named = options.column_dtypes.find(names[c]);
     const std::optional<DType> dtype =
         named != options.column_dtypes.end() ? std::optional(named->second) : options.dtype;
-    columns.push_back(Column{names[c], fields[c], lines, where, options}.read(dtype));
+    columns.push_back(Column{names[c], cells, names.size(), c, lines, where, options}.read(dtype));
   }
   return CsvTable(std::move(names), std::move(columns));
+}
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path, const CsvOptions& options) {
+  check_options(path, options);
+  const detail::File file(path, "CSV file");
+  const std::string& where = file.where();
+  try {
+    return read_csv_file(file, options);
+  } catch (const std::bad_alloc&) {
+    throw IoError(where + ": out of memory while reading the table (" +
+                  std::to_string(file.size()) + " bytes)");
+  }
 }
 
 }  // namespace ember::data

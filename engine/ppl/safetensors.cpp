@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -24,12 +23,13 @@
 #include <vector>
 
 #include "ember/error.hpp"
+#include "engine/data/byte_source.hpp"
 
 namespace ember::detail {
 namespace {
 
 [[noreturn]] void io_fail(const std::string& path, const std::string& what) {
-  throw IoError("safetensors file '" + path + "': " + what);
+  throw IoError("safetensors file '" + path + "': " + data::detail::printable(what));
 }
 
 // The header is parsed by nlohmann::json, strictly: RFC 8259 syntax and valid UTF-8, plus
@@ -88,6 +88,51 @@ void json_string(std::ostringstream& os, const std::string& s) {
   os << '"';
 }
 
+// The offset of the first byte of `s` that is not well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing past U+10FFFF), or npos. A header must be UTF-8 throughout,
+// as the reader and Python's safetensors require.
+std::size_t first_non_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int more = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the byte after the first
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      more = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2;
+      if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3;
+      if (c == 0xF0) lo = 0x90;  // overlong below U+10000
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + more >= s.size()) return i;
+    for (int k = 1; k <= more; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += more + 1;
+  }
+  return std::string_view::npos;
+}
+
+// A name or metadata text that the header cannot hold: a ValueError naming the file and the
+// byte at fault.
+void check_header_text(const std::string& path, const char* what, const std::string& text) {
+  const std::size_t bad = first_non_utf8(text);
+  if (bad == std::string_view::npos) return;
+  throw ValueError("safetensors file '" + path + "': the " + what + " '" +
+                   data::detail::printable(text, true) + "' is not valid UTF-8 (byte " +
+                   std::to_string(bad) + "), which the format's header requires");
+}
+
 // Safetensors' codes of the dtypes Ember stores.
 constexpr std::pair<DType, std::string_view> kDtypeCodes[] = {
     {DType::Float32, "F32"}, {DType::Float64, "F64"}, {DType::Int64, "I64"}, {DType::Bool, "BOOL"}};
@@ -112,6 +157,16 @@ bool dtype_from_code(const std::string& code, DType* out) {
 
 void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   static_assert(std::endian::native == std::endian::little, "safetensors is little-endian");
+  // Names first, then metadata (which a param store derives from the names).
+  for (const auto& [name, t] : file.tensors) {
+    EMBER_CHECK_T(ValueError, name != "__metadata__", "safetensors file '", path,
+                  "': a tensor cannot be named __metadata__ (the format reserves it)");
+    check_header_text(path, "tensor name", name);
+  }
+  for (const auto& [key, value] : file.metadata) {
+    check_header_text(path, "metadata key", key);
+    check_header_text(path, "metadata value", value);
+  }
   std::vector<Tensor> host;
   std::ostringstream header;
   header << '{';
@@ -129,8 +184,6 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   }
   std::uint64_t offset = 0;
   for (const auto& [name, t] : file.tensors) {
-    EMBER_CHECK_T(IoError, name != "__metadata__", "safetensors: a tensor cannot be named ",
-                  "__metadata__");
     Tensor h = t.detach().to(Device::cpu()).contiguous();
     const std::uint64_t nbytes = static_cast<std::uint64_t>(h.numel()) * element_size(h.dtype());
     if (!first) header << ',';
@@ -187,31 +240,32 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) io_fail(path, std::string("cannot open: ") + std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) io_fail(path, "read failed");
-  if (bytes.size() < 8) {
-    io_fail(path, "truncated: " + std::to_string(bytes.size()) +
-                      " bytes, less than the 8-byte header length");
+  // Read at offsets: the header first, then each tensor's bytes straight into the tensor, once
+  // the header's claims have been checked against the file's size (a FIFO, a device or a
+  // directory is refused before anything is read).
+  const data::detail::File in(path, "safetensors file");
+  const std::uint64_t size = in.size();
+  if (size < 8) {
+    io_fail(path,
+            "truncated: " + std::to_string(size) + " bytes, less than the 8-byte header length");
   }
   std::uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
+  in.read_exact_at(0, &header_len, 8, "the header length");
   if (header_len > kMaxHeaderBytes) {
     io_fail(path, "the header claims " + std::to_string(header_len) + " bytes, more than the " +
                       std::to_string(kMaxHeaderBytes) + " the format allows");
   }
-  if (header_len > bytes.size() - 8) {
+  if (header_len > size - 8) {
     io_fail(path, "truncated: the header claims " + std::to_string(header_len) +
-                      " bytes but the file has " + std::to_string(bytes.size() - 8) +
-                      " after the length");
+                      " bytes but the file has " + std::to_string(size - 8) + " after the length");
   }
-  const std::string text = bytes.substr(8, header_len);
+  std::string text(header_len, '\0');
+  in.read_exact_at(8, text.data(), text.size(), "the header");
   if (text.empty() || text[0] != '{') io_fail(path, "malformed header: it does not start with '{'");
   const nlohmann::json header = parse_header(text, path);
   if (!header.is_object()) io_fail(path, "the header is not a JSON object");
   const std::uint64_t data_begin = 8 + header_len;
-  const std::uint64_t data_size = bytes.size() - data_begin;
+  const std::uint64_t data_size = size - data_begin;
 
   // Everything is checked before any tensor is made: a bad file leaves nothing half-read.
   struct Entry {
@@ -310,7 +364,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   for (const Entry& e : entries) {
     Tensor t = empty(e.shape, TensorOptions{}.with_dtype(e.dtype));
     if (e.end > e.begin) {
-      std::memcpy(t.data_ptr(), bytes.data() + data_begin + e.begin, e.end - e.begin);
+      in.read_exact_at(data_begin + e.begin, t.data_ptr(), e.end - e.begin,
+                       "tensor '" + e.name + "'");
     }
     if (e.dtype == DType::Bool) {
       // Ember's bools are 0 or 1; any other byte would make comparisons lie.

@@ -31,6 +31,10 @@ struct CsvOptions {
   // A line that starts with this character is skipped ('\0': none); only at the start of a
   // line, never inside a quoted field.
   char comment = '#';
+  // The most columns a file may have: each column is a tensor of its own, several hundred
+  // bytes before its first value, so a file of a few bytes per column is refused (an IoError)
+  // rather than read into memory hundreds of times its size.
+  std::int64_t max_columns = 65536;
 };
 
 // The columns of a CSV file, in the file's order: each a 1-d CPU tensor of rows() values.

@@ -1,6 +1,7 @@
 // read_csv and CsvTable: typed and inferred columns, RFC 4180 quoting, comments and blank
 // lines, missing values, and every fault named by file and line.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 
@@ -124,6 +125,15 @@ TEST(Csv, EveryFaultIsAnIoErrorNamingFileAndLine) {
       {"a,a\n1,2\n", {}, {"line 1", "'a' appears twice"}},
       {"a\n1\n", {.column_dtypes = {{"b", kFloat32}}}, {"line 1", "no column 'b'"}},
       {"a,b\n1,\"x\ny\"\n2,3\n4\n", {}, {"line 5", "the row has 1 fields"}},
+      // A carriage return alone (classic Mac OS line ends) is not taken for text.
+      {"a,b\r1,2\r3,4\r", {}, {"line 1", "a carriage return not followed by a line feed"}},
+      {"a\n1\r2\n", {}, {"line 2", "carriage return"}},
+      // Out of the dtype's range: named as such, not as text that is no number.
+      {"a\n1e400\n", {}, {"line 2", "'1e400' is a number too large for float64"}},
+      {"a\n1e39\n", {.dtype = kFloat32}, {"line 2", "'1e39' is a number too large for float32"}},
+      // A NUL or other control byte quoted from the file does not cut the message short.
+      {std::string("a\n1\0x\n", 7), {}, {"line 2", "'1\\x00x' is not a number"}},
+      {"a,b,c\n1,2,3\n", {.max_columns = 2}, {"line 1", "3 fields, more than max_columns (2"}},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -132,6 +142,38 @@ TEST(Csv, EveryFaultIsAnIoErrorNamingFileAndLine) {
   }
   expect_io_error([&] { read_csv(dir.file("absent.csv")); }, {"absent.csv", "cannot open"});
   expect_io_error([&] { read_csv(dir.file("")); }, {"cannot read"});  // a directory
+  // Neither a device nor a FIFO is read: the one would never end, the other would wait for a
+  // writer before the reader could refuse it.
+  expect_io_error([&] { read_csv("/dev/zero"); }, {"'/dev/zero'", "is not a regular file"});
+  const std::string fifo = dir.file("fifo.csv");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_io_error([&] { read_csv(fifo); }, {"fifo.csv", "is not a regular file"});
+}
+
+TEST(Csv, NumbersTooSmallForTheDtypeRoundToZero) {
+  TempDir dir;
+  const std::string path = dir.write("tiny.csv", "a\n1e-400\n-1e-400\n4e-320\n");
+  const std::vector<double> a = read_csv(path)["a"].to_vector<double>();
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0], 0.0);
+  EXPECT_EQ(a[1], 0.0);
+  EXPECT_TRUE(std::signbit(a[1]));
+  EXPECT_EQ(a[2], 4e-320);
+  const std::vector<float> f = read_csv(path, {.dtype = kFloat32})["a"].to_vector<float>();
+  EXPECT_EQ(f[2], 0.0f);  // below float32's smallest subnormal
+}
+
+TEST(Csv, AWideRowIsRefusedBeforeItsColumnsAreMade) {
+  // A megabyte of delimiters would be a million columns, each a tensor of its own.
+  TempDir dir;
+  const std::string path = dir.write("wide.csv", std::string(1000000, ',') + "\n");
+  expect_io_error([&] { read_csv(path, {.header = false, .missing = MissingValues::NaN}); },
+                  {"wide.csv", "line 1", "1000001 fields, more than max_columns (65536"});
+  // Up to the limit, and past it when asked for.
+  const std::string ok = dir.write("ok.csv", std::string(99, ',') + "\n");
+  EXPECT_EQ(
+      read_csv(ok, {.header = false, .missing = MissingValues::NaN, .max_columns = 100}).cols(),
+      100);
 }
 
 TEST(Csv, TableChecksItsArguments) {
@@ -142,6 +184,18 @@ TEST(Csv, TableChecksItsArguments) {
   EXPECT_THROW(data::CsvTable({"a"}, {}), ValueError);
   EXPECT_THROW(data::CsvTable({"a", "b"}, {zeros({2}), zeros({3})}), ShapeError);
   EXPECT_THROW(data::CsvTable({}, {}).to_tensor(), ValueError);
+  // Separators the tokenizer cannot tell from the text around them.
+  for (const char bad : {'\n', '\r', '"', '\0'}) {
+    SCOPED_TRACE(static_cast<int>(bad));
+    EXPECT_THROW(read_csv(dir.file("t.csv"), {.delimiter = bad}), ValueError);
+  }
+  EXPECT_THROW(read_csv(dir.file("t.csv"), {.delimiter = ';', .comment = ';'}), ValueError);
+  EXPECT_THROW(read_csv(dir.file("t.csv"), {.max_columns = 0}), ValueError);
+  try {
+    read_csv(dir.file("t.csv"), {.delimiter = '\n'});
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.csv"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
