@@ -1,7 +1,10 @@
 // The parameter store: entries, the default and current stores, saving and loading.
 #include "ember/param_store.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -15,6 +18,13 @@ namespace ember {
 namespace {
 
 thread_local ParamStore* t_current_store = nullptr;
+
+// A version no store has had: plans keyed by a store's address and version never take a new
+// store for a destroyed one at the same address.
+std::uint64_t fresh_version() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 constexpr const char* kConstraintKey = "ember.constraint.";
 // For a constrained parameter, the tensor that holds its unconstrained leaf exactly (the
@@ -44,7 +54,33 @@ ParamStore::Entry make_entry(const std::string& name, const Tensor& value,
   return e;
 }
 
+// A loaded parameter's stored value against what its unconstrained copy maps to: they agree
+// to within the rounding of the transform on another machine or device, unless the value was
+// edited (or the copy damaged) after saving; either way the file no longer says which to use.
+void check_copy_agrees(const Tensor& from_copy, const Tensor& stored, const std::string& key) {
+  const Tensor a = from_copy.detach().to(Device::cpu()).to(kFloat64).contiguous();
+  const Tensor b = stored.detach().to(Device::cpu()).to(kFloat64).contiguous();
+  const bool single = stored.dtype() == kFloat32;
+  const double rtol = single ? 1e-4 : 1e-9, atol = single ? 1e-6 : 1e-14;
+  const double* pa = a.data<double>();
+  const double* pb = b.data<double>();
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    const double diff = std::fabs(pa[i] - pb[i]);
+    if (diff <= atol + rtol * std::max(std::fabs(pa[i]), std::fabs(pb[i]))) continue;
+    std::ostringstream os;
+    os.precision(9);
+    os << "the stored value and its unconstrained copy disagree at element " << i << " (value "
+       << pb[i] << ", the copy gives " << pa[i]
+       << "): the value was changed or the copy damaged after saving; to load the value alone, "
+          "remove the metadata entry '"
+       << key << "'";
+    throw ValueError(os.str());
+  }
+}
+
 }  // namespace
+
+ParamStore::ParamStore() : version_(fresh_version()) {}
 
 namespace detail {
 
@@ -97,7 +133,7 @@ ParamStore::Entry ParamStore::get_or_create(const std::string& name,
   // init runs unlocked: it may itself read the store.
   Entry e = make_entry(name, init(), constraint);
   std::lock_guard<std::mutex> lock(mutex_);
-  version_.fetch_add(1, std::memory_order_acq_rel);
+  version_.store(fresh_version(), std::memory_order_release);
   return entries_.emplace(name, std::move(e)).first->second;  // another thread may have won
 }
 
@@ -153,21 +189,21 @@ void ParamStore::set(const std::string& name, const Tensor& constrained_value,
   const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_[name] = std::move(e);
-  version_.fetch_add(1, std::memory_order_acq_rel);
+  version_.store(fresh_version(), std::memory_order_release);
 }
 
 void ParamStore::erase(const std::string& name) {
   const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.erase(name);
-  version_.fetch_add(1, std::memory_order_acq_rel);
+  version_.store(fresh_version(), std::memory_order_release);
 }
 
 void ParamStore::clear() {
   const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   entries_.clear();
-  version_.fetch_add(1, std::memory_order_acq_rel);
+  version_.store(fresh_version(), std::memory_order_release);
 }
 
 void ParamStore::save(const std::string& path) const {
@@ -203,7 +239,19 @@ void ParamStore::load(const std::string& path, Device device) {
   std::map<std::string, Entry> loaded;
   std::set<std::string> copies;  // tensors that are unconstrained copies, not parameters
   for (const auto& [key, copy] : file.metadata) {
-    if (key.rfind(kUnconstrainedKey, 0) == 0) copies.insert(copy);
+    if (key.rfind(kUnconstrainedKey, 0) != 0) continue;
+    const std::string name = key.substr(std::string_view(kUnconstrainedKey).size());
+    // A copy is never a parameter itself: one named otherwise would hide a parameter.
+    if (copy.rfind(kUnconstrainedTensor, 0) != 0 ||
+        copy.size() == std::strlen(kUnconstrainedTensor))
+      throw IoError("safetensors file '" + path + "': metadata '" + key + "' names '" + copy +
+                    "' as parameter '" + name + "'s unconstrained copy; copies are named " +
+                    kUnconstrainedTensor + "<name>");
+    if (file.tensors.count(name) == 0)
+      throw IoError("safetensors file '" + path + "': metadata '" + key +
+                    "' gives an unconstrained copy of parameter '" + name +
+                    "', which the file does not hold");
+    copies.insert(copy);
   }
   for (const auto& [name, value] : file.tensors) {
     if (copies.count(name) != 0) continue;
@@ -225,7 +273,10 @@ void ParamStore::load(const std::string& path, Device device) {
                           "the unconstrained copy is ", t->second.shape(), " ", t->second.dtype(),
                           ", the parameter ", e.unconstrained.shape(), " ",
                           e.unconstrained.dtype());
-        e.unconstrained = t->second.to(device).contiguous().clone();
+        Entry exact = e;
+        exact.unconstrained = t->second.to(device).contiguous().clone();
+        check_copy_agrees(detail::constrained_value(exact), value, copy->first);
+        e.unconstrained = std::move(exact.unconstrained);
         e.unconstrained.requires_grad_();
       }
       loaded.emplace(name, std::move(e));
@@ -236,7 +287,7 @@ void ParamStore::load(const std::string& path, Device device) {
   const std::lock_guard<std::recursive_mutex> between_steps(training_);
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [name, e] : loaded) entries_[name] = std::move(e);
-  version_.fetch_add(1, std::memory_order_acq_rel);
+  version_.store(fresh_version(), std::memory_order_release);
 }
 
 ParamStore& default_param_store() {

@@ -22,7 +22,7 @@ namespace ember {
 
 class ParamStore {
  public:
-  ParamStore() = default;
+  ParamStore();
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
 
@@ -69,6 +69,8 @@ class ParamStore {
 
   // Changes whenever a parameter is added, replaced, erased or loaded (not when one is
   // updated in place): a compiled step re-records when the store it recorded with changed.
+  // Every value is unique in the process: no two stores, and no store at two moments that
+  // differ, share one (a store made where a destroyed one was is not taken for it).
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
   // Held for the whole of every SVI step and loss evaluation that uses this store: the

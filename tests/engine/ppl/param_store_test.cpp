@@ -1,5 +1,7 @@
 // The param store: independent stores, scopes, save/load in the safetensors format, and
 // corrupt or truncated files that must fail cleanly without touching the store.
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -200,6 +202,86 @@ TEST(ParamStoreTest, ConstrainedLeavesRoundTripExactly) {
   EXPECT_EQ(back.unconstrained("s").to_vector<double>(), leaf);
   EXPECT_EQ(back.constraint("s").kind(), constraints::Kind::Positive);
   EXPECT_EQ(back.names(), (std::vector<std::string>{"s"}));  // the copy is no parameter
+}
+
+// The file holds a constrained parameter twice, as its value (what Python reads by name) and
+// as its exact unconstrained leaf. When the two no longer agree (the value edited after
+// saving, the copy damaged), neither is taken silently; a copy named as a parameter would
+// hide that parameter, and a copy of a parameter the file lacks is an orphan.
+TEST(ParamStoreTest, AValueAndItsUnconstrainedCopyMustAgree) {
+  const test::TempDir temp;
+  const std::string path = temp.file("edited.safetensors");
+  const std::map<std::string, std::string> meta = {
+      {"ember.constraint.scale", "positive|1:0:0:0"},
+      {"ember.unconstrained.scale", "__ember_unconstrained__.scale"}};
+  const auto write = [&](double value, double copy) {
+    data::write_safetensors(path,
+                            {{"scale", tensor({value}, test::f64())},
+                             {"__ember_unconstrained__.scale", tensor({copy}, test::f64())}},
+                            meta);
+  };
+  // As saved: the exact leaf is taken.
+  write(2.0, std::log(2.0));
+  ParamStore store;
+  store.load(path);
+  EXPECT_EQ(store.unconstrained("scale").item(), std::log(2.0));
+  // Within the rounding of the transform on another machine: still the leaf.
+  write(2.0 * (1 + 1e-13), std::log(2.0));
+  store.load(path);
+  EXPECT_EQ(store.unconstrained("scale").item(), std::log(2.0));
+  // The value edited, or the copy damaged: refused, the store as it was.
+  write(5.0, std::log(2.0));
+  EMBER_EXPECT_THROW_WITH(store.load(path), IoError, "edited.safetensors", "tensor 'scale'",
+                          "disagree", "value 5", "the copy gives 2",
+                          "remove the metadata entry 'ember.unconstrained.scale'");
+  write(2.0, std::nan(""));
+  EMBER_EXPECT_THROW_WITH(store.load(path), IoError, "tensor 'scale'", "disagree");
+  EXPECT_EQ(store.get("scale").item(), 2.0);
+  // A copy that is the parameter itself, or of a parameter the file lacks.
+  data::write_safetensors(
+      path, {{"scale", tensor({2.0}, test::f64())}},
+      {{"ember.constraint.scale", "positive|1:0:0:0"}, {"ember.unconstrained.scale", "scale"}});
+  EMBER_EXPECT_THROW_WITH(store.load(path), IoError, "names 'scale' as parameter 'scale's",
+                          "__ember_unconstrained__.<name>");
+  data::write_safetensors(path, {{"__ember_unconstrained__.gone", tensor({0.0}, test::f64())}},
+                          {{"ember.unconstrained.gone", "__ember_unconstrained__.gone"}});
+  EMBER_EXPECT_THROW_WITH(store.load(path), IoError, "parameter 'gone'", "does not hold");
+}
+
+// A name the header cannot hold is refused when saving, not written into a file that no
+// reader (this one included) would load.
+TEST(ParamStoreTest, NamesThatAreNotUtf8AreRefusedWhenSaving) {
+  const test::TempDir temp;
+  const std::string path = temp.file("names.safetensors");
+  ParamStore store;
+  store.set("caf\xc3\xa9", tensor({1.0}));  // UTF-8: saved and loaded
+  store.save(path);
+  ParamStore back;
+  back.load(path);
+  EXPECT_EQ(back.names(), std::vector<std::string>{"caf\xc3\xa9"});
+  for (const std::string bad : {std::string("a\xff"), std::string("\xc0\xaf"),  // overlong
+                                std::string("\xed\xa0\x80"),                    // a surrogate
+                                std::string("ab\xe2\x82")}) {                   // cut short
+    ParamStore one;
+    one.set(bad, tensor({1.0}));
+    EMBER_EXPECT_THROW_WITH(one.save(path), ValueError, "names.safetensors", "tensor name",
+                            "is not valid UTF-8");
+  }
+  EXPECT_EQ(back.names(), std::vector<std::string>{"caf\xc3\xa9"});
+  EMBER_EXPECT_THROW_WITH(data::write_safetensors(path, {{"__metadata__", tensor({1.0})}}),
+                          ValueError, "names.safetensors", "cannot be named __metadata__");
+}
+
+// Neither a device nor a FIFO is read: the one never ends, the other waits for a writer.
+TEST(ParamStoreTest, LoadRefusesWhatIsNoRegularFile) {
+  const test::TempDir temp;
+  ParamStore store;
+  EMBER_EXPECT_THROW_WITH(store.load("/dev/zero"), IoError, "'/dev/zero'", "is not a regular file");
+  const std::string fifo = temp.file("fifo.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EMBER_EXPECT_THROW_WITH(store.load(fifo), IoError, "fifo.safetensors", "is not a regular file");
+  EMBER_EXPECT_THROW_WITH(store.load(temp.path().string()), IoError, "is a directory");
+  EMBER_EXPECT_THROW_WITH(data::read_safetensors(temp.path().string()), IoError, "is a directory");
 }
 
 }  // namespace
