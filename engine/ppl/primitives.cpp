@@ -48,6 +48,8 @@ int allocate_dim(const std::string& plate, std::optional<int> dim) {
   } else {
     while (owner(d) != t_dims.end()) --d;
   }
+  EMBER_CHECK(d >= -kMaxRank, "plate '", plate, "': dim ", d, " lies beyond the ", kMaxRank,
+              " dims a tensor may have", dim ? "" : " (too many plates nested)");
   t_dims.push_back({d, plate});
   return d;
 }
