@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "engine/data/data_test_util.hpp"
@@ -282,6 +283,27 @@ TEST(ParamStoreTest, LoadRefusesWhatIsNoRegularFile) {
   EMBER_EXPECT_THROW_WITH(store.load(fifo), IoError, "fifo.safetensors", "is not a regular file");
   EMBER_EXPECT_THROW_WITH(store.load(temp.path().string()), IoError, "is a directory");
   EMBER_EXPECT_THROW_WITH(data::read_safetensors(temp.path().string()), IoError, "is a directory");
+}
+
+// A store made where a destroyed one was is a store of its own: a compiled function keyed by
+// the store it ran with does not replay the old store's plan against it.
+TEST(ParamStoreTest, AStoreInADestroyedOnesPlaceIsNotTakenForIt) {
+  std::optional<ParamStore> slot;
+  slot.emplace();
+  const std::uint64_t first = slot->version();
+  slot.emplace();
+  EXPECT_NE(slot->version(), first);
+  const Tensor x = full({3}, 1.0, f64());
+  auto weighted = compile([](const Tensor& v) { return v * param("w", full({3}, 0.5, f64())); });
+  for (int request = 0; request < 4; ++request) {
+    slot.emplace();  // one store per request, in the same memory
+    slot->set("w", full({3}, request + 1.0, f64()));
+    ParamStoreScope scope(*slot);
+    for (int call = 0; call < 3; ++call) {
+      EXPECT_EQ(weighted(x).to_vector<double>(), std::vector<double>(3, request + 1.0))
+          << "request " << request << ", call " << call;
+    }
+  }
 }
 
 }  // namespace

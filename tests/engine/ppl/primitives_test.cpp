@@ -109,6 +109,11 @@ TEST_F(PrimitivesTest, DimAndShapeConflictsAreNamed) {
   EMBER_EXPECT_THROW_WITH(plate("empty", 0), ValueError, "plate 'empty'");
   EMBER_EXPECT_THROW_WITH(plate("big", 3, {.subsample_size = 4}), ValueError, "plate 'big'",
                           "subsample_size");
+  // A dim no tensor can have is named with its plate when the plate is made.
+  EMBER_EXPECT_THROW_WITH(plate("deep", 3, {.dim = -50}), ValueError, "plate 'deep'", "dim -50",
+                          "10 dims");
+  auto last = plate("last", 2, {.dim = -kMaxRank});
+  EXPECT_EQ(last.dim(), -kMaxRank);
 }
 
 TEST_F(PrimitivesTest, SubsampleScalesLogProbAndSelectsData) {
