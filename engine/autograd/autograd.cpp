@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/autograd/node.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/internal.hpp"
 
 namespace ember {
@@ -62,6 +63,10 @@ void accumulate_leaf(detail::TensorImpl& leaf, Tensor g, const char* from) {
   if (g.dtype() != leaf.dtype) g = g.to(leaf.dtype);
   // Expanded or strided gradients become plain tensors before a user sees them.
   if (!g.is_contiguous()) g = g.contiguous();
+  // A step input that requires grad, in a step being recorded: the plan adds it at each
+  // replay (Recorder::keep_input_grad).
+  if (detail::Recorder* rec = detail::recorder(); rec != nullptr && rec->keep_input_grad(leaf, g))
+    return;
   // Backward passes of several threads may reach one leaf (a module both use): each adds its
   // gradient in turn, none lost (once per leaf and pass, so one lock serves all leaves).
   static std::mutex leaves;

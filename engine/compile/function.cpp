@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "ember/compile.hpp"
+#include "ember/message.hpp"
 #include "ember/param_store.hpp"
 #include "ember/random.hpp"
 #include "engine/compile/plan.hpp"
@@ -35,6 +36,15 @@ void check_outputs(const std::vector<Tensor>& outputs) {
   }
 }
 
+// An eager call's results, each a tensor of its own as a replay's are: an output whose memory
+// something else holds too (an input, a tensor the function captured, another output) is
+// copied.
+std::vector<Tensor> own(std::vector<Tensor> outputs) {
+  for (Tensor& t : outputs)
+    if (t.impl_ptr().use_count() > 1 || t.impl().storage.use_count() > 1) t = t.clone();
+  return outputs;
+}
+
 }  // namespace
 
 FunctionCore::FunctionCore(const CompileOptions& opts) : options_(opts) {
@@ -58,6 +68,19 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
     std::vector<Tensor> out = fn();
     check_outputs(out);
     return out;
+  }
+  if (!handler_stack_empty()) {
+    // Under handlers (condition, trace, ...): they act on the sites the function sends, which
+    // a replay does not send, and a plan recorded under them would keep what they did. The
+    // function runs as it is, neither recorded nor replayed.
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.eager_steps;
+    }
+    const NoGradGuard no_grad;
+    std::vector<Tensor> out = fn();
+    check_outputs(out);
+    return own(std::move(out));
   }
   const ProgramScope program;
   const std::lock_guard<std::mutex> lock(mutex_);
@@ -91,7 +114,7 @@ std::vector<Tensor> FunctionCore::call(FunctionRefOf<std::vector<Tensor>> fn,
     ++stats_.eager_steps;
     std::vector<Tensor> out = fn();
     check_outputs(out);
-    return out;
+    return own(std::move(out));
   }
 
   const auto started = std::chrono::steady_clock::now();

@@ -349,16 +349,25 @@ class RecordingBackend final : public kernels::Backend {
   bool find_index_out_of_range(const kernels::TensorArg& index, std::int64_t bound,
                                std::int64_t* bad) override {
     const bool found = b_->find_index_out_of_range(index, bound, bad);
+    record_index_check(index, bound, [bound](std::int64_t v) {
+      throw ValueError(
+          concat("compiled step: index ", v, " is out of range for a dim of size ", bound));
+    });
+    return found;
+  }
+  // A check that reads the index and writes nothing: kept where the index can change between
+  // replays, hoisted where it cannot.
+  void record_index_check(const kernels::TensorArg& index, std::int64_t bound,
+                          std::function<void(std::int64_t)> fail) {
     auto* x = rec_.keep(&index);
     rec_.declare_writes({});
-    rec_.declare_pinned();
+    rec_.declare_check();
+    rec_.declare_host();  // it waits for the index's values
     add({"index check", nullptr, x}, mix(h(*x), static_cast<std::uint64_t>(bound)),
-        [b = b_, x, bound] {
+        [b = b_, x, bound, fail = std::move(fail)] {
           std::int64_t v = 0;
-          EMBER_CHECK(!b->find_index_out_of_range(*x, bound, &v), "compiled step: index ", v,
-                      " is out of range for a dim of size ", bound);
+          if (b->find_index_out_of_range(*x, bound, &v)) fail(v);
         });
-    return found;
   }
 
   // ---- linear algebra ----
@@ -1421,6 +1430,7 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   // Without a declaration the call writes its first operand (every launcher's `out`) alone.
   Access access;
   access.pinned = cur_pinned_;
+  access.check = cur_check_;
   if (cur_declared_) {
     access.writes = std::move(cur_writes_);
     access.reads = std::move(cur_reads_);
@@ -1432,7 +1442,7 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   cur_reads_.clear();
   cur_writes_.clear();
   const bool draws = cur_draw_, repeatable = cur_repeatable_;
-  cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = cur_repeatable_ = false;
+  cur_declared_ = cur_pinned_ = cur_host_ = cur_draw_ = cur_repeatable_ = cur_check_ = false;
   // Bound on the CPU alone.
   kernels::Backend* binder = device == nullptr && bindable ? backend : nullptr;
   Plan::Call& call = plan_.calls_.emplace_back();
@@ -1459,6 +1469,40 @@ void Recorder::add_call(std::function<void()> run, const Plan::CallInfo& what, s
   refresh_begin_ = end;
   plan_.infos_.push_back(what);
   plan_.signature_.push_back(hash);
+}
+
+bool Recorder::keep_input_grad(const TensorImpl& leaf, const Tensor& g) {
+  for (std::size_t k = 0; k < inputs_.size(); ++k) {
+    if (!inputs_[k].defined() || &inputs_[k].impl() != &leaf) continue;
+    plan_.input_grads_.push_back({k, g});
+    return true;
+  }
+  return false;
+}
+
+void Plan::accumulate_input_grads(const StepInputs& inputs) const {
+  if (input_grads_.empty()) return;
+  const NoGradGuard no_grad;
+  for (const InputGrad& a : input_grads_) {
+    TensorImpl& leaf = inputs[a.input].impl();
+    if (leaf.grad && leaf.grad->defined()) {
+      *leaf.grad = *leaf.grad + a.grad;
+    } else {
+      leaf.grad = pooled<Tensor>(a.grad.clone());  // the plan's buffer is the next replay's
+    }
+  }
+}
+
+std::vector<const void*> Plan::input_grad_buffers() const {
+  std::vector<const void*> out;
+  for (const InputGrad& a : input_grads_) out.push_back(a.grad.data_ptr());
+  return out;
+}
+
+void Recorder::add_index_check(const kernels::TensorArg& index, std::int64_t bound,
+                               std::function<void(std::int64_t)> fail) {
+  static_cast<RecordingBackend&>(backend(Device::cpu()))
+      .record_index_check(index, bound, std::move(fail));
 }
 
 void Recorder::declare_writes(std::initializer_list<const void*> writes, bool rmw) {
@@ -1518,7 +1562,8 @@ void Recorder::hoist(std::span<const void* const> external) {
   std::vector<bool> hoisted(access_.size(), false);
   for (std::size_t k = 0; k < access_.size(); ++k) {
     const Access& a = access_[k];
-    bool constant = !a.pinned && !a.writes.empty();
+    // A check that reads only constants passes at every replay as it passed now.
+    bool constant = !a.pinned && (!a.writes.empty() || a.check);
     for (const void* r : a.reads) {
       const auto* b = storage_of(r);
       constant =

@@ -93,6 +93,12 @@ class Plan {
   void set_outputs(std::vector<Tensor> outputs) { outputs_ = std::move(outputs); }
   const std::vector<Tensor>& outputs() const { return outputs_; }
   void set_update(std::unique_ptr<PreparedUpdate> update) { update_ = std::move(update); }
+  // Adds to each step input that requires grad the gradients the recorded backward pass gave
+  // it (Recorder::keep_input_grad), from the buffers the last replay (or the recording) wrote,
+  // in the order the pass added them: the .grad an eager step leaves, bit for bit.
+  void accumulate_input_grads(const StepInputs& inputs) const;
+  // The buffers it reads (memory read after a replay: Recorder::share_buffers' live_out).
+  std::vector<const void*> input_grad_buffers() const;
   // Recorded calls (infos) and the calls a replay runs (fewer when some were hoisted).
   std::size_t size() const { return infos_.size(); }
   std::size_t replayed_calls() const { return calls_.size(); }
@@ -332,6 +338,12 @@ class Plan {
   std::size_t placements_reused_ = 0;
   Tensor loss_;
   std::vector<Tensor> outputs_;
+  // Gradients of the step's inputs, by input, in the order the backward pass made them.
+  struct InputGrad {
+    std::size_t input;
+    Tensor grad;
+  };
+  std::vector<InputGrad> input_grads_;
   std::unique_ptr<PreparedUpdate> update_;
   // Draws: seed and base offset of the step being replayed, the recorded step's advance.
   std::uint64_t seed_ = 0, base_ = 0, advance_ = 0;
@@ -420,10 +432,24 @@ class Recorder {
   void declare_host() { cur_host_ = true; }
   // The next recorded call draws (pinned, its arguments fixed but for the captured seed).
   void declare_draw() { cur_pinned_ = cur_draw_ = true; }
+  // The next recorded call is a check: it writes nothing, runs at every replay where what it
+  // reads can change between replays, and is hoisted (dropped) where it cannot.
+  void declare_check() { cur_check_ = true; }
+  // The bounds check of an index op's index on the CPU, repeated at every replay where the
+  // index can change (an input, or computed from one), since a replay's index kernels read and
+  // write wherever the index points; `fail` throws the op's error for the offending index.
+  void add_index_check(const kernels::TensorArg& index, std::int64_t bound,
+                       std::function<void(std::int64_t)> fail);
   // The next recorded call's result is a function of its operands and of the options its
   // structure hash takes alone, the same bits at every run, written to its first operand:
   // a later call equal to it on memory nothing wrote in between may copy its result.
   void declare_repeatable() { cur_repeatable_ = true; }
+  // A gradient the backward pass adds to `leaf`: where the leaf is one of the step's inputs,
+  // kept by the plan (Plan::accumulate_input_grads adds it after every replay, as the eager
+  // step adds it), and true; false for any other leaf (a parameter, whose gradient the update
+  // reads and the step clears: the recorded calls make it). The recorded accumulation would
+  // instead leave the input's .grad pointing into the plan's buffers.
+  bool keep_input_grad(const TensorImpl& leaf, const Tensor& g);
   // A host source of an upload: the memory of an input or a kept storage as it is at replay,
   // else a copy of its bytes now (a constant).
   const void* host_source(const void* src, std::size_t nbytes);
@@ -483,11 +509,12 @@ class Recorder {
   struct Access {
     std::vector<const void*> reads, writes;
     bool pinned = false;
+    bool check = false;  // declare_check
   };
   std::vector<Access> access_;
   std::vector<const void*> cur_reads_, cur_writes_;
   bool cur_declared_ = false, cur_pinned_ = false, cur_host_ = false, cur_draw_ = false,
-       cur_repeatable_ = false;
+       cur_repeatable_ = false, cur_check_ = false;
   std::vector<std::pair<Device, std::unique_ptr<RecordingBackend>>> backends_;
 };
 

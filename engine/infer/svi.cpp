@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -211,7 +212,11 @@ void SVICore::compile(const CompileOptions& opts) {
   EMBER_CHECK(opts.max_plans >= 1, "SVI.compile: max_plans must be >= 1, got ", opts.max_plans);
   const std::lock_guard<std::recursive_mutex> lock(*mutex_);
   compile_ = opts;
-  while (plans_.size() > opts.max_plans) plans_.erase(plans_.begin());
+  while (plans_.size() > opts.max_plans) {
+    plans_.erase(std::min_element(
+        plans_.begin(), plans_.end(),
+        [](const CachedPlan& a, const CachedPlan& b) { return a.last_used < b.last_used; }));
+  }
 }
 
 CompileStats SVICore::compile_stats() const {
@@ -278,6 +283,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
       ++stats_.eager_steps;
       return eager_step(model, guide);
     }
+    plan->accumulate_input_grads(inputs);
     plan->update()->issue();
     ++steps_;
     ++stats_.replays;
@@ -316,6 +322,11 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
   ElboResult r = loss_->loss_and_grads(model, guide,
                                        options_.check_finite ? FiniteCheck::On : FiniteCheck::Off);
   rec->finish();
+  {
+    // What the pass gave inputs that require grad, added as an eager step adds it.
+    const PauseRecording added_after_each_replay;
+    fresh->accumulate_input_grads(inputs);
+  }
   bool update = true;
   try {
     const PauseRecording diagnosis_is_not_replayed;
@@ -332,6 +343,7 @@ LossValue SVICore::compiled_step(FunctionRef model, FunctionRef guide, const Ste
     // Read after a replay: the loss, and the gradients by the update.
     std::vector<const void*> live_out = prepared->read();
     live_out.push_back(r.loss.data_ptr());
+    for (const void* g : fresh->input_grad_buffers()) live_out.push_back(g);
     rec->share_buffers(written, live_out);
     rec.reset();  // the update itself is issued, not recorded: a replay issues it afresh
     prepared->issue();

@@ -13,11 +13,21 @@ void check_index(const char* op, const Tensor& x, const Tensor& index, int dim,
   detail::check_same_device(op, x, index);
   EMBER_CHECK_DTYPE(index.dtype() == kInt64, op, ": index must be int64, got ", index.dtype());
   if (!validation_enabled() || index.numel() == 0) return;
-  const detail::PauseRecording checks_are_not_replayed;
-  std::int64_t bad = 0;
-  EMBER_CHECK(!detail::backend(index).find_index_out_of_range(arg(index), bound, &bad), op,
-              ": index ", bad, " is out of range for dim ", dim, " of size ", bound,
-              " (tensor shape ", x.shape(), ")");
+  auto fail = [op, dim, bound, shape = x.shape()](std::int64_t bad) {
+    throw ValueError(detail::concat(op, ": index ", bad, " is out of range for dim ", dim,
+                                    " of size ", bound, " (tensor shape ", shape, ")"));
+  };
+  {
+    const detail::PauseRecording checks_are_not_replayed;
+    std::int64_t bad = 0;
+    if (detail::backend(index).find_index_out_of_range(arg(index), bound, &bad)) fail(bad);
+  }
+  // While recording on the CPU, the check is kept for the replays too (one pass over the
+  // indices; hoisted where the index is a constant of the plan): a replay runs the kernels
+  // alone, and an index passed to the program, or computed from what was, would otherwise be
+  // read and written through wherever it points.
+  if (detail::Recorder* rec = detail::recorder(); rec != nullptr && index.device().is_cpu())
+    rec->add_index_check(arg(index), bound, std::move(fail));
 }
 
 // A 0-d index acts as a 1-element 1-d index.

@@ -10,6 +10,7 @@
 
 #include "ember/error.hpp"
 #include "ember/ops.hpp"
+#include "engine/compile/plan.hpp"
 #include "engine/distributions/dist_util.hpp"
 #include "engine/ppl/ppl_util.hpp"
 #include "engine/ppl/safetensors.hpp"
@@ -43,9 +44,16 @@ ParamStore::Entry make_entry(const std::string& name, const Tensor& value,
   EMBER_CHECK_SHAPE(v.dim() >= constraint.event_dim(), "param '", name, "': a value of shape ",
                     v.shape(), " cannot lie in ", constraint.name(), " (event dims ",
                     constraint.event_dim(), ")");
-  const Tensor ok = constraint.check(v);
-  EMBER_CHECK(all(ok), "param '", name, "': the initial value is not in ", constraint.name(), ": ",
-              detail::describe_first_violation(v, ok));
+  {
+    // A parameter made while a compiled program is recorded (its first call with a new
+    // store, or after clear()): the check reads its verdict on the host, which a recording
+    // refuses. The program still runs as an eager one would, and the recording, made against a
+    // store that changed under it, is dropped (a later call records).
+    const detail::PauseRecording check_is_not_recorded;
+    const Tensor ok = constraint.check(v);
+    EMBER_CHECK(all(ok), "param '", name, "': the initial value is not in ", constraint.name(),
+                ": ", detail::describe_first_violation(v, ok));
+  }
   ParamStore::Entry e;
   e.constraint = constraint;
   e.transform = transforms::biject_to(constraint);

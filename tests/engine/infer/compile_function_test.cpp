@@ -736,6 +736,102 @@ TEST(CompileFunction, BatchesSlicedFromDataTheModelReadsWholeReplayBitForBit) {
   expect_identical(eager, compiled);
 }
 
+// A function that makes a parameter, called with each of two stores current in turn: the
+// first call in the second store makes it there as an eager call does, the recording it was
+// part of is dropped, and a later call records (it was a CompileError at every call).
+TEST(CompileFunction, AParamMadeInAnotherStoreIsMadeAsEagerlyAndALaterCallRecords) {
+  auto f = [](const Tensor& x) {
+    return x * param("w", full({3}, 0.5, f64())) +
+           param("s", full({3}, 2.0, f64()), constraints::positive);
+  };
+  auto compiled = compile(f);
+  ParamStore a, b;
+  const Tensor x = full({3}, 2.0, f64());
+  for (int i = 0; i < 4; ++i) {
+    for (ParamStore* store : {&a, &b}) {
+      const ParamStoreScope scope(*store);
+      EXPECT_EQ(compiled(x).to_vector<double>(), std::vector<double>(3, 3.0)) << "call " << i;
+    }
+  }
+  EXPECT_EQ(compiled.stats().plans, 2u);
+  EXPECT_EQ(compiled.stats().discarded, 1);  // b's first call
+  EXPECT_EQ(compiled.stats().replays, 4);
+}
+
+// An index passed to the function (or computed from one) is checked at every replay: out of
+// range, the call throws the eager op's error instead of reading outside the table. An index
+// the plan holds as a constant is checked once, when recorded (its check is hoisted).
+TEST(CompileFunction, AnIndexOutOfRangeInAReplayThrowsTheEagerError) {
+  const Tensor table = arange(0.0, 5.0, 1.0, f64());
+  const auto i64 = TensorOptions{}.with_dtype(kInt64);
+  auto compiled = compile([&](const Tensor& idx) { return index_select(table, 0, idx + 1); });
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(compiled(full({2}, double(i), i64)).to_vector<double>(),
+              std::vector<double>(2, i + 1.0));
+  for (const double bad : {4.0, 1e9, -2.0}) {
+    const Tensor idx = full({2}, bad, i64);
+    EMBER_EXPECT_THROW_WITH(index_select(table, 0, idx + 1), ValueError, "index_select: index ",
+                            "is out of range for dim 0 of size 5 (tensor shape (5))");
+    EMBER_EXPECT_THROW_WITH(compiled(idx), ValueError, "index_select: index ",
+                            "is out of range for dim 0 of size 5 (tensor shape (5))");
+  }
+  EXPECT_EQ(compiled(full({2}, 3.0, i64)).to_vector<double>(), std::vector<double>(2, 4.0));
+  EXPECT_EQ(compiled.stats().replays, 2);
+  EXPECT_NE(compiled.describe_plans().find("index check"), std::string::npos);
+
+  const Tensor picks = tensor({4.0, 0.0}, i64);
+  auto constant = compile([&](const Tensor& x) { return index_select(table, 0, picks) * x; });
+  for (int i = 0; i < 3; ++i) constant(full({2}, 2.0, f64()));
+  const std::string listing = constant.describe_plans();
+  EXPECT_NE(listing.find("(hoisted) index check"), std::string::npos) << listing;
+  EXPECT_EQ(constant.stats().calls_per_replay, 1u) << listing;  // the product alone
+}
+
+// Handlers around a call (condition, trace) see the function's sites at every call: the
+// function runs as it is, neither recorded nor replayed, and a call without them after does
+// not keep what they did.
+TEST(CompileFunction, UnderHandlersTheFunctionRunsAsItIs) {
+  auto f = [](const Tensor& x) { return sample("z", dist::Normal(x, 1.0)); };
+  auto compiled = compile(f);
+  const Tensor x = zeros({2}, f64());
+  const Tensor fixed = full({2}, 42.0, f64());
+  auto conditioned =
+      handlers::condition([&](const Tensor& a) { return compiled(a); }, {{"z", fixed}});
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(conditioned(x).to_vector<double>(), std::vector<double>(2, 42.0)) << "call " << i;
+  EXPECT_EQ(compiled.stats().recordings, 0);
+  set_rng_seed(8);
+  const std::vector<double> want = f(x).to_vector<double>();
+  for (int i = 0; i < 3; ++i) compiled(x);
+  const std::int64_t replays = compiled.stats().replays;
+  EXPECT_GE(replays, 1);
+  set_rng_seed(8);
+  EXPECT_EQ(compiled(x).to_vector<double>(), want);  // a draw, replayed
+  EXPECT_EQ(compiled.stats().replays, replays + 1);
+  for (int i = 0; i < 3; ++i) {
+    const Trace tr = handlers::trace([&](const Tensor& a) { return compiled(a); }).get_trace(x);
+    EXPECT_EQ(tr.size(), 1u) << "call " << i;
+  }
+  EXPECT_EQ(compiled.stats().replays, replays + 1);
+}
+
+// Every call returns tensors of its own, the first (eager) one too: an input returned as it
+// is, or a tensor the function captured, is copied.
+TEST(CompileFunction, EveryCallReturnsTensorsOfItsOwn) {
+  const Tensor captured = full({2}, 3.0, f64());
+  auto identity = compile([](const Tensor& x) { return x; });
+  auto constant = compile([&](const Tensor&) { return captured; });
+  const Tensor x = full({2}, 1.0, f64());
+  for (int i = 0; i < 3; ++i) {
+    const Tensor out = identity(x);
+    EXPECT_NE(out.data_ptr(), x.data_ptr()) << "call " << i;
+    EXPECT_EQ(out.to_vector<double>(), x.to_vector<double>());
+    const Tensor c = constant(x);
+    EXPECT_NE(c.data_ptr(), captured.data_ptr()) << "call " << i;
+    EXPECT_EQ(c.to_vector<double>(), captured.to_vector<double>());
+  }
+}
+
 TEST(CompileFunction, StructureChangesAndHostReadsAreCompileErrors) {
   bool doubled = false;
   auto f = [&](const Tensor& x) { return doubled ? x * 2.0 : x + 1.0; };

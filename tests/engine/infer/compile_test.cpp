@@ -1089,6 +1089,142 @@ TEST(CompileTest, AClearedStoreIsRefilledByAnEagerStep) {
   EXPECT_NE(eager[5], eager[11]);  // each fit began from its own draw
 }
 
+// Parameters made by a step that is recorded (the first evaluate_loss after compile(), the
+// first step after the store was cleared or another made current by a compile() that came
+// after eager steps) are made as an eager step makes them: the recording is dropped, a later
+// step records, and the fit gives the eager fit's bits (it was a CompileError at every step:
+// making a parameter reads its constraint check on the host).
+TEST(CompileTest, ParamsMadeWhileAStepIsRecordedAreMadeAsEagerly) {
+  const Tensor flips = tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0});
+  auto run = [&](bool compiled) {
+    std::vector<double> out;
+    {
+      ParamStore store;
+      set_rng_seed(3);
+      SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+              {.param_store = &store});
+      if (compiled) svi.compile();
+      for (int i = 0; i < 3; ++i) out.push_back(svi.evaluate_loss(flips).value());
+      for (int i = 0; i < 4; ++i) out.push_back(svi.step(flips).value());
+    }
+    {
+      ParamStore store;
+      set_rng_seed(4);
+      SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(),
+              {.param_store = &store});
+      for (int i = 0; i < 2; ++i) out.push_back(svi.step(flips).value());
+      store.clear();
+      if (compiled) svi.compile();
+      for (int i = 0; i < 5; ++i) out.push_back(svi.step(flips).value());
+      if (compiled) EXPECT_GE(svi.compile_stats().replays, 3);
+    }
+    {
+      ParamStore first;
+      const ParamStoreScope in_first(first);
+      set_rng_seed(5);
+      SVI svi(coin_model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO());
+      for (int i = 0; i < 2; ++i) out.push_back(svi.step(flips).value());
+      if (compiled) svi.compile();
+      ParamStore second;  // another tenant, or a restart
+      const ParamStoreScope in_second(second);
+      for (int i = 0; i < 5; ++i) out.push_back(svi.step(flips).value());
+      if (compiled) EXPECT_GE(svi.compile_stats().replays, 3);
+    }
+    return out;
+  };
+  const std::vector<double> eager = run(false);
+  EXPECT_EQ(run(true), eager);
+}
+
+// A group index passed to step() and out of range: a replay throws the eager op's error
+// before it reads or writes outside the table (index_select forward, index_add backward),
+// and updates nothing; the fit then goes on as the eager fit does.
+TEST(CompileTest, AnIndexInputOutOfRangeThrowsTheEagerErrorInAReplay) {
+  auto model = [](const Tensor& group, const Tensor& y) {
+    const Tensor loc = sample("loc", dist::Normal(zeros({3}, f64()), 1.0).to_event(1));
+    auto rows = plate("rows", y.size(0));
+    sample("y", dist::Normal(index_select(loc, 0, group), 1.0), y);
+  };
+  auto guide = [](const Tensor&, const Tensor&) {
+    const Tensor loc = param("loc_q", zeros({3}, f64()));
+    sample("loc", dist::Normal(loc, 0.5).to_event(1));
+  };
+  const Tensor y = tensor({0.5, -1.0, 2.0, 0.25}, f64());
+  const auto i64 = TensorOptions{}.with_dtype(kInt64);
+  auto run = [&](bool compiled) {
+    ParamStore store;
+    set_rng_seed(6);
+    SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), {.param_store = &store});
+    if (compiled) svi.compile();
+    std::vector<double> out;
+    for (int i = 0; i < 4; ++i) out.push_back(svi.step(full({4}, double(i % 3), i64), y).value());
+    for (const double bad : {3.0, 1e9, -1.0}) {
+      EMBER_EXPECT_THROW_WITH(svi.step(full({4}, bad, i64), y), ValueError, "index_select: index ",
+                              "is out of range for dim 0 of size 3");
+    }
+    const std::vector<double> loc = store.get("loc_q").to_vector<double>();
+    out.insert(out.end(), loc.begin(), loc.end());  // not updated by the failed steps
+    set_rng_seed(7);
+    for (int i = 0; i < 3; ++i) out.push_back(svi.step(full({4}, double(i % 3), i64), y).value());
+    if (compiled) EXPECT_EQ(svi.compile_stats().replays, 5);
+    return out;
+  };
+  const std::vector<double> eager = run(false);
+  EXPECT_EQ(run(true), eager);
+}
+
+// A step input that requires grad: each step adds its gradient to the input's .grad, as
+// eager steps do, bit for bit, in replays too; after zero_grad() the next step's gradient
+// is the new .grad (replays wrote into the plan's buffers, and nothing after zero_grad()).
+TEST(CompileTest, AnInputThatRequiresGradAccumulatesItsGradAsEagerSteps) {
+  Generator data(3);
+  const Tensor X = randn({10, 3}, f64(), &data), Y = randn({10}, f64(), &data);
+  auto model = [](const Tensor& x, const Tensor& y) {
+    const Tensor w = sample("w", dist::Normal(zeros({3}, f64()), 1.0).to_event(1));
+    auto rows = plate("rows", x.size(0));
+    sample("y", dist::Normal(matmul(x, w), 0.7), y);
+  };
+  auto guide = [](const Tensor& x, const Tensor&) {
+    const Tensor loc = param("loc", zeros({3}, f64()));
+    const Tensor scale = param("scale", full({3}, 0.3, f64()), constraints::positive);
+    sample("w", dist::Normal(loc + sum(x * x) * 1e-3, scale).to_event(1));  // x used twice
+  };
+  auto run = [&](bool compiled) {
+    ParamStore store;
+    set_rng_seed(9);
+    SVI svi(model, guide, optim::Adam({.lr = 0.05}), Trace_ELBO(), {.param_store = &store});
+    if (compiled) svi.compile();
+    const Tensor x = X.clone().requires_grad_();
+    std::vector<std::vector<double>> out;
+    for (int i = 0; i < 8; ++i) {
+      out.push_back({svi.step(x, Y).value()});
+      out.push_back(x.grad().to_vector<double>());
+      if (i == 4) x.zero_grad();
+    }
+    if (compiled) EXPECT_GE(svi.compile_stats().replays, 6);
+    return out;
+  };
+  const auto eager = run(false);
+  EXPECT_EQ(run(true), eager);
+}
+
+// compile() with fewer plans than are cached keeps the most recently used ones.
+TEST(CompileTest, FewerPlansKeepTheMostRecentlyUsed) {
+  auto model = [](const Tensor& flips) { coin_model(flips); };
+  ParamStore store;
+  SVI svi(model, coin_guide, optim::Adam({.lr = 5e-3}), Trace_ELBO(), {.param_store = &store});
+  svi.compile();
+  const Tensor a = tensor({1, 0, 1, 1}), b = tensor({1, 0, 1, 1, 0, 0});
+  for (const Tensor* flips : {&a, &a, &b, &b, &a, &a}) svi.step(*flips);
+  const CompileStats before = svi.compile_stats();
+  ASSERT_EQ(before.plans, 2u);
+  svi.compile({.max_plans = 1});
+  svi.step(a);  // b's plan was dropped, a's replayed
+  EXPECT_EQ(svi.compile_stats().plans, 1u);
+  EXPECT_EQ(svi.compile_stats().recordings, before.recordings);
+  EXPECT_EQ(svi.compile_stats().replays, before.replays + 1);
+}
+
 TEST(CompileTest, CompileOptionsAreChecked) {
   ParamStore store;
   SVI svi(coin_model, coin_guide, optim::Adam(optim::AdamOptions{}), Trace_ELBO(),
