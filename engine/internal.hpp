@@ -273,8 +273,12 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
 // recorded with the implicit reparameterization gradient: grad_alpha = g * dx/dalpha, summed
 // back to alpha's shape.
 Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);
-// A Beta draw from Gamma draws a and b: a / (a + b) inside (tiny, 1 - eps), in one kernel.
-Tensor gamma_ratio(const Tensor& a, const Tensor& b);
+// The logs of such draws (the LogStandardGamma sampler), which do not underflow at tiny
+// concentrations, recorded likewise with d log(x) / dalpha.
+Tensor log_standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen);
+// A Beta draw from the logs a and b of two Gamma draws: sigmoid(a - b), the ratio
+// x / (x + y), inside (tiny, 1 - eps), in one kernel.
+Tensor gamma_ratio_of_logs(const Tensor& a, const Tensor& b);
 
 // ---- argument errors held for their site (engine/distributions/distribution.cpp) ----
 

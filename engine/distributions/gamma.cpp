@@ -50,14 +50,15 @@ class BetaImpl final : public FamilyImpl<BetaImpl> {
  public:
   using FamilyImpl::FamilyImpl;
   bool has_rsample() const override { return true; }
-  // X / (X + Y) of two Gamma draws.
+  // X / (X + Y) of two Gamma draws, as sigmoid(log X - log Y) of their logs: at a tiny
+  // concentration the draws themselves underflow (both, at once, would give 1/2), the logs do
+  // not. The ratio is kept inside (0, 1), as PyTorch does: it may round to the boundary, where
+  // the density is infinite.
   Tensor rsample(const Shape& sample_shape, Generator& gen) const override {
     const Shape shape = extended_shape(sample_shape);
-    const Tensor x = detail::standard_gamma(a(), shape, gen);
-    const Tensor y = detail::standard_gamma(b(), shape, gen);
-    // A tiny concentration can underflow one gamma draw to 0 and put the ratio on the
-    // boundary, where the density is infinite: draws are kept inside (0, 1) (as PyTorch does).
-    return detail::gamma_ratio(x, y);
+    const Tensor log_x = detail::log_standard_gamma(a(), shape, gen);
+    const Tensor log_y = detail::log_standard_gamma(b(), shape, gen);
+    return detail::gamma_ratio_of_logs(log_x, log_y);
   }
   Tensor mean() const override { return batched(a() / (a() + b())); }
   Tensor variance() const override {
@@ -143,14 +144,19 @@ class DirichletImpl final : public DistributionImpl {
 
   std::string name() const override { return "Dirichlet"; }
   bool has_rsample() const override { return true; }
+  // G / sum(G) of Gamma draws, as the softmax of their logs (see Beta), inside (0, 1).
   Tensor rsample(const Shape& sample_shape, Generator& gen) const override {
-    const Tensor g = detail::standard_gamma(concentration_, extended_shape(sample_shape), gen);
-    return detail::clamp_to_open_unit(g / sum(g, {-1}, true));
+    const Tensor log_g =
+        detail::log_standard_gamma(concentration_, extended_shape(sample_shape), gen);
+    return detail::clamp_to_open_unit(softmax(log_g, -1));
   }
-  // sum_k (a_k - 1) log x_k + lgamma(sum_k a_k) - sum_k lgamma(a_k).
+  // sum_k (a_k - 1) log x_k + lgamma(sum_k a_k) - sum_k lgamma(a_k). A term with a_k = 1 is 0
+  // also where x_k = 0 (Beta's rule, kernels/math/distributions/gamma.hpp): its log is taken
+  // of 1 there, which keeps 0 * log 0 from making it nan and holds its partials at 0.
   Tensor log_prob(const Tensor& value) const override {
     const Tensor& a = concentration_;
-    return sum((a - 1.0) * log(value), {-1}) + lgamma(sum(a, {-1})) - sum(lgamma(a), {-1});
+    const Tensor x = where(logical_and(eq(a, 1.0), eq(value, 0.0)), 1.0, value);
+    return sum((a - 1.0) * log(x), {-1}) + lgamma(sum(a, {-1})) - sum(lgamma(a), {-1});
   }
   Tensor mean() const override {
     return (concentration_ / sum(concentration_, {-1}, true)).expand(extended_shape({}));

@@ -1,7 +1,7 @@
 // The distribution ops: the fused log-density of a family with its partials, the Philox
-// draws of a sampler, and Gamma(alpha, 1) draws with their implicit-reparameterization
-// gradient. The families (engine/distributions/) build on these as other code builds on sum
-// or matmul.
+// draws of a sampler, and Gamma(alpha, 1) draws (or their logs) with their
+// implicit-reparameterization gradient. The families (engine/distributions/) build on these
+// as other code builds on sum or matmul.
 #include <array>
 #include <span>
 #include <vector>
@@ -98,21 +98,35 @@ Tensor draw(kernels::SampleOp op, const Shape& shape, DType dtype, Device device
   return out;
 }
 
-Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
-  Tensor x =
-      draw(kernels::SampleOp::StandardGamma, shape, alpha.dtype(), alpha.device(), {alpha}, gen);
+namespace {
+// Draws of `op` (a Gamma(alpha, 1) sampler) with, where alpha requires grad, the gradient
+// `vjp` (g * d draw / dalpha in one pass) recorded under `name`, summed back to alpha's shape.
+Tensor gamma_draws(kernels::SampleOp op, kernels::SampleGradOp vjp, const char* name,
+                   const Tensor& alpha, const Shape& shape, Generator& gen) {
+  Tensor x = draw(op, shape, alpha.dtype(), alpha.device(), {alpha}, gen);
   if (!needs_grad({&alpha})) return x;
   // alpha itself is kept (an input of the node, so no cycle), read without its gradient.
-  record("standard_gamma", {alpha}, x, [a = alpha, xs = saved(x)](const Tensor& g) {
-    // g * dx/dalpha in one pass, summed back to alpha's shape.
+  record(name, {alpha}, x, [a = alpha, xs = saved(x), vjp](const Tensor& g) {
     Tensor gx = make_tensor(xs.shape(), xs.dtype(), xs.device());
     const Tensor gc = g.to(xs.dtype());
     const kernels::TensorArg params[] = {broadcast_arg(a, xs.shape()),
                                          broadcast_arg(gc, xs.shape())};
-    backend(xs).sample_grad(kernels::SampleGradOp::StandardGammaVjp, arg(gx), arg(xs), params);
+    backend(xs).sample_grad(vjp, arg(gx), arg(xs), params);
     return detail::Grads{sum_to(gx, a.shape())};
   });
   return x;
+}
+}  // namespace
+
+Tensor standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
+  return gamma_draws(kernels::SampleOp::StandardGamma, kernels::SampleGradOp::StandardGammaVjp,
+                     "standard_gamma", alpha, shape, gen);
+}
+
+Tensor log_standard_gamma(const Tensor& alpha, const Shape& shape, Generator& gen) {
+  return gamma_draws(kernels::SampleOp::LogStandardGamma,
+                     kernels::SampleGradOp::LogStandardGammaVjp, "log_standard_gamma", alpha, shape,
+                     gen);
 }
 
 }  // namespace ember::detail

@@ -128,7 +128,9 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x_in, double s, bool scalar_firs
 
 // ---------------------------------------------------------------------- arithmetic ----
 namespace detail {
-Tensor gamma_ratio(const Tensor& a, const Tensor& b) { return binary(BinaryOp::GammaRatio, a, b); }
+Tensor gamma_ratio_of_logs(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::GammaRatioOfLogs, a, b);
+}
 }  // namespace detail
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }

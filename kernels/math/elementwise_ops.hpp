@@ -214,7 +214,7 @@ struct GeluTanhOp {
   X(Pow)                          \
   X(Maximum)                      \
   X(Minimum)                      \
-  X(GammaRatio)
+  X(GammaRatioOfLogs)
 
 #define EMBER_BINARY_COMPARE_OPS(X) \
   X(Eq)                             \
@@ -329,29 +329,23 @@ struct MinimumOp {
   EMBER_HD T db(T g, T a, T b, T) const { return b < a ? g : (a == b ? g / T(2) : T(0)); }
 };
 
-// A Beta draw from two Gamma draws a and b: a / (a + b), kept inside the open interval
-// (tiny, 1 - eps) (as PyTorch does: a tiny concentration can underflow one draw to 0). One
-// pass for what was an add, a division and a clamp, with the gradient the three would give,
-// operation for operation: the clamp's mask, the quotient's partials, and for a the sum of
-// its two paths.
+// A Beta draw from the logs a and b of two Gamma draws x and y: x / (x + y) = sigmoid(a - b),
+// kept inside the open interval (tiny, 1 - eps) (as PyTorch does: on the boundary the
+// log-density is infinite). The logs, unlike the draws, do not underflow at tiny
+// concentrations. One pass for what would be a subtraction, a sigmoid and a clamp, with the
+// gradient the three would give, operation for operation: the clamp's mask, then the sigmoid's
+// s (1 - s), with its sign for b.
 template <typename T>
-struct GammaRatioOp {
+struct GammaRatioOfLogsOp {
   EMBER_HD T fwd(T a, T b) const {
     if constexpr (std::is_integral_v<T>) {
       return T(0);  // Beta draws are floating; integers never get here
     } else {
-      return clamp().fwd(DivOp<T>{}.fwd(a, a + b));
+      return clamp().fwd(sigmoid(a - b));
     }
   }
-  // The quotient's partials, of the gradient the clamp passes on; a's two paths added.
-  EMBER_HD T da(T g, T a, T b, T) const {
-    const T s = a + b, gq = clamp_grad(g, a, s);
-    return DivOp<T>{}.da(gq, a, s, T()) + DivOp<T>{}.db(gq, a, s, T());
-  }
-  EMBER_HD T db(T g, T a, T b, T) const {
-    const T s = a + b;
-    return DivOp<T>{}.db(clamp_grad(g, a, s), a, s, T());
-  }
+  EMBER_HD T da(T g, T a, T b, T) const { return slope(g, a, b); }
+  EMBER_HD T db(T g, T a, T b, T) const { return -slope(g, a, b); }
 
  private:
   // Clamped to [tiny, 1 - eps] of T.
@@ -359,7 +353,15 @@ struct GammaRatioOp {
     return {tiny_normal<T>(), sizeof(T) == 4 ? static_cast<T>(0.99999988079071044921875)
                                              : static_cast<T>(0.99999999999999977795539507496869)};
   }
-  static EMBER_HD T clamp_grad(T g, T a, T s) { return clamp().bwd(g, a / s, T()); }
+  // g times the derivative of the clamped sigmoid of a - b in a.
+  static EMBER_HD T slope(T g, T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      return T(0);
+    } else {
+      const T s = sigmoid(a - b);
+      return SigmoidOp<T>{}.bwd(clamp().bwd(g, s, T()), T(), s);
+    }
+  }
 };
 
 template <typename T>

@@ -78,6 +78,20 @@ struct HalfNormalLogProb {
   }
 };
 
+// log(1 + z^2), and its derivative 2z / (1 + z^2) in *slope, for every finite z. z^2 overflows
+// float32 from |z| = 1.8e19 (float64 from 1.3e154), which made the log -inf, the slope 0 and the
+// Cauchy scale partial w z - 1 the wrong sign; past |z| = 2^32 they are 2 log|z| and 2 / z,
+// 1 / z^2 < 2^-64 being below the rounding of both in either dtype.
+template <typename T>
+EMBER_HD T log1p_square(T z, T* slope) {
+  if (::fabs(z) > T(4294967296.0)) {
+    *slope = T(2) / z;
+    return T(2) * ::log(::fabs(z));
+  }
+  *slope = T(2) * z / (T(1) + z * z);
+  return ::log1p(z * z);
+}
+
 // Cauchy(loc, scale): -log(pi scale) - log(1 + z^2), z = (x - loc) / scale.
 template <typename T>
 struct CauchyLogProb {
@@ -86,11 +100,12 @@ struct CauchyLogProb {
     const T loc = p[0], scale = p[1];
     const T inv = T(1) / scale;
     const T z = (x - loc) * inv;
-    const T w = T(2) * z / (T(1) + z * z);  // -d/dz log(1 + z^2)
+    T w;  // -d/dz of the log-density
+    const T t = log1p_square(z, &w);
     g[0] = -w * inv;
     g[1] = w * inv;
     g[2] = (w * z - T(1)) * inv;
-    return -::log1p(z * z) - ::log(scale) - kLogPi<T>;
+    return -t - ::log(scale) - kLogPi<T>;
   }
 };
 
@@ -103,10 +118,11 @@ struct HalfCauchyLogProb {
     if (x < T(0)) return out_of_support(g, kParams);
     const T inv = T(1) / scale;
     const T z = x * inv;
-    const T w = T(2) * z / (T(1) + z * z);
+    T w;
+    const T t = log1p_square(z, &w);
     g[0] = -w * inv;
     g[1] = (w * z - T(1)) * inv;
-    return -::log1p(z * z) - ::log(scale) - kLogPi<T> + kLog2<T>;
+    return -t - ::log(scale) - kLogPi<T> + kLog2<T>;
   }
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "reference.hpp"
 #include "test_util.hpp"
 
 namespace ember::test {
@@ -54,6 +55,29 @@ TEST(HalfCauchy, DrawsHaveTheScaleForMedian) {
   const double scale = 0.8;
   const auto xs = sorted_draws(dist::HalfCauchy(scalar_tensor(scale, f64())));
   EXPECT_NEAR(xs[xs.size() / 2], scale, 0.05);
+}
+
+// Far in the tails z^2 overflows (float32 from |z| = 1.8e19, float64 from 1.3e154), which made
+// the log-density -inf and the scale's partial -1 / scale. The values and partials by mpmath
+// (60 digits) at the float32 value of 1e20 and at -+1e200 (loc 0, scale 1):
+// -log(pi) - log(1 + z^2), plus log 2 for HalfCauchy; d/dx = -2z / (1 + z^2), d/dloc its
+// negative, d/dscale = 2z^2 / (1 + z^2) - 1.
+TEST(Cauchy, LogProbAndPartialsFarInTheTails) {
+  const auto cauchy = [](const auto& p) { return dist::Cauchy(p[0], p[1]); };
+  expect_log_prob_at(cauchy, kFloat32, {0.0, 1.0}, 1e20, -93.248133645692982,
+                     {-1.9999999599182461e-20, 1.9999999599182461e-20, 1.0}, 1e-6, 1e-6);
+  expect_log_prob_at(cauchy, kFloat64, {0.0, 1.0}, 1e200, -922.17876708346767,
+                     {-2.0000000000000001e-200, 2.0000000000000001e-200, 1.0}, 1e-15, 1e-15);
+  expect_log_prob_at(cauchy, kFloat64, {0.0, 1.0}, -1e200, -922.17876708346767,
+                     {2.0000000000000001e-200, -2.0000000000000001e-200, 1.0}, 1e-15, 1e-15);
+}
+
+TEST(HalfCauchy, LogProbAndPartialsFarInTheTail) {
+  const auto half_cauchy = [](const auto& p) { return dist::HalfCauchy(p[0]); };
+  expect_log_prob_at(half_cauchy, kFloat32, {1.0}, 1e20, -92.554986465133037,
+                     {-1.9999999599182461e-20, 1.0}, 1e-6, 1e-6);
+  expect_log_prob_at(half_cauchy, kFloat64, {1.0}, 1e200, -921.48561990290773,
+                     {-2.0000000000000001e-200, 1.0}, 1e-15, 1e-15);
 }
 
 TEST(Uniform, SupportIsTheIntervalOfEachBatchElement) {

@@ -1,5 +1,6 @@
 // Reads the SciPy reference table (tests/engine/distributions/reference_log_prob.txt, made by
-// tools/reference/make_log_prob_table.py) and a few statistical tests for samplers.
+// tools/reference/make_log_prob_table.py), takes a log-density with its partials at one point,
+// and a few statistical tests for samplers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -75,6 +76,44 @@ inline std::vector<ReferenceCase> reference_cases(const std::string& family) {
   }
   EXPECT_FALSE(out.empty()) << "no reference cases for " << family << " in " << path;
   return out;
+}
+
+// A log-density at one point and its partials: in the value, then in each parameter (all scalars
+// of `dtype` that require grad).
+struct PointLogProb {
+  double log_prob;
+  std::vector<double> partials;
+};
+using MakeDistribution = std::function<dist::Distribution(const std::vector<Tensor>&)>;
+inline PointLogProb log_prob_at(const MakeDistribution& make, DType dtype, double value,
+                                const std::vector<double>& params) {
+  const TensorOptions o = TensorOptions{}.with_dtype(dtype).with_requires_grad(true);
+  std::vector<Tensor> ps;
+  for (double p : params) ps.push_back(scalar_tensor(p, o));
+  const Tensor x = scalar_tensor(value, o);
+  const Tensor lp = make(ps).log_prob(x);
+  lp.backward();
+  PointLogProb out{lp.item(), {x.grad().item()}};
+  for (const Tensor& p : ps) out.partials.push_back(p.grad().item());
+  return out;
+}
+
+// Checks the log-density at `x` of make(params) in `dtype`, and its partials (value, then
+// parameters), against reference values, each within its relative tolerance.
+inline void expect_log_prob_at(const MakeDistribution& make, DType dtype,
+                               const std::vector<double>& params, double x, double log_prob,
+                               const std::vector<double>& partials, double rtol,
+                               double partial_rtol) {
+  ::testing::Message where;
+  where << dtype << ", params";
+  for (double p : params) where << " " << p;
+  SCOPED_TRACE(where << ", at " << x);
+  const PointLogProb lp = log_prob_at(make, dtype, x, params);
+  EXPECT_NEAR(lp.log_prob, log_prob, rtol * std::abs(log_prob));
+  ASSERT_EQ(lp.partials.size(), partials.size());
+  for (std::size_t k = 0; k < partials.size(); ++k)
+    EXPECT_NEAR(lp.partials[k], partials[k], partial_rtol * std::abs(partials[k]))
+        << "partial " << k;
 }
 
 // Kolmogorov-Smirnov statistic of samples against a CDF.

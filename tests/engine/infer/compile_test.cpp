@@ -791,7 +791,7 @@ TEST(CompileTest, AReplayedStepMakesNoTensorAllocation) {
   const std::string plans = svi.describe_plans();
   EXPECT_NE(plans.find("(hoisted) fill"), std::string::npos) << plans;
   EXPECT_EQ(plans.find("(hoisted) sample"), std::string::npos) << plans;
-  EXPECT_NE(plans.find("sample StandardGamma"), std::string::npos) << plans;
+  EXPECT_NE(plans.find("sample LogStandardGamma"), std::string::npos) << plans;
   // Replayed calls on the CPU ran bound, as many as the stats count.
   std::size_t bound_lines = 0;
   for (std::size_t at = plans.find("(bound) "); at != std::string::npos;
