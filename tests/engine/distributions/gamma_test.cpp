@@ -53,24 +53,32 @@ TEST(Gamma, ImplicitGradientMatchesCdfDerivative) {
   }
 }
 
+// Quantile-like points (alpha, x) of Gamma(alpha, 1), from deep in the lower tail to far in
+// the upper one, where the implicit gradient kernels are checked.
+std::vector<std::pair<double, double>> implicit_gradient_grid() {
+  std::vector<std::pair<double, double>> grid;
+  for (double alpha : {0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1000.0}) {
+    const double sd = std::sqrt(alpha);
+    for (double x : {1e-30, 1e-6, 0.01, 0.5 * alpha, alpha - 2 * sd, alpha, alpha + 1.0,
+                     alpha + 2 * sd, alpha + 5 * sd + 5, 3 * alpha + 40})
+      if (x > 0) grid.emplace_back(alpha, x);
+  }
+  return grid;
+}
+
 TEST(Gamma, ImplicitGradientKernelIsAccurateAcrossTheSupport) {
   // The kernel itself on a grid of quantile-like points, from deep in the lower tail to far
   // in the upper one, in float64 (relative 1e-6) and float32 (relative 1e-4).
   const kernels::StandardGammaSampleGrad<double> grad64{};
   const kernels::StandardGammaSampleGrad<float> grad32{};
-  for (double alpha : {0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1000.0}) {
-    const double sd = std::sqrt(alpha);
-    for (double x : {1e-30, 1e-6, 0.01, 0.5 * alpha, alpha - 2 * sd, alpha, alpha + 1.0,
-                     alpha + 2 * sd, alpha + 5 * sd + 5, 3 * alpha + 40}) {
-      if (x <= 0) continue;
-      const double expected = gamma_implicit_grad(alpha, x);
-      EXPECT_NEAR(grad64(x, &alpha), expected, 1e-6 * std::abs(expected))
-          << "alpha " << alpha << ", x " << x;
-      const float a32 = static_cast<float>(alpha);
-      if (static_cast<float>(x) > 0)
-        EXPECT_NEAR(grad32(static_cast<float>(x), &a32), expected, 1e-4 * std::abs(expected))
-            << "float32, alpha " << alpha << ", x " << x;
-    }
+  for (const auto& [alpha, x] : implicit_gradient_grid()) {
+    const double expected = gamma_implicit_grad(alpha, x);
+    EXPECT_NEAR(grad64(x, &alpha), expected, 1e-6 * std::abs(expected))
+        << "alpha " << alpha << ", x " << x;
+    const float a32 = static_cast<float>(alpha);
+    if (static_cast<float>(x) > 0)
+      EXPECT_NEAR(grad32(static_cast<float>(x), &a32), expected, 1e-4 * std::abs(expected))
+          << "float32, alpha " << alpha << ", x " << x;
   }
 }
 
@@ -92,19 +100,13 @@ TEST(Gamma, LogImplicitGradientKernelHoldsBelowTheUnderflow) {
   // (psi(alpha + 1) - log x) / alpha, by mpmath (relative 1e-12, float32 1e-6).
   const kernels::LogStandardGammaSampleGrad<double> grad64{};
   const kernels::LogStandardGammaSampleGrad<float> grad32{};
-  for (double alpha : {0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1000.0}) {
-    const double sd = std::sqrt(alpha);
-    for (double x : {1e-30, 1e-6, 0.01, 0.5 * alpha, alpha - 2 * sd, alpha, alpha + 1.0,
-                     alpha + 2 * sd, alpha + 5 * sd + 5, 3 * alpha + 40}) {
-      if (x <= 0) continue;
-      const double expected = gamma_implicit_grad(alpha, x) / x;
-      EXPECT_NEAR(grad64(std::log(x), &alpha), expected, 1e-6 * std::abs(expected))
-          << "alpha " << alpha << ", x " << x;
-      const float a32 = static_cast<float>(alpha);
-      EXPECT_NEAR(grad32(std::log(static_cast<float>(x)), &a32), expected,
-                  1e-4 * std::abs(expected))
-          << "float32, alpha " << alpha << ", x " << x;
-    }
+  for (const auto& [alpha, x] : implicit_gradient_grid()) {
+    const double expected = gamma_implicit_grad(alpha, x) / x;
+    EXPECT_NEAR(grad64(std::log(x), &alpha), expected, 1e-6 * std::abs(expected))
+        << "alpha " << alpha << ", x " << x;
+    const float a32 = static_cast<float>(alpha);
+    EXPECT_NEAR(grad32(std::log(static_cast<float>(x)), &a32), expected, 1e-4 * std::abs(expected))
+        << "float32, alpha " << alpha << ", x " << x;
   }
   struct Deep {
     double alpha, log_x, expected;
